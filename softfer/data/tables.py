@@ -1,0 +1,166 @@
+"""Reading the tabular files that datasets ship (CSV, space-separated lists, XLSX) with row provenance.
+
+Every row keeps a human-readable location ("annotation.xlsx:row 12") so that errors can name it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Spellings seen in FER annotation files, mapped to softfer's canonical class names.
+CLASS_SYNONYMS: dict[str, str] = {
+    "happiness": "happy",
+    "happy": "happy",
+    "sadness": "sad",
+    "sad": "sad",
+    "neutral": "neutral",
+    "anger": "angry",
+    "angry": "angry",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "contempt": "contempt",
+}
+
+
+@dataclass
+class Table:
+    """A header and string rows; ``where[i]`` names row i in its file for error messages."""
+
+    path: Path
+    header: list[str]
+    rows: list[list[str]]
+    where: list[str]
+
+    def column(self, name: str) -> int:
+        """Index of a column by (case-insensitive, whitespace-trimmed) name."""
+        wanted = name.strip().lower()
+        for i, h in enumerate(self.header):
+            if h.strip().lower() == wanted:
+                return i
+        raise ValueError(f"{self.path}: no column named {name!r}; columns are {self.header}")
+
+    def has_column(self, name: str) -> bool:
+        return any(h.strip().lower() == name.strip().lower() for h in self.header)
+
+    def values(self, name: str) -> list[str]:
+        i = self.column(name)
+        return [r[i] for r in self.rows]
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def read_table(path: str | Path, *, header: bool = True, delimiter: str | None = None) -> Table:
+    """Read a .csv/.tsv/.txt (delimiter sniffed unless given) or .xlsx file (first sheet).
+
+    Raises:
+        ValueError: for a missing or empty file, or a row whose column count differs from the header's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raw, first_line = _read_xlsx(path), 1
+    else:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+        if delimiter is None:
+            sample = text[:4096]
+            delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
+        if delimiter == " ":
+            raw = [line.split() for line in text.splitlines()]
+        else:
+            raw = list(csv.reader(text.splitlines(), delimiter=delimiter))
+        first_line = 1
+    numbered = [(i + first_line, r) for i, r in enumerate(raw) if any(c.strip() for c in r)]
+    if not numbered:
+        raise ValueError(f"{path}: file is empty")
+    kind = "row" if path.suffix.lower() in (".xlsx", ".xlsm") else "line"
+    if header:
+        head = [c.strip() for c in numbered[0][1]]
+        body = numbered[1:]
+    else:
+        head = [f"col{i}" for i in range(len(numbered[0][1]))]
+        body = numbered
+    # Trailing empty cells (common in spreadsheets) do not count as columns.
+    while head and head[-1] == "":
+        head.pop()
+    rows, where = [], []
+    for lineno, r in body:
+        cells = [c.strip() for c in r]
+        while len(cells) > len(head) and cells[-1] == "":
+            cells.pop()
+        if len(cells) != len(head):
+            raise ValueError(
+                f"{path}:{kind} {lineno}: expected {len(head)} columns ({', '.join(head)}), got {len(cells)}"
+            )
+        rows.append(cells)
+        where.append(f"{path.name}:{kind} {lineno}")
+    return Table(path, head, rows, where)
+
+
+def _read_xlsx(path: Path) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several unrelated types for broken files
+        raise ValueError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
+    try:
+        sheet = wb.worksheets[0]
+        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+
+
+def find_class_columns(
+    table: Table, classes: Iterable[str], *, column_map: Mapping[str, str] | None = None
+) -> list[int]:
+    """Column indices holding each class's votes/probabilities, matched by name.
+
+    Args:
+        table: the table.
+        classes: canonical class names in the wanted order (e.g. DFEW_CLASSES).
+        column_map: optional overrides, canonical class name -> column name in the file.
+    """
+    column_map = dict(column_map or {})
+    normalised = {
+        CLASS_SYNONYMS.get(h.strip().lower(), h.strip().lower()): i for i, h in enumerate(table.header)
+    }
+    out, missing = [], []
+    for c in classes:
+        if c in column_map:
+            out.append(table.column(column_map[c]))
+        elif c in normalised:
+            out.append(normalised[c])
+        else:
+            missing.append(c)
+    if missing:
+        raise ValueError(
+            f"{table.path}: no column for class(es) {missing}; columns are {table.header}. "
+            "Name the columns after the classes or pass a column map."
+        )
+    return out
+
+
+def parse_numbers(table: Table, columns: list[int], *, what: str) -> list[list[float]]:
+    """Parse the given columns of every row as floats; a bad cell raises naming its row."""
+    out = []
+    for cells, where in zip(table.rows, table.where, strict=True):
+        try:
+            out.append([float(cells[i]) if cells[i] != "" else float("nan") for i in columns])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {what} must be numbers, got {[cells[i] for i in columns]}") from exc
+    return out

@@ -1,0 +1,165 @@
+"""Labels derived from valence/arousal (dual-domain affect fusion, section 3).
+
+- per-class statistics (prior, centroid, covariance) fitted on the training VA annotations,
+- GMM posterior labels (eq. 2) and Euclidean-distance labels (eq. 3),
+- fusion with one-hot labels (eq. 4),
+- categorical labels from VA alone (argmax of the GMM posterior; used for Aff-Wild).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+VA_MISSING = -2.0  # AffectNet's sentinel for "no valence/arousal annotation"
+
+
+@dataclass(frozen=True)
+class AffectStats:
+    """Per-class valence/arousal statistics: priors (K,), means (K, 2), covariances (K, 2, 2), counts (K,)."""
+
+    priors: np.ndarray
+    means: np.ndarray
+    covs: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.priors)
+
+    def to_dict(self) -> dict[str, list]:
+        return {k: getattr(self, k).tolist() for k in ("priors", "means", "covs", "counts")}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list]) -> AffectStats:
+        return cls(*(np.asarray(d[k], dtype=np.float64) for k in ("priors", "means", "covs", "counts")))
+
+
+def validate_va(
+    va: np.ndarray, *, source: str = "valence/arousal", row_names: Sequence[str] | None = None
+) -> np.ndarray:
+    """Check (N, 2) VA values; returns a boolean mask of rows marked missing (-2 sentinel).
+
+    Raises:
+        ValueError: naming the row for NaN or values outside [-1, 1] other than the -2 sentinel.
+    """
+    arr = np.asarray(va, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{source}: expected (N, 2) valence/arousal values, got shape {arr.shape}")
+    missing = arr == VA_MISSING
+    bad = ~np.isfinite(arr) | ((np.abs(arr) > 1.0) & ~missing)
+    if bad.any():
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        name = f"row {i}" if row_names is None else str(row_names[i])
+        raise ValueError(
+            f"{source}: {name} has valence/arousal {arr[i].tolist()} outside [-1, 1] (-2 = missing)"
+        )
+    return missing.any(axis=1)
+
+
+def fit_affect_stats(va: np.ndarray, labels: np.ndarray, num_classes: int) -> AffectStats:
+    """Fit the per-class VA statistics of the dual-domain paper.
+
+    prior pi_k = N_k / N over all samples; mean mu_k and population covariance Sigma_k over the samples of
+    class k lying within one standard deviation of the class mean on each axis separately (section 4.2:
+    "computed within one standard deviation").
+    """
+    va = np.asarray(va, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if validate_va(va).any():
+        raise ValueError("remove rows with missing valence/arousal (-2) before fitting statistics")
+    if len(va) != len(labels):
+        raise ValueError(f"{len(va)} VA rows but {len(labels)} labels")
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    means = np.zeros((num_classes, 2))
+    covs = np.zeros((num_classes, 2, 2))
+    for k in range(num_classes):
+        pts = va[labels == k]
+        if len(pts) == 0:
+            raise ValueError(f"class {k} has no sample with valence/arousal; cannot fit its Gaussian")
+        centre, spread = pts.mean(axis=0), pts.std(axis=0)
+        core = pts[np.all(np.abs(pts - centre) <= spread, axis=1)]
+        if len(core) < 3:
+            raise ValueError(f"class {k}: only {len(core)} samples within one std of its mean; need 3")
+        means[k] = core.mean(axis=0)
+        covs[k] = np.cov(core.T, bias=True)
+        if np.linalg.det(covs[k]) <= 1e-12:
+            raise ValueError(f"class {k}: degenerate (singular) valence/arousal covariance")
+    return AffectStats(counts / counts.sum(), means, covs, counts)
+
+
+def _gaussian_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    diff = x - mean
+    inv = np.linalg.inv(cov)
+    maha = np.einsum("ni,ij,nj->n", diff, inv, diff)
+    _, logdet = np.linalg.slogdet(cov)
+    return -0.5 * (maha + logdet + 2.0 * np.log(2.0 * np.pi))
+
+
+def gmm_labels(va: np.ndarray, stats: AffectStats) -> np.ndarray:
+    """GMM posterior p(y | x) = pi_k N(x | mu_k, Sigma_k) / sum_j pi_j N(x | mu_j, Sigma_j) (eq. 2).
+
+    Computed in the log domain so that points far from every centroid stay finite.
+    """
+    va = np.atleast_2d(np.asarray(va, dtype=np.float64))
+    logp = np.stack(
+        [
+            np.log(stats.priors[k]) + _gaussian_log_pdf(va, stats.means[k], stats.covs[k])
+            for k in range(stats.num_classes)
+        ],
+        axis=1,
+    )
+    return np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
+
+
+def euclidean_labels(va: np.ndarray, means: np.ndarray, *, squared: bool = True) -> np.ndarray:
+    """Distance labels of eq. 3: p_k proportional to max_j d_j / d_k, normalised to sum to one.
+
+    d_k = ||x - mu_k||^2 (``squared=True``, the paper's formula) or ||x - mu_k|| (``squared=False``, the
+    unsquared variant used in public reference code). A point exactly on a centroid gets that class with
+    probability 1 (shared equally if several centroids coincide there).
+    """
+    va = np.atleast_2d(np.asarray(va, dtype=np.float64))
+    means = np.asarray(means, dtype=np.float64)
+    d = np.linalg.norm(va[:, None, :] - means[None, :, :], axis=2)
+    if squared:
+        d = d * d
+    d_min = d.min(axis=1, keepdims=True)
+    on_centroid = d_min[:, 0] == 0.0
+    # max_j d_j cancels in the normalisation; scaling by d_min keeps every ratio in (0, 1] (no overflow).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(on_centroid[:, None], (d == 0.0).astype(np.float64), d_min / d)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N,) integer labels -> (N, K) one-hot float array; labels outside 0..K-1 raise naming the row."""
+    labels = np.asarray(labels, dtype=np.int64)
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"row {i}: label {labels[i]} outside 0..{num_classes - 1}")
+    return np.eye(num_classes)[labels]
+
+
+def fuse_labels(labels: np.ndarray, p_va: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
+    """Dual-domain fusion (eq. 4): alpha * one-hot + (1 - alpha) * p_va.
+
+    ``labels`` may be (N,) class indices or (N, K) one-hot/soft rows.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    p_va = np.asarray(p_va, dtype=np.float64)
+    gt = np.asarray(labels)
+    gt = one_hot(gt, p_va.shape[1]) if gt.ndim == 1 else gt.astype(np.float64)
+    return alpha * gt + (1.0 - alpha) * p_va
+
+
+def va_to_class(va: np.ndarray, stats: AffectStats) -> np.ndarray:
+    """Categorical labels from VA alone: argmax of the GMM posterior (Aff-Wild in the paper)."""
+    return gmm_labels(va, stats).argmax(axis=1)

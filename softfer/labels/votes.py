@@ -1,0 +1,203 @@
+"""Annotator votes -> soft and hard labels, agreement statistics, and the clear/mixed split of MIDAS 5.5."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+TieRule = Literal["first", "random", "drop"]
+
+
+def _row_name(row_names: Sequence[str] | None, i: int) -> str:
+    return f"row {i}" if row_names is None else str(row_names[i])
+
+
+def validate_votes(
+    votes: np.ndarray | Sequence[Sequence[float]],
+    *,
+    num_classes: int | None = None,
+    source: str = "votes",
+    row_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Check a vote-count table and return it as int64.
+
+    Args:
+        votes: (N, C) non-negative integer vote counts.
+        num_classes: expected C; None accepts any C >= 2.
+        source: what the table came from (a file name), used in error messages.
+        row_names: optional per-row names for error messages (e.g. "annotation.xlsx:row 12").
+
+    Raises:
+        ValueError: naming the source and the first offending row.
+    """
+    arr = np.asarray(votes, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{source}: vote table must be 2-D (clips x classes), got shape {arr.shape}")
+    if num_classes is not None and arr.shape[1] != num_classes:
+        raise ValueError(f"{source}: expected {num_classes} vote columns, got {arr.shape[1]}")
+    if arr.shape[1] < 2:
+        raise ValueError(f"{source}: need at least 2 classes, got {arr.shape[1]}")
+    checks = (
+        (~np.isfinite(arr).all(axis=1), "contains NaN or infinite vote counts"),
+        ((arr < 0).any(axis=1), "contains negative vote counts"),
+        ((arr != np.round(arr)).any(axis=1), "contains non-integer vote counts"),
+        (arr.sum(axis=1) == 0, "has no votes at all (all-zero row)"),
+    )
+    for bad, what in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{source}: {_row_name(row_names, i)} {what}: {arr[i].tolist()}")
+    return arr.astype(np.int64)
+
+
+def soft_labels(votes: np.ndarray) -> np.ndarray:
+    """Vote proportions: each row divided by its number of votes (MIDAS section 3.2, q_i)."""
+    v = validate_votes(votes)
+    return v / v.sum(axis=1, keepdims=True)
+
+
+def hard_labels(votes: np.ndarray, *, tie: TieRule = "first", seed: int = 0) -> np.ndarray:
+    """Majority-vote class per clip.
+
+    Tie rule (several classes share the top count):
+        "first": the lowest class index among the tied ones (numpy argmax order; DFEW's class order
+            then prefers happy > sad > neutral > ...), deterministic;
+        "random": one of the tied classes uniformly at random, seeded by ``seed``;
+        "drop": -1, so the caller can exclude the clip (as single-label subsets do).
+    """
+    v = validate_votes(votes)
+    top = v.max(axis=1, keepdims=True)
+    is_top = v == top
+    if tie == "first":
+        return is_top.argmax(axis=1)
+    if tie == "drop":
+        out = is_top.argmax(axis=1)
+        out[is_top.sum(axis=1) > 1] = -1
+        return out
+    if tie == "random":
+        rng = np.random.default_rng(seed)
+        # A random key per cell, only tied-top cells eligible: argmax picks a uniform tied class.
+        keys = np.where(is_top, rng.random(v.shape), -1.0)
+        return keys.argmax(axis=1)
+    raise ValueError(f"unknown tie rule {tie!r}; choose 'first', 'random' or 'drop'")
+
+
+def clip_agreement(votes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-clip agreement: share of the top class and entropy (nats) of the vote distribution."""
+    p = soft_labels(votes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return {"max_share": p.max(axis=1), "entropy": ent}
+
+
+def fleiss_kappa(votes: np.ndarray) -> float:
+    """Fleiss' kappa over all clips; every clip must have the same number of raters."""
+    v = validate_votes(votes).astype(np.float64)
+    n = v.sum(axis=1)
+    if not np.all(n == n[0]):
+        i = int(np.flatnonzero(n != n[0])[0])
+        raise ValueError(
+            f"Fleiss' kappa needs a constant number of raters; row {i} has {n[i]:g}, row 0 {n[0]:g}"
+        )
+    raters = n[0]
+    if raters < 2:
+        raise ValueError("Fleiss' kappa needs at least 2 raters per clip")
+    p_j = v.sum(axis=0) / v.sum()
+    p_i = ((v * v).sum(axis=1) - raters) / (raters * (raters - 1))
+    p_bar, p_e = p_i.mean(), (p_j**2).sum()
+    if p_e == 1.0:
+        return 1.0  # every vote in one class: perfect (and trivial) agreement
+    return float((p_bar - p_e) / (1.0 - p_e))
+
+
+def max_share_histogram(votes: np.ndarray, *, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of the per-clip top-class share over [0, 1]; returns (counts, bin_edges)."""
+    share = clip_agreement(votes)["max_share"]
+    return np.histogram(share, bins=bins, range=(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class ClearMixedSplit:
+    """Indices (into the original clips, with repeats from oversampling) of the two MIDAS 5.5 groups."""
+
+    clear: np.ndarray
+    mixed: np.ndarray
+    size: int
+    class_counts: np.ndarray
+    missing_classes: tuple[int, ...]
+
+
+def _quota(dist: np.ndarray, size: int) -> np.ndarray:
+    """Integer counts summing to ``size`` proportional to ``dist`` (largest remainder)."""
+    raw = dist / dist.sum() * size
+    base = np.floor(raw).astype(np.int64)
+    rest = size - base.sum()
+    order = np.argsort(-(raw - base), kind="stable")
+    base[order[:rest]] += 1
+    return base
+
+
+def _resample(pool: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    if count <= len(pool):
+        return rng.choice(pool, size=count, replace=False)
+    extra = rng.choice(pool, size=count - len(pool), replace=True)
+    return np.concatenate([pool, extra])
+
+
+def split_clear_mixed(
+    soft: np.ndarray,
+    hard: np.ndarray,
+    *,
+    threshold: float = 0.9,
+    size: int | None = None,
+    seed: int = 0,
+    allow_missing: bool = False,
+) -> ClearMixedSplit:
+    """Clear and mixed expression groups of MIDAS section 5.5.
+
+    The clear group holds clips whose top soft label exceeds ``threshold``; the mixed group holds all
+    clips. Both are over/down-sampled to ``size`` clips (default: the number of clear clips) with the
+    class distribution (of ``hard``) of the original set.
+
+    Args:
+        soft: (N, C) soft labels.
+        hard: (N,) hard labels in 0..C-1.
+        threshold: clear clips have max(soft) > threshold.
+        size: clips per group.
+        seed: resampling seed.
+        allow_missing: when the clear group has no clip of a class, drop the class and spread its quota
+            over the others instead of raising.
+    """
+    soft = np.asarray(soft, dtype=np.float64)
+    hard = np.asarray(hard, dtype=np.int64)
+    if soft.ndim != 2 or len(soft) != len(hard):
+        raise ValueError(f"soft labels {soft.shape} and hard labels {hard.shape} do not match")
+    num_classes = soft.shape[1]
+    if hard.min(initial=0) < 0 or hard.max(initial=0) >= num_classes:
+        raise ValueError(f"hard labels must lie in 0..{num_classes - 1}")
+    rng = np.random.default_rng(seed)
+    clear_idx = np.flatnonzero(soft.max(axis=1) > threshold)
+    if len(clear_idx) == 0:
+        raise ValueError(f"no clip has a top soft label above {threshold}")
+    size = len(clear_idx) if size is None else int(size)
+    dist = np.bincount(hard, minlength=num_classes).astype(np.float64)
+    clear_counts = np.bincount(hard[clear_idx], minlength=num_classes)
+    missing = tuple(int(k) for k in np.flatnonzero((dist > 0) & (clear_counts == 0)))
+    if missing and not allow_missing:
+        raise ValueError(
+            f"the clear group has no clip of class(es) {list(missing)}; pass allow_missing=True to drop them"
+        )
+    dist[list(missing)] = 0.0
+    quota = _quota(dist, size)
+    groups = []
+    for pool_all in (clear_idx, np.arange(len(hard))):
+        parts = [
+            _resample(pool_all[hard[pool_all] == k], int(quota[k]), rng)
+            for k in range(num_classes)
+            if quota[k] > 0
+        ]
+        groups.append(np.sort(np.concatenate(parts)))
+    return ClearMixedSplit(groups[0], groups[1], size, quota, missing)
