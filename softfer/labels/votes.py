@@ -116,7 +116,9 @@ def fleiss_kappa(votes: np.ndarray) -> float:
 def max_share_histogram(votes: np.ndarray, *, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of the per-clip top-class share over [0, 1]; returns (counts, bin_edges)."""
     share = clip_agreement(votes)["max_share"]
-    return np.histogram(share, bins=bins, range=(0.0, 1.0))
+    # Rounded edges: linspace gives 0.7000000000000001, which would put a 7/10 share in the bin below.
+    edges = np.round(np.linspace(0.0, 1.0, bins + 1), 12)
+    return np.histogram(share, bins=edges)
 
 
 @dataclass(frozen=True)

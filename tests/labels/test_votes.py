@@ -51,6 +51,9 @@ def test_agreement_statistics_hand_computed():
     counts, edges = max_share_histogram(votes, bins=4)
     np.testing.assert_array_equal(counts, [0, 0, 1, 1])  # 0.5 -> [0.5, 0.75), 1.0 -> closed last bin
     assert edges[0] == 0 and edges[-1] == 1
+    # Shares k/10 land in their own decile bin despite floating-point edges.
+    counts, _ = max_share_histogram(np.array([[k, 10 - k] for k in range(5, 11)]), bins=10)
+    np.testing.assert_array_equal(counts, [0, 0, 0, 0, 0, 1, 1, 1, 1, 2])
 
 
 def test_fleiss_kappa_matches_published_example():

@@ -1,0 +1,305 @@
+"""Writing the synthetic benchmark in the DFEW release layout and in the AffectNet layout.
+
+Each clip/image is rendered by a worker process from an RNG seeded with (seed, index), so the output is
+byte-identical for a given seed whatever the number of workers. Files are written into a temporary
+folder that is renamed into place at the end, so an interrupted run never looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
+from softfer.data.synthetic.landmarks import landmarks68
+from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
+from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
+
+GROUND_TRUTH = "softfer_ground_truth.csv"
+FRAME_VA = "softfer_frame_va.csv"
+NUM_FOLDS = 5
+_FIXED_MODIFIED = '<dcterms:modified xsi:type="dcterms:W3CDTF">2020-01-01T00:00:00Z</dcterms:modified>'
+# AffectNet names the angry class "anger"; the renderer's prototypes use "angry".
+_AFFECTNET_SYNTH_CLASSES = tuple("angry" if c == "anger" else c for c in AFFECTNET_CLASSES)
+
+
+@dataclass
+class ClipRecord:
+    """What the writer needs to know about one rendered clip or image."""
+
+    index: int
+    votes: np.ndarray
+    mixture: np.ndarray
+    primary: int
+    apex: float
+    va: np.ndarray
+    frame_va: np.ndarray
+    num_frames: int
+    extra: dict
+
+
+def _render_clip(job: tuple[int, int, SynthConfig, str]) -> ClipRecord:
+    index, seed, cfg, folder = job
+    rng = np.random.default_rng([seed, index])
+    spec = sample_clip(cfg, rng)
+    ident = sample_identity(rng)
+    scene = sample_scene(cfg.size, rng, occlusion_rate=cfg.occlusion_rate, jpeg=cfg.jpeg_quality)
+    out = Path(folder) / f"{index:05d}"
+    out.mkdir(parents=True, exist_ok=True)
+    n = len(spec.intensity)
+    for t in range(n):
+        img, _ = render_frame(spec.controls[t], ident, scene, t / max(n - 1, 1), rng)
+        (out / f"{index:05d}_{t + 1:05d}.jpg").write_bytes(encode_jpeg(img, scene.jpeg_quality))
+    return ClipRecord(index, spec.votes, spec.mixture, spec.primary, spec.apex, spec.va, spec.frame_va, n, {})
+
+
+def _render_image(job: tuple[int, int, SynthConfig, str]) -> ClipRecord:
+    index, seed, cfg, folder = job
+    rng = np.random.default_rng([seed, index])
+    spec = sample_clip(cfg, rng, still=True)
+    ident = sample_identity(rng)
+    scene = sample_scene(cfg.size, rng, occlusion_rate=cfg.occlusion_rate, jpeg=cfg.jpeg_quality)
+    img, _ = render_frame(spec.controls[0], ident, scene, 0.5, rng)
+    rel = f"{index // 1000 + 1}/{index:07d}.jpg"
+    (Path(folder) / rel).parent.mkdir(parents=True, exist_ok=True)
+    (Path(folder) / rel).write_bytes(encode_jpeg(img, scene.jpeg_quality))
+    pose = scene.pose_start + (scene.pose_end - scene.pose_start) * 0.5
+    marks = landmarks68(spec.controls[0], ident, pose, cfg.size)
+    lo, hi = marks.min(axis=0), marks.max(axis=0)
+    box = np.round([lo[0], lo[1] - 0.35 * (hi[1] - lo[1]), hi[0] - lo[0], 1.35 * (hi[1] - lo[1])]).astype(int)
+    extra = {"path": rel, "box": box.tolist(), "landmarks": marks}
+    return ClipRecord(
+        index, spec.votes, spec.mixture, spec.primary, spec.apex, spec.va, spec.frame_va, 1, extra
+    )
+
+
+def _run(fn: Callable, jobs: list, workers: int, progress: Callable[[int], None] | None) -> list[ClipRecord]:
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        results = []
+        for job in jobs:
+            results.append(fn(job))
+            if progress:
+                progress(1)
+        return results
+    chunk = max(1, len(jobs) // (workers * 8))
+    # spawn: workers must not inherit a parent's threads (torch, BLAS) through fork.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        results = []
+        for rec in pool.map(fn, jobs, chunksize=chunk):
+            results.append(rec)
+            if progress:
+                progress(1)
+    return results
+
+
+def _write_csv(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(list(header))
+        w.writerows(rows)
+
+
+def write_xlsx(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    """An .xlsx file whose bytes depend only on its content (fixed document and zip timestamps)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "annotation"
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    fixed = datetime(2020, 1, 1)
+    wb.properties.created = wb.properties.modified = fixed
+    buf = io.BytesIO()
+    wb.save(buf)
+    with (
+        zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                # openpyxl stamps "modified" with the current time on save.
+                text = data.decode()
+                start = text.find("<dcterms:modified")
+                end = text.find("</dcterms:modified>") + len("</dcterms:modified>")
+                if start >= 0:
+                    text = text[:start] + _FIXED_MODIFIED + text[end:]
+                data = text.encode()
+            dst.writestr(
+                zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED
+            )
+
+
+def _folds(labels: np.ndarray, seed: int, k: int = NUM_FOLDS) -> np.ndarray:
+    """Stratified fold index per item: each class dealt round-robin in a seeded random order."""
+    rng = np.random.default_rng([seed, 99])
+    fold = np.zeros(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        fold[idx] = (np.arange(len(idx)) + offset) % k
+        offset += len(idx)
+    return fold
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A temporary sibling folder renamed to ``out`` on success and removed on failure."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out}: output folder exists and is not empty")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()
+    tmp.rename(out)
+
+
+def generate_dfew(
+    out: str | Path,
+    *,
+    clips: int = 1500,
+    size: int = 112,
+    seed: int = 0,
+    workers: int = 0,
+    progress=None,
+    cfg: SynthConfig | None = None,
+) -> list[ClipRecord]:
+    """Write a synthetic set in the DFEW release layout (see docs/SYNTHETIC.md); returns the records."""
+    if clips < NUM_FOLDS:
+        raise ValueError(f"need at least {NUM_FOLDS} clips for 5 folds, got {clips}")
+    out = Path(out)
+    cfg = replace(cfg or SynthConfig(), size=size)
+    with staging(out) as tmp:
+        frames_dir = tmp / "Clip" / "clip_224x224"
+        jobs = [(i, seed, cfg, str(frames_dir)) for i in range(1, clips + 1)]
+        records = _run(_render_clip, jobs, workers, progress)
+        votes = np.array([r.votes for r in records])
+        single = np.array([is_single_labelled(v, cfg) for v in votes])
+        majority = votes.argmax(axis=1)
+        fold = _folds(np.where(single, majority, -1), seed)
+        for k in range(NUM_FOLDS):
+            test = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] == k]
+            train = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] != k]
+            _write_csv(
+                tmp / "EmoLabel_DataSplit" / "test(single-labeled)" / f"set_{k + 1}.csv",
+                ["video_name", "label"],
+                test,
+            )
+            _write_csv(
+                tmp / "EmoLabel_DataSplit" / "train(single-labeled)" / f"set_{k + 1}.csv",
+                ["video_name", "label"],
+                train,
+            )
+        (tmp / "Annotation").mkdir()
+        header = ["order", "video_name", *DFEW_CLASSES, "label", "single_labeled"]
+        rows = [
+            [
+                i + 1,
+                f"{r.index:05d}",
+                *map(int, r.votes),
+                int(majority[i] + 1) if single[i] else 0,
+                int(single[i]),
+            ]
+            for i, r in enumerate(records)
+        ]
+        write_xlsx(tmp / "Annotation" / "annotation.xlsx", header, rows)
+        gt_header = ["video_name", "primary", "primary_name", *(f"w_{c}" for c in DFEW_CLASSES)]
+        gt_header += ["apex", "num_frames", "valence", "arousal", "single_labeled", "fold"]
+        _write_csv(
+            tmp / GROUND_TRUTH,
+            gt_header,
+            (
+                [f"{r.index:05d}", r.primary, DFEW_CLASSES[r.primary], *(f"{w:.4f}" for w in r.mixture)]
+                + [
+                    f"{r.apex:.4f}",
+                    r.num_frames,
+                    f"{r.va[0]:.4f}",
+                    f"{r.va[1]:.4f}",
+                    int(single[i]),
+                    int(fold[i]) + 1,
+                ]
+                for i, r in enumerate(records)
+            ),
+        )
+        _write_csv(
+            tmp / FRAME_VA,
+            ["video_name", "frame", "valence", "arousal"],
+            (
+                [f"{r.index:05d}", t + 1, f"{v:.4f}", f"{a:.4f}"]
+                for r in records
+                for t, (v, a) in enumerate(r.frame_va)
+            ),
+        )
+    return records
+
+
+def generate_affectnet(
+    out: str | Path, *, images: int = 5000, size: int = 112, seed: int = 0, workers: int = 0, progress=None
+) -> list[ClipRecord]:
+    """Write still images with AffectNet-style CSVs (training.csv / validation.csv)."""
+    out = Path(out)
+    cfg = SynthConfig(
+        classes=_AFFECTNET_SYNTH_CLASSES, priors=tuple(AFFECTNET_PRIORS), annotators=1, size=size
+    )
+    with staging(out) as tmp:
+        jobs = [(i, seed, cfg, str(tmp / "Manually_Annotated_Images")) for i in range(images)]
+        records = _run(_render_image, jobs, workers, progress)
+        labels = np.array([int(r.votes.argmax()) for r in records])  # one annotator, as in AffectNet
+        is_val = _folds(labels, seed, k=10) == 0
+        header = [
+            "subDirectory_filePath",
+            "face_x",
+            "face_y",
+            "face_width",
+            "face_height",
+            "facial_landmarks",
+        ]
+        header += ["expression", "valence", "arousal"]
+        for name, mask in (("training.csv", ~is_val), ("validation.csv", is_val)):
+            rows = []
+            for r, lab, keep in zip(records, labels, mask, strict=True):
+                if keep:
+                    marks = ";".join(f"{v:.2f}" for v in r.extra["landmarks"].ravel())
+                    rows.append(
+                        [
+                            r.extra["path"],
+                            *r.extra["box"],
+                            marks,
+                            int(lab),
+                            f"{r.va[0]:.4f}",
+                            f"{r.va[1]:.4f}",
+                        ]
+                    )
+            _write_csv(tmp / "Manually_Annotated_file_lists" / name, header, rows)
+        gt_header = ["subDirectory_filePath", "primary", *(f"w_{c}" for c in AFFECTNET_CLASSES), "apex"]
+        _write_csv(
+            tmp / GROUND_TRUTH,
+            gt_header,
+            (
+                [r.extra["path"], r.primary, *(f"{w:.4f}" for w in r.mixture), f"{r.apex:.4f}"]
+                for r in records
+            ),
+        )
+    return records
