@@ -1,0 +1,230 @@
+"""``ClipDataset`` (frame folders or video files) and ``ImageDataset`` over ``Record`` lists.
+
+Items are dicts of tensors: uint8 pixels (normalised later, on the device), the hard label, a soft label
+(one-hot when the dataset has none), valence/arousal (NaN when missing) and the item index. Sampling and
+augmentation are reproducible from (seed, epoch, index). A frame that cannot be decoded is logged and the
+item replaced by the next one, up to a cap (``max_skip`` of the dataset); beyond it the error is raised
+with the file name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
+from torchvision.transforms.v2 import functional as F
+
+from softfer.data.records import Record
+from softfer.data.sampling import item_rng, segment_indices
+
+log = logging.getLogger(__name__)
+
+
+class MediaError(RuntimeError):
+    """A frame or image that cannot be read; the message names the file."""
+
+
+def decode_frames(paths: Sequence[Path]) -> torch.Tensor:
+    """Decode image files to uint8 (N, 3, H, W); JPEGs in one batched libjpeg-turbo call."""
+    try:
+        data = [read_file(str(p)) for p in paths]
+    except (OSError, RuntimeError) as exc:
+        raise MediaError(f"cannot read {paths[0].parent}: {exc}") from exc
+    if all(str(p).lower().endswith((".jpg", ".jpeg")) for p in paths):
+        try:
+            frames = decode_jpeg(data, mode=ImageReadMode.RGB)
+        except RuntimeError:
+            frames = None  # find the broken file below
+        if frames is not None:
+            return _stack(frames, paths)
+    out = []
+    for p, d in zip(paths, data, strict=True):
+        try:
+            out.append(decode_image(d, mode=ImageReadMode.RGB))
+        except RuntimeError as exc:
+            raise MediaError(f"{p}: corrupt or unreadable image ({str(exc).splitlines()[0]})") from exc
+    return _stack(out, paths)
+
+
+def _stack(frames: Sequence[torch.Tensor], paths: Sequence[Path]) -> torch.Tensor:
+    shapes = {tuple(f.shape) for f in frames}
+    if len(shapes) > 1:
+        frames = [F.resize(f, list(frames[0].shape[-2:]), antialias=True) for f in frames]
+    return torch.stack(list(frames))
+
+
+def _seeded(
+    rng: np.random.Generator, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
+    # torchvision's transforms use torch's global RNG: fork it so items stay reproducible and independent.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**62)))
+        return fn(x)
+
+
+class _LabelledDataset(Dataset):
+    def __init__(self, records: Sequence[Record], num_classes: int, seed: int, max_skip: float) -> None:
+        if not records:
+            raise ValueError("the dataset has no records")
+        self.records = list(records)
+        self.num_classes = num_classes
+        self.seed = seed
+        self.epoch = 0
+        self.max_failures = max(1, int(max_skip * len(self.records)))
+        self.failures = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random sampling/augmentation of every item (call once per epoch)."""
+        self.epoch = epoch
+
+    def targets(self, rec: Record) -> dict[str, torch.Tensor]:
+        if rec.soft is not None:
+            soft = torch.as_tensor(rec.soft, dtype=torch.float32)
+        elif rec.label >= 0:
+            soft = torch.nn.functional.one_hot(torch.tensor(rec.label), self.num_classes).float()
+        else:
+            soft = torch.full((self.num_classes,), 1.0 / self.num_classes)
+        va = (
+            torch.as_tensor(rec.va, dtype=torch.float32)
+            if rec.va is not None
+            else torch.full((2,), float("nan"))
+        )
+        return {"label": torch.tensor(rec.label), "soft": soft, "va": va}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        for attempt in range(len(self.records)):
+            i = (index + attempt) % len(self.records)
+            try:
+                item = self.load(i)
+            except MediaError as exc:
+                self.failures += 1
+                log.warning("skipping unreadable media (%d so far): %s", self.failures, exc)
+                if self.failures > self.max_failures:
+                    raise MediaError(f"too many unreadable items ({self.failures}); last: {exc}") from exc
+                continue
+            item.update(self.targets(self.records[i]))
+            item["index"] = torch.tensor(i)
+            return item
+        raise MediaError("no readable item in the dataset")
+
+    def load(self, i: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class ClipDataset(_LabelledDataset):
+    """Clips of TSN-sampled frames: ``clips`` is uint8 (T, 3, size, size)."""
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        *,
+        num_classes: int,
+        train: bool,
+        size: int = 112,
+        segments: int = 8,
+        frames_per_segment: int = 1,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        seed: int = 0,
+        cache_dir: str | Path | None = None,
+        max_skip: float = 0.01,
+    ) -> None:
+        super().__init__(records, num_classes, seed, max_skip)
+        self.train, self.size = train, size
+        self.segments, self.frames_per_segment = segments, frames_per_segment
+        self.transform = transform
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+
+    def _all_frames(self, rec: Record) -> np.ndarray:
+        """Every frame resized to ``size``, from (or into) the packed uint8 cache: (N, 3, S, S)."""
+        assert self.cache_dir is not None
+        key = rec.id.replace("/", "__")
+        path = self.cache_dir / f"{key}_{self.size}.npy"
+        if path.is_file():
+            return np.load(path, mmap_mode="r")
+        frames = self._decode(rec, np.arange(self._num_frames(rec)))
+        frames = F.resize(frames, [self.size, self.size], antialias=True).numpy()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, frames)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        return frames
+
+    def _num_frames(self, rec: Record) -> int:
+        if rec.is_video_file:
+            if "num_frames" not in rec.meta:
+                from softfer.faces.decode import count_frames
+
+                rec.meta["num_frames"] = count_frames(rec.path)
+            return rec.meta["num_frames"]
+        return rec.num_frames
+
+    def _decode(self, rec: Record, idx: np.ndarray) -> torch.Tensor:
+        if rec.is_video_file:
+            from softfer.faces.decode import read_frames
+
+            try:
+                return read_frames(rec.path, idx)
+            except Exception as exc:
+                raise MediaError(f"{rec.path}: cannot decode video frames ({exc})") from exc
+        unique, inverse = np.unique(idx, return_inverse=True)
+        frames = decode_frames([rec.path / rec.frames[j] for j in unique])
+        return frames[torch.as_tensor(inverse)]
+
+    def load(self, i: int) -> dict[str, torch.Tensor]:
+        rec = self.records[i]
+        rng = item_rng(self.seed, self.epoch, i)
+        n = self._num_frames(rec)
+        idx = segment_indices(
+            n, segments=self.segments, frames_per_segment=self.frames_per_segment, train=self.train, rng=rng
+        )
+        if self.cache_dir is not None:
+            clip = torch.from_numpy(np.ascontiguousarray(self._all_frames(rec)[idx]))
+        else:
+            clip = self._decode(rec, idx)
+        if self.transform is not None:
+            clip = _seeded(rng, self.transform, clip)
+        if clip.shape[-2:] != (self.size, self.size):
+            clip = F.resize(clip, [self.size, self.size], antialias=True)
+        return {"clips": clip.contiguous()}
+
+
+class ImageDataset(_LabelledDataset):
+    """Still images (cropped to their face box when the record has one): ``images`` is uint8 (3, S, S)."""
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        *,
+        num_classes: int,
+        train: bool,
+        size: int = 112,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        seed: int = 0,
+        max_skip: float = 0.01,
+    ) -> None:
+        super().__init__(records, num_classes, seed, max_skip)
+        self.train, self.size, self.transform = train, size, transform
+
+    def load(self, i: int) -> dict[str, torch.Tensor]:
+        rec = self.records[i]
+        img = decode_frames([rec.path])[0]
+        if rec.box is not None:
+            x, y, w, h = rec.box
+            H, W = img.shape[-2:]
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+            if x1 - x0 >= 2 and y1 - y0 >= 2:
+                img = img[:, y0:y1, x0:x1]
+        if self.transform is not None:
+            img = _seeded(item_rng(self.seed, self.epoch, i), self.transform, img)
+        if img.shape[-2:] != (self.size, self.size):
+            img = F.resize(img, [self.size, self.size], antialias=True)
+        return {"images": img.contiguous()}

@@ -1,0 +1,135 @@
+"""DFEW (Jiang et al., ACM MM 2020), in its release layout and in the official code's layout.
+
+Release::
+
+    ROOT/Clip/clip_224x224/00001/00001_00001.jpg      (or clip_224x224_16f)
+    ROOT/EmoLabel_DataSplit/train(single-labeled)/set_1.csv ... set_5.csv   (video_name,label; labels 1..7)
+    ROOT/EmoLabel_DataSplit/test(single-labeled)/set_1.csv ... set_5.csv
+    ROOT/Annotation/annotation.xlsx                    (7 vote counts per clip)
+
+Official code::
+
+    ROOT/data/00001/00001_00001.jpg
+    ROOT/label/single_trainset_1.csv, single_testset_1.csv, ...
+
+Labels 1..7 in the files become 0..6 in DFEW_CLASSES order. Votes come from the annotation workbook (or an
+equivalent CSV), columns found by class name, joined by clip name or, failing that, by order number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from softfer.classes import DFEW_CLASSES
+from softfer.data.records import ReadReport, Record, attach_frames, check_label, check_unique, parse_int
+from softfer.data.tables import Table, find_class_columns, parse_numbers, read_table
+from softfer.labels.votes import validate_votes
+
+SPLIT_SPELLINGS = ("single-labeled", "single_labeled", "single-labelled", "single_labelled")
+FRAME_FOLDERS = ("clip_224x224", "clip_224x224_16f")
+
+
+def _clip_id(text: str, where: str) -> str:
+    name = Path(text.strip()).name
+    if not name.isdigit():
+        raise ValueError(f"{where}: clip name {text!r} is not a DFEW clip number")
+    return f"{int(name):05d}"
+
+
+def split_file(root: Path, split: str, fold: int) -> Path:
+    """The split CSV of a fold in either layout."""
+    if split not in ("train", "test"):
+        raise ValueError(f"DFEW split must be 'train' or 'test', got {split!r}")
+    if not 1 <= fold <= 5:
+        raise ValueError(f"DFEW fold must be 1..5, got {fold}")
+    candidates = [root / "EmoLabel_DataSplit" / f"{split}({s})" / f"set_{fold}.csv" for s in SPLIT_SPELLINGS]
+    candidates.append(root / "label" / f"single_{split}set_{fold}.csv")
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ValueError(
+        f"{root}: no DFEW split file for {split} fold {fold}; looked for "
+        f"EmoLabel_DataSplit/{split}(single-labeled)/set_{fold}.csv and label/single_{split}set_{fold}.csv"
+    )
+
+
+def frames_root(root: Path, frames: str | None = None) -> Path:
+    """The folder holding one sub-folder of frames per clip."""
+    names = (frames,) if frames else FRAME_FOLDERS
+    for name in names:
+        for c in (root / "Clip" / name, root / name):
+            if c.is_dir():
+                return c
+    if not frames and (root / "data").is_dir():
+        return root / "data"
+    raise ValueError(f"{root}: no DFEW frame folder (Clip/{names[0]} or data/)")
+
+
+def annotation_file(root: Path) -> Path | None:
+    """Annotation/annotation.xlsx (or .csv) if present."""
+    for c in (
+        root / "Annotation" / "annotation.xlsx",
+        root / "Annotation" / "annotation.csv",
+        root / "annotation.xlsx",
+    ):
+        if c.is_file():
+            return c
+    return None
+
+
+def read_votes(path: str | Path, *, column_map: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Vote counts per clip id from a DFEW annotation workbook or CSV."""
+    table: Table = read_table(path)
+    cols = find_class_columns(table, DFEW_CLASSES, column_map=column_map)
+    votes = validate_votes(
+        parse_numbers(table, cols, what="vote counts"), num_classes=7, source=str(path), row_names=table.where
+    )
+    key = next((k for k in ("video_name", "clip", "name", "order") if table.has_column(k)), None)
+    if key is None:
+        raise ValueError(
+            f"{path}: no clip name or order column (video_name/clip/name/order); columns {table.header}"
+        )
+    ids = [_clip_id(v, w) for v, w in zip(table.values(key), table.where, strict=True)]
+    check_unique(ids, table.where)
+    return dict(zip(ids, votes, strict=True))
+
+
+def read_dfew(
+    root: str | Path,
+    *,
+    fold: int = 1,
+    split: str = "train",
+    frames: str | None = None,
+    annotation: str | Path | None = None,
+    column_map: Mapping[str, str] | None = None,
+    max_skip: float = 0.01,
+    report: ReadReport | None = None,
+) -> list[Record]:
+    """Records of one DFEW fold and split (labels 0..6, soft labels from votes when available)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"DFEW root {root} does not exist")
+    path = split_file(root, split, fold)
+    has_header = not read_table(path, header=False).rows[0][0].strip().isdigit()
+    table = read_table(path, header=has_header)
+    id_col = table.column("video_name") if has_header and table.has_column("video_name") else 0
+    label_col = table.column("label") if has_header and table.has_column("label") else 1
+    ids = [_clip_id(r[id_col], w) for r, w in zip(table.rows, table.where, strict=True)]
+    check_unique(ids, table.where)
+    ann = Path(annotation) if annotation else annotation_file(root)
+    votes = read_votes(ann, column_map=column_map) if ann else None
+    base = frames_root(root, frames)
+    records = []
+    for clip, row, where in zip(ids, table.rows, table.where, strict=True):
+        label = check_label(parse_int(row[label_col], where), 7, where, one_based=True)
+        rec = Record(id=clip, path=base / clip, label=label, fold=fold, split=split)
+        if votes is not None:
+            if clip not in votes:
+                raise ValueError(f"{where}: clip {clip} is not in the annotation file {ann}")
+            rec.votes = votes[clip]
+            rec.soft = rec.votes / rec.votes.sum()
+        records.append(rec)
+    return attach_frames(records, max_skip=max_skip, report=report, source=str(path))

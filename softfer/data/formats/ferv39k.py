@@ -1,0 +1,87 @@
+"""FERV39k (Wang et al., CVPR 2022) and its soft-label extension FERV39k-Plus (MIDAS).
+
+Layout::
+
+    ROOT/4_setups/All_scenes/train_All.csv, test_All.csv   (space separated, no header:
+                                                            "Scene/Class/NNNN Label")
+    ROOT/2_ClipsforFaceCrop/Scene/Class/NNNN/*.jpg
+
+The label is a class name or an index in FERV39k's order (Angry, Disgust, Fear, Happy, Neutral, Sad,
+Surprise); softfer maps it to DFEW_CLASSES order so models trained on either dataset share one head.
+An optional soft-label file (CSV: clip path + one column per class, counts or probabilities) adds soft
+labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from softfer.classes import DFEW_CLASSES
+from softfer.data.records import ReadReport, Record, attach_frames, check_unique, parse_int
+from softfer.data.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
+
+FERV39K_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def to_dfew_label(token: str, where: str, order: tuple[str, ...] = FERV39K_CLASSES) -> int:
+    """A class name or an index in ``order`` -> the DFEW class index."""
+    name = CLASS_SYNONYMS.get(token.strip().lower())
+    if name is None:
+        idx = parse_int(token, where)
+        if not 0 <= idx < len(order):
+            raise ValueError(f"{where}: label {idx} outside 0..{len(order) - 1}")
+        name = order[idx]
+    if name not in DFEW_CLASSES:
+        raise ValueError(f"{where}: class {token!r} is not one of {DFEW_CLASSES}")
+    return DFEW_CLASSES.index(name)
+
+
+def read_soft_labels(path: str | Path) -> dict[str, np.ndarray]:
+    """Per-clip soft labels (counts or probabilities, normalised) keyed by clip path."""
+    table = read_table(path)
+    cols = find_class_columns(table, DFEW_CLASSES)
+    values = np.array(parse_numbers(table, cols, what="soft labels"))
+    key = table.column(next(k for k in ("clip", "path", "video_name", "id") if table.has_column(k)))
+    out = {}
+    for row, v, where in zip(table.rows, values, table.where, strict=True):
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or v.sum() <= 0:
+            raise ValueError(f"{where}: soft label {v.tolist()} must be non-negative with a positive sum")
+        out[row[key].strip().strip("/")] = v / v.sum()
+    return out
+
+
+def read_ferv39k(
+    root: str | Path,
+    *,
+    split: str = "train",
+    scene: str = "All_scenes",
+    soft_labels: str | Path | None = None,
+    max_skip: float = 0.01,
+    report: ReadReport | None = None,
+) -> list[Record]:
+    """Records of a FERV39k split (labels in DFEW order)."""
+    root = Path(root)
+    if split not in ("train", "test"):
+        raise ValueError(f"FERV39k split must be 'train' or 'test', got {split!r}")
+    suffix = scene.split("_")[0] if scene != "All_scenes" else "All"
+    path = root / "4_setups" / scene / f"{split}_{suffix}.csv"
+    if not path.is_file():
+        raise ValueError(f"{root}: no FERV39k list {path.relative_to(root)}")
+    table = read_table(path, header=False, delimiter=" ")
+    if len(table.header) != 2:
+        raise ValueError(f"{path}: expected 2 space-separated columns (clip label), got {len(table.header)}")
+    ids = [r[0].strip("/") for r in table.rows]
+    check_unique(ids, table.where)
+    soft = read_soft_labels(soft_labels) if soft_labels else None
+    frames = root / "2_ClipsforFaceCrop"
+    records = []
+    for clip, row, where in zip(ids, table.rows, table.where, strict=True):
+        rec = Record(id=clip, path=frames / clip, label=to_dfew_label(row[1], where), split=split)
+        if soft is not None:
+            if clip not in soft:
+                raise ValueError(f"{where}: clip {clip} has no entry in the soft-label file {soft_labels}")
+            rec.soft = soft[clip]
+        records.append(rec)
+    return attach_frames(records, max_skip=max_skip, report=report, source=str(path))

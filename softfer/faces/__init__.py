@@ -1,0 +1,1 @@
+"""Real video: decoding (PyAV), face detection (MTCNN), alignment, preprocessing."""
