@@ -103,7 +103,7 @@ def test_affectnet_layout(tmp_path):
         assert (root / "Manually_Annotated_Images" / r["subDirectory_filePath"]).is_file()
         marks = np.array([float(v) for v in r["facial_landmarks"].split(";")]).reshape(68, 2)
         x, y, w, h = (int(r[k]) for k in ("face_x", "face_y", "face_width", "face_height"))
-        assert (marks[:, 0] >= x - 1).all() and (marks[:, 0] <= x + w + 1).all()
+        assert (marks >= [x - 1, y - 1]).all() and (marks <= [x + w + 1, y + h + 1]).all()
         assert 0 <= int(r["expression"]) <= 7
         assert -1 <= float(r["valence"]) <= 1 and -1 <= float(r["arousal"]) <= 1
 
