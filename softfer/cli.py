@@ -65,6 +65,91 @@ def _cmd_synth_affectnet(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_train(a: argparse.Namespace) -> None:
+    from softfer.config import load_config
+    from softfer.engine.train import fit
+
+    cfg = load_config(a.config, a.set)
+    if a.deterministic:
+        cfg.run.deterministic = True
+    m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
+    if m:
+        print(
+            f"test UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}"
+        )
+        print(f"outputs in {cfg.run.out_dir}")
+
+
+def _cmd_eval(a: argparse.Namespace) -> None:
+    from softfer.engine.runs import evaluate_checkpoint
+
+    m = evaluate_checkpoint(
+        a.checkpoint, data_root=a.data, data_format=a.format, split=a.split, out=a.out, overrides=a.set
+    )
+    if m:  # under torchrun only rank 0 reports
+        print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")
+
+
+def _cmd_cv(a: argparse.Namespace) -> None:
+    from softfer.config import load_config
+    from softfer.engine.crossval import cross_validate, summary_markdown
+
+    cfg = load_config(a.config, a.set)
+    folds = tuple(int(f) for f in a.folds.split(","))
+    summary = cross_validate(cfg, folds=folds, overwrite=a.overwrite)
+    print(summary_markdown(cfg.name, summary))
+
+
+def _cmd_reproduce(a: argparse.Namespace) -> None:
+    from softfer.engine.reproduce import reproduce
+
+    print(
+        reproduce(a.table, overrides=a.set, folds=tuple(int(f) for f in a.folds.split(",")), list_only=a.list)
+    )
+
+
+def _cmd_analyze(a: argparse.Namespace) -> None:
+    from softfer.analysis.report import analyze_run
+
+    print(analyze_run(a.run_dir, gradcam=not a.no_gradcam))
+
+
+def _cmd_data_inspect(a: argparse.Namespace) -> None:
+    from softfer.data.inspect import inspect_dataset
+
+    print(inspect_dataset(a.format, a.root, verify=a.verify))
+
+
+def _cmd_preprocess(a: argparse.Namespace) -> None:
+    from softfer.faces.preprocess import FaceOptions, preprocess_videos
+
+    opts = FaceOptions(size=a.size, every=a.every, device=a.device)
+    r = preprocess_videos(a.input, a.out, layout=a.layout, options=opts)
+    print(
+        f"{r['videos']} videos: {r['clips_written']} clips written, {r['frames_with_face']} aligned frames, "
+        f"{r['frames_dropped']} frames without a face dropped, {len(r['no_face'])} videos without a face, "
+        f"{len(r['failed'])} failed"
+    )
+    for f in r["failed"]:
+        print(f"  failed: {f['video']}: {f['error']}")
+    print(f"manifest and report in {a.out}")
+
+
+def _cmd_predict(a: argparse.Namespace) -> None:
+    from softfer.faces.preprocess import FaceOptions
+    from softfer.predict import predict_media
+
+    opts = FaceOptions(every=a.every, device=a.device)
+    results = predict_media(a.media, a.checkpoint, a.out, window=a.window, stride=a.stride, options=opts)
+    for r in results:
+        wins = [w for w in r["windows"] if w["probs"]]
+        print(
+            f"{r['media']}: {len(r['windows'])} windows, {len(wins)} with a face -> {', '.join(r['outputs'])}"
+        )
+    if results:
+        print(f"note: {results[0]['note']}")
+
+
 def _cmd_demo(a: argparse.Namespace) -> None:
     from softfer.demo import run_demo
 
@@ -81,6 +166,88 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
     demo.set_defaults(func=_cmd_demo)
+
+    train = sub.add_parser("train", help="train one experiment from a YAML config")
+    train.add_argument("config", help="experiment YAML (see configs/)")
+    train.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01"
+    )
+    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run in run.out_dir")
+    train.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower)")
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a trained model (RUN/model.pt) on a dataset")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--data", help="dataset root (default: the one the model was trained with)")
+    ev.add_argument("--format", help="dataset format, for cross-dataset evaluation (e.g. afew)")
+    ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
+    ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
+    ev.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    ev.set_defaults(func=_cmd_eval)
+
+    cv = sub.add_parser("cv", help="k-fold cross-validation of a config; mean +- std of every metric")
+    cv.add_argument("config")
+    cv.add_argument("--folds", default="1,2,3,4,5", help="comma-separated folds (default 1,2,3,4,5)")
+    cv.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    cv.add_argument("--overwrite", action="store_true", help="retrain folds that already finished")
+    cv.set_defaults(func=_cmd_cv)
+
+    rep = sub.add_parser(
+        "reproduce", help="run the configs behind one table of a paper; ours beside the paper's"
+    )
+    rep.add_argument("table", help="e.g. midas-table2 (see --list)")
+    rep.add_argument("--list", action="store_true", help="list the tables and their configs, run nothing")
+    rep.add_argument("--folds", default="1,2,3,4,5", help="folds for DFEW experiments")
+    rep.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override, e.g. data.root=/data/DFEW"
+    )
+    rep.set_defaults(func=_cmd_reproduce)
+
+    an = sub.add_parser("analyze", help="figures and clear-vs-ambiguous analysis of a finished run")
+    an.add_argument("run_dir")
+    an.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM figure")
+    an.set_defaults(func=_cmd_analyze)
+
+    data = sub.add_parser("data", help="dataset tools")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="TOOL")
+    di = dsub.add_parser(
+        "inspect", help="counts per split/fold/class, vote ambiguity, missing or unreadable files"
+    )
+    di.add_argument("format", choices=["dfew", "ferv39k", "afew", "affectnet", "manifest", "former_dfer"])
+    di.add_argument("root")
+    di.add_argument("--verify", action="store_true", help="check every frame file is a complete image")
+    di.set_defaults(func=_cmd_data_inspect)
+
+    pre = sub.add_parser("preprocess", help="videos -> aligned face frame folders + manifest + report")
+    pre.add_argument("input", help="a video or a folder of videos")
+    pre.add_argument("out", help="output folder")
+    pre.add_argument(
+        "--layout",
+        choices=["dfew", "folders"],
+        default="dfew",
+        help="numbered DFEW-style clips or one folder per video",
+    )
+    pre.add_argument("--size", type=int, default=224, help="aligned crop size (default 224)")
+    pre.add_argument(
+        "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
+    )
+    pre.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
+    pre.set_defaults(func=_cmd_preprocess)
+
+    pr = sub.add_parser(
+        "predict", help="emotion timeline of a video, prediction for a photo, or a folder of both"
+    )
+    pr.add_argument("media", help="video, image or folder")
+    pr.add_argument("--checkpoint", required=True, help="a trained model (RUN/model.pt)")
+    pr.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
+    pr.add_argument("--window", type=float, default=2.0, help="window length in seconds (default 2)")
+    pr.add_argument("--stride", type=float, default=0.5, help="window step in seconds (default 0.5)")
+    pr.add_argument(
+        "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
+    )
+    pr.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
+    pr.set_defaults(func=_cmd_predict)
 
     labels = sub.add_parser("labels", help="label tools: votes -> soft/hard labels, VA -> mixed/fused labels")
     lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="TOOL")

@@ -49,15 +49,15 @@ def validate_va(
     arr = np.asarray(va, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"{source}: expected (N, 2) valence/arousal values, got shape {arr.shape}")
-    missing = arr == VA_MISSING
-    bad = ~np.isfinite(arr) | ((np.abs(arr) > 1.0) & ~missing)
+    missing = np.all(arr == VA_MISSING, axis=1)  # both values -2: the row has no annotation
+    bad = ~np.isfinite(arr) | ((np.abs(arr) > 1.0) & ~missing[:, None])
     if bad.any():
         i = int(np.flatnonzero(bad.any(axis=1))[0])
         name = f"row {i}" if row_names is None else str(row_names[i])
         raise ValueError(
             f"{source}: {name} has valence/arousal {arr[i].tolist()} outside [-1, 1] (-2 = missing)"
         )
-    return missing.any(axis=1)
+    return missing
 
 
 def fit_affect_stats(va: np.ndarray, labels: np.ndarray, num_classes: int) -> AffectStats:

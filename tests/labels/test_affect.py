@@ -104,4 +104,6 @@ def test_validate_va_names_the_row():
     with pytest.raises(ValueError, match="row 1 has valence/arousal"):
         validate_va(np.array([[0.1, 0.2], [1.5, 0.0]]))
     with pytest.raises(ValueError, match="row 0"):
+        validate_va(np.array([[-2.0, 0.3]]))  # half-missing is not the sentinel
+    with pytest.raises(ValueError, match="row 0"):
         validate_va(np.array([[np.nan, 0.2]]))

@@ -80,7 +80,7 @@ def read_affectnet(
         if code >= num_classes:
             continue  # none / uncertain / no-face (and contempt for 7 classes): not a training class
         va = np.array([float(row[cols["valence"]]), float(row[cols["arousal"]])])
-        if np.any(va == VA_MISSING):
+        if np.all(va == VA_MISSING):
             va = None
         elif not np.all(np.isfinite(va)) or np.any(np.abs(va) > 1):
             raise ValueError(f"{where}: valence/arousal {va.tolist()} outside [-1, 1] (-2 = missing)")

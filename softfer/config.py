@@ -1,0 +1,187 @@
+"""Experiment configuration: YAML -> pydantic models that reject unknown keys.
+
+A YAML file may name a ``base`` file (relative to itself) whose values it overrides; ``--set a.b=value``
+overrides are applied last (values parsed as YAML, so ``--set optim.lr=0.01`` gives a float).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AugmentConfig(_Strict):
+    scale: tuple[float, float] = (0.7, 1.0)  # MIDAS "random scaling" as a resized crop
+    flip: bool = True
+    color_jitter: float = 0.0
+    affine_degrees: float = 0.0
+
+
+class DataConfig(_Strict):
+    format: Literal["dfew", "ferv39k", "afew", "affectnet", "affwild", "manifest", "former_dfer"] = "dfew"
+    root: str = ""
+    fold: int = 1
+    train_split: str = "train"
+    test_split: str = "test"
+    # Cross-dataset evaluation (MIDAS Table 5): test on another dataset than the one trained on.
+    test_format: str | None = None
+    test_root: str | None = None
+    segments: int = 8
+    frames_per_segment: int = 1
+    size: int = 224
+    val_fraction: float = Field(0.0, ge=0.0, lt=1.0)  # carved from training data for model selection
+    group: Literal["all", "clear", "mixed"] = "all"  # MIDAS Table 6 groups
+    group_size: int | None = None
+    clear_threshold: float = 0.9
+    label_noise: float = Field(0.0, ge=0.0, le=1.0)
+    noise_mode: Literal["exact", "reference"] = "exact"
+    num_classes: int = 7
+    affectnet_stats: str | None = None  # JSON statistics for Aff-Wild labels (from AffectNet training)
+    cache_dir: str | None = None
+    num_workers: int = 0
+    max_skip: float = 0.01
+    augment: AugmentConfig = AugmentConfig()
+
+
+class ModelConfig(_Strict):
+    name: str = "tsm_r18"
+    pretrained: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    channels_last: bool = False
+    compile: bool = False
+
+
+class LabelConfig(_Strict):
+    # What the classifier is trained towards; "fused" with fusion_alpha=0 is the VA-derived label alone.
+    target: Literal["hard", "soft", "fused"] = "soft"
+    mixing: Literal["none", "midas", "mixup"] = "none"
+    mix_alpha: float = 0.4
+    mix_normalize: Literal["softmax", "none"] = "softmax"
+    smoothing: float = 0.0
+    fusion_method: Literal["gmm", "euclid"] = "gmm"
+    fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
+    euclid_squared: bool = True
+
+
+class LossConfig(_Strict):
+    class_weights: bool = False  # W_k = N_max / N_k (dual-domain eq. 5)
+    # "sample": each sample's loss is scaled by the weight of its (target's top) class, as eq. 7-8 do;
+    # "class": W_k scales each class term inside the cross-entropy sum. Identical for one-hot targets;
+    # for flat targets (softmax-normalised MIDAS labels) "class" drives predictions to rare classes.
+    class_weight_mode: Literal["sample", "class"] = "sample"
+    cosine: bool = False  # eq. 7
+    va_l2: bool = False  # eq. 8, for models with a valence/arousal head
+
+
+class OptimConfig(_Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 450
+    batch_size: int = 8
+    schedule: Literal["cosine", "step", "none"] = "cosine"
+    step_size: int = 30
+    gamma: float = 0.5
+    swa: bool = False
+    swa_start: int = 0  # epoch from which SWA averages weights
+    swa_lr: float | None = None
+    grad_clip: float | None = None
+
+
+class RunConfig(_Strict):
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    out_dir: str = "runs"
+    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of epoch only)
+    log_every: int = 20
+    select: Literal["last", "val"] = "last"
+    progress: bool = True
+    time_budget_s: float | None = None
+
+
+class PaperReference(_Strict):
+    paper: str = ""
+    table: str = ""
+    row: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class ExperimentConfig(_Strict):
+    name: str = "experiment"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    labels: LabelConfig = LabelConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    run: RunConfig = RunConfig()
+    reference: PaperReference = PaperReference()
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: circular 'base' chain")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a mapping")
+    base = data.pop("base", None)
+    if base:
+        return _merge(_read_yaml((path.parent / base), (*seen, path.resolve())), data)
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config dict."""
+    data = dict(data)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node[p] = dict(node.get(p) or {})
+            node = node[p]
+        node[parts[-1]] = value
+    return data
+
+
+def validate_config(data: dict, source: str = "config") -> ExperimentConfig:
+    """Validate a config dict; errors list every bad or unknown key."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ValueError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML experiment config (with its ``base`` chain) and apply overrides."""
+    return validate_config(apply_overrides(_read_yaml(Path(path)), overrides), str(path))
+
+
+def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -1,0 +1,1 @@
+"""Training, evaluation, checkpoints and cross-validation (flat functions, no callback framework)."""

@@ -1,0 +1,88 @@
+"""K-fold cross-validation (DFEW's five official folds): one run per fold, then mean +- std."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softfer.config import ExperimentConfig, dump_config
+from softfer.engine.train import fit
+
+SUMMARY_KEYS = ("uar", "war", "macro_f1", "ece", "soft_cross_entropy", "kl_to_votes")
+
+
+def fold_config(cfg: ExperimentConfig, fold: int, base_dir: Path) -> ExperimentConfig:
+    """A copy of ``cfg`` for one fold, writing into ``base_dir/fold_<k>``."""
+    out = cfg.model_copy(deep=True)
+    out.data.fold = fold
+    out.run.out_dir = str(base_dir / f"fold_{fold}")
+    out.name = f"{cfg.name}-fold{fold}"
+    return out
+
+
+def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation (ddof=1) of every scalar metric and per-class recall."""
+    summary: dict[str, Any] = {"folds": sorted(per_fold), "metrics": {}}
+    keys = [k for k in SUMMARY_KEYS if all(k in m for m in per_fold.values())]
+    keys += sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_")))
+    for k in keys:
+        v = np.array([per_fold[f][k] for f in sorted(per_fold)], dtype=np.float64)
+        summary["metrics"][k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    classes = list(next(iter(per_fold.values()))["per_class_recall"])
+    summary["per_class_recall"] = {}
+    for c in classes:
+        v = np.array(
+            [
+                per_fold[f]["per_class_recall"][c]
+                for f in per_fold
+                if per_fold[f]["per_class_recall"][c] is not None
+            ]
+        )
+        summary["per_class_recall"][c] = {
+            "mean": float(v.mean()) if len(v) else None,
+            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        }
+    return summary
+
+
+def summary_markdown(name: str, summary: dict[str, Any]) -> str:
+    """The cross-validation summary as a Markdown table."""
+    lines = [
+        f"## {name}: {len(summary['folds'])}-fold cross-validation (mean +- sample std)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for k, v in summary["metrics"].items():
+        lines.append(f"| {k} | {v['mean']:.4f} +- {v['std']:.4f} |")
+    lines += ["", "| class | recall |", "|---|---|"]
+    for c, v in summary["per_class_recall"].items():
+        value = "n/a" if v["mean"] is None else f"{v['mean']:.4f} +- {v['std']:.4f}"
+        lines.append(f"| {c} | {value} |")
+    return "\n".join(lines)
+
+
+def cross_validate(
+    cfg: ExperimentConfig, *, folds: tuple[int, ...] = (1, 2, 3, 4, 5), overwrite: bool = False
+) -> dict[str, Any]:
+    """Run (or reuse the finished runs of) every fold; write summary.json and summary.md."""
+    base = Path(cfg.run.out_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, base / "config.yaml")
+    per_fold: dict[int, dict[str, Any]] = {}
+    for k in folds:
+        fcfg = fold_config(cfg, k, base)
+        done = Path(fcfg.run.out_dir) / "metrics.json"
+        last = Path(fcfg.run.out_dir) / "last.pt"
+        if done.exists() and not overwrite:
+            per_fold[k] = json.loads(done.read_text())  # finished earlier: cross-validation resumes
+            continue
+        resume = str(last) if last.exists() and not overwrite else None
+        per_fold[k] = fit(fcfg, resume=resume, overwrite=overwrite)
+    summary = summarize(per_fold)
+    (base / "summary.json").write_text(json.dumps(summary, indent=2))
+    (base / "summary.md").write_text(summary_markdown(cfg.name, summary) + "\n")
+    return summary

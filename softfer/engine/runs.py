@@ -1,0 +1,65 @@
+"""Working with finished runs: loading a trained model, evaluating it on (other) data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from softfer.config import ExperimentConfig, apply_overrides, validate_config
+from softfer.engine.checkpoint import load_checkpoint
+from softfer.models import create_model
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, ExperimentConfig, tuple[str, ...]]:
+    """(model in eval mode, its config, its class names) from RUN/model.pt or a training checkpoint."""
+    state = load_checkpoint(path)
+    cfg = validate_config(state["config"], str(path))
+    classes = tuple(state.get("classes") or ())
+    model = create_model(cfg.model.name, num_classes=len(classes), **cfg.model.options)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{path}: weights do not match model {cfg.model.name} ({str(exc).splitlines()[0]})"
+        ) from exc
+    return model.to(device).eval(), cfg, classes
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    data_root: str | None = None,
+    data_format: str | None = None,
+    split: str | None = None,
+    out: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``."""
+    from softfer.engine.data import build_data, class_names
+    from softfer.engine.train import evaluate_and_write, setup_distributed
+
+    model, cfg, classes = load_trained_model(checkpoint)
+    data = cfg.model_dump(mode="json")
+    if data_format:
+        data["data"]["test_format"] = data_format
+    if data_root:
+        data["data"]["test_root" if data_format else "root"] = data_root
+    if split:
+        data["data"]["test_split"] = split
+    cfg = validate_config(apply_overrides(data, overrides), "eval overrides")
+    target = data_format or cfg.data.format
+    wanted = class_names(target, cfg.data.num_classes)
+    if len(wanted) != len(classes):
+        raise ValueError(
+            f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {target} data has "
+            f"{len(wanted)}; evaluate it on data with the same classes"
+        )
+    out_dir = Path(out) if out else Path(checkpoint).parent / f"eval_{target}"
+    cfg.run.out_dir = str(out_dir)
+    rank, world, device = setup_distributed(cfg.run.device)
+    bundle = build_data(cfg, with_train=False)
+    return evaluate_and_write(model.to(device), bundle, cfg, out_dir, device, rank, world)

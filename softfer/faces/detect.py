@@ -1,0 +1,82 @@
+"""Face detection with facenet-pytorch's MTCNN (weights ship inside the package: works offline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face: box (x0, y0, x1, y1), confidence, and 5 landmarks (eyes, nose, mouth corners)."""
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+
+    @property
+    def area(self) -> float:
+        return float(max(self.box[2] - self.box[0], 0) * max(self.box[3] - self.box[1], 0))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class FaceDetector:
+    """Batched MTCNN detection on RGB uint8 frames, optionally on a downscaled copy for speed.
+
+    Args:
+        device: torch device for MTCNN.
+        min_score: faces below this confidence are dropped.
+        max_side: frames whose longer side exceeds this are downscaled for detection (coordinates are
+            mapped back); None detects at full resolution.
+        min_face: smallest face (pixels, at detection resolution) MTCNN searches for.
+    """
+
+    def __init__(
+        self, *, device: str = "cpu", min_score: float = 0.9, max_side: int | None = 480, min_face: int = 20
+    ):
+        from facenet_pytorch import MTCNN
+
+        self.mtcnn = MTCNN(keep_all=True, device=device, min_face_size=min_face, post_process=False)
+        self.min_score, self.max_side = min_score, max_side
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        """Faces per frame (all frames the same size), sorted by area, largest first."""
+        if not frames:
+            return []
+        h, w = frames[0].shape[:2]
+        scale = 1.0
+        if self.max_side and max(h, w) > self.max_side:
+            scale = self.max_side / max(h, w)
+            frames = [
+                cv2.resize(f, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+                for f in frames
+            ]
+        batch = np.stack(frames) if len(frames) > 1 else frames[0]
+        boxes, probs, points = self.mtcnn.detect(batch, landmarks=True)
+        if len(frames) == 1:
+            boxes, probs, points = [boxes], [probs], [points]
+        out = []
+        for b, p, pts in zip(boxes, probs, points, strict=True):
+            faces = []
+            if b is not None:
+                for box, score, marks in zip(b, p, pts, strict=True):
+                    if score is not None and score >= self.min_score:
+                        faces.append(
+                            Face(
+                                np.asarray(box, np.float64) / scale,
+                                float(score),
+                                np.asarray(marks, np.float64) / scale,
+                            )
+                        )
+            out.append(sorted(faces, key=lambda f: -f.area))
+        return out

@@ -1,0 +1,157 @@
+"""Decoding, detection, tracking, alignment, preprocessing and prediction on real photos and videos."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from softfer.config import ExperimentConfig
+from softfer.engine.checkpoint import save_checkpoint
+from softfer.faces.align import TEMPLATE, align_face
+from softfer.faces.decode import iter_frames, read_at_times, read_frames, video_info
+from softfer.faces.detect import FaceDetector
+from softfer.faces.preprocess import FaceOptions, preprocess_videos
+from softfer.faces.track import track_main_face
+from softfer.models import create_model
+from softfer.predict import SYNTHETIC_NOTE, predict_media
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector(max_side=320, min_face=40)
+
+
+def test_decode_timestamps_and_exact_seeking(media):
+    info = video_info(media / "single_face.mp4")
+    assert info.num_frames == 72 and info.width == 640 and info.height == 360
+    assert np.all(np.diff(info.timestamps) > 0)
+    frames = list(iter_frames(media / "single_face.mp4"))
+    for t in (0.0, 1.0, 1.51, 2.3):
+        k = int(np.searchsorted(info.timestamps, t + 1e-6, side="right") - 1)  # frame shown at time t
+        np.testing.assert_array_equal(read_at_times(media / "single_face.mp4", [t])[0], frames[k][1])
+    picked = read_frames(media / "single_face.mp4", [5, 0, 5])
+    assert picked.shape == (3, 3, 360, 640)
+    assert torch.equal(picked[0], torch.from_numpy(frames[5][1]).permute(2, 0, 1))
+
+
+def test_bad_media_errors_name_the_file(media, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video")
+    with pytest.raises(ValueError, match="notes.mp4"):
+        video_info(fake)
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes((media / "single_face.mp4").read_bytes()[:2000])
+    with pytest.raises(ValueError, match="cut.mp4"):
+        video_info(truncated)
+
+
+def test_five_faces_in_multi_face(media, detector):
+    img = np.asarray(Image.open(media / "multi_face.jpg").convert("RGB"))
+    assert len(FaceDetector(max_side=None, min_face=20).detect([img])[0]) == 5
+
+
+def test_no_face_in_no_face_video(media, detector):
+    track = track_main_face(iter_frames(media / "no_face.mp4"), detector)
+    assert len(track.times) == 95 and not track.present.any()
+
+
+@pytest.mark.parametrize(
+    ("name", "present_until", "absent_until"),
+    [("face_noface.mov", 2.37, None), ("noface_face.mov", None, 3.93)],
+)
+def test_face_and_no_face_stretches(media, detector, name, present_until, absent_until):
+    track = track_main_face(iter_frames(media / name), detector, every=5)
+    t, present = track.times, track.present
+    if present_until is not None:  # the face leaves at ~2.4 s (a cut to black, then titles)
+        assert present[t <= present_until - 0.05].all()
+        assert not present[t >= present_until + 0.05].any()
+    if absent_until is not None:  # titles until ~3.95 s, then the face (the very last frame is black)
+        assert not present[t <= absent_until - 0.05].any()
+        assert present[(t >= absent_until + 0.1) & (t < 6.3)].all()
+
+
+def test_alignment_puts_eyes_on_the_template(media):
+    img = np.asarray(Image.open(media / "single_face.jpg").convert("RGB"))
+    det = FaceDetector(max_side=None)
+    face = det.detect([img])[0][0]
+    crop = align_face(img, face.landmarks, 224)
+    again = det.detect([crop])[0][0]
+    error = np.linalg.norm(again.landmarks[:2] - TEMPLATE[:2] * 224, axis=1)
+    assert error.max() < 4.0, error
+
+
+def _checkpoint(path, *, synthetic=True):
+    cfg = ExperimentConfig.model_validate(
+        {"data": {"size": 32, "segments": 4}, "model": {"name": "tsm_r18", "options": {"width": 8}}}
+    )
+    model = create_model("tsm_r18", num_classes=7, width=8)
+    save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "config": cfg.model_dump(mode="json"),
+            "classes": ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"],
+            "trained_on": {"format": "dfew", "synthetic": synthetic},
+        },
+        path,
+    )
+    return path
+
+
+def test_predict_timeline_covers_the_whole_video(media, tmp_path):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    [result] = predict_media(media / "WolfgangLanger_Pexels.mp4", ckpt, tmp_path / "out")
+    wins = result["windows"]
+    assert wins[0]["start"] == 0.0
+    assert wins[-1]["end"] == pytest.approx(result["duration"], abs=1e-6)
+    assert result["duration"] == pytest.approx(19.7, abs=0.1)
+    assert all(
+        b["start"] - a["start"] == pytest.approx(0.5) for a, b in zip(wins[:-2], wins[1:-1], strict=True)
+    )
+    assert sum(w["probs"] is not None for w in wins) >= 0.9 * len(wins)
+    for w in wins:
+        if w["probs"] is not None:
+            assert sum(w["probs"]) == pytest.approx(1.0, abs=1e-5)
+    assert result["note"] == SYNTHETIC_NOTE
+    for f in result["outputs"]:
+        assert (tmp_path / "out").joinpath(f.split("/")[-1]).is_file()
+    assert json.loads((tmp_path / "out" / "WolfgangLanger_Pexels.json").read_text())["windows"] == wins
+
+
+def test_predict_photo_and_bad_inputs(media, tmp_path):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    [photo] = predict_media(media / "single_face.jpg", ckpt, tmp_path / "out")
+    assert photo["faces"] == 1 and len(photo["windows"][0]["probs"]) == 7
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        predict_media(bad, ckpt, tmp_path / "out2")
+    assert not any((tmp_path / "out2").glob("broken*")) if (tmp_path / "out2").exists() else True
+    other = tmp_path / "resnet.pt"
+    torch.save(create_model("r3d_18").state_dict(), other)
+    with pytest.raises(ValueError, match="not a softfer checkpoint"):
+        predict_media(media / "single_face.jpg", other, tmp_path / "out3")
+    wrong = tmp_path / "wrong.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["classes"] = state["classes"][:5]
+    torch.save(state, wrong)
+    with pytest.raises(ValueError, match="wrong.pt: weights do not match"):
+        predict_media(media / "single_face.jpg", wrong, tmp_path / "out4")
+
+
+def test_preprocess_folder_report(media, tmp_path):
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(media / "single_face.mp4", src / "a.mp4")
+    shutil.copy(media / "no_face.mp4", src / "b.mp4")
+    (src / "c.mp4").write_text("not a video")
+    report = preprocess_videos(src, tmp_path / "out", options=FaceOptions(size=112))
+    assert report["clips_written"] == 1 and report["no_face"] == [str(src / "b.mp4")]
+    assert len(report["failed"]) == 1 and "c.mp4" in report["failed"][0]["error"]
+    frames = sorted((tmp_path / "out" / "Clip" / "clip_112x112" / "00001").glob("*.jpg"))
+    assert len(frames) == report["frames_with_face"] == 72
+    assert Image.open(frames[0]).size == (112, 112)
+    assert not list((tmp_path / "out" / "Clip" / "clip_112x112").glob(".*partial"))
+    assert (tmp_path / "out" / "manifest.csv").read_text().count("\n") == 2
