@@ -40,11 +40,11 @@ def test_decode_timestamps_and_exact_seeking(media):
 def test_bad_media_errors_name_the_file(media, tmp_path):
     fake = tmp_path / "notes.mp4"
     fake.write_text("this is not a video")
-    with pytest.raises(ValueError, match="notes.mp4"):
+    with pytest.raises(ValueError, match=r"notes\.mp4"):
         video_info(fake)
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes((media / "single_face.mp4").read_bytes()[:2000])
-    with pytest.raises(ValueError, match="cut.mp4"):
+    with pytest.raises(ValueError, match=r"cut\.mp4"):
         video_info(truncated)
 
 
@@ -107,9 +107,8 @@ def test_predict_timeline_covers_the_whole_video(media, tmp_path):
     assert wins[0]["start"] == 0.0
     assert wins[-1]["end"] == pytest.approx(result["duration"], abs=1e-6)
     assert result["duration"] == pytest.approx(19.7, abs=0.1)
-    assert all(
-        b["start"] - a["start"] == pytest.approx(0.5) for a, b in zip(wins[:-2], wins[1:-1], strict=True)
-    )
+    starts = np.array([w["start"] for w in wins[:-1]])  # the last window is aligned to the video's end
+    np.testing.assert_allclose(np.diff(starts), 0.5)
     assert sum(w["probs"] is not None for w in wins) >= 0.9 * len(wins)
     for w in wins:
         if w["probs"] is not None:
@@ -126,7 +125,7 @@ def test_predict_photo_and_bad_inputs(media, tmp_path):
     assert photo["faces"] == 1 and len(photo["windows"][0]["probs"]) == 7
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 not really")
-    with pytest.raises(ValueError, match="broken.jpg"):
+    with pytest.raises(ValueError, match=r"broken\.jpg"):
         predict_media(bad, ckpt, tmp_path / "out2")
     assert not any((tmp_path / "out2").glob("broken*")) if (tmp_path / "out2").exists() else True
     other = tmp_path / "resnet.pt"
@@ -137,7 +136,7 @@ def test_predict_photo_and_bad_inputs(media, tmp_path):
     state = torch.load(ckpt, weights_only=True)
     state["classes"] = state["classes"][:5]
     torch.save(state, wrong)
-    with pytest.raises(ValueError, match="wrong.pt: weights do not match"):
+    with pytest.raises(ValueError, match=r"wrong\.pt: weights do not match"):
         predict_media(media / "single_face.jpg", wrong, tmp_path / "out4")
 
 
