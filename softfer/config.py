@@ -107,6 +107,7 @@ class RunConfig(_Strict):
     select: Literal["last", "val"] = "last"
     progress: bool = True
     time_budget_s: float | None = None
+    sync_bn: bool = False  # batch-norm statistics over all GPUs under torchrun (CUDA only)
 
 
 class PaperReference(_Strict):

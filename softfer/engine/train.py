@@ -203,6 +203,8 @@ def fit(
     ).to(device)
     if cfg.model.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if world > 1 and cfg.run.sync_bn and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # GPU only in PyTorch
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.model.compile:
         net = torch.compile(net)
@@ -313,7 +315,10 @@ def fit(
                 swa_sched.step()
             else:
                 scheduler.step()
-            mean_loss = running["sum"] / max(running["count"], 1)
+            totals = torch.tensor([running["sum"], running["count"]], dtype=torch.float64)
+            if world > 1:  # the logged loss is the mean over every rank's samples
+                dist.all_reduce(totals)
+            mean_loss = float(totals[0] / max(float(totals[1]), 1.0))
             running.update(sum=0.0, count=0)
             record = {"epoch": epoch + 1, "train_loss": mean_loss, "lr": optimizer.param_groups[0]["lr"]}
             if data.val is not None:

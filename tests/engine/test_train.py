@@ -147,7 +147,7 @@ def test_cross_validation_summarises_five_folds(tiny_dfew, tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tiny_dfew, tmp_path):
-    sets = {"optim.epochs": 1, "optim.batch_size": 4, "labels.mixing": "none"}
+    sets = {"optim.epochs": 1, "optim.batch_size": 8, "labels.mixing": "none"}
     one = _cli(
         "train",
         str(DEMO_BASE),
@@ -176,8 +176,10 @@ def test_torchrun_two_processes_match_one(tiny_dfew, tmp_path):
     a = json.loads((tmp_path / "one" / "metrics.json").read_text())
     b = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert a["num_samples"] == b["num_samples"]  # every test clip evaluated once across the two ranks
-    # Same global batch: DDP averages the two half-batch gradients. Batch-norm statistics are per process
-    # (2 clips instead of 4), so the runs agree closely but not bit for bit.
+    # Same global batch (8): DDP averages the two half-batch gradients. Batch-norm statistics are per
+    # process on CPU (SyncBatchNorm is CUDA-only), so the runs agree closely but not bit for bit.
+    # Stated tolerance: 0.05 nats on the epoch's mean training loss (about 6.3 here, so < 1 %) and on the
+    # test cross-entropy to the vote distributions.
     assert abs(a["history"][0]["train_loss"] - b["history"][0]["train_loss"]) < 0.05
     assert abs(a["soft_cross_entropy"] - b["soft_cross_entropy"]) < 0.05
     # Evaluation of one checkpoint is exact: 2 ranks gather the same predictions as 1 process.
