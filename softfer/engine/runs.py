@@ -53,10 +53,10 @@ def evaluate_checkpoint(
     cfg = validate_config(apply_overrides(data, overrides), "eval overrides")
     target = data_format or cfg.data.format
     wanted = class_names(target, cfg.data.num_classes)
-    if len(wanted) != len(classes):
+    if tuple(wanted) != tuple(classes):
         raise ValueError(
             f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {target} data has "
-            f"{len(wanted)}; evaluate it on data with the same classes"
+            f"{list(wanted)}; evaluate it on data with the same classes"
         )
     out_dir = Path(out) if out else Path(checkpoint).parent / f"eval_{target}"
     cfg.run.out_dir = str(out_dir)

@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
 
+log = logging.getLogger(__name__)
 VA_MISSING = -2.0  # AffectNet's sentinel for "no valence/arousal annotation"
 
 
@@ -85,7 +87,12 @@ def fit_affect_stats(va: np.ndarray, labels: np.ndarray, num_classes: int) -> Af
         centre, spread = pts.mean(axis=0), pts.std(axis=0)
         core = pts[np.all(np.abs(pts - centre) <= spread, axis=1)]
         if len(core) < 3:
-            raise ValueError(f"class {k}: only {len(core)} samples within one std of its mean; need 3")
+            if len(pts) < 3:
+                raise ValueError(f"class {k}: only {len(pts)} samples with valence/arousal; need 3")
+            log.warning(
+                "class %d: %d samples within one std of its mean; using all %d", k, len(core), len(pts)
+            )
+            core = pts
         means[k] = core.mean(axis=0)
         covs[k] = np.cov(core.T, bias=True)
         if np.linalg.det(covs[k]) <= 1e-12:

@@ -154,3 +154,13 @@ def test_preprocess_folder_report(media, tmp_path):
     assert Image.open(frames[0]).size == (112, 112)
     assert not list((tmp_path / "out" / "Clip" / "clip_112x112").glob(".*partial"))
     assert (tmp_path / "out" / "manifest.csv").read_text().count("\n") == 2
+
+
+def test_clip_dataset_reads_video_files(media):
+    from softfer.data.datasets import ClipDataset
+    from softfer.data.records import Record
+
+    rec = Record(id="clip", path=media / "single_face.mp4", label=0)
+    item = ClipDataset([rec], num_classes=7, train=False, size=32, segments=4)[0]
+    assert item["clips"].shape == (4, 3, 32, 32) and item["clips"].dtype == torch.uint8
+    assert rec.meta["num_frames"] == 72

@@ -107,3 +107,13 @@ def test_validate_va_names_the_row():
         validate_va(np.array([[-2.0, 0.3]]))  # half-missing is not the sentinel
     with pytest.raises(ValueError, match="row 0"):
         validate_va(np.array([[np.nan, 0.2]]))
+
+
+def test_fit_falls_back_to_all_samples_for_tiny_classes():
+    va = np.array(
+        [[0.5, 0.5], [0.6, 0.4], [0.55, 0.3], [-0.5, -0.5], [-0.45, -0.6], [-0.6, -0.2], [-0.3, -0.9]]
+    )
+    stats = fit_affect_stats(va, np.array([0, 0, 0, 1, 1, 1, 1]), 2)
+    np.testing.assert_allclose(stats.means[0], va[:3].mean(0))  # < 3 within one std: all three used
+    with pytest.raises(ValueError, match="class 1: only 2 samples"):
+        fit_affect_stats(va[:5], np.array([0, 0, 0, 1, 1]), 2)

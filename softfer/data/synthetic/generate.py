@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
+from softfer.data.formats.affectnet import AFFECTNET_COLUMNS
 from softfer.data.synthetic.landmarks import landmarks68
 from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
 from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
@@ -268,15 +269,7 @@ def generate_affectnet(
         records = _run(_render_image, jobs, workers, progress)
         labels = np.array([int(r.votes.argmax()) for r in records])  # one annotator, as in AffectNet
         is_val = _folds(labels, seed, k=10) == 0
-        header = [
-            "subDirectory_filePath",
-            "face_x",
-            "face_y",
-            "face_width",
-            "face_height",
-            "facial_landmarks",
-        ]
-        header += ["expression", "valence", "arousal"]
+        header = list(AFFECTNET_COLUMNS)  # the reader's columns, in AffectNet's order
         for name, mask in (("training.csv", ~is_val), ("validation.csv", is_val)):
             rows = []
             for r, lab, keep in zip(records, labels, mask, strict=True):

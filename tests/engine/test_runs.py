@@ -1,0 +1,87 @@
+"""The dual-domain training path, evaluation of saved models, analysis, and the demo."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from softfer.analysis.report import analyze_run
+from softfer.config import load_config
+from softfer.data.synthetic.generate import generate_affectnet
+from softfer.engine.runs import evaluate_checkpoint
+from softfer.engine.train import fit
+from tests.engine.conftest import tiny_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_affect_model_with_fusion_swa_and_validation_selection(tmp_path):
+    root = tmp_path / "affectnet"
+    generate_affectnet(root, images=400, size=32, seed=0, workers=1)
+    sets = {
+        "data.root": str(root),
+        "data.size": 32,
+        "data.num_workers": 0,
+        "data.val_fraction": 0.2,
+        "data.label_noise": 0.2,
+        "model.pretrained": "null",
+        "model.options": "{width: 8}",
+        "optim.epochs": 3,
+        "optim.batch_size": 16,
+        "optim.swa_start": 1,
+        "run.amp": "none",
+        "run.select": "val",
+        "run.progress": "false",
+        "run.out_dir": str(tmp_path / "run"),
+    }
+    cfg = load_config(
+        REPO / "configs" / "dual_domain" / "affectnet_gmm_noise20.yaml", [f"{k}={v}" for k, v in sets.items()]
+    )
+    assert cfg.labels.target == "fused" and cfg.optim.swa and cfg.loss.va_l2 and cfg.loss.cosine
+    metrics = fit(cfg)
+    for key in ("rmse_valence", "rmse_arousal", "ccc_valence", "ccc_arousal", "macro_f1", "war"):
+        assert np.isfinite(metrics[key]), key
+    assert all("val_uar" in h for h in metrics["history"])
+    assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path):
+    run = tmp_path / "run"
+    cfg = load_config(
+        REPO / "configs" / "demo" / "soft.yaml", tiny_config(tiny_dfew, run, **{"optim.epochs": 1})
+    )
+    trained = fit(cfg)
+    again = evaluate_checkpoint(run / "model.pt", out=tmp_path / "eval")
+    assert again["uar"] == pytest.approx(trained["uar"]) and again["war"] == pytest.approx(trained["war"])
+    text = analyze_run(run)
+    result = json.loads((run / "analysis" / "analysis.json").read_text())
+    assert result["coexistence_source"] == "training split"
+    groups = result["clear_vs_ambiguous"]
+    assert groups["clear"]["count"] + groups["ambiguous"]["count"] == trained["num_samples"]
+    for name in ("confusion_matrix.png", "reliability.png", "coexisting_emotions.png", "gradcam.png"):
+        assert (run / "analysis" / name).is_file(), name
+    assert "ECE" in text
+    r = subprocess.run(
+        [sys.executable, "-m", "softfer.cli", "eval", str(run / "model.pt"), "--format", "affectnet"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "predicts 7 classes" in r.stderr
+
+
+def test_demo_quick(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "softfer.cli", "demo", "--quick", "--out", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert set(results) == {"hard", "soft", "midas"}
+    assert "UAR" in r.stdout and "WAR" in r.stdout and "chance UAR = 0.143" in r.stdout
+    for name in ("comparison.png", "coexisting_emotions.png", "montage.png"):
+        assert (tmp_path / "demo" / name).is_file()
+    assert (tmp_path / "demo" / "runs" / "midas" / "model.pt").is_file()
