@@ -19,8 +19,9 @@ import torch
 
 from softfer.data.records import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.data.transforms import normalize
+from softfer.engine.checkpoint import load_checkpoint
 from softfer.engine.evaluate import split_output
-from softfer.engine.runs import load_trained_model
+from softfer.engine.runs import model_from_state
 from softfer.faces.align import align_face
 from softfer.faces.decode import iter_frames
 from softfer.faces.preprocess import FaceOptions, aligned_frames
@@ -156,10 +157,9 @@ def predict_media(
 ) -> list[dict[str, Any]]:
     """Predict for a video, an image, or every video and image of a folder; returns the results."""
     media = Path(media)
-    model, cfg, classes = load_trained_model(checkpoint)
-    from softfer.engine.checkpoint import load_checkpoint
-
-    note = _provenance(cfg, load_checkpoint(checkpoint).get("trained_on"))
+    state = load_checkpoint(checkpoint)
+    model, cfg, classes = model_from_state(state, checkpoint)
+    note = _provenance(cfg, state.get("trained_on"))
     opts = options or FaceOptions()
     if media.is_dir():
         files = sorted(p for p in media.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES)

@@ -12,21 +12,27 @@ from softfer.engine.checkpoint import load_checkpoint
 from softfer.models import create_model
 
 
-def load_trained_model(
-    path: str | Path, device: str | torch.device = "cpu"
+def model_from_state(
+    state: dict[str, Any], source: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, ExperimentConfig, tuple[str, ...]]:
-    """(model in eval mode, its config, its class names) from RUN/model.pt or a training checkpoint."""
-    state = load_checkpoint(path)
-    cfg = validate_config(state["config"], str(path))
+    """(model in eval mode, its config, its class names) from a loaded softfer checkpoint."""
+    cfg = validate_config(state["config"], str(source))
     classes = tuple(state.get("classes") or ())
     model = create_model(cfg.model.name, num_classes=len(classes), **cfg.model.options)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise ValueError(
-            f"{path}: weights do not match model {cfg.model.name} ({str(exc).splitlines()[0]})"
+            f"{source}: weights do not match model {cfg.model.name} ({str(exc).splitlines()[0]})"
         ) from exc
     return model.to(device).eval(), cfg, classes
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, ExperimentConfig, tuple[str, ...]]:
+    """(model in eval mode, its config, its class names) from RUN/model.pt or a training checkpoint."""
+    return model_from_state(load_checkpoint(path), path, device)
 
 
 def evaluate_checkpoint(
@@ -40,7 +46,8 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``."""
     from softfer.engine.data import build_data, class_names
-    from softfer.engine.train import evaluate_and_write, setup_distributed
+    from softfer.engine.runtime import setup_distributed
+    from softfer.engine.train import evaluate_and_write
 
     model, cfg, classes = load_trained_model(checkpoint)
     data = cfg.model_dump(mode="json")
@@ -62,4 +69,4 @@ def evaluate_checkpoint(
     cfg.run.out_dir = str(out_dir)
     rank, world, device = setup_distributed(cfg.run.device)
     bundle = build_data(cfg, with_train=False)
-    return evaluate_and_write(model.to(device), bundle, cfg, out_dir, device, rank, world)
+    return evaluate_and_write(model.to(device), bundle, cfg, out_dir, device, rank, world, save_model=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from softfer.config import ExperimentConfig, dump_config
 from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -26,60 +25,11 @@ from softfer.engine.data import DataBundle, build_data
 from softfer.engine.evaluate import autocast, model_input, predict, split_output
 from softfer.engine.losses import class_weights, total_loss
 from softfer.engine.outputs import write_run_outputs
+from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
 from softfer.labels.mixing import label_smoothing, midas, mixup
 from softfer.models import create_model
 
 log = logging.getLogger(__name__)
-
-
-class EpochSampler(Sampler[int]):
-    """A seeded permutation per epoch, sharded over ranks, that can start part-way (for resuming)."""
-
-    def __init__(
-        self,
-        n: int,
-        *,
-        seed: int,
-        epoch: int,
-        rank: int = 0,
-        world: int = 1,
-        start: int = 0,
-        shuffle: bool = True,
-    ):
-        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = torch.randperm(n, generator=g).tolist() if shuffle else list(range(n))
-        if shuffle and world > 1:
-            order += order[: (-len(order)) % world]  # equal shards, as DistributedSampler pads
-        self.indices = order[rank::world][start:]
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device); initialises torch.distributed under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
-    device = torch.device(f"cuda:{local}" if cuda else ("cpu" if device_name == "auto" else device_name))
-    if cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return rank, world, device
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Seed torch (CPU and CUDA); optionally force deterministic kernels."""
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
 
 
 def build_optimizer(cfg: ExperimentConfig, model: torch.nn.Module):
@@ -364,13 +314,28 @@ def _eval_loader(ds, cfg: ExperimentConfig, rank: int, world: int) -> DataLoader
 
 
 def evaluate_and_write(
-    model, data: DataBundle, cfg, run_dir: Path, device, rank: int = 0, world: int = 1, history=None
+    model,
+    data: DataBundle,
+    cfg,
+    run_dir: Path,
+    device,
+    rank: int = 0,
+    world: int = 1,
+    history=None,
+    *,
+    save_model: bool = True,
 ) -> dict:
     """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures."""
     pred = predict(model, _eval_loader(data.test, cfg, rank, world), device, amp=cfg.run.amp)
     if rank != 0:
         return {}
     ids = [r.id for r in data.test.records]
+    if save_model:
+        _save_model(model, data, cfg, run_dir)
+    return write_run_outputs(run_dir, pred, ids, data.classes, history or [])
+
+
+def _save_model(model, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:
     save_checkpoint(
         {
             "model": model.state_dict(),
@@ -380,7 +345,6 @@ def evaluate_and_write(
         },
         run_dir / "model.pt",
     )
-    return write_run_outputs(run_dir, pred, ids, data.classes, history or [])
 
 
 def _is_synthetic(root: str) -> bool:
