@@ -20,7 +20,12 @@ def timeline_png(result: dict[str, Any], classes: Sequence[str], path: str | Pat
     probs = np.array([w["probs"] if w["probs"] else [np.nan] * len(classes) for w in wins], dtype=np.float64)
     fig, ax = plt.subplots(figsize=(9, 3.2))
     if len(wins) > 1:
-        ax.stackplot(centres, np.nan_to_num(probs).T, labels=list(classes), alpha=0.85)
+        # Each window's distribution is drawn at its centre; the first and last are held to the video's
+        # ends so the timeline spans the whole video.
+        end = max(result.get("duration", wins[-1]["end"]), wins[-1]["end"])
+        xs = np.concatenate([[0.0], centres, [end]])
+        ys = np.nan_to_num(np.vstack([probs[:1], probs, probs[-1:]]))
+        ax.stackplot(xs, ys.T, labels=list(classes), alpha=0.85)
         for w in wins:
             if w["probs"] is None:
                 ax.axvspan(w["start"], w["end"], color="0.85", zorder=0)
