@@ -193,3 +193,11 @@ def test_torchrun_two_processes_match_one(tiny_dfew, tmp_path):
     p1 = np.genfromtxt(tmp_path / "one" / "predictions.csv", delimiter=",", skip_header=1)[:, 1:10]
     p2 = np.genfromtxt(tmp_path / "ev2" / "predictions.csv", delimiter=",", skip_header=1)[:, 1:10]
     np.testing.assert_allclose(p1, p2, atol=1e-5)
+
+
+def test_bf16_autocast_and_channels_last_path(tiny_dfew, tmp_path):
+    # The GPU recipe (bf16 autocast, channels_last) runs through the same code on CPU.
+    over = {"optim.epochs": 1, "run.amp": "bf16", "model.channels_last": "true", "labels.mixing": "midas"}
+    cfg = load_config(DEMO_BASE, tiny_config(tiny_dfew, tmp_path / "amp", **over))
+    metrics = fit(cfg)
+    assert np.isfinite(metrics["history"][0]["train_loss"]) and 0 <= metrics["uar"] <= 1
