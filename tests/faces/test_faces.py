@@ -164,3 +164,19 @@ def test_clip_dataset_reads_video_files(media):
     item = ClipDataset([rec], num_classes=7, train=False, size=32, segments=4)[0]
     assert item["clips"].shape == (4, 3, 32, 32) and item["clips"].dtype == torch.uint8
     assert rec.meta["num_frames"] == 72
+
+
+def test_display_rotation_is_applied():
+    from softfer.faces.decode import _rotation, _to_rgb
+
+    class Frame:  # what PyAV reports for a portrait phone video (display matrix: -90 degrees)
+        rotation = -90.0
+
+        def to_ndarray(self, format):
+            img = np.zeros((2, 3, 3), np.uint8)
+            img[0, 0] = 255  # top-left pixel marked
+            return img
+
+    out = _to_rgb(Frame(), _rotation(Frame()))
+    assert out.shape == (3, 2, 3)  # landscape buffer shown as portrait
+    assert out[0, 1, 0] == 255  # rotated 90 degrees clockwise: top-left goes to top-right
