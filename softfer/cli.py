@@ -36,6 +36,7 @@ def _cmd_labels_va(a: argparse.Namespace) -> None:
         alpha=a.alpha,
         squared=not a.unsquared,
         num_classes=a.num_classes,
+        class_names=a.class_names.split(",") if a.class_names else None,
         stats_path=a.stats,
         save_stats=a.save_stats,
     )
@@ -296,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--unsquared", action="store_true", help="euclid: unsquared distances (public reference code)"
     )
     va.add_argument("--num-classes", type=int, help="number of classes (default: largest label + 1)")
+    va.add_argument(
+        "--class-names",
+        help="comma-separated names of classes 0..K-1 for the output columns (default: AffectNet's order)",
+    )
     va.add_argument(
         "--stats", help="JSON statistics from a training set (--save-stats) instead of fitting on FILE"
     )

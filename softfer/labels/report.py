@@ -149,6 +149,8 @@ def va_to_labels(
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{table.where[i]}: label {labels[i]} outside 0..{k - 1}")
     names = list(class_names or (AFFECTNET_CLASSES[:k] if k <= 8 else [str(i) for i in range(k)]))
+    if len(names) != k:
+        raise ValueError(f"{len(names)} class names given for {k} classes")
     keep = ~missing
     if stats_path:
         stats = AffectStats.from_dict(json.loads(Path(stats_path).read_text()))
