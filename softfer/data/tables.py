@@ -155,6 +155,18 @@ def find_class_columns(
     return out
 
 
+def write_csv(path: str | Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+    """Write a CSV (LF line endings) through a temporary file renamed into place: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(list(header))
+        w.writerows(rows)
+    tmp.replace(path)
+
+
 def parse_numbers(table: Table, columns: list[int], *, what: str) -> list[list[float]]:
     """Parse the given columns of every row as floats; a bad cell raises naming its row."""
     out = []

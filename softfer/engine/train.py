@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from softfer import metrics
 from softfer.config import ExperimentConfig, dump_config
 from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
 from softfer.engine.data import DataBundle, build_data
@@ -105,10 +106,11 @@ def train_one_epoch(
         scaler.step(optimizer)
         scaler.update()
         step += 1
-        total += float(loss.detach())
+        value = float(loss.detach())  # one device sync per step
+        total += value
         count += 1
         if on_step:
-            on_step(step, float(loss.detach()))
+            on_step(step, value)
     return total / max(count, 1)
 
 
@@ -273,8 +275,6 @@ def fit(
             record = {"epoch": epoch + 1, "train_loss": mean_loss, "lr": optimizer.param_groups[0]["lr"]}
             if data.val is not None:
                 val = predict(net, _eval_loader(data.val, cfg, rank, world), device, amp=cfg.run.amp)
-                from softfer import metrics
-
                 record["val_uar"] = metrics.uar(val["probs"], val["label"], k)
                 if record["val_uar"] > best["uar"]:
                     best = {"uar": record["val_uar"], "epoch": epoch + 1}

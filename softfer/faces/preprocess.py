@@ -13,7 +13,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -38,9 +38,15 @@ class FaceOptions:
     detect_max_side: int = 320
     min_face: int = 40
     device: str = "cpu"
+    _detector: FaceDetector | None = field(default=None, init=False, repr=False, compare=False)
 
     def detector(self) -> FaceDetector:
-        return FaceDetector(device=self.device, max_side=self.detect_max_side, min_face=self.min_face)
+        """The MTCNN detector of these options, built once (predicting a folder reuses it per file)."""
+        if self._detector is None:
+            self._detector = FaceDetector(
+                device=self.device, max_side=self.detect_max_side, min_face=self.min_face
+            )
+        return self._detector
 
 
 def aligned_frames(path: Path, track: FaceTrack, size: int) -> Iterator[tuple[int, float, np.ndarray]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
-from softfer.data.tables import find_class_columns, parse_numbers, read_table
+from softfer.data.tables import find_class_columns, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
     euclidean_labels,
@@ -40,16 +39,6 @@ def _id_column(header: Sequence[str], wanted: str | None) -> int | None:
     if wanted:
         raise ValueError(f"no id column {wanted!r}; columns are {list(header)}")
     return None
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    tmp.replace(path)  # never leave a half-written output under the final name
 
 
 def agreement_report(votes: np.ndarray, classes: Sequence[str]) -> str:
@@ -107,7 +96,7 @@ def votes_to_labels(
         rows.append(
             [ids[i], *votes[i].tolist(), *(f"{p:.6f}" for p in soft[i]), int(hard[i]), name, share, ent]
         )
-    _write_csv(Path(out), header, rows)
+    write_csv(Path(out), header, rows)
     return agreement_report(votes, classes)
 
 
@@ -175,7 +164,7 @@ def va_to_labels(
         fmt = ["" if missing[i] else f"{v:.6f}" for v in (*p_va[i], *fused[i])]
         arg = "" if missing[i] else int(np.argmax(p_va[i]))
         rows.append([table.where[i], *va[i].tolist(), int(labels[i]), int(missing[i]), *fmt, arg])
-    _write_csv(Path(out), header, rows)
+    write_csv(Path(out), header, rows)
     method_name = "gmm" if method == "gmm" else f"euclid ({'squared' if squared else 'unsquared'})"
     agree = (p_va[keep].argmax(1) == labels[keep]).mean() if keep.any() else float("nan")
     return (

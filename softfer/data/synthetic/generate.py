@@ -7,12 +7,11 @@ folder that is renamed into place at the end, so an interrupted run never looks 
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import shutil
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from softfer.data.formats.affectnet import AFFECTNET_COLUMNS
 from softfer.data.synthetic.landmarks import landmarks68
 from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
 from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
+from softfer.data.tables import write_csv
 
 GROUND_TRUTH = "softfer_ground_truth.csv"
 FRAME_VA = "softfer_frame_va.csv"
@@ -104,14 +104,6 @@ def _run(fn: Callable, jobs: list, workers: int, progress: Callable[[int], None]
             if progress:
                 progress(1)
     return results
-
-
-def _write_csv(path: Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(list(header))
-        w.writerows(rows)
 
 
 def write_xlsx(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -203,12 +195,12 @@ def generate_dfew(
         for k in range(NUM_FOLDS):
             test = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] == k]
             train = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] != k]
-            _write_csv(
+            write_csv(
                 tmp / "EmoLabel_DataSplit" / "test(single-labeled)" / f"set_{k + 1}.csv",
                 ["video_name", "label"],
                 test,
             )
-            _write_csv(
+            write_csv(
                 tmp / "EmoLabel_DataSplit" / "train(single-labeled)" / f"set_{k + 1}.csv",
                 ["video_name", "label"],
                 train,
@@ -228,7 +220,7 @@ def generate_dfew(
         write_xlsx(tmp / "Annotation" / "annotation.xlsx", header, rows)
         gt_header = ["video_name", "primary", "primary_name", *(f"w_{c}" for c in DFEW_CLASSES)]
         gt_header += ["apex", "num_frames", "valence", "arousal", "single_labeled", "fold"]
-        _write_csv(
+        write_csv(
             tmp / GROUND_TRUTH,
             gt_header,
             (
@@ -244,7 +236,7 @@ def generate_dfew(
                 for i, r in enumerate(records)
             ),
         )
-        _write_csv(
+        write_csv(
             tmp / FRAME_VA,
             ["video_name", "frame", "valence", "arousal"],
             (
@@ -285,9 +277,9 @@ def generate_affectnet(
                             f"{r.va[1]:.4f}",
                         ]
                     )
-            _write_csv(tmp / "Manually_Annotated_file_lists" / name, header, rows)
+            write_csv(tmp / "Manually_Annotated_file_lists" / name, header, rows)
         gt_header = ["subDirectory_filePath", "primary", *(f"w_{c}" for c in AFFECTNET_CLASSES), "apex"]
-        _write_csv(
+        write_csv(
             tmp / GROUND_TRUTH,
             gt_header,
             (
