@@ -45,6 +45,8 @@ class DataConfig(_Strict):
     num_classes: int = 7
     affectnet_stats: str | None = None  # JSON statistics for Aff-Wild labels (from AffectNet training)
     cache_dir: str | None = None
+    # Decode JPEGs at a reduced DCT scale (1/2, 1/4, 1/8) while frames (or face boxes) stay >= size.
+    reduced_decode: bool = True
     num_workers: int = 0
     max_skip: float = 0.01
     augment: AugmentConfig = AugmentConfig()

@@ -16,47 +16,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
+from torch.utils.data import Dataset, default_collate
 from torchvision.transforms.v2 import functional as F
 
+from softfer.data.images import (
+    MediaError,
+    decode_frames,
+    decode_image,
+    frame_reduction,
+    image_size,
+    jpeg_reduction,
+    limit_worker_threads,
+    read_bytes,
+)
 from softfer.data.records import Record
 from softfer.data.sampling import item_rng, segment_indices
 
 log = logging.getLogger(__name__)
-
-
-class MediaError(RuntimeError):
-    """A frame or image that cannot be read; the message names the file."""
-
-
-def decode_frames(paths: Sequence[Path]) -> torch.Tensor:
-    """Decode image files to uint8 (N, 3, H, W); JPEGs in one batched libjpeg-turbo call."""
-    try:
-        data = [read_file(str(p)) for p in paths]
-    except (OSError, RuntimeError) as exc:
-        raise MediaError(f"cannot read {paths[0].parent}: {exc}") from exc
-    if all(str(p).lower().endswith((".jpg", ".jpeg")) for p in paths):
-        try:
-            frames = decode_jpeg(data, mode=ImageReadMode.RGB)
-        except RuntimeError:
-            frames = None  # find the broken file below
-        if frames is not None:
-            return _stack(frames, paths)
-    out = []
-    for p, d in zip(paths, data, strict=True):
-        try:
-            out.append(decode_image(d, mode=ImageReadMode.RGB))
-        except RuntimeError as exc:
-            raise MediaError(f"{p}: corrupt or unreadable image ({str(exc).splitlines()[0]})") from exc
-    return _stack(out, paths)
-
-
-def _stack(frames: Sequence[torch.Tensor], paths: Sequence[Path]) -> torch.Tensor:
-    shapes = {tuple(f.shape) for f in frames}
-    if len(shapes) > 1:
-        frames = [F.resize(f, list(frames[0].shape[-2:]), antialias=True) for f in frames]
-    return torch.stack(list(frames))
 
 
 def _seeded(
@@ -67,6 +43,29 @@ def _seeded(
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(int(rng.integers(2**62)))
         return fn(x)
+
+
+def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Batch dataset items: the same keys, shapes and dtypes as ``default_collate``.
+
+    Each tensor of a batch crosses from a DataLoader worker to the main process as its own shared-memory
+    handle, a socket handshake each; the small per-item fields (labels, soft labels, VA, index) are
+    packed into one buffer per dtype and returned as views of it, so a batch costs three handshakes
+    instead of five (docs/BENCHMARKS.md, loader).
+    """
+    batch: dict[str, torch.Tensor] = {}
+    small: dict[torch.dtype, list[str]] = {}
+    for key, value in items[0].items():
+        if value.numel() > 1024:
+            batch[key] = default_collate([it[key] for it in items])
+        else:
+            small.setdefault(value.dtype, []).append(key)
+    for keys in small.values():
+        sizes = [items[0][k].numel() for k in keys]
+        buffer = torch.cat([it[k].reshape(-1) for it in items for k in keys]).view(len(items), -1)
+        for key, part in zip(keys, buffer.split(sizes, dim=1), strict=True):
+            batch[key] = part.view(len(items), *items[0][key].shape)
+    return {key: batch[key] for key in items[0]}
 
 
 class _LabelledDataset(Dataset):
@@ -102,6 +101,7 @@ class _LabelledDataset(Dataset):
         return {"label": torch.tensor(rec.label), "soft": soft, "va": va}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        limit_worker_threads()
         for attempt in range(len(self.records)):
             i = (index + attempt) % len(self.records)
             try:
@@ -122,7 +122,7 @@ class _LabelledDataset(Dataset):
 
 
 class ClipDataset(_LabelledDataset):
-    """Clips of TSN-sampled frames: ``clips`` is uint8 (T, 3, size, size)."""
+    """Clips of TSN-sampled frames: ``clips`` is uint8 (T, 3, size, size), not always contiguous."""
 
     def __init__(
         self,
@@ -137,21 +137,25 @@ class ClipDataset(_LabelledDataset):
         seed: int = 0,
         cache_dir: str | Path | None = None,
         max_skip: float = 0.01,
+        reduced_decode: bool = True,
     ) -> None:
         super().__init__(records, num_classes, seed, max_skip)
         self.train, self.size = train, size
+        self.reduced_decode = reduced_decode
+        self._reductions: dict[int, int] = {}
         self.segments, self.frames_per_segment = segments, frames_per_segment
         self.transform = transform
         self.cache_dir = Path(cache_dir) if cache_dir else None
 
-    def _all_frames(self, rec: Record) -> np.ndarray:
+    def _all_frames(self, i: int) -> np.ndarray:
         """Every frame resized to ``size``, from (or into) the packed uint8 cache: (N, 3, S, S)."""
         assert self.cache_dir is not None
+        rec = self.records[i]
         key = rec.id.replace("/", "__")
         path = self.cache_dir / f"{key}_{self.size}.npy"
         if path.is_file():
             return np.load(path, mmap_mode="r")
-        frames = self._decode(rec, np.arange(self._num_frames(rec)))
+        frames = self._decode(i, np.arange(self._num_frames(rec)))
         frames = F.resize(frames, [self.size, self.size], antialias=True).numpy()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
@@ -168,7 +172,8 @@ class ClipDataset(_LabelledDataset):
             return rec.meta["num_frames"]
         return rec.num_frames
 
-    def _decode(self, rec: Record, idx: np.ndarray) -> torch.Tensor:
+    def _decode(self, i: int, idx: np.ndarray) -> torch.Tensor:
+        rec = self.records[i]
         if rec.is_video_file:
             from softfer.faces.decode import read_frames
 
@@ -177,7 +182,13 @@ class ClipDataset(_LabelledDataset):
             except Exception as exc:
                 raise MediaError(f"{rec.path}: cannot decode video frames ({exc})") from exc
         unique, inverse = np.unique(idx, return_inverse=True)
-        frames = decode_frames([rec.path / rec.frames[j] for j in unique])
+        folder = str(rec.path)
+        paths = [os.path.join(folder, rec.frames[j]) for j in unique]
+        if i not in self._reductions:  # frames of a clip share one size: read one header per clip
+            self._reductions[i] = frame_reduction(paths[0], self.size) if self.reduced_decode else 1
+        frames = decode_frames(paths, reduction=self._reductions[i])
+        if len(unique) == len(idx) and (unique == idx).all():
+            return frames  # the usual case: no repeated frame, no gather copy
         return frames[torch.as_tensor(inverse)]
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
@@ -188,14 +199,15 @@ class ClipDataset(_LabelledDataset):
             n, segments=self.segments, frames_per_segment=self.frames_per_segment, train=self.train, rng=rng
         )
         if self.cache_dir is not None:
-            clip = torch.from_numpy(np.ascontiguousarray(self._all_frames(rec)[idx]))
+            clip = torch.from_numpy(np.ascontiguousarray(self._all_frames(i)[idx]))
         else:
-            clip = self._decode(rec, idx)
+            clip = self._decode(i, idx)
         if self.transform is not None:
             clip = _seeded(rng, self.transform, clip)
         if clip.shape[-2:] != (self.size, self.size):
             clip = F.resize(clip, [self.size, self.size], antialias=True)
-        return {"clips": clip.contiguous()}
+        # Often a channels-last view: the DataLoader's collate copies it into the batch anyway.
+        return {"clips": clip}
 
 
 class ImageDataset(_LabelledDataset):
@@ -211,19 +223,31 @@ class ImageDataset(_LabelledDataset):
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         seed: int = 0,
         max_skip: float = 0.01,
+        reduced_decode: bool = True,
     ) -> None:
         super().__init__(records, num_classes, seed, max_skip)
         self.train, self.size, self.transform = train, size, transform
+        self.reduced_decode = reduced_decode
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
-        img = decode_frames([rec.path])[0]
+        data = read_bytes(rec.path)
+        H, W = image_size(data, rec.path)
+        x0, y0, x1, y1 = 0, 0, W, H
         if rec.box is not None:
             x, y, w, h = rec.box
-            H, W = img.shape[-2:]
-            x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-            if x1 - x0 >= 2 and y1 - y0 >= 2:
-                img = img[:, y0:y1, x0:x1]
+            bx0, by0, bx1, by1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+            if bx1 - bx0 >= 2 and by1 - by0 >= 2:
+                x0, y0, x1, y1 = bx0, by0, bx1, by1
+        # Reduce only as far as the face box (not the whole photo) stays at least the model size.
+        reduction = jpeg_reduction(min(x1 - x0, y1 - y0), self.size) if self.reduced_decode else 1
+        pixels = decode_image(data, rec.path, reduction)
+        sy, sx = pixels.shape[0] / H, pixels.shape[1] / W
+        crop = pixels[
+            round(y0 * sy) : max(round(y1 * sy), round(y0 * sy) + 1),
+            round(x0 * sx) : max(round(x1 * sx), round(x0 * sx) + 1),
+        ]
+        img = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)
         if self.transform is not None:
             img = _seeded(item_rng(self.seed, self.epoch, i), self.transform, img)
         if img.shape[-2:] != (self.size, self.size):

@@ -135,7 +135,14 @@ def _dataset(records, cfg: ExperimentConfig, *, train: bool, image: bool, num_cl
         if train
         else eval_transform(d.size)
     )
-    common = dict(num_classes=num_classes, train=train, size=d.size, transform=transform, seed=cfg.run.seed)
+    common = dict(
+        num_classes=num_classes,
+        train=train,
+        size=d.size,
+        transform=transform,
+        seed=cfg.run.seed,
+        reduced_decode=d.reduced_decode,
+    )
     if image:
         return ImageDataset(records, max_skip=d.max_skip, **common)
     return ClipDataset(

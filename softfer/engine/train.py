@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from softfer import metrics
 from softfer.config import ExperimentConfig, dump_config
+from softfer.data.datasets import collate_items
 from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
 from softfer.engine.data import DataBundle, build_data
 from softfer.engine.evaluate import autocast, model_input, predict, split_output
@@ -125,6 +126,7 @@ def _loader(ds, batch: int, sampler, workers: int, seed: int, drop_last: bool) -
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=False,
         pin_memory=torch.cuda.is_available(),
+        collate_fn=collate_items,
     )
 
 
@@ -309,7 +311,11 @@ def fit(
 def _eval_loader(ds, cfg: ExperimentConfig, rank: int, world: int) -> DataLoader:
     idx = list(range(len(ds)))[rank::world]
     return DataLoader(
-        ds, batch_size=max(cfg.optim.batch_size, 8), sampler=idx, num_workers=cfg.data.num_workers
+        ds,
+        batch_size=max(cfg.optim.batch_size, 8),
+        sampler=idx,
+        num_workers=cfg.data.num_workers,
+        collate_fn=collate_items,
     )
 
 
