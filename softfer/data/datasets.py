@@ -23,7 +23,6 @@ from softfer.data.images import (
     MediaError,
     decode_frames,
     decode_image,
-    frame_reduction,
     image_size,
     jpeg_reduction,
     limit_worker_threads,
@@ -31,13 +30,12 @@ from softfer.data.images import (
 )
 from softfer.data.records import Record
 from softfer.data.sampling import item_rng, segment_indices
+from softfer.data.transforms import ClipTransform, eval_transform
 
 log = logging.getLogger(__name__)
 
 
-def _seeded(
-    rng: np.random.Generator, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
-) -> torch.Tensor:
+def _seeded(rng: np.random.Generator, fn: Callable, x) -> torch.Tensor:
     # torchvision's transforms use torch's global RNG: fork it so items stay reproducible and independent.
     # torch.manual_seed would also seed (and record a stack trace for) lazy CUDA: ~0.7 ms per item.
     with torch.random.fork_rng(devices=[]):
@@ -122,7 +120,12 @@ class _LabelledDataset(Dataset):
 
 
 class ClipDataset(_LabelledDataset):
-    """Clips of TSN-sampled frames: ``clips`` is uint8 (T, 3, size, size), not always contiguous."""
+    """Clips of TSN-sampled frames: ``clips`` is uint8 (T, 3, size, size), often a channels-last view.
+
+    ``transform`` is a ``ClipTransform`` (default: resize only), which crops and resizes each decoded
+    frame straight into the clip, or any callable on uint8 (T, 3, H, W) tensors (a torchvision v2
+    pipeline, say), after which frames are resized to ``size`` if needed.
+    """
 
     def __init__(
         self,
@@ -142,26 +145,26 @@ class ClipDataset(_LabelledDataset):
         super().__init__(records, num_classes, seed, max_skip)
         self.train, self.size = train, size
         self.reduced_decode = reduced_decode
-        self._reductions: dict[int, int] = {}
+        self._reduction = 1  # of the last clip decoded: the next clip's first guess
         self.segments, self.frames_per_segment = segments, frames_per_segment
-        self.transform = transform
+        self.transform = transform if transform is not None else eval_transform(size)
         self.cache_dir = Path(cache_dir) if cache_dir else None
 
     def _all_frames(self, i: int) -> np.ndarray:
-        """Every frame resized to ``size``, from (or into) the packed uint8 cache: (N, 3, S, S)."""
+        """Every frame resized to ``size``, from (or into) the packed uint8 cache: (N, S, S, 3)."""
         assert self.cache_dir is not None
         rec = self.records[i]
         key = rec.id.replace("/", "__")
-        path = self.cache_dir / f"{key}_{self.size}.npy"
+        path = self.cache_dir / f"{key}_{self.size}_hwc.npy"
         if path.is_file():
             return np.load(path, mmap_mode="r")
-        frames = self._decode(i, np.arange(self._num_frames(rec)))
-        frames = F.resize(frames, [self.size, self.size], antialias=True).numpy()
+        frames = self._frames(i, np.arange(self._num_frames(rec)))
+        packed = eval_transform(self.size)(frames).permute(0, 2, 3, 1).numpy()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, frames)
+        np.save(tmp, packed)
         os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-        return frames
+        return packed
 
     def _num_frames(self, rec: Record) -> int:
         if rec.is_video_file:
@@ -172,24 +175,25 @@ class ClipDataset(_LabelledDataset):
             return rec.meta["num_frames"]
         return rec.num_frames
 
-    def _decode(self, i: int, idx: np.ndarray) -> torch.Tensor:
+    def _frames(self, i: int, idx: np.ndarray) -> list[np.ndarray] | np.ndarray:
+        """The frames at ``idx`` as RGB uint8 (H, W, 3) arrays."""
         rec = self.records[i]
         if rec.is_video_file:
             from softfer.faces.decode import read_frames
 
             try:
-                return read_frames(rec.path, idx)
+                return read_frames(rec.path, idx).permute(0, 2, 3, 1).numpy()
             except Exception as exc:
                 raise MediaError(f"{rec.path}: cannot decode video frames ({exc})") from exc
         unique, inverse = np.unique(idx, return_inverse=True)
         folder = str(rec.path)
         paths = [os.path.join(folder, rec.frames[j]) for j in unique]
-        if i not in self._reductions:  # frames of a clip share one size: read one header per clip
-            self._reductions[i] = frame_reduction(paths[0], self.size) if self.reduced_decode else 1
-        frames = decode_frames(paths, reduction=self._reductions[i])
-        if len(unique) == len(idx) and (unique == idx).all():
-            return frames  # the usual case: no repeated frame, no gather copy
-        return frames[torch.as_tensor(inverse)]
+        frames, self._reduction = decode_frames(
+            paths, min_side=self.size if self.reduced_decode else None, guess=self._reduction
+        )
+        if len(unique) == len(idx):
+            return frames  # the usual case: no repeated frame
+        return [frames[k] for k in inverse]
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
@@ -198,20 +202,26 @@ class ClipDataset(_LabelledDataset):
         idx = segment_indices(
             n, segments=self.segments, frames_per_segment=self.frames_per_segment, train=self.train, rng=rng
         )
-        if self.cache_dir is not None:
-            clip = torch.from_numpy(np.ascontiguousarray(self._all_frames(i)[idx]))
-        else:
-            clip = self._decode(i, idx)
-        if self.transform is not None:
-            clip = _seeded(rng, self.transform, clip)
-        if clip.shape[-2:] != (self.size, self.size):
-            clip = F.resize(clip, [self.size, self.size], antialias=True)
-        # Often a channels-last view: the DataLoader's collate copies it into the batch anyway.
-        return {"clips": clip}
+        frames = self._all_frames(i)[idx] if self.cache_dir is not None else self._frames(i, idx)
+        return {"clips": _apply(self.transform, frames, rng, self.size)}
+
+
+def _apply(transform, frames: list[np.ndarray] | np.ndarray, rng: np.random.Generator, size: int):
+    """Frames (H, W, 3) -> uint8 (T, 3, size, size) through a ClipTransform or a tensor callable."""
+    if isinstance(transform, ClipTransform):
+        return _seeded(rng, transform, frames)
+    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+    clip = _seeded(rng, transform, clip)
+    if clip.shape[-2:] != (size, size):
+        clip = F.resize(clip, [size, size], antialias=True)
+    return clip
 
 
 class ImageDataset(_LabelledDataset):
-    """Still images (cropped to their face box when the record has one): ``images`` is uint8 (3, S, S)."""
+    """Still images (cropped to their face box when the record has one): ``images`` is uint8 (3, S, S).
+
+    ``transform`` as for ``ClipDataset`` (applied to a one-frame clip).
+    """
 
     def __init__(
         self,
@@ -226,7 +236,8 @@ class ImageDataset(_LabelledDataset):
         reduced_decode: bool = True,
     ) -> None:
         super().__init__(records, num_classes, seed, max_skip)
-        self.train, self.size, self.transform = train, size, transform
+        self.train, self.size = train, size
+        self.transform = transform if transform is not None else eval_transform(size)
         self.reduced_decode = reduced_decode
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
@@ -247,9 +258,5 @@ class ImageDataset(_LabelledDataset):
             round(y0 * sy) : max(round(y1 * sy), round(y0 * sy) + 1),
             round(x0 * sx) : max(round(x1 * sx), round(x0 * sx) + 1),
         ]
-        img = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)
-        if self.transform is not None:
-            img = _seeded(item_rng(self.seed, self.epoch, i), self.transform, img)
-        if img.shape[-2:] != (self.size, self.size):
-            img = F.resize(img, [self.size, self.size], antialias=True)
-        return {"images": img.contiguous()}
+        rng = item_rng(self.seed, self.epoch, i)
+        return {"images": _apply(self.transform, [crop], rng, self.size)[0].contiguous()}

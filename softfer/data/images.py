@@ -1,0 +1,130 @@
+"""Decoding still images and frame files to uint8 tensors (libjpeg-turbo through OpenCV).
+
+JPEGs can be decoded at a reduced DCT scale (1/2, 1/4 or 1/8): libjpeg then runs a smaller inverse DCT per
+block, which both low-pass filters and downsamples (within half a grey level of area averaging on face
+frames) for a fraction of the work. The reduction is only taken while the decoded region stays at least
+as large as the model input, so nothing is later upsampled that a full decode would have downsampled,
+except inside random crops (see docs/DATASETS.md, "Decoding speed").
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from torch.utils.data import get_worker_info
+
+__all__ = [
+    "MediaError",
+    "decode_frames",
+    "decode_image",
+    "image_size",
+    "jpeg_reduction",
+    "limit_worker_threads",
+    "read_bytes",
+]
+
+_RGB = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
+# OpenCV's IMREAD_REDUCED_COLOR_k flags include the BGR colour bit; swap it for RGB output.
+_REDUCED = {
+    1: _RGB,
+    2: (cv2.IMREAD_REDUCED_COLOR_2 ^ cv2.IMREAD_COLOR) | _RGB,
+    4: (cv2.IMREAD_REDUCED_COLOR_4 ^ cv2.IMREAD_COLOR) | _RGB,
+    8: (cv2.IMREAD_REDUCED_COLOR_8 ^ cv2.IMREAD_COLOR) | _RGB,
+}
+
+
+class MediaError(RuntimeError):
+    """A frame or image that cannot be read; the message names the file."""
+
+
+def _is_jpeg(data: bytes) -> bool:
+    return data[:2] == b"\xff\xd8"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes; MediaError naming the file when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read ({exc})") from exc
+
+
+def image_size(data: bytes, path: str | Path) -> tuple[int, int]:
+    """(height, width) from the image header alone."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Exception as exc:
+        raise MediaError(f"{path}: corrupt or unreadable image header ({exc})") from exc
+    return height, width
+
+
+def jpeg_reduction(side: float, min_side: int) -> int:
+    """Largest DCT reduction (1, 2, 4 or 8) that keeps ``side`` pixels at ``min_side`` or more."""
+    for factor in (8, 4, 2):
+        if side / factor >= min_side:
+            return factor
+    return 1
+
+
+def decode_image(data: bytes, path: str | Path, reduction: int = 1) -> np.ndarray:
+    """Decode to RGB uint8 (H, W, 3); ``reduction`` applies to JPEGs only. EXIF orientation is ignored,
+    as the datasets' official loaders do, so face boxes stay in stored-pixel coordinates."""
+    flags = _REDUCED[reduction] if _is_jpeg(data) else _RGB
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    if img is None:  # OpenCV reports truncated or corrupt files (libjpeg warnings included) as None
+        raise MediaError(f"{path}: corrupt or unreadable image")
+    return img
+
+
+def decode_frames(
+    paths: Sequence[str | Path], *, min_side: int | None = None, guess: int = 1
+) -> tuple[list[np.ndarray], int]:
+    """Decode a clip's frame files to RGB uint8 (H, W, 3) arrays, and the DCT reduction used.
+
+    Args:
+        paths: frame files of one clip; frames of another size than the first are resized to it.
+        min_side: when given, JPEGs are decoded at the largest reduction that keeps the shorter side at
+            least this long (the first frame's size decides for the clip).
+        guess: the reduction to try first (the previous clip's: a dataset's frames usually share one
+            size). The first frame's decoded size confirms it, or the header is read to find the right one.
+    """
+    data = read_bytes(paths[0])
+    reduction = 1
+    if min_side is not None and _is_jpeg(data):
+        first = decode_image(data, paths[0], guess)
+        m = min(first.shape[:2])
+        # libjpeg scales sizes to ceil(side / guess), which bounds the stored side to ((m-1)g, mg]
+        low, high = (m - 1) * guess + 1, m * guess
+        reduction = jpeg_reduction(low, min_side)
+        if reduction != jpeg_reduction(high, min_side):
+            reduction = jpeg_reduction(min(image_size(data, paths[0])), min_side)
+        if reduction != guess:
+            first = decode_image(data, paths[0], reduction)
+    else:
+        first = decode_image(data, paths[0])
+    frames = [first] + [decode_image(read_bytes(p), p, reduction) for p in paths[1:]]
+    shape = first.shape
+    frames = [
+        f if f.shape == shape else cv2.resize(f, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        for f in frames
+    ]
+    return frames, reduction
+
+
+def limit_worker_threads() -> None:
+    """One OpenCV thread per DataLoader worker (torch does the same for itself): workers already use
+    every core, and nested thread pools only contend."""
+    global _worker_threads_limited
+    if not _worker_threads_limited and get_worker_info() is not None:
+        cv2.setNumThreads(1)
+        _worker_threads_limited = True
+
+
+_worker_threads_limited = False
