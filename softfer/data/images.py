@@ -1,10 +1,9 @@
-"""Decoding still images and frame files to uint8 tensors (libjpeg-turbo through OpenCV).
+"""Decoding frame files and still images to RGB uint8 arrays (libjpeg-turbo through OpenCV).
 
-JPEGs can be decoded at a reduced DCT scale (1/2, 1/4 or 1/8): libjpeg then runs a smaller inverse DCT per
-block, which both low-pass filters and downsamples (within half a grey level of area averaging on face
-frames) for a fraction of the work. The reduction is only taken while the decoded region stays at least
-as large as the model input, so nothing is later upsampled that a full decode would have downsampled,
-except inside random crops (see docs/DATASETS.md, "Decoding speed").
+JPEGs can be decoded at a reduced DCT scale (1/2, 1/4 or 1/8): libjpeg then runs a smaller inverse DCT
+per block, which downsamples and low-pass filters in one step (within half a grey level of area
+averaging on face frames) for about half the work. The datasets take the largest reduction that keeps
+the frame (or face box) at least as large as the model input; see docs/DATASETS.md.
 """
 
 from __future__ import annotations
