@@ -55,7 +55,11 @@ def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.T
     small: dict[torch.dtype, list[str]] = {}
     for key, value in items[0].items():
         if value.numel() > 1024:
-            batch[key] = default_collate([it[key] for it in items])
+            stacked = default_collate([it[key] for it in items])
+            # In a worker the batch is stacked into a fresh contiguous buffer; in-process, torch.stack
+            # would keep the items' channels-last strides and the model's input layout would depend on
+            # num_workers.
+            batch[key] = stacked.contiguous()
         else:
             small.setdefault(value.dtype, []).append(key)
     for keys in small.values():

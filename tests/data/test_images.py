@@ -161,6 +161,7 @@ def test_collate_items_equals_default_collate(batch, classes, channels_last):
         )
     ours, ref = collate_items(items), default_collate(items)
     assert list(ours) == list(ref)
+    assert ours["clips"].is_contiguous()  # whatever the items' layout
     for key in ref:
         assert ours[key].dtype == ref[key].dtype and ours[key].shape == ref[key].shape
         torch.testing.assert_close(ours[key], ref[key], equal_nan=True, rtol=0, atol=0)
