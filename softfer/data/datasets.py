@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset, default_collate, get_worker_info
 from torchvision.transforms.v2 import functional as F
 
 from softfer.data.images import (
@@ -44,30 +44,33 @@ def _seeded(rng: np.random.Generator, fn: Callable, x) -> torch.Tensor:
 
 
 def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Batch dataset items: the same keys, shapes and dtypes as ``default_collate``.
+    """Batch dataset items: the same keys, shapes, dtypes and values as ``default_collate``.
 
-    Each tensor of a batch crosses from a DataLoader worker to the main process as its own shared-memory
-    handle, a socket handshake each; the small per-item fields (labels, soft labels, VA, index) are
-    packed into one buffer per dtype and returned as views of it, so a batch costs three handshakes
-    instead of five (docs/BENCHMARKS.md, loader).
+    Every tensor of a batch crosses from a DataLoader worker to the main process as its own
+    shared-memory handle, a socket handshake each. Here all fields of the batch are stacked into one
+    byte buffer and returned as contiguous views of it, so a batch costs one handshake instead of five
+    (docs/BENCHMARKS.md, loader).
     """
-    batch: dict[str, torch.Tensor] = {}
-    small: dict[torch.dtype, list[str]] = {}
+    if not all(isinstance(value, torch.Tensor) for value in items[0].values()):
+        return default_collate(items)
+    offsets, nbytes = {}, 0
     for key, value in items[0].items():
-        if value.numel() > 1024:
-            stacked = default_collate([it[key] for it in items])
-            # In a worker the batch is stacked into a fresh contiguous buffer; in-process, torch.stack
-            # would keep the items' channels-last strides and the model's input layout would depend on
-            # num_workers.
-            batch[key] = stacked.contiguous()
-        else:
-            small.setdefault(value.dtype, []).append(key)
-    for keys in small.values():
-        sizes = [items[0][k].numel() for k in keys]
-        buffer = torch.cat([it[k].reshape(-1) for it in items for k in keys]).view(len(items), -1)
-        for key, part in zip(keys, buffer.split(sizes, dim=1), strict=True):
-            batch[key] = part.view(len(items), *items[0][key].shape)
-    return {key: batch[key] for key in items[0]}
+        nbytes = -(-nbytes // 64) * 64  # every field starts 64-byte aligned, whatever its dtype
+        offsets[key] = nbytes
+        nbytes += len(items) * value.numel() * value.element_size()
+    # In a worker the batch must live in shared memory, as default_collate arranges with the same call.
+    storage = (
+        torch.UntypedStorage._new_shared(nbytes)
+        if get_worker_info() is not None
+        else torch.UntypedStorage(nbytes)
+    )
+    buffer = torch.empty(0, dtype=torch.uint8).set_(storage)
+    batch: dict[str, torch.Tensor] = {}
+    for key, value in items[0].items():
+        size = len(items) * value.numel() * value.element_size()
+        view = buffer[offsets[key] : offsets[key] + size].view(value.dtype).view(len(items), *value.shape)
+        batch[key] = torch.stack([it[key] for it in items], out=view)
+    return batch
 
 
 class _LabelledDataset(Dataset):
@@ -189,15 +192,17 @@ class ClipDataset(_LabelledDataset):
                 return read_frames(rec.path, idx).permute(0, 2, 3, 1).numpy()
             except Exception as exc:
                 raise MediaError(f"{rec.path}: cannot decode video frames ({exc})") from exc
-        unique, inverse = np.unique(idx, return_inverse=True)
+        picks = idx.tolist()
+        unique = sorted(set(picks))  # short clips repeat their last frame: decode it once
         folder = str(rec.path)
         paths = [os.path.join(folder, rec.frames[j]) for j in unique]
         frames, self._reduction = decode_frames(
             paths, min_side=self.size if self.reduced_decode else None, guess=self._reduction
         )
-        if len(unique) == len(idx):
-            return frames  # the usual case: no repeated frame
-        return [frames[k] for k in inverse]
+        if unique == picks:
+            return frames  # the usual case: increasing indices, no repeated frame
+        position = {j: k for k, j in enumerate(unique)}
+        return [frames[position[j]] for j in picks]
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
@@ -213,7 +218,7 @@ class ClipDataset(_LabelledDataset):
 def _apply(transform, frames: list[np.ndarray] | np.ndarray, rng: np.random.Generator, size: int):
     """Frames (H, W, 3) -> uint8 (T, 3, size, size) through a ClipTransform or a tensor callable."""
     if isinstance(transform, ClipTransform):
-        return _seeded(rng, transform, frames)
+        return transform(frames, rng)
     clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
     clip = _seeded(rng, transform, clip)
     if clip.shape[-2:] != (size, size):

@@ -9,6 +9,7 @@ the frame (or face box) at least as large as the model input; see docs/DATASETS.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,9 +66,12 @@ def image_size(data: bytes, path: str | Path) -> tuple[int, int]:
 
 
 def jpeg_reduction(side: float, min_side: int) -> int:
-    """Largest DCT reduction (1, 2, 4 or 8) that keeps ``side`` pixels at ``min_side`` or more."""
+    """Largest DCT reduction (1, 2, 4 or 8) whose decoded size of ``side`` pixels is ``min_side`` or more.
+
+    libjpeg decodes a side of n pixels at 1/f to ceil(n / f) pixels.
+    """
     for factor in (8, 4, 2):
-        if side / factor >= min_side:
+        if math.ceil(side / factor) >= min_side:
             return factor
     return 1
 

@@ -26,7 +26,7 @@ def segment_indices(
         return np.minimum(np.arange(need), num_frames - 1)
     if train and rng is None:
         raise ValueError("training sampling needs an rng")
-    bounds = np.floor(np.linspace(0, num_frames, segments + 1)).astype(np.int64)
+    bounds = np.arange(segments + 1, dtype=np.int64) * num_frames // segments  # exact floor(k n / N)
     starts, ends = bounds[:-1], bounds[1:]
     room = np.maximum(ends - starts - frames_per_segment, 0)
     if train:

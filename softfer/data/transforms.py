@@ -4,20 +4,55 @@
 scaled and flipped alike. Crop and resize run per frame with OpenCV, straight into the output array
 (no stacked intermediate clip); colour jitter and affine then run with torchvision's v2 transforms on the
 whole clip, which also apply one set of parameters to every leading dimension.
+
+The crop box and the flip are drawn from a NumPy generator (the dataset's per-item one) with the sampling
+of torchvision's ``RandomResizedCrop``: its ``get_params`` makes about ten scalar torch calls, and those
+plus forking torch's generator for every item cost about 5 % of the loader's time (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import torch
-from torchvision import transforms as tv1
 from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def random_resized_crop_box(
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    rng: np.random.Generator,
+) -> tuple[int, int, int, int]:
+    """(top, left, crop_h, crop_w) of a random resized crop, sampled as torchvision's RandomResizedCrop.
+
+    The area fraction is uniform in ``scale`` and the aspect ratio log-uniform in ``ratio``; a box that
+    does not fit is redrawn up to ten times, then the largest central box within ``ratio`` is used.
+    """
+    area = height * width
+    log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
+    for _ in range(10):
+        target_area = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(log_low, log_high))
+        crop_w = round(math.sqrt(target_area * aspect))
+        crop_h = round(math.sqrt(target_area / aspect))
+        if 0 < crop_w <= width and 0 < crop_h <= height:
+            top = int(rng.integers(0, height - crop_h + 1))
+            left = int(rng.integers(0, width - crop_w + 1))
+            return top, left, crop_h, crop_w
+    crop_h, crop_w = height, width
+    if width / height < min(ratio):
+        crop_h = round(width / min(ratio))
+    elif width / height > max(ratio):
+        crop_w = round(height * max(ratio))
+    return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
 
 
 class ClipTransform:
@@ -32,7 +67,10 @@ class ClipTransform:
         color_jitter: brightness/contrast/saturation jitter strength (0 = off).
         affine_degrees: random rotation range of a mild affine (0 = off).
 
-    Random draws use torch's global generator; the datasets seed a private fork of it per item.
+    Crop and flip are drawn from ``rng`` when the call passes one (the datasets pass each item's
+    generator), else from a generator seeded by torch's global one, so ``torch.manual_seed`` still
+    reproduces a direct call. Colour jitter and affine use torch's generator (forked and seeded from
+    ``rng`` when given).
     """
 
     def __init__(
@@ -61,17 +99,22 @@ class ClipTransform:
             f"flip={self.flip}, tail={self.tail})"
         )
 
-    def __call__(self, frames: Sequence[np.ndarray] | np.ndarray | torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self,
+        frames: Sequence[np.ndarray] | np.ndarray | torch.Tensor,
+        rng: np.random.Generator | None = None,
+    ) -> torch.Tensor:
         """Frames (T, H, W, 3) uint8 (array, list of arrays, or a (T, 3, H, W) tensor) -> (T, 3, S, S)."""
         if isinstance(frames, torch.Tensor):
             frames = frames.permute(0, 2, 3, 1).numpy()
         height, width = frames[0].shape[:2]
         top, left, crop_h, crop_w = 0, 0, height, width
+        flip = False
         if self.train:
-            # torchvision's own sampling of the crop box; the tensor only carries the frame size
-            top, left, crop_h, crop_w = tv1.RandomResizedCrop.get_params(
-                torch.empty(0, height, width), list(self.scale), list(self.ratio)
-            )
+            if rng is None:
+                rng = np.random.default_rng(int(torch.randint(2**62, ())))
+            top, left, crop_h, crop_w = random_resized_crop_box(height, width, self.scale, self.ratio, rng)
+            flip = self.flip and rng.random() < 0.5
         # Bilinear up to 2x shrinking (at exactly 2x it averages 2x2 blocks); area averaging beyond,
         # where bilinear sampling would alias.
         shrink = max(crop_h, crop_w) / self.size
@@ -83,11 +126,18 @@ class ClipTransform:
                 out[k] = crop
             else:
                 cv2.resize(crop, (self.size, self.size), dst=out[k], interpolation=interp)
-        clip = torch.from_numpy(out)
-        if self.train and self.flip and torch.rand(()) < 0.5:
-            clip = clip.flip(2)
-        clip = clip.permute(0, 3, 1, 2)  # a channels-last view: no copy
-        return self.tail(clip) if self.tail is not None else clip
+        if flip:
+            # Mirroring the frames stacked as one tall image mirrors each of them, in place.
+            tall = out.reshape(-1, self.size, 3)
+            cv2.flip(tall, 1, dst=tall)
+        clip = torch.from_numpy(out).permute(0, 3, 1, 2)  # a channels-last view: no copy
+        if self.tail is None:
+            return clip
+        if rng is None:
+            return self.tail(clip)
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(int(rng.integers(2**62)))
+            return self.tail(clip)
 
 
 def train_transform(

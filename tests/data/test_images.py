@@ -31,13 +31,17 @@ def _face_like(size: int, seed: int = 0) -> np.ndarray:
     return np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
 
 
-def test_jpeg_reduction_keeps_the_side_at_least_the_target():
+def test_jpeg_reduction_keeps_the_decoded_side_at_least_the_target(tmp_path):
     assert jpeg_reduction(224, 112) == 2
-    assert jpeg_reduction(223, 112) == 1  # 111.5 px would be smaller than the model input
+    assert jpeg_reduction(223, 112) == 2  # libjpeg decodes 223 px at 1/2 to ceil(111.5) = 112 px
+    assert jpeg_reduction(221, 111) == 2 and jpeg_reduction(221, 112) == 1
     assert jpeg_reduction(224, 224) == 1
     assert jpeg_reduction(900, 224) == 4
     assert jpeg_reduction(2000, 224) == 8
     assert jpeg_reduction(50, 112) == 1
+    path = tmp_path / "odd.jpg"
+    Image.fromarray(_face_like(223)).save(path)
+    assert decode_image(read_bytes(path), path, reduction=2).shape == (112, 112, 3)
 
 
 def test_reduced_decode_matches_area_downscaling(tmp_path):
@@ -94,6 +98,9 @@ def test_guessed_reduction_is_always_corrected_to_the_header_one(
     assert reduction == jpeg_reduction(min(height, width), min_side)
     expected = (-(-height // reduction), -(-width // reduction), 3)  # libjpeg rounds sizes up
     assert frames[0].shape == frames[1].shape == expected
+    # never smaller than asked for, and no finer than needed
+    assert reduction == 1 or min(expected[:2]) >= min_side
+    assert reduction == 8 or -(-min(height, width) // (2 * reduction)) < min_side
 
 
 def test_frames_of_another_size_are_resized_to_the_first(tmp_path):
@@ -165,3 +172,28 @@ def test_collate_items_equals_default_collate(batch, classes, channels_last):
     for key in ref:
         assert ours[key].dtype == ref[key].dtype and ours[key].shape == ref[key].shape
         torch.testing.assert_close(ours[key], ref[key], equal_nan=True, rtol=0, atol=0)
+
+
+class _Items(torch.utils.data.Dataset):
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return {
+            "clips": torch.full((2, 3, 8, 8), i, dtype=torch.uint8),
+            "label": torch.tensor(i),
+            "soft": torch.full((5,), i / 10),
+            "keep": torch.tensor(i % 2 == 0),
+        }
+
+
+def test_collate_items_in_a_worker_sends_one_shared_buffer_with_the_default_values():
+    ours = list(torch.utils.data.DataLoader(_Items(), batch_size=4, num_workers=1, collate_fn=collate_items))
+    ref = list(torch.utils.data.DataLoader(_Items(), batch_size=4, num_workers=0))
+    assert len(ours) == len(ref) == 2
+    for a, b in zip(ours, ref, strict=True):
+        assert list(a) == list(b)
+        for key in b:
+            assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]) and a[key].is_contiguous()
+        # every field is a view of one storage: one shared-memory handle per batch
+        assert len({v.untyped_storage().data_ptr() for v in a.values()}) == 1

@@ -1,11 +1,17 @@
-"""ClipTransform against torchvision's resized crop, clip consistency, anti-aliasing, extra augmentations."""
+"""ClipTransform: torchvision crop sampling and resized crop, clip consistency, anti-aliasing, jitter."""
 
 import numpy as np
 import torch
+from scipy import stats
 from torchvision import transforms as tv1
 from torchvision.transforms.v2 import functional as F
 
-from softfer.data.transforms import ClipTransform, eval_transform, train_transform
+from softfer.data.transforms import (
+    ClipTransform,
+    eval_transform,
+    random_resized_crop_box,
+    train_transform,
+)
 
 
 def _gradient_frames(t=4, h=60, w=80):
@@ -15,19 +21,52 @@ def _gradient_frames(t=4, h=60, w=80):
     return np.stack([frame] * t)
 
 
-def test_train_crop_matches_torchvision_resized_crop_with_the_same_draws():
+def test_crop_box_sampling_matches_torchvision_random_resized_crop():
+    # Asymmetric ranges on a non-square frame: swapped sides or offsets would show in the marginals.
+    scale, ratio = (0.2, 0.6), (0.6, 1.5)
+    rng = np.random.default_rng(0)
+    ours = np.array([random_resized_crop_box(60, 80, scale, ratio, rng) for _ in range(3000)])
+    torch.manual_seed(0)
+    ref = np.array(
+        [
+            tv1.RandomResizedCrop.get_params(torch.empty(0, 60, 80), list(scale), list(ratio))
+            for _ in range(3000)
+        ]
+    )
+    for k, name in enumerate(("top", "left", "height", "width")):
+        assert stats.ks_2samp(ours[:, k], ref[:, k]).pvalue > 1e-3, name
+    # When no box fits, both fall back to the same central box.
+    for height, width, fallback_ratio in ((100, 10, (2.0, 3.0)), (10, 100, (0.2, 0.4))):
+        fallback = random_resized_crop_box(height, width, (0.9, 1.0), fallback_ratio, rng)
+        expected = tv1.RandomResizedCrop.get_params(
+            torch.empty(0, height, width), [0.9, 1.0], list(fallback_ratio)
+        )
+        assert fallback == expected
+
+
+def test_train_crop_matches_torchvision_resized_crop_of_the_sampled_box():
     frames = _gradient_frames()
     tf = train_transform(48, scale=(0.3, 0.6), flip=False)
     for seed in range(10):
-        torch.manual_seed(seed)
-        ours = tf(frames)
-        torch.manual_seed(seed)
-        top, left, h, w = tv1.RandomResizedCrop.get_params(torch.empty(0, 60, 80), [0.3, 0.6], [0.9, 1.1])
+        ours = tf(frames, np.random.default_rng(seed))
+        top, left, h, w = random_resized_crop_box(60, 80, (0.3, 0.6), (0.9, 1.1), np.random.default_rng(seed))
         ref = F.resized_crop(
             torch.from_numpy(frames).permute(0, 3, 1, 2), top, left, h, w, [48, 48], antialias=True
         )
         assert ours.shape == ref.shape == (4, 3, 48, 48) and ours.dtype == torch.uint8
         assert (ours.float() - ref.float()).abs().mean() < 2.0  # bilinear vs torchvision's bilinear
+
+
+def test_flip_mirrors_every_frame_and_the_same_generator_reproduces_the_clip():
+    frames = _gradient_frames(t=3)
+    flipping = ClipTransform(24, train=True, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3))
+    plain = ClipTransform(24, train=True, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3), flip=False)
+    outs = [flipping(frames, np.random.default_rng(seed)) for seed in range(8)]
+    reference = plain(frames, np.random.default_rng(0))  # the whole frame: no random box
+    mirrored = [torch.equal(out, reference.flip(-1)) for out in outs]
+    assert any(mirrored) and not all(mirrored)
+    assert all(m or torch.equal(out, reference) for m, out in zip(mirrored, outs, strict=True))
+    assert torch.equal(flipping(frames, np.random.default_rng(5)), outs[5])
 
 
 def test_every_frame_of_a_clip_gets_the_same_crop_and_flip():
