@@ -30,17 +30,9 @@ from softfer.data.images import (
 )
 from softfer.data.records import Record
 from softfer.data.sampling import item_rng, segment_indices
-from softfer.data.transforms import ClipTransform, eval_transform
+from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
 
 log = logging.getLogger(__name__)
-
-
-def _seeded(rng: np.random.Generator, fn: Callable, x) -> torch.Tensor:
-    # torchvision's transforms use torch's global RNG: fork it so items stay reproducible and independent.
-    # torch.manual_seed would also seed (and record a stack trace for) lazy CUDA: ~0.7 ms per item.
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(int(rng.integers(2**62)))
-        return fn(x)
 
 
 def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -220,7 +212,7 @@ def _apply(transform, frames: list[np.ndarray] | np.ndarray, rng: np.random.Gene
     if isinstance(transform, ClipTransform):
         return transform(frames, rng)
     clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
-    clip = _seeded(rng, transform, clip)
+    clip = seeded_call(rng, transform, clip)
     if clip.shape[-2:] != (size, size):
         clip = F.resize(clip, [size, size], antialias=True)
     return clip

@@ -93,8 +93,8 @@ def decode_frames(
 
     Args:
         paths: frame files of one clip; frames of another size than the first are resized to it.
-        min_side: when given, JPEGs are decoded at the largest reduction that keeps the shorter side at
-            least this long (the first frame's size decides for the clip).
+        min_side: when given, JPEGs are decoded at the largest reduction whose decoded shorter side is
+            at least this long (``jpeg_reduction``; the first frame's size decides for the clip).
         guess: the reduction to try first (the previous clip's: a dataset's frames usually share one
             size). The first frame's decoded size confirms it, or the header is read to find the right one.
     """
