@@ -66,6 +66,15 @@ def _cmd_synth_affectnet(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_synth_all(a: argparse.Namespace) -> None:
+    from softfer.data.synthetic.layouts import build_smoke_tree
+
+    paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    print(f"then: cd {a.out} && softfer reproduce midas-table2 --smoke --set data.size={a.size}")
+
+
 def _cmd_train(a: argparse.Namespace) -> None:
     from softfer.config import load_config
     from softfer.engine.train import fit
@@ -102,11 +111,20 @@ def _cmd_cv(a: argparse.Namespace) -> None:
 
 
 def _cmd_reproduce(a: argparse.Namespace) -> None:
-    from softfer.engine.reproduce import reproduce
+    from softfer.engine.reproduce import list_tables, reproduce, smoke_table
 
-    print(
-        reproduce(a.table, overrides=a.set, folds=tuple(int(f) for f in a.folds.split(",")), list_only=a.list)
-    )
+    if a.list or not a.table:
+        if not a.list:
+            raise SystemExit("error: name a table (softfer reproduce --list shows them)")
+        print(list_tables(a.set))
+        return
+    if a.smoke:
+        text, ok = smoke_table(a.table, overrides=a.set)
+        print(text)
+        if not ok:
+            raise SystemExit(1)
+        return
+    print(reproduce(a.table, overrides=a.set, folds=tuple(int(f) for f in a.folds.split(","))))
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
@@ -141,7 +159,9 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from softfer.predict import predict_media
 
     opts = FaceOptions(every=a.every, device=a.device)
-    results = predict_media(a.media, a.checkpoint, a.out, window=a.window, stride=a.stride, options=opts)
+    results = predict_media(
+        a.media, a.checkpoint, a.out, window=a.window, stride=a.stride, options=opts, overwrite=a.overwrite
+    )
     for r in results:
         wins = [w for w in r["windows"] if w["probs"]]
         print(
@@ -197,8 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser(
         "reproduce", help="run the configs behind one table of a paper; ours beside the paper's"
     )
-    rep.add_argument("table", help="e.g. midas-table2 (see --list)")
+    rep.add_argument("table", nargs="?", help="e.g. midas-table2 (see --list)")
     rep.add_argument("--list", action="store_true", help="list the tables and their configs, run nothing")
+    rep.add_argument(
+        "--smoke",
+        action="store_true",
+        help="check every config of the table on your data: build data and model, train 2 steps, "
+        "evaluate a few test items (outputs in <run.out_dir>-smoke)",
+    )
     rep.add_argument("--folds", default="1,2,3,4,5", help="folds for DFEW experiments")
     rep.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override, e.g. data.root=/data/DFEW"
@@ -225,9 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("out", help="output folder")
     pre.add_argument(
         "--layout",
-        choices=["dfew", "folders"],
+        choices=["dfew", "folders", "mirror"],
         default="dfew",
-        help="numbered DFEW-style clips or one folder per video",
+        help="numbered DFEW-style clips, one folder per video, or the input's own folder structure "
+        "(mirror: e.g. AFEW's Val/Angry/<clip>/ for MIDAS Table 5)",
     )
     pre.add_argument("--size", type=int, default=224, help="aligned crop size (default 224)")
     pre.add_argument(
@@ -248,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
     )
     pr.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
+    pr.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs in --out (default: refuse)"
+    )
     pr.set_defaults(func=_cmd_predict)
 
     labels = sub.add_parser("labels", help="label tools: votes -> soft/hard labels, VA -> mixed/fused labels")
@@ -296,7 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument(
         "--unsquared", action="store_true", help="euclid: unsquared distances (public reference code)"
     )
-    va.add_argument("--num-classes", type=int, help="number of classes (default: largest label + 1)")
+    va.add_argument(
+        "--num-classes",
+        type=int,
+        help="number of classes (default: 8 for AffectNet's official lists, where codes 8-10 and, with 7, "
+        "contempt are not classes; otherwise the largest label + 1)",
+    )
     va.add_argument(
         "--class-names",
         help="comma-separated names of classes 0..K-1 for the output columns (default: AffectNet's order)",
@@ -334,6 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
         s.add_argument("--montage", metavar="PNG", help="save a grid of sample frames")
         s.set_defaults(func=fn)
+    sl = ssub.add_parser(
+        "all",
+        help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
+        "AffectNet, Aff-Wild, MorphSet) + weight files: run `softfer reproduce TABLE --smoke` inside OUT",
+    )
+    sl.add_argument("out", help="output folder (data/ and weights/ are written below it)")
+    sl.add_argument("--size", type=int, default=32, help="frame size in pixels (default 32)")
+    sl.add_argument("--seed", type=int, default=0)
+    sl.set_defaults(func=_cmd_synth_all)
     return p
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+FormatName = Literal["dfew", "ferv39k", "afew", "affectnet", "affwild", "manifest", "former_dfer"]
 
 
 class _Strict(BaseModel):
@@ -18,37 +20,40 @@ class _Strict(BaseModel):
 
 
 class AugmentConfig(_Strict):
-    scale: tuple[float, float] = (0.7, 1.0)  # MIDAS "random scaling" as a resized crop
+    # MIDAS "random scaling" as a resized crop (area fraction range); null: no crop, the whole frame.
+    scale: tuple[float, float] | None = (0.7, 1.0)
     flip: bool = True
     color_jitter: float = 0.0
     affine_degrees: float = 0.0
 
 
 class DataConfig(_Strict):
-    format: Literal["dfew", "ferv39k", "afew", "affectnet", "affwild", "manifest", "former_dfer"] = "dfew"
+    format: FormatName = "dfew"
     root: str = ""
-    fold: int = 1
+    fold: int = Field(1, ge=1)
     train_split: str = "train"
     test_split: str = "test"
     # Cross-dataset evaluation (MIDAS Table 5): test on another dataset than the one trained on.
-    test_format: str | None = None
+    test_format: FormatName | None = None
     test_root: str | None = None
-    segments: int = 8
-    frames_per_segment: int = 1
-    size: int = 224
+    # A vote/probability table joined by clip (FERV39k-Plus soft labels for FERV39k clips).
+    soft_labels: str | None = None
+    segments: int = Field(8, ge=1)
+    frames_per_segment: int = Field(1, ge=1)
+    size: int = Field(224, ge=8)
     val_fraction: float = Field(0.0, ge=0.0, lt=1.0)  # carved from training data for model selection
     group: Literal["all", "clear", "mixed"] = "all"  # MIDAS Table 6 groups
     group_size: int | None = None
     clear_threshold: float = 0.9
     label_noise: float = Field(0.0, ge=0.0, le=1.0)
     noise_mode: Literal["exact", "reference"] = "exact"
-    num_classes: int = 7
+    num_classes: int = Field(7, ge=2)
     affectnet_stats: str | None = None  # JSON statistics for Aff-Wild labels (from AffectNet training)
     cache_dir: str | None = None
     # Decode JPEGs at a reduced DCT scale (1/2, 1/4, 1/8) while frames (or face boxes) stay >= size.
     reduced_decode: bool = True
-    num_workers: int = 0
-    max_skip: float = 0.01
+    num_workers: int = Field(0, ge=0)
+    max_skip: float = Field(0.01, ge=0.0, le=1.0)
     augment: AugmentConfig = AugmentConfig()
 
 
@@ -70,6 +75,11 @@ class LabelConfig(_Strict):
     fusion_method: Literal["gmm", "euclid"] = "gmm"
     fusion_alpha: float = Field(0.5, ge=0.0, le=1.0)
     euclid_squared: bool = True
+    # With data.label_noise > 0: fit the VA statistics (class centroids / GMM) and the class weights W_k on
+    # the clean labels or on the noisy labels the model trains on. The dual-domain paper is silent; its
+    # section 5.1 treats the noise as categorical only (the VA side unaffected), hence "clean". "noisy" is
+    # what a user who holds only noisy labels can do.
+    stats_from: Literal["clean", "noisy"] = "clean"
 
 
 class LossConfig(_Strict):
@@ -84,17 +94,21 @@ class LossConfig(_Strict):
 
 class OptimConfig(_Strict):
     name: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.02
+    lr: float = Field(0.02, gt=0.0)
     momentum: float = 0.9
-    weight_decay: float = 5e-4
-    epochs: int = 450
-    batch_size: int = 8
+    weight_decay: float = Field(5e-4, ge=0.0)
+    epochs: int = Field(450, ge=1)
+    # The global batch: under torchrun each of the N processes takes batch_size / N samples per step
+    # (batch_size must divide evenly), so results do not depend on the number of GPUs.
+    batch_size: int = Field(8, ge=1)
     schedule: Literal["cosine", "step", "none"] = "cosine"
     step_size: int = 30
     gamma: float = 0.5
     swa: bool = False
-    swa_start: int = 0  # epoch from which SWA averages weights
-    swa_lr: float | None = None
+    swa_start: int = Field(0, ge=0)  # epoch from which SWA averages weights
+    # Constant learning rate while averaging; None keeps the learning rate in force when averaging starts
+    # (the dual-domain paper gives no SWA learning rate).
+    swa_lr: float | None = Field(None, gt=0.0)
     grad_clip: float | None = None
 
 
@@ -104,7 +118,9 @@ class RunConfig(_Strict):
     device: str = "auto"
     amp: Literal["none", "bf16", "fp16"] = "none"
     out_dir: str = "runs"
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints (0: end of epoch only)
+    checkpoint_every: int = Field(0, ge=0)  # steps between mid-epoch checkpoints (0: end of epoch only)
+    # Stop after this many optimiser steps in total (smoke runs, debugging); metrics.json records the cut.
+    max_steps: int | None = Field(None, ge=1)
     log_every: int = 20
     select: Literal["last", "val"] = "last"
     progress: bool = True
@@ -117,6 +133,8 @@ class PaperReference(_Strict):
     table: str = ""
     row: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
+    # Printed under the table by `softfer reproduce` (e.g. where the paper's number comes from).
+    note: str = ""
 
 
 class ExperimentConfig(_Strict):
@@ -128,6 +146,36 @@ class ExperimentConfig(_Strict):
     optim: OptimConfig = OptimConfig()
     run: RunConfig = RunConfig()
     reference: PaperReference = PaperReference()
+
+    @model_validator(mode="after")
+    def _settings_that_fit_together(self) -> ExperimentConfig:
+        """Cross-field checks: a setting that cannot be honoured fails here, naming its key."""
+        problems = cross_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def cross_field_problems(cfg: ExperimentConfig) -> list[str]:
+    """Settings that contradict each other (checked without touching data or models)."""
+    out = []
+    d, o, lab = cfg.data, cfg.optim, cfg.labels
+    if cfg.run.select == "val" and d.val_fraction <= 0:
+        out.append("run.select=val needs validation data: set data.val_fraction > 0 (or run.select=last)")
+    if o.swa and o.swa_start >= o.epochs:
+        out.append(
+            f"optim.swa with optim.swa_start={o.swa_start} >= optim.epochs={o.epochs} never averages: "
+            "lower swa_start or turn swa off"
+        )
+    if lab.mixing != "none" and o.batch_size < 2:
+        out.append(
+            f"labels.mixing={lab.mixing} needs optim.batch_size >= 2 (a clip is never mixed with itself)"
+        )
+    if d.test_root and not d.test_format:
+        out.append("data.test_root is set but data.test_format is not: name the test dataset's format")
+    if d.group_size is not None and d.group == "all":
+        out.append("data.group_size only applies with data.group=clear or mixed")
+    return out
 
 
 def _merge(base: dict, top: dict) -> dict:
@@ -176,7 +224,12 @@ def validate_config(data: dict, source: str = "config") -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
         raise ValueError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

@@ -3,7 +3,8 @@
 The main face is tracked and aligned (the same pipeline as `softfer preprocess`); for a video, sliding
 windows of the aligned frames are sampled like the model's training clips and classified, giving one
 emotion distribution per window with its start and end time. Outputs per media file: JSON, CSV and a
-timeline PNG, written atomically.
+timeline PNG named after the file's full name and sub-folder (``x.mp4.json``, ``day1/x.jpg.csv``), written
+atomically; an existing output is an error unless ``overwrite=True`` (``--overwrite``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from softfer.faces.align import align_face
 from softfer.faces.decode import iter_frames
 from softfer.faces.preprocess import FaceOptions, aligned_frames
 from softfer.faces.track import track_main_face
+from softfer.models import spec_of
 
 SYNTHETIC_NOTE = (
     "this checkpoint was trained on softfer's synthetic benchmark (cartoon faces): its predictions on real "
@@ -49,7 +51,7 @@ def _classify(model, clips: list[np.ndarray], batch: int = 16) -> np.ndarray:
         for i in range(0, len(clips), batch):
             x = torch.from_numpy(np.stack(clips[i : i + batch]))
             x = x.permute(0, 1, 4, 2, 3) if x.dim() == 5 else x.permute(0, 3, 1, 2)
-            logits, _ = split_output(model(normalize(x.contiguous())))
+            logits, _ = split_output(model(normalize(x.contiguous(), *spec_of(model).normalization)))
             out.append(torch.softmax(logits.float(), 1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
@@ -108,7 +110,7 @@ def predict_image(path: Path, model, cfg, opts: FaceOptions) -> dict[str, Any]:
     crop = align_face(img, faces[0].landmarks, cfg.data.size)
     item = (
         crop
-        if cfg.model.name == "r18_affect"
+        if spec_of(model).input_kind == "image"
         else np.stack([crop] * cfg.data.segments * cfg.data.frames_per_segment)
     )
     probs = _classify(model, [item])[0]
@@ -118,11 +120,27 @@ def predict_image(path: Path, model, cfg, opts: FaceOptions) -> dict[str, Any]:
     }
 
 
-def _write(out: Path, stem: str, result: dict[str, Any], classes: tuple[str, ...]) -> list[Path]:
+def output_paths(out: Path, name: Path) -> list[Path]:
+    """The JSON, CSV and timeline PNG of one media file, keyed by its full name (suffix included).
+
+    Args:
+        out: The output folder.
+        name: The media file's path relative to the folder given to `predict_media` (its bare name
+            when a single file was given), e.g. ``clip.mp4`` or ``day1/clip.mp4``.
+
+    Returns:
+        ``out/<name>.json``, ``out/<name>.csv`` and ``out/<name>_timeline.png``; a file in a sub-folder
+        is written to the same sub-folder under ``out``, so ``x.jpg``, ``x.mp4`` and ``a/x.jpg`` never
+        share an output.
+    """
+    target = out / name
+    return [target.with_name(f"{target.name}{tail}") for tail in (".json", ".csv", "_timeline.png")]
+
+
+def _write(paths: list[Path], result: dict[str, Any], classes: tuple[str, ...]) -> list[Path]:
     from softfer.analysis.timeline import timeline_png
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.json", out / f"{stem}.csv", out / f"{stem}_timeline.png"]
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
     tmp = [p.with_name(f".{p.name}.tmp") for p in paths]
     tmp[0].write_text(json.dumps(result, indent=2))
     with tmp[1].open("w", newline="") as f:
@@ -146,6 +164,43 @@ def _write(out: Path, stem: str, result: dict[str, Any], classes: tuple[str, ...
     return paths
 
 
+def _media_files(media: Path, out: Path) -> list[tuple[Path, Path]]:
+    """(file, name relative to ``media``) of every video and image under a folder, or of one file.
+
+    Sub-folders are searched too; hidden files and folders and the output folder itself (when it lies
+    inside ``media``) are skipped, so a second run does not classify the timeline PNGs of the first.
+    """
+    suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
+    if media.is_file():
+        if media.suffix.lower() not in suffixes:
+            raise ValueError(f"{media}: not a video or image file ({', '.join(suffixes)})")
+        return [(media, Path(media.name))]
+    if not media.is_dir():
+        raise ValueError(f"{media}: no such file or folder")
+    skip = out.resolve()
+    files = []
+    for folder, dirs, names in os.walk(media):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
+        files += [here / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in suffixes]
+    if not files:
+        raise ValueError(f"{media}: no videos or images ({', '.join(suffixes)})")
+    return sorted((f, f.relative_to(media)) for f in files)
+
+
+def _refuse_existing(planned: list[list[Path]]) -> None:
+    """Raise before any work if an output of this run already exists (a run never overwrites silently)."""
+    existing = [p for paths in planned for p in paths if p.exists()]
+    if existing:
+        shown = ", ".join(str(p) for p in existing[:3]) + (
+            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        )
+        raise ValueError(
+            f"{shown}: output already exists; pass --overwrite (overwrite=True) to replace it, "
+            "or choose another --out folder"
+        )
+
+
 def predict_media(
     media: str | Path,
     checkpoint: str | Path,
@@ -154,30 +209,40 @@ def predict_media(
     window: float = 2.0,
     stride: float = 0.5,
     options: FaceOptions | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Predict for a video, an image, or every video and image of a folder; returns the results."""
-    media = Path(media)
+    """Predict for a video, an image, or every video and image of a folder (sub-folders included).
+
+    Args:
+        media: A video, an image or a folder of them.
+        checkpoint: A softfer checkpoint (RUN/model.pt).
+        out: The output folder; each media file gets ``<name>.json``, ``<name>.csv`` and
+            ``<name>_timeline.png`` keyed by its full name and sub-folder (see `output_paths`).
+        window: Window length in seconds.
+        stride: Window step in seconds.
+        options: Face detection/alignment settings.
+        overwrite: Replace outputs that already exist; without it an existing output is an error,
+            raised before anything is predicted.
+
+    Returns:
+        One result dict per media file, in path order.
+    """
+    media, out = Path(media), Path(out)
+    files = _media_files(media, out)
+    planned = [output_paths(out, name) for _, name in files]
+    if not overwrite:
+        _refuse_existing(planned)
     state = load_checkpoint(checkpoint)
     model, cfg, classes = model_from_state(state, checkpoint)
     note = _provenance(cfg, state.get("trained_on"))
     opts = options or FaceOptions()
-    if media.is_dir():
-        files = sorted(p for p in media.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"{media}: no videos or images")
-    elif media.is_file():
-        files = [media]
-    else:
-        raise ValueError(f"{media}: no such file or folder")
     results = []
-    for f in files:
+    for (f, _), paths in zip(files, planned, strict=True):
         if f.suffix.lower() in IMAGE_SUFFIXES:
             result = predict_image(f, model, cfg, opts)
-        elif f.suffix.lower() in VIDEO_SUFFIXES:
-            result = predict_video(f, model, cfg, opts, window=window, stride=stride)
         else:
-            raise ValueError(f"{f}: not a video or image file ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
+            result = predict_video(f, model, cfg, opts, window=window, stride=stride)
         result.update(media=str(f), checkpoint=str(checkpoint), classes=list(classes), note=note)
-        result["outputs"] = [str(p) for p in _write(Path(out), f.stem, result, classes)]
+        result["outputs"] = [str(p) for p in _write(paths, result, classes)]
         results.append(result)
     return results

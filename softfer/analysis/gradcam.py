@@ -6,23 +6,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from softfer.data.transforms import normalize
 from softfer.engine.evaluate import split_output
-
-
-def _target_layer(model: torch.nn.Module) -> torch.nn.Module:
-    if hasattr(model, "backbone"):
-        return model.backbone.layer4
-    if hasattr(model, "net"):
-        return model.net.layer4
-    raise ValueError(f"no Grad-CAM layer known for {type(model).__name__}")
+from softfer.models import spec_of
+from softfer.models.spec import unwrap
 
 
 def gradcam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) -> tuple[np.ndarray, int]:
-    """Class-activation maps in [0, 1] for one normalised input (1, T, C, H, W) or (1, C, H, W).
+    """Class-activation maps in [0, 1] for one input (1, T, C, H, W) or (1, C, H, W).
+
+    ``x`` is either uint8 pixels, normalised here with the model's own statistics (its spec), or a float
+    input already normalised that way. The explained layer is the spec's ``cam_layer``.
 
     Returns (maps of shape (T, H, W) or (1, H, W), explained class).
     """
-    layer = _target_layer(model)
+    spec = spec_of(model)
+    if x.dtype == torch.uint8:
+        x = normalize(x, spec.mean, spec.std)
+    layer = unwrap(model).get_submodule(spec.cam_layer)
     store: dict[str, torch.Tensor] = {}
 
     def keep(_m, _inp, out):

@@ -73,25 +73,46 @@ def coexistence_png(
 
 
 def reliability_png(probs: np.ndarray, labels: np.ndarray, path: str | Path, n_bins: int = 15) -> float:
-    """Reliability diagram with the ECE in the title; returns the ECE."""
+    """Reliability diagram with the ECE in the title; returns the ECE.
+
+    Each non-empty bin gets a solid accuracy bar (its top is the bin's accuracy, whatever the confidence),
+    an unfilled hatched bar spanning accuracy to mean confidence (above the accuracy bar when over-confident,
+    inside it when under-confident, so it never hides where accuracy ends), and its sample count. Empty
+    bins draw nothing.
+    """
     bins = metrics.reliability_bins(probs, labels, n_bins=n_bins)
     ece = metrics.ece(probs, labels, n_bins=n_bins)
     centres = (bins["edges"][:-1] + bins["edges"][1:]) / 2
-    width = 1.0 / n_bins
+    width = 0.95 / n_bins
+    full = bins["count"] > 0
+    x, acc, conf, count = centres[full], bins["accuracy"][full], bins["confidence"][full], bins["count"][full]
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    acc = np.nan_to_num(bins["accuracy"])
-    ax.bar(centres, acc, width=width * 0.95, color="tab:blue", label="accuracy")
-    gap = np.where(bins["count"] > 0, np.nan_to_num(bins["confidence"]) - acc, 0)
-    ax.bar(
-        centres, gap, bottom=acc, width=width * 0.95, color="tab:red", alpha=0.35, label="gap to confidence"
-    )
-    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.bar(x, acc, width=width, color="tab:blue", edgecolor="navy", lw=0.6, label="accuracy", zorder=2)
+    for over, colour, name in ((True, "tab:red", "over-confident"), (False, "tab:purple", "under-confident")):
+        sel = (conf > acc) if over else (conf < acc)
+        if not sel.any():
+            continue
+        ax.bar(
+            x[sel],
+            np.abs(conf - acc)[sel],
+            bottom=np.minimum(acc, conf)[sel],
+            width=width,
+            facecolor="none",
+            edgecolor=colour,
+            hatch="///" if over else "\\\\\\",
+            lw=1.0,
+            label=f"gap to confidence ({name})",
+            zorder=3,
+        )
+    for xi, top, n in zip(x, np.maximum(acc, conf), count, strict=True):
+        ax.text(xi, min(top + 0.015, 0.98), str(int(n)), ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.plot([0, 1], [0, 1], "k--", lw=1, zorder=1)
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("confidence (numbers: samples per bin)")
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability (ECE {ece:.3f}, {n_bins} bins)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7)
     _save(fig, path)
     return ece
 

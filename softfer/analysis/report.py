@@ -50,7 +50,6 @@ def _gradcam_figure(run_dir: Path, out: Path, count: int = 3) -> None:
     import matplotlib.pyplot as plt
 
     from softfer.analysis.gradcam import gradcam
-    from softfer.data.transforms import normalize
     from softfer.engine.data import build_data
     from softfer.engine.runs import load_trained_model
 
@@ -61,7 +60,7 @@ def _gradcam_figure(run_dir: Path, out: Path, count: int = 3) -> None:
     for i in picks:
         item = data[int(i)]
         key = "clips" if "clips" in item else "images"
-        x = normalize(item[key][None])
+        x = item[key][None]  # uint8: Grad-CAM normalises with the model's own statistics
         cams, cls = gradcam(model, x)
         frames = item[key] if key == "clips" else item[key][None]
         rows.append((frames.permute(0, 2, 3, 1).numpy(), cams, classes[cls], classes[int(item["label"])]))

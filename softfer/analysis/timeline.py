@@ -1,8 +1,14 @@
-"""The emotion timeline figure of `softfer predict`."""
+"""The emotion timeline figure of `softfer predict`.
+
+Each window's distribution is drawn at the window's centre and holds the share of the time axis closest to
+that centre (half-way to the neighbouring centres; the first and last reach the video's ends). Windows
+without a face were not classified: their share is left empty and marked "no face", never drawn as zeros.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -11,33 +17,98 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+
+NO_FACE_LABEL = "no face (window not classified)"
 
 
-def timeline_png(result: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
-    """Stacked per-window probabilities over time (window centres); grey where no face was found."""
-    wins = result["windows"]
+def _runs(flags: np.ndarray) -> list[tuple[int, int, bool]]:
+    """Maximal runs ``(first, stop, value)`` of equal values of a boolean array."""
+    cuts = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
+    bounds = [0, *cuts.tolist(), len(flags)]
+    return [(a, b, bool(flags[a])) for a, b in pairwise(bounds)]
+
+
+def timeline_series(
+    centres: np.ndarray, probs: np.ndarray, end: float
+) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+    """The drawn time axis, the drawn (T, K) probabilities with NaN rows at gaps, and the no-face spans.
+
+    Args:
+        centres: (N,) window centres in seconds, increasing.
+        probs: (N, K) window distributions; a row of NaN for a window without a face.
+        end: The video's end in seconds.
+
+    Returns:
+        ``xs``, ``ys`` for a stack plot (each run of face windows held to its share's edges, runs separated
+        by a NaN row so nothing is drawn between them) and the ``(start, end)`` of every no-face share.
+    """
+    has = ~np.isnan(probs).any(axis=1)
+    edges = np.concatenate([[0.0], (centres[:-1] + centres[1:]) / 2, [end]])  # window i owns edges[i:i+2]
+    xs: list[float] = []
+    ys: list[np.ndarray] = []
+    gaps: list[tuple[float, float]] = []
+    gap_row = np.full(probs.shape[1], np.nan)
+    for a, b, face in _runs(has):
+        if not face:
+            gaps.append((float(edges[a]), float(edges[b])))
+            xs.append(float((edges[a] + edges[b]) / 2))
+            ys.append(gap_row)
+            continue
+        xs += [float(edges[a]), *centres[a:b].tolist(), float(edges[b])]
+        ys += [probs[a], *probs[a:b], probs[b - 1]]
+    return np.asarray(xs), np.vstack(ys), gaps
+
+
+def _draw_stack(
+    ax, wins: list[dict[str, Any]], probs: np.ndarray, classes: Sequence[str], end: float
+) -> None:
     centres = np.array([(w["start"] + w["end"]) / 2 for w in wins])
+    xs, ys, gaps = timeline_series(centres, probs, end)
+    if not np.isnan(ys).all():
+        ax.stackplot(xs, ys.T, labels=list(classes), alpha=0.85)
+    for i, (a, b) in enumerate(gaps):
+        ax.axvspan(
+            a,
+            b,
+            facecolor="0.92",
+            edgecolor="0.6",
+            hatch="//",
+            lw=0,
+            zorder=0,
+            label=NO_FACE_LABEL if i == 0 else None,
+        )
+    ax.set_xlim(0, max(end, 1e-3))
+    ax.set_xlabel("time (s)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+
+
+def timeline_figure(result: dict[str, Any], classes: Sequence[str]) -> Figure:
+    """The timeline of a `predict` result: stacked per-window probabilities over time, gaps where no face.
+
+    A single window (a photo or a short video) is drawn as a bar chart, or as a "no face found" note.
+    """
+    wins = result["windows"]
     probs = np.array([w["probs"] if w["probs"] else [np.nan] * len(classes) for w in wins], dtype=np.float64)
     fig, ax = plt.subplots(figsize=(9, 3.2))
     if len(wins) > 1:
-        # Each window's distribution is drawn at its centre; the first and last are held to the video's
-        # ends so the timeline spans the whole video.
         end = max(result.get("duration", wins[-1]["end"]), wins[-1]["end"])
-        xs = np.concatenate([[0.0], centres, [end]])
-        ys = np.nan_to_num(np.vstack([probs[:1], probs, probs[-1:]]))
-        ax.stackplot(xs, ys.T, labels=list(classes), alpha=0.85)
-        for w in wins:
-            if w["probs"] is None:
-                ax.axvspan(w["start"], w["end"], color="0.85", zorder=0)
-        ax.set_xlim(0, max(result.get("duration", centres[-1]), 1e-3))
-        ax.set_xlabel("time (s)")
+        _draw_stack(ax, wins, probs, classes, end)
     else:
-        ax.bar(list(classes), np.nan_to_num(probs[0]))
+        ax.set_xticks(range(len(classes)), list(classes))
+        if wins[0]["probs"]:
+            ax.bar(range(len(classes)), probs[0])
+        else:
+            ax.text(0.5, 0.5, "no face found", transform=ax.transAxes, ha="center", va="center")
     ax.set_ylim(0, 1)
     ax.set_ylabel("probability")
     ax.set_title(Path(result.get("media", "")).name, fontsize=9)
-    if len(wins) > 1:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def timeline_png(result: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
+    """Write `timeline_figure` of a `predict` result as a PNG."""
+    fig = timeline_figure(result, classes)
     fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

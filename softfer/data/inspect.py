@@ -45,10 +45,10 @@ def _splits(fmt: str, root: str) -> list[tuple[str, list[Record], ReadReport]]:
             rep = ReadReport()
             out.append((split, formats.read_ferv39k(root, split=split, report=rep, **lenient), rep))
     elif fmt == "afew":
-        for split in ("Train", "Val"):
-            if (Path(root) / split).is_dir():
-                rep = ReadReport()
-                out.append((split, formats.read_afew(root, split=split, report=rep, **lenient), rep))
+        splits = [s for s in ("Train", "Val") if (Path(root) / s).is_dir()]
+        for split in splits or [None]:  # class folders directly under the root: no split
+            rep = ReadReport()
+            out.append((split or "all", formats.read_afew(root, split=split, report=rep, **lenient), rep))
     elif fmt == "affectnet":
         for split in ("train", "val"):
             rep = ReadReport()

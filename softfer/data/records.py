@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +43,13 @@ class Record:
 
     @property
     def is_video_file(self) -> bool:
+        """A raw video file (decoded whole, without face detection or alignment)."""
         return self.path.suffix.lower() in VIDEO_SUFFIXES
+
+    @property
+    def is_image_file(self) -> bool:
+        """A still image (AffectNet, Aff-Wild frames, image manifests), not a clip."""
+        return self.path.suffix.lower() in IMAGE_SUFFIXES
 
 
 @dataclass
@@ -70,27 +76,57 @@ def frame_index(folder: Path) -> tuple[str, ...]:
 def attach_frames(
     records: Iterable[Record], *, max_skip: float = 0.01, report: ReadReport | None = None, source: str = ""
 ) -> list[Record]:
-    """Index each frame folder once; records whose folder is missing or empty are skipped under a cap.
+    """Index each frame folder once; records whose media is missing or empty are skipped under a cap.
+
+    A still image (``Record.is_image_file``) or a video file needs only to exist; a frame folder needs at
+    least one image.
 
     Raises:
-        ValueError: when more than ``max_skip`` (a fraction) of the records have no frames, naming them.
+        ValueError: when more than ``max_skip`` (a fraction) of the records have no media, naming them.
     """
     records = list(records)
     report = report if report is not None else ReadReport()
     kept = []
     for r in records:
-        if not r.is_video_file and not r.frames:
+        if r.is_image_file or r.is_video_file:
+            if r.path.is_file():
+                kept.append(r)
+            else:
+                kind = "image" if r.is_image_file else "video file"
+                report.skipped.append(f"{r.id}: {kind} missing ({r.path})")
+            continue
+        if not r.frames:
             r.frames = frame_index(r.path)
-        if r.is_video_file and not r.path.is_file():
-            report.skipped.append(f"{r.id}: video file missing ({r.path})")
-        elif not r.is_video_file and not r.frames:
+        if r.frames:
+            kept.append(r)
+        else:
             reason = "frame folder missing" if not r.path.exists() else "frame folder empty"
             report.skipped.append(f"{r.id}: {reason} ({r.path})")
-        else:
-            kept.append(r)
     report.total += len(records)
     check_skips(report, max_skip, source)
     return kept
+
+
+def records_media_kind(records: Sequence[Record], *, source: str = "records") -> str:
+    """Whether records are still images ("image") or clips ("clip": frame folders or videos).
+
+    The engine picks ImageDataset or ClipDataset from it.
+
+    Raises:
+        ValueError: for no records, or a mix of images and clips (naming one of each).
+    """
+    if not records:
+        raise ValueError(f"{source}: no records")
+    images = [r for r in records if r.is_image_file]
+    if not images:
+        return "clip"
+    if len(images) == len(records):
+        return "image"
+    clips = [r for r in records if not r.is_image_file]
+    raise ValueError(
+        f"{source}: mixes {len(images)} still images (e.g. {images[0].path}) with {len(clips)} clips "
+        f"(e.g. {clips[0].path}); one dataset must list images only or clips only"
+    )
 
 
 def check_skips(report: ReadReport, max_skip: float, source: str) -> None:
@@ -106,6 +142,16 @@ def check_skips(report: ReadReport, max_skip: float, source: str) -> None:
             f"allowed {max_skip:.1%} (first: {shown}). Fix the files or raise max_skip."
         )
     log.warning("%s: %s", source, report.summary())
+
+
+def check_split(dataset: str, split: str | None, valid: Sequence[str]) -> str:
+    """``split`` itself when it is one of ``valid``; otherwise a ValueError listing the valid names.
+
+    Readers never map an unknown name onto another split: a typo must not evaluate on training data.
+    """
+    if split not in valid:
+        raise ValueError(f"{dataset}: unknown split {split!r}; the valid splits are {', '.join(valid)}")
+    return split
 
 
 def check_unique(ids: Iterable[str], where: list[str]) -> None:

@@ -125,26 +125,61 @@ def _read_xlsx(path: Path) -> list[list[str]]:
         wb.close()
 
 
+def class_key(header: str) -> str:
+    """The class a column header (or a class name) spells, canonical when it is a known synonym.
+
+    Tolerant of the spellings seen across copies of one release: case, digits (a label number such as
+    "1 Happy", "Happy(1)", "happy_1"), punctuation and whitespace are dropped before the synonym lookup.
+    Returns "" for a header with no letters.
+    """
+    letters = "".join(ch for ch in header.lower() if ch.isalpha())
+    return CLASS_SYNONYMS.get(letters, letters)
+
+
+def match_class_columns(table: Table, classes: Iterable[str]) -> dict[str, int]:
+    """Column index of every wanted class (by its name in ``classes``) whose header names it (``class_key``).
+
+    Raises:
+        ValueError: when two columns name the same wanted class (an ambiguous header), naming both.
+    """
+    wanted = {class_key(c): c for c in classes}
+    found: dict[str, int] = {}
+    for i, h in enumerate(table.header):
+        name = wanted.get(class_key(h)) if class_key(h) else None
+        if name is None:
+            continue
+        if name in found:
+            raise ValueError(
+                f"{table.path}: columns {table.header[found[name]]!r} and {h!r} both name class {name!r}; "
+                "rename one or pass a column map"
+            )
+        found[name] = i
+    return found
+
+
 def find_class_columns(
     table: Table, classes: Iterable[str], *, column_map: Mapping[str, str] | None = None
 ) -> list[int]:
-    """Column indices holding each class's votes/probabilities, matched by name.
+    """Column indices holding each class's votes/probabilities, matched by name (tolerantly, ``class_key``).
 
     Args:
         table: the table.
         classes: canonical class names in the wanted order (e.g. DFEW_CLASSES).
-        column_map: optional overrides, canonical class name -> column name in the file.
+        column_map: optional overrides, canonical class name -> column name in the file (matched exactly,
+            ignoring case and surrounding whitespace).
+
+    Raises:
+        ValueError: for a class with no column, or two columns naming one class.
     """
+    classes = list(classes)
     column_map = dict(column_map or {})
-    normalised = {
-        CLASS_SYNONYMS.get(h.strip().lower(), h.strip().lower()): i for i, h in enumerate(table.header)
-    }
+    matched = match_class_columns(table, [c for c in classes if c not in column_map])
     out, missing = [], []
     for c in classes:
         if c in column_map:
             out.append(table.column(column_map[c]))
-        elif c in normalised:
-            out.append(normalised[c])
+        elif c in matched:
+            out.append(matched[c])
         else:
             missing.append(c)
     if missing:
@@ -152,6 +187,8 @@ def find_class_columns(
             f"{table.path}: no column for class(es) {missing}; columns are {table.header}. "
             "Name the columns after the classes or pass a column map."
         )
+    if len(set(out)) != len(out):
+        raise ValueError(f"{table.path}: the column map gives one column to two classes ({column_map})")
     return out
 
 

@@ -90,7 +90,7 @@ class ClipTransform:
         size: int,
         *,
         train: bool,
-        scale: tuple[float, float] = (0.7, 1.0),
+        scale: tuple[float, float] | None = (0.7, 1.0),
         ratio: tuple[float, float] = (0.9, 1.1),
         flip: bool = True,
         color_jitter: float = 0.0,
@@ -125,7 +125,10 @@ class ClipTransform:
         if self.train:
             if rng is None:
                 rng = np.random.default_rng(int(torch.randint(2**62, ())))
-            top, left, crop_h, crop_w = random_resized_crop_box(height, width, self.scale, self.ratio, rng)
+            if self.scale is not None:  # None: no random scaling, the whole frame is resized
+                top, left, crop_h, crop_w = random_resized_crop_box(
+                    height, width, self.scale, self.ratio, rng
+                )
             flip = self.flip and rng.random() < 0.5
         # Bilinear up to 2x shrinking (at exactly 2x it averages 2x2 blocks); area averaging beyond,
         # where bilinear sampling would alias.
@@ -151,7 +154,7 @@ class ClipTransform:
 def train_transform(
     size: int,
     *,
-    scale: tuple[float, float] = (0.7, 1.0),
+    scale: tuple[float, float] | None = (0.7, 1.0),
     flip: bool = True,
     color_jitter: float = 0.0,
     affine_degrees: float = 0.0,
@@ -167,8 +170,25 @@ def eval_transform(size: int) -> ClipTransform:
     return ClipTransform(size, train=False)
 
 
-def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """uint8 (..., C, H, W) on any device -> float32 normalised with ImageNet statistics."""
+def normalize(
+    x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """uint8 (..., C, H, W) on any device -> float32 ``(x / 255 - mean) / std`` per channel.
+
+    The defaults are ImageNet's statistics; a model's input must use the model's own
+    (``softfer.models.spec_of(model).mean`` / ``.std``: Kinetics-400's for r3d_18).
+
+    Raises:
+        ValueError: ``x`` is not uint8 (already-normalised input would be scaled twice) or its
+            channel dimension does not match ``mean``/``std``.
+    """
+    if x.dtype != torch.uint8:
+        raise ValueError(f"normalize takes uint8 pixels, got {x.dtype} (is the input already normalised?)")
+    if x.dim() < 3 or x.shape[-3] != len(mean) or len(mean) != len(std):
+        raise ValueError(
+            f"normalize: input {tuple(x.shape)} needs {len(mean)} channels at dim -3 (mean {tuple(mean)}, "
+            f"std {tuple(std)})"
+        )
     m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(-1, 1, 1)
     s = torch.tensor(std, device=x.device, dtype=torch.float32).view(-1, 1, 1)
     return (x.float() / 255.0 - m) / s

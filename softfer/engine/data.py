@@ -14,7 +14,7 @@ from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.config import DataConfig, ExperimentConfig
 from softfer.data import formats
 from softfer.data.datasets import ClipDataset, ImageDataset
-from softfer.data.records import Record
+from softfer.data.records import Record, records_media_kind
 from softfer.data.transforms import eval_transform, train_transform
 from softfer.labels.affect import (
     AffectStats,
@@ -28,7 +28,7 @@ from softfer.labels.noise import flip_labels
 from softfer.labels.votes import split_clear_mixed
 
 log = logging.getLogger(__name__)
-IMAGE_FORMATS = ("affectnet", "affwild")
+IMAGE_FORMATS = ("affectnet", "affwild")  # class vocabulary: AffectNet's
 
 
 @dataclass
@@ -39,8 +39,15 @@ class DataBundle:
     val: ClipDataset | ImageDataset | None
     test: ClipDataset | ImageDataset
     classes: tuple[str, ...]
-    train_labels: np.ndarray
+    train_labels: np.ndarray  # the training labels as the model sees them (after injected noise)
     is_image: bool
+    # The labels the class weights W_k are fitted on: ``train_labels``, or the clean labels before noise
+    # with labels.stats_from=clean.
+    weight_labels: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight_labels is None:
+            self.weight_labels = self.train_labels
 
 
 def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
@@ -50,9 +57,13 @@ def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
 
 
 def read_records(
-    data: DataConfig, split: str, *, fmt: str | None = None, root: str | None = None
+    data: DataConfig, split: str, *, fmt: str | None = None, root: str | None = None, test: bool = False
 ) -> list[Record]:
-    """Records of one split of the configured dataset (or of ``fmt``/``root`` for cross-dataset tests)."""
+    """Records of one split of the configured dataset (or of ``fmt``/``root`` for cross-dataset tests).
+
+    ``test``: the records are evaluated, not trained on (AffectNet then keeps its code-8 "None" images
+    with valence/arousal for the VA metrics, as the dual-domain paper counts them).
+    """
     fmt, root = fmt or data.format, root or data.root
     if not root:
         raise ValueError(f"data.root is not set for the {fmt} dataset (use --set data.root=PATH)")
@@ -64,23 +75,48 @@ def read_records(
     if fmt == "dfew":
         return formats.read_dfew(root, fold=data.fold, split=split, **kw)
     if fmt == "ferv39k":
-        return formats.read_ferv39k(root, split=split, **kw)
+        return formats.read_ferv39k(root, split=split, soft_labels=data.soft_labels, **kw)
     if fmt == "afew":
-        return formats.read_afew(root, split=split, **kw)
+        return _refuse_raw_videos(formats.read_afew(root, split=split, **kw), root)
     if fmt == "affectnet":
-        return formats.read_affectnet(root, split=split, num_classes=data.num_classes, **kw)
+        return formats.read_affectnet(
+            root, split=split, num_classes=data.num_classes, va_only_none=test and data.num_classes == 8, **kw
+        )
     if fmt == "affwild":
-        if not data.affectnet_stats:
-            raise ValueError(
-                "Aff-Wild labels need data.affectnet_stats (softfer labels va --save-stats on AffectNet)"
-            )
-        stats = AffectStats.from_dict(json.loads(Path(data.affectnet_stats).read_text()))
-        return formats.read_affwild(root, stats, split=split, seed=0)
+        return formats.read_affwild(root, affectnet_stats(data), split=split, seed=0)
     if fmt == "manifest":
         return formats.read_manifest(root, split=split, fold=None, **kw)
     if fmt == "former_dfer":
         return formats.read_former_dfer_list(Path(root) / f"{split}.txt", **kw)
     raise ValueError(f"unknown data format {fmt!r}")
+
+
+def affectnet_stats(data: DataConfig) -> AffectStats:
+    """The AffectNet VA statistics Aff-Wild's labels are derived from (dual-domain sections 4.1, 5.1)."""
+    if not data.affectnet_stats:
+        raise ValueError(
+            "Aff-Wild labels need data.affectnet_stats (softfer labels va --save-stats on AffectNet)"
+        )
+    path = Path(data.affectnet_stats)
+    try:
+        return AffectStats.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: not a statistics file written by softfer labels va --save-stats ({exc})"
+        ) from exc
+
+
+def _refuse_raw_videos(records: list[Record], root: str) -> list[Record]:
+    # Models learn from detected, aligned face crops (DFEW's frames); whole video frames would measure
+    # something else without a word, so raw videos must go through `softfer preprocess` first.
+    videos = [r for r in records if r.is_video_file]
+    if videos:
+        raise ValueError(
+            f"{root}: {len(videos)} AFEW clips are raw videos (first: {videos[0].path}); models are trained "
+            "on aligned face frames, so detect and align them first: softfer preprocess "
+            f"{root} OUT --layout mirror, then set the data root to OUT"
+        )
+    return records
 
 
 def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -92,10 +128,17 @@ def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nd
     return held
 
 
-def training_targets(records: list[Record], cfg: ExperimentConfig, num_classes: int) -> list[Record]:
-    """Copies of ``records`` whose ``soft`` holds the training target of ``cfg.labels.target``."""
+def training_targets(
+    records: list[Record], cfg: ExperimentConfig, num_classes: int, *, stats_labels: np.ndarray | None = None
+) -> list[Record]:
+    """Copies of ``records`` whose ``soft`` holds the training target of ``cfg.labels.target``.
+
+    ``stats_labels`` are the labels the VA statistics are fitted on (default: the records' own labels);
+    the fusion of eq. 4 always uses the records' labels, as the model sees them.
+    """
     target = cfg.labels.target
     labels = np.array([r.label for r in records])
+    stats_labels = labels if stats_labels is None else np.asarray(stats_labels)
     if target == "hard":
         return [replace(r, soft=one_hot(np.array([r.label]), num_classes)[0]) for r in records]
     if target == "soft":
@@ -110,7 +153,11 @@ def training_targets(records: list[Record], cfg: ExperimentConfig, num_classes: 
     if not has_va.any():
         raise ValueError("labels.target=fused needs valence/arousal annotations in the training data")
     va = np.stack([r.va if r.va is not None else np.zeros(2) for r in records])
-    stats = fit_affect_stats(va[has_va], labels[has_va], num_classes)
+    if cfg.data.format == "affwild":
+        # Aff-Wild borrows AffectNet's parameters: "we assign p(y|x_n)_GMM to each VA annotation" (5.1).
+        stats = affectnet_stats(cfg.data)
+    else:
+        stats = fit_affect_stats(va[has_va], stats_labels[has_va], num_classes)
     if cfg.labels.fusion_method == "gmm":
         p_va = gmm_labels(va, stats)
     else:
@@ -155,50 +202,65 @@ def _dataset(records, cfg: ExperimentConfig, *, train: bool, image: bool, num_cl
     )
 
 
+def _inject_noise(records: list[Record], cfg: ExperimentConfig) -> list[Record]:
+    """Records with ``data.label_noise`` of their labels flipped; the clean label stays in meta."""
+    labels = np.array([r.label for r in records])
+    noisy = flip_labels(
+        labels, cfg.data.label_noise, cfg.data.num_classes, seed=cfg.run.seed, mode=cfg.data.noise_mode
+    )
+    log.info("label noise: %.1f%% of training labels flipped", 100 * noisy.flip_rate)
+    return [
+        replace(r, label=int(lab), meta={**r.meta, "clean_label": r.label})
+        for r, lab in zip(records, noisy.labels, strict=True)
+    ]
+
+
+def _group(records: list[Record], cfg: ExperimentConfig) -> list[Record]:
+    """The MIDAS Table 6 clear or mixed expression group of ``records``."""
+    d, k = cfg.data, cfg.data.num_classes
+    soft = np.stack([r.soft if r.soft is not None else one_hot(np.array([r.label]), k)[0] for r in records])
+    labels = np.array([r.label for r in records])
+    split = split_clear_mixed(
+        soft, labels, threshold=d.clear_threshold, size=d.group_size, seed=cfg.run.seed, allow_missing=True
+    )
+    return [records[i] for i in (split.clear if d.group == "clear" else split.mixed)]
+
+
+def _clean_labels(records: list[Record]) -> np.ndarray:
+    return np.array([r.meta.get("clean_label", r.label) for r in records])
+
+
 def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
-    """Datasets for training, validation (optional) and testing."""
+    """Datasets for training, validation (optional) and testing.
+
+    Order: label noise, then the validation hold-out (stratified, from the whole training split), then the
+    clear/mixed group from what remains (so a group has exactly ``group_size`` training clips and none of
+    its oversampled duplicates can reach validation), then the training targets.
+    """
     d = cfg.data
-    image = d.format in IMAGE_FORMATS
     k = d.num_classes
     test_fmt = d.test_format or d.format
     test_split = d.test_split if not d.test_format else ("Val" if test_fmt == "afew" else d.test_split)
-    test_records = read_records(d, test_split, fmt=test_fmt, root=d.test_root)
+    test_records = read_records(d, test_split, fmt=test_fmt, root=d.test_root, test=True)
+    image = records_media_kind(test_records, source=f"{test_fmt} {test_split} split") == "image"
     train = val = None
-    labels = np.zeros(0, dtype=np.int64)
+    labels = weight_labels = np.zeros(0, dtype=np.int64)
     if with_train:
         records = read_records(d, d.train_split)
-        labels = np.array([r.label for r in records])
+        if (records_media_kind(records, source=f"{d.format} {d.train_split} split") == "image") != image:
+            raise ValueError("training and test data must both be clips or both be still images")
         if d.label_noise > 0:
-            noisy = flip_labels(labels, d.label_noise, k, seed=cfg.run.seed, mode=d.noise_mode)
-            records = [replace(r, label=int(lab)) for r, lab in zip(records, noisy.labels, strict=True)]
-            labels = noisy.labels
-            log.info("label noise: %.1f%% of training labels flipped", 100 * noisy.flip_rate)
-        if d.group != "all":
-            soft = np.stack(
-                [r.soft if r.soft is not None else one_hot(np.array([r.label]), k)[0] for r in records]
-            )
-            split = split_clear_mixed(
-                soft,
-                labels,
-                threshold=d.clear_threshold,
-                size=d.group_size,
-                seed=cfg.run.seed,
-                allow_missing=True,
-            )
-            chosen = split.clear if d.group == "clear" else split.mixed
-            records = [records[i] for i in chosen]
-            labels = labels[chosen]
+            records = _inject_noise(records, cfg)
         if d.val_fraction > 0:
-            held = _stratified_holdout(labels, d.val_fraction, cfg.run.seed)
-            val = _dataset(
-                [r for r, h in zip(records, held, strict=True) if h],
-                cfg,
-                train=False,
-                image=image,
-                num_classes=k,
-            )
+            held = _stratified_holdout(np.array([r.label for r in records]), d.val_fraction, cfg.run.seed)
+            val_records = [r for r, h in zip(records, held, strict=True) if h]
+            val = _dataset(val_records, cfg, train=False, image=image, num_classes=k)
             records = [r for r, h in zip(records, held, strict=True) if not h]
-            labels = labels[~held]
-        train = _dataset(training_targets(records, cfg, k), cfg, train=True, image=image, num_classes=k)
+        if d.group != "all":
+            records = _group(records, cfg)
+        labels = np.array([r.label for r in records])
+        weight_labels = _clean_labels(records) if cfg.labels.stats_from == "clean" else labels
+        targets = training_targets(records, cfg, k, stats_labels=weight_labels)
+        train = _dataset(targets, cfg, train=True, image=image, num_classes=k)
     test = _dataset(test_records, cfg, train=False, image=image, num_classes=k)
-    return DataBundle(train, val, test, class_names(d.format, k), labels, image)
+    return DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels)

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from softfer import metrics
 from softfer.data.transforms import normalize
+from softfer.models import spec_of
 
 
 def split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -25,11 +26,20 @@ def split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def model_input(
-    batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool = False
+    batch: dict[str, torch.Tensor],
+    device: torch.device,
+    channels_last: bool = False,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
 ) -> torch.Tensor:
-    """Move the uint8 pixels of a batch to the device and normalise them there."""
+    """Move the uint8 pixels of a batch to the device and normalise them there.
+
+    ``mean``/``std`` are the model's own input statistics (``spec_of(model).mean``/``.std``): ImageNet's
+    for the 2-D models, Kinetics-400's for r3d_18.
+    """
     key = "clips" if "clips" in batch else "images"
-    x = normalize(batch[key].to(device, non_blocking=True))
+    x = normalize(batch[key].to(device, non_blocking=True), mean, std)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -47,14 +57,18 @@ def autocast(device: torch.device, amp: str):
 def predict(
     model: torch.nn.Module, loader: DataLoader, device: torch.device, *, amp: str = "none", progress=None
 ) -> dict[str, np.ndarray]:
-    """Probabilities, labels, soft labels and VA for every item of the loader (all ranks gathered)."""
+    """Probabilities, labels, soft labels and VA for every item of the loader (all ranks gathered).
+
+    The input is normalised with the model's own statistics (its spec, found through DDP/compile/SWA).
+    """
+    spec = spec_of(model)
     model.eval()
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("probs", "label", "soft", "va_true", "va_pred", "index")
     }
     for batch in loader:
         with autocast(device, amp):
-            logits, va = split_output(model(model_input(batch, device)))
+            logits, va = split_output(model(model_input(batch, device, mean=spec.mean, std=spec.std)))
         parts["probs"].append(torch.softmax(logits.float(), 1).cpu().numpy())
         parts["label"].append(batch["label"].numpy())
         parts["soft"].append(batch["soft"].numpy())
@@ -86,6 +100,7 @@ def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> di
         rmse = metrics.rmse(pred["va_pred"][known], pred["va_true"][known])
         ccc = metrics.ccc(pred["va_pred"][known], pred["va_true"][known])
         report.update(
+            num_va_samples=int(known.sum()),  # may exceed num_samples: AffectNet's code-8 images
             rmse_valence=float(rmse[0]),
             rmse_arousal=float(rmse[1]),
             ccc_valence=float(ccc[0]),

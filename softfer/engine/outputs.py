@@ -12,12 +12,22 @@ from softfer.engine.evaluate import compute_metrics, write_metrics, write_predic
 
 
 def write_run_outputs(
-    run_dir: Path, pred: dict[str, np.ndarray], ids: list[str], classes: tuple[str, ...], history: list[dict]
+    run_dir: Path,
+    pred: dict[str, np.ndarray],
+    ids: list[str],
+    classes: tuple[str, ...],
+    history: list[dict],
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """metrics.json, predictions.csv, confusion/reliability/recall figures and training curves."""
+    """metrics.json, predictions.csv, confusion/reliability/recall figures and training curves.
+
+    ``extra`` entries (e.g. how a run was cut short) are added to metrics.json.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     report = compute_metrics(pred, classes)
     report["history"] = history
+    report.update(extra or {})
     write_metrics(run_dir / "metrics.json", report)
     write_predictions(run_dir / "predictions.csv", pred, ids, classes)
     keep = pred["label"] >= 0

@@ -1,12 +1,25 @@
-"""`softfer reproduce TABLE`: run the configs behind a paper table and print ours beside the paper's."""
+"""`softfer reproduce TABLE`: run the configs behind a paper table and print ours beside the paper's.
+
+``--smoke`` runs every config of a table through the same data and model building, 2 training steps and
+an evaluation of a few test items: a check of the data, weights and settings before a long run.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+import traceback
 from pathlib import Path
+from typing import Any
 
-from softfer.config import ExperimentConfig, load_config
+from softfer.config import ExperimentConfig, load_config, validate_config
+from softfer.engine.crossval import cross_validate
+from softfer.engine.data import DataBundle, build_data
+from softfer.engine.train import fit
 
 PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
+SMOKE_STEPS = 2
+SMOKE_EVAL_ITEMS = 16
 
 
 def configs_dir() -> Path:
@@ -17,16 +30,46 @@ def configs_dir() -> Path:
     return path
 
 
-def table_configs(overrides: list[str] | None = None) -> dict[str, list[tuple[Path, ExperimentConfig]]]:
-    """Every experiment config grouped by "<paper>-table<N>"."""
-    tables: dict[str, list[tuple[Path, ExperimentConfig]]] = {}
+def table_key(cfg: ExperimentConfig) -> str:
+    """ "midas-table2" for numbered tables, "<paper>-<name>" otherwise (e.g. "midas-ferv39k-plus")."""
+    ref = cfg.reference
+    return f"{ref.paper}-table{ref.table}" if ref.table.isdigit() else f"{ref.paper}-{ref.table}"
+
+
+def table_paths() -> dict[str, list[Path]]:
+    """Every experiment config file grouped by table key (configs as shipped, no overrides)."""
+    tables: dict[str, list[Path]] = {}
     for path in sorted(configs_dir().rglob("*.yaml")):
         if path.name.startswith("base") or "demo" in path.parts:
             continue
-        cfg = load_config(path, overrides)
+        cfg = load_config(path)
         if cfg.reference.table:
-            tables.setdefault(f"{cfg.reference.paper}-table{cfg.reference.table}", []).append((path, cfg))
+            tables.setdefault(table_key(cfg), []).append(path)
     return tables
+
+
+def table_configs(overrides: list[str] | None = None) -> dict[str, list[tuple[Path, ExperimentConfig]]]:
+    """Every experiment config grouped by table key, with ``overrides`` applied."""
+    return {t: [(p, load_config(p, overrides)) for p in paths] for t, paths in table_paths().items()}
+
+
+def list_tables(overrides: list[str] | None = None) -> str:
+    """The tables and the configs behind each."""
+    lines = ["tables and their configs:"]
+    for name, paths in table_paths().items():
+        lines.append(f"  {name}: " + ", ".join(p.stem for p in paths))
+    return "\n".join(lines)
+
+
+def _paths(table: str) -> list[Path]:
+    tables = table_paths()
+    if table not in tables:
+        raise ValueError(f"unknown table {table!r}; " + list_tables())
+    return tables[table]
+
+
+def _table(table: str, overrides: list[str] | None) -> list[tuple[Path, ExperimentConfig]]:
+    return [(p, load_config(p, overrides)) for p in _paths(table)]
 
 
 def _fmt(v: float | None, percent: bool) -> str:
@@ -35,51 +78,95 @@ def _fmt(v: float | None, percent: bool) -> str:
     return f"{100 * v:.2f}" if percent else f"{v:.4f}"
 
 
-def reproduce(
-    table: str,
-    *,
-    overrides: list[str] | None = None,
-    folds: tuple[int, ...] = (1, 2, 3, 4, 5),
-    list_only: bool = False,
-) -> str:
-    """Run (or, with ``list_only``, list) one table's experiments; returns a Markdown comparison."""
-    from softfer.engine.crossval import cross_validate
-    from softfer.engine.train import fit
+def _run_config(cfg: ExperimentConfig, folds: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """Per metric {"mean", "std", "n"} of one config: over DFEW folds, or one run elsewhere."""
+    if cfg.data.format == "dfew" and not cfg.data.test_format:
+        summary = cross_validate(cfg, folds=folds)
+        n = len(summary["folds"])
+        return {k: {**v, "n": n} for k, v in summary["metrics"].items()}
+    run = Path(cfg.run.out_dir)
+    if (run / "metrics.json").exists():
+        metrics = json.loads((run / "metrics.json").read_text())
+    else:
+        resume = str(run / "last.pt") if (run / "last.pt").exists() else None
+        metrics = fit(cfg, resume=resume)
+    return {k: {"mean": v, "std": 0.0, "n": 1} for k, v in metrics.items() if isinstance(v, int | float)}
 
-    tables = table_configs(overrides)
-    if list_only or table not in tables:
-        lines = [f"unknown table {table!r}; available:" if not list_only else "tables and their configs:"]
-        for name, items in tables.items():
-            lines.append(f"  {name}: " + ", ".join(p.stem for p, _ in items))
-        if not list_only:
-            raise ValueError("\n".join(lines))
-        return "\n".join(lines)
-    rows = []
-    for path, cfg in tables[table]:
-        percent = cfg.reference.paper in PERCENT_PAPERS
-        if cfg.data.format == "dfew" and not cfg.data.test_format:
-            summary = cross_validate(cfg, folds=folds)
-            ours = {k: v["mean"] for k, v in summary["metrics"].items()}
-        else:
-            run = Path(cfg.run.out_dir) / "metrics.json"
-            resume = (
-                str(Path(cfg.run.out_dir) / "last.pt")
-                if (Path(cfg.run.out_dir) / "last.pt").exists()
-                else None
-            )
-            ours = fit(cfg, resume=resume) if not run.exists() else __import__("json").loads(run.read_text())
+
+def reproduce(
+    table: str, *, overrides: list[str] | None = None, folds: tuple[int, ...] = (1, 2, 3, 4, 5)
+) -> str:
+    """Run one table's experiments; returns a Markdown comparison with the paper's numbers."""
+    items = _table(table, overrides)
+    percent = items[0][1].reference.paper in PERCENT_PAPERS
+    rows, notes = [], []
+    for path, cfg in items:
+        ours = _run_config(cfg, folds)
         for key, paper_value in cfg.reference.metrics.items():
-            value = ours.get(key)
             paper = paper_value / 100 if percent else paper_value
-            rows.append(
-                f"| {cfg.reference.row} | {key} | {_fmt(paper, percent)} | {_fmt(value, percent)} "
-                f"| {path.stem} |"
-            )
-    unit = " (%)" if tables[table][0][1].reference.paper in PERCENT_PAPERS else ""
+            v = ours.get(key)
+            value = "-" if v is None else _fmt(v["mean"], percent)
+            if v is not None and v["n"] > 1:
+                value += f" +- {_fmt(v['std'], percent)} (n={v['n']})"
+            rows.append(f"| {cfg.reference.row} | {key} | {_fmt(paper, percent)} | {value} | {path.stem} |")
+        if cfg.reference.note:
+            notes.append(f"- {cfg.reference.row}: {cfg.reference.note}")
+    unit = " (%)" if percent else ""
     head = [
-        f"## {table}{unit}: paper vs. this run",
+        f"## {table}{unit}: paper vs. this run (ours: mean +- sample std over folds where n > 1)",
         "",
         "| row | metric | paper | ours | config |",
         "|---|---|---|---|---|",
     ]
-    return "\n".join(head + rows)
+    return "\n".join(head + rows + ([""] + notes if notes else []))
+
+
+def _first_items(ds, n: int):
+    """A shallow copy of a dataset with ``n`` records spread evenly over it (all when fewer)."""
+    if ds is None or len(ds) <= n:
+        return ds
+    out = copy.copy(ds)
+    stride = len(ds.records) / n
+    out.records = [ds.records[int(i * stride)] for i in range(n)]
+    return out
+
+
+def smoke_config(
+    cfg: ExperimentConfig, *, steps: int = SMOKE_STEPS, eval_items: int = SMOKE_EVAL_ITEMS
+) -> dict:
+    """Build a config's data and model, train ``steps`` steps, evaluate ``eval_items`` test items.
+
+    Outputs go to ``<run.out_dir>-smoke`` (overwritten). Everything else is the config as it is, so what
+    fails here (paths, file formats, weights, settings that contradict each other) fails the real run.
+    """
+    data = cfg.model_dump(mode="json")
+    data["run"].update(max_steps=steps, out_dir=cfg.run.out_dir.rstrip("/") + "-smoke", progress=False)
+    smoke = validate_config(data, f"{cfg.name} (smoke)")
+    bundle = build_data(smoke)
+    bundle = DataBundle(
+        bundle.train,
+        _first_items(bundle.val, eval_items),
+        _first_items(bundle.test, eval_items),
+        bundle.classes,
+        bundle.train_labels,
+        bundle.is_image,
+        bundle.weight_labels,
+    )
+    return fit(smoke, overwrite=True, data=bundle)
+
+
+def smoke_table(table: str, *, overrides: list[str] | None = None) -> tuple[str, bool]:
+    """Smoke-run every config of a table; returns (report, every config passed)."""
+    lines = [f"## smoke run of {table}: {SMOKE_STEPS} training steps, {SMOKE_EVAL_ITEMS} test items", ""]
+    ok = True
+    for path in _paths(table):
+        try:
+            metrics: dict[str, Any] = smoke_config(load_config(path, overrides))
+            lines.append(f"- ok      {path.stem}: {metrics.get('num_samples', 0)} test items evaluated")
+        except Exception as exc:  # report every config, then fail the command
+            ok = False
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            lines.append(
+                f"- FAILED  {path.stem}: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"
+            )
+    return "\n".join(lines), ok

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
@@ -25,11 +24,11 @@ from softfer.data.datasets import collate_items
 from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
 from softfer.engine.data import DataBundle, build_data
 from softfer.engine.evaluate import autocast, model_input, predict, split_output
-from softfer.engine.losses import class_weights, total_loss
+from softfer.engine.losses import Criterion, class_weights
 from softfer.engine.outputs import write_run_outputs
 from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
-from softfer.labels.mixing import label_smoothing, midas, mixup
-from softfer.models import create_model
+from softfer.engine.targets import Mixer, build_mixer
+from softfer.models import create_model, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -50,68 +49,56 @@ def build_optimizer(cfg: ExperimentConfig, model: torch.nn.Module):
     return opt, sched
 
 
-def _targets(batch, cfg: ExperimentConfig, x: torch.Tensor, device, rng: np.random.Generator):
-    y = batch["soft"].to(device, non_blocking=True)
-    if cfg.labels.smoothing > 0:
-        y = label_smoothing(y, cfg.labels.smoothing)
-    if cfg.labels.mixing == "midas" and x.shape[0] >= 2:
-        mixed = midas(x, y, alpha=cfg.labels.mix_alpha, normalize=cfg.labels.mix_normalize, rng=rng)
-        return mixed.inputs, mixed.targets
-    if cfg.labels.mixing == "mixup":
-        mixed = mixup(x, y, alpha=cfg.labels.mix_alpha, rng=rng)
-        return mixed.inputs, mixed.targets
-    return x, y
-
-
 def train_one_epoch(
     model,
     loader,
     optimizer,
     scaler,
     *,
-    cfg: ExperimentConfig,
+    mixer: Mixer,
+    criterion: Criterion,
     device,
     epoch: int,
     start_step: int,
-    weights: torch.Tensor | None,
-    rank: int = 0,
+    seed: int,
+    amp: str = "none",
+    grad_clip: float | None = None,
+    channels_last: bool = False,
+    norm: tuple[tuple[float, ...], tuple[float, ...]],
     on_step=None,
 ) -> float:
-    """One pass over ``loader`` (which already skips the first ``start_step`` batches). Returns mean loss."""
+    """One pass over ``loader`` (which already skips the first ``start_step`` batches). Returns mean loss.
+
+    ``norm`` is the model's input (mean, std) (``spec_of(model).normalization``). ``on_step(step, loss)``
+    returning False ends the epoch early (``run.max_steps``).
+    """
     model.train()
     total, count = 0.0, 0
     step = start_step
     for batch in loader:
-        x = model_input(batch, device, cfg.model.channels_last)
-        # The mixing RNG depends only on (seed, epoch, step, rank): resuming replays it exactly.
-        x, y = _targets(batch, cfg, x, device, np.random.default_rng([cfg.run.seed, epoch, step, rank]))
-        with autocast(device, cfg.run.amp):
+        x = model_input(batch, device, channels_last, mean=norm[0], std=norm[1])
+        y = batch["soft"].to(device, non_blocking=True)
+        w = criterion.sample_weights(batch["label"].to(device, non_blocking=True))
+        # The mixing RNG depends only on (seed, epoch, step): resuming replays it exactly.
+        x, y, w = mixer(x, y, w, (seed, epoch, step))
+        with autocast(device, amp):
             logits, va = split_output(model(x))
-        va_true = batch["va"].to(device) if cfg.loss.va_l2 and va is not None else None
-        loss, _ = total_loss(
-            logits,
-            y,
-            weights=weights,
-            weight_mode=cfg.loss.class_weight_mode,
-            cosine=cfg.loss.cosine,
-            va_pred=va if va_true is not None else None,
-            va_true=va_true,
-        )
+        loss, _ = criterion(logits, y, w, va, batch["va"].to(device) if va is not None else None)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at epoch {epoch} step {step}; lower optim.lr?")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        if cfg.optim.grad_clip:
+        if grad_clip:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         scaler.step(optimizer)
         scaler.update()
         step += 1
         value = float(loss.detach())  # one device sync per step
         total += value
         count += 1
-        if on_step:
-            on_step(step, value)
+        if on_step and on_step(step, value) is False:
+            break
     return total / max(count, 1)
 
 
@@ -152,9 +139,31 @@ def fit(
     data = data or build_data(cfg)
     assert data.train is not None
     k = len(data.classes)
+    per_rank = per_rank_batch(cfg.optim.batch_size, world)
+    steps_per_epoch = len(data.train) // (per_rank * world)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"optim.batch_size {cfg.optim.batch_size} is larger than the {len(data.train)} training samples"
+        )
+    mixer = build_mixer(cfg.labels, per_rank_batch=per_rank, world=world, rank=rank)
     model = create_model(
         cfg.model.name, num_classes=k, pretrained=cfg.model.pretrained, **cfg.model.options
     ).to(device)
+    spec = spec_of(model)
+    if spec.input_kind != ("image" if data.is_image else "clip"):
+        raise ValueError(
+            f"model.name={cfg.model.name} takes {spec.input_kind}s but the {cfg.data.format} data are "
+            f"{'still images' if data.is_image else 'clips'}: choose a model for this data"
+        )
+    if cfg.loss.va_l2 and not spec.has_va:
+        raise ValueError(
+            f"loss.va_l2 needs a model with a valence/arousal head; {cfg.model.name} predicts {spec.heads} "
+            "(use model.name=r18_affect or set loss.va_l2=false)"
+        )
+    weights = class_weights(data.weight_labels, k).to(device) if cfg.loss.class_weights else None
+    criterion = Criterion(
+        weights, mode=cfg.loss.class_weight_mode, cosine=cfg.loss.cosine, va_l2=cfg.loss.va_l2
+    )
     if cfg.model.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if world > 1 and cfg.run.sync_bn and device.type == "cuda":
@@ -165,21 +174,19 @@ def fit(
     optimizer, scheduler = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.run.amp == "fp16")
     swa_model = torch.optim.swa_utils.AveragedModel(model) if cfg.optim.swa else None
-    swa_sched = (
-        torch.optim.swa_utils.SWALR(optimizer, swa_lr=cfg.optim.swa_lr or cfg.optim.lr)
-        if cfg.optim.swa
-        else None
-    )
-    weights = class_weights(data.train_labels, k).to(device) if cfg.loss.class_weights else None
+    swa_sched = None  # built when averaging starts (its lr defaults to the lr in force then)
     epoch, step, history, best = 0, 0, [], {"uar": -1.0, "epoch": -1}
     running = {"sum": 0.0, "count": 0}  # the epoch's loss so far (checkpointed: resumed logs match too)
     if state is not None:
+        if state.get("swa_scheduler"):
+            swa_sched = _swa_scheduler(optimizer, state["optimizer"]["param_groups"][0]["swa_lr"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         if swa_model is not None and state.get("swa_model"):
             swa_model.load_state_dict(state["swa_model"])
+        if swa_sched is not None:
             swa_sched.load_state_dict(state["swa_scheduler"])
         epoch, step, history, best = state["epoch"], state["step"], state["history"], state["best"]
         running.update(state.get("running") or {})
@@ -190,12 +197,6 @@ def fit(
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, run_dir / "config.yaml")
-    per_rank = max(cfg.optim.batch_size // world, 1)
-    steps_per_epoch = len(data.train) // (per_rank * world)
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"batch size {cfg.optim.batch_size} is larger than the {len(data.train)} training samples"
-        )
     writer = _tensorboard(run_dir) if rank == 0 else None
     csv_path = run_dir / "log.csv"
 
@@ -224,12 +225,12 @@ def fit(
         )
 
     started = time.perf_counter()
+    done_steps = epoch * steps_per_epoch + step
+    cut_short: dict[str, Any] = {}
     bar = _progress(cfg, rank)
-    task = bar.add_task(
-        cfg.name, total=cfg.optim.epochs * steps_per_epoch, completed=epoch * steps_per_epoch + step
-    )
+    task = bar.add_task(cfg.name, total=cfg.optim.epochs * steps_per_epoch, completed=done_steps)
     with bar:
-        while epoch < cfg.optim.epochs:
+        while epoch < cfg.optim.epochs and not cut_short:
             data.train.set_epoch(epoch)
             sampler = EpochSampler(
                 len(data.train), seed=cfg.run.seed, epoch=epoch, rank=rank, world=world, start=step * per_rank
@@ -237,7 +238,9 @@ def fit(
             loader = _loader(data.train, per_rank, sampler, cfg.data.num_workers, cfg.run.seed + epoch, True)
             ep = epoch
 
-            def on_step(st: int, loss: float, ep=ep) -> None:
+            def on_step(st: int, loss: float, ep=ep) -> bool:
+                nonlocal done_steps
+                done_steps += 1
                 running["sum"] += loss
                 running["count"] += 1
                 bar.update(
@@ -250,22 +253,34 @@ def fit(
                     )
                 if cfg.run.checkpoint_every and st % cfg.run.checkpoint_every == 0 and st < steps_per_epoch:
                     checkpoint(ep, st)
+                if cfg.run.max_steps and done_steps >= cfg.run.max_steps:
+                    cut_short["max_steps"] = cfg.run.max_steps
+                    return False
+                return True
 
             train_one_epoch(
                 net,
                 loader,
                 optimizer,
                 scaler,
-                cfg=cfg,
+                mixer=mixer,
+                criterion=criterion,
                 device=device,
                 epoch=epoch,
                 start_step=step,
-                weights=weights,
-                rank=rank,
+                seed=cfg.run.seed,
+                amp=cfg.run.amp,
+                grad_clip=cfg.optim.grad_clip,
+                channels_last=cfg.model.channels_last,
+                norm=spec.normalization,
                 on_step=on_step,
             )
+            if cut_short:
+                break
             if swa_model is not None and epoch >= cfg.optim.swa_start:
                 swa_model.update_parameters(model)
+                if swa_sched is None:
+                    swa_sched = _swa_scheduler(optimizer, cfg.optim.swa_lr or optimizer.param_groups[0]["lr"])
                 swa_sched.step()
             else:
                 scheduler.step()
@@ -292,20 +307,41 @@ def fit(
                 log.warning(
                     "time budget of %.0f s reached after epoch %d; stopping", cfg.run.time_budget_s, epoch
                 )
-                break
+                if epoch < cfg.optim.epochs:
+                    cut_short["time_budget_s"] = cfg.run.time_budget_s
     final = model
-    if swa_model is not None and cfg.optim.epochs > cfg.optim.swa_start:
+    if swa_model is not None and int(swa_model.n_averaged) > 0:
         bn_loader = _loader(
             data.train, per_rank, EpochSampler(len(data.train), seed=cfg.run.seed, epoch=0), 0, 0, False
         )
-        torch.optim.swa_utils.update_bn((model_input(b, device) for b in bn_loader), swa_model, device=device)
+        torch.optim.swa_utils.update_bn(
+            (model_input(b, device, mean=spec.mean, std=spec.std) for b in bn_loader),
+            swa_model,
+            device=device,
+        )
         final = swa_model.module
     elif cfg.run.select == "val" and data.val is not None and (run_dir / "best.pt").exists():
         model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-    result = evaluate_and_write(final, data, cfg, run_dir, device, rank, world, history)
+    result = evaluate_and_write(final, data, cfg, run_dir, device, rank, world, history, cut_short=cut_short)
     if writer:
         writer.close()
     return result
+
+
+def per_rank_batch(batch_size: int, world: int) -> int:
+    """Samples per process and step: ``optim.batch_size`` is the global batch, split evenly over ranks."""
+    if batch_size % world:
+        raise ValueError(
+            f"optim.batch_size={batch_size} is the global batch and must divide evenly over the {world} "
+            f"processes; use a multiple of {world}"
+        )
+    return batch_size // world
+
+
+def _swa_scheduler(optimizer, swa_lr: float):
+    # A constant lr while averaging (anneal_epochs=1 reaches it at once; equal to the lr in force when
+    # averaging starts unless optim.swa_lr says otherwise).
+    return torch.optim.swa_utils.SWALR(optimizer, swa_lr=swa_lr, anneal_epochs=1)
 
 
 def _eval_loader(ds, cfg: ExperimentConfig, rank: int, world: int) -> DataLoader:
@@ -330,15 +366,21 @@ def evaluate_and_write(
     history=None,
     *,
     save_model: bool = True,
+    cut_short: dict | None = None,
 ) -> dict:
-    """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures."""
+    """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures.
+
+    ``cut_short`` (e.g. {"max_steps": 2}) is recorded in metrics.json when training stopped early.
+    """
     pred = predict(model, _eval_loader(data.test, cfg, rank, world), device, amp=cfg.run.amp)
     if rank != 0:
         return {}
     ids = [r.id for r in data.test.records]
     if save_model:
         _save_model(model, data, cfg, run_dir)
-    return write_run_outputs(run_dir, pred, ids, data.classes, history or [])
+    return write_run_outputs(
+        run_dir, pred, ids, data.classes, history or [], extra={"cut_short": cut_short} if cut_short else None
+    )
 
 
 def _save_model(model, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:

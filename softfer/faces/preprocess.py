@@ -69,17 +69,37 @@ def list_videos(src: Path) -> list[Path]:
     return videos
 
 
+LAYOUTS = ("dfew", "folders", "mirror")
+
+
+def _clip_id(src: Path, video: Path, n: int, layout: str) -> str:
+    if layout == "dfew":
+        return f"{n:05d}"
+    if layout == "folders":
+        return video.stem
+    rel = video.relative_to(src) if src.is_dir() else Path(video.name)
+    return rel.with_suffix("").as_posix()
+
+
 def preprocess_videos(
     src: str | Path, out: str | Path, *, layout: str = "dfew", options: FaceOptions | None = None
 ) -> dict:
-    """Align the main face of every video; returns the report (also written to OUT/preprocess_report.json)."""
+    """Align the main face of every video; returns the report (also written to OUT/preprocess_report.json).
+
+    Layouts: "dfew" (OUT/Clip/clip_SxS/00001/00001_00001.jpg, numbered in sorted order), "folders"
+    (OUT/frames/<video stem>/000001.jpg), "mirror" (OUT/<path of the video below SRC, without its
+    suffix>/000001.jpg: keeps a dataset's own folder structure, e.g. AFEW's Val/Angry/<clip>/).
+    """
     opts = options or FaceOptions()
     out = Path(out)
-    if layout not in ("dfew", "folders"):
-        raise ValueError(f"layout must be 'dfew' or 'folders', got {layout!r}")
-    videos = list_videos(Path(src))
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    src = Path(src)
+    videos = list_videos(src)
     detector = opts.detector()
-    frames_root = out / "Clip" / f"clip_{opts.size}x{opts.size}" if layout == "dfew" else out / "frames"
+    frames_root = {"dfew": out / "Clip" / f"clip_{opts.size}x{opts.size}", "folders": out / "frames"}.get(
+        layout, out
+    )
     frames_root.mkdir(parents=True, exist_ok=True)
     report = {
         "videos": len(videos),
@@ -91,9 +111,10 @@ def preprocess_videos(
     }
     rows = []
     for n, video in enumerate(videos, start=1):
-        clip_id = f"{n:05d}" if layout == "dfew" else video.stem
+        clip_id = _clip_id(src, video, n, layout)
         final = frames_root / clip_id
-        tmp = frames_root / f".{clip_id}.partial"
+        tmp = final.with_name(f".{final.name}.partial")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             track = track_main_face(iter_frames(video), detector, every=opts.every, max_gap=opts.max_gap)

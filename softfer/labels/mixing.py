@@ -87,26 +87,54 @@ def midas(
         rng: seed or numpy Generator for lambda and the partners.
     """
     _check_batch(inputs, targets)
-    b = inputs.shape[0]
-    if b < 2:
+    lam, partner = midas_draw(inputs.shape[0], alpha, rng)
+    return midas_apply(inputs, targets, lam, partner, inputs, targets, normalize=normalize)
+
+
+def midas_draw(
+    n: int, alpha: float = 0.4, rng: int | np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """MIDAS's random draws for a batch of ``n`` clips: lambda_i ~ Beta(alpha, alpha) and partners j != i.
+
+    Split from the mixing itself so that processes of a distributed run can draw once for the global
+    batch (same generator state on every rank) and each mix its own clips with partners from any rank.
+    """
+    if n < 2:
         raise ValueError("MIDAS needs a batch of at least 2 clips: a clip is never mixed with itself")
     if alpha <= 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
+    gen = _rng(rng)
+    lam = gen.beta(alpha, alpha, size=n)
+    return lam, random_derangement(n, gen)
+
+
+def midas_apply(
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    lam: np.ndarray,
+    partner: np.ndarray,
+    pool_inputs: torch.Tensor,
+    pool_targets: torch.Tensor,
+    *,
+    normalize: LabelNorm = "softmax",
+) -> MixResult:
+    """Mix ``inputs[i]`` with ``pool_inputs[partner[i]]`` (and the labels alike) with weight ``lam[i]``.
+
+    ``pool_*`` is the batch the partners index: the batch itself, or the global batch gathered from
+    every rank.
+    """
     if normalize not in ("softmax", "none"):
         raise ValueError(f"normalize must be 'softmax' or 'none', got {normalize!r}")
-    gen = _rng(rng)
-    lam_np = gen.beta(alpha, alpha, size=b)
-    partner_np = random_derangement(b, gen)
     device = inputs.device
-    lam = torch.as_tensor(lam_np, dtype=inputs.dtype, device=device)
-    partner = torch.as_tensor(partner_np, device=device)
-    lam_x = _expand(lam, inputs)
-    mixed_x = lam_x * inputs + (1 - lam_x) * inputs[partner]
-    lam_y = lam.to(targets.dtype).unsqueeze(1)
-    mixed_y = lam_y * targets + (1 - lam_y) * targets[partner]
+    lam_t = torch.as_tensor(lam, dtype=inputs.dtype, device=device)
+    partner_t = torch.as_tensor(partner, device=device)
+    lam_x = _expand(lam_t, inputs)
+    mixed_x = lam_x * inputs + (1 - lam_x) * pool_inputs[partner_t]
+    lam_y = lam_t.to(targets.dtype).unsqueeze(1)
+    mixed_y = lam_y * targets + (1 - lam_y) * pool_targets[partner_t]
     if normalize == "softmax":
         mixed_y = torch.softmax(mixed_y, dim=1)
-    return MixResult(mixed_x, mixed_y, lam, partner)
+    return MixResult(mixed_x, mixed_y, lam_t, partner_t)
 
 
 def mixup(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
-from softfer.data.tables import find_class_columns, parse_numbers, read_table, write_csv
+from softfer.data.records import parse_int
+from softfer.data.tables import Table, find_class_columns, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
     euclidean_labels,
@@ -28,6 +30,9 @@ from softfer.labels.votes import (
     validate_votes,
 )
 
+log = logging.getLogger(__name__)
+# AffectNet's expression codes: 0..7 the eight classes (AFFECTNET_CLASSES), 8..10 not a class.
+AFFECTNET_CODES = (*AFFECTNET_CLASSES, "none", "uncertain", "no face")
 ID_COLUMNS = ("video_name", "clip", "name", "id", "subdirectory_filepath", "path")
 
 
@@ -107,6 +112,33 @@ def _label_column(header: Sequence[str]) -> str:
     raise ValueError(f"no class column (label/expression/class/emotion); columns are {list(header)}")
 
 
+def _class_rows(
+    table: Table, labels: np.ndarray, num_classes: int | None, affectnet: bool
+) -> tuple[int, np.ndarray, dict[str, int]]:
+    """(number of classes, mask of rows that carry a class, rows left out per reason).
+
+    In AffectNet's official lists (``affectnet``) codes 0..10 are valid and codes from ``num_classes``
+    (default 8) up are not classes, as in ``read_affectnet``; in any other table every label must be a class.
+    """
+    if affectnet:
+        k = num_classes or 8
+        if k not in (7, 8):
+            raise ValueError(f"AffectNet num_classes must be 7 or 8, got {k}")
+        lo, hi = 0, len(AFFECTNET_CODES) - 1
+    else:
+        k = num_classes or int(labels.max()) + 1
+        lo, hi = 0, k - 1
+    bad = (labels < lo) | (labels > hi)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{table.where[i]}: label {labels[i]} outside {lo}..{hi}")
+    is_class = labels < k
+    dropped = {
+        f"code {c} ({AFFECTNET_CODES[c]})": int((labels == c).sum()) for c in range(k, hi + 1) if affectnet
+    }
+    return k, is_class, dropped
+
+
 def va_to_labels(
     path: str | Path,
     out: str | Path,
@@ -119,28 +151,34 @@ def va_to_labels(
     stats_path: str | Path | None = None,
     save_stats: str | Path | None = None,
 ) -> str:
-    """VA + class columns -> VA-derived (GMM or Euclidean) and fused labels; returns a summary."""
+    """VA + class columns -> VA-derived (GMM or Euclidean) and fused labels; returns a summary.
+
+    AffectNet's official lists (columns ``subDirectory_filePath`` and ``expression``) are filtered as the
+    AffectNet reader does: only codes 0..num_classes-1 (default 8) are classes. Every row with VA gets
+    VA-derived labels (code 8 "none" images have VA and count for VA metrics); class statistics and fused
+    labels use the class rows with VA only. Rows with VA -2 (missing) are left out of both. The summary
+    says how many rows each reason left out.
+    """
     if method not in ("gmm", "euclid"):
         raise ValueError(f"method must be 'gmm' or 'euclid', got {method!r}")
     table = read_table(path)
+    if not table.rows:
+        raise ValueError(f"{path}: no rows under the header")
     va = np.array(
         parse_numbers(table, [table.column("valence"), table.column("arousal")], what="valence/arousal")
     )
     missing = validate_va(va, source=str(path), row_names=table.where)
-    label_col = table.column(_label_column(table.header))
-    try:
-        labels = np.array([int(float(r[label_col])) for r in table.rows])
-    except ValueError as exc:
-        raise ValueError(f"{path}: class labels must be integers ({exc})") from exc
-    k = num_classes or int(labels.max()) + 1
-    bad = (labels < 0) | (labels >= k)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{table.where[i]}: label {labels[i]} outside 0..{k - 1}")
+    label_name = _label_column(table.header)
+    label_col = table.column(label_name)
+    labels = np.array(
+        [parse_int(r[label_col], w, label_name) for r, w in zip(table.rows, table.where, strict=True)]
+    )
+    affectnet = label_name == "expression" and table.has_column("subDirectory_filePath")
+    k, is_class, dropped = _class_rows(table, labels, num_classes, affectnet)
     names = list(class_names or (AFFECTNET_CLASSES[:k] if k <= 8 else [str(i) for i in range(k)]))
     if len(names) != k:
         raise ValueError(f"{len(names)} class names given for {k} classes")
-    keep = ~missing
+    has_va, keep = ~missing, ~missing & is_class  # keep: rows for class statistics and fusion
     if stats_path:
         stats = AffectStats.from_dict(json.loads(Path(stats_path).read_text()))
         if stats.num_classes != k:
@@ -150,25 +188,60 @@ def va_to_labels(
     if save_stats:
         Path(save_stats).write_text(json.dumps(stats.to_dict(), indent=2))
     p_va = np.full((len(va), k), np.nan)
-    p_va[keep] = (
-        gmm_labels(va[keep], stats)
+    p_va[has_va] = (
+        gmm_labels(va[has_va], stats)
         if method == "gmm"
-        else euclidean_labels(va[keep], stats.means, squared=squared)
+        else euclidean_labels(va[has_va], stats.means, squared=squared)
     )
     fused = np.full_like(p_va, np.nan)
     fused[keep] = fuse_labels(labels[keep], p_va[keep], alpha=alpha)
+    _write_va_labels(Path(out), table, va, labels, missing, p_va, fused, names)
+    method_name = "gmm" if method == "gmm" else f"euclid ({'squared' if squared else 'unsquared'})"
+    agree = (p_va[keep].argmax(1) == labels[keep]).mean() if keep.any() else float("nan")
+    lines = _row_counts(missing, is_class, dropped if affectnet else None, k)
+    for line in lines:
+        log.info("%s: %s", path, line)
+    lines += [
+        f"method: {method_name}  alpha: {alpha}",
+        f"VA-derived argmax agrees with the class label on {agree:.1%} of class rows with VA",
+    ]
+    return "\n".join(lines)
+
+
+def _row_counts(
+    missing: np.ndarray, is_class: np.ndarray, dropped: dict[str, int] | None, k: int
+) -> list[str]:
+    """Summary lines: how many rows were used, and how many each reason left out."""
+    lines = [
+        f"rows: {len(missing)}  with VA: {int((~missing).sum())}  missing VA (-2): {int(missing.sum())} "
+        "(left out of VA statistics and labels)"
+    ]
+    if dropped is not None:
+        left = ", ".join(f"{n}: {c}" for n, c in dropped.items())
+        lines.append(f"not a class (left out of class statistics and fused labels): {left}")
+        lines.append(
+            f"class rows (codes 0..{k - 1}) with VA: {int((is_class & ~missing).sum())}, "
+            f"without VA: {int((is_class & missing).sum())}"
+        )
+    return lines
+
+
+def _write_va_labels(
+    out: Path,
+    table: Table,
+    va: np.ndarray,
+    labels: np.ndarray,
+    missing: np.ndarray,
+    p_va: np.ndarray,
+    fused: np.ndarray,
+    names: Sequence[str],
+) -> None:
+    """One output row per input row; cells with nothing to say (no VA, no class) are empty."""
     header = ["row", "valence", "arousal", "label", "va_missing"]
     header += [f"pva_{n}" for n in names] + [f"fused_{n}" for n in names] + ["va_argmax"]
     rows = []
     for i in range(len(va)):
-        fmt = ["" if missing[i] else f"{v:.6f}" for v in (*p_va[i], *fused[i])]
+        fmt = ["" if np.isnan(v) else f"{v:.6f}" for v in (*p_va[i], *fused[i])]
         arg = "" if missing[i] else int(np.argmax(p_va[i]))
         rows.append([table.where[i], *va[i].tolist(), int(labels[i]), int(missing[i]), *fmt, arg])
-    write_csv(Path(out), header, rows)
-    method_name = "gmm" if method == "gmm" else f"euclid ({'squared' if squared else 'unsquared'})"
-    agree = (p_va[keep].argmax(1) == labels[keep]).mean() if keep.any() else float("nan")
-    return (
-        f"rows: {len(va)}  with VA: {int(keep.sum())}  missing VA (-2): {int(missing.sum())}\n"
-        f"method: {method_name}  alpha: {alpha}\n"
-        f"VA-derived argmax agrees with the class label on {agree:.1%} of rows"
-    )
+    write_csv(out, header, rows)

@@ -1,5 +1,18 @@
-"""Models of the papers behind a small registry: tsm_r18, r18_gru, r3d_18, r18_affect."""
+"""Models of the papers behind a small registry: tsm_r18, r18_gru, r3d_18, r18_affect.
 
-from softfer.models.registry import create_model, list_models, model_options, register_model
+Importing this package imports every model module, which registers the models with their specs.
+"""
 
-__all__ = ["create_model", "list_models", "model_options", "register_model"]
+from softfer.models import affect, gru, r3d, tsm  # noqa: F401  (registers the models)
+from softfer.models.registry import create_model, list_models, model_options, model_spec, register_model
+from softfer.models.spec import ModelSpec, spec_of
+
+__all__ = [
+    "ModelSpec",
+    "create_model",
+    "list_models",
+    "model_options",
+    "model_spec",
+    "register_model",
+    "spec_of",
+]

@@ -9,6 +9,7 @@ from torch import nn
 
 from softfer.models.backbone import resnet18_trunk
 from softfer.models.registry import register_model
+from softfer.models.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
 
 class AffectOutput(NamedTuple):
@@ -35,7 +36,15 @@ class AffectResNet18(nn.Module):
         return AffectOutput(self.fc(feats), torch.tanh(self.va_head(feats)))
 
 
-@register_model
+@register_model(
+    spec=ModelSpec(
+        input_kind="image",
+        heads="logits+va",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        pretrained_kind="imagenet-resnet18",
+    )
+)
 def r18_affect(*, num_classes: int = 8, width: int = 64, dropout: float = 0.0) -> AffectResNet18:
     """ResNet-18 with class (8 or 7) and valence/arousal heads."""
     return AffectResNet18(num_classes, width=width, dropout=dropout)

@@ -7,6 +7,7 @@ from torch import nn
 
 from softfer.models.backbone import resnet18_trunk
 from softfer.models.registry import register_model
+from softfer.models.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
 
 class ResNet18GRU(nn.Module):
@@ -34,7 +35,15 @@ class ResNet18GRU(nn.Module):
         return self.fc(self.dropout(last[-1]))
 
 
-@register_model
+@register_model(
+    spec=ModelSpec(
+        input_kind="clip",
+        heads="logits",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        pretrained_kind="imagenet-resnet18",
+    )
+)
 def r18_gru(*, num_classes: int = 7, width: int = 64, hidden: int = 512, dropout: float = 0.5) -> ResNet18GRU:
     """ResNet-18 frame encoder + GRU (hidden 512 by default)."""
     return ResNet18GRU(num_classes, width=width, hidden=hidden, dropout=dropout)

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.models import ResNet18_Weights, WeightsEnum
+from torchvision.models.video import R3D_18_Weights
+
+from softfer.models.spec import ModelSpec, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +67,83 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def _hub_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    # Only reached when the user explicitly passes pretrained="hub" (needs internet).
-    from torchvision.models import ResNet18_Weights
-    from torchvision.models.video import R3D_18_Weights
+# What each pretrained kind is: the trunk layout a file must hold, and where to get such a file.
+PRETRAINED_SOURCES = {
+    "imagenet-resnet18": (
+        "resnet2d",
+        "ImageNet ResNet-18 weights (torchvision resnet18-f37072fd.pth, a timm resnet18 file, or 'hub')",
+    ),
+    "kinetics400-r3d18": (
+        "r3d",
+        "Kinetics-400 R3D-18 weights (torchvision r3d_18-b3b3357e.pth or 'hub')",
+    ),
+}
+ARCHITECTURE_NAMES = {"resnet2d": "a 2-D ResNet", "r3d": "a 3-D video ResNet (torchvision R3D-18 layout)"}
 
-    weights = R3D_18_Weights.KINETICS400_V1 if hasattr(model, "net") else ResNet18_Weights.IMAGENET1K_V1
+
+def hub_weights(kind: str) -> WeightsEnum:
+    """The torchvision weights behind ``pretrained="hub"`` for a spec's ``pretrained_kind``."""
+    table = {
+        "imagenet-resnet18": ResNet18_Weights.IMAGENET1K_V1,
+        "kinetics400-r3d18": R3D_18_Weights.KINETICS400_V1,
+    }
+    if kind not in table:
+        raise ValueError(f"no hub weights known for pretrained kind {kind!r}")
+    return table[kind]
+
+
+def _hub_state_dict(kind: str) -> dict[str, torch.Tensor]:
+    # Only reached when the user explicitly passes pretrained="hub" (needs internet).
+    weights = hub_weights(kind)
     try:
         return weights.get_state_dict(progress=True)
     except Exception as exc:
         raise ValueError(f"could not download {weights} (offline? pass a local file instead): {exc}") from exc
 
 
+def file_architecture(state: dict[str, torch.Tensor]) -> str | None:
+    """The trunk layout of a state dict, "resnet2d" or "r3d" (any softfer prefix); None if unrecognised.
+
+    A 2-D ResNet's stem is ``conv1.weight`` (4-D); torchvision's video ResNets start with
+    ``stem.0.weight`` (5-D, a Conv3d).
+    """
+    for key, value in state.items():
+        base = key.removeprefix("backbone.").removeprefix("net.")
+        if base == "stem.0.weight" and value.dim() == 5:
+            return "r3d"
+        if base == "conv1.weight" and value.dim() == 4:
+            return "resnet2d"
+    return None
+
+
+def _check_architecture(state: dict[str, torch.Tensor], spec: ModelSpec, source: str | Path) -> None:
+    expected, wanted = PRETRAINED_SOURCES[spec.pretrained_kind]
+    found = file_architecture(state)
+    if found is None or found == expected:
+        return
+    holds = ARCHITECTURE_NAMES[found]
+    keys = {k.removeprefix("backbone.").removeprefix("net.") for k in state}
+    if found == "resnet2d" and "layer4.1.conv1.weight" in keys and "layer4.2.conv1.weight" not in keys:
+        holds = "a 2-D ResNet-18"  # two basic blocks in the last stage
+    raise ValueError(
+        f"{source}: weights of another architecture: {spec.name} takes {wanted}, this file holds {holds}"
+    )
+
+
 def load_backbone_weights(model: nn.Module, source: str | Path) -> LoadReport:
-    """Load pretrained weights into a softfer model's trunk (``model.backbone`` or ``model.net``)."""
-    target = getattr(model, "backbone", None) or getattr(model, "net", None)
-    if target is None:
-        raise ValueError(f"{type(model).__name__} has no pretrained trunk to load weights into")
-    prefix = "backbone." if hasattr(model, "backbone") else "net."
-    state = _hub_state_dict(model) if str(source) == "hub" else read_state_dict(source)
+    """Load pretrained weights into a softfer model's trunk (the spec's ``trunk``: backbone or net).
+
+    Raises:
+        ValueError: the file is missing or unsafe, holds another architecture than the spec's
+            ``pretrained_kind`` takes, or its tensors do not fit the trunk.
+    """
+    spec = spec_of(model)
+    target = getattr(model, spec.trunk, None)
+    if not isinstance(target, nn.Module):
+        raise ValueError(f"{spec.name} has no pretrained trunk {spec.trunk!r} to load weights into")
+    prefix = spec.trunk + "."
+    state = _hub_state_dict(spec.pretrained_kind) if str(source) == "hub" else read_state_dict(source)
+    _check_architecture(state, spec, source)
     state = {k.removeprefix(prefix): v for k, v in state.items()}
     head = [k for k in state if k.startswith(HEAD_PREFIXES)]
     state = {k: v for k, v in state.items() if k not in head}

@@ -7,6 +7,7 @@ from torch import nn
 from torchvision.models.video import r3d_18 as tv_r3d_18
 
 from softfer.models.registry import register_model
+from softfer.models.spec import KINETICS400_MEAN, KINETICS400_STD, ModelSpec
 
 
 class R3D18(nn.Module):
@@ -25,7 +26,20 @@ class R3D18(nn.Module):
         return self.net(clips.transpose(1, 2))
 
 
-@register_model
+# Kinetics-400 weights were trained on 112 x 112 crops with Kinetics statistics (torchvision's
+# R3D_18_Weights.KINETICS400_V1 transforms).
+@register_model(
+    spec=ModelSpec(
+        input_kind="clip",
+        heads="logits",
+        mean=KINETICS400_MEAN,
+        std=KINETICS400_STD,
+        pretrained_kind="kinetics400-r3d18",
+        input_size=112,
+        trunk="net",
+        cam_layer="net.layer4",
+    )
+)
 def r3d_18(*, num_classes: int = 7, dropout: float = 0.5) -> R3D18:
     """3D ResNet-18 (MIDAS Table 1 baseline); Kinetics-400 weights load with ``pretrained=``."""
     return R3D18(num_classes, dropout=dropout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from softfer.models.registry import create_model, list_models, model_options
+from softfer.models.registry import create_model, list_models, model_options, model_spec
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -14,10 +14,11 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def example_input(name: str, *, frames: int = 8, size: int = 224, batch: int = 1) -> torch.Tensor:
-    """A zero input of the shape the model expects: images for r18_affect, clips otherwise."""
-    if name == "r18_affect":
-        return torch.zeros(batch, 3, size, size)
-    return torch.zeros(batch, frames, 3, size, size)
+    """A zero input of the shape the model expects: (B, C, S, S) images or (B, T, C, S, S) clips."""
+    spec = model_spec(name)
+    if spec.input_kind == "image":
+        return torch.zeros(batch, spec.channels, size, size)
+    return torch.zeros(batch, frames, spec.channels, size, size)
 
 
 def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -38,7 +39,7 @@ def describe_models(*, verbose: bool = False, frames: int = 8, size: int = 224) 
             continue
         model = create_model(name)
         flops = forward_flops(model, example_input(name, frames=frames, size=size))
-        unit = "image" if name == "r18_affect" else f"clip ({frames}x{size}x{size})"
+        unit = "image" if model_spec(name).input_kind == "image" else f"clip ({frames}x{size}x{size})"
         lines.append(
             f"{name:12s} params {count_parameters(model) / 1e6:7.2f} M   {flops / 1e9:8.2f} GFLOPs per {unit}"
         )

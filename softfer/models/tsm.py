@@ -12,6 +12,7 @@ from torch import nn
 
 from softfer.models.backbone import resnet18_trunk
 from softfer.models.registry import register_model
+from softfer.models.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
 
 def temporal_shift(x: torch.Tensor, num_frames: int, fold_div: int = 8) -> torch.Tensor:
@@ -107,7 +108,15 @@ class TSMResNet18(nn.Module):
         return self.fc(self.dropout(feats)).mean(dim=1)
 
 
-@register_model
+@register_model(
+    spec=ModelSpec(
+        input_kind="clip",
+        heads="logits",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        pretrained_kind="imagenet-resnet18",
+    )
+)
 def tsm_r18(*, num_classes: int = 7, width: int = 64, dropout: float = 0.5, fold_div: int = 8) -> TSMResNet18:
     """ResNet-18 + TSM (MIDAS Tables 1-6). ``width`` 64 is the paper's network; smaller widths for CPU."""
     return TSMResNet18(num_classes, width=width, dropout=dropout, fold_div=fold_div)

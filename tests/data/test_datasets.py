@@ -10,9 +10,9 @@ from softfer.data.transforms import normalize, train_transform
 
 
 def test_segment_sampling_test_mode_takes_centres():
-    # 16 frames, 8 segments of 2: centre of [2s, 2s+2) with one frame -> offset 2s + 0
-    np.testing.assert_array_equal(segment_indices(16, segments=8, train=False), np.arange(0, 16, 2))
-    np.testing.assert_array_equal(segment_indices(80, segments=8, train=False), np.arange(4, 80, 10))
+    # TSM's test rule: tick = n / N, frame int(tick / 2 + tick * s) (the upper middle for even ticks)
+    np.testing.assert_array_equal(segment_indices(16, segments=8, train=False), np.arange(1, 16, 2))
+    np.testing.assert_array_equal(segment_indices(80, segments=8, train=False), np.arange(5, 80, 10))
     # 8 segments x 2 frames (Former-DFER) over 32 frames: segments of 4, centre pair starts at 4s + 1
     np.testing.assert_array_equal(
         segment_indices(32, segments=8, frames_per_segment=2, train=False),

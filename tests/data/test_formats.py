@@ -114,7 +114,8 @@ def test_dfew_bad_inputs(tmp_path):
 
 
 def test_dfew_xlsx_without_vote_columns(tmp_path):
-    _dfew_release(tmp_path, votes_header=["order", "video_name", "a", "b", "c", "d", "e", "f", "g"])
+    # One column named after a class and six that name none: no positional guess, the clear error.
+    _dfew_release(tmp_path, votes_header=["order", "video_name", "Happy", "b", "c", "d", "e", "f", "g"])
     with pytest.raises(ValueError, match=r"annotation.xlsx: no column for class"):
         read_dfew(tmp_path, fold=1)
 

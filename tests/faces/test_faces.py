@@ -116,7 +116,7 @@ def test_predict_timeline_covers_the_whole_video(media, tmp_path):
     assert result["note"] == SYNTHETIC_NOTE
     for f in result["outputs"]:
         assert (tmp_path / "out").joinpath(f.split("/")[-1]).is_file()
-    assert json.loads((tmp_path / "out" / "WolfgangLanger_Pexels.json").read_text())["windows"] == wins
+    assert json.loads((tmp_path / "out" / "WolfgangLanger_Pexels.mp4.json").read_text())["windows"] == wins
 
 
 def test_predict_photo_and_bad_inputs(media, tmp_path):

@@ -2,10 +2,11 @@ import pickle
 
 import pytest
 import torch
-from torchvision.models import resnet18
-from torchvision.models.video import r3d_18
+from torchvision.models import ResNet18_Weights, resnet18
+from torchvision.models.video import R3D_18_Weights, r3d_18
 
-from softfer.models import create_model, list_models
+from softfer.models import create_model, list_models, model_spec
+from softfer.models.pretrained import hub_weights
 
 
 def test_registry_lists_the_paper_models():
@@ -31,10 +32,11 @@ def test_unknown_model_and_option():
 def test_forward_backward_on_cpu(name, shape, kw):
     model = create_model(name, num_classes=5, **kw)
     out = model(torch.randn(shape))
-    logits = out.logits if name == "r18_affect" else out
+    has_va = model_spec(name).has_va
+    logits = out.logits if has_va else out
     assert logits.shape == (2, 5)
     loss = logits.sum()
-    if name == "r18_affect":
+    if has_va:
         assert out.va.shape == (2, 2) and out.va.abs().max() <= 1
         loss = loss + out.va.sum()
     loss.backward()
@@ -56,7 +58,7 @@ def test_pretrained_errors(tmp_path):
         create_model("tsm_r18", pretrained=tmp_path / "nope.pth")
     wrong = tmp_path / "r3d.pth"
     torch.save(r3d_18().state_dict(), wrong)
-    with pytest.raises(ValueError, match="another architecture"):
+    with pytest.raises(ValueError, match="another architecture: tsm_r18 takes ImageNet ResNet-18 weights"):
         create_model("tsm_r18", pretrained=wrong)
     narrow = tmp_path / "r18.pth"
     torch.save(resnet18().state_dict(), narrow)
@@ -81,3 +83,46 @@ def test_safetensors_timm_style_file(tmp_path):
     save_file(state, str(path))
     model = create_model("r18_affect", num_classes=8, pretrained=path)
     torch.testing.assert_close(model.backbone.conv1.weight, state["conv1.weight"])
+
+
+def test_2d_resnet_file_for_r3d_names_the_weights_r3d_needs(tmp_path):
+    # A tiny fake of torchvision's resnet18 layout: the stem and the two blocks of the last stage.
+    fake = {
+        "conv1.weight": torch.zeros(64, 3, 7, 7),
+        "bn1.weight": torch.ones(64),
+        "layer4.0.conv1.weight": torch.zeros(512, 256, 3, 3),
+        "layer4.1.conv1.weight": torch.zeros(512, 512, 3, 3),
+        "fc.weight": torch.zeros(1000, 512),
+    }
+    path = tmp_path / "resnet18_imagenet.pth"
+    torch.save(fake, path)
+    message = (
+        f"{path}: weights of another architecture: r3d_18 takes Kinetics-400 R3D-18 weights "
+        "(torchvision r3d_18-b3b3357e.pth or 'hub'), this file holds a 2-D ResNet-18"
+    )
+    with pytest.raises(ValueError) as err:
+        create_model("r3d_18", num_classes=7, pretrained=path)
+    assert str(err.value) == message
+    # The same holds for a softfer checkpoint of a 2-D model (keys under "backbone.").
+    torch.save({"model": {f"backbone.{k}": v for k, v in fake.items()}}, path)
+    with pytest.raises(ValueError, match="this file holds a 2-D ResNet-18"):
+        create_model("r3d_18", num_classes=7, pretrained=path)
+
+
+def test_torchvision_r3d_state_dict_loads_into_r3d(tmp_path):
+    src = r3d_18(weights=None)
+    path = tmp_path / "r3d_18-b3b3357e.pth"
+    torch.save(src.state_dict(), path)
+    model = create_model("r3d_18", num_classes=7, pretrained=path)
+    for key, value in src.state_dict().items():
+        if not key.startswith("fc."):
+            torch.testing.assert_close(model.net.state_dict()[key], value, rtol=0, atol=0)
+    assert model.net.fc[1].out_features == 7
+
+
+def test_hub_weights_follow_the_spec(tmp_path):
+    assert hub_weights(model_spec("r3d_18").pretrained_kind) is R3D_18_Weights.KINETICS400_V1
+    assert R3D_18_Weights.KINETICS400_V1.url.endswith("/r3d_18-b3b3357e.pth")
+    for name in ("tsm_r18", "r18_gru", "r18_affect"):
+        assert hub_weights(model_spec(name).pretrained_kind) is ResNet18_Weights.IMAGENET1K_V1
+    assert ResNet18_Weights.IMAGENET1K_V1.url.endswith("/resnet18-f37072fd.pth")

@@ -2,11 +2,22 @@
 
 Layout (either)::
 
-    ROOT/<split>/<Class>/<clip>.avi | <clip>/frames.jpg      (split: Train, Val, ...)
-    ROOT/<Class>/...
+    ROOT/<split>/<Class>/<clip>/<frame>.jpg     (split: Train or Val, matched ignoring case)
+    ROOT/<Class>/<clip>/<frame>.jpg             (no split folders: read with ``split=None``)
 
 with Class in Angry, Disgust, Fear, Happy, Neutral, Sad, Surprise. Used for cross-dataset evaluation of
 DFEW-trained models (MIDAS Table 5).
+
+The release ships raw videos (``<Class>/<clip>.avi``). They are read too, but ``Record.is_video_file`` is
+true for them: their frames are whole video frames, with no face detected or aligned, unlike the DFEW face
+crops a model trains on, and the engine refuses them. Align the faces first with the ``mirror`` layout of
+``softfer preprocess``, which keeps the folder structure below its input::
+
+    softfer preprocess AFEW AFEW_aligned --layout mirror    # AFEW_aligned/Val/Angry/<clip>/000001.jpg
+
+and read ``AFEW_aligned`` (clip ids stay ``<Class>/<clip>``; files beside the folders, such as the
+preprocess manifest and report, are ignored). The ``dfew`` layout renumbers clips and the ``folders``
+layout puts every clip in one ``frames/`` folder: both lose the class folders.
 """
 
 from __future__ import annotations
@@ -14,30 +25,81 @@ from __future__ import annotations
 from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
-from softfer.data.records import VIDEO_SUFFIXES, ReadReport, Record, attach_frames
+from softfer.data.records import VIDEO_SUFFIXES, ReadReport, Record, attach_frames, check_unique
 from softfer.data.tables import CLASS_SYNONYMS
 
 AFEW_FOLDERS = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
+AFEW_SPLITS = ("Train", "Val")  # the release's labelled splits (its Test split has no labels)
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [
+        d
+        for d in sorted(folder.iterdir())
+        if d.is_dir() and CLASS_SYNONYMS.get(d.name.lower()) in DFEW_CLASSES
+    ]
+
+
+def split_folder(root: Path, split: str | None) -> Path:
+    """The folder holding the class folders of ``split`` (``root`` itself when ``split`` is None).
+
+    Raises:
+        ValueError: for a split not in ``AFEW_SPLITS``, or one with no folder under ``root`` (naming the
+            split folders found); never falls back to another folder.
+    """
+    if split is None:
+        return root
+    if not root.is_dir():
+        raise ValueError(f"AFEW root {root} does not exist")
+    if split.lower() not in [s.lower() for s in AFEW_SPLITS]:
+        raise ValueError(f"AFEW: unknown split {split!r}; the valid splits are {', '.join(AFEW_SPLITS)}")
+    subdirs = [d for d in sorted(root.iterdir()) if d.is_dir()]
+    match = [d for d in subdirs if d.name.lower() == split.lower()]
+    if len(match) > 1:
+        raise ValueError(f"{root}: several folders spell split {split!r}: {[d.name for d in match]}")
+    if match:
+        return match[0]
+    if _class_dirs(root):
+        raise ValueError(
+            f"{root}: no split folder {split!r}; this AFEW copy holds the class folders directly, with no "
+            "split folders: read it with no split (split=None)"
+        )
+    found = [d.name for d in subdirs if _class_dirs(d)]
+    raise ValueError(
+        f"{root}: no AFEW split folder {split!r}; split folders found: {', '.join(found) or 'none'}"
+    )
+
+
+def _clip_entries(class_dir: Path) -> list[Path]:
+    """Clip folders (hidden ones are unfinished preprocess output: skipped) and videos of a class folder."""
+    return [
+        e
+        for e in sorted(class_dir.iterdir())
+        if (e.is_dir() and not e.name.startswith(".")) or e.suffix.lower() in VIDEO_SUFFIXES
+    ]
 
 
 def read_afew(
     root: str | Path, *, split: str | None = "Val", max_skip: float = 0.01, report: ReadReport | None = None
 ) -> list[Record]:
-    """Records of an AFEW split; labels in DFEW_CLASSES order."""
+    """Records of an AFEW split (``AFEW_SPLITS``, or None for a root holding the class folders).
+
+    Labels are in DFEW_CLASSES order. ``Record.is_video_file`` marks raw videos (see the module docstring).
+    """
     root = Path(root)
-    base = root / split if split and (root / split).is_dir() else root
-    found = (
-        [d for d in sorted(base.iterdir()) if d.is_dir() and d.name.lower() in CLASS_SYNONYMS]
-        if base.is_dir()
-        else []
-    )
+    base = split_folder(root, split)
+    found = _class_dirs(base)
     if not found:
-        raise ValueError(f"{base}: no AFEW class folders ({', '.join(AFEW_FOLDERS)})")
+        splits = [d.name for d in sorted(base.iterdir()) if _class_dirs(d)] if base.is_dir() else []
+        hint = f"; it holds split folders ({', '.join(splits)}): pass one as the split" if splits else ""
+        raise ValueError(f"{base}: no AFEW class folders ({', '.join(AFEW_FOLDERS)}){hint}")
     records = []
     for class_dir in found:
         label = DFEW_CLASSES.index(CLASS_SYNONYMS[class_dir.name.lower()])
-        for entry in sorted(class_dir.iterdir()):
-            if entry.is_dir() or entry.suffix.lower() in VIDEO_SUFFIXES:
-                clip_id = f"{class_dir.name}/{entry.stem if entry.is_file() else entry.name}"
-                records.append(Record(id=clip_id, path=entry, label=label, split=split or ""))
+        for entry in _clip_entries(class_dir):
+            clip_id = f"{class_dir.name}/{entry.stem if entry.is_file() else entry.name}"
+            records.append(Record(id=clip_id, path=entry, label=label, split=split or ""))
+    check_unique([r.id for r in records], [str(r.path) for r in records])
     return attach_frames(records, max_skip=max_skip, report=report, source=str(base))

@@ -12,24 +12,38 @@ Official code::
     ROOT/data/00001/00001_00001.jpg
     ROOT/label/single_trainset_1.csv, single_testset_1.csv, ...
 
-Labels 1..7 in the files become 0..6 in DFEW_CLASSES order. Votes come from the annotation workbook (or an
-equivalent CSV), columns found by class name, joined by clip name or, failing that, by order number.
+Labels 1..7 in the files become 0..6 in DFEW_CLASSES order; splits are ``DFEW_SPLITS``. Votes come from
+the annotation workbook (or an equivalent CSV), columns found by class name whatever the copy's spelling
+("Happy", "1 Happy", "happy_1"; ``read_votes`` has the last resort for unnamed columns), joined by clip name
+or, failing that, by order number.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from softfer.classes import DFEW_CLASSES
-from softfer.data.records import ReadReport, Record, attach_frames, check_label, check_unique, parse_int
-from softfer.data.tables import Table, find_class_columns, parse_numbers, read_table
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    attach_frames,
+    check_label,
+    check_split,
+    check_unique,
+    parse_int,
+)
+from softfer.data.tables import Table, find_class_columns, match_class_columns, parse_numbers, read_table
 from softfer.labels.votes import validate_votes
 
 SPLIT_SPELLINGS = ("single-labeled", "single_labeled", "single-labelled", "single_labelled")
 FRAME_FOLDERS = ("clip_224x224", "clip_224x224_16f")
+DFEW_SPLITS = ("train", "test")
+ID_COLUMNS = ("video_name", "clip", "name", "order")  # clip key columns, preferred first
+log = logging.getLogger(__name__)
 
 
 def _clip_id(text: str, where: str) -> str:
@@ -41,8 +55,7 @@ def _clip_id(text: str, where: str) -> str:
 
 def split_file(root: Path, split: str, fold: int) -> Path:
     """The split CSV of a fold in either layout."""
-    if split not in ("train", "test"):
-        raise ValueError(f"DFEW split must be 'train' or 'test', got {split!r}")
+    check_split("DFEW", split, DFEW_SPLITS)
     if not 1 <= fold <= 5:
         raise ValueError(f"DFEW fold must be 1..5, got {fold}")
     candidates = [root / "EmoLabel_DataSplit" / f"{split}({s})" / f"set_{fold}.csv" for s in SPLIT_SPELLINGS]
@@ -80,18 +93,44 @@ def annotation_file(root: Path) -> Path | None:
     return None
 
 
+def _vote_columns(table: Table, key: int, column_map: Mapping[str, str] | None) -> list[int]:
+    """The seven vote columns in DFEW order: by header, or (last resort) the seven after column ``key``."""
+    if column_map or match_class_columns(table, DFEW_CLASSES):
+        return find_class_columns(table, DFEW_CLASSES, column_map=column_map)
+    after = list(range(key + 1, len(table.header)))
+    if len(after) != len(DFEW_CLASSES):
+        return find_class_columns(table, DFEW_CLASSES)  # the clear "no column for class" error
+    heads = [table.header[i].strip() for i in after]
+    numbers = [h if h.isdigit() else "" for h in heads]
+    if sorted(numbers) == [str(k) for k in range(1, 8)]:
+        # Headers that are just the DFEW label numbers 1..7: map by number, whatever their order.
+        after = [after[numbers.index(str(k))] for k in range(1, 8)]
+        how = "by their DFEW label numbers"
+    else:
+        how = f"by position after the column {table.header[key]!r}, in DFEW label order"
+    mapping = ", ".join(f"{table.header[i]!r} -> {c}" for i, c in zip(after, DFEW_CLASSES, strict=True))
+    log.warning("%s: no vote column is named after a class; taking them %s: %s", table.path, how, mapping)
+    return after
+
+
 def read_votes(path: str | Path, *, column_map: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
-    """Vote counts per clip id from a DFEW annotation workbook or CSV."""
+    """Vote counts per clip id from a DFEW annotation workbook or CSV.
+
+    Vote columns are found by class name (``find_class_columns``: case, label numbers, punctuation and
+    spaces ignored). When no column names a class and exactly seven columns follow the clip column, those
+    are taken in DFEW label order (by number when headed 1..7), and the mapping is logged as a warning.
+    """
     table: Table = read_table(path)
-    cols = find_class_columns(table, DFEW_CLASSES, column_map=column_map)
-    votes = validate_votes(
-        parse_numbers(table, cols, what="vote counts"), num_classes=7, source=str(path), row_names=table.where
-    )
-    key = next((k for k in ("video_name", "clip", "name", "order") if table.has_column(k)), None)
-    if key is None:
+    present = [k for k in ID_COLUMNS if table.has_column(k)]
+    if not present:
         raise ValueError(
             f"{path}: no clip name or order column (video_name/clip/name/order); columns {table.header}"
         )
+    key = present[0]
+    cols = _vote_columns(table, max(table.column(k) for k in present), column_map)
+    votes = validate_votes(
+        parse_numbers(table, cols, what="vote counts"), num_classes=7, source=str(path), row_names=table.where
+    )
     ids = [_clip_id(v, w) for v, w in zip(table.values(key), table.where, strict=True)]
     check_unique(ids, table.where)
     return dict(zip(ids, votes, strict=True))
@@ -108,7 +147,8 @@ def read_dfew(
     max_skip: float = 0.01,
     report: ReadReport | None = None,
 ) -> list[Record]:
-    """Records of one DFEW fold and split (labels 0..6, soft labels from votes when available)."""
+    """Records of one DFEW fold and split (one of ``DFEW_SPLITS``); labels 0..6, soft labels from votes."""
+    check_split("DFEW", split, DFEW_SPLITS)
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"DFEW root {root} does not exist")

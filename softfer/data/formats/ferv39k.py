@@ -8,8 +8,9 @@ Layout::
 
 The label is a class name or an index in FERV39k's order (Angry, Disgust, Fear, Happy, Neutral, Sad,
 Surprise); softfer maps it to DFEW_CLASSES order so models trained on either dataset share one head.
-An optional soft-label file (CSV: clip path + one column per class, counts or probabilities) adds soft
-labels.
+An optional soft-label file (FERV39k-Plus; CSV or XLSX: a clip column + one column per class, counts or
+probabilities) adds soft labels, joined by clip path (``clip_key``: backslashes and surrounding slashes do
+not matter). Splits: ``FERV39K_SPLITS``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from softfer.classes import DFEW_CLASSES
-from softfer.data.records import ReadReport, Record, attach_frames, check_unique, parse_int
+from softfer.data.records import ReadReport, Record, attach_frames, check_split, check_unique, parse_int
 from softfer.data.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
 
 FERV39K_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+FERV39K_SPLITS = ("train", "test")
+SOFT_KEY_COLUMNS = ("clip", "path", "video_name", "id")
 
 
 def to_dfew_label(token: str, where: str, order: tuple[str, ...] = FERV39K_CLASSES) -> int:
@@ -38,17 +41,38 @@ def to_dfew_label(token: str, where: str, order: tuple[str, ...] = FERV39K_CLASS
     return DFEW_CLASSES.index(name)
 
 
+def clip_key(text: str) -> str:
+    """A clip path as a join key: backslashes become slashes; surrounding spaces and slashes are stripped.
+
+    The list files and soft-label tables of copies made on different systems spell one clip as
+    ``Action/Happy/0001``, ``/Action/Happy/0001/`` or ``Action\\Happy\\0001``.
+    """
+    parts = [p for p in text.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
 def read_soft_labels(path: str | Path) -> dict[str, np.ndarray]:
-    """Per-clip soft labels (counts or probabilities, normalised) keyed by clip path."""
+    """Per-clip soft labels (counts or probabilities, normalised), keyed by ``clip_key`` of the clip path.
+
+    The table has a clip column (clip, path, video_name or id) and one column per class, matched tolerantly
+    by name (``find_class_columns``).
+    """
     table = read_table(path)
     cols = find_class_columns(table, DFEW_CLASSES)
     values = np.array(parse_numbers(table, cols, what="soft labels"))
-    key = table.column(next(k for k in ("clip", "path", "video_name", "id") if table.has_column(k)))
+    name = next((k for k in SOFT_KEY_COLUMNS if table.has_column(k)), None)
+    if name is None:
+        raise ValueError(f"{path}: no clip column ({'/'.join(SOFT_KEY_COLUMNS)}); columns are {table.header}")
+    key = table.column(name)
+    ids = [clip_key(row[key]) for row in table.rows]
+    check_unique(ids, table.where)
     out = {}
-    for row, v, where in zip(table.rows, values, table.where, strict=True):
+    for clip, v, where in zip(ids, values, table.where, strict=True):
+        if not clip:
+            raise ValueError(f"{where}: empty clip path")
         if not np.all(np.isfinite(v)) or np.any(v < 0) or v.sum() <= 0:
             raise ValueError(f"{where}: soft label {v.tolist()} must be non-negative with a positive sum")
-        out[row[key].strip().strip("/")] = v / v.sum()
+        out[clip] = v / v.sum()
     return out
 
 
@@ -61,10 +85,13 @@ def read_ferv39k(
     max_skip: float = 0.01,
     report: ReadReport | None = None,
 ) -> list[Record]:
-    """Records of a FERV39k split (labels in DFEW order)."""
+    """Records of a FERV39k split (one of ``FERV39K_SPLITS``; labels in DFEW order).
+
+    ``soft_labels``: a FERV39k-Plus table (``read_soft_labels``) joined by clip path. Clips of the file that
+    are not in this split are ignored; a clip of the split missing from the file is an error.
+    """
+    check_split("FERV39k", split, FERV39K_SPLITS)
     root = Path(root)
-    if split not in ("train", "test"):
-        raise ValueError(f"FERV39k split must be 'train' or 'test', got {split!r}")
     suffix = scene.split("_")[0] if scene != "All_scenes" else "All"
     path = root / "4_setups" / scene / f"{split}_{suffix}.csv"
     if not path.is_file():
@@ -72,16 +99,22 @@ def read_ferv39k(
     table = read_table(path, header=False, delimiter=" ")
     if len(table.header) != 2:
         raise ValueError(f"{path}: expected 2 space-separated columns (clip label), got {len(table.header)}")
-    ids = [r[0].strip("/") for r in table.rows]
+    ids = [clip_key(r[0]) for r in table.rows]
     check_unique(ids, table.where)
     soft = read_soft_labels(soft_labels) if soft_labels else None
+    if soft is not None:
+        missing = [(w, c) for c, w in zip(ids, table.where, strict=True) if c not in soft]
+        if missing:
+            shown = ", ".join(f"{c} ({w})" for w, c in missing[:5])
+            raise ValueError(
+                f"{soft_labels}: {len(missing)} clip(s) of the FERV39k {split} split have no soft label: "
+                f"{shown}"
+            )
     frames = root / "2_ClipsforFaceCrop"
     records = []
     for clip, row, where in zip(ids, table.rows, table.where, strict=True):
         rec = Record(id=clip, path=frames / clip, label=to_dfew_label(row[1], where), split=split)
         if soft is not None:
-            if clip not in soft:
-                raise ValueError(f"{where}: clip {clip} has no entry in the soft-label file {soft_labels}")
             rec.soft = soft[clip]
         records.append(rec)
     return attach_frames(records, max_skip=max_skip, report=report, source=str(path))

@@ -248,35 +248,54 @@ def generate_dfew(
     return records
 
 
+def _affectnet_row(r: ClipRecord, code: int) -> list[object]:
+    marks = ";".join(f"{v:.2f}" for v in r.extra["landmarks"].ravel())
+    # AffectNet gives "uncertain" (9) and "no-face" (10) images no valence/arousal: -2 in both columns.
+    va = ("-2", "-2") if code in (9, 10) else (f"{r.va[0]:.4f}", f"{r.va[1]:.4f}")
+    return [r.extra["path"], *r.extra["box"], marks, code, *va]
+
+
 def generate_affectnet(
-    out: str | Path, *, images: int = 5000, size: int = 112, seed: int = 0, workers: int = 0, progress=None
+    out: str | Path,
+    *,
+    images: int = 5000,
+    size: int = 112,
+    seed: int = 0,
+    workers: int = 0,
+    progress=None,
+    non_class_rows: int = 0,
 ) -> list[ClipRecord]:
-    """Write still images with AffectNet-style CSVs (training.csv / validation.csv)."""
+    """Write still images with AffectNet-style CSVs (training.csv / validation.csv).
+
+    ``non_class_rows`` further images are appended to each list with codes 8, 9, 10 in turn (none,
+    uncertain, no-face; 9 and 10 with valence/arousal -2), as AffectNet's own lists hold; their records
+    carry the code in ``extra["code"]``.
+    """
     out = Path(out)
     cfg = SynthConfig(
         classes=_AFFECTNET_SYNTH_CLASSES, priors=tuple(AFFECTNET_PRIORS), annotators=1, size=size
     )
     with staging(out) as tmp:
-        jobs = [(i, seed, cfg, str(tmp / "Manually_Annotated_Images")) for i in range(images)]
+        total = images + 2 * non_class_rows
+        jobs = [(i, seed, cfg, str(tmp / "Manually_Annotated_Images")) for i in range(total)]
         records = _run(_render_image, jobs, workers, progress)
-        labels = np.array([int(r.votes.argmax()) for r in records])  # one annotator, as in AffectNet
+        labels = np.array([int(r.votes.argmax()) for r in records[:images]])  # one annotator, as in AffectNet
         is_val = _folds(labels, seed, k=10) == 0
+        extra = records[images:]
+        for j, r in enumerate(extra):
+            r.extra["code"] = 8 + j % 3
         header = list(AFFECTNET_COLUMNS)  # the reader's columns, in AffectNet's order
-        for name, mask in (("training.csv", ~is_val), ("validation.csv", is_val)):
-            rows = []
-            for r, lab, keep in zip(records, labels, mask, strict=True):
-                if keep:
-                    marks = ";".join(f"{v:.2f}" for v in r.extra["landmarks"].ravel())
-                    rows.append(
-                        [
-                            r.extra["path"],
-                            *r.extra["box"],
-                            marks,
-                            int(lab),
-                            f"{r.va[0]:.4f}",
-                            f"{r.va[1]:.4f}",
-                        ]
-                    )
+        lists = (
+            ("training.csv", ~is_val, extra[:non_class_rows]),
+            ("validation.csv", is_val, extra[non_class_rows:]),
+        )
+        for name, mask, others in lists:
+            rows = [
+                _affectnet_row(r, int(lab))
+                for r, lab, keep in zip(records[:images], labels, mask, strict=True)
+                if keep
+            ]
+            rows += [_affectnet_row(r, r.extra["code"]) for r in others]
             write_csv(tmp / "Manually_Annotated_file_lists" / name, header, rows)
         gt_header = ["subDirectory_filePath", "primary", *(f"w_{c}" for c in AFFECTNET_CLASSES), "apex"]
         write_csv(

@@ -1,0 +1,79 @@
+"""`softfer predict` on a folder: one set of outputs per media file, never overwritten silently."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from softfer.predict import output_paths, predict_media
+from tests.faces.test_faces import _checkpoint
+
+
+@pytest.fixture()
+def folder(media, tmp_path):
+    """x.jpg and x.mp4 (same stem, one photo and one video) and sub/x.jpg, all real faces."""
+    src = tmp_path / "media"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(media / "single_face.jpg", src / "x.jpg")
+    shutil.copy(media / "single_face.mp4", src / "x.mp4")
+    shutil.copy(media / "multi_face.jpg", src / "sub" / "x.jpg")
+    return src
+
+
+def test_output_names_keep_the_suffix_and_sub_folder(tmp_path):
+    names = {
+        p.relative_to(tmp_path).as_posix()
+        for n in ("x.jpg", "x.mp4", "sub/x.jpg")
+        for p in output_paths(tmp_path, Path(n))
+    }
+    assert names == {
+        "x.jpg.json",
+        "x.jpg.csv",
+        "x.jpg_timeline.png",
+        "x.mp4.json",
+        "x.mp4.csv",
+        "x.mp4_timeline.png",
+        "sub/x.jpg.json",
+        "sub/x.jpg.csv",
+        "sub/x.jpg_timeline.png",
+    }
+
+
+def test_same_stem_photo_and_video_both_kept_and_never_overwritten(folder, tmp_path):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    out = folder / "predictions"  # inside the media folder: a rerun must not classify its own PNGs
+    results = predict_media(folder, ckpt, out)
+    by_media = {r["media"]: r for r in results}
+    assert set(by_media) == {str(folder / "x.jpg"), str(folder / "x.mp4"), str(folder / "sub" / "x.jpg")}
+    outputs = [p for r in results for p in r["outputs"]]
+    assert len(outputs) == len(set(outputs)) == 9
+    for name in ("x.jpg", "x.mp4", "sub/x.jpg"):
+        saved = json.loads((out / f"{name}.json").read_text())
+        assert saved["media"] == str(folder / name)
+        assert saved["windows"] == by_media[str(folder / name)]["windows"]
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}_timeline.png").is_file()
+    assert json.loads((out / "x.jpg.json").read_text())["faces"] == 1  # the photo's result, not the video's
+    assert json.loads((out / "sub" / "x.jpg.json").read_text())["faces"] == 5
+    assert len(json.loads((out / "x.mp4.json").read_text())["windows"]) > 1
+
+    before = {p: (out / p).read_bytes() for p in ("x.jpg.json", "x.mp4.csv")}
+    (folder / "x.jpg").unlink()  # a rerun would now differ: prove nothing is touched when it is refused
+    shutil.copy(folder / "sub" / "x.jpg", folder / "x.jpg")
+    with pytest.raises(ValueError, match=r"x\.jpg\.json.*already exists.*--overwrite"):
+        predict_media(folder, ckpt, out)
+    assert {p: (out / p).read_bytes() for p in before} == before
+
+    again = predict_media(folder, ckpt, out, overwrite=True)
+    assert len(again) == 3  # the PNGs under predictions/ were not taken as input
+    assert json.loads((out / "x.jpg.json").read_text())["faces"] == 5
+
+
+def test_single_file_refuses_to_overwrite(media, tmp_path):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "single_face.jpg.csv").write_text("someone else's file")
+    with pytest.raises(ValueError, match=r"single_face\.jpg\.csv"):
+        predict_media(media / "single_face.jpg", ckpt, out)
+    assert (out / "single_face.jpg.csv").read_text() == "someone else's file"
