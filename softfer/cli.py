@@ -20,14 +20,14 @@ def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
 
 
 def _cmd_labels_votes(a: argparse.Namespace) -> None:
-    from softfer.labels.report import votes_to_labels
+    from softfer.data.label_files import votes_to_labels
 
     print(votes_to_labels(a.file, a.out, column_map=_kv_map(a.column), id_column=a.id_column, tie=a.tie))
     print(f"wrote {a.out}")
 
 
 def _cmd_labels_va(a: argparse.Namespace) -> None:
-    from softfer.labels.report import va_to_labels
+    from softfer.data.label_files import va_to_labels
 
     summary = va_to_labels(
         a.file,

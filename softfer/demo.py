@@ -10,9 +10,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from softfer.analysis import plots
 from softfer.classes import DFEW_CLASSES
 from softfer.config import load_config
+from softfer.data.formats import read_dfew
+from softfer.data.synthetic.cli import synth_dfew
+from softfer.engine.train import fit
+from softfer.plots import figures as plots
 
 REGIMES = ("hard", "soft", "midas")
 DEMO_CLIPS, DEMO_SIZE = 1000, 64
@@ -30,9 +33,6 @@ def demo_config_dir() -> Path:
 
 def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[str, dict[str, float]]:
     """Create the data if absent, train the three regimes with one seed and budget, report and plot."""
-    from softfer.data.formats import read_dfew
-    from softfer.data.synthetic.cli import synth_dfew
-    from softfer.engine.train import fit
 
     console = Console()
     out = Path(out)

@@ -10,7 +10,6 @@ atomically; an existing output is an error unless ``overwrite=True`` (``--overwr
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from softfer.data.records import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.data.transforms import normalize
 from softfer.engine.checkpoint import load_checkpoint
 from softfer.engine.evaluate import split_output
 from softfer.engine.runs import model_from_state
 from softfer.faces.align import align_face
-from softfer.faces.decode import iter_frames
 from softfer.faces.preprocess import FaceOptions, aligned_frames
 from softfer.faces.track import track_main_face
+from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, atomic_write, write_json_atomic
+from softfer.io.video import iter_frames
 from softfer.models import spec_of
+from softfer.plots.timeline import timeline_png
 
 SYNTHETIC_NOTE = (
     "this checkpoint was trained on softfer's synthetic benchmark (cartoon faces): its predictions on real "
@@ -138,12 +138,9 @@ def output_paths(out: Path, name: Path) -> list[Path]:
 
 
 def _write(paths: list[Path], result: dict[str, Any], classes: tuple[str, ...]) -> list[Path]:
-    from softfer.analysis.timeline import timeline_png
 
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    tmp = [p.with_name(f".{p.name}.tmp") for p in paths]
-    tmp[0].write_text(json.dumps(result, indent=2))
-    with tmp[1].open("w", newline="") as f:
+    write_json_atomic(paths[0], result)
+    with atomic_write(paths[1], newline="") as f:
         w = csv.writer(f)
         w.writerow(["start_s", "end_s", "face_fraction", "top", *classes])
         for win in result["windows"]:
@@ -158,9 +155,7 @@ def _write(paths: list[Path], result: dict[str, Any], classes: tuple[str, ...]) 
                     *(f"{v:.4f}" for v in (p or [])),
                 ]
             )
-    timeline_png(result, classes, tmp[2])
-    for t, p in zip(tmp, paths, strict=True):
-        os.replace(t, p)
+    timeline_png(result, classes, paths[2])
     return paths
 
 

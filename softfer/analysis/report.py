@@ -10,8 +10,11 @@ from typing import Any
 import numpy as np
 
 from softfer import metrics
-from softfer.analysis import plots
+from softfer.analysis.gradcam import gradcam
 from softfer.config import load_config
+from softfer.engine.data import build_data, read_records
+from softfer.engine.runs import load_trained_model
+from softfer.plots import figures as plots
 
 
 def read_predictions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -48,10 +51,6 @@ def clear_vs_ambiguous(
 
 def _gradcam_figure(run_dir: Path, out: Path, count: int = 3) -> None:
     import matplotlib.pyplot as plt
-
-    from softfer.analysis.gradcam import gradcam
-    from softfer.engine.data import build_data
-    from softfer.engine.runs import load_trained_model
 
     model, cfg, classes = load_trained_model(run_dir / "model.pt")
     data = build_data(cfg, with_train=False).test
@@ -98,8 +97,6 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
     cfg_path = run_dir / "config.yaml"
     if cfg_path.is_file():
         try:
-            from softfer.engine.data import read_records
-
             cfg = load_config(cfg_path)
             train = [r for r in read_records(cfg.data, cfg.data.train_split) if r.soft is not None]
             if train:

@@ -19,7 +19,11 @@ import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 from torchvision.transforms.v2 import functional as F
 
-from softfer.data.images import (
+from softfer.data.records import Record
+from softfer.data.sampling import item_rng, segment_indices
+from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
+from softfer.io.files import atomic_write
+from softfer.io.images import (
     MediaError,
     decode_frames,
     decode_image,
@@ -28,9 +32,7 @@ from softfer.data.images import (
     limit_worker_threads,
     read_bytes,
 )
-from softfer.data.records import Record
-from softfer.data.sampling import item_rng, segment_indices
-from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
+from softfer.io.video import count_frames, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -160,16 +162,13 @@ class ClipDataset(_LabelledDataset):
         frames = self._frames(i, np.arange(self._num_frames(rec)))
         packed = eval_transform(self.size)(frames).permute(0, 2, 3, 1).numpy()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, packed)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        with atomic_write(path, "wb") as f:  # a concurrent reader never sees half a file
+            np.save(f, packed)
         return packed
 
     def _num_frames(self, rec: Record) -> int:
         if rec.is_video_file:
             if "num_frames" not in rec.meta:
-                from softfer.faces.decode import count_frames
-
                 rec.meta["num_frames"] = count_frames(rec.path)
             return rec.meta["num_frames"]
         return rec.num_frames
@@ -178,8 +177,6 @@ class ClipDataset(_LabelledDataset):
         """The frames at ``idx`` as RGB uint8 (H, W, 3) arrays."""
         rec = self.records[i]
         if rec.is_video_file:
-            from softfer.faces.decode import read_frames
-
             try:
                 return read_frames(rec.path, idx).permute(0, 2, 3, 1).numpy()
             except Exception as exc:

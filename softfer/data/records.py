@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+log = logging.getLogger(__name__)
 
 
 @dataclass

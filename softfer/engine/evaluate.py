@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from softfer import metrics
 from softfer.data.transforms import normalize
+from softfer.io.files import atomic_write, write_json_atomic
 from softfer.models import spec_of
 
 
@@ -113,8 +113,7 @@ def write_predictions(
     path: Path, pred: dict[str, np.ndarray], ids: list[str], classes: tuple[str, ...]
 ) -> None:
     """Per-item CSV: id, label, prediction, predicted p_<class>, target soft label q_<class>, VA."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(
             ["id", "label", "pred", *(f"p_{c}" for c in classes), *(f"q_{c}" for c in classes)]
@@ -127,11 +126,8 @@ def write_predictions(
                 + [f"{q:.6f}" for q in pred["soft"][i]]
                 + [f"{v:.4f}" if not np.isnan(v) else "" for v in pred["va_pred"][i]]
             )
-    tmp.replace(path)
 
 
 def write_metrics(path: Path, report: dict[str, Any]) -> None:
     """metrics.json, written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(path)
+    write_json_atomic(path, report)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from softfer.analysis import plots
 from softfer.engine.evaluate import compute_metrics, write_metrics, write_predictions
+from softfer.plots import figures as plots
 
 
 def write_run_outputs(

@@ -19,11 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from softfer.data.records import VIDEO_SUFFIXES
 from softfer.faces.align import align_face
-from softfer.faces.decode import iter_frames
 from softfer.faces.detect import FaceDetector
 from softfer.faces.track import FaceTrack, track_main_face
+from softfer.io.files import VIDEO_SUFFIXES
+from softfer.io.video import iter_frames
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from softfer.analysis import plots
+from softfer.plots import figures as plots
 
 N_BINS = 5  # edges 0, .2, .4, .6, .8, 1
 

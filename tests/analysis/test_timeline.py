@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from softfer.analysis.timeline import timeline_figure, timeline_png
+from softfer.plots.timeline import timeline_figure, timeline_png
 
 CLASSES = ("happy", "sad", "neutral")
 NO_FACE = [6, 7, 8, 9]  # windows [3, 5), [3.5, 5.5), [4, 6), [4.5, 6.5): centres 4.0 .. 5.5

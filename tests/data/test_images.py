@@ -10,8 +10,8 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from softfer.data.datasets import ClipDataset, ImageDataset, collate_items
-from softfer.data.images import MediaError, decode_frames, decode_image, jpeg_reduction, read_bytes
 from softfer.data.records import Record, frame_index
+from softfer.io.images import MediaError, decode_frames, decode_image, jpeg_reduction, read_bytes
 
 
 def _face_like(size: int, seed: int = 0) -> np.ndarray:

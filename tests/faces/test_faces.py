@@ -11,10 +11,10 @@ from PIL import Image
 from softfer.config import ExperimentConfig
 from softfer.engine.checkpoint import save_checkpoint
 from softfer.faces.align import TEMPLATE, align_face
-from softfer.faces.decode import iter_frames, read_at_times, read_frames, video_info
 from softfer.faces.detect import FaceDetector
 from softfer.faces.preprocess import FaceOptions, preprocess_videos
 from softfer.faces.track import track_main_face
+from softfer.io.video import iter_frames, read_at_times, read_frames, video_info
 from softfer.models import create_model
 from softfer.predict import SYNTHETIC_NOTE, predict_media
 
@@ -167,7 +167,7 @@ def test_clip_dataset_reads_video_files(media):
 
 
 def test_display_rotation_is_applied():
-    from softfer.faces.decode import _rotation, _to_rgb
+    from softfer.io.video import _rotation, _to_rgb
 
     class Frame:  # what PyAV reports for a portrait phone video (display matrix: -90 degrees)
         rotation = -90.0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from softfer.labels.report import va_to_labels
+from softfer.data.label_files import va_to_labels
 
 HEADER = [
     "subDirectory_filePath",

@@ -25,8 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
-from softfer.data.records import VIDEO_SUFFIXES, ReadReport, Record, attach_frames, check_unique
-from softfer.data.tables import CLASS_SYNONYMS
+from softfer.data.records import ReadReport, Record, attach_frames, check_unique
+from softfer.io.files import VIDEO_SUFFIXES
+from softfer.io.tables import CLASS_SYNONYMS
 
 AFEW_FOLDERS = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 AFEW_SPLITS = ("Train", "Val")  # the release's labelled splits (its Test split has no labels)

@@ -34,7 +34,7 @@ from softfer.data.records import (
     frame_index,
     parse_int,
 )
-from softfer.data.tables import read_table
+from softfer.io.tables import read_table
 from softfer.labels.affect import VA_MISSING, AffectStats, gmm_labels
 
 AFFECTNET_COLUMNS = (

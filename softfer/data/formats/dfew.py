@@ -36,7 +36,7 @@ from softfer.data.records import (
     check_unique,
     parse_int,
 )
-from softfer.data.tables import Table, find_class_columns, match_class_columns, parse_numbers, read_table
+from softfer.io.tables import Table, find_class_columns, match_class_columns, parse_numbers, read_table
 from softfer.labels.votes import validate_votes
 
 SPLIT_SPELLINGS = ("single-labeled", "single_labeled", "single-labelled", "single_labelled")

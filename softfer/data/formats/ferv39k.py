@@ -21,7 +21,7 @@ import numpy as np
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.records import ReadReport, Record, attach_frames, check_split, check_unique, parse_int
-from softfer.data.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
+from softfer.io.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
 
 FERV39K_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FERV39K_SPLITS = ("train", "test")

@@ -33,7 +33,7 @@ from softfer.data.records import (
     parse_int,
     records_media_kind,
 )
-from softfer.data.tables import Table, class_key, match_class_columns, read_table
+from softfer.io.tables import Table, class_key, match_class_columns, read_table
 
 
 def read_former_dfer_list(

@@ -9,9 +9,9 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
+from softfer.data.label_files import agreement_report
 from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
-from softfer.labels.report import agreement_report
 
 
 def _progress(total: int, what: str) -> Progress:

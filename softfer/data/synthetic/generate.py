@@ -26,7 +26,7 @@ from softfer.data.formats.affectnet import AFFECTNET_COLUMNS
 from softfer.data.synthetic.landmarks import landmarks68
 from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
 from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
-from softfer.data.tables import write_csv
+from softfer.io.tables import write_csv
 
 GROUND_TRUTH = "softfer_ground_truth.csv"
 FRAME_VA = "softfer_frame_va.csv"

@@ -32,7 +32,7 @@ from softfer.data.formats.affectnet import read_affectnet
 from softfer.data.formats.ferv39k import FERV39K_CLASSES
 from softfer.data.synthetic.generate import ClipRecord, _folds, generate_affectnet, generate_dfew, staging
 from softfer.data.synthetic.model import SynthConfig
-from softfer.data.tables import CLASS_SYNONYMS, write_csv
+from softfer.io.tables import CLASS_SYNONYMS, write_csv
 from softfer.labels.affect import AffectStats, fit_affect_stats, gmm_labels
 
 FERV39K_SOFT_NAME = "ferv39k_plus_votes.csv"

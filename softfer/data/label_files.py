@@ -11,7 +11,7 @@ import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.data.records import parse_int
-from softfer.data.tables import Table, find_class_columns, parse_numbers, read_table, write_csv
+from softfer.io.tables import Table, find_class_columns, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
     euclidean_labels,

@@ -19,6 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from softfer.io.files import atomic_write
+
 NO_FACE_LABEL = "no face (window not classified)"
 
 
@@ -110,5 +112,6 @@ def timeline_figure(result: dict[str, Any], classes: Sequence[str]) -> Figure:
 def timeline_png(result: dict[str, Any], classes: Sequence[str], path: str | Path) -> None:
     """Write `timeline_figure` of a `predict` result as a PNG."""
     fig = timeline_figure(result, classes)
-    fig.savefig(path, dpi=110, format="png")
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from softfer.io.files import atomic_write
+
 # Spellings seen in FER annotation files, mapped to softfer's canonical class names.
 CLASS_SYNONYMS: dict[str, str] = {
     "happiness": "happy",
@@ -194,14 +196,10 @@ def find_class_columns(
 
 def write_csv(path: str | Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
     """Write a CSV (LF line endings) through a temporary file renamed into place: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(list(header))
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def parse_numbers(table: Table, columns: list[int], *, what: str) -> list[list[float]]:

@@ -13,13 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from softfer import metrics
+from softfer.io.files import atomic_write
 
 
 def _save(fig, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=120, format="png")
     plt.close(fig)
 
 

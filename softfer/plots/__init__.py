@@ -1,0 +1,1 @@
+"""Figures (matplotlib): a leaf package that imports nothing of softfer above metrics."""
