@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from softfer.classes import DFEW_CLASSES
-from softfer.config import load_config
+from softfer.config import load_config, packaged_configs
 from softfer.data.formats import read_dfew
 from softfer.data.synthetic.cli import synth_dfew
 from softfer.engine.train import fit
@@ -22,13 +22,8 @@ DEMO_CLIPS, DEMO_SIZE = 1000, 64
 
 
 def demo_config_dir() -> Path:
-    """configs/demo of the source checkout softfer runs from."""
-    path = Path(__file__).resolve().parents[1] / "configs" / "demo"
-    if not path.is_dir():
-        raise ValueError(
-            f"demo configs not found at {path}; run softfer from its source checkout (pip install -e .)"
-        )
-    return path
+    """The demo configs shipped with softfer (package data, so a wheel install has them too)."""
+    return packaged_configs() / "demo"
 
 
 def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[str, dict[str, float]]:

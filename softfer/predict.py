@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from softfer.data.transforms import normalize
+from softfer.engine.batch import forward, frames_input, probabilities
 from softfer.engine.checkpoint import load_checkpoint
-from softfer.engine.evaluate import split_output
 from softfer.engine.runs import model_from_state
 from softfer.faces.align import align_face
 from softfer.faces.preprocess import FaceOptions, aligned_frames
@@ -49,10 +48,8 @@ def _classify(model, clips: list[np.ndarray], batch: int = 16) -> np.ndarray:
     out = []
     with torch.no_grad():
         for i in range(0, len(clips), batch):
-            x = torch.from_numpy(np.stack(clips[i : i + batch]))
-            x = x.permute(0, 1, 4, 2, 3) if x.dim() == 5 else x.permute(0, 3, 1, 2)
-            logits, _ = split_output(model(normalize(x.contiguous(), *spec_of(model).normalization)))
-            out.append(torch.softmax(logits.float(), 1).numpy())
+            logits, _ = forward(model, frames_input(model, np.stack(clips[i : i + batch])))
+            out.append(probabilities(logits).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 

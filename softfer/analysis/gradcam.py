@@ -6,8 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softfer.data.transforms import normalize
-from softfer.engine.evaluate import split_output
+from softfer.engine.batch import as_input, forward
 from softfer.models import spec_of
 from softfer.models.spec import unwrap
 
@@ -21,8 +20,7 @@ def gradcam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) 
     Returns (maps of shape (T, H, W) or (1, H, W), explained class).
     """
     spec = spec_of(model)
-    if x.dtype == torch.uint8:
-        x = normalize(x, spec.mean, spec.std)
+    x = as_input(model, x)
     layer = unwrap(model).get_submodule(spec.cam_layer)
     store: dict[str, torch.Tensor] = {}
 
@@ -34,7 +32,7 @@ def gradcam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) 
     try:
         model.eval()
         x = x.clone().requires_grad_(True)
-        logits, _ = split_output(model(x))
+        logits, _ = forward(model, x)
         cls = int(logits.argmax(1)) if target is None else target
         model.zero_grad(set_to_none=True)
         logits[0, cls].backward()

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
-from softfer.data import formats
+from softfer.data.formats import ReadRequest, get_format
 from softfer.data.records import ReadReport, Record
 
 
@@ -26,51 +25,43 @@ def _complete_image(path: Path) -> bool:
         return False
 
 
-def _splits(fmt: str, root: str) -> list[tuple[str, list[Record], ReadReport]]:
+def _splits(
+    fmt: str, root: str, *, affectnet_stats: str | None = None
+) -> list[tuple[str, list[Record], ReadReport]]:
+    """(name, records, report) of every fold and split the copy at ``root`` holds, read through
+    ``FORMATS[fmt]``: leniently (``max_skip=1``), so inspect reports every problem instead of stopping at
+    the first, and accepting raw videos, which describe the copy (training refuses them)."""
+    entry = get_format(fmt)
     out = []
-    lenient = {"max_skip": 1.0}  # inspect reports every problem instead of stopping at the first
-    if fmt == "dfew":
-        for fold in range(1, 6):
-            for split in ("train", "test"):
-                rep = ReadReport()
-                out.append(
-                    (
-                        f"fold {fold} {split}",
-                        formats.read_dfew(root, fold=fold, split=split, report=rep, **lenient),
-                        rep,
-                    )
-                )
-    elif fmt == "ferv39k":
-        for split in ("train", "test"):
+    for fold in entry.folds or (None,):
+        for split in entry.present_splits(root):
             rep = ReadReport()
-            out.append((split, formats.read_ferv39k(root, split=split, report=rep, **lenient), rep))
-    elif fmt == "afew":
-        splits = [s for s in ("Train", "Val") if (Path(root) / s).is_dir()]
-        for split in splits or [None]:  # class folders directly under the root: no split
-            rep = ReadReport()
-            out.append((split or "all", formats.read_afew(root, split=split, report=rep, **lenient), rep))
-    elif fmt == "affectnet":
-        for split in ("train", "val"):
-            rep = ReadReport()
-            out.append((split, formats.read_affectnet(root, split=split, report=rep, **lenient), rep))
-    elif fmt == "manifest":
-        rep = ReadReport()
-        out.append(("all", formats.read_manifest(root, report=rep, **lenient), rep))
-    elif fmt == "former_dfer":
-        rep = ReadReport()
-        out.append(("all", formats.read_former_dfer_list(root, report=rep, **lenient), rep))
-    else:
-        raise ValueError(f"unknown format {fmt!r}")
+            request = ReadRequest(
+                root=root,
+                split=split,
+                fold=fold or 1,
+                num_classes=len(entry.classes),
+                max_skip=1.0,
+                affectnet_stats=affectnet_stats,
+                allow_raw_videos=True,
+                report=rep,
+            )
+            name = split or "all"
+            out.append((f"fold {fold} {name}" if fold else name, entry.read(request), rep))
     return out
 
 
-def inspect_dataset(fmt: str, root: str, *, verify: bool = False) -> str:
-    """A text report: counts per split/fold/class, vote ambiguity, missing and unreadable files."""
-    classes = AFFECTNET_CLASSES if fmt == "affectnet" else DFEW_CLASSES
+def inspect_dataset(fmt: str, root: str, *, verify: bool = False, affectnet_stats: str | None = None) -> str:
+    """A text report: counts per split/fold/class, vote ambiguity, missing and unreadable files.
+
+    ``fmt`` is a name of ``FORMATS``; ``affectnet_stats`` is AffectNet's VA statistics file, which Aff-Wild's
+    class labels are derived from (needed for ``affwild`` only).
+    """
+    classes = get_format(fmt).classes
     lines = [f"{fmt} dataset at {root}"]
     all_records: dict[str, Record] = {}
     problems: list[str] = []
-    for name, records, rep in _splits(fmt, root):
+    for name, records, rep in _splits(fmt, root, affectnet_stats=affectnet_stats):
         counts = Counter(r.label for r in records)
         per_class = ", ".join(f"{c}={counts.get(i, 0)}" for i, c in enumerate(classes))
         lines.append(f"  {name:16s} {len(records):7d} items  {per_class}")

@@ -3,17 +3,17 @@ training targets (hard / soft / fused), and wrap everything in ``ClipDataset`` o
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.config import DataConfig, ExperimentConfig
-from softfer.data import formats
 from softfer.data.datasets import ClipDataset, ImageDataset
+from softfer.data.formats import ReadRequest, get_format, read_affect_stats
+from softfer.data.provenance import is_synthetic
 from softfer.data.records import Record, records_media_kind
 from softfer.data.transforms import eval_transform, train_transform
 from softfer.labels.affect import (
@@ -28,7 +28,6 @@ from softfer.labels.noise import flip_labels
 from softfer.labels.votes import split_clear_mixed
 
 log = logging.getLogger(__name__)
-IMAGE_FORMATS = ("affectnet", "affwild")  # class vocabulary: AffectNet's
 
 
 @dataclass
@@ -44,6 +43,9 @@ class DataBundle:
     # The labels the class weights W_k are fitted on: ``train_labels``, or the clean labels before noise
     # with labels.stats_from=clean.
     weight_labels: np.ndarray | None = None
+    # Whether the training data is softfer's synthetic benchmark (``softfer.data.provenance``); recorded
+    # with the trained model so that `softfer predict` can say so.
+    synthetic: bool = False
 
     def __post_init__(self) -> None:
         if self.weight_labels is None:
@@ -51,9 +53,8 @@ class DataBundle:
 
 
 def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
-    """The class vocabulary of a dataset format."""
-    names = AFFECTNET_CLASSES if fmt in IMAGE_FORMATS else DFEW_CLASSES
-    return tuple(names[:num_classes])
+    """The first ``num_classes`` class names of a dataset format (``FORMATS[fmt].class_names``)."""
+    return get_format(fmt).class_names(num_classes)
 
 
 def read_records(
@@ -65,58 +66,29 @@ def read_records(
     with valence/arousal for the VA metrics, as the dual-domain paper counts them).
     """
     fmt, root = fmt or data.format, root or data.root
+    entry = get_format(fmt)
     if not root:
         raise ValueError(f"data.root is not set for the {fmt} dataset (use --set data.root=PATH)")
     if not Path(root).exists():
         raise ValueError(
             f"the {fmt} dataset is not at {root}: download it (see docs/DATASETS.md) or set data.root"
         )
-    kw = {"max_skip": data.max_skip}
-    if fmt == "dfew":
-        return formats.read_dfew(root, fold=data.fold, split=split, **kw)
-    if fmt == "ferv39k":
-        return formats.read_ferv39k(root, split=split, soft_labels=data.soft_labels, **kw)
-    if fmt == "afew":
-        return _refuse_raw_videos(formats.read_afew(root, split=split, **kw), root)
-    if fmt == "affectnet":
-        return formats.read_affectnet(
-            root, split=split, num_classes=data.num_classes, va_only_none=test and data.num_classes == 8, **kw
-        )
-    if fmt == "affwild":
-        return formats.read_affwild(root, affectnet_stats(data), split=split, seed=0)
-    if fmt == "manifest":
-        return formats.read_manifest(root, split=split, fold=None, **kw)
-    if fmt == "former_dfer":
-        return formats.read_former_dfer_list(Path(root) / f"{split}.txt", **kw)
-    raise ValueError(f"unknown data format {fmt!r}")
+    request = ReadRequest(
+        root=root,
+        split=split,
+        fold=data.fold,
+        num_classes=data.num_classes,
+        max_skip=data.max_skip,
+        soft_labels=data.soft_labels,
+        affectnet_stats=data.affectnet_stats,
+        test=test,
+    )
+    return entry.read(request)
 
 
 def affectnet_stats(data: DataConfig) -> AffectStats:
     """The AffectNet VA statistics Aff-Wild's labels are derived from (dual-domain sections 4.1, 5.1)."""
-    if not data.affectnet_stats:
-        raise ValueError(
-            "Aff-Wild labels need data.affectnet_stats (softfer labels va --save-stats on AffectNet)"
-        )
-    path = Path(data.affectnet_stats)
-    try:
-        return AffectStats.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
-            f"{path}: not a statistics file written by softfer labels va --save-stats ({exc})"
-        ) from exc
-
-
-def _refuse_raw_videos(records: list[Record], root: str) -> list[Record]:
-    # Models learn from detected, aligned face crops (DFEW's frames); whole video frames would measure
-    # something else without a word, so raw videos must go through `softfer preprocess` first.
-    videos = [r for r in records if r.is_video_file]
-    if videos:
-        raise ValueError(
-            f"{root}: {len(videos)} AFEW clips are raw videos (first: {videos[0].path}); models are trained "
-            "on aligned face frames, so detect and align them first: softfer preprocess "
-            f"{root} OUT --layout mirror, then set the data root to OUT"
-        )
-    return records
+    return read_affect_stats(data.affectnet_stats)
 
 
 def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -135,25 +107,49 @@ def training_targets(
 
     ``stats_labels`` are the labels the VA statistics are fitted on (default: the records' own labels);
     the fusion of eq. 4 always uses the records' labels, as the model sees them.
+
+    Raises:
+        ValueError: ``cfg.labels.target`` names no entry of ``LABEL_METHODS``, or the records lack what
+            the method needs.
     """
-    target = cfg.labels.target
+    method = LABEL_METHODS.get(cfg.labels.target)
+    if method is None:
+        raise ValueError(f"labels.target={cfg.labels.target!r}: choose one of {sorted(LABEL_METHODS)}")
     labels = np.array([r.label for r in records])
     stats_labels = labels if stats_labels is None else np.asarray(stats_labels)
-    if target == "hard":
-        return [replace(r, soft=one_hot(np.array([r.label]), num_classes)[0]) for r in records]
-    if target == "soft":
-        missing = [r.id for r in records if r.soft is None]
-        if missing:
-            raise ValueError(
-                f"labels.target=soft needs soft labels, but {len(missing)} training clips have none (first: "
-                f"{missing[0]}); give the vote annotation file or use labels.target=hard"
-            )
-        return records
+    return method(records, cfg, num_classes, stats_labels)
+
+
+def hard_targets(
+    records: list[Record], cfg: ExperimentConfig, num_classes: int, stats_labels: np.ndarray
+) -> list[Record]:
+    """One-hot rows of the categorical labels."""
+    return [replace(r, soft=one_hot(np.array([r.label]), num_classes)[0]) for r in records]
+
+
+def soft_targets(
+    records: list[Record], cfg: ExperimentConfig, num_classes: int, stats_labels: np.ndarray
+) -> list[Record]:
+    """The annotators' vote distributions the records already carry."""
+    missing = [r.id for r in records if r.soft is None]
+    if missing:
+        raise ValueError(
+            f"labels.target=soft needs soft labels, but {len(missing)} training clips have none (first: "
+            f"{missing[0]}); give the vote annotation file or use labels.target=hard"
+        )
+    return records
+
+
+def fused_targets(
+    records: list[Record], cfg: ExperimentConfig, num_classes: int, stats_labels: np.ndarray
+) -> list[Record]:
+    """Dual-domain eq. 4: the categorical label fused with a label derived from valence/arousal."""
+    labels = np.array([r.label for r in records])
     has_va = np.array([r.va is not None for r in records])
     if not has_va.any():
         raise ValueError("labels.target=fused needs valence/arousal annotations in the training data")
     va = np.stack([r.va if r.va is not None else np.zeros(2) for r in records])
-    if cfg.data.format == "affwild":
+    if get_format(cfg.data.format).borrows_va_stats:
         # Aff-Wild borrows AffectNet's parameters: "we assign p(y|x_n)_GMM to each VA annotation" (5.1).
         stats = affectnet_stats(cfg.data)
     else:
@@ -167,6 +163,12 @@ def training_targets(
     if (~has_va).any():
         log.info("%d training samples without VA keep their one-hot label", int((~has_va).sum()))
     return [replace(r, soft=fused[i]) for i, r in enumerate(records)]
+
+
+# labels.target -> (records, cfg, num_classes, stats_labels) -> records with their training ``soft``.
+# A new label method is one function above and one entry here (and its name in the config's choices).
+LabelMethod = Callable[[list[Record], ExperimentConfig, int, np.ndarray], list[Record]]
+LABEL_METHODS: dict[str, LabelMethod] = {"hard": hard_targets, "soft": soft_targets, "fused": fused_targets}
 
 
 def _dataset(records, cfg: ExperimentConfig, *, train: bool, image: bool, num_classes: int):
@@ -240,7 +242,8 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
     d = cfg.data
     k = d.num_classes
     test_fmt = d.test_format or d.format
-    test_split = d.test_split if not d.test_format else ("Val" if test_fmt == "afew" else d.test_split)
+    # a cross-dataset test reads the other dataset's own evaluation split (AFEW: Val)
+    test_split = get_format(test_fmt).default_test_split or d.test_split if d.test_format else d.test_split
     test_records = read_records(d, test_split, fmt=test_fmt, root=d.test_root, test=True)
     image = records_media_kind(test_records, source=f"{test_fmt} {test_split} split") == "image"
     train = val = None
@@ -263,4 +266,5 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
         targets = training_targets(records, cfg, k, stats_labels=weight_labels)
         train = _dataset(targets, cfg, train=True, image=image, num_classes=k)
     test = _dataset(test_records, cfg, train=False, image=image, num_classes=k)
-    return DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels)
+    synthetic = with_train and is_synthetic(d.root)
+    return DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels, synthetic)

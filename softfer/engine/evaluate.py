@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -13,44 +12,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from softfer import metrics
-from softfer.data.transforms import normalize
+from softfer.engine.batch import batch_input, forward, probabilities
+from softfer.engine.batch import model_input as model_input  # re-exported: older callers import it here
 from softfer.io.files import atomic_write, write_json_atomic
-from softfer.models import spec_of
-
-
-def split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(logits, valence/arousal or None) from any softfer model's output."""
-    if isinstance(out, tuple) and hasattr(out, "logits"):
-        return out.logits, out.va
-    return out, None
-
-
-def model_input(
-    batch: dict[str, torch.Tensor],
-    device: torch.device,
-    channels_last: bool = False,
-    *,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-) -> torch.Tensor:
-    """Move the uint8 pixels of a batch to the device and normalise them there.
-
-    ``mean``/``std`` are the model's own input statistics (``spec_of(model).mean``/``.std``): ImageNet's
-    for the 2-D models, Kinetics-400's for r3d_18.
-    """
-    key = "clips" if "clips" in batch else "images"
-    x = normalize(batch[key].to(device, non_blocking=True), mean, std)
-    if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def autocast(device: torch.device, amp: str):
-    """An autocast context for "bf16"/"fp16", or a no-op for "none"."""
-    if amp == "none":
-        return nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @torch.no_grad()
@@ -61,15 +25,13 @@ def predict(
 
     The input is normalised with the model's own statistics (its spec, found through DDP/compile/SWA).
     """
-    spec = spec_of(model)
     model.eval()
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("probs", "label", "soft", "va_true", "va_pred", "index")
     }
     for batch in loader:
-        with autocast(device, amp):
-            logits, va = split_output(model(model_input(batch, device, mean=spec.mean, std=spec.std)))
-        parts["probs"].append(torch.softmax(logits.float(), 1).cpu().numpy())
+        logits, va = forward(model, batch_input(model, batch, device), amp=amp)
+        parts["probs"].append(probabilities(logits).cpu().numpy())
         parts["label"].append(batch["label"].numpy())
         parts["soft"].append(batch["soft"].numpy())
         parts["va_true"].append(batch["va"].numpy())

@@ -1,4 +1,4 @@
-"""The files every run writes next to its resolved config."""
+"""The files a run leaves: test-set evaluation with its metrics, predictions and figures, and model.pt."""
 
 from __future__ import annotations
 
@@ -6,9 +6,69 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
 
-from softfer.engine.evaluate import compute_metrics, write_metrics, write_predictions
+from softfer.config import ExperimentConfig
+from softfer.data.datasets import collate_items
+from softfer.engine.checkpoint import save_checkpoint
+from softfer.engine.data import DataBundle
+from softfer.engine.evaluate import compute_metrics, predict, write_metrics, write_predictions
 from softfer.plots import figures as plots
+
+
+def eval_loader(ds: Dataset, cfg: ExperimentConfig, rank: int = 0, world: int = 1) -> DataLoader:
+    """This rank's share (every ``world``-th item) of ``ds`` in order; ``predict`` gathers the shares."""
+    idx = list(range(len(ds)))[rank::world]  # type: ignore[arg-type]
+    return DataLoader(
+        ds,
+        batch_size=max(cfg.optim.batch_size, 8),
+        sampler=idx,
+        num_workers=cfg.data.num_workers,
+        collate_fn=collate_items,
+    )
+
+
+def evaluate_and_write(
+    model: torch.nn.Module,
+    data: DataBundle,
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    device: torch.device,
+    rank: int = 0,
+    world: int = 1,
+    history: list[dict] | None = None,
+    *,
+    save_model: bool = True,
+    cut_short: dict | None = None,
+) -> dict[str, Any]:
+    """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures.
+
+    ``cut_short`` (e.g. {"max_steps": 2}) is recorded in metrics.json when training stopped early.
+    Every rank must call this (the predictions are gathered); ranks other than 0 return {}.
+    """
+    pred = predict(model, eval_loader(data.test, cfg, rank, world), device, amp=cfg.run.amp)
+    if rank != 0:
+        return {}
+    ids = [r.id for r in data.test.records]
+    if save_model:
+        write_model(model, data, cfg, run_dir)
+    return write_run_outputs(
+        run_dir, pred, ids, data.classes, history or [], extra={"cut_short": cut_short} if cut_short else None
+    )
+
+
+def write_model(model: torch.nn.Module, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:
+    """RUN/model.pt: the weights, the config, the class names and what the model was trained on."""
+    save_checkpoint(
+        {
+            "model": model.state_dict(),
+            "config": cfg.model_dump(mode="json"),
+            "classes": list(data.classes),
+            "trained_on": {"format": cfg.data.format, "synthetic": data.synthetic},
+        },
+        run_dir / "model.pt",
+    )
 
 
 def write_run_outputs(

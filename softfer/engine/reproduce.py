@@ -7,14 +7,16 @@ an evaluation of a few test items: a check of the data, weights and settings bef
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import traceback
 from pathlib import Path
 from typing import Any
 
-from softfer.config import ExperimentConfig, load_config, validate_config
+from softfer.config import ExperimentConfig, load_config, packaged_configs, validate_config
+from softfer.data.formats import get_format
 from softfer.engine.crossval import cross_validate
-from softfer.engine.data import DataBundle, build_data
+from softfer.engine.data import build_data
 from softfer.engine.train import fit
 
 PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
@@ -23,11 +25,8 @@ SMOKE_EVAL_ITEMS = 16
 
 
 def configs_dir() -> Path:
-    """configs/ of the source checkout."""
-    path = Path(__file__).resolve().parents[2] / "configs"
-    if not path.is_dir():
-        raise ValueError(f"configs not found at {path}; run softfer from its source checkout")
-    return path
+    """The configs shipped with softfer (package data, so a wheel install has them too)."""
+    return packaged_configs()
 
 
 def table_key(cfg: ExperimentConfig) -> str:
@@ -39,8 +38,9 @@ def table_key(cfg: ExperimentConfig) -> str:
 def table_paths() -> dict[str, list[Path]]:
     """Every experiment config file grouped by table key (configs as shipped, no overrides)."""
     tables: dict[str, list[Path]] = {}
-    for path in sorted(configs_dir().rglob("*.yaml")):
-        if path.name.startswith("base") or "demo" in path.parts:
+    root = configs_dir()
+    for path in sorted(root.rglob("*.yaml")):
+        if path.name.startswith("base") or path.relative_to(root).parts[0] == "demo":
             continue
         cfg = load_config(path)
         if cfg.reference.table:
@@ -80,7 +80,7 @@ def _fmt(v: float | None, percent: bool) -> str:
 
 def _run_config(cfg: ExperimentConfig, folds: tuple[int, ...]) -> dict[str, dict[str, float]]:
     """Per metric {"mean", "std", "n"} of one config: over DFEW folds, or one run elsewhere."""
-    if cfg.data.format == "dfew" and not cfg.data.test_format:
+    if get_format(cfg.data.format).folds and not cfg.data.test_format:
         summary = cross_validate(cfg, folds=folds)
         n = len(summary["folds"])
         return {k: {**v, "n": n} for k, v in summary["metrics"].items()}
@@ -143,14 +143,8 @@ def smoke_config(
     data["run"].update(max_steps=steps, out_dir=cfg.run.out_dir.rstrip("/") + "-smoke", progress=False)
     smoke = validate_config(data, f"{cfg.name} (smoke)")
     bundle = build_data(smoke)
-    bundle = DataBundle(
-        bundle.train,
-        _first_items(bundle.val, eval_items),
-        _first_items(bundle.test, eval_items),
-        bundle.classes,
-        bundle.train_labels,
-        bundle.is_image,
-        bundle.weight_labels,
+    bundle = dataclasses.replace(
+        bundle, val=_first_items(bundle.val, eval_items), test=_first_items(bundle.test, eval_items)
     )
     return fit(smoke, overwrite=True, data=bundle)
 

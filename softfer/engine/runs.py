@@ -9,6 +9,9 @@ import torch
 
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.engine.checkpoint import load_checkpoint
+from softfer.engine.data import build_data, class_names
+from softfer.engine.outputs import evaluate_and_write
+from softfer.engine.runtime import setup_distributed
 from softfer.models import create_model
 
 
@@ -45,10 +48,6 @@ def evaluate_checkpoint(
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``."""
-    from softfer.engine.data import build_data, class_names
-    from softfer.engine.runtime import setup_distributed
-    from softfer.engine.train import evaluate_and_write
-
     model, cfg, classes = load_trained_model(checkpoint)
     data = cfg.model_dump(mode="json")
     if data_format:

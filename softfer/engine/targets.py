@@ -8,6 +8,7 @@ therefore still gets MIDAS, exactly as one process with the whole batch would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,12 +23,16 @@ from softfer.labels.mixing import label_smoothing, midas_apply, midas_draw, mixu
 class Mixer:
     """Turns a batch's inputs, targets and per-sample loss weights into the step's training batch."""
 
-    kind: str = "none"  # "none" | "midas" | "mixup"
+    kind: str = "none"  # a key of MIXING_KINDS: "none" | "midas" | "mixup"
     alpha: float = 0.4
     normalize: str = "softmax"
     smoothing: float = 0.0
     world: int = 1
     rank: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MIXING_KINDS:
+            raise ValueError(f"labels.mixing={self.kind!r}: choose one of {sorted(MIXING_KINDS)}")
 
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, key: tuple[int, ...]
@@ -35,34 +40,57 @@ class Mixer:
         """Mix one step's batch; ``key`` = (seed, epoch, step) makes every draw replayable on resume."""
         if self.smoothing > 0:
             y = label_smoothing(y, self.smoothing)
-        if self.kind == "none":
-            return x, y, w
-        if self.kind == "midas" and self.world > 1:
-            return self._global_midas(x, y, w, np.random.default_rng(list(key)))
-        rng = np.random.default_rng([*key, self.rank])
-        if self.kind == "midas":
-            lam, partner = midas_draw(x.shape[0], self.alpha, rng)
-            mixed = midas_apply(x, y, lam, partner, x, y, normalize=self.normalize)  # type: ignore[arg-type]
-        else:
-            mixed = mixup(x, y, alpha=self.alpha, rng=rng)
-        return mixed.inputs, mixed.targets, _mix_weights(w, mixed.lam, mixed.partner, w)
+        return MIXING_KINDS[self.kind](self, x, y, w, key)
 
-    def _global_midas(self, x, y, w, rng: np.random.Generator):
-        b = x.shape[0]
-        pool_x, pool_y = _gather(x), _gather(y)
-        lam, partner = midas_draw(b * self.world, self.alpha, rng)
-        mine = slice(self.rank * b, (self.rank + 1) * b)
-        mixed = midas_apply(
-            x,
-            y,
-            lam[mine],
-            partner[mine],
-            pool_x,
-            pool_y,
-            normalize=self.normalize,  # type: ignore[arg-type]
-        )
-        pool_w = _gather(w) if w is not None else None
-        return mixed.inputs, mixed.targets, _mix_weights(w, mixed.lam, mixed.partner, pool_w)
+
+Mixed = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # inputs, targets, sample weights
+
+
+def no_mixing(m: Mixer, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, key) -> Mixed:
+    """The batch as it is."""
+    return x, y, w
+
+
+def midas_mixing(m: Mixer, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, key) -> Mixed:
+    """MIDAS (Kawamura et al., WACV 2024): clips and soft labels mixed with partners from the global batch."""
+    if m.world > 1:
+        return _global_midas(m, x, y, w, np.random.default_rng(list(key)))
+    lam, partner = midas_draw(x.shape[0], m.alpha, np.random.default_rng([*key, m.rank]))
+    mixed = midas_apply(x, y, lam, partner, x, y, normalize=m.normalize)  # type: ignore[arg-type]
+    return mixed.inputs, mixed.targets, _mix_weights(w, mixed.lam, mixed.partner, w)
+
+
+def mixup_mixing(m: Mixer, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, key) -> Mixed:
+    """mixup (Zhang et al. 2018) within this process's batch."""
+    mixed = mixup(x, y, alpha=m.alpha, rng=np.random.default_rng([*key, m.rank]))
+    return mixed.inputs, mixed.targets, _mix_weights(w, mixed.lam, mixed.partner, w)
+
+
+# labels.mixing -> how a step's batch is mixed. A new kind is one function above and one entry here.
+MIXING_KINDS: dict[str, Callable[..., Mixed]] = {
+    "none": no_mixing,
+    "midas": midas_mixing,
+    "mixup": mixup_mixing,
+}
+
+
+def _global_midas(m: Mixer, x: torch.Tensor, y: torch.Tensor, w, rng: np.random.Generator) -> Mixed:
+    # Every rank draws the same lambdas and partners for the whole global batch and keeps its own rows.
+    b = x.shape[0]
+    pool_x, pool_y = _gather(x), _gather(y)
+    lam, partner = midas_draw(b * m.world, m.alpha, rng)
+    mine = slice(m.rank * b, (m.rank + 1) * b)
+    mixed = midas_apply(
+        x,
+        y,
+        lam[mine],
+        partner[mine],
+        pool_x,
+        pool_y,
+        normalize=m.normalize,  # type: ignore[arg-type]
+    )
+    pool_w = _gather(w) if w is not None else None
+    return mixed.inputs, mixed.targets, _mix_weights(w, mixed.lam, mixed.partner, pool_w)
 
 
 def _gather(t: torch.Tensor) -> torch.Tensor:
@@ -83,7 +111,8 @@ def build_mixer(labels: LabelConfig, *, per_rank_batch: int, world: int, rank: i
     """The run's ``Mixer``; refuses settings that would mix a clip with itself or silently not mix.
 
     Raises:
-        ValueError: MIDAS with a global batch < 2, or mixup with a per-process batch < 2.
+        ValueError: an unknown mixing kind, MIDAS with a global batch < 2, or mixup with a per-process
+            batch < 2.
     """
     global_batch = per_rank_batch * world
     if labels.mixing == "midas" and global_batch < 2:

@@ -13,13 +13,12 @@ from torchvision.models import resnet18
 from torchvision.models.video import r3d_18
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
-from softfer.config import load_config
+from softfer.config import load_config, packaged_configs
 from softfer.data import formats
 from softfer.data.synthetic.layouts import build_smoke_tree, va_points_by_class
 from softfer.labels.affect import AffectStats, fit_affect_stats, gmm_labels
 from softfer.models.registry import create_model
 
-REPO = Path(__file__).resolve().parents[2]
 # DFEW's published label order (labels 1..7 = happy, sad, neutral, angry, surprise, disgust, fear), written
 # out by hand as the reference for every class mapping below.
 DFEW_INDEX = {"happy": 0, "sad": 1, "neutral": 2, "angry": 3, "surprise": 4, "disgust": 5, "fear": 6}
@@ -212,8 +211,8 @@ def test_weights_have_torchvision_keys_and_load_into_softfer_models(tree):
 
 
 def _config_paths() -> list[Path]:
-    return sorted((REPO / "configs" / "midas").glob("*.yaml")) + sorted(
-        (REPO / "configs" / "dual_domain").glob("*.yaml")
+    return sorted((packaged_configs() / "midas").glob("*.yaml")) + sorted(
+        (packaged_configs() / "dual_domain").glob("*.yaml")
     )
 
 

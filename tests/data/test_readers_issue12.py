@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from softfer.config import load_config
+from softfer.config import load_config, packaged_configs
 from softfer.data.datasets import ImageDataset
 from softfer.data.formats import (
     FORMAT_SPLITS,
@@ -26,7 +26,7 @@ from softfer.data.synthetic.generate import write_xlsx
 from softfer.labels.affect import AffectStats
 from tests.data.test_formats import VOTES, _csv, _dfew_release, _frames
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = packaged_configs()
 DFEW_HEADER = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
 TWO_CLASS_STATS = AffectStats(
     np.full(2, 0.5), np.array([[0.5, 0.5], [-0.5, -0.5]]), np.stack([np.eye(2) * 0.05] * 2), np.ones(2)

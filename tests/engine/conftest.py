@@ -12,7 +12,7 @@ def tiny_dfew(tmp_path_factory):
 
 
 def tiny_config(root, out, **over) -> list[str]:
-    """Overrides turning configs/demo/base.yaml into a seconds-long CPU run."""
+    """Overrides turning the packaged demo/base.yaml into a seconds-long CPU run."""
     sets = {
         "data.root": str(root),
         "data.size": 32,

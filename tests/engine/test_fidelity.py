@@ -1,16 +1,14 @@
 """Settings that cannot be honoured fail when the run is built; data preparation follows the papers."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from softfer.config import load_config
+from softfer.config import load_config, packaged_configs
 from softfer.engine.data import build_data
 from softfer.engine.train import fit, per_rank_batch
 from tests.engine.conftest import tiny_config
 
-DEMO_BASE = Path(__file__).resolve().parents[2] / "configs" / "demo" / "base.yaml"
+DEMO_BASE = packaged_configs() / "demo" / "base.yaml"
 
 
 @pytest.mark.parametrize(
@@ -68,7 +66,7 @@ def test_class_weights_and_va_statistics_from_clean_or_noisy_labels(tmp_path):
     root = tmp_path / "affectnet"
     generate_affectnet(root, images=300, size=32, seed=0, workers=1)
     common = [f"data.root={root}", "data.label_noise=0.3", "model.pretrained=null"]
-    base = Path(__file__).resolve().parents[2] / "configs" / "dual_domain" / "affectnet_euclid_noise30.yaml"
+    base = packaged_configs() / "dual_domain" / "affectnet_euclid_noise30.yaml"
     noisy = build_data(load_config(base, [*common, "labels.stats_from=noisy"]))
     clean = build_data(load_config(base, [*common, "labels.stats_from=clean"]))
     # the model sees the same noisy labels either way
@@ -92,7 +90,7 @@ def test_affwild_fused_labels_use_affectnet_statistics(tmp_path, monkeypatch):
 
     build_smoke_tree(tmp_path, size=32)
     monkeypatch.chdir(tmp_path)
-    base = Path(__file__).resolve().parents[2] / "configs" / "dual_domain" / "affwild_gmm_noise0.yaml"
+    base = packaged_configs() / "dual_domain" / "affwild_gmm_noise0.yaml"
     cfg = load_config(base, ["labels.fusion_alpha=0.0", "model.pretrained=null"])
     data = build_data(cfg)
     va = np.stack([r.va for r in data.train.records])
@@ -109,7 +107,7 @@ def test_affectnet_none_images_count_for_va_metrics_only(tmp_path, monkeypatch):
 
     build_smoke_tree(tmp_path, size=32)
     monkeypatch.chdir(tmp_path)
-    base = Path(__file__).resolve().parents[2] / "configs" / "dual_domain" / "affectnet_full_t2.yaml"
+    base = packaged_configs() / "dual_domain" / "affectnet_full_t2.yaml"
     data = build_data(load_config(base, ["model.pretrained=null"]))
     test_labels = np.array([r.label for r in data.test.records])
     none_rows = test_labels == -1

@@ -3,19 +3,16 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from softfer.analysis.report import analyze_run
-from softfer.config import load_config
+from softfer.config import load_config, packaged_configs
 from softfer.data.synthetic.generate import generate_affectnet
 from softfer.engine.runs import evaluate_checkpoint
 from softfer.engine.train import fit
 from tests.engine.conftest import tiny_config
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_affect_model_with_fusion_swa_and_validation_selection(tmp_path):
@@ -39,7 +36,8 @@ def test_affect_model_with_fusion_swa_and_validation_selection(tmp_path):
         "run.out_dir": str(tmp_path / "run"),
     }
     cfg = load_config(
-        REPO / "configs" / "dual_domain" / "affectnet_gmm_noise20.yaml", [f"{k}={v}" for k, v in sets.items()]
+        packaged_configs() / "dual_domain" / "affectnet_gmm_noise20.yaml",
+        [f"{k}={v}" for k, v in sets.items()],
     )
     assert cfg.labels.target == "fused" and cfg.optim.swa and cfg.loss.va_l2 and cfg.loss.cosine
     metrics = fit(cfg)
@@ -55,7 +53,7 @@ def test_affect_model_with_fusion_swa_and_validation_selection(tmp_path):
 def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path):
     run = tmp_path / "run"
     cfg = load_config(
-        REPO / "configs" / "demo" / "soft.yaml", tiny_config(tiny_dfew, run, **{"optim.epochs": 1})
+        packaged_configs() / "demo" / "soft.yaml", tiny_config(tiny_dfew, run, **{"optim.epochs": 1})
     )
     trained = fit(cfg)
     again = evaluate_checkpoint(run / "model.pt", out=tmp_path / "eval")

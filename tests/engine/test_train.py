@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from softfer.config import load_config
+from softfer.config import load_config, packaged_configs
 from softfer.engine.crossval import cross_validate
 from softfer.engine.train import fit
 from tests.engine.conftest import tiny_config
 
-DEMO_BASE = Path(__file__).resolve().parents[2] / "configs" / "demo" / "base.yaml"
+DEMO_BASE = packaged_configs() / "demo" / "base.yaml"
 
 
 def _flags(sets: list[str]) -> list[str]:

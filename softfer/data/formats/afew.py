@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
+from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import ReadReport, Record, attach_frames, check_unique
 from softfer.io.files import VIDEO_SUFFIXES
 from softfer.io.tables import CLASS_SYNONYMS
@@ -104,3 +105,46 @@ def read_afew(
             records.append(Record(id=clip_id, path=entry, label=label, split=split or ""))
     check_unique([r.id for r in records], [str(r.path) for r in records])
     return attach_frames(records, max_skip=max_skip, report=report, source=str(base))
+
+
+def present_splits(root: Path) -> tuple[str | None, ...]:
+    """The ``AFEW_SPLITS`` with a folder under ``root`` (any case), or (None,) for a copy that holds the
+    class folders directly; all of ``AFEW_SPLITS`` when neither is found, so reading names what is wrong."""
+    if not root.is_dir():
+        return AFEW_SPLITS
+    names = {d.name.lower() for d in root.iterdir() if d.is_dir()}
+    found = tuple(s for s in AFEW_SPLITS if s.lower() in names)
+    if found:
+        return found
+    return (None,) if _class_dirs(root) else AFEW_SPLITS
+
+
+def refuse_raw_videos(records: list[Record], root: str | Path) -> list[Record]:
+    """``records`` unchanged when none is a raw video; otherwise a ValueError with the preprocess command."""
+    # Models learn from detected, aligned face crops (DFEW's frames); whole video frames would measure
+    # something else without a word, so raw videos must go through `softfer preprocess` first.
+    videos = [r for r in records if r.is_video_file]
+    if videos:
+        raise ValueError(
+            f"{root}: {len(videos)} AFEW clips are raw videos (first: {videos[0].path}); models are trained "
+            "on aligned face frames, so detect and align them first: softfer preprocess "
+            f"{root} OUT --layout mirror, then set the data root to OUT"
+        )
+    return records
+
+
+def _read(request: ReadRequest) -> list[Record]:
+    records = read_afew(request.root, split=request.split, max_skip=request.max_skip, report=request.report)
+    return records if request.allow_raw_videos else refuse_raw_videos(records, request.root)
+
+
+FORMAT = DatasetFormat(
+    name="afew",
+    read=_read,
+    splits=AFEW_SPLITS,
+    classes=DFEW_CLASSES,  # AFEW's class folders are mapped to DFEW's order
+    media="clip",
+    default_test_split="Val",  # MIDAS Table 5 tests DFEW-trained models on AFEW's labelled Val split
+    description="AFEW: <split>/<Class>/<clip> aligned frame folders (raw videos: softfer preprocess first)",
+    splits_present=present_splits,
+)

@@ -1,4 +1,4 @@
-"""AffectNet (Mollahosseini et al.) and Aff-Wild (Kollias et al.) still-frame readers.
+"""AffectNet (Mollahosseini et al.): still images with a class code and valence/arousal.
 
 AffectNet::
 
@@ -8,15 +8,6 @@ AffectNet::
 CSV columns: subDirectory_filePath, face_x, face_y, face_width, face_height, facial_landmarks (136 values
 separated by ';'), expression (0..10), valence, arousal. Codes 0-7 are the eight emotions (0-6 with
 ``num_classes=7``); 8-10 (none, uncertain, no face) are dropped. -2 marks missing valence/arousal.
-
-Aff-Wild::
-
-    ROOT/annotations/{valence,arousal}/<video>.txt      (one value per frame)
-    ROOT/frames/<video>/<frame>.jpg                      (sorted; one image per annotated frame)
-
-Categorical labels are derived from VA with the GMM statistics given (dual-domain paper, section 4.1).
-Aff-Wild ships no test split of its own here: splits "train" and "test" are a seeded split by video
-(``affwild_videos``); there is no "val".
 """
 
 from __future__ import annotations
@@ -25,17 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from softfer.data.records import (
-    ReadReport,
-    Record,
-    check_skips,
-    check_split,
-    check_unique,
-    frame_index,
-    parse_int,
-)
+from softfer.classes import AFFECTNET_CLASSES
+from softfer.data.formats.base import DatasetFormat, ReadRequest
+from softfer.data.records import ReadReport, Record, check_skips, check_split, check_unique, parse_int
 from softfer.io.tables import read_table
-from softfer.labels.affect import VA_MISSING, AffectStats, gmm_labels
+from softfer.labels.affect import VA_MISSING
 
 AFFECTNET_COLUMNS = (
     "subDirectory_filePath",
@@ -51,7 +36,6 @@ AFFECTNET_COLUMNS = (
 
 
 AFFECTNET_SPLITS = ("train", "val")  # training.csv, validation.csv
-AFFWILD_SPLITS = ("train", "test")  # a seeded split by video, ``test_share`` of the videos for test
 
 
 def _first_existing(*paths: Path) -> Path | None:
@@ -129,75 +113,24 @@ def read_affectnet(
     return records
 
 
-def _read_values(path: Path) -> np.ndarray:
-    try:
-        values = np.array([float(x) for x in path.read_text().split()])
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a list of numbers ({exc})") from exc
-    bad = ~np.isfinite(values) | (np.abs(values) > 1)
-    if bad.any():
-        raise ValueError(f"{path}: line {int(np.flatnonzero(bad)[0]) + 1} value outside [-1, 1]")
-    return values
+def _read(request: ReadRequest) -> list[Record]:
+    return read_affectnet(
+        request.root,
+        split=request.split,  # type: ignore[arg-type]  # None is refused by the split check
+        num_classes=request.num_classes,
+        # Evaluation counts the code-8 "None" images for the VA metrics (dual-domain 4.1).
+        va_only_none=request.test and request.num_classes == 8,
+        max_skip=request.max_skip,
+        report=request.report,
+    )
 
 
-def affwild_videos(root: str | Path, split: str, *, test_share: float = 0.2, seed: int = 0) -> list[str]:
-    """The sorted Aff-Wild videos of one split (one of ``AFFWILD_SPLITS``).
-
-    A seeded permutation of the annotated videos: its first ``round(test_share * n)`` are "test", the rest
-    "train", so the two splits are disjoint and cover every video.
-
-    Raises:
-        ValueError: for a split not in ``AFFWILD_SPLITS``, a missing annotation folder, or an empty split.
-    """
-    check_split("Aff-Wild", split, AFFWILD_SPLITS)
-    if not 0.0 <= test_share <= 1.0:
-        raise ValueError(f"Aff-Wild test_share must be in [0, 1], got {test_share}")
-    val_dir = Path(root) / "annotations" / "valence"
-    if not val_dir.is_dir() or not (Path(root) / "annotations" / "arousal").is_dir():
-        raise ValueError(f"{root}: expected annotations/valence and annotations/arousal folders")
-    videos = sorted(p.stem for p in val_dir.glob("*.txt"))
-    if not videos:
-        raise ValueError(f"{val_dir}: no annotation files")
-    order = np.random.default_rng(seed).permutation(len(videos))
-    n_test = round(test_share * len(videos))
-    chosen = order[:n_test] if split == "test" else order[n_test:]
-    if len(chosen) == 0:
-        raise ValueError(
-            f"{root}: the Aff-Wild {split} split is empty ({len(videos)} videos, test_share {test_share})"
-        )
-    return sorted(videos[i] for i in chosen)
-
-
-def read_affwild(
-    root: str | Path, stats: AffectStats, *, split: str = "train", test_share: float = 0.2, seed: int = 0
-) -> list[Record]:
-    """Per-frame Aff-Wild records with VA and GMM-derived class labels.
-
-    ``split`` is one of ``AFFWILD_SPLITS``; the split is by video (``affwild_videos``), so no video has
-    frames in both.
-    """
-    root = Path(root)
-    videos = affwild_videos(root, split, test_share=test_share, seed=seed)
-    val_dir, aro_dir = root / "annotations" / "valence", root / "annotations" / "arousal"
-    records = []
-    for video in videos:
-        v, a = _read_values(val_dir / f"{video}.txt"), _read_values(aro_dir / f"{video}.txt")
-        if len(v) != len(a):
-            raise ValueError(f"{video}: {len(v)} valence values but {len(a)} arousal values")
-        frames = frame_index(root / "frames" / video)
-        if len(frames) != len(v):
-            raise ValueError(f"{video}: {len(frames)} frames but {len(v)} annotated values")
-        va = np.stack([v, a], axis=1)
-        probs = gmm_labels(va, stats)
-        for i, name in enumerate(frames):
-            records.append(
-                Record(
-                    id=f"{video}/{name}",
-                    path=root / "frames" / video / name,
-                    label=int(probs[i].argmax()),
-                    soft=probs[i],
-                    va=va[i],
-                    split=split,
-                )
-            )
-    return records
+FORMAT = DatasetFormat(
+    name="affectnet",
+    read=_read,
+    splits=AFFECTNET_SPLITS,
+    classes=AFFECTNET_CLASSES,
+    media="image",
+    default_test_split="val",  # AffectNet's test set is not public: papers report its validation set
+    description="AffectNet (Manually_Annotated lists): face images with expression code and valence/arousal",
+)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.classes import DFEW_CLASSES
+from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import (
     ReadReport,
     Record,
@@ -42,6 +43,7 @@ from softfer.labels.votes import validate_votes
 SPLIT_SPELLINGS = ("single-labeled", "single_labeled", "single-labelled", "single_labelled")
 FRAME_FOLDERS = ("clip_224x224", "clip_224x224_16f")
 DFEW_SPLITS = ("train", "test")
+DFEW_FOLDS = (1, 2, 3, 4, 5)
 ID_COLUMNS = ("video_name", "clip", "name", "order")  # clip key columns, preferred first
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def _clip_id(text: str, where: str) -> str:
 def split_file(root: Path, split: str, fold: int) -> Path:
     """The split CSV of a fold in either layout."""
     check_split("DFEW", split, DFEW_SPLITS)
-    if not 1 <= fold <= 5:
+    if fold not in DFEW_FOLDS:
         raise ValueError(f"DFEW fold must be 1..5, got {fold}")
     candidates = [root / "EmoLabel_DataSplit" / f"{split}({s})" / f"set_{fold}.csv" for s in SPLIT_SPELLINGS]
     candidates.append(root / "label" / f"single_{split}set_{fold}.csv")
@@ -173,3 +175,25 @@ def read_dfew(
             rec.soft = rec.votes / rec.votes.sum()
         records.append(rec)
     return attach_frames(records, max_skip=max_skip, report=report, source=str(path))
+
+
+def _read(request: ReadRequest) -> list[Record]:
+    return read_dfew(
+        request.root,
+        fold=request.fold,
+        split=request.split,  # type: ignore[arg-type]  # None is refused by the split check
+        max_skip=request.max_skip,
+        report=request.report,
+    )
+
+
+FORMAT = DatasetFormat(
+    name="dfew",
+    read=_read,
+    splits=DFEW_SPLITS,
+    folds=DFEW_FOLDS,
+    classes=DFEW_CLASSES,
+    media="clip",
+    default_test_split="test",
+    description="DFEW (release or official-code layout): face-crop frame folders, 5 folds, annotator votes",
+)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.classes import DFEW_CLASSES
+from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import ReadReport, Record, attach_frames, check_split, check_unique, parse_int
 from softfer.io.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
 
@@ -118,3 +119,24 @@ def read_ferv39k(
             rec.soft = soft[clip]
         records.append(rec)
     return attach_frames(records, max_skip=max_skip, report=report, source=str(path))
+
+
+def _read(request: ReadRequest) -> list[Record]:
+    return read_ferv39k(
+        request.root,
+        split=request.split,  # type: ignore[arg-type]  # None is refused by the split check
+        soft_labels=request.soft_labels,
+        max_skip=request.max_skip,
+        report=request.report,
+    )
+
+
+FORMAT = DatasetFormat(
+    name="ferv39k",
+    read=_read,
+    splits=FERV39K_SPLITS,
+    classes=DFEW_CLASSES,  # FERV39k's labels are mapped to DFEW's order (``to_dfew_label``)
+    media="clip",
+    default_test_split="test",
+    description="FERV39k (All_scenes lists): face-crop frame folders; FERV39k-Plus votes: data.soft_labels",
+)

@@ -23,12 +23,12 @@ import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.data.formats.affectnet import AFFECTNET_COLUMNS
+from softfer.data.provenance import GROUND_TRUTH
 from softfer.data.synthetic.landmarks import landmarks68
 from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
 from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
 from softfer.io.tables import write_csv
 
-GROUND_TRUTH = "softfer_ground_truth.csv"
 FRAME_VA = "softfer_frame_va.csv"
 NUM_FOLDS = 5
 _FIXED_MODIFIED = '<dcterms:modified xsi:type="dcterms:W3CDTF">2020-01-01T00:00:00Z</dcterms:modified>'

@@ -1,0 +1,133 @@
+"""Config files: packaged configs, YAML ``base`` chains, ``--set`` overrides, validation, loading.
+
+A YAML file may name a ``base`` file whose values it overrides: a path relative to the file itself or,
+when no such file exists, the name of a config shipped with softfer (``base: midas/base_dfew.yaml``).
+``--set a.b=value`` overrides are applied last (values parsed as YAML, so ``--set optim.lr=0.01`` gives a
+float).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from softfer.config.schema import ExperimentConfig
+
+log = logging.getLogger(__name__)
+
+# Keys that were removed from the schema. Nothing ever read them, so dropping one changes no result; they
+# are dropped (with a warning) rather than refused so that old runs' config.yaml and checkpoints still load.
+RETIRED_KEYS = {("run", "log_every"): "it never had an effect"}
+
+
+def packaged_configs() -> Path:
+    """The folder of the configs shipped with softfer: demo/, midas/, dual_domain/."""
+    path = Path(str(importlib.resources.files("softfer") / "configs"))
+    if not path.is_dir():
+        raise ValueError(f"softfer's packaged configs are missing ({path}); reinstall softfer")
+    return path
+
+
+def resolve_config_path(path: str | Path, relative_to: Path | None = None) -> Path:
+    """A config file: ``path`` (relative to ``relative_to`` if given) or else the packaged config so named.
+
+    Raises:
+        ValueError: when neither exists.
+    """
+    given = Path(path)
+    local = relative_to / given if relative_to is not None else given
+    if local.is_file():
+        return local
+    packaged = packaged_configs() / given
+    if not given.is_absolute() and packaged.is_file():
+        log.info("%s: no such file; using the packaged config %s", local, packaged)
+        return packaged
+    raise ValueError(
+        f"config file not found: {local} (nor a packaged config of that name; the packaged configs are "
+        f"in {packaged_configs()}, `softfer reproduce --list` names them)"
+    )
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: circular 'base' chain")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a mapping")
+    base = data.pop("base", None)
+    if base:
+        try:
+            base_path = resolve_config_path(base, relative_to=path.parent)
+        except ValueError as exc:
+            raise ValueError(f"{path}: base: {exc}") from None
+        return _merge(_read_yaml(base_path, (*seen, path.resolve())), data)
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config dict."""
+    data = dict(data)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node[p] = dict(node.get(p) or {})
+            node = node[p]
+        node[parts[-1]] = value
+    return data
+
+
+def _drop_retired(data: dict, source: str) -> dict:
+    """``data`` without the keys of ``RETIRED_KEYS``, each one found logged."""
+    data = dict(data)
+    for (section, key), why in RETIRED_KEYS.items():
+        node = data.get(section)
+        if isinstance(node, dict) and key in node:
+            data[section] = {k: v for k, v in node.items() if k != key}
+            log.warning("%s: %s.%s is no longer a setting (%s); ignored", source, section, key, why)
+    return data
+
+
+def validate_config(data: dict, source: str = "config") -> ExperimentConfig:
+    """Validate a config dict; errors list every bad or unknown key."""
+    try:
+        return ExperimentConfig.model_validate(_drop_retired(data, source))
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{'.'.join(str(p) for p in e['loc'])}: {msg}" if e["loc"] else msg)
+        raise ValueError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML experiment config (with its ``base`` chain) and apply overrides.
+
+    ``path`` is a file, or, when no such file exists, the name of a packaged config such as
+    ``midas/dfew_tsm_midas.yaml``.
+    """
+    resolved = resolve_config_path(path)
+    return validate_config(apply_overrides(_read_yaml(resolved), overrides), str(resolved))
+
+
+def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -1,0 +1,346 @@
+"""The configuration schema: pydantic models that reject unknown keys, one description per key.
+
+docs/CONFIG.md is rendered from these models (``python -m softfer.config``); ``cross_field_problems`` is
+the one place for checks that involve several keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from softfer.data.formats import FORMATS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AugmentConfig(_Strict):
+    """Training-time augmentation; validation and test items are never augmented."""
+
+    scale: tuple[float, float] | None = Field(
+        (0.7, 1.0),
+        description="MIDAS 'random scaling' as a resized crop: the (min, max) fraction of the frame's area "
+        "kept, each in (0, 1]; null: no crop, the whole frame.",
+    )
+    flip: bool = Field(
+        True, description="Random horizontal flip, probability 0.5, alike for all frames of a clip."
+    )
+    color_jitter: float = Field(
+        0.0, ge=0.0, description="Brightness/contrast/saturation jitter strength; 0 turns it off."
+    )
+    affine_degrees: float = Field(
+        0.0,
+        ge=0.0,
+        description="Rotation range in degrees (+- this value) of a mild random affine (5 % shift, 0.95-1.05 "
+        "scale); 0 turns it off.",
+    )
+
+
+class DataConfig(_Strict):
+    """Which dataset, which split, and how clips or images become model inputs."""
+
+    # WHY a str and a validator rather than a Literal: the names come from FORMATS, and a bad one gets an
+    # error that lists them.
+    format: str = Field(
+        "dfew",
+        description=f"Dataset layout of data.root, one of: {', '.join(FORMATS)} (docs/DATASETS.md).",
+        json_schema_extra={"enum": list(FORMATS)},
+    )
+    root: str = Field("", description="Dataset folder (a manifest CSV file for format manifest).")
+    fold: int = Field(1, ge=1, description="DFEW's official fold, 1..5 (`softfer cv` runs them all).")
+    train_split: str = Field("train", description="Split trained on; each format names its splits.")
+    test_split: str = Field("test", description="Split evaluated on; each format names its splits.")
+    test_format: str | None = Field(
+        None,
+        description="Cross-dataset evaluation (MIDAS Table 5): the test dataset's format, read from "
+        "data.test_root; null: test on data.root.",
+        json_schema_extra={"enum": [*FORMATS, None]},
+    )
+    test_root: str | None = Field(
+        None, description="Folder of the test dataset when data.test_format is set."
+    )
+    soft_labels: str | None = Field(
+        None,
+        description="A vote/probability table (CSV) joined by clip, e.g. FERV39k-Plus soft labels for "
+        "FERV39k clips; null: the dataset's own labels.",
+    )
+    segments: int = Field(8, ge=1, description="TSN segments sampled per clip.")
+    frames_per_segment: int = Field(
+        1, ge=1, description="Consecutive frames per segment; a clip is segments x frames_per_segment frames."
+    )
+    size: int = Field(224, ge=8, description="Input side in pixels (square).")
+    val_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the training split held out (stratified by class) for model selection, "
+        "needed by run.select=val. The test split is never used for selection.",
+    )
+    group: Literal["all", "clear", "mixed"] = Field(
+        "all",
+        description="MIDAS Table 6: train on all clips, the clear expression group (top soft label above "
+        "clear_threshold) or the mixed group, resampled to group_size clips.",
+    )
+    group_size: int | None = Field(
+        None, ge=1, description="Training clips per group (clear/mixed); null: the number of clear clips."
+    )
+    clear_threshold: float = Field(
+        0.9, ge=0.0, le=1.0, description="A clip is clear when its top soft label exceeds this."
+    )
+    label_noise: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of training labels flipped (dual-domain 5.1)."
+    )
+    noise_mode: Literal["exact", "reference"] = Field(
+        "exact",
+        description="exact: exactly round(rate x N) labels changed to another class; reference: the public "
+        "reference code's draw with replacement (a lower effective rate).",
+    )
+    num_classes: int = Field(7, ge=2, description="Classes the model predicts (DFEW 7, AffectNet 8).")
+    affectnet_stats: str | None = Field(
+        None,
+        description="JSON of AffectNet VA statistics (`softfer labels va --save-stats`) that Aff-Wild "
+        "labels are derived from; required for format affwild.",
+    )
+    cache_dir: str | None = Field(
+        None, description="Folder for a packed uint8 frame cache reused across epochs; null: no cache."
+    )
+    # WHY: decoding at a reduced scale is much faster and loses nothing once frames are resized to size.
+    reduced_decode: bool = Field(
+        True,
+        description="Decode JPEGs at a reduced DCT scale (1/2, 1/4, 1/8) while frames (or face boxes) "
+        "stay >= size pixels.",
+    )
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes; 0 loads in the main process.")
+    max_skip: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Share of items with unreadable or missing media skipped (and logged) before reading "
+        "fails.",
+    )
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Training augmentation.")
+
+    @field_validator("format", "test_format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in FORMATS:
+            raise ValueError(f"unknown dataset format {value!r}; valid formats: {', '.join(FORMATS)}")
+        return value
+
+
+class ModelConfig(_Strict):
+    """The network (`softfer models list` names the registered ones and their options)."""
+
+    name: str = Field(
+        "tsm_r18", description="Registered model name, e.g. tsm_r18, r18_gru, r3d_18, r18_affect."
+    )
+    pretrained: str | None = Field(
+        None,
+        description="Backbone weights: a local file (torchvision/timm state dict, safetensors or a softfer "
+        'checkpoint), or "hub" to download them; null: random initialisation.',
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Model-specific keyword options, e.g. {width: 64, dropout: 0.5}."
+    )
+    channels_last: bool = Field(
+        False, description="channels_last memory format for image batches (GPU speed)."
+    )
+    compile: bool = Field(False, description="torch.compile the model.")
+
+
+class LabelConfig(_Strict):
+    """What the classifier is trained towards: hard, soft or fused labels, optionally mixed."""
+
+    target: Literal["hard", "soft", "fused"] = Field(
+        "soft",
+        description="hard: one-hot; soft: annotator vote proportions; fused: one-hot fused with the "
+        "VA-derived label (dual-domain eq. 4).",
+    )
+    mixing: Literal["none", "midas", "mixup"] = Field(
+        "none",
+        description="midas: every clip mixed with another clip of the batch (MIDAS); mixup: one "
+        "lambda per batch.",
+    )
+    mix_alpha: float = Field(0.4, gt=0.0, description="Beta(alpha, alpha) parameter of the mixing weight.")
+    mix_normalize: Literal["softmax", "none"] = Field(
+        "softmax",
+        description="Normalisation of mixed labels: softmax (the MIDAS paper) or none (convex mix).",
+    )
+    smoothing: float = Field(
+        0.0, ge=0.0, le=1.0, description="Uniform label smoothing eps: (1 - eps) y + eps / K."
+    )
+    fusion_method: Literal["gmm", "euclid"] = Field(
+        "gmm",
+        description="VA-derived label for target fused: gmm (dual-domain eq. 2) or euclid (distances to "
+        "class centroids, eq. 3).",
+    )
+    # WHY: "fused" with fusion_alpha=0 is the VA-derived label alone, 1 the categorical label alone.
+    fusion_alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="alpha of eq. 4: alpha x one-hot + (1 - alpha) x p_VA."
+    )
+    euclid_squared: bool = Field(
+        True,
+        description="Squared distances in eq. 3 (the paper's formula); false: plain distances, as public "
+        "reference code computes them.",
+    )
+    # WHY "clean" by default: the dual-domain paper is silent; its section 5.1 treats the noise as
+    # categorical only (the VA side unaffected). "noisy" is what a user holding only noisy labels can do.
+    stats_from: Literal["clean", "noisy"] = Field(
+        "clean",
+        description="With data.label_noise > 0: fit the VA statistics (centroids / GMM) and the class "
+        "weights W_k on the clean labels or on the noisy labels the model trains on.",
+    )
+
+
+class LossConfig(_Strict):
+    """The training loss: cross-entropy against the targets, with the dual-domain paper's terms."""
+
+    class_weights: bool = Field(False, description="Weight classes by W_k = N_max / N_k (dual-domain eq. 5).")
+    # WHY both: identical for one-hot targets, but for flat targets (softmax-normalised MIDAS labels)
+    # "class" drives predictions to rare classes.
+    class_weight_mode: Literal["sample", "class"] = Field(
+        "sample",
+        description="sample: each sample's loss scaled by the weight of its target's top class (as eq. 7-8 "
+        "do); class: W_k scales each class term inside the cross-entropy sum.",
+    )
+    cosine: bool = Field(False, description="Add the cosine term of dual-domain eq. 7.")
+    va_l2: bool = Field(
+        False, description="Add the valence/arousal L2 term of eq. 8 (models with a VA head only)."
+    )
+
+
+class OptimConfig(_Strict):
+    """Optimiser, learning-rate schedule and stochastic weight averaging."""
+
+    name: Literal["sgd", "adam"] = Field("sgd", description="Optimiser.")
+    lr: float = Field(0.02, gt=0.0, description="Initial (peak) learning rate.")
+    momentum: float = Field(0.9, ge=0.0, description="SGD momentum (sgd only).")
+    weight_decay: float = Field(5e-4, ge=0.0, description="L2 weight decay.")
+    epochs: int = Field(450, ge=1, description="Training epochs.")
+    # WHY global: results do not depend on the number of GPUs.
+    batch_size: int = Field(
+        8,
+        ge=1,
+        description="The global batch: under torchrun each of N processes takes batch_size / N samples per "
+        "step (must divide evenly).",
+    )
+    schedule: Literal["cosine", "step", "none"] = Field(
+        "cosine", description="cosine annealing over all epochs, step (step_size, gamma), or constant."
+    )
+    step_size: int = Field(30, ge=1, description="Epochs between learning-rate decays (schedule step).")
+    gamma: float = Field(0.5, gt=0.0, description="Learning-rate factor at each decay (schedule step).")
+    swa: bool = Field(
+        False,
+        description="Stochastic weight averaging from epoch swa_start; the average is the model tested.",
+    )
+    swa_start: int = Field(0, ge=0, description="Epoch (0-based) from whose end on SWA averages the weights.")
+    swa_lr: float | None = Field(
+        None,
+        gt=0.0,
+        description="Constant learning rate while averaging; null keeps the learning rate in force when "
+        "averaging starts (the dual-domain paper gives no SWA learning rate).",
+    )
+    grad_clip: float | None = Field(
+        None, ge=0.0, description="Clip the gradient norm to this value; null or 0: no clipping."
+    )
+
+
+class RunConfig(_Strict):
+    """Seeds, device, precision, outputs and checkpoints of a run."""
+
+    seed: int = Field(0, description="Seed of weights, sampling, noise, mixing and validation hold-out.")
+    deterministic: bool = Field(
+        False, description="Force deterministic kernels (torch.use_deterministic_algorithms); slower."
+    )
+    device: str = Field(
+        "auto", description='"auto" (CUDA when available, else CPU), "cpu", "cuda" or a torch device string.'
+    )
+    amp: Literal["none", "bf16", "fp16"] = Field("none", description="Mixed precision (autocast) dtype.")
+    out_dir: str = Field(
+        "runs", description="Run folder: checkpoints, metrics.json, config.yaml, predictions."
+    )
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="Optimiser steps between mid-epoch checkpoints; 0: at the end of each epoch only.",
+    )
+    max_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many optimiser steps in total (smoke runs, debugging); metrics.json "
+        "records the cut.",
+    )
+    select: Literal["last", "val"] = Field(
+        "last",
+        description="Model evaluated: the last epoch's, or the best on validation UAR (needs "
+        "data.val_fraction > 0; never the test split). With optim.swa the SWA average is evaluated instead.",
+    )
+    progress: bool = Field(True, description="Show a progress bar (rank 0 only).")
+    time_budget_s: float | None = Field(
+        None,
+        gt=0.0,
+        description="Wall-clock budget in seconds: stop after the epoch that exceeds it; metrics.json "
+        "records the cut.",
+    )
+    sync_bn: bool = Field(
+        False, description="Batch-norm statistics over all GPUs under torchrun (CUDA only)."
+    )
+
+
+class PaperReference(_Strict):
+    """The paper's reported numbers for this experiment, printed by `softfer reproduce` beside ours."""
+
+    paper: str = Field("", description='Paper key, "midas" or "dual-domain".')
+    table: str = Field("", description='Table number ("1".."7") or a name (e.g. "ferv39k-plus").')
+    row: str = Field("", description="The table row.")
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="Metric name -> the paper's value (percentages for MIDAS, fractions for dual-domain).",
+    )
+    note: str = Field("", description="Printed under the table (e.g. where the paper's number comes from).")
+
+
+class ExperimentConfig(_Strict):
+    """One experiment."""
+
+    name: str = Field("experiment", description="Experiment name (logs, reports).")
+    data: DataConfig = Field(default_factory=DataConfig, description="Dataset and input pipeline.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Network.")
+    labels: LabelConfig = Field(default_factory=LabelConfig, description="Training targets.")
+    loss: LossConfig = Field(default_factory=LossConfig, description="Loss terms.")
+    optim: OptimConfig = Field(default_factory=OptimConfig, description="Optimisation.")
+    run: RunConfig = Field(default_factory=RunConfig, description="Run settings.")
+    reference: PaperReference = Field(default_factory=PaperReference, description="Paper numbers.")
+
+    @model_validator(mode="after")
+    def _settings_that_fit_together(self) -> ExperimentConfig:
+        """Cross-field checks: a setting that cannot be honoured fails here, naming its key."""
+        problems = cross_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def cross_field_problems(cfg: ExperimentConfig) -> list[str]:
+    """Settings that contradict each other (checked without touching data or models)."""
+    out = []
+    d, o, lab = cfg.data, cfg.optim, cfg.labels
+    if cfg.run.select == "val" and d.val_fraction <= 0:
+        out.append("run.select=val needs validation data: set data.val_fraction > 0 (or run.select=last)")
+    if o.swa and o.swa_start >= o.epochs:
+        out.append(
+            f"optim.swa with optim.swa_start={o.swa_start} >= optim.epochs={o.epochs} never averages: "
+            "lower swa_start or turn swa off"
+        )
+    if lab.mixing != "none" and o.batch_size < 2:
+        out.append(
+            f"labels.mixing={lab.mixing} needs optim.batch_size >= 2 (a clip is never mixed with itself)"
+        )
+    if d.test_root and not d.test_format:
+        out.append("data.test_root is set but data.test_format is not: name the test dataset's format")
+    if d.group_size is not None and d.group == "all":
+        out.append("data.group_size only applies with data.group=clear or mixed")
+    return out

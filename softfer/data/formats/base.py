@@ -1,0 +1,120 @@
+"""What a dataset format is: one reader with a uniform signature, its split names and class vocabulary.
+
+Each reader module ends with one ``FORMAT = DatasetFormat(...)`` entry whose ``read`` adapts a
+``ReadRequest`` to the module's own reader function; ``softfer.data.formats.FORMATS`` collects them. The
+config, the CLI, the engine and ``data inspect`` look formats up there, so a new format is one reader
+file and one line in that table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from softfer.data.records import ReadReport, Record
+
+Media = Literal["clip", "image", "any"]
+MEDIA: tuple[str, ...] = ("clip", "image", "any")
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """One read of a dataset copy: which split, and the reading options the config gives.
+
+    Attributes:
+        root: the dataset folder (a manifest: its file; Former-DFER: the folder of ``<split>.txt`` lists,
+            or one list file with ``split=None``).
+        split: a split name of the format, or None for the whole copy where the format allows it.
+        fold: the fold of formats that come in folds (DFEW's 1..5); ignored by the others.
+        num_classes: the classes the model predicts (AffectNet: 7 or 8).
+        max_skip: the largest share of records whose media may be missing before the read fails.
+        soft_labels: a FERV39k-Plus vote table joined by clip path (FERV39k only).
+        affectnet_stats: AffectNet's VA statistics file (JSON) Aff-Wild's labels are derived from.
+        test: the records are evaluated, not trained on (AffectNet then keeps its VA-only code-8 images).
+        allow_raw_videos: accept AFEW's raw (unaligned) videos instead of refusing them; only for
+            ``data inspect``, which describes a copy rather than training on it.
+        report: collects the records skipped for missing media, when given.
+    """
+
+    root: str | Path
+    split: str | None
+    fold: int = 1
+    num_classes: int = 7
+    max_skip: float = 0.01
+    soft_labels: str | Path | None = None
+    affectnet_stats: str | Path | None = None
+    test: bool = False
+    allow_raw_videos: bool = False
+    report: ReadReport | None = None
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """One entry of ``FORMATS``.
+
+    Attributes:
+        name: the name configs and the CLI use (``data.format``).
+        read: ``read(request) -> list[Record]``; an unknown split raises a ValueError naming the valid ones.
+        splits: the split names ``read`` accepts, or None when the copy names them (a manifest's ``split``
+            column, a folder of Former-DFER lists).
+        classes: the class vocabulary, in the order of the labels ``read`` returns.
+        media: "clip" (frame folders or videos), "image" (still images) or "any" (decided by the data).
+        description: one line for help texts and docs.
+        default_test_split: the split evaluated when the format is the cross-dataset test set
+            (``data.test_format``), e.g. AFEW's "Val"; None for formats whose splits come from the copy.
+        folds: the folds the splits come in (DFEW: 1..5); empty for one fixed partition.
+        splits_present: ``root -> split names`` a given copy holds, for formats whose copies differ
+            (AFEW with or without split folders; None stands for "the whole copy"). Default: ``splits``.
+        borrows_va_stats: the labels are derived from another dataset's VA statistics
+            (``data.affectnet_stats``: Aff-Wild uses AffectNet's GMM), so fused training targets must use
+            those statistics too instead of refitting them on this dataset.
+    """
+
+    name: str
+    read: Callable[[ReadRequest], list[Record]]
+    splits: tuple[str, ...] | None
+    classes: tuple[str, ...]
+    media: Media
+    description: str
+    default_test_split: str | None = None
+    folds: tuple[int, ...] = ()
+    splits_present: Callable[[Path], tuple[str | None, ...]] | None = None
+    borrows_va_stats: bool = False
+
+    def __post_init__(self) -> None:
+        # A malformed entry fails when softfer is imported, not halfway through a run.
+        if not self.name or not self.name.isidentifier():
+            raise ValueError(f"dataset format name {self.name!r} must be a non-empty identifier")
+        if self.media not in MEDIA:
+            raise ValueError(f"format {self.name}: media {self.media!r} is not one of {MEDIA}")
+        if not self.classes:
+            raise ValueError(f"format {self.name}: empty class vocabulary")
+        if self.splits is not None and not self.splits:
+            raise ValueError(f"format {self.name}: splits must be None or a non-empty tuple")
+        if self.default_test_split is not None and self.splits is not None:
+            if self.default_test_split not in self.splits:
+                raise ValueError(
+                    f"format {self.name}: default_test_split {self.default_test_split!r} is not one of "
+                    f"its splits {self.splits}"
+                )
+
+    def class_names(self, num_classes: int) -> tuple[str, ...]:
+        """The first ``num_classes`` names of the vocabulary (AffectNet's 7 classes drop contempt).
+
+        Raises:
+            ValueError: when the format has fewer than ``num_classes`` classes.
+        """
+        if not 1 <= num_classes <= len(self.classes):
+            raise ValueError(
+                f"data.num_classes={num_classes}, but the {self.name} format has {len(self.classes)} "
+                f"classes {list(self.classes)}"
+            )
+        return self.classes[:num_classes]
+
+    def present_splits(self, root: str | Path) -> tuple[str | None, ...]:
+        """The splits the copy at ``root`` holds (None: the whole copy, for formats without fixed splits)."""
+        if self.splits_present is not None:
+            return self.splits_present(Path(root))
+        return self.splits if self.splits is not None else (None,)

@@ -1,0 +1,177 @@
+"""softfer manifests: a CSV with a header, or JSONL with one object per line.
+
+Columns:
+
+- ``path`` (required): a frame folder, a video file or a still image, relative to the manifest's folder.
+  All rows must be still images (read as images, e.g. MorphSet) or all clips; a mix is refused.
+- ``label``: a class index (0-based, in the order of ``classes``, DFEW's by default) or a class name; and/or
+  one column per class (votes or probabilities, normalised to a soft label), headers matched tolerantly.
+- optional: ``valence`` and ``arousal`` (in [-1, 1]; both -2 = missing), ``fold``, ``split``, ``id``.
+
+A requested split needs a ``split`` column and at least one row carrying that name; a requested fold
+needs rows of that fold. Neither request ever yields an empty list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from softfer.classes import DFEW_CLASSES
+from softfer.data.formats.base import DatasetFormat, ReadRequest
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    attach_frames,
+    check_label,
+    check_unique,
+    parse_int,
+    records_media_kind,
+)
+from softfer.io.tables import Table, class_key, match_class_columns, read_table
+
+
+def _jsonl_table(path: Path) -> Table:
+    objs, where = [], []
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                objs.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path.name}:line {i}: not valid JSON ({exc.msg})") from exc
+            where.append(f"{path.name}:line {i}")
+    header = sorted({k for o in objs for k in o})
+    rows = [["" if o.get(k) is None else str(o.get(k)) for k in header] for o in objs]
+    return Table(path, header, rows, where)
+
+
+def _manifest_label(text: str, classes: Sequence[str], where: str) -> int:
+    """A label cell: a class index (0-based, in ``classes`` order) or a class name."""
+    key = class_key(text)
+    if not key:
+        return check_label(parse_int(text, where), len(classes), where)
+    keys = [class_key(c) for c in classes]
+    if key not in keys:
+        raise ValueError(f"{where}: label {text!r} is neither a class index nor one of {list(classes)}")
+    return keys.index(key)
+
+
+def _manifest_record(
+    row: list[str],
+    where: str,
+    rid: str,
+    base: Path,
+    get: dict[str, int],
+    class_cols: list[int] | None,
+    classes: Sequence[str],
+) -> Record:
+    """One manifest row as a Record (path relative to ``base``); bad cells raise naming the row."""
+    rec = Record(id=rid, path=base / row[get["path"]])
+    if class_cols is not None:
+        try:
+            v = np.array([float(row[i]) for i in class_cols])
+        except ValueError:
+            raise ValueError(f"{where}: class columns must be numbers") from None
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or v.sum() <= 0:
+            raise ValueError(f"{where}: class values {v.tolist()} must be non-negative with a positive sum")
+        rec.soft = v / v.sum()
+        if np.allclose(v, np.round(v)) and v.sum() > 1:
+            rec.votes = v.astype(np.int64)
+        rec.label = int(np.argmax(v))
+    if "label" in get and row[get["label"]] != "":
+        rec.label = _manifest_label(row[get["label"]], classes, where)
+    if "valence" in get and row[get["valence"]] != "":
+        try:
+            rec.va = np.array([float(row[get["valence"]]), float(row[get["arousal"]])])
+        except ValueError:
+            raise ValueError(f"{where}: valence/arousal must be numbers") from None
+        if np.all(rec.va == -2):
+            rec.va = None  # AffectNet's "missing" sentinel
+        elif not np.all(np.isfinite(rec.va)) or np.any(np.abs(rec.va) > 1):
+            raise ValueError(f"{where}: valence/arousal {rec.va.tolist()} outside [-1, 1]")
+    if "fold" in get and row[get["fold"]] != "":
+        rec.fold = parse_int(row[get["fold"]], where, "fold")
+    rec.split = row[get["split"]].strip() if "split" in get else ""
+    return rec
+
+
+def _select(records: list[Record], path: Path, split: str | None, fold: int | None) -> list[Record]:
+    """The records of one split and/or fold; a request that selects nothing raises, naming what exists."""
+    if split is not None:
+        present = sorted({r.split for r in records if r.split})
+        if not present:
+            raise ValueError(f"{path}: split {split!r} requested, but the manifest has no 'split' column")
+        if split not in present:
+            raise ValueError(f"{path}: no row has split {split!r}; the manifest's splits are {present}")
+        records = [r for r in records if r.split == split]
+    if fold is not None:
+        folds = sorted({r.fold for r in records if r.fold is not None})
+        records = [r for r in records if r.fold == fold]
+        if not records:
+            where = f" of split {split!r}" if split is not None else ""
+            raise ValueError(f"{path}: no row{where} has fold {fold}; folds present: {folds or 'none'}")
+    return records
+
+
+def read_manifest(
+    path: str | Path,
+    *,
+    classes: Sequence[str] = DFEW_CLASSES,
+    split: str | None = None,
+    fold: int | None = None,
+    max_skip: float = 0.01,
+    report: ReadReport | None = None,
+) -> list[Record]:
+    """Records of a CSV/JSONL manifest, optionally filtered to one split and/or fold.
+
+    Rows are all still images (``path`` an image file: loaded as images, see ``records_media_kind``) or
+    all clips (frame folders or videos); a mix is refused. A requested split or fold that no row carries
+    raises, naming those present.
+    """
+    path = Path(path)
+    table = _jsonl_table(path) if path.suffix.lower() in (".jsonl", ".json") else read_table(path)
+    if not table.has_column("path"):
+        raise ValueError(f"{path}: a manifest needs a 'path' column; columns are {table.header}")
+    matched = match_class_columns(table, classes)
+    if matched and len(matched) < len(classes):
+        missing = [c for c in classes if c not in matched]
+        raise ValueError(f"{path}: class columns for {sorted(matched)} but none for {missing}")
+    class_cols = [matched[c] for c in classes] if matched else None
+    get = {
+        k: table.column(k)
+        for k in ("path", "id", "label", "valence", "arousal", "fold", "split")
+        if table.has_column(k)
+    }
+    if class_cols is None and "label" not in get:
+        raise ValueError(f"{path}: needs a 'label' column or one column per class {list(classes)}")
+    if ("valence" in get) != ("arousal" in get):
+        raise ValueError(f"{path}: a manifest with valence needs arousal too, and vice versa")
+    ids = [r[get["id"]] if "id" in get else r[get["path"]] for r in table.rows]
+    check_unique(ids, table.where)
+    records = [
+        _manifest_record(row, where, rid, path.parent, get, class_cols, classes)
+        for rid, row, where in zip(ids, table.rows, table.where, strict=True)
+    ]
+    records_media_kind(records, source=str(path))  # refuses a mix of still images and clips
+    records = _select(records, path, split, fold)
+    return attach_frames(records, max_skip=max_skip, report=report, source=str(path))
+
+
+def _read(request: ReadRequest) -> list[Record]:
+    # The config's data.fold is DFEW's; a manifest is read whole or by split, never by that fold.
+    return read_manifest(
+        request.root, split=request.split, fold=None, max_skip=request.max_skip, report=request.report
+    )
+
+
+FORMAT = DatasetFormat(
+    name="manifest",
+    read=_read,
+    splits=None,  # the values of its split column
+    classes=DFEW_CLASSES,
+    media="any",
+    description="a CSV/JSONL manifest (path; label or class columns; optional VA, fold, split)",
+)

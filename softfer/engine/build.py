@@ -1,0 +1,191 @@
+"""The build step of a training run: everything ``fit`` needs, made and checked before the first step.
+
+What cannot be honoured fails here, before the run folder is touched: an unreadable checkpoint, a run
+folder that already holds a run, a global batch that does not split over the processes or exceeds the
+training set, a mixing that cannot mix, a model whose input kind does not match the data, a VA loss
+without a VA head.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from softfer.config import ExperimentConfig, dump_config
+from softfer.data.datasets import collate_items
+from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
+from softfer.engine.data import DataBundle, build_data
+from softfer.engine.losses import Criterion, class_weights
+from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
+from softfer.engine.state import TrainState
+from softfer.engine.targets import Mixer, build_mixer
+from softfer.models import create_model, spec_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Training:
+    """One training run, built: its data, state and recipes, where it runs and where it writes."""
+
+    cfg: ExperimentConfig
+    data: DataBundle
+    state: TrainState
+    net: torch.nn.Module  # the model as trained: ``state.model`` inside DDP and/or torch.compile
+    mixer: Mixer
+    criterion: Criterion
+    device: torch.device
+    rank: int
+    world: int
+    per_rank: int  # samples per process and step
+    steps_per_epoch: int
+    run_dir: Path
+
+    def train_loader(self) -> DataLoader:
+        """This rank's batches of the current epoch, from the current step on (a resumed epoch skips
+        the batches already trained on)."""
+        s, train, seed = self.state, self.data.train, self.cfg.run.seed
+        assert train is not None
+        train.set_epoch(s.epoch)
+        sampler = EpochSampler(
+            len(train),
+            seed=seed,
+            epoch=s.epoch,
+            rank=self.rank,
+            world=self.world,
+            start=s.step * self.per_rank,
+        )
+        return train_loader(train, self.per_rank, sampler, self.cfg.data.num_workers, seed + s.epoch, True)
+
+    def save(self, name: str) -> None:
+        """Checkpoint the state, the config and the class names to RUN/``name`` (rank 0 only)."""
+        if self.rank != 0:
+            return
+        extra = {"config": self.cfg.model_dump(mode="json"), "classes": list(self.data.classes)}
+        save_checkpoint({**self.state.state_dict(), **extra}, self.run_dir / name)
+
+
+def build_training(
+    cfg: ExperimentConfig,
+    *,
+    resume: str | None = None,
+    overwrite: bool = False,
+    data: DataBundle | None = None,
+) -> Training:
+    """Set up processes, data, model, loss, mixing and optimiser per ``cfg``; restore ``resume``.
+
+    The order is fixed: torch's RNG is seeded before the data and the model are built, so a run's
+    initial weights depend on its seed only.
+
+    Raises:
+        ValueError: a setting that cannot be honoured (see the module docstring).
+    """
+    rank, world, device = setup_distributed(cfg.run.device)
+    saved = load_checkpoint(resume) if resume else None  # fails before anything is touched
+    run_dir = _run_dir(cfg, resume, overwrite)
+    seed_everything(cfg.run.seed, cfg.run.deterministic)
+    data = data or build_data(cfg)
+    per_rank, steps_per_epoch = _batches(cfg, data, world)
+    mixer = build_mixer(cfg.labels, per_rank_batch=per_rank, world=world, rank=rank)
+    model = _model(cfg, data, device)
+    weights = (
+        class_weights(data.weight_labels, len(data.classes)).to(device) if cfg.loss.class_weights else None
+    )
+    criterion = Criterion(
+        weights, mode=cfg.loss.class_weight_mode, cosine=cfg.loss.cosine, va_l2=cfg.loss.va_l2
+    )
+    model, net = _wrap(model, cfg, world, device)
+    state = TrainState.create(model, cfg.optim, device, cfg.run.amp)
+    if saved is not None:
+        state.load_state_dict(saved)
+        log.info("resumed from %s at epoch %d step %d", resume, state.epoch, state.step)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, run_dir / "config.yaml")
+    return Training(
+        cfg, data, state, net, mixer, criterion, device, rank, world, per_rank, steps_per_epoch, run_dir
+    )
+
+
+def per_rank_batch(batch_size: int, world: int) -> int:
+    """Samples per process and step: ``optim.batch_size`` is the global batch, split evenly over ranks."""
+    if batch_size % world:
+        raise ValueError(
+            f"optim.batch_size={batch_size} is the global batch and must divide evenly over the {world} "
+            f"processes; use a multiple of {world}"
+        )
+    return batch_size // world
+
+
+def train_loader(
+    ds: Dataset, batch: int, sampler: Sampler, workers: int, seed: int, drop_last: bool
+) -> DataLoader:
+    """A training-set loader over ``sampler``'s indices."""
+    # A private generator keeps DataLoader from drawing from torch's global RNG (exact resumes).
+    return DataLoader(
+        ds,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=drop_last,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        collate_fn=collate_items,
+    )
+
+
+def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path:
+    run_dir = Path(cfg.run.out_dir)
+    if not resume and not overwrite and (run_dir / "last.pt").exists():
+        raise ValueError(f"{run_dir} already holds a run; pass --resume {run_dir / 'last.pt'} or --overwrite")
+    return run_dir
+
+
+def _batches(cfg: ExperimentConfig, data: DataBundle, world: int) -> tuple[int, int]:
+    # (samples per process and step, steps per epoch)
+    assert data.train is not None
+    per_rank = per_rank_batch(cfg.optim.batch_size, world)
+    steps_per_epoch = len(data.train) // (per_rank * world)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"optim.batch_size {cfg.optim.batch_size} is larger than the {len(data.train)} training samples"
+        )
+    return per_rank, steps_per_epoch
+
+
+def _model(cfg: ExperimentConfig, data: DataBundle, device: torch.device) -> torch.nn.Module:
+    # The model per cfg.model, refused when its spec cannot take the data or feed the loss.
+    model = create_model(
+        cfg.model.name, num_classes=len(data.classes), pretrained=cfg.model.pretrained, **cfg.model.options
+    ).to(device)
+    spec = spec_of(model)
+    if spec.input_kind != ("image" if data.is_image else "clip"):
+        raise ValueError(
+            f"model.name={cfg.model.name} takes {spec.input_kind}s but the {cfg.data.format} data are "
+            f"{'still images' if data.is_image else 'clips'}: choose a model for this data"
+        )
+    if cfg.loss.va_l2 and not spec.has_va:
+        raise ValueError(
+            f"loss.va_l2 needs a model with a valence/arousal head; {cfg.model.name} predicts {spec.heads} "
+            "(use model.name=r18_affect or set loss.va_l2=false)"
+        )
+    return model
+
+
+def _wrap(
+    model: torch.nn.Module, cfg: ExperimentConfig, world: int, device: torch.device
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    # (the model, the module the loop calls: the model inside DDP and/or torch.compile)
+    if cfg.model.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if world > 1 and cfg.run.sync_bn and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # GPU only in PyTorch
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.model.compile:
+        net = torch.compile(net)
+    return model, net

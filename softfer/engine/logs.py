@@ -1,0 +1,100 @@
+"""Where a training run reports: log.csv (every step), TensorBoard (every epoch) and a progress bar.
+
+Only rank 0 writes files; the progress bar is shown on rank 0 when ``run.progress`` is on.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+try:
+    from torch.utils.tensorboard import SummaryWriter
+except ImportError:  # tensorboard is a dependency, but training must not die for a log
+    SummaryWriter = None  # type: ignore[assignment,misc]
+
+
+class RunLog:
+    """The run's step and epoch logs and its progress bar; use as a context manager around the loop.
+
+    Args:
+        run_dir: The run folder (log.csv and tensorboard/ go there).
+        name: The run's name, shown on the bar.
+        epochs: Epochs planned.
+        total_steps: Steps planned over all epochs; ``done_steps`` of them are done (a resumed run).
+        rank: This process's rank; ranks other than 0 write nothing.
+        progress: Show the bar.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        name: str,
+        epochs: int,
+        total_steps: int,
+        done_steps: int,
+        rank: int,
+        progress: bool,
+    ) -> None:
+        self.csv_path = run_dir / "log.csv"
+        self.name, self.epochs, self.rank = name, epochs, rank
+        self.writer = SummaryWriter(str(run_dir / "tensorboard")) if rank == 0 and SummaryWriter else None
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            disable=not progress or rank != 0,
+            transient=False,
+        )
+        self.task = self.bar.add_task(name, total=total_steps, completed=done_steps)
+
+    def __enter__(self) -> RunLog:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def step(self, epoch: int, step: int, loss: float, lr: float) -> None:
+        """One optimiser step: a log.csv row and the bar."""
+        self.bar.update(
+            self.task, advance=1, description=f"{self.name} ep {epoch + 1}/{self.epochs} loss {loss:.3f}"
+        )
+        if self.rank == 0:
+            _append_csv(self.csv_path, {"epoch": epoch, "step": step, "loss": loss, "lr": lr})
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        """One finished epoch's record (train_loss, lr, val_uar) as TensorBoard scalars."""
+        if self.writer:
+            for key, v in record.items():
+                if key != "epoch":
+                    self.writer.add_scalar(key, v, record["epoch"])
+
+    def close(self) -> None:
+        """Flush and close TensorBoard."""
+        if self.writer:
+            self.writer.close()
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(
+            {k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()}
+        )
