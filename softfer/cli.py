@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from softfer import __version__
+from softfer.data.formats import FORMATS
 
 
 def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
@@ -79,9 +80,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
     from softfer.config import load_config
     from softfer.engine.train import fit
 
-    cfg = load_config(a.config, a.set)
-    if a.deterministic:
-        cfg.run.deterministic = True
+    overrides = [*(a.set or []), *(["run.deterministic=true"] if a.deterministic else [])]
+    cfg = load_config(a.config, overrides)
     m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
     if m:
         print(
@@ -105,8 +105,7 @@ def _cmd_cv(a: argparse.Namespace) -> None:
     from softfer.engine.crossval import cross_validate, summary_markdown
 
     cfg = load_config(a.config, a.set)
-    folds = tuple(int(f) for f in a.folds.split(","))
-    summary = cross_validate(cfg, folds=folds, overwrite=a.overwrite)
+    summary = cross_validate(cfg, folds=a.folds, overwrite=a.overwrite)
     print(summary_markdown(cfg.name, summary))
 
 
@@ -124,7 +123,7 @@ def _cmd_reproduce(a: argparse.Namespace) -> None:
         if not ok:
             raise SystemExit(1)
         return
-    print(reproduce(a.table, overrides=a.set, folds=tuple(int(f) for f in a.folds.split(","))))
+    print(reproduce(a.table, overrides=a.set, folds=a.folds))
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
@@ -136,7 +135,7 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
 def _cmd_data_inspect(a: argparse.Namespace) -> None:
     from softfer.data.inspect import inspect_dataset
 
-    print(inspect_dataset(a.format, a.root, verify=a.verify))
+    print(inspect_dataset(a.format, a.root, verify=a.verify, affectnet_stats=a.affectnet_stats))
 
 
 def _cmd_preprocess(a: argparse.Namespace) -> None:
@@ -177,45 +176,82 @@ def _cmd_demo(a: argparse.Namespace) -> None:
     run_demo(a.out, quick=a.quick)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (exposed for tests and documentation)."""
-    p = argparse.ArgumentParser(prog="softfer", description="Ambiguity-aware facial expression recognition.")
-    p.add_argument("--version", action="version", version=f"softfer {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def folds_type(text: str) -> tuple[int, ...]:
+    """argparse type for ``--folds``: comma-separated fold numbers, e.g. "1,2,3"."""
+    try:
+        folds = tuple(int(f) for f in text.split(",") if f.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers, got {text!r}") from None
+    if not folds or min(folds) < 1 or len(set(folds)) != len(folds):
+        raise argparse.ArgumentTypeError(f"expected distinct fold numbers >= 1, got {text!r}")
+    return folds
 
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """Options shared by several commands, declared once."""
+    overrides = argparse.ArgumentParser(add_help=False)
+    overrides.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01"
+    )
+    faces = argparse.ArgumentParser(add_help=False)
+    faces.add_argument(
+        "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
+    )
+    faces.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
+    return {"overrides": overrides, "faces": faces}
+
+
+def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="the main job: synthetic data -> soft labels -> MIDAS, with a report")
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
     demo.set_defaults(func=_cmd_demo)
 
-    train = sub.add_parser("train", help="train one experiment from a YAML config")
-    train.add_argument("config", help="experiment YAML (see configs/)")
-    train.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01"
+    config_help = (
+        "experiment YAML file, or a packaged config name such as midas/dfew_tsm_midas.yaml "
+        "(`softfer reproduce --list` names them)"
     )
+    train = sub.add_parser(
+        "train", parents=[parents["overrides"]], help="train one experiment from a YAML config"
+    )
+    train.add_argument("config", help=config_help)
     train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run in run.out_dir")
-    train.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower)")
+    train.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels (slower); = --set run.deterministic=true",
+    )
     train.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("eval", help="evaluate a trained model (RUN/model.pt) on a dataset")
+    ev = sub.add_parser(
+        "eval", parents=[parents["overrides"]], help="evaluate a trained model (RUN/model.pt) on a dataset"
+    )
     ev.add_argument("checkpoint")
     ev.add_argument("--data", help="dataset root (default: the one the model was trained with)")
-    ev.add_argument("--format", help="dataset format, for cross-dataset evaluation (e.g. afew)")
+    ev.add_argument(
+        "--format", choices=sorted(FORMATS), help="dataset format, for cross-dataset evaluation (e.g. afew)"
+    )
     ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
     ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
-    ev.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
     ev.set_defaults(func=_cmd_eval)
 
-    cv = sub.add_parser("cv", help="k-fold cross-validation of a config; mean +- std of every metric")
-    cv.add_argument("config")
-    cv.add_argument("--folds", default="1,2,3,4,5", help="comma-separated folds (default 1,2,3,4,5)")
-    cv.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    cv = sub.add_parser(
+        "cv",
+        parents=[parents["overrides"]],
+        help="k-fold cross-validation of a config; mean +- std of every metric",
+    )
+    cv.add_argument("config", help=config_help)
+    cv.add_argument(
+        "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="comma-separated folds (default 1,2,3,4,5)"
+    )
     cv.add_argument("--overwrite", action="store_true", help="retrain folds that already finished")
     cv.set_defaults(func=_cmd_cv)
 
     rep = sub.add_parser(
-        "reproduce", help="run the configs behind one table of a paper; ours beside the paper's"
+        "reproduce",
+        parents=[parents["overrides"]],
+        help="run the configs behind one table of a paper; ours beside the paper's",
     )
     rep.add_argument("table", nargs="?", help="e.g. midas-table2 (see --list)")
     rep.add_argument("--list", action="store_true", help="list the tables and their configs, run nothing")
@@ -225,9 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="check every config of the table on your data: build data and model, train 2 steps, "
         "evaluate a few test items (outputs in <run.out_dir>-smoke)",
     )
-    rep.add_argument("--folds", default="1,2,3,4,5", help="folds for DFEW experiments")
     rep.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="override, e.g. data.root=/data/DFEW"
+        "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="folds for DFEW experiments (default 1-5)"
     )
     rep.set_defaults(func=_cmd_reproduce)
 
@@ -236,17 +271,27 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM figure")
     an.set_defaults(func=_cmd_analyze)
 
+
+def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     data = sub.add_parser("data", help="dataset tools")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="TOOL")
     di = dsub.add_parser(
         "inspect", help="counts per split/fold/class, vote ambiguity, missing or unreadable files"
     )
-    di.add_argument("format", choices=["dfew", "ferv39k", "afew", "affectnet", "manifest", "former_dfer"])
+    di.add_argument("format", choices=sorted(FORMATS))
     di.add_argument("root")
     di.add_argument("--verify", action="store_true", help="check every frame file is a complete image")
+    di.add_argument(
+        "--affectnet-stats",
+        help="AffectNet VA statistics (softfer labels va --save-stats); needed for affwild",
+    )
     di.set_defaults(func=_cmd_data_inspect)
 
-    pre = sub.add_parser("preprocess", help="videos -> aligned face frame folders + manifest + report")
+    pre = sub.add_parser(
+        "preprocess",
+        parents=[parents["faces"]],
+        help="videos -> aligned face frame folders + manifest + report",
+    )
     pre.add_argument("input", help="a video or a folder of videos")
     pre.add_argument("out", help="output folder")
     pre.add_argument(
@@ -257,14 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(mirror: e.g. AFEW's Val/Angry/<clip>/ for MIDAS Table 5)",
     )
     pre.add_argument("--size", type=int, default=224, help="aligned crop size (default 224)")
-    pre.add_argument(
-        "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
-    )
-    pre.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
     pre.set_defaults(func=_cmd_preprocess)
 
     pr = sub.add_parser(
-        "predict", help="emotion timeline of a video, prediction for a photo, or a folder of both"
+        "predict",
+        parents=[parents["faces"]],
+        help="emotion timeline of a video, prediction for a photo, or a folder of both",
     )
     pr.add_argument("media", help="video, image or folder")
     pr.add_argument("--checkpoint", required=True, help="a trained model (RUN/model.pt)")
@@ -272,14 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--window", type=float, default=2.0, help="window length in seconds (default 2)")
     pr.add_argument("--stride", type=float, default=0.5, help="window step in seconds (default 0.5)")
     pr.add_argument(
-        "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
-    )
-    pr.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
-    pr.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs in --out (default: refuse)"
     )
     pr.set_defaults(func=_cmd_predict)
 
+    models = sub.add_parser("models", help="model registry")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")
+    ml = msub.add_parser("list", help="list registered models")
+    ml.add_argument("--verbose", action="store_true", help="parameters and FLOPs per clip")
+    ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
+    ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
+    ml.set_defaults(func=_cmd_models_list)
+
+
+def _add_label_commands(sub) -> None:
     labels = sub.add_parser("labels", help="label tools: votes -> soft/hard labels, VA -> mixed/fused labels")
     lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="TOOL")
     votes = lsub.add_parser(
@@ -309,9 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
         "va",
         help="valence/arousal + class columns -> GMM or Euclidean mixed labels and fused labels",
         description="Fit per-class valence/arousal statistics (or load them with --stats), derive mixed "
-        "labels "
-        "from VA (dual-domain paper eq. 2 or 3) and fuse them with the one-hot class labels (eq. 4). Needs "
-        "columns valence, arousal and label/expression/class. -2 marks missing VA.",
+        "labels from VA (dual-domain paper eq. 2 or 3) and fuse them with the one-hot class labels (eq. 4). "
+        "Needs columns valence, arousal and label/expression/class. -2 marks missing VA.",
     )
     va.add_argument("file", help="CSV or XLSX file")
     va.add_argument(
@@ -343,32 +391,30 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--out", required=True, help="output CSV")
     va.set_defaults(func=_cmd_labels_va)
 
-    models = sub.add_parser("models", help="model registry")
-    msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")
-    ml = msub.add_parser("list", help="list registered models")
-    ml.add_argument("--verbose", action="store_true", help="parameters and FLOPs per clip")
-    ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
-    ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
-    ml.set_defaults(func=_cmd_models_list)
 
+def _add_synth_commands(sub) -> None:
     synth = sub.add_parser("synth", help="built-in synthetic benchmark of ambiguous facial expressions")
     ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
-    sd = ssub.add_parser("dfew", help="video clips in the DFEW release layout, with annotator votes")
-    sd.add_argument("out", help="output folder")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("out", help="output folder")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
+    common.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
+    common.add_argument("--montage", metavar="PNG", help="save a grid of sample frames")
+    sd = ssub.add_parser(
+        "dfew", parents=[common], help="video clips in the DFEW release layout, with annotator votes"
+    )
     sd.add_argument("--clips", type=int, default=1500)
     sd.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
+    sd.set_defaults(func=_cmd_synth_dfew)
     sa = ssub.add_parser(
-        "affectnet", help="still images with an AffectNet-style CSV (class + valence/arousal)"
+        "affectnet",
+        parents=[common],
+        help="still images with an AffectNet-style CSV (class + valence/arousal)",
     )
-    sa.add_argument("out", help="output folder")
     sa.add_argument("--images", type=int, default=5000)
     sa.add_argument("--size", type=int, default=112, help="image size in pixels (default 112)")
-    for s, fn in ((sd, _cmd_synth_dfew), (sa, _cmd_synth_affectnet)):
-        s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
-        s.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
-        s.add_argument("--montage", metavar="PNG", help="save a grid of sample frames")
-        s.set_defaults(func=fn)
+    sa.set_defaults(func=_cmd_synth_affectnet)
     sl = ssub.add_parser(
         "all",
         help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
@@ -378,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--size", type=int, default=32, help="frame size in pixels (default 32)")
     sl.add_argument("--seed", type=int, default=0)
     sl.set_defaults(func=_cmd_synth_all)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and documentation)."""
+    p = argparse.ArgumentParser(prog="softfer", description="Ambiguity-aware facial expression recognition.")
+    p.add_argument("--version", action="version", version=f"softfer {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parents = _parents()
+    _add_run_commands(sub, parents)
+    _add_media_commands(sub, parents)
+    _add_label_commands(sub)
+    _add_synth_commands(sub)
     return p
 
 

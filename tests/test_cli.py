@@ -3,15 +3,12 @@
 import csv
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from softfer.cli import build_parser, main
 from softfer.data.synthetic.generate import write_xlsx
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(*args, cwd=None):
@@ -160,10 +157,10 @@ def test_reproduce_lists_tables_and_reports_absent_data(tmp_path):
 
 
 def test_every_experiment_config_validates_and_names_missing_data(tmp_path):
-    from softfer.config import load_config
+    from softfer.config import load_config, packaged_configs
     from softfer.engine.data import build_data
 
-    configs = [p for p in (REPO / "configs").rglob("*.yaml") if not p.name.startswith("base")]
+    configs = [p for p in packaged_configs().rglob("*.yaml") if not p.name.startswith("base")]
     assert len(configs) >= 60
     for path in configs:
         cfg = load_config(path, [f"data.root={tmp_path / 'absent'}"])
