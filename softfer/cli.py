@@ -135,7 +135,15 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
 def _cmd_data_inspect(a: argparse.Namespace) -> None:
     from softfer.data.inspect import inspect_dataset
 
-    print(inspect_dataset(a.format, a.root, verify=a.verify, affectnet_stats=a.affectnet_stats))
+    print(
+        inspect_dataset(
+            a.format,
+            a.root,
+            verify=a.verify,
+            affectnet_stats=a.affectnet_stats,
+            allow_outside_root=a.allow_outside_root,
+        )
+    )
 
 
 def _cmd_preprocess(a: argparse.Namespace) -> None:
@@ -284,6 +292,11 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     di.add_argument(
         "--affectnet-stats",
         help="AffectNet VA statistics (softfer labels va --save-stats); needed for affwild",
+    )
+    di.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="accept dataset paths outside ROOT (as data.allow_outside_root: true)",
     )
     di.set_defaults(func=_cmd_data_inspect)
 

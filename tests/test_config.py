@@ -64,7 +64,7 @@ def test_config_md_is_rendered_from_the_schema_and_current():
 def test_reference_has_a_row_per_key_with_type_bounds_and_default():
     text = reference_markdown()
     keys = _leaf_keys(ExperimentConfig().model_dump())
-    assert len(keys) == 75 and "run.log_every" not in keys  # 23 data keys + 4 augment, 13 optim, ...
+    assert len(keys) == 76 and "run.log_every" not in keys  # 24 data keys + 4 augment, 13 optim, ...
     for key in keys:
         assert text.count(f"| `{key}` |") == 1, key
     # Rows written out by hand from the field definitions.

@@ -121,6 +121,13 @@ class DataConfig(_Strict):
         description="Share of items with unreadable or missing media skipped (and logged) before reading "
         "fails.",
     )
+    # WHY off by default: a path in a dataset file is data, and `../../etc/passwd` must not be read.
+    allow_outside_root: bool = Field(
+        False,
+        description="Accept paths in dataset files (AffectNet CSVs, manifests, FERV39k and Former-DFER "
+        "lists) that lead outside data.root (`..`, absolute paths elsewhere); false: such a path is an "
+        "error naming the file and row. Former-DFER lists with absolute frame folders need true.",
+    )
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Training augmentation.")
 
     @field_validator("format", "test_format")

@@ -1,36 +1,53 @@
-"""`softfer data inspect FORMAT ROOT`: what a dataset folder holds and what is wrong with it."""
+"""`softfer data inspect FORMAT ROOT`: what a dataset folder holds and what is wrong with it.
+
+Besides counts, the report checks what would silently change a result:
+
+- split overlap: a clip in a training split and in its paired evaluation split (``paired_splits``:
+  ``train``/``test``, ``set_1_train``/``set_1_test``, within one fold), listed with the first ids;
+- labels against votes: per split, the share of items whose label is not a class with the most votes.
+  Above ``LABEL_VOTE_THRESHOLD`` (10 %) the report warns loudly, naming the classes whose items mostly
+  point elsewhere: a swapped column header in the annotation table shows up this way;
+- with ``verify``, every image is decoded with the loader's decoder, counting what libjpeg warns about
+  (``softfer.io.images.verify_images``), and every video is decoded whole, comparing its frames with the
+  container's count (``softfer.io.video.video_info``).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
-from softfer.data.records import ReadReport, Record
+from softfer.data.records import ReadReport, Record, is_regular_file, paired_splits, path_key, split_role
+from softfer.io.images import verify_images
+from softfer.io.video import VideoError, video_info
+
+# Above this share of items whose label disagrees with their vote argmax, `data inspect` warns loudly.
+LABEL_VOTE_THRESHOLD = 0.10
+MIN_CLASS_ITEMS = 5  # a class is named as pointing elsewhere only with at least this many voted items
 
 
-def _complete_image(path: Path) -> bool:
-    """A cheap integrity check: JPEG start and end markers (PNG signature for .png)."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(8)
-            if path.suffix.lower() == ".png":
-                return head == b"\x89PNG\r\n\x1a\n"
-            f.seek(max(size - 2, 0))
-            return head[:2] == b"\xff\xd8" and f.read(2) == b"\xff\xd9"
-    except OSError:
-        return False
+@dataclass
+class _Split:
+    fold: int | None
+    name: str  # the split's name ("all" for a copy read whole)
+    records: list[Record]
+    report: ReadReport
+
+    @property
+    def title(self) -> str:
+        return f"fold {self.fold} {self.name}" if self.fold else self.name
 
 
 def _splits(
-    fmt: str, root: str, *, affectnet_stats: str | None = None
-) -> list[tuple[str, list[Record], ReadReport]]:
-    """(name, records, report) of every fold and split the copy at ``root`` holds, read through
-    ``FORMATS[fmt]``: leniently (``max_skip=1``), so inspect reports every problem instead of stopping at
-    the first, and accepting raw videos, which describe the copy (training refuses them)."""
+    fmt: str, root: str, *, affectnet_stats: str | None = None, allow_outside_root: bool = False
+) -> list[_Split]:
+    """Every fold and split the copy at ``root`` holds, read through ``FORMATS[fmt]``: leniently
+    (``max_skip=1``), so inspect reports every problem instead of stopping at the first, without the
+    readers' overlap refusal (inspect reports the overlap), and accepting raw videos, which describe the
+    copy (training refuses them)."""
     entry = get_format(fmt)
     out = []
     for fold in entry.folds or (None,):
@@ -45,52 +62,163 @@ def _splits(
                 affectnet_stats=affectnet_stats,
                 allow_raw_videos=True,
                 report=rep,
+                allow_outside_root=allow_outside_root,
+                check_overlap=False,
             )
-            name = split or "all"
-            out.append((f"fold {fold} {name}" if fold else name, entry.read(request), rep))
+            out.append(_Split(fold, split or "all", entry.read(request), rep))
     return out
 
 
-def inspect_dataset(fmt: str, root: str, *, verify: bool = False, affectnet_stats: str | None = None) -> str:
-    """A text report: counts per split/fold/class, vote ambiguity, missing and unreadable files.
+def _by_split(splits: list[_Split]) -> dict[int | None, dict[str, list[Record]]]:
+    """fold -> split name -> records; a copy read whole is grouped by its records' own split names."""
+    out: dict[int | None, dict[str, list[Record]]] = {}
+    for s in splits:
+        groups = out.setdefault(s.fold, {})
+        if s.name == "all":
+            for r in s.records:
+                groups.setdefault(r.split or "all", []).append(r)
+        else:
+            groups.setdefault(s.name, []).extend(s.records)
+    return out
+
+
+def split_overlaps(splits: list[_Split]) -> list[str]:
+    """One line per pair of paired splits (same fold) that share media, naming the first shared ids."""
+    lines = []
+    for fold, groups in _by_split(splits).items():
+        for name, records in groups.items():
+            if (split_role(name) or ("",))[0] != "train":
+                continue  # each pair once, from its training side
+            for other in paired_splits(name, groups):
+                theirs = {path_key(r.path) for r in groups[other]}
+                shared = sorted(r.id for r in records if path_key(r.path) in theirs)
+                if shared:
+                    where = f"fold {fold}: " if fold else ""
+                    shown = ", ".join(shared[:5]) + (", ..." if len(shared) > 5 else "")
+                    lines.append(
+                        f"split overlap: {where}{name} and {other} share {len(shared)} item(s) ({shown})"
+                    )
+    return lines
+
+
+def label_vote_disagreement(records: list[Record], classes: tuple[str, ...]) -> tuple[int, int, list[str]]:
+    """(items with a label and votes, items whose label is not a class with the most votes, notes on the
+    classes whose items mostly point to another class)."""
+    voted = [r for r in records if r.soft is not None and r.label >= 0]
+    per_class: dict[int, Counter[int]] = {}
+    bad = 0
+    for r in voted:
+        soft = np.asarray(r.soft, dtype=float)
+        top = np.flatnonzero(soft == soft.max())
+        counts = per_class.setdefault(r.label, Counter())
+        counts["n"] += 1
+        if r.label not in top:  # a tie that includes the label agrees
+            bad += 1
+            counts[int(top[0])] += 1
+    notes = []
+    for label, counts in sorted(per_class.items()):
+        n = counts.pop("n")
+        if n >= MIN_CLASS_ITEMS and sum(counts.values()) > n / 2:
+            target, k = counts.most_common(1)[0]
+            name = classes[label] if label < len(classes) else str(label)
+            to = classes[target] if target < len(classes) else str(target)
+            notes.append(f"{name}: {k} of {n} point to {to}")
+    return len(voted), bad, notes
+
+
+def _label_vote_lines(splits: list[_Split], classes: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Report lines and warnings (problems) for the label/vote disagreement of every split."""
+    lines, warnings = [], []
+    for s in splits:
+        n, bad, notes = label_vote_disagreement(s.records, classes)
+        if not n:
+            continue
+        rate = bad / n
+        lines.append(f"  {s.title:16s} {rate:6.1%} of {n} labels disagree with their vote argmax")
+        if rate > LABEL_VOTE_THRESHOLD:
+            detail = f" ({'; '.join(notes)})" if notes else ""
+            warnings.append(
+                f"WARNING {s.title}: {rate:.1%} of its labels are not their votes' argmax, above "
+                f"{LABEL_VOTE_THRESHOLD:.0%}{detail}: are the annotation table's class columns swapped?"
+            )
+    if lines:
+        lines.insert(0, f"labels vs vote argmax (warning above {LABEL_VOTE_THRESHOLD:.0%}):")
+    return lines, warnings
+
+
+def _verify(records: dict[str, Record]) -> list[str]:
+    """Problems found by decoding every image and video of ``records``."""
+    images, problems = [], []
+    for r in records.values():
+        if r.frames:
+            images += [r.path / f for f in r.frames]
+        elif not is_regular_file(r.path):
+            problems.append(f"not a regular file: {r.path}")
+        elif r.is_video_file:
+            try:
+                video_info(r.path)
+            except VideoError as exc:
+                problems.append(f"unreadable or truncated video: {exc}")
+        else:
+            images.append(r.path)
+    problems += [f"unreadable or damaged image: {p} ({why})" for p, why in verify_images(images)]
+    return problems
+
+
+def inspect_dataset(
+    fmt: str,
+    root: str,
+    *,
+    verify: bool = False,
+    affectnet_stats: str | None = None,
+    allow_outside_root: bool = False,
+) -> str:
+    """A text report: counts per split/fold/class, split overlap, labels against votes, vote ambiguity,
+    missing and (``verify``) unreadable files.
 
     ``fmt`` is a name of ``FORMATS``; ``affectnet_stats`` is AffectNet's VA statistics file, which Aff-Wild's
-    class labels are derived from (needed for ``affwild`` only).
+    class labels are derived from (needed for ``affwild`` only); ``allow_outside_root`` accepts dataset
+    paths leading outside ``root`` (``data.allow_outside_root``).
     """
     classes = get_format(fmt).classes
     lines = [f"{fmt} dataset at {root}"]
     all_records: dict[str, Record] = {}
     problems: list[str] = []
-    for name, records, rep in _splits(fmt, root, affectnet_stats=affectnet_stats):
-        counts = Counter(r.label for r in records)
+    splits = _splits(fmt, root, affectnet_stats=affectnet_stats, allow_outside_root=allow_outside_root)
+    for s in splits:
+        counts = Counter(r.label for r in s.records)
         per_class = ", ".join(f"{c}={counts.get(i, 0)}" for i, c in enumerate(classes))
-        lines.append(f"  {name:16s} {len(records):7d} items  {per_class}")
-        problems += [f"{name}: {s}" for s in rep.skipped]
-        all_records.update({r.id: r for r in records})
-    votes = [r.soft for r in all_records.values() if r.soft is not None]
-    if votes:
-        share = np.stack(votes).max(axis=1)
-        edges = np.round(np.linspace(0, 1, 11), 12)
-        hist, _ = np.histogram(share, bins=edges)
-        lines.append(
-            f"vote ambiguity over {len(votes)} clips (max share): mean {share.mean():.3f}, "
-            f">= 0.9: {(share >= 0.9).mean():.1%}"
-        )
-        for lo, n in zip(edges[:-1], hist, strict=True):
-            lines.append(f"  [{lo:.1f}, {lo + 0.1:.1f}) {int(n):6d}")
-    else:
-        lines.append("no soft labels / votes found")
+        lines.append(f"  {s.title:16s} {len(s.records):7d} items  {per_class}")
+        problems += [f"{s.title}: {line}" for line in s.report.skipped + s.report.notes]
+        if s.report.dropped:
+            left = ", ".join(f"{k}: {n}" for k, n in s.report.dropped.items())
+            lines.append(f"  {'':16s} left out by the format's rule: {left}")
+        all_records.update({path_key(r.path): r for r in s.records})
+    problems += split_overlaps(splits)
+    vote_lines, warnings = _label_vote_lines(splits, classes)
+    lines += vote_lines
+    problems += warnings
+    lines += _ambiguity_lines([r.soft for r in all_records.values() if r.soft is not None])
     if verify:
-        bad = 0
-        for r in all_records.values():
-            files = [r.path / f for f in r.frames] if r.frames else ([r.path] if r.path.is_file() else [])
-            for f in files:
-                if f.suffix.lower() in (".jpg", ".jpeg", ".png") and not _complete_image(f):
-                    problems.append(f"unreadable or truncated image: {f}")
-                    bad += 1
-        lines.append(f"verified every image file: {bad} unreadable")
+        bad = _verify(all_records)
+        lines.append(f"verified every image and video file: {len(bad)} unreadable")
+        problems += bad
     lines.append(f"problems: {len(problems)}")
     lines += [f"  {p}" for p in problems[:50]]
     if len(problems) > 50:
         lines.append(f"  ... and {len(problems) - 50} more")
     return "\n".join(lines)
+
+
+def _ambiguity_lines(votes: list[np.ndarray]) -> list[str]:
+    if not votes:
+        return ["no soft labels / votes found"]
+    share = np.stack(votes).max(axis=1)
+    edges = np.round(np.linspace(0, 1, 11), 12)
+    hist, _ = np.histogram(share, bins=edges)
+    lines = [
+        f"vote ambiguity over {len(votes)} clips (max share): mean {share.mean():.3f}, "
+        f">= 0.9: {(share >= 0.9).mean():.1%}"
+    ]
+    lines += [f"  [{lo:.1f}, {lo + 0.1:.1f}) {int(n):6d}" for lo, n in zip(edges[:-1], hist, strict=True)]
+    return lines

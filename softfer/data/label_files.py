@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
-from softfer.data.records import parse_int
+from softfer.data.formats.affectnet import AFFECTNET_CODES
+from softfer.data.formats.affwild import read_affect_stats
+from softfer.data.records import check_unique, parse_int
 from softfer.io.tables import Table, find_class_columns, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
@@ -31,19 +33,23 @@ from softfer.labels.votes import (
 )
 
 log = logging.getLogger(__name__)
-# AffectNet's expression codes: 0..7 the eight classes (AFFECTNET_CLASSES), 8..10 not a class.
-AFFECTNET_CODES = (*AFFECTNET_CLASSES, "none", "uncertain", "no face")
+MAX_CLASSES = 100  # a label table without a class count may not imply more classes than this
 ID_COLUMNS = ("video_name", "clip", "name", "id", "subdirectory_filepath", "path")
 
 
-def _id_column(header: Sequence[str], wanted: str | None) -> int | None:
-    names = [h.strip().lower() for h in header]
+def _id_column(table: Table, wanted: str | None) -> int | None:
+    names = [h.strip().lower() for h in table.header]
     for cand in [wanted] if wanted else ID_COLUMNS:
         if cand and cand.lower() in names:
             return names.index(cand.lower())
     if wanted:
-        raise ValueError(f"no id column {wanted!r}; columns are {list(header)}")
+        raise ValueError(f"{table.path}: no id column {wanted!r}; columns are {table.header}")
     return None
+
+
+def _id_key(text: str) -> str:
+    """A clip id as the dataset readers compare it: clip numbers by value (``1`` and ``00001`` are one)."""
+    return str(int(text)) if text.isascii() and text.isdigit() and len(text) <= 18 else text
 
 
 def agreement_report(votes: np.ndarray, classes: Sequence[str]) -> str:
@@ -90,8 +96,10 @@ def votes_to_labels(
         row_names=table.where,
     )
     soft, hard, agree = soft_labels(votes), hard_labels(votes, tie=tie), clip_agreement(votes)
-    id_idx = _id_column(table.header, id_column)
+    id_idx = _id_column(table, id_column)
     ids = [r[id_idx] for r in table.rows] if id_idx is not None else [str(i) for i in range(len(votes))]
+    # The rule of the dataset readers: one row per clip (a second row would give one clip two labels).
+    check_unique([_id_key(i) for i in ids], table.where)
     header = ["id", *(f"votes_{c}" for c in classes), *(f"soft_{c}" for c in classes)]
     header += ["hard_label", "hard_name", "max_share", "entropy"]
     rows = []
@@ -105,11 +113,13 @@ def votes_to_labels(
     return agreement_report(votes, classes)
 
 
-def _label_column(header: Sequence[str]) -> str:
+def _label_column(table: Table) -> str:
     for cand in ("label", "expression", "class", "emotion"):
-        if cand in [h.strip().lower() for h in header]:
+        if table.has_column(cand):
             return cand
-    raise ValueError(f"no class column (label/expression/class/emotion); columns are {list(header)}")
+    raise ValueError(
+        f"{table.path}: no class column (label/expression/class/emotion); columns are {table.header}"
+    )
 
 
 def _class_rows(
@@ -127,6 +137,12 @@ def _class_rows(
         lo, hi = 0, len(AFFECTNET_CODES) - 1
     else:
         k = num_classes or int(labels.max()) + 1
+        if k > MAX_CLASSES:
+            i = int(np.argmax(labels))
+            raise ValueError(
+                f"{table.where[i]}: label {labels[i]} means {k} classes, more than {MAX_CLASSES}; "
+                "give the number of classes"
+            )
         lo, hi = 0, k - 1
     bad = (labels < lo) | (labels > hi)
     if bad.any():
@@ -168,7 +184,7 @@ def va_to_labels(
         parse_numbers(table, [table.column("valence"), table.column("arousal")], what="valence/arousal")
     )
     missing = validate_va(va, source=str(path), row_names=table.where)
-    label_name = _label_column(table.header)
+    label_name = _label_column(table)
     label_col = table.column(label_name)
     labels = np.array(
         [parse_int(r[label_col], w, label_name) for r, w in zip(table.rows, table.where, strict=True)]
@@ -179,12 +195,7 @@ def va_to_labels(
     if len(names) != k:
         raise ValueError(f"{len(names)} class names given for {k} classes")
     has_va, keep = ~missing, ~missing & is_class  # keep: rows for class statistics and fusion
-    if stats_path:
-        stats = AffectStats.from_dict(json.loads(Path(stats_path).read_text()))
-        if stats.num_classes != k:
-            raise ValueError(f"{stats_path}: statistics for {stats.num_classes} classes, data has {k}")
-    else:
-        stats = fit_affect_stats(va[keep], labels[keep], k)
+    stats = _va_stats(path, va[keep], labels[keep], k, stats_path)
     if save_stats:
         Path(save_stats).write_text(json.dumps(stats.to_dict(), indent=2))
     p_va = np.full((len(va), k), np.nan)
@@ -206,6 +217,21 @@ def va_to_labels(
         f"VA-derived argmax agrees with the class label on {agree:.1%} of class rows with VA",
     ]
     return "\n".join(lines)
+
+
+def _va_stats(
+    path: str | Path, va: np.ndarray, labels: np.ndarray, k: int, stats_path: str | Path | None
+) -> AffectStats:
+    """The statistics of ``stats_path`` (checked against ``k`` classes), or fitted on the class rows."""
+    if stats_path:
+        stats = read_affect_stats(stats_path)
+        if stats.num_classes != k:
+            raise ValueError(f"{stats_path}: statistics for {stats.num_classes} classes, data has {k}")
+        return stats
+    try:
+        return fit_affect_stats(va, labels, k)
+    except ValueError as exc:  # e.g. a class without a row with valence/arousal
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def _row_counts(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,23 +55,79 @@ class Record:
 
 @dataclass
 class ReadReport:
-    """Media problems found while reading a dataset: skipped records and why."""
+    """What reading a dataset left out, and why; a run records it with its outputs.
+
+    Attributes:
+        total: the records the files list (``skipped`` counts against it).
+        skipped: records left out for unusable media or boxes, one line each (capped by ``max_skip``).
+        dropped: records left out by the format's own rule, counted per reason (AffectNet's codes 8-10).
+        notes: problems that cost no record, one line each (a special file ignored in a frame folder).
+    """
 
     total: int = 0
     skipped: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return f"{self.total - len(self.skipped)} of {self.total} records usable, {len(self.skipped)} skipped"
+        text = f"{self.total - len(self.skipped)} of {self.total} records usable, {len(self.skipped)} skipped"
+        if self.dropped:
+            text += "; left out by rule: " + ", ".join(f"{k}: {n}" for k, n in self.dropped.items())
+        if self.notes:
+            text += f"; {len(self.notes)} note(s), first: {self.notes[0]}"
+        return text
 
 
-def frame_index(folder: Path) -> tuple[str, ...]:
-    """Sorted image file names of a frame folder (empty if the folder is missing)."""
+def is_regular_file(path: str | Path) -> bool:
+    """Whether ``path`` is a regular file (or a link to one): False for FIFOs, sockets, devices, folders,
+    missing files and names the system refuses (too long, an embedded NUL byte)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def frame_index(folder: Path, special: list[str] | None = None) -> tuple[str, ...]:
+    """Sorted image file names of a frame folder (empty if the folder is missing).
+
+    Only regular files (or links to them) count: opening a FIFO named like a frame would block the loader
+    forever. The names of such special files are appended to ``special`` when it is given.
+    """
+    names = []
     try:
         with os.scandir(folder) as it:
-            names = [e.name for e in it if e.name.lower().endswith(IMAGE_SUFFIXES)]
-    except (FileNotFoundError, NotADirectoryError):
+            for entry in it:
+                if not entry.name.lower().endswith(IMAGE_SUFFIXES):
+                    continue
+                if is_regular_file(entry.path):
+                    names.append(entry.name)
+                elif special is not None and not os.path.isdir(entry.path):
+                    special.append(entry.name)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return ()
     return tuple(sorted(names))
+
+
+def _has_media(r: Record, report: ReadReport) -> bool:
+    """Whether the record's media is there (indexing its frame folder); what is wrong goes to ``report``."""
+    if r.is_image_file or r.is_video_file:
+        if is_regular_file(r.path):
+            return True
+        kind = "image" if r.is_image_file else "video file"
+        missing = not os.path.lexists(r.path)
+        report.skipped.append(f"{r.id}: {kind} {'missing' if missing else 'not a regular file'} ({r.path})")
+        return False
+    if not r.frames:
+        special: list[str] = []
+        r.frames = frame_index(r.path, special)
+        if special:
+            shown = ", ".join(special[:3])
+            report.notes.append(f"{r.id}: {len(special)} special file(s) ignored, not regular ({shown})")
+    if r.frames:
+        return True
+    reason = "frame folder missing" if not os.path.isdir(r.path) else "frame folder empty"
+    report.skipped.append(f"{r.id}: {reason} ({r.path})")
+    return False
 
 
 def attach_frames(
@@ -77,31 +135,19 @@ def attach_frames(
 ) -> list[Record]:
     """Index each frame folder once; records whose media is missing or empty are skipped under a cap.
 
-    A still image (``Record.is_image_file``) or a video file needs only to exist; a frame folder needs at
-    least one image.
+    A still image (``Record.is_image_file``) or a video file must be a regular file; a frame folder needs
+    at least one regular image file (special files in it are ignored and noted in ``report.notes``).
 
     Raises:
         ValueError: when more than ``max_skip`` (a fraction) of the records have no media, naming them.
     """
     records = list(records)
     report = report if report is not None else ReadReport()
-    kept = []
-    for r in records:
-        if r.is_image_file or r.is_video_file:
-            if r.path.is_file():
-                kept.append(r)
-            else:
-                kind = "image" if r.is_image_file else "video file"
-                report.skipped.append(f"{r.id}: {kind} missing ({r.path})")
-            continue
-        if not r.frames:
-            r.frames = frame_index(r.path)
-        if r.frames:
-            kept.append(r)
-        else:
-            reason = "frame folder missing" if not r.path.exists() else "frame folder empty"
-            report.skipped.append(f"{r.id}: {reason} ({r.path})")
+    notes_before = len(report.notes)
+    kept = [r for r in records if _has_media(r, report)]
     report.total += len(records)
+    for line in report.notes[notes_before:][:20]:
+        log.warning("%s: %s", source, line)
     check_skips(report, max_skip, source)
     return kept
 
@@ -184,3 +230,80 @@ def parse_int(text: str, where: str, what: str = "label") -> int:
 def soft_from_votes(votes: np.ndarray) -> np.ndarray:
     """Vote proportions of one clip."""
     return votes / votes.sum()
+
+
+def path_key(path: str | Path) -> str:
+    """A path as a comparison key: absolute and normalised (``a/./b``, ``a/x/../b`` and ``a/b`` are one)."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+def dataset_path(base: Path, text: str, *, root: Path, where: str, allow_outside_root: bool = False) -> Path:
+    """``text``, a path cell of a dataset file, joined to ``base``; refused when it leaves ``root``.
+
+    The check is lexical (``..`` is resolved, symbolic links are not): a list naming ``../../etc/passwd``
+    or an absolute path elsewhere is refused, while a link the user placed inside the root is followed.
+
+    Raises:
+        ValueError: naming the row, the path and the root, for an empty path, a NUL byte, or a path outside
+            ``root`` without ``allow_outside_root`` (the config's ``data.allow_outside_root``).
+    """
+    if not text.strip():
+        raise ValueError(f"{where}: empty path")
+    if "\x00" in text:
+        raise ValueError(f"{where}: path {text!r} contains a NUL byte")
+    path = base / text  # an absolute ``text`` replaces ``base``
+    if not allow_outside_root:
+        full, top = path_key(path), path_key(root)
+        if os.path.commonpath([full, top]) != top:
+            raise ValueError(
+                f"{where}: path {text!r} leads outside the data root {root} (to {full}); move the data "
+                "under the root, or set data.allow_outside_root: true if this is intended"
+            )
+    return path
+
+
+# A split name's role word: a training split and the evaluation splits named like it must be disjoint.
+_ROLE = re.compile(r"(?<![a-z])(training|train|validation|val|test)(?![a-z])", re.IGNORECASE)
+
+
+def split_role(name: str) -> tuple[str, str] | None:
+    """(role, template) of a split name: ("train", "set_1_{}") for "set_1_train", ("eval", "{}") for
+    "test"; None for a name without a role word."""
+    m = _ROLE.search(name)
+    if m is None:
+        return None
+    role = "train" if m.group(1).lower().startswith("train") else "eval"
+    return role, (name[: m.start()] + "{}" + name[m.end() :]).lower()
+
+
+def paired_splits(split: str, names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that must share no clip with ``split``.
+
+    Splits pair by name: a training split (its name holds the word ``train`` or ``training``) with the
+    evaluation splits named the same way with ``test``, ``val`` or ``validation`` in its place, and back:
+    ``train``/``test``, ``set_1_train``/``set_1_test``, but not ``set_1_train``/``set_2_test`` (two folds).
+    """
+    mine = split_role(split)
+    if mine is None:
+        return []
+    out = []
+    for name in names:
+        theirs = split_role(name)
+        if name != split and theirs is not None and theirs[1] == mine[1] and theirs[0] != mine[0]:
+            out.append(name)
+    return out
+
+
+def check_disjoint(ids: Iterable[str], other: Iterable[str], *, source: str, other_source: str) -> None:
+    """Raise when two splits share clips, naming the first few shared ids and their count.
+
+    A clip in a training split and in its evaluation split would have the evaluation score clips the
+    model was trained on.
+    """
+    shared = sorted(set(ids) & set(other))
+    if shared:
+        shown = ", ".join(shared[:5]) + (", ..." if len(shared) > 5 else "")
+        raise ValueError(
+            f"{source} and {other_source} share {len(shared)} item(s) ({shown}): a training item in the "
+            "evaluation split would be scored on data the model learnt; fix the split files"
+        )

@@ -82,6 +82,7 @@ def read_records(
         soft_labels=data.soft_labels,
         affectnet_stats=data.affectnet_stats,
         test=test,
+        allow_outside_root=data.allow_outside_root,
     )
     return entry.read(request)
 

@@ -1,4 +1,5 @@
-"""Decoding frame files and still images to RGB uint8 arrays (libjpeg-turbo through OpenCV).
+"""Decoding frame files and still images to RGB uint8 arrays (libjpeg-turbo through OpenCV), and
+verifying them (``verify_images``).
 
 JPEGs can be decoded at a reduced DCT scale (1/2, 1/4 or 1/8): libjpeg then runs a smaller inverse DCT
 per block, which downsamples and low-pass filters in one step (within half a grey level of area
@@ -10,8 +11,13 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
@@ -26,6 +32,7 @@ __all__ = [
     "jpeg_reduction",
     "limit_worker_threads",
     "read_bytes",
+    "verify_images",
 ]
 
 _RGB = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
@@ -131,3 +138,67 @@ def limit_worker_threads() -> None:
 
 
 _worker_threads_limited = False
+
+
+def verify_images(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
+    """(path, problem) for every file of ``paths`` that is not a cleanly decodable image.
+
+    Each file is decoded with the decoder training uses (OpenCV's libjpeg-turbo or libpng; JPEGs at 1/8
+    scale, which still entropy-decodes every block) while what the library writes to the standard error
+    stream is captured. OpenCV returns an image even when libjpeg warns ("Corrupt JPEG data: premature
+    end of data segment", "N extraneous bytes before marker", "Premature end of JPEG file"): those
+    warnings, and files that do not decode at all, are problems. Damage that leaves a well-formed bit
+    stream of the right length (the entropy decoder resynchronises) cannot be seen by decoding and is
+    not found. Only regular files are opened: a FIFO would block. File descriptor 2 is redirected while
+    a file decodes: do not run this beside threads that write to the standard error stream.
+    """
+    with tempfile.TemporaryFile() as sink:
+        for p in paths:
+            problem = _verify_image(Path(p), sink)
+            if problem:
+                yield Path(p), problem
+
+
+def _verify_image(path: Path, sink: IO[bytes]) -> str | None:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "not a regular file"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    try:
+        data = read_bytes(path)
+    except MediaError as exc:
+        return str(exc)
+    if not data:
+        return "empty file"
+    flags = _REDUCED[8] if _is_jpeg(data) else _RGB
+    img, messages = _captured_stderr(sink, lambda: _imdecode(data, flags))
+    if img is None:
+        return "corrupt or unreadable image" + (f" ({messages})" if messages else "")
+    if messages:
+        return f"decoder warning: {messages}"
+    return None
+
+
+def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:  # OpenCV raises instead of returning None for some malformed headers
+        return None
+
+
+def _captured_stderr(sink: IO[bytes], decode):
+    """``decode()`` and what C libraries wrote to file descriptor 2 meanwhile (one line)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(sink.fileno(), 2)
+    try:
+        result = decode()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    sink.seek(0)
+    text = sink.read().decode("utf-8", "replace")
+    sink.seek(0)
+    sink.truncate()
+    return result, " / ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -6,6 +6,7 @@ Every row keeps a human-readable location ("annotation.xlsx:row 12") so that err
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,32 +68,29 @@ def _cell(v: object) -> str:
 def read_table(path: str | Path, *, header: bool = True, delimiter: str | None = None) -> Table:
     """Read a .csv/.tsv/.txt (delimiter sniffed unless given) or .xlsx file (first sheet).
 
+    Text is UTF-8 (a byte-order mark is allowed), or UTF-16 with a byte-order mark (Excel's "Unicode
+    text" export). Delimiter " " splits on runs of whitespace.
+
     Raises:
-        ValueError: for a missing or empty file, or a row whose column count differs from the header's.
+        ValueError: naming the file (and line) for a missing, empty or undecodable file, a NUL byte, a
+            header with no rows under it, or a row whose column count differs from the header's.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raw, first_line = _read_xlsx(path), 1
+        numbered = [(i + 1, r) for i, r in enumerate(_read_xlsx(path))]
+        kind = "row"
     else:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            text = f.read()
-        if delimiter is None:
-            sample = text[:4096]
-            delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
-        if delimiter == " ":
-            raw = [line.split() for line in text.splitlines()]
-        else:
-            raw = list(csv.reader(text.splitlines(), delimiter=delimiter))
-        first_line = 1
-    numbered = [(i + first_line, r) for i, r in enumerate(raw) if any(c.strip() for c in r)]
+        numbered, kind = _read_text_rows(path, delimiter), "line"
+    numbered = [(n, r) for n, r in numbered if any(c.strip() for c in r)]
     if not numbered:
         raise ValueError(f"{path}: file is empty")
-    kind = "row" if path.suffix.lower() in (".xlsx", ".xlsm") else "line"
     if header:
         head = [c.strip() for c in numbered[0][1]]
         body = numbered[1:]
+        if not body:
+            raise ValueError(f"{path}: a header line ({', '.join(head)}) but no rows under it")
     else:
         head = [f"col{i}" for i in range(len(numbered[0][1]))]
         body = numbered
@@ -111,6 +109,53 @@ def read_table(path: str | Path, *, header: bool = True, delimiter: str | None =
         rows.append(cells)
         where.append(f"{path.name}:{kind} {lineno}")
     return Table(path, head, rows, where)
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a table file: UTF-8 (byte-order mark allowed) or UTF-16 with a byte-order mark.
+
+    Raises:
+        ValueError: naming the file: it cannot be read, or the offset of its first byte that is not text
+            in that encoding.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    try:
+        return data.decode("utf-16") if utf16 else data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        encoding = "UTF-16" if utf16 else "UTF-8"
+        raise ValueError(
+            f"{path}: not {encoding} text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save the file as UTF-8 text (CSV UTF-8)"
+        ) from None
+
+
+def _read_text_rows(path: Path, delimiter: str | None) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every record of a text table."""
+    text = read_text(path)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValueError(
+            f"{path}:line {line}: a NUL byte: not a UTF-8 text table (UTF-16 text needs its byte-order "
+            "mark); save the file as UTF-8 text (CSV UTF-8)"
+        )
+    if delimiter is None:
+        sample = text[:4096]
+        delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
+    if delimiter == " ":
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return [(i, line.split()) for i, line in enumerate(lines, start=1)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    out = []
+    try:
+        for cells in reader:
+            out.append((reader.line_num, cells))
+    except csv.Error as exc:
+        raise ValueError(f"{path}:line {reader.line_num}: not a readable CSV row ({exc})") from None
+    return out
 
 
 def _read_xlsx(path: Path) -> list[list[str]]:

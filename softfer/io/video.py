@@ -1,13 +1,87 @@
-"""Video decoding with PyAV: frame timestamps, exact seeking, rotation metadata, threaded decoding."""
+"""Video decoding with PyAV: frame timestamps, exact seeking, rotation metadata, threaded decoding.
+
+Decoding compares what decodes with what the container announces: a video cut short (its header says 472
+frames, 228 decode) or with packets that fail to decode raises ``VideoError`` naming the file and both
+counts, or, with ``strict=False``, is counted in a ``DecodeReport`` for the caller to record.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from softfer.io.images import MediaError
+
+log = logging.getLogger(__name__)
+
+
+class VideoError(MediaError, ValueError):
+    """A video that cannot be read whole: unreadable, cut short, or with frames that fail to decode.
+
+    A ``MediaError`` (datasets count it as unreadable media under their skip cap) and a ``ValueError``
+    (bad input: the CLI and ``preprocess`` report it per file). The message names the file.
+    """
+
+
+@dataclass
+class DecodeReport:
+    """What decoding a video found: frames decoded, what its container announced, packets that failed.
+
+    Attributes:
+        path: the video.
+        decoded: frames decoded.
+        failed: packets that failed to decode mid-stream (their frames are missing from the sequence).
+        header_frames: the frame count the container states (None when it states none).
+        header_duration: the stream duration (s) the container states (None when it states none).
+        decoded_end: end time (s) of the last decoded frame (its timestamp plus one frame interval).
+        start: start time (s) of the stream.
+    """
+
+    path: Path
+    decoded: int = 0
+    failed: int = 0
+    header_frames: int | None = None
+    header_duration: float | None = None
+    decoded_end: float = 0.0
+    start: float = 0.0
+
+    @property
+    def truncated(self) -> bool:
+        """Fewer frames decode than the container announces, and they end early.
+
+        Durations decide when the container states one: a few frames fewer than the header count is
+        normal (an edit list hides the frames before the start), frames missing from the end is not.
+        More than two frame intervals short counts as cut. Without a duration, more than
+        ``max(3, 5%)`` frames short of the header count does.
+        """
+        if self.header_frames is None or self.decoded >= self.header_frames:
+            return False
+        if self.header_duration:
+            interval = self.header_duration / max(self.header_frames, 1)
+            return self.decoded_end + 2 * interval < self.start + self.header_duration
+        return self.header_frames - self.decoded > max(3, 0.05 * self.header_frames)
+
+    def problem(self) -> str | None:
+        """One line naming the file and what is wrong, or None for a complete, cleanly decoded video."""
+        parts = []
+        if self.truncated:
+            stated = f"{self.header_frames} frames"
+            if self.header_duration:
+                stated += f" ({self.header_duration:.2f} s)"
+            parts.append(
+                f"cut short: the container says {stated}, but {self.decoded} decode "
+                f"(up to {self.decoded_end - self.start:.2f} s)"
+            )
+        if self.failed:
+            parts.append(f"{self.failed} packet(s) failed to decode mid-stream, their frames are missing")
+        if not parts:
+            return None
+        return f"{self.path}: " + "; ".join(parts) + "; re-download or re-encode the file"
 
 
 @dataclass(frozen=True)
@@ -22,6 +96,7 @@ class VideoInfo:
     rotation: int
     width: int
     height: int
+    header_frames: int | None = None
 
 
 def _open(path: str | Path):
@@ -29,14 +104,14 @@ def _open(path: str | Path):
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: file not found")
+        raise VideoError(f"{path}: file not found")
     try:
         container = av.open(str(path))
     except Exception as exc:  # PyAV raises InvalidDataError and friends
-        raise ValueError(f"{path}: not a readable video ({exc})") from exc
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
     if not container.streams.video:
         container.close()
-        raise ValueError(f"{path}: has no video stream")
+        raise VideoError(f"{path}: has no video stream")
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream
@@ -54,59 +129,102 @@ def _to_rgb(frame, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
 
 
-def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+def _header(container, stream, report: DecodeReport) -> float:
+    """Fill the container's statements into ``report``; returns the time base (s per tick)."""
+    tb = float(stream.time_base) if stream.time_base else 0.0
+    report.header_frames = int(stream.frames) or None
+    if stream.duration and tb:
+        report.header_duration = float(stream.duration * tb)
+    elif container.duration:
+        report.header_duration = container.duration / 1_000_000  # microseconds (AV_TIME_BASE)
+    report.start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+    return tb
+
+
+def _decode(path: str | Path, report: DecodeReport, strict: bool) -> Iterator[tuple[float, object]]:
+    """(time, PyAV frame) of every frame, one packet at a time so that a bad packet is counted, not
+    fatal; ``strict`` raises VideoError instead (at a failed packet, or at the end when truncated)."""
+    import av
+
+    container, stream = _open(path)
+    try:
+        tb = _header(container, stream, report)
+        rate = float(stream.average_rate or 25)
+        interval = 1.0 / rate
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                if strict:
+                    raise VideoError(
+                        f"{path}: a packet after frame {report.decoded} failed to decode ({exc})"
+                    ) from exc
+                report.failed += 1
+                continue
+            for frame in frames:
+                t = float(frame.pts * tb) if frame.pts is not None else report.decoded / rate
+                report.decoded += 1
+                report.decoded_end = t + interval
+                yield t, frame
+    except av.error.FFmpegError as exc:  # demuxing itself failed
+        raise VideoError(f"{path}: reading failed after {report.decoded} frames ({exc})") from exc
+    finally:
+        container.close()
+    if report.decoded == 0:
+        raise VideoError(f"{path}: no decodable frame (truncated or empty video?)")
+    problem = report.problem()
+    if problem and strict:
+        raise VideoError(problem)
+    if problem:
+        log.warning("%s", problem)
+
+
+def iter_frames(
+    path: str | Path, *, report: DecodeReport | None = None, strict: bool = True
+) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (time in seconds, RGB uint8 HxWx3) for every frame, rotation applied.
 
+    Args:
+        path: the video.
+        report: filled while decoding (frames decoded, container counts, failed packets), when given.
+        strict: raise VideoError at a packet that fails to decode and, after the last frame, for a video
+            cut short (``DecodeReport.truncated``). With ``strict=False`` bad packets are skipped and both
+            are counted in ``report`` and logged: record them (``report.problem()``) with the outputs.
+
     Raises:
-        ValueError: naming the file and the frame for undecodable data mid-stream.
+        VideoError: naming the file (and both frame counts for a video cut short).
     """
-    container, stream = _open(path)
-    tb = float(stream.time_base) if stream.time_base else 0.0
-    n = 0
-    try:
-        for frame in container.decode(stream):
-            t = float(frame.pts * tb) if frame.pts is not None else n / float(stream.average_rate or 25)
-            yield t, _to_rgb(frame, _rotation(frame))
-            n += 1
-    except Exception as exc:
-        if isinstance(exc, GeneratorExit):
-            raise
-        raise ValueError(f"{path}: decoding failed at frame {n} ({exc})") from exc
-    finally:
-        container.close()
-    if n == 0:
-        raise ValueError(f"{path}: no decodable frame (truncated or empty video?)")
+    report = report if report is not None else DecodeReport(Path(path))
+    for t, frame in _decode(path, report, strict):
+        yield t, _to_rgb(frame, _rotation(frame))
 
 
-def video_info(path: str | Path) -> VideoInfo:
-    """Count frames and collect their timestamps by demuxing/decoding once (robust to wrong headers)."""
-    container, stream = _open(path)
-    tb = float(stream.time_base) if stream.time_base else 0.0
-    times, rotation = [], 0
-    try:
-        for i, frame in enumerate(container.decode(stream)):
-            if i == 0:
-                rotation = _rotation(frame)
-            times.append(
-                float(frame.pts * tb) if frame.pts is not None else i / float(stream.average_rate or 25)
-            )
-        w, h = stream.codec_context.width, stream.codec_context.height
-    except Exception as exc:
-        raise ValueError(f"{path}: decoding failed after {len(times)} frames ({exc})") from exc
-    finally:
-        container.close()
-    if not times:
-        raise ValueError(f"{path}: no decodable frame (truncated or empty video?)")
+def video_info(path: str | Path, *, strict: bool = True, report: DecodeReport | None = None) -> VideoInfo:
+    """Count frames and collect their timestamps by decoding once (robust to wrong headers).
+
+    ``strict`` and ``report`` as in ``iter_frames``: a video cut short, or with packets that fail to
+    decode, raises VideoError naming the file and both counts unless ``strict=False``.
+    """
+    report = report if report is not None else DecodeReport(Path(path))
+    times, rotation, w, h = [], 0, 0, 0
+    for i, (t, frame) in enumerate(_decode(path, report, strict)):
+        if i == 0:
+            rotation, w, h = _rotation(frame), frame.width, frame.height
+        times.append(t)
     ts = np.array(times)
     duration = float(ts[-1] - ts[0]) + (float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0)
     fps = (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) > 1 and ts[-1] > ts[0] else 0.0
     if rotation in (90, 270):
         w, h = h, w
-    return VideoInfo(Path(path), len(ts), ts, fps, duration, rotation, w, h)
+    return VideoInfo(Path(path), len(ts), ts, fps, duration, rotation, w, h, report.header_frames)
 
 
 def count_frames(path: str | Path) -> int:
-    """Number of decodable frames."""
+    """Number of frames of a complete video.
+
+    Raises:
+        VideoError: for a video cut short or with packets that fail to decode (``video_info``).
+    """
     return video_info(path).num_frames
 
 
@@ -123,7 +241,7 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> torch.Tensor:
             break
     missing = sorted(need - set(got))
     if missing:
-        raise ValueError(f"{path}: frame {missing[0]} not in the video ({len(got)} frames decoded)")
+        raise VideoError(f"{path}: frame {missing[0]} not in the video ({len(got)} frames decoded)")
     return torch.from_numpy(np.stack([got[i] for i in wanted.tolist()])).permute(0, 3, 1, 2).contiguous()
 
 

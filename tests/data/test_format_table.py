@@ -112,13 +112,13 @@ def test_former_dfer_reads_a_folder_of_split_lists_and_a_single_list(tree):
     entry = FORMATS["former_dfer"]
     assert entry.present_splits(tree["former_dfer"]) == ("test", "train")
     for split, labels in FORMER_DFER_LABELS.items():
-        records = entry.read(_request(tree, "former_dfer", split))
+        records = entry.read(_request(tree, "former_dfer", split, allow_outside_root=True))
         assert [r.label for r in records] == labels
         assert [r.path.resolve() for r in records] == [c.resolve() for c in tree["former_dfer_clips"][split]]
         assert [r.num_frames for r in records] == [
             len(list(c.glob("*.jpg"))) for c in tree["former_dfer_clips"][split]
         ]
-    single = ReadRequest(root=tree["former_dfer"] / "test.txt", split=None)
+    single = ReadRequest(root=tree["former_dfer"] / "test.txt", split=None, allow_outside_root=True)
     assert [r.label for r in entry.read(single)] == FORMER_DFER_LABELS["test"]
     with pytest.raises(ValueError, match=r"a folder, not a Former-DFER list file.*\['test', 'train'\]"):
         entry.read(ReadRequest(root=tree["former_dfer"], split=None))
@@ -270,11 +270,18 @@ def test_engine_and_inspect_read_every_format_of_the_table(tree):
     for name, entry in FORMATS.items():
         k = len(entry.classes)
         split = entry.default_test_split or ("test" if name == "former_dfer" else "val")
+        outside = name == "former_dfer"  # its lists point into data/DFEW, outside its own root
         data = DataConfig(
-            format=name, root=str(tree[name]), num_classes=k, affectnet_stats=str(tree["affectnet_stats"])
+            format=name,
+            root=str(tree[name]),
+            num_classes=k,
+            affectnet_stats=str(tree["affectnet_stats"]),
+            allow_outside_root=outside,
         )
-        direct = entry.read(_request(tree, name, split, num_classes=k))
+        direct = entry.read(_request(tree, name, split, num_classes=k, allow_outside_root=outside))
         assert [r.id for r in read_records(data, split)] == [r.id for r in direct]
         assert class_names(name, k) == entry.classes[:k]
-        report = inspect_dataset(name, str(tree[name]), affectnet_stats=str(tree["affectnet_stats"]))
+        report = inspect_dataset(
+            name, str(tree[name]), affectnet_stats=str(tree["affectnet_stats"]), allow_outside_root=outside
+        )
         assert report.startswith(f"{name} dataset at ") and "problems: 0" in report, report

@@ -22,6 +22,7 @@ layout puts every clip in one ``frames/`` folder: both lose the class folders.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
@@ -83,12 +84,29 @@ def _clip_entries(class_dir: Path) -> list[Path]:
     ]
 
 
+def _refuse_unknown_folders(base: Path, found: list[Path]) -> None:
+    """Raise for a folder beside the class folders that names no class (a misspelt ``Angyr/``): its clips
+    would otherwise be lost without a word. Hidden folders (unfinished preprocess output) are ignored."""
+    known = {d.name for d in found}
+    for d in sorted(base.iterdir()):
+        if d.is_dir() and not d.name.startswith(".") and d.name not in known:
+            close = difflib.get_close_matches(d.name.capitalize(), AFEW_FOLDERS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{d}: folder {d.name!r} is not an AFEW class folder{hint}; the class folders are "
+                f"{', '.join(AFEW_FOLDERS)}. Rename it, or move it out of {base}"
+            )
+
+
 def read_afew(
     root: str | Path, *, split: str | None = "Val", max_skip: float = 0.01, report: ReadReport | None = None
 ) -> list[Record]:
     """Records of an AFEW split (``AFEW_SPLITS``, or None for a root holding the class folders).
 
     Labels are in DFEW_CLASSES order. ``Record.is_video_file`` marks raw videos (see the module docstring).
+
+    Raises:
+        ValueError: also for a folder beside the class folders that names no class (e.g. ``Angyr``).
     """
     root = Path(root)
     base = split_folder(root, split)
@@ -97,6 +115,7 @@ def read_afew(
         splits = [d.name for d in sorted(base.iterdir()) if _class_dirs(d)] if base.is_dir() else []
         hint = f"; it holds split folders ({', '.join(splits)}): pass one as the split" if splits else ""
         raise ValueError(f"{base}: no AFEW class folders ({', '.join(AFEW_FOLDERS)}){hint}")
+    _refuse_unknown_folders(base, found)
     records = []
     for class_dir in found:
         label = DFEW_CLASSES.index(CLASS_SYNONYMS[class_dir.name.lower()])

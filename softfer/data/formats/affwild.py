@@ -21,6 +21,7 @@ import numpy as np
 from softfer.classes import AFFECTNET_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import Record, check_split, frame_index
+from softfer.io.tables import read_text
 from softfer.labels.affect import AffectStats, gmm_labels
 
 AFFWILD_SPLITS = ("train", "test")  # a seeded split by video, ``test_share`` of the videos for test
@@ -45,15 +46,22 @@ def read_affect_stats(path: str | Path | None) -> AffectStats:
         ) from exc
 
 
-def _read_values(path: Path) -> np.ndarray:
-    try:
-        values = np.array([float(x) for x in path.read_text().split()])
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a list of numbers ({exc})") from exc
-    bad = ~np.isfinite(values) | (np.abs(values) > 1)
+def _read_values(path: Path, what: str) -> np.ndarray:
+    """The numbers of an annotation file (one per line); a bad one raises naming its line."""
+    values, lines = [], []
+    for i, line in enumerate(read_text(path).split("\n"), start=1):
+        for cell in line.split():
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise ValueError(f"{path}:line {i}: {what} {cell!r} is not a number") from None
+            lines.append(i)
+    arr = np.array(values)
+    bad = ~np.isfinite(arr) | (np.abs(arr) > 1)
     if bad.any():
-        raise ValueError(f"{path}: line {int(np.flatnonzero(bad)[0]) + 1} value outside [-1, 1]")
-    return values
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}:line {lines[k]}: {what} {arr[k]} outside [-1, 1]")
+    return arr
 
 
 def affwild_videos(root: str | Path, split: str, *, test_share: float = 0.2, seed: int = 0) -> list[str]:
@@ -97,7 +105,8 @@ def read_affwild(
     val_dir, aro_dir = root / "annotations" / "valence", root / "annotations" / "arousal"
     records = []
     for video in videos:
-        v, a = _read_values(val_dir / f"{video}.txt"), _read_values(aro_dir / f"{video}.txt")
+        v = _read_values(val_dir / f"{video}.txt", "valence")
+        a = _read_values(aro_dir / f"{video}.txt", "arousal")
         if len(v) != len(a):
             raise ValueError(f"{video}: {len(v)} valence values but {len(a)} arousal values")
         frames = frame_index(root / "frames" / video)

@@ -36,6 +36,11 @@ class ReadRequest:
         allow_raw_videos: accept AFEW's raw (unaligned) videos instead of refusing them; only for
             ``data inspect``, which describes a copy rather than training on it.
         report: collects the records skipped for missing media, when given.
+        allow_outside_root: accept dataset files whose paths lead outside the data root (``..``, absolute
+            paths elsewhere); by default they are refused, naming the file and row (``dataset_path``).
+        check_overlap: refuse a copy whose training and evaluation split files share a clip
+            (``check_disjoint``); ``data inspect`` turns it off to report the overlap instead. The
+            reader functions take it as a keyword (default off); the ``FORMATS`` entries check by default.
     """
 
     root: str | Path
@@ -48,6 +53,8 @@ class ReadRequest:
     test: bool = False
     allow_raw_videos: bool = False
     report: ReadReport | None = None
+    allow_outside_root: bool = False
+    check_overlap: bool = True
 
 
 @dataclass(frozen=True)

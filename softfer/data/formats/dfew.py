@@ -32,6 +32,7 @@ from softfer.data.records import (
     ReadReport,
     Record,
     attach_frames,
+    check_disjoint,
     check_label,
     check_split,
     check_unique,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 def _clip_id(text: str, where: str) -> str:
     name = Path(text.strip()).name
-    if not name.isdigit():
+    if not (name.isascii() and name.isdigit() and len(name) <= 9):
         raise ValueError(f"{where}: clip name {text!r} is not a DFEW clip number")
     return f"{int(name):05d}"
 
@@ -138,6 +139,30 @@ def read_votes(path: str | Path, *, column_map: Mapping[str, str] | None = None)
     return dict(zip(ids, votes, strict=True))
 
 
+def _split_rows(path: Path) -> tuple[Table, list[str], int]:
+    """(table, clip ids, label column) of a split CSV, with or without its header line."""
+    first = read_table(path, header=False).rows[0]
+    has_header = not first[0].strip().isdigit()
+    table = read_table(path, header=has_header)
+    id_col = table.column("video_name") if has_header and table.has_column("video_name") else 0
+    label_col = table.column("label") if has_header and table.has_column("label") else 1
+    if len(table.header) <= max(id_col, label_col):
+        raise ValueError(f"{path}: expected a clip and a label column, got {len(table.header)} column(s)")
+    ids = [_clip_id(r[id_col], w) for r, w in zip(table.rows, table.where, strict=True)]
+    check_unique(ids, table.where)
+    return table, ids, label_col
+
+
+def check_fold_disjoint(root: Path, fold: int, split: str, ids: list[str], path: Path) -> None:
+    """Refuse a fold whose other split (train for test, test for train) lists one of ``ids``."""
+    other = next(s for s in DFEW_SPLITS if s != split)
+    try:
+        other_path = split_file(root, other, fold)
+    except ValueError:
+        return  # a copy with one split file only: nothing to overlap with
+    check_disjoint(ids, _split_rows(other_path)[1], source=str(path), other_source=str(other_path))
+
+
 def read_dfew(
     root: str | Path,
     *,
@@ -148,19 +173,21 @@ def read_dfew(
     column_map: Mapping[str, str] | None = None,
     max_skip: float = 0.01,
     report: ReadReport | None = None,
+    check_overlap: bool = False,
 ) -> list[Record]:
-    """Records of one DFEW fold and split (one of ``DFEW_SPLITS``); labels 0..6, soft labels from votes."""
+    """Records of one DFEW fold and split (one of ``DFEW_SPLITS``); labels 0..6, soft labels from votes.
+
+    ``check_overlap``: refuse a fold whose train and test split files share a clip (``check_disjoint``);
+    the ``FORMATS`` entry (what the engine and ``data inspect`` read through) turns it on.
+    """
     check_split("DFEW", split, DFEW_SPLITS)
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"DFEW root {root} does not exist")
     path = split_file(root, split, fold)
-    has_header = not read_table(path, header=False).rows[0][0].strip().isdigit()
-    table = read_table(path, header=has_header)
-    id_col = table.column("video_name") if has_header and table.has_column("video_name") else 0
-    label_col = table.column("label") if has_header and table.has_column("label") else 1
-    ids = [_clip_id(r[id_col], w) for r, w in zip(table.rows, table.where, strict=True)]
-    check_unique(ids, table.where)
+    table, ids, label_col = _split_rows(path)
+    if check_overlap:
+        check_fold_disjoint(root, fold, split, ids, path)
     ann = Path(annotation) if annotation else annotation_file(root)
     votes = read_votes(ann, column_map=column_map) if ann else None
     base = frames_root(root, frames)
@@ -184,6 +211,7 @@ def _read(request: ReadRequest) -> list[Record]:
         split=request.split,  # type: ignore[arg-type]  # None is refused by the split check
         max_skip=request.max_skip,
         report=request.report,
+        check_overlap=request.check_overlap,
     )
 
 

@@ -21,7 +21,16 @@ import numpy as np
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import ReadReport, Record, attach_frames, check_split, check_unique, parse_int
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    attach_frames,
+    check_disjoint,
+    check_split,
+    check_unique,
+    dataset_path,
+    parse_int,
+)
 from softfer.io.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
 
 FERV39K_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -71,10 +80,26 @@ def read_soft_labels(path: str | Path) -> dict[str, np.ndarray]:
     for clip, v, where in zip(ids, values, table.where, strict=True):
         if not clip:
             raise ValueError(f"{where}: empty clip path")
-        if not np.all(np.isfinite(v)) or np.any(v < 0) or v.sum() <= 0:
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or not 0 < v.sum() < np.inf:
             raise ValueError(f"{where}: soft label {v.tolist()} must be non-negative with a positive sum")
         out[clip] = v / v.sum()
     return out
+
+
+def list_path(root: Path, split: str, scene: str = "All_scenes") -> Path:
+    """The list file of ``split`` (it may not exist)."""
+    suffix = scene.split("_")[0] if scene != "All_scenes" else "All"
+    return root / "4_setups" / scene / f"{split}_{suffix}.csv"
+
+
+def _list_ids(path: Path) -> tuple[list[list[str]], list[str], list[str]]:
+    """(rows, clip keys, row names) of a list file of "clip label" lines; duplicate clips are refused."""
+    table = read_table(path, header=False, delimiter=" ")
+    if len(table.header) != 2:
+        raise ValueError(f"{path}: expected 2 space-separated columns (clip label), got {len(table.header)}")
+    ids = [clip_key(r[0]) for r in table.rows]
+    check_unique(ids, table.where)
+    return table.rows, ids, table.where
 
 
 def read_ferv39k(
@@ -85,26 +110,28 @@ def read_ferv39k(
     soft_labels: str | Path | None = None,
     max_skip: float = 0.01,
     report: ReadReport | None = None,
+    allow_outside_root: bool = False,
+    check_overlap: bool = False,
 ) -> list[Record]:
     """Records of a FERV39k split (one of ``FERV39K_SPLITS``; labels in DFEW order).
 
     ``soft_labels``: a FERV39k-Plus table (``read_soft_labels``) joined by clip path. Clips of the file that
     are not in this split are ignored; a clip of the split missing from the file is an error.
+    A clip path leading outside ``root`` is refused unless ``allow_outside_root``; with ``check_overlap`` a
+    clip listed in both the train and the test list is refused.
     """
     check_split("FERV39k", split, FERV39K_SPLITS)
     root = Path(root)
-    suffix = scene.split("_")[0] if scene != "All_scenes" else "All"
-    path = root / "4_setups" / scene / f"{split}_{suffix}.csv"
+    path = list_path(root, split, scene)
     if not path.is_file():
         raise ValueError(f"{root}: no FERV39k list {path.relative_to(root)}")
-    table = read_table(path, header=False, delimiter=" ")
-    if len(table.header) != 2:
-        raise ValueError(f"{path}: expected 2 space-separated columns (clip label), got {len(table.header)}")
-    ids = [clip_key(r[0]) for r in table.rows]
-    check_unique(ids, table.where)
+    rows, ids, where_rows = _list_ids(path)
+    other = list_path(root, next(s for s in FERV39K_SPLITS if s != split), scene)
+    if check_overlap and other.is_file():
+        check_disjoint(ids, _list_ids(other)[1], source=str(path), other_source=str(other))
     soft = read_soft_labels(soft_labels) if soft_labels else None
     if soft is not None:
-        missing = [(w, c) for c, w in zip(ids, table.where, strict=True) if c not in soft]
+        missing = [(w, c) for c, w in zip(ids, where_rows, strict=True) if c not in soft]
         if missing:
             shown = ", ".join(f"{c} ({w})" for w, c in missing[:5])
             raise ValueError(
@@ -113,8 +140,9 @@ def read_ferv39k(
             )
     frames = root / "2_ClipsforFaceCrop"
     records = []
-    for clip, row, where in zip(ids, table.rows, table.where, strict=True):
-        rec = Record(id=clip, path=frames / clip, label=to_dfew_label(row[1], where), split=split)
+    for clip, row, where in zip(ids, rows, where_rows, strict=True):
+        folder = dataset_path(frames, clip, root=root, where=where, allow_outside_root=allow_outside_root)
+        rec = Record(id=clip, path=folder, label=to_dfew_label(row[1], where), split=split)
         if soft is not None:
             rec.soft = soft[clip]
         records.append(rec)
@@ -128,6 +156,8 @@ def _read(request: ReadRequest) -> list[Record]:
         soft_labels=request.soft_labels,
         max_skip=request.max_skip,
         report=request.report,
+        allow_outside_root=request.allow_outside_root,
+        check_overlap=request.check_overlap,
     )
 
 

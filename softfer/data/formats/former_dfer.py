@@ -1,8 +1,11 @@
 """Former-DFER list files: one clip per line, ``<frame_dir> <num_frames> <label>``.
 
-Labels are 0-based in DFEW order unless ``one_based``; frame_dir is absolute or relative to the list's
-folder (or ``root``). As a format, ROOT is a folder of lists, one per split (``ROOT/<split>.txt``), or one
-list file read whole (``split=None``, as ``data inspect`` does).
+Labels are 0-based in DFEW order unless ``one_based``; frame_dir is relative to the list's folder (or
+``root``). The original Former-DFER lists name absolute folders on their authors' machines: such paths,
+and any leading outside that folder, are refused unless ``data.allow_outside_root: true``. As a format,
+ROOT is a folder of lists, one per split (``ROOT/<split>.txt``), or one list file read whole
+(``split=None``, as ``data inspect`` does). Paired lists (``train``/``test``, ``set_1_train``/``set_1_test``)
+must share no frame folder.
 """
 
 from __future__ import annotations
@@ -11,8 +14,38 @@ from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import ReadReport, Record, attach_frames, check_label, check_unique, parse_int
-from softfer.io.tables import read_table
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    attach_frames,
+    check_disjoint,
+    check_label,
+    check_unique,
+    dataset_path,
+    paired_splits,
+    parse_int,
+    path_key,
+)
+from softfer.io.tables import Table, read_table
+
+
+def _list_rows(path: Path, base: Path) -> tuple[Table, list[str]]:
+    """The rows of a list file and their frame folders as normalised paths (duplicates refused)."""
+    table = read_table(path, header=False, delimiter=" ")
+    if len(table.header) != 3:
+        raise ValueError(f"{path}: expected 3 columns (frame_dir num_frames label), got {len(table.header)}")
+    keys = [path_key(base / r[0]) for r in table.rows]
+    check_unique(keys, table.where)
+    return table, keys
+
+
+def check_lists_disjoint(path: Path, keys: list[str], base: Path) -> None:
+    """Refuse a list that shares a frame folder with its paired list in the same folder
+    (``paired_splits``: train.txt with test.txt, set_1_train.txt with set_1_test.txt)."""
+    lists = {p.stem: p for p in path.parent.glob("*.txt")}
+    for name in paired_splits(path.stem, lists):
+        other_keys = _list_rows(lists[name], base)[1]
+        check_disjoint(keys, other_keys, source=str(path), other_source=str(lists[name]))
 
 
 def read_former_dfer_list(
@@ -23,20 +56,26 @@ def read_former_dfer_list(
     one_based: bool = False,
     max_skip: float = 0.01,
     report: ReadReport | None = None,
+    allow_outside_root: bool = False,
+    check_overlap: bool = False,
 ) -> list[Record]:
-    """Records of a Former-DFER style list file."""
+    """Records of a Former-DFER style list file.
+
+    Frame folders are relative to ``root`` (default: the list's folder) and must stay inside it; the
+    absolute paths of the original lists, or ``..`` leading elsewhere, need ``allow_outside_root``. With
+    ``check_overlap`` the list must share no folder with its paired list (``check_lists_disjoint``).
+    """
     path = Path(path)
-    table = read_table(path, header=False, delimiter=" ")
-    if len(table.header) != 3:
-        raise ValueError(f"{path}: expected 3 columns (frame_dir num_frames label), got {len(table.header)}")
     base = Path(root) if root else path.parent
-    check_unique([r[0] for r in table.rows], table.where)
+    table, keys = _list_rows(path, base)
+    if check_overlap:
+        check_lists_disjoint(path, keys, base)
     records = []
     for row, where in zip(table.rows, table.where, strict=True):
         parse_int(row[1], where, "num_frames")
         label = check_label(parse_int(row[2], where), num_classes, where, one_based=one_based)
-        folder = Path(row[0]) if Path(row[0]).is_absolute() else base / row[0]
-        records.append(Record(id=row[0], path=folder, label=label))
+        folder = dataset_path(base, row[0], root=base, where=where, allow_outside_root=allow_outside_root)
+        records.append(Record(id=row[0], path=folder, label=label, split=path.stem))
     return attach_frames(records, max_skip=max_skip, report=report, source=str(path))
 
 
@@ -74,7 +113,11 @@ def present(root: Path) -> tuple[str | None, ...]:
 
 def _read(request: ReadRequest) -> list[Record]:
     return read_former_dfer_list(
-        list_file(request.root, request.split), max_skip=request.max_skip, report=request.report
+        list_file(request.root, request.split),
+        max_skip=request.max_skip,
+        report=request.report,
+        allow_outside_root=request.allow_outside_root,
+        check_overlap=request.check_overlap,
     )
 
 

@@ -2,13 +2,15 @@
 
 Columns:
 
-- ``path`` (required): a frame folder, a video file or a still image, relative to the manifest's folder.
+- ``path`` (required): a frame folder, a video file or a still image, relative to the manifest's folder
+  and inside it (paths leading elsewhere need ``data.allow_outside_root: true``).
   All rows must be still images (read as images, e.g. MorphSet) or all clips; a mix is refused.
 - ``label``: a class index (0-based, in the order of ``classes``, DFEW's by default) or a class name; and/or
   one column per class (votes or probabilities, normalised to a soft label), headers matched tolerantly.
 - optional: ``valence`` and ``arousal`` (in [-1, 1]; both -2 = missing), ``fold``, ``split``, ``id``.
 
-A requested split needs a ``split`` column and at least one row carrying that name; a requested fold
+Rows of paired splits (``train`` with ``test`` or ``val``) must name different media. A requested split
+needs a ``split`` column and at least one row carrying that name; a requested fold
 needs rows of that fold. Neither request ever yields an empty list.
 """
 
@@ -26,25 +28,40 @@ from softfer.data.records import (
     ReadReport,
     Record,
     attach_frames,
+    check_disjoint,
     check_label,
     check_unique,
+    dataset_path,
+    paired_splits,
     parse_int,
+    path_key,
     records_media_kind,
+    split_role,
 )
-from softfer.io.tables import Table, class_key, match_class_columns, read_table
+from softfer.io.tables import Table, class_key, match_class_columns, read_table, read_text
+
+
+def _json_object(line: str, where: str) -> dict:
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise ValueError(f"{where}: not valid JSON ({detail})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: a JSON {type(obj).__name__}, not an object with a 'path' key")
+    return obj
 
 
 def _jsonl_table(path: Path) -> Table:
     objs, where = [], []
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
+    for i, line in enumerate(read_text(path).split("\n"), start=1):
         if line.strip():
-            try:
-                objs.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path.name}:line {i}: not valid JSON ({exc.msg})") from exc
+            objs.append(_json_object(line, f"{path.name}:line {i}"))
             where.append(f"{path.name}:line {i}")
+    if not objs:
+        raise ValueError(f"{path}: no JSON lines")
     header = sorted({k for o in objs for k in o})
-    rows = [["" if o.get(k) is None else str(o.get(k)) for k in header] for o in objs]
+    rows = [["" if o.get(k) is None else str(o.get(k)).strip() for k in header] for o in objs]
     return Table(path, header, rows, where)
 
 
@@ -59,35 +76,36 @@ def _manifest_label(text: str, classes: Sequence[str], where: str) -> int:
     return keys.index(key)
 
 
+def _numbers(cells: list[str], what: str, where: str) -> np.ndarray:
+    try:
+        return np.array([float(c) for c in cells])
+    except ValueError:
+        raise ValueError(f"{where}: {what} must be numbers, got {cells}") from None
+
+
 def _manifest_record(
     row: list[str],
     where: str,
     rid: str,
-    base: Path,
+    path: Path,
     get: dict[str, int],
     class_cols: list[int] | None,
     classes: Sequence[str],
 ) -> Record:
-    """One manifest row as a Record (path relative to ``base``); bad cells raise naming the row."""
-    rec = Record(id=rid, path=base / row[get["path"]])
+    """One row of the manifest at ``path`` as a Record; bad cells raise naming the row."""
+    rec = Record(id=rid, path=path)
     if class_cols is not None:
-        try:
-            v = np.array([float(row[i]) for i in class_cols])
-        except ValueError:
-            raise ValueError(f"{where}: class columns must be numbers") from None
-        if not np.all(np.isfinite(v)) or np.any(v < 0) or v.sum() <= 0:
+        v = _numbers([row[i] for i in class_cols], "class columns", where)
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or not 0 < v.sum() < np.inf:
             raise ValueError(f"{where}: class values {v.tolist()} must be non-negative with a positive sum")
         rec.soft = v / v.sum()
-        if np.allclose(v, np.round(v)) and v.sum() > 1:
+        if np.allclose(v, np.round(v)) and v.sum() > 1 and v.max() < 2**62:
             rec.votes = v.astype(np.int64)
         rec.label = int(np.argmax(v))
     if "label" in get and row[get["label"]] != "":
         rec.label = _manifest_label(row[get["label"]], classes, where)
-    if "valence" in get and row[get["valence"]] != "":
-        try:
-            rec.va = np.array([float(row[get["valence"]]), float(row[get["arousal"]])])
-        except ValueError:
-            raise ValueError(f"{where}: valence/arousal must be numbers") from None
+    if "valence" in get and (row[get["valence"]] != "" or row[get["arousal"]] != ""):
+        rec.va = _numbers([row[get["valence"]], row[get["arousal"]]], "valence/arousal", where)
         if np.all(rec.va == -2):
             rec.va = None  # AffectNet's "missing" sentinel
         elif not np.all(np.isfinite(rec.va)) or np.any(np.abs(rec.va) > 1):
@@ -96,6 +114,20 @@ def _manifest_record(
         rec.fold = parse_int(row[get["fold"]], where, "fold")
     rec.split = row[get["split"]].strip() if "split" in get else ""
     return rec
+
+
+def check_splits_disjoint(records: list[Record], path: Path) -> None:
+    """Refuse a media path that rows of paired splits (``paired_splits``: train with test or val) share."""
+    by_split: dict[str, list[str]] = {}
+    for r in records:
+        by_split.setdefault(r.split, []).append(path_key(r.path))
+    for split, keys in by_split.items():
+        if (split_role(split) or ("",))[0] != "train":
+            continue  # each pair once, from its training side
+        for other in paired_splits(split, by_split):
+            check_disjoint(
+                keys, by_split[other], source=f"{path} (split {split!r})", other_source=f"split {other!r}"
+            )
 
 
 def _select(records: list[Record], path: Path, split: str | None, fold: int | None) -> list[Record]:
@@ -124,8 +156,13 @@ def read_manifest(
     fold: int | None = None,
     max_skip: float = 0.01,
     report: ReadReport | None = None,
+    allow_outside_root: bool = False,
+    check_overlap: bool = False,
 ) -> list[Record]:
     """Records of a CSV/JSONL manifest, optionally filtered to one split and/or fold.
+
+    Paths leading outside the manifest's folder are refused unless ``allow_outside_root``; with
+    ``check_overlap`` a path in rows of paired splits (train and test or val) is refused.
 
     Rows are all still images (``path`` an image file: loaded as images, see ``records_media_kind``) or
     all clips (frame folders or videos); a mix is refused. A requested split or fold that no row carries
@@ -151,11 +188,18 @@ def read_manifest(
         raise ValueError(f"{path}: a manifest with valence needs arousal too, and vice versa")
     ids = [r[get["id"]] if "id" in get else r[get["path"]] for r in table.rows]
     check_unique(ids, table.where)
+    base = path.parent
+    paths = [
+        dataset_path(base, r[get["path"]], root=base, where=w, allow_outside_root=allow_outside_root)
+        for r, w in zip(table.rows, table.where, strict=True)
+    ]
     records = [
-        _manifest_record(row, where, rid, path.parent, get, class_cols, classes)
-        for rid, row, where in zip(ids, table.rows, table.where, strict=True)
+        _manifest_record(row, where, rid, media, get, class_cols, classes)
+        for rid, row, where, media in zip(ids, table.rows, table.where, paths, strict=True)
     ]
     records_media_kind(records, source=str(path))  # refuses a mix of still images and clips
+    if check_overlap:
+        check_splits_disjoint(records, path)
     records = _select(records, path, split, fold)
     return attach_frames(records, max_skip=max_skip, report=report, source=str(path))
 
@@ -163,7 +207,13 @@ def read_manifest(
 def _read(request: ReadRequest) -> list[Record]:
     # The config's data.fold is DFEW's; a manifest is read whole or by split, never by that fold.
     return read_manifest(
-        request.root, split=request.split, fold=None, max_skip=request.max_skip, report=request.report
+        request.root,
+        split=request.split,
+        fold=None,
+        max_skip=request.max_skip,
+        report=request.report,
+        allow_outside_root=request.allow_outside_root,
+        check_overlap=request.check_overlap,
     )
 
 

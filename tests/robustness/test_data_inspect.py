@@ -1,0 +1,153 @@
+"""Issue 14, `data inspect`: labels checked against their votes (case 2), `--verify` catching what libjpeg
+warns about (case 5), special files never opened (case 9)."""
+
+import io
+import os
+import re
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from softfer.data.inspect import inspect_dataset
+from softfer.data.records import Record
+from softfer.io.images import decode_image
+from tests.data.test_formats import _csv, _frames
+
+DFEW_HEADER = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
+
+
+def _dfew(root: Path, clips: int = 70, header: list[str] = DFEW_HEADER) -> None:
+    """Clip c has label (c-1) % 7 (1-based in the files) with 8 votes, and 2 votes for the next class;
+    every fold tests on the multiples of 5 and trains on the rest."""
+    ids = list(range(1, clips + 1))
+    for c in ids:
+        _frames(root / "Clip" / "clip_224x224" / f"{c:05d}", n=2)
+    votes = []
+    for c in ids:
+        v = [0] * 7
+        v[(c - 1) % 7], v[c % 7] = 8, 2
+        votes.append([c, f"{c:05d}", *v])
+    _csv(root / "Annotation" / "annotation.csv", ["order", "video_name", *header], votes)
+    for fold in range(1, 6):
+        for split, rows in (("train", [c for c in ids if c % 5]), ("test", [c for c in ids if c % 5 == 0])):
+            _csv(
+                root / "EmoLabel_DataSplit" / f"{split}(single-labeled)" / f"set_{fold}.csv",
+                ["video_name", "label"],
+                [[c, (c - 1) % 7 + 1] for c in rows],
+            )
+
+
+@contextmanager
+def _deadline(seconds: int):
+    """Fail instead of hanging (opening a FIFO for reading blocks until a writer comes)."""
+
+    def _raise(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_swapped_vote_header_is_reported_per_split_with_a_loud_warning(tmp_path):
+    clean = inspect_dataset("dfew", str(_tree(tmp_path / "clean", DFEW_HEADER)))
+    assert re.search(r"fold 1 train\s+0\.0% of 56 labels disagree with their vote argmax", clean), clean
+    assert "WARNING" not in clean and "problems: 0" in clean
+    swapped = ["Sad", "Happy", *DFEW_HEADER[2:]]  # the happy and sad vote columns swapped
+    report = inspect_dataset("dfew", str(_tree(tmp_path / "swapped", swapped)))
+    # 8 happy and 8 sad clips of 56 training clips (14 test clips: 2 and 2) now vote for the other class
+    assert re.search(r"fold 1 train\s+28\.6% of 56 labels disagree with their vote argmax", report), report
+    assert re.search(r"fold 3 test\s+28\.6% of 14 labels disagree", report), report
+    warning = (
+        "WARNING fold 1 train: 28.6% of its labels are not their votes' argmax, above 10% "
+        "(happy: 8 of 8 point to sad; sad: 8 of 8 point to happy): are the annotation table's class "
+        "columns swapped?"
+    )
+    assert warning in report, report
+    assert "problems: 10" in report  # one warning per fold and split
+    from softfer.data.inspect import LABEL_VOTE_THRESHOLD
+
+    assert LABEL_VOTE_THRESHOLD == 0.10  # the documented threshold (docs/DATASETS.md)
+
+
+def _tree(root: Path, header: list[str]) -> Path:
+    _dfew(root, header=header)
+    return root
+
+
+def test_a_tie_that_includes_the_label_agrees():
+    from softfer.data.inspect import label_vote_disagreement
+
+    soft = np.array([0.4, 0.4, 0.2, 0, 0, 0, 0])
+    records = [
+        Record(id="a", path=Path("a"), label=1, soft=soft),
+        Record(id="b", path=Path("b"), label=2, soft=soft),
+    ]
+    assert label_vote_disagreement(records, ("h", "s", "n", "a", "u", "d", "f"))[:2] == (2, 1)
+
+
+def _damaged_jpeg(path: Path) -> None:
+    """A JPEG whose entropy-coded middle is overwritten: markers intact, OpenCV still returns an image."""
+    yy, xx = np.mgrid[:96, :96]
+    img = np.stack([(xx * 3) % 256, (yy * 5) % 256, (xx * yy) % 256], axis=-1).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=90)
+    data = bytearray(buf.getvalue())
+    mid = len(data) // 2
+    data[mid : mid + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+
+
+def test_verify_reports_a_jpeg_whose_entropy_data_is_damaged(tmp_path):
+    from softfer.io.images import verify_images
+
+    _dfew(tmp_path, clips=7)
+    bad = tmp_path / "Clip" / "clip_224x224" / "00003" / "00003_00001.jpg"
+    _damaged_jpeg(bad)
+    data = bad.read_bytes()
+    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9"  # what the old marker check looked at
+    assert decode_image(data, bad).shape == (96, 96, 3)  # the loader's decoder returns a damaged image
+    found = list(verify_images([bad, bad.with_name("00003_00002.jpg")]))
+    assert found == [(bad, "decoder warning: Corrupt JPEG data: premature end of data segment")]
+    report = inspect_dataset("dfew", str(tmp_path), verify=True)
+    assert "verified every image and video file: 1 unreadable" in report, report
+    assert (
+        f"unreadable or damaged image: {bad} (decoder warning: Corrupt JPEG data: premature end of data "
+        "segment)" in report
+    )
+
+
+def test_a_fifo_in_a_frame_folder_is_never_opened(tmp_path):
+    _dfew(tmp_path, clips=7)
+    fifo = tmp_path / "Clip" / "clip_224x224" / "00002" / "00002_00003.jpg"
+    os.mkfifo(fifo)
+    with _deadline(30):
+        report = inspect_dataset("dfew", str(tmp_path), verify=True)
+    assert "verified every image and video file: 0 unreadable" in report, report
+    note = "fold 1 train: 00002: 1 special file(s) ignored, not regular (00002_00003.jpg)"
+    assert note in report, report
+    from softfer.io.images import verify_images
+
+    with _deadline(30):
+        assert list(verify_images([fifo])) == [(fifo, "not a regular file")]
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_verify_refuses_special_files_given_as_media(tmp_path, kind):
+    (tmp_path / "clips").mkdir()
+    name = "clips/x.jpg" if kind == "image" else "clips/x.mp4"
+    os.mkfifo(tmp_path / name)
+    man = tmp_path / "m.csv"
+    _csv(man, ["path", "label"], [[name, 0]])
+    with _deadline(30):
+        report = inspect_dataset("manifest", str(man), verify=True)
+    kind_name = "image" if kind == "image" else "video file"
+    assert f"all: {name}: {kind_name} not a regular file ({tmp_path / name})" in report, report

@@ -1,0 +1,136 @@
+"""Issue 14, case 1: a clip in a training split and in its evaluation split is refused by every reader
+(through FORMATS, as the engine reads) and reported by `data inspect`, naming the first ids and the count."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from softfer.config import DataConfig
+from softfer.data.formats import FORMATS, ReadRequest
+from softfer.data.inspect import inspect_dataset
+from softfer.engine.data import read_records
+from tests.data.test_formats import _csv, _frames
+
+AFFECTNET_HEADER = [
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+]
+
+
+def _dfew_overlapping(root: Path, shared: int) -> None:
+    """A DFEW copy of 7 clips (clip c: label c, all 10 votes for class c): every fold trains on clips 1-6
+    and tests on clip 7, and fold 1's test file also repeats the first ``shared`` training clips."""
+    clips = list(range(1, 8))
+    for c in clips:
+        _frames(root / "Clip" / "clip_224x224" / f"{c:05d}", n=2)
+    votes = [[c, f"{c:05d}", *([0] * (c - 1)), 10, *([0] * (7 - c))] for c in clips]
+    header = ["order", "video_name", "Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
+    _csv(root / "Annotation" / "annotation.csv", header, votes)
+    split = root / "EmoLabel_DataSplit"
+    for fold in range(1, 6):
+        train = clips[:6]
+        test = [*clips[:shared], 7] if fold == 1 else [7]
+        _csv(
+            split / "train(single-labeled)" / f"set_{fold}.csv",
+            ["video_name", "label"],
+            [[c, c] for c in train],
+        )
+        _csv(
+            split / "test(single-labeled)" / f"set_{fold}.csv",
+            ["video_name", "label"],
+            [[c, c] for c in test],
+        )
+
+
+def test_dfew_fold_overlap_is_refused_naming_the_first_ids_and_the_count(tmp_path):
+    _dfew_overlapping(tmp_path, shared=6)
+    pattern = (
+        r"test\(single-labeled\)/set_1\.csv and .*train\(single-labeled\)/set_1\.csv share 6 item\(s\) "
+        r"\(00001, 00002, 00003, 00004, 00005, \.\.\.\)"
+    )
+    with pytest.raises(ValueError, match=pattern):
+        FORMATS["dfew"].read(ReadRequest(root=tmp_path, split="test"))
+    # the training side is refused too, and so is the engine's read
+    with pytest.raises(ValueError, match=r"share 6 item\(s\)"):
+        FORMATS["dfew"].read(ReadRequest(root=tmp_path, split="train"))
+    with pytest.raises(ValueError, match=r"share 6 item\(s\)"):
+        read_records(DataConfig(format="dfew", root=str(tmp_path)), "test")
+    # another fold has no overlap: read as before
+    assert [r.id for r in FORMATS["dfew"].read(ReadRequest(root=tmp_path, split="test", fold=2))] == ["00007"]
+
+
+def test_ferv39k_lists_sharing_a_clip_are_refused(tmp_path):
+    for clip in ("Action/Happy/0001", "Action/Sad/0002"):
+        _frames(tmp_path / "2_ClipsforFaceCrop" / clip, n=2)
+    lists = tmp_path / "4_setups" / "All_scenes"
+    lists.mkdir(parents=True)
+    (lists / "train_All.csv").write_text("Action/Happy/0001 3\nAction/Sad/0002 5\n")
+    # spelt differently (backslashes, a leading slash): still the same clip
+    (lists / "test_All.csv").write_text("\\Action\\Sad\\0002 5\n")
+    with pytest.raises(
+        ValueError, match=r"test_All\.csv and .*train_All\.csv share 1 item\(s\) \(Action/Sad/0002\)"
+    ):
+        FORMATS["ferv39k"].read(ReadRequest(root=tmp_path, split="test"))
+
+
+def test_affectnet_lists_sharing_an_image_are_refused(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "Manually_Annotated_Images" / "1").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (40, 40)).save(tmp_path / "Manually_Annotated_Images" / "1" / name)
+    lists = tmp_path / "Manually_Annotated_file_lists"
+    row = ["", 0, 0, 40, 40, "", 1, 0.1, 0.2]
+    _csv(lists / "training.csv", AFFECTNET_HEADER, [["1/a.jpg", *row[1:]], ["1/b.jpg", *row[1:]]])
+    _csv(lists / "validation.csv", AFFECTNET_HEADER, [["1/./b.jpg", *row[1:]]])
+    with pytest.raises(
+        ValueError, match=r"validation\.csv and .*training\.csv share 1 item\(s\) \(.*1/b\.jpg\)"
+    ):
+        FORMATS["affectnet"].read(ReadRequest(root=tmp_path, split="val", num_classes=8))
+
+
+def test_manifest_rows_of_train_and_test_naming_one_clip_are_refused(tmp_path):
+    for c in ("a", "b"):
+        _frames(tmp_path / "clips" / c, n=2)
+    man = tmp_path / "m.csv"
+    _csv(
+        man,
+        ["id", "path", "label", "split"],
+        [["x1", "clips/a", 0, "train"], ["x2", "clips/b", 1, "train"], ["x3", "clips/./b", 1, "test"]],
+    )
+    with pytest.raises(ValueError, match=r"m\.csv \(split 'train'\) and split 'test' share 1 item\(s\)"):
+        FORMATS["manifest"].read(ReadRequest(root=man, split="test"))
+
+
+def test_former_dfer_paired_lists_are_checked_and_other_folds_are_not(tmp_path):
+    from softfer.data.records import paired_splits
+
+    for c in ("a", "b", "c"):
+        _frames(tmp_path / "clips" / c, n=2)
+    (tmp_path / "set_1_train.txt").write_text("clips/a 2 0\nclips/b 2 1\n")
+    (tmp_path / "set_1_test.txt").write_text("clips/b 2 1\n")
+    (tmp_path / "set_2_test.txt").write_text("clips/a 2 0\n")  # another fold: may repeat set_1's clips
+    (tmp_path / "set_2_train.txt").write_text("clips/b 2 1\nclips/c 2 2\n")
+    assert paired_splits("set_1_test", ["set_1_train", "set_2_train", "set_2_test"]) == ["set_1_train"]
+    with pytest.raises(ValueError, match=r"set_1_test\.txt and .*set_1_train\.txt share 1 item\(s\)"):
+        FORMATS["former_dfer"].read(ReadRequest(root=tmp_path, split="set_1_test"))
+    assert [r.id for r in FORMATS["former_dfer"].read(ReadRequest(root=tmp_path, split="set_2_test"))] == [
+        "clips/a"
+    ]
+
+
+def test_inspect_reports_the_overlap_instead_of_stopping(tmp_path):
+    _dfew_overlapping(tmp_path, shared=2)
+    report = inspect_dataset("dfew", str(tmp_path))
+    assert "split overlap: fold 1: train and test share 2 item(s) (00001, 00002)" in report, report
+    assert re.search(r"problems: 1\n", report), report
+    _dfew_overlapping(tmp_path / "clean", shared=0)
+    assert "split overlap" not in inspect_dataset("dfew", str(tmp_path / "clean"))
