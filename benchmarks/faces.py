@@ -17,9 +17,9 @@ from pathlib import Path
 
 from softfer.config import ExperimentConfig
 from softfer.engine.checkpoint import save_checkpoint
-from softfer.io.video import iter_frames
 from softfer.faces.preprocess import FaceOptions, aligned_frames
 from softfer.faces.track import track_main_face
+from softfer.io.video import iter_frames
 from softfer.models import create_model
 from softfer.predict import predict_media
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from softfer import __version__
 from softfer.data.formats import FORMATS
+from softfer.io.images import MediaError
 
 
 def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
@@ -123,7 +124,7 @@ def _cmd_reproduce(a: argparse.Namespace) -> None:
         if not ok:
             raise SystemExit(1)
         return
-    print(reproduce(a.table, overrides=a.set, folds=a.folds))
+    print(reproduce(a.table, overrides=a.set, folds=a.folds, overwrite=a.overwrite))
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
@@ -253,7 +254,11 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     cv.add_argument(
         "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="comma-separated folds (default 1,2,3,4,5)"
     )
-    cv.add_argument("--overwrite", action="store_true", help="retrain folds that already finished")
+    cv.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train every fold again (folds trained with other settings are refused without it)",
+    )
     cv.set_defaults(func=_cmd_cv)
 
     rep = sub.add_parser(
@@ -268,6 +273,9 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         action="store_true",
         help="check every config of the table on your data: build data and model, train 2 steps, "
         "evaluate a few test items (outputs in <run.out_dir>-smoke)",
+    )
+    rep.add_argument(
+        "--overwrite", action="store_true", help="retrain runs whose stored config differs from the table's"
     )
     rep.add_argument(
         "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="folds for DFEW experiments (default 1-5)"
@@ -460,6 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"softfer: error: {exc}", file=sys.stderr)
         return 2
+    except MediaError as exc:  # unreadable media beyond the skip cap: a runtime failure
+        print(f"softfer: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -58,6 +58,8 @@ def _gradcam_figure(run_dir: Path, out: Path, count: int = 3) -> None:
     rows = []
     for i in picks:
         item = data[int(i)]
+        if "readable" in item and not bool(item["readable"]):
+            continue  # an unreadable clip's placeholder is no face to explain
         key = "clips" if "clips" in item else "images"
         x = item[key][None]  # uint8: Grad-CAM normalises with the model's own statistics
         cams, cls = gradcam(model, x)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from softfer.config.schema import ExperimentConfig
+from softfer.io.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -130,4 +131,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

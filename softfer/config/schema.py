@@ -118,8 +118,10 @@ class DataConfig(_Strict):
         0.01,
         ge=0.0,
         le=1.0,
-        description="Share of items with unreadable or missing media skipped (and logged) before reading "
-        "fails.",
+        description="Share of items with unreadable or missing media tolerated, per reading of the files "
+        "and per epoch (0: none). Training replaces an unreadable item by the next readable one (history "
+        "`replaced`); evaluation leaves it out (metrics.json `skipped`, count and ids); over the cap the "
+        "run fails naming the items.",
     )
     # WHY off by default: a path in a dataset file is data, and `../../etc/passwd` must not be read.
     allow_outside_root: bool = Field(

@@ -2,9 +2,15 @@
 
 Items are dicts of tensors: uint8 pixels (normalised later, on the device), the hard label, a soft label
 (one-hot when the dataset has none), valence/arousal (NaN when missing) and the item index. Sampling and
-augmentation are reproducible from (seed, epoch, index). A frame that cannot be decoded is logged and the
-item replaced by the next one, up to a cap (``max_skip`` of the dataset); beyond it the error is raised
-with the file name.
+augmentation are reproducible from (seed, epoch, index).
+
+Unreadable media (``MediaError``) is logged and handled by one rule, whatever the number of DataLoader
+workers: each item says which record it was asked for (``requested``), which one it holds (``index``) and
+whether that one was read (``readable``), and the consumer counts the distinct unreadable records of an
+epoch from the batches (``unreadable_indices``) against the cap ``max_unreadable`` (``data.max_skip`` of
+the records). A training dataset replaces an unreadable item by the next readable record (the record
+then appears twice in that epoch); an evaluation dataset never substitutes: the item keeps its own
+record, holds zero pixels and ``readable`` False, and evaluation leaves it out and records it.
 """
 
 from __future__ import annotations
@@ -67,16 +73,47 @@ def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.T
     return batch
 
 
+def max_unreadable(max_skip: float, n: int) -> int:
+    """The most unreadable records an epoch may meet: ``max_skip`` of ``n``, at least 1 unless 0."""
+    return 0 if max_skip <= 0 else max(1, int(max_skip * n))
+
+
+def unreadable_indices(batch: dict[str, torch.Tensor], n: int) -> list[int]:
+    """The records found unreadable while a batch of a ``n``-record dataset was loaded.
+
+    A training item that holds record ``index`` in place of ``requested`` found ``requested`` and the
+    records after it, up to ``index`` (wrapping), unreadable; an evaluation item with ``readable`` False
+    found its own record unreadable. Batches without these fields (other datasets) report none.
+    """
+    if "requested" not in batch:
+        return []
+    found = []
+    for asked, got, ok in zip(
+        batch["requested"].tolist(), batch["index"].tolist(), batch["readable"].tolist(), strict=True
+    ):
+        while asked != got:
+            found.append(asked)
+            asked = (asked + 1) % n
+        if not ok:
+            found.append(got)
+    return found
+
+
 class _LabelledDataset(Dataset):
-    def __init__(self, records: Sequence[Record], num_classes: int, seed: int, max_skip: float) -> None:
+    def __init__(
+        self, records: Sequence[Record], num_classes: int, seed: int, max_skip: float, substitute: bool
+    ) -> None:
         if not records:
             raise ValueError("the dataset has no records")
         self.records = list(records)
         self.num_classes = num_classes
         self.seed = seed
         self.epoch = 0
-        self.max_failures = max(1, int(max_skip * len(self.records)))
-        self.failures = 0
+        self.max_skip = max_skip
+        self.max_unreadable = max_unreadable(max_skip, len(self.records))
+        # WHY only in training: a replaced training item changes one sample of one epoch; a replaced
+        # evaluation item would change what is measured.
+        self.substitute = substitute
 
     def __len__(self) -> int:
         return len(self.records)
@@ -101,22 +138,45 @@ class _LabelledDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         limit_worker_threads()
-        for attempt in range(len(self.records)):
-            i = (index + attempt) % len(self.records)
+        if not self.substitute:
+            try:
+                return self._item(self.load(index), index, index, True)
+            except MediaError as exc:
+                log.warning("unreadable item %s left out of the evaluation: %s", self.records[index].id, exc)
+                return self._item(self.placeholder(), index, index, False)
+        n = len(self.records)
+        # Every record tried here is a distinct unreadable record of this epoch: more than the cap in a
+        # row exceeds the cap whatever the other items hold.
+        tries = min(n, self.max_unreadable + 1)
+        for attempt in range(tries):
+            i = (index + attempt) % n
             try:
                 item = self.load(i)
             except MediaError as exc:
-                self.failures += 1
-                log.warning("skipping unreadable media (%d so far): %s", self.failures, exc)
-                if self.failures > self.max_failures:
-                    raise MediaError(f"too many unreadable items ({self.failures}); last: {exc}") from exc
+                rec_id = self.records[i].id
+                log.warning("unreadable training item %s replaced by the next one: %s", rec_id, exc)
+                last = exc
                 continue
-            item.update(self.targets(self.records[i]))
-            item["index"] = torch.tensor(i)
-            return item
-        raise MediaError("no readable item in the dataset")
+            return self._item(item, i, index, True)
+        if tries == n:
+            raise MediaError(f"no readable item in the dataset of {n} records; last: {last}") from last
+        raise MediaError(
+            f"{tries} unreadable items in a row from {self.records[index].id}, more than the "
+            f"{self.max_unreadable} allowed per epoch (data.max_skip={self.max_skip}); last: {last}"
+        ) from last
+
+    def _item(self, item: dict[str, torch.Tensor], i: int, requested: int, readable: bool):
+        item.update(self.targets(self.records[i]))
+        item["index"] = torch.tensor(i)
+        item["requested"] = torch.tensor(requested)
+        item["readable"] = torch.tensor(readable)
+        return item
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def placeholder(self) -> dict[str, torch.Tensor]:
+        """Zero pixels of an item's shape, batched in place of an unreadable evaluation item."""
         raise NotImplementedError
 
 
@@ -143,7 +203,7 @@ class ClipDataset(_LabelledDataset):
         max_skip: float = 0.01,
         reduced_decode: bool = True,
     ) -> None:
-        super().__init__(records, num_classes, seed, max_skip)
+        super().__init__(records, num_classes, seed, max_skip, substitute=train)
         self.train, self.size = train, size
         self.reduced_decode = reduced_decode
         self._reduction = 1  # of the last clip decoded: the next clip's first guess
@@ -158,13 +218,43 @@ class ClipDataset(_LabelledDataset):
         key = rec.id.replace("/", "__")
         path = self.cache_dir / f"{key}_{self.size}_hwc.npy"
         if path.is_file():
-            return np.load(path, mmap_mode="r")
+            cached = self._cached(path)
+            if cached is not None:
+                return cached
         frames = self._frames(i, np.arange(self._num_frames(rec)))
         packed = eval_transform(self.size)(frames).permute(0, 2, 3, 1).numpy()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with atomic_write(path, "wb") as f:  # a concurrent reader never sees half a file
             np.save(f, packed)
         return packed
+
+    def _cached(self, path: Path) -> np.ndarray | None:
+        """The cache file's frames, or None (logged) when it is damaged and must be rebuilt."""
+        try:
+            packed = np.load(path, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as exc:  # truncated, or not an .npy file at all
+            log.warning("frame cache %s is damaged (%s); rebuilding it", path, exc)
+            return None
+        # The frame count is not checked: for a video it would cost opening the container, which the
+        # cache exists to avoid.
+        if packed.dtype != np.uint8 or packed.ndim != 4 or packed.shape[1:] != (self.size, self.size, 3):
+            log.warning(
+                "frame cache %s holds %s %s, not uint8 (frames, %d, %d, 3); rebuilding it",
+                path,
+                packed.dtype,
+                packed.shape,
+                self.size,
+                self.size,
+            )
+            return None
+        if packed.shape[0] == 0:
+            log.warning("frame cache %s holds no frames; rebuilding it", path)
+            return None
+        return packed
+
+    def placeholder(self) -> dict[str, torch.Tensor]:
+        t = self.segments * self.frames_per_segment
+        return {"clips": torch.zeros((t, 3, self.size, self.size), dtype=torch.uint8)}
 
     def _num_frames(self, rec: Record) -> int:
         if rec.is_video_file:
@@ -233,10 +323,13 @@ class ImageDataset(_LabelledDataset):
         max_skip: float = 0.01,
         reduced_decode: bool = True,
     ) -> None:
-        super().__init__(records, num_classes, seed, max_skip)
+        super().__init__(records, num_classes, seed, max_skip, substitute=train)
         self.train, self.size = train, size
         self.transform = transform if transform is not None else eval_transform(size)
         self.reduced_decode = reduced_decode
+
+    def placeholder(self) -> dict[str, torch.Tensor]:
+        return {"images": torch.zeros((3, self.size, self.size), dtype=torch.uint8)}
 
     def load(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]

@@ -1,9 +1,13 @@
 """The build step of a training run: everything ``fit`` needs, made and checked before the first step.
 
-What cannot be honoured fails here, before the run folder is touched: an unreadable checkpoint, a run
-folder that already holds a run, a global batch that does not split over the processes or exceeds the
-training set, a mixing that cannot mix, a model whose input kind does not match the data, a VA loss
+What cannot be honoured fails here, before the run folder is touched: an unreadable checkpoint, a
+checkpoint of another run (settings, model or state that differ: ``engine.resume.check_resumable``), a
+run folder that already holds a run, a global batch that does not split over the processes or exceeds
+the training set, a mixing that cannot mix, a model whose input kind does not match the data, a VA loss
 without a VA head.
+
+Then the run folder is prepared: temporaries of interrupted writes removed, metrics.json (the mark of a
+finished run) removed, log.csv cut back to the checkpoint's step (or started afresh), config.yaml written.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from softfer.config import ExperimentConfig, dump_config
 from softfer.data.datasets import collate_items
 from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
 from softfer.engine.data import DataBundle, build_data
+from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
+from softfer.engine.resume import check_resumable, remove_stale_temporaries
 from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
 from softfer.engine.state import TrainState
 from softfer.engine.targets import Mixer, build_mixer
@@ -86,6 +92,8 @@ def build_training(
     """
     rank, world, device = setup_distributed(cfg.run.device)
     saved = load_checkpoint(resume) if resume else None  # fails before anything is touched
+    if saved is not None:
+        check_resumable(saved, cfg, str(resume))
     run_dir = _run_dir(cfg, resume, overwrite)
     seed_everything(cfg.run.seed, cfg.run.deterministic)
     data = data or build_data(cfg)
@@ -101,14 +109,31 @@ def build_training(
     model, net = _wrap(model, cfg, world, device)
     state = TrainState.create(model, cfg.optim, device, cfg.run.amp)
     if saved is not None:
-        state.load_state_dict(saved)
+        _restore(state, saved, str(resume))
         log.info("resumed from %s at epoch %d step %d", resume, state.epoch, state.step)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)
+        # metrics.json marks a finished run: from here on this folder holds one in progress.
+        (run_dir / "metrics.json").unlink(missing_ok=True)
+        # The steps logged after the checkpoint are trained again; a fresh run starts a fresh log.
+        dropped = truncate_log(run_dir / "log.csv", state.epoch, state.step)
+        if dropped and saved is not None:
+            log.info("log.csv: %d rows logged after the checkpoint removed", dropped)
         dump_config(cfg, run_dir / "config.yaml")
     return Training(
         cfg, data, state, net, mixer, criterion, device, rank, world, per_rank, steps_per_epoch, run_dir
     )
+
+
+def _restore(state: TrainState, saved: dict, path: str) -> None:
+    # A checkpoint whose config matches but whose tensors do not (edited, or written by other code)
+    # fails in one line, not with torch's list of every mismatched tensor.
+    try:
+        state.load_state_dict(saved)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path}: its training state does not fit this run's model ({first})") from exc
 
 
 def per_rank_batch(batch_size: int, world: int) -> int:

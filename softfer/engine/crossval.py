@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from softfer.config import ExperimentConfig, dump_config
+from softfer.engine.evaluate import read_metrics
+from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
+from softfer.io.files import write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 SUMMARY_KEYS = ("uar", "war", "macro_f1", "ece", "soft_cross_entropy", "kl_to_votes")
 
@@ -66,23 +71,43 @@ def summary_markdown(name: str, summary: dict[str, Any]) -> str:
 
 
 def cross_validate(
-    cfg: ExperimentConfig, *, folds: tuple[int, ...] = (1, 2, 3, 4, 5), overwrite: bool = False
+    cfg: ExperimentConfig,
+    *,
+    folds: tuple[int, ...] = (1, 2, 3, 4, 5),
+    overwrite: bool = False,
+    replace_other: bool = False,
 ) -> dict[str, Any]:
-    """Run (or reuse the finished runs of) every fold; write summary.json and summary.md."""
+    """Run (or reuse the finished runs of) every fold; write summary.json and summary.md.
+
+    A finished fold (its metrics.json) is reused, and an interrupted one (its last.pt) resumed, only
+    when it was trained with ``cfg`` (``engine.resume.plan_run``). Every fold is checked before any
+    trains; a fold trained otherwise is refused, or trained again with ``replace_other``. ``overwrite``
+    trains every fold again.
+
+    Raises:
+        ValueError: a fold trained with other settings, or an unreadable metrics.json, naming the file.
+    """
     base = Path(cfg.run.out_dir)
+    hint = "pass --overwrite to train every fold again, or use another run.out_dir"
+    configs = {k: fold_config(cfg, k, base) for k in folds}
+    plans = {
+        k: plan_run(Path(c.run.out_dir), c, overwrite=overwrite, replace_other=replace_other, hint=hint)
+        for k, c in configs.items()
+    }
+    per_fold = {
+        k: read_metrics(Path(c.run.out_dir) / "metrics.json")
+        for k, c in configs.items()
+        if plans[k] == "reuse"
+    }
     base.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, base / "config.yaml")
-    per_fold: dict[int, dict[str, Any]] = {}
-    for k in folds:
-        fcfg = fold_config(cfg, k, base)
-        done = Path(fcfg.run.out_dir) / "metrics.json"
-        last = Path(fcfg.run.out_dir) / "last.pt"
-        if done.exists() and not overwrite:
-            per_fold[k] = json.loads(done.read_text())  # finished earlier: cross-validation resumes
+    for k, fcfg in configs.items():
+        if plans[k] == "reuse":
+            log.info("fold %d: reusing the finished run in %s", k, fcfg.run.out_dir)
             continue
-        resume = str(last) if last.exists() and not overwrite else None
-        per_fold[k] = fit(fcfg, resume=resume, overwrite=overwrite)
+        resume = str(Path(fcfg.run.out_dir) / "last.pt") if plans[k] == "resume" else None
+        per_fold[k] = fit(fcfg, resume=resume, overwrite=plans[k] == "overwrite")
     summary = summarize(per_fold)
-    (base / "summary.json").write_text(json.dumps(summary, indent=2))
-    (base / "summary.md").write_text(summary_markdown(cfg.name, summary) + "\n")
+    write_json_atomic(base / "summary.json", summary)
+    write_text_atomic(base / "summary.md", summary_markdown(cfg.name, summary) + "\n")
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,28 @@ from softfer import metrics
 from softfer.engine.batch import batch_input, forward, probabilities
 from softfer.engine.batch import model_input as model_input  # re-exported: older callers import it here
 from softfer.io.files import atomic_write, write_json_atomic
+from softfer.io.images import MediaError
 
 
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, *, amp: str = "none", progress=None
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    *,
+    amp: str = "none",
+    progress=None,
+    max_unreadable: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Probabilities, labels, soft labels and VA for every item of the loader (all ranks gathered).
+    """Probabilities, labels, soft labels and VA for every readable item of the loader (all ranks gathered).
 
     The input is normalised with the model's own statistics (its spec, found through DDP/compile/SWA).
+    Items the dataset could not read (``readable`` False) are left out of every array and their indices
+    returned as ``unreadable``; more than ``max_unreadable`` of them (None: no cap) raise ``MediaError``.
     """
     model.eval()
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("probs", "label", "soft", "va_true", "va_pred", "index")
-    }
+    keys = ("probs", "label", "soft", "va_true", "va_pred", "index", "readable")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for batch in loader:
         logits, va = forward(model, batch_input(model, batch, device), amp=amp)
         parts["probs"].append(probabilities(logits).cpu().numpy())
@@ -39,6 +48,10 @@ def predict(
             va.float().cpu().numpy() if va is not None else np.full((len(logits), 2), np.nan)
         )
         parts["index"].append(batch["index"].numpy())
+        readable = batch.get("readable", torch.ones(len(logits), dtype=torch.bool)).numpy()
+        parts["readable"].append(readable)
+        if max_unreadable is not None:  # this rank's share so far: fail early
+            _check_unreadable(parts, max_unreadable, loader.dataset)
         if progress:
             progress(1)
     out = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
@@ -48,7 +61,37 @@ def predict(
         out = {k: np.concatenate([g[k] for g in gathered]) for k in out}
         order = np.argsort(out["index"], kind="stable")
         out = {k: v[order] for k, v in out.items()}
+    ok = out.pop("readable").astype(bool)
+    unreadable = out["index"][~ok].astype(np.int64)
+    out = {k: v[ok] for k, v in out.items()}
+    out["unreadable"] = unreadable
     return out
+
+
+def _check_unreadable(parts: dict[str, list[np.ndarray]], cap: int, dataset: Any) -> None:
+    bad = [int(i) for idx, ok in zip(parts["index"], parts["readable"], strict=True) for i in idx[~ok]]
+    if len(bad) > cap:
+        records = getattr(dataset, "records", None)
+        names = [records[i].id for i in bad[:5]] if records is not None else [str(i) for i in bad[:5]]
+        raise MediaError(
+            f"evaluation: {len(bad)} unreadable items, more than the {cap} data.max_skip allows; first: "
+            f"{', '.join(names)} (the log names each file)"
+        )
+
+
+def unreadable_record(indices: np.ndarray, ids: list[str], cap: int, what: str) -> dict[str, Any]:
+    """{"count", "ids"} of the items left out of an evaluation, for metrics.json.
+
+    Raises:
+        MediaError: more than ``cap`` items were left out (naming the first ones).
+    """
+    names = [ids[int(i)] for i in sorted(set(indices.tolist()))]
+    if len(names) > cap:
+        raise MediaError(
+            f"{what}: {len(names)} of {len(ids)} items unreadable, more than the {cap} data.max_skip "
+            f"allows; first: {', '.join(names[:5])}"
+        )
+    return {"count": len(names), "ids": names}
 
 
 def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> dict[str, Any]:
@@ -93,3 +136,23 @@ def write_predictions(
 def write_metrics(path: Path, report: dict[str, Any]) -> None:
     """metrics.json, written atomically."""
     write_json_atomic(path, report)
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A finished run's metrics.json.
+
+    Raises:
+        ValueError: one line naming the file when it is not a JSON object (truncated, say), with what
+            to do.
+    """
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        report = exc
+    if not isinstance(report, dict):
+        why = str(report).splitlines()[0] if isinstance(report, Exception) else "not a JSON object"
+        raise ValueError(
+            f"{path}: unreadable metrics.json ({why}); delete it to evaluate the run again from its "
+            "last.pt, or retrain it with --overwrite"
+        )
+    return report

@@ -19,6 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from softfer.io.files import atomic_write
+
 try:
     from torch.utils.tensorboard import SummaryWriter
 except ImportError:  # tensorboard is a dependency, but training must not die for a log
@@ -80,7 +82,7 @@ class RunLog:
         """One finished epoch's record (train_loss, lr, val_uar) as TensorBoard scalars."""
         if self.writer:
             for key, v in record.items():
-                if key != "epoch":
+                if key != "epoch" and isinstance(v, int | float):  # not the skipped-items records
                     self.writer.add_scalar(key, v, record["epoch"])
 
     def close(self) -> None:
@@ -98,3 +100,37 @@ def _append_csv(path: Path, row: dict[str, Any]) -> None:
         w.writerow(
             {k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()}
         )
+
+
+def truncate_log(path: Path, epoch: int, step: int) -> int:
+    """Keep the log.csv rows up to a checkpoint's (``epoch``, ``step``); returns the rows dropped.
+
+    A run killed after its last checkpoint logged steps that the resumed run trains again; without this
+    they would appear twice. A row is kept when its epoch is before ``epoch``, or it is ``epoch`` and its
+    step at most ``step`` (rows count steps from 1). Rows that do not parse (a line cut by the kill) go
+    too. (0, 0) empties the log: a fresh run in a reused folder starts a new one.
+    """
+    if not path.is_file():
+        return 0
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return 0
+    header, body = rows[0], rows[1:]
+    kept = [row for row in body if _logged_before(row, header, epoch, step)]
+    if (epoch, step) == (0, 0):
+        path.unlink()
+    elif len(kept) != len(body):
+        with atomic_write(path, newline="") as f:
+            csv.writer(f).writerows([header, *kept])
+    return len(body) - len(kept)
+
+
+def _logged_before(row: list[str], header: list[str], epoch: int, step: int) -> bool:
+    if len(row) != len(header):
+        return False
+    try:
+        e, s = int(row[header.index("epoch")]), int(row[header.index("step")])
+    except ValueError:
+        return False
+    return e < epoch or (e == epoch and s <= step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,16 @@ from softfer.config import ExperimentConfig
 from softfer.data.datasets import collate_items
 from softfer.engine.checkpoint import save_checkpoint
 from softfer.engine.data import DataBundle
-from softfer.engine.evaluate import compute_metrics, predict, write_metrics, write_predictions
+from softfer.engine.evaluate import (
+    compute_metrics,
+    predict,
+    unreadable_record,
+    write_metrics,
+    write_predictions,
+)
 from softfer.plots import figures as plots
+
+log = logging.getLogger(__name__)
 
 
 def eval_loader(ds: Dataset, cfg: ExperimentConfig, rank: int = 0, world: int = 1) -> DataLoader:
@@ -45,17 +54,31 @@ def evaluate_and_write(
     """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures.
 
     ``cut_short`` (e.g. {"max_steps": 2}) is recorded in metrics.json when training stopped early.
+    Test items whose media cannot be read are left out of every metric and listed in metrics.json as
+    ``skipped`` ({"count", "ids"}); more than ``data.max_skip`` of them fail the evaluation.
     Every rank must call this (the predictions are gathered); ranks other than 0 return {}.
     """
-    pred = predict(model, eval_loader(data.test, cfg, rank, world), device, amp=cfg.run.amp)
+    cap = data.test.max_unreadable
+    loader = eval_loader(data.test, cfg, rank, world)
+    pred = predict(model, loader, device, amp=cfg.run.amp, max_unreadable=cap)
     if rank != 0:
         return {}
     ids = [r.id for r in data.test.records]
+    skipped = unreadable_record(
+        pred["unreadable"], ids, cap, f"{cfg.data.test_format or cfg.data.format} test"
+    )
+    if skipped["count"]:
+        log.warning(
+            "%d unreadable test items left out of the metrics: %s",
+            skipped["count"],
+            ", ".join(skipped["ids"]),
+        )
     if save_model:
         write_model(model, data, cfg, run_dir)
-    return write_run_outputs(
-        run_dir, pred, ids, data.classes, history or [], extra={"cut_short": cut_short} if cut_short else None
-    )
+    extra: dict[str, Any] = {"skipped": skipped}
+    if cut_short:
+        extra["cut_short"] = cut_short
+    return write_run_outputs(run_dir, pred, ids, data.classes, history or [], extra=extra)
 
 
 def write_model(model: torch.nn.Module, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:

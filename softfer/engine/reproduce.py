@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from softfer.config import ExperimentConfig, load_config, packaged_configs, vali
 from softfer.data.formats import get_format
 from softfer.engine.crossval import cross_validate
 from softfer.engine.data import build_data
+from softfer.engine.evaluate import read_metrics
+from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
 
 PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
@@ -78,30 +79,47 @@ def _fmt(v: float | None, percent: bool) -> str:
     return f"{100 * v:.2f}" if percent else f"{v:.4f}"
 
 
-def _run_config(cfg: ExperimentConfig, folds: tuple[int, ...]) -> dict[str, dict[str, float]]:
-    """Per metric {"mean", "std", "n"} of one config: over DFEW folds, or one run elsewhere."""
+def _run_config(
+    cfg: ExperimentConfig, folds: tuple[int, ...], overwrite: bool = False
+) -> dict[str, dict[str, float]]:
+    """Per metric {"mean", "std", "n"} of one config: over DFEW folds, or one run elsewhere.
+
+    A finished run is reused only when it was trained with ``cfg`` up to its name and paper reference
+    (rows of a table that share an experiment share its run folder); a run trained otherwise is refused,
+    or trained again with ``overwrite``.
+    """
     if get_format(cfg.data.format).folds and not cfg.data.test_format:
-        summary = cross_validate(cfg, folds=folds)
+        summary = cross_validate(cfg, folds=folds, replace_other=overwrite)
         n = len(summary["folds"])
         return {k: {**v, "n": n} for k, v in summary["metrics"].items()}
     run = Path(cfg.run.out_dir)
-    if (run / "metrics.json").exists():
-        metrics = json.loads((run / "metrics.json").read_text())
+    hint = "pass --overwrite to train it again, or use another run.out_dir"
+    plan = plan_run(run, cfg, overwrite=False, replace_other=overwrite, hint=hint)
+    if plan == "reuse":
+        metrics = read_metrics(run / "metrics.json")
     else:
-        resume = str(run / "last.pt") if (run / "last.pt").exists() else None
-        metrics = fit(cfg, resume=resume)
+        resume = str(run / "last.pt") if plan == "resume" else None
+        metrics = fit(cfg, resume=resume, overwrite=plan == "overwrite")
     return {k: {"mean": v, "std": 0.0, "n": 1} for k, v in metrics.items() if isinstance(v, int | float)}
 
 
 def reproduce(
-    table: str, *, overrides: list[str] | None = None, folds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    table: str,
+    *,
+    overrides: list[str] | None = None,
+    folds: tuple[int, ...] = (1, 2, 3, 4, 5),
+    overwrite: bool = False,
 ) -> str:
-    """Run one table's experiments; returns a Markdown comparison with the paper's numbers."""
+    """Run one table's experiments; returns a Markdown comparison with the paper's numbers.
+
+    ``overwrite`` trains again the runs (and folds) that were trained with other settings, instead of
+    refusing them; runs trained with these settings are reused either way.
+    """
     items = _table(table, overrides)
     percent = items[0][1].reference.paper in PERCENT_PAPERS
     rows, notes = [], []
     for path, cfg in items:
-        ours = _run_config(cfg, folds)
+        ours = _run_config(cfg, folds, overwrite)
         for key, paper_value in cfg.reference.metrics.items():
             paper = paper_value / 100 if percent else paper_value
             v = ours.get(key)

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from softfer import metrics
 from softfer.config import ExperimentConfig
+from softfer.data.datasets import unreadable_indices
 from softfer.engine.batch import batch_input, forward
 from softfer.engine.build import Training, build_training, per_rank_batch, train_loader
 from softfer.engine.checkpoint import load_checkpoint
@@ -32,6 +33,7 @@ from softfer.engine.losses import Criterion
 from softfer.engine.outputs import eval_loader, evaluate_and_write
 from softfer.engine.runtime import EpochSampler
 from softfer.engine.targets import Mixer
+from softfer.io.images import MediaError
 
 __all__ = ["fit", "per_rank_batch", "train_one_epoch", "train_steps"]
 
@@ -53,15 +55,20 @@ def train_steps(
     amp: str = "none",
     grad_clip: float | None = None,
     channels_last: bool = False,
+    unreadable: list[int] | None = None,
 ) -> Iterator[tuple[int, float]]:
     """Train on each batch of ``loader`` (which already skips the first ``start_step`` batches).
 
     Yields (step, loss) after every optimiser step, ``step`` counting from the epoch's start; stop
     iterating to end the epoch early. The input is normalised with the model's own spec.
+    ``unreadable`` collects the distinct records of this epoch the dataset found unreadable (and
+    replaced); more than the dataset's ``max_unreadable`` raise ``MediaError``.
     """
     model.train()
     step = start_step
     for batch in loader:
+        if unreadable is not None:
+            note_unreadable(batch, loader.dataset, unreadable)
         x = batch_input(model, batch, device, channels_last)
         y = batch["soft"].to(device, non_blocking=True)
         w = criterion.sample_weights(batch["label"].to(device, non_blocking=True))
@@ -149,7 +156,24 @@ def epoch_steps(t: Training) -> Iterator[tuple[int, float]]:
         amp=cfg.run.amp,
         grad_clip=cfg.optim.grad_clip,
         channels_last=cfg.model.channels_last,
+        unreadable=s.running.setdefault("unreadable", []),  # saved with mid-epoch checkpoints
     )
+
+
+def note_unreadable(batch: dict[str, torch.Tensor], dataset: Any, found: list[int]) -> None:
+    """Add a training batch's newly found unreadable records to ``found``; fail beyond the cap.
+
+    One rule for any number of DataLoader workers: the records are counted here, in the main process,
+    from what the batch says, and each record once per epoch.
+    """
+    known = set(found)
+    found.extend(i for i in dict.fromkeys(unreadable_indices(batch, len(dataset))) if i not in known)
+    if len(found) > dataset.max_unreadable:
+        names = ", ".join(dataset.records[i].id for i in found[:5])
+        raise MediaError(
+            f"{len(found)} unreadable training items in one epoch, more than the {dataset.max_unreadable} "
+            f"data.max_skip={dataset.max_skip} allows; first: {names} (the log names each file)"
+        )
 
 
 def end_epoch(t: Training, logs: RunLog) -> None:
@@ -160,11 +184,15 @@ def end_epoch(t: Training, logs: RunLog) -> None:
     else:
         s.scheduler.step()
     lr = s.optimizer.param_groups[0]["lr"]
-    record = {"epoch": s.epoch + 1, "train_loss": _epoch_loss(s.running, t.world), "lr": lr}
-    s.running.update(sum=0.0, count=0)
+    record: dict[str, Any] = {"epoch": s.epoch + 1, "train_loss": _epoch_loss(s.running, t.world), "lr": lr}
+    _record_unreadable(record, "replaced", _gathered(s.running.get("unreadable", []), t.world), t.data.train)
+    s.running.update(sum=0.0, count=0, unreadable=[])
     s.epoch, s.step = s.epoch + 1, 0
     if t.data.val is not None:
-        val = predict(t.net, eval_loader(t.data.val, cfg, t.rank, t.world), t.device, amp=cfg.run.amp)
+        cap = t.data.val.max_unreadable
+        loader = eval_loader(t.data.val, cfg, t.rank, t.world)
+        val = predict(t.net, loader, t.device, amp=cfg.run.amp, max_unreadable=cap)
+        _record_unreadable(record, "val_skipped", val["unreadable"].tolist(), t.data.val)
         record["val_uar"] = metrics.uar(val["probs"], val["label"], len(t.data.classes))
         if record["val_uar"] > s.best["uar"]:
             s.best = {"uar": record["val_uar"], "epoch": s.epoch}
@@ -188,6 +216,30 @@ def final_model(t: Training) -> torch.nn.Module:
     if cfg.run.select == "val" and t.data.val is not None and (t.run_dir / "best.pt").exists():
         s.model.load_state_dict(load_checkpoint(t.run_dir / "best.pt")["model"])
     return s.model
+
+
+def _record_unreadable(record: dict[str, Any], key: str, found: list[int], dataset: Any) -> None:
+    # An epoch that met unreadable media says so in its history record (metrics.json) and in the log.
+    if not found:
+        return
+    if len(found) > dataset.max_unreadable:
+        raise MediaError(
+            f"epoch {record['epoch']}: {len(found)} unreadable items ({key}), more than the "
+            f"{dataset.max_unreadable} data.max_skip={dataset.max_skip} allows"
+        )
+    ids = [dataset.records[i].id for i in sorted(found)]
+    record[key] = {"count": len(ids), "ids": ids}
+    what = "training items replaced by others" if key == "replaced" else "validation items left out"
+    log.warning("epoch %d: %d unreadable %s: %s", record["epoch"], len(ids), what, ", ".join(ids))
+
+
+def _gathered(found: list[int], world: int) -> list[int]:
+    # The distinct unreadable records of the epoch over all ranks.
+    if world > 1:
+        parts: list[list[int]] = [[] for _ in range(world)]
+        dist.all_gather_object(parts, list(found))
+        found = [i for part in parts for i in part]
+    return sorted(set(found))
 
 
 def _epoch_loss(running: dict[str, float], world: int) -> float:

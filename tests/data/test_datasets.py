@@ -78,16 +78,16 @@ def test_clip_dataset_uint8_consistent_augmentation_and_cache(tmp_path):
     assert x.dtype == torch.float32 and x.shape == item["clips"].shape
 
 
-def test_corrupt_jpeg_is_skipped_under_cap_then_raises(tmp_path, caplog):
+def test_corrupt_jpeg_is_replaced_in_training_under_cap_then_raises(tmp_path, caplog):
     recs = [_clip(tmp_path / f"c{i}", n=4) for i in range(3)]
     bad = recs[1].path / recs[1].frames[0]
     bad.write_bytes(bad.read_bytes()[:40])
-    ds = ClipDataset(recs, num_classes=3, train=False, size=16, segments=4, max_skip=0.5)
-    item = ds[1]  # replaced by the next clip, logged and counted
-    assert int(item["index"]) == 2 and ds.failures == 1
+    ds = ClipDataset(recs, num_classes=3, train=True, size=16, segments=4, max_skip=0.5)
+    item = ds[1]  # replaced by the next clip, logged; the item says which one it replaced
+    assert (int(item["index"]), int(item["requested"]), bool(item["readable"])) == (2, 1, True)
     assert "c1" in caplog.text
-    strict = ClipDataset(recs, num_classes=3, train=False, size=16, segments=4, max_skip=0.0)
-    strict.max_failures = 0
+    strict = ClipDataset(recs, num_classes=3, train=True, size=16, segments=4, max_skip=0.0)
+    assert strict.max_unreadable == 0
     with pytest.raises(MediaError, match="c1"):
         strict[1]
 

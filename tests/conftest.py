@@ -1,0 +1,8 @@
+"""Suite-wide setup."""
+
+import cv2
+
+# Many tests decode frames in the pytest process and later fork DataLoader workers. OpenCV's thread pool,
+# once started, can hold a lock across fork() and deadlock a worker; with one OpenCV thread in the
+# parent no pool exists (softfer's workers already run OpenCV single-threaded).
+cv2.setNumThreads(1)
