@@ -27,6 +27,20 @@ VOTES = {
 }
 
 
+# The official AffectNet list header, written out here as the tests' independent reference.
+AFFECTNET_HEADER = [
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+]
+
+
 def _frames(folder: Path, n: int = 5, size: int = 16) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -179,33 +193,22 @@ def test_affectnet_rows(tmp_path):
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(img_dir / "a.jpg")
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(img_dir / "b.jpg")
     marks = ";".join(["1.0"] * 136)
-    header = [
-        "subDirectory_filePath",
-        "face_x",
-        "face_y",
-        "face_width",
-        "face_height",
-        "facial_landmarks",
-        "expression",
-        "valence",
-        "arousal",
-    ]
     rows = [["1/a.jpg", 2, 3, 30, 31, marks, 7, 0.5, -0.25], ["1/b.jpg", 0, 0, 40, 40, marks, 9, -2, -2]]
     path = tmp_path / "Manually_Annotated_file_lists" / "training.csv"
-    _csv(path, header, rows)
+    _csv(path, AFFECTNET_HEADER, rows)
     recs = read_affectnet(tmp_path, split="train")
     assert len(recs) == 1 and recs[0].label == 7 and recs[0].box == (2, 3, 30, 31)
     np.testing.assert_allclose(recs[0].va, [0.5, -0.25])
     assert read_affectnet(tmp_path, split="train", num_classes=7) == []
     rows[1][6], rows[1][7] = 3, -2
-    _csv(path, header, rows)
+    _csv(path, AFFECTNET_HEADER, rows)
     assert read_affectnet(tmp_path, split="train")[1].va is None  # -2: VA missing
     rows[1][7] = 1.5
-    _csv(path, header, rows)
+    _csv(path, AFFECTNET_HEADER, rows)
     with pytest.raises(ValueError, match=r"training.csv:line 3: valence/arousal"):
         read_affectnet(tmp_path, split="train")
     rows[1][7], rows[1][8], rows[1][5] = 0.1, 0.1, "1;2;3"
-    _csv(path, header, rows)
+    _csv(path, AFFECTNET_HEADER, rows)
     with pytest.raises(ValueError, match=r"line 3: facial_landmarks has 3 values"):
         read_affectnet(tmp_path, split="train")
 

@@ -12,18 +12,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from softfer.data.label_files import va_to_labels
-
-HEADER = [
-    "subDirectory_filePath",
-    "face_x",
-    "face_y",
-    "face_width",
-    "face_height",
-    "facial_landmarks",
-    "expression",
-    "valence",
-    "arousal",
-]
+from tests.data.test_formats import AFFECTNET_HEADER as HEADER
 
 
 def _training_csv(path, rng):

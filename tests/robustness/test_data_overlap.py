@@ -10,19 +10,7 @@ from softfer.config import DataConfig
 from softfer.data.formats import FORMATS, ReadRequest
 from softfer.data.inspect import inspect_dataset
 from softfer.engine.data import read_records
-from tests.data.test_formats import _csv, _frames
-
-AFFECTNET_HEADER = [
-    "subDirectory_filePath",
-    "face_x",
-    "face_y",
-    "face_width",
-    "face_height",
-    "facial_landmarks",
-    "expression",
-    "valence",
-    "arousal",
-]
+from tests.data.test_formats import AFFECTNET_HEADER, _csv, _frames
 
 
 def _dfew_overlapping(root: Path, shared: int) -> None:

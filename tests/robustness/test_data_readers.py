@@ -17,20 +17,7 @@ from softfer.data.label_files import votes_to_labels
 from softfer.data.records import ReadReport
 from softfer.engine.data import read_records
 from softfer.io.tables import read_table
-from tests.data.test_formats import _csv, _dfew_release, _frames
-
-AFFECTNET_HEADER = [
-    "subDirectory_filePath",
-    "face_x",
-    "face_y",
-    "face_width",
-    "face_height",
-    "facial_landmarks",
-    "expression",
-    "valence",
-    "arousal",
-]
-
+from tests.data.test_formats import AFFECTNET_HEADER, _csv, _dfew_release, _frames
 
 # --- case 3: AFEW ------------------------------------------------------------------------------------
 
