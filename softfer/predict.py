@@ -10,6 +10,7 @@ atomically; an existing output is an error unless ``overwrite=True`` (``--overwr
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,13 @@ from softfer.engine.runs import model_from_state
 from softfer.faces.align import align_face
 from softfer.faces.preprocess import FaceOptions, aligned_frames
 from softfer.faces.track import track_main_face
+from softfer.io.console import progress
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, atomic_write, write_json_atomic
 from softfer.io.video import iter_frames
 from softfer.models import spec_of
 from softfer.plots.timeline import timeline_png
+
+log = logging.getLogger(__name__)
 
 SYNTHETIC_NOTE = (
     "this checkpoint was trained on softfer's synthetic benchmark (cartoon faces): its predictions on real "
@@ -217,7 +221,9 @@ def predict_media(
             raised before anything is predicted.
 
     Returns:
-        One result dict per media file, in path order.
+        One result dict per media file, in path order. For a folder, a file that cannot be read or
+        predicted does not stop the others: its dict has ``error`` (the reason) and no ``outputs``, and
+        ``OUT/predict_report.json`` lists every failure. A single file's failure is raised.
     """
     media, out = Path(media), Path(out)
     files = _media_files(media, out)
@@ -229,12 +235,24 @@ def predict_media(
     note = _provenance(cfg, state.get("trained_on"))
     opts = options or FaceOptions()
     results = []
-    for (f, _), paths in zip(files, planned, strict=True):
-        if f.suffix.lower() in IMAGE_SUFFIXES:
-            result = predict_image(f, model, cfg, opts)
-        else:
-            result = predict_video(f, model, cfg, opts, window=window, stride=stride)
-        result.update(media=str(f), checkpoint=str(checkpoint), classes=list(classes), note=note)
-        result["outputs"] = [str(p) for p in _write(paths, result, classes)]
+    jobs = list(zip(files, planned, strict=True))
+    for (f, _), paths in progress(jobs, description="predict"):
+        try:
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                result = predict_image(f, model, cfg, opts)
+            else:
+                result = predict_video(f, model, cfg, opts, window=window, stride=stride)
+            result.update(media=str(f), checkpoint=str(checkpoint), classes=list(classes), note=note)
+            result["outputs"] = [str(p) for p in _write(paths, result, classes)]
+        except Exception as exc:  # one bad file of a folder must not cost the others (issue 14)
+            if not media.is_dir():
+                raise
+            reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
+            log.error("%s: %s", f, reason)
+            result = {"media": str(f), "error": reason, "windows": [], "outputs": [], "note": note}
         results.append(result)
+    if media.is_dir():
+        failed = [{"media": r["media"], "error": r["error"]} for r in results if "error" in r]
+        report = {"files": len(results), "predicted": len(results) - len(failed), "failed": failed}
+        write_json_atomic(out / "predict_report.json", report)
     return results

@@ -86,7 +86,11 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:  # a Python tag among them: refused, never constructed
+            reason = " ".join(str(exc).split())
+            raise ValueError(f"override {item!r}: invalid YAML value ({reason})") from None
         node = data
         parts = key.strip().split(".")
         for p in parts[:-1]:

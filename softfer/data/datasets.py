@@ -28,7 +28,7 @@ from torchvision.transforms.v2 import functional as F
 from softfer.data.records import Record
 from softfer.data.sampling import item_rng, segment_indices
 from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
-from softfer.io.files import atomic_write
+from softfer.io.files import atomic_write, remove_stale_temporaries
 from softfer.io.images import (
     MediaError,
     decode_frames,
@@ -210,6 +210,9 @@ class ClipDataset(_LabelledDataset):
         self.segments, self.frames_per_segment = segments, frames_per_segment
         self.transform = transform if transform is not None else eval_transform(size)
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        if self.cache_dir is not None:
+            # what a killed run was writing when it died (an hour old: ranks on other machines may share it)
+            remove_stale_temporaries(self.cache_dir, min_age_s=3600)
 
     def _all_frames(self, i: int) -> np.ndarray:
         """Every frame resized to ``size``, from (or into) the packed uint8 cache: (N, S, S, 3)."""
@@ -339,8 +342,13 @@ class ImageDataset(_LabelledDataset):
         if rec.box is not None:
             x, y, w, h = rec.box
             bx0, by0, bx1, by1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-            if bx1 - bx0 >= 2 and by1 - by0 >= 2:
-                x0, y0, x1, y1 = bx0, by0, bx1, by1
+            if bx1 - bx0 < 2 or by1 - by0 < 2:
+                # never the whole photo instead: that would measure another input than the one listed
+                raise MediaError(
+                    f"{rec.path}: face box x={x} y={y} w={w} h={h} lies outside the {W}x{H} image "
+                    "(less than 2 px of it inside)"
+                )
+            x0, y0, x1, y1 = bx0, by0, bx1, by1
         # Reduce only as far as the face box (not the whole photo) stays at least the model size.
         reduction = jpeg_reduction(min(x1 - x0, y1 - y0), self.size) if self.reduced_decode else 1
         pixels = decode_image(data, rec.path, reduction)

@@ -21,6 +21,7 @@ import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
 from softfer.data.records import ReadReport, Record, is_regular_file, paired_splits, path_key, split_role
+from softfer.io.console import progress
 from softfer.io.images import verify_images
 from softfer.io.video import VideoError, video_info
 
@@ -148,21 +149,34 @@ def _label_vote_lines(splits: list[_Split], classes: tuple[str, ...]) -> tuple[l
 
 def _verify(records: dict[str, Record]) -> list[str]:
     """Problems found by decoding every image and video of ``records``."""
-    images, problems = [], []
+    images, videos, problems = [], [], []
     for r in records.values():
         if r.frames:
             images += [r.path / f for f in r.frames]
         elif not is_regular_file(r.path):
             problems.append(f"not a regular file: {r.path}")
         elif r.is_video_file:
-            try:
-                video_info(r.path)
-            except VideoError as exc:
-                problems.append(f"unreadable or truncated video: {exc}")
+            videos.append(r.path)
         else:
             images.append(r.path)
-    problems += [f"unreadable or damaged image: {p} ({why})" for p, why in verify_images(images)]
+    for path in progress(videos, description="verify videos"):
+        try:
+            video_info(path)
+        except VideoError as exc:
+            problems.append(f"unreadable or truncated video: {exc}")
+    checked = verify_images(progress(images, description="verify images"))
+    problems += [f"unreadable or damaged image: {p} ({why})" for p, why in checked]
     return problems
+
+
+@dataclass
+class Inspection:
+    """What ``data inspect`` found: the text report, every problem line, and the files that failed to
+    decode under ``verify`` (the CLI exits 1 when there are any)."""
+
+    text: str
+    problems: list[str]
+    unreadable: list[str]
 
 
 def inspect_dataset(
@@ -173,8 +187,22 @@ def inspect_dataset(
     affectnet_stats: str | None = None,
     allow_outside_root: bool = False,
 ) -> str:
-    """A text report: counts per split/fold/class, split overlap, labels against votes, vote ambiguity,
-    missing and (``verify``) unreadable files.
+    """The text report of :func:`run_inspection` (same arguments)."""
+    return run_inspection(
+        fmt, root, verify=verify, affectnet_stats=affectnet_stats, allow_outside_root=allow_outside_root
+    ).text
+
+
+def run_inspection(
+    fmt: str,
+    root: str,
+    *,
+    verify: bool = False,
+    affectnet_stats: str | None = None,
+    allow_outside_root: bool = False,
+) -> Inspection:
+    """Counts per split/fold/class, split overlap, labels against votes, vote ambiguity, missing and
+    (``verify``) unreadable files.
 
     ``fmt`` is a name of ``FORMATS``; ``affectnet_stats`` is AffectNet's VA statistics file, which Aff-Wild's
     class labels are derived from (needed for ``affwild`` only); ``allow_outside_root`` accepts dataset
@@ -199,6 +227,7 @@ def inspect_dataset(
     lines += vote_lines
     problems += warnings
     lines += _ambiguity_lines([r.soft for r in all_records.values() if r.soft is not None])
+    bad: list[str] = []
     if verify:
         bad = _verify(all_records)
         lines.append(f"verified every image and video file: {len(bad)} unreadable")
@@ -207,7 +236,7 @@ def inspect_dataset(
     lines += [f"  {p}" for p in problems[:50]]
     if len(problems) > 50:
         lines.append(f"  ... and {len(problems) - 50} more")
-    return "\n".join(lines)
+    return Inspection("\n".join(lines), problems, bad)
 
 
 def _ambiguity_lines(votes: list[np.ndarray]) -> list[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from softfer.config import DataConfig, ExperimentConfig
 from softfer.data.datasets import ClipDataset, ImageDataset
 from softfer.data.formats import ReadRequest, get_format, read_affect_stats
 from softfer.data.provenance import is_synthetic
-from softfer.data.records import Record, records_media_kind
+from softfer.data.records import ReadReport, Record, records_media_kind
 from softfer.data.transforms import eval_transform, train_transform
 from softfer.labels.affect import (
     AffectStats,
@@ -46,6 +47,8 @@ class DataBundle:
     # Whether the training data is softfer's synthetic benchmark (``softfer.data.provenance``); recorded
     # with the trained model so that `softfer predict` can say so.
     synthetic: bool = False
+    # What reading each split left out and why ("train", "test": ``reading_record``), for metrics.json.
+    reading: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.weight_labels is None:
@@ -58,12 +61,19 @@ def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
 
 
 def read_records(
-    data: DataConfig, split: str, *, fmt: str | None = None, root: str | None = None, test: bool = False
+    data: DataConfig,
+    split: str,
+    *,
+    fmt: str | None = None,
+    root: str | None = None,
+    test: bool = False,
+    report: ReadReport | None = None,
 ) -> list[Record]:
     """Records of one split of the configured dataset (or of ``fmt``/``root`` for cross-dataset tests).
 
     ``test``: the records are evaluated, not trained on (AffectNet then keeps its code-8 "None" images
-    with valence/arousal for the VA metrics, as the dual-domain paper counts them).
+    with valence/arousal for the VA metrics, as the dual-domain paper counts them). ``report`` collects
+    what the reader left out (skipped media, rows dropped by the format's rule, notes).
     """
     fmt, root = fmt or data.format, root or data.root
     entry = get_format(fmt)
@@ -83,8 +93,22 @@ def read_records(
         affectnet_stats=data.affectnet_stats,
         test=test,
         allow_outside_root=data.allow_outside_root,
+        report=report,
     )
     return entry.read(request)
+
+
+def reading_record(report: ReadReport, source: str, *, shown: int = 20) -> dict[str, Any]:
+    """What reading one split left out, as metrics.json records it (the first ``shown`` lines of each)."""
+    return {
+        "source": source,
+        "listed": report.total,
+        "skipped": len(report.skipped),
+        "skipped_first": report.skipped[:shown],
+        "dropped": dict(report.dropped),
+        "notes": len(report.notes),
+        "notes_first": report.notes[:shown],
+    }
 
 
 def affectnet_stats(data: DataConfig) -> AffectStats:
@@ -245,12 +269,15 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
     test_fmt = d.test_format or d.format
     # a cross-dataset test reads the other dataset's own evaluation split (AFEW: Val)
     test_split = get_format(test_fmt).default_test_split or d.test_split if d.test_format else d.test_split
-    test_records = read_records(d, test_split, fmt=test_fmt, root=d.test_root, test=True)
+    reports = {"test": ReadReport(), "train": ReadReport()}
+    test_records = read_records(
+        d, test_split, fmt=test_fmt, root=d.test_root, test=True, report=reports["test"]
+    )
     image = records_media_kind(test_records, source=f"{test_fmt} {test_split} split") == "image"
     train = val = None
     labels = weight_labels = np.zeros(0, dtype=np.int64)
     if with_train:
-        records = read_records(d, d.train_split)
+        records = read_records(d, d.train_split, report=reports["train"])
         if (records_media_kind(records, source=f"{d.format} {d.train_split} split") == "image") != image:
             raise ValueError("training and test data must both be clips or both be still images")
         if d.label_noise > 0:
@@ -268,4 +295,9 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
         train = _dataset(targets, cfg, train=True, image=image, num_classes=k)
     test = _dataset(test_records, cfg, train=False, image=image, num_classes=k)
     synthetic = with_train and is_synthetic(d.root)
-    return DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels, synthetic)
+    reading = {"test": reading_record(reports["test"], f"{test_fmt} {test_split} split")}
+    if with_train:
+        reading["train"] = reading_record(reports["train"], f"{d.format} {d.train_split} split")
+    bundle = DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels, synthetic)
+    bundle.reading = reading
+    return bundle

@@ -19,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from softfer.io.console import bars_allowed, console
 from softfer.io.files import atomic_write
 
 try:
@@ -36,7 +37,9 @@ class RunLog:
         epochs: Epochs planned.
         total_steps: Steps planned over all epochs; ``done_steps`` of them are done (a resumed run).
         rank: This process's rank; ranks other than 0 write nothing.
-        progress: Show the bar.
+        progress: Show the bar (unless ``softfer --quiet`` turned bars off).
+        first_epoch: The epoch (0-based) the loop starts at; a resumed run drops the TensorBoard events
+            logged after its checkpoint, so that no epoch appears twice.
     """
 
     def __init__(
@@ -48,17 +51,23 @@ class RunLog:
         done_steps: int,
         rank: int,
         progress: bool,
+        first_epoch: int = 0,
     ) -> None:
         self.csv_path = run_dir / "log.csv"
         self.name, self.epochs, self.rank = name, epochs, rank
-        self.writer = SummaryWriter(str(run_dir / "tensorboard")) if rank == 0 and SummaryWriter else None
+        self.writer = None
+        if rank == 0 and SummaryWriter:
+            # epoch records are logged at step epoch + 1: purge what a killed run logged after the checkpoint
+            purge = first_epoch + 1 if first_epoch > 0 or done_steps > 0 else None
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            disable=not progress or rank != 0,
+            console=console,
+            disable=not (progress and bars_allowed()) or rank != 0,
             transient=False,
         )
         self.task = self.bar.add_task(name, total=total_steps, completed=done_steps)

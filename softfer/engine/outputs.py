@@ -55,7 +55,8 @@ def evaluate_and_write(
 
     ``cut_short`` (e.g. {"max_steps": 2}) is recorded in metrics.json when training stopped early.
     Test items whose media cannot be read are left out of every metric and listed in metrics.json as
-    ``skipped`` ({"count", "ids"}); more than ``data.max_skip`` of them fail the evaluation.
+    ``skipped`` ({"count", "ids"}); more than ``data.max_skip`` of them fail the evaluation. What the
+    dataset readers left out of each split is recorded as ``data_reading`` (``reading_record``).
     Every rank must call this (the predictions are gathered); ranks other than 0 return {}.
     """
     cap = data.test.max_unreadable
@@ -75,7 +76,8 @@ def evaluate_and_write(
         )
     if save_model:
         write_model(model, data, cfg, run_dir)
-    extra: dict[str, Any] = {"skipped": skipped}
+    # what the readers left out before any item was loaded (missing media, rows dropped by rule)
+    extra: dict[str, Any] = {"skipped": skipped, "data_reading": data.reading}
     if cut_short:
         extra["cut_short"] = cut_short
     return write_run_outputs(run_dir, pred, ids, data.classes, history or [], extra=extra)

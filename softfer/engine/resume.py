@@ -15,14 +15,13 @@ when ``check_resumable`` allows it.
 from __future__ import annotations
 
 import logging
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, load_config, validate_config
 from softfer.engine.checkpoint import load_checkpoint
 from softfer.engine.state import STATE_KEYS
+from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ RESUME_SAFE = (*REUSE_SAFE, "run.max_steps", "run.time_budget_s", "data.max_skip
 EPOCH_FREE_SCHEDULES = ("step", "none")
 # Checkpoint fields a resume needs; model.pt has only model, config, classes and trained_on.
 _RESUME_KEYS = tuple(k for k in STATE_KEYS if k not in ("swa_model", "swa_scheduler", "rng_cuda", "running"))
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")  # softfer.io.files.atomic_write's names
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -183,35 +181,3 @@ def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_o
             raise ValueError(f"{exc}; {hint}") from exc
         log.warning("%s; training it again", exc)
         return "overwrite"
-
-
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Remove the temporary files interrupted atomic writes left in ``run_dir``; returns them.
-
-    A temporary file is named ``.<name>.<pid>.tmp`` after the process that wrote it; one whose process
-    still runs (a concurrent writer) is left alone.
-    """
-    removed = []
-    if not run_dir.is_dir():
-        return removed
-    for path in sorted(run_dir.iterdir()):
-        match = _TEMPORARY.match(path.name)
-        if not match or not path.is_file() or _running(int(match["pid"])):
-            continue
-        size = path.stat().st_size
-        path.unlink(missing_ok=True)
-        removed.append(path)
-        log.warning("removed %s (%d bytes), left by an interrupted write of %s", path, size, match["name"])
-    return removed
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # gone, or no pid this system can have
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True

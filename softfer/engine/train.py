@@ -108,7 +108,9 @@ def fit(
     t = build_training(cfg, resume=resume, overwrite=overwrite, data=data)
     s, run, epochs = t.state, cfg.run, cfg.optim.epochs
     done = s.epoch * t.steps_per_epoch + s.step  # steps trained so far, for run.max_steps and the bar
-    logs = RunLog(t.run_dir, cfg.name, epochs, epochs * t.steps_per_epoch, done, t.rank, run.progress)
+    logs = RunLog(
+        t.run_dir, cfg.name, epochs, epochs * t.steps_per_epoch, done, t.rank, run.progress, s.epoch
+    )
     cut_short: dict[str, Any] = {}
     started = time.perf_counter()
     with logs:

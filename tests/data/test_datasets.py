@@ -100,3 +100,12 @@ def test_image_dataset_crops_the_box(tmp_path):
     item = ImageDataset([rec], num_classes=2, train=False, size=8)[0]
     assert item["images"].shape == (3, 8, 8) and item["images"].float().mean() > 250
     torch.testing.assert_close(item["va"], torch.tensor([0.5, -0.5]))
+
+
+def test_a_face_box_outside_the_image_is_unreadable_never_the_whole_photo(tmp_path):
+    Image.fromarray(np.full((40, 40, 3), 255, np.uint8)).save(tmp_path / "a.png")
+    rec = Record(id="a", path=tmp_path / "a.png", label=0, box=(60, 5, 10, 10))
+    with pytest.raises(MediaError, match=r"a\.png: face box x=60 y=5 w=10 h=10 lies outside the 40x40 image"):
+        ImageDataset([rec], num_classes=2, train=False, size=8).load(0)
+    item = ImageDataset([rec], num_classes=2, train=False, size=8, max_skip=1.0)[0]
+    assert not bool(item["readable"])  # evaluation leaves it out and records it

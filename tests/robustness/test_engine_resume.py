@@ -176,3 +176,25 @@ def test_weights_that_do_not_fit_the_stored_config_are_one_line(tiny_dfew_module
     cfg = _cfg(tiny_dfew_module, tmp_path / "run", **{"optim.epochs": 1})
     message = _one_line_error(lambda: fit(cfg, resume=str(edited)))
     assert message.startswith(f"{edited}: its training state does not fit")
+
+
+def _tensorboard_scalars(run_dir, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_tensorboard_holds_each_epoch_once_after_a_resume(tiny_dfew_module, tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "run"
+    # stopped in epoch 2 (12 steps per epoch): the checkpoint holds epoch 1
+    fit(_cfg(tiny_dfew_module, run, **{"optim.epochs": 2, "run.max_steps": 15}))
+    assert [s for s, _ in _tensorboard_scalars(run, "train_loss")] == [1]
+    with SummaryWriter(str(run / "tensorboard")) as w:  # as if killed after logging epoch 2, before saving
+        w.add_scalar("train_loss", 99.0, 2)
+    fit(_cfg(tiny_dfew_module, run, **{"optim.epochs": 2}), resume=str(run / "last.pt"))
+    logged = _tensorboard_scalars(run, "train_loss")
+    assert [s for s, _ in logged] == [1, 2] and logged[1][1] != 99.0

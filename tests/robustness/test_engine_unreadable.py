@@ -8,7 +8,10 @@ frame cache is rebuilt.
 import copy
 import csv
 import json
+import os
 import shutil
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -146,3 +149,44 @@ def test_a_damaged_frame_cache_is_logged_and_rebuilt(tmp_path, caplog, damage):
     assert bool(item["readable"]) and torch.equal(item["clips"], expected)
     assert f"frame cache {path}" in caplog.text and "rebuilding" in caplog.text
     assert path.read_bytes() == good
+
+
+def test_clips_the_reader_left_out_are_recorded_in_metrics_json(dfew_copy, tmp_path):
+    """A clip folder missing from the release is skipped by the reader (within data.max_skip): the run's
+    metrics.json says which, per split, instead of quietly measuring one clip fewer."""
+    root = tmp_path / "dfew"
+    shutil.copytree(dfew_copy, root)
+    cfg = load_config(
+        DEMO_BASE, tiny_config(root, tmp_path / "run", **{"optim.epochs": 1, "data.max_skip": 0.1})
+    )
+    train_ids = [r.id for r in read_records(cfg.data, "train")]
+    test_ids = [r.id for r in read_records(cfg.data, "test", test=True)]
+    clips = root / "Clip" / "clip_224x224"
+    shutil.rmtree(clips / train_ids[3])
+    shutil.rmtree(clips / test_ids[0])
+    fit(cfg)
+    reading = json.loads((tmp_path / "run" / "metrics.json").read_text())["data_reading"]
+    assert reading["train"]["listed"] == len(train_ids) and reading["train"]["skipped"] == 1
+    assert reading["test"]["listed"] == len(test_ids) and reading["test"]["skipped"] == 1
+    assert train_ids[3] in reading["train"]["skipped_first"][0]
+    assert test_ids[0] in reading["test"]["skipped_first"][0]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["num_samples"] == len(test_ids) - 1
+
+
+def test_a_frame_cache_loses_what_a_killed_writer_left_and_keeps_live_or_fresh_ones(tmp_path):
+    rec = _clip(tmp_path / "c0")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = cache / f".c0_16_hwc.npy.{dead.pid}.tmp"  # a writer that died mid-write, long ago
+    fresh = cache / f".c1_16_hwc.npy.{dead.pid}.tmp"  # another machine's writer, a moment ago
+    live = cache / f".c2_16_hwc.npy.{os.getpid()}.tmp"  # this process's own write in flight
+    for path in (stale, fresh, live):
+        path.write_bytes(b"\x93NUMPY partial")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    os.utime(live, (old, old))
+    ClipDataset([rec], num_classes=3, train=False, size=16, segments=4, cache_dir=cache)
+    assert not stale.exists() and fresh.exists() and live.exists()

@@ -12,6 +12,7 @@ from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.data.label_files import agreement_report
 from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
+from softfer.io.console import bars_allowed, console
 
 
 def _progress(total: int, what: str) -> Progress:
@@ -21,6 +22,8 @@ def _progress(total: int, what: str) -> Progress:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         transient=True,
+        console=console,
+        disable=not bars_allowed(),
     )
 
 

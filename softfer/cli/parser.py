@@ -1,188 +1,12 @@
-"""The `softfer` command. Each subcommand parses its options here and calls a plain function elsewhere."""
+"""The `softfer` argument parser: one function per command group, shared options declared once."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 
 from softfer import __version__
+from softfer.cli import commands as c
 from softfer.data.formats import FORMATS
-from softfer.io.images import MediaError
-
-
-def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"error: expected CLASS=COLUMN, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def _cmd_labels_votes(a: argparse.Namespace) -> None:
-    from softfer.data.label_files import votes_to_labels
-
-    print(votes_to_labels(a.file, a.out, column_map=_kv_map(a.column), id_column=a.id_column, tie=a.tie))
-    print(f"wrote {a.out}")
-
-
-def _cmd_labels_va(a: argparse.Namespace) -> None:
-    from softfer.data.label_files import va_to_labels
-
-    summary = va_to_labels(
-        a.file,
-        a.out,
-        method=a.method,
-        alpha=a.alpha,
-        squared=not a.unsquared,
-        num_classes=a.num_classes,
-        class_names=a.class_names.split(",") if a.class_names else None,
-        stats_path=a.stats,
-        save_stats=a.save_stats,
-    )
-    print(summary)
-    print(f"wrote {a.out}")
-
-
-def _cmd_models_list(a: argparse.Namespace) -> None:
-    from softfer.models.summary import describe_models
-
-    print(describe_models(verbose=a.verbose, frames=a.frames, size=a.size))
-
-
-def _cmd_synth_dfew(a: argparse.Namespace) -> None:
-    from softfer.data.synthetic.cli import synth_dfew
-
-    synth_dfew(
-        a.out, clips=a.clips, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
-    )
-
-
-def _cmd_synth_affectnet(a: argparse.Namespace) -> None:
-    from softfer.data.synthetic.cli import synth_affectnet
-
-    synth_affectnet(
-        a.out, images=a.images, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
-    )
-
-
-def _cmd_synth_all(a: argparse.Namespace) -> None:
-    from softfer.data.synthetic.layouts import build_smoke_tree
-
-    paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
-    for name, path in paths.items():
-        print(f"{name}: {path}")
-    print(f"then: cd {a.out} && softfer reproduce midas-table2 --smoke --set data.size={a.size}")
-
-
-def _cmd_train(a: argparse.Namespace) -> None:
-    from softfer.config import load_config
-    from softfer.engine.train import fit
-
-    overrides = [*(a.set or []), *(["run.deterministic=true"] if a.deterministic else [])]
-    cfg = load_config(a.config, overrides)
-    m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
-    if m:
-        print(
-            f"test UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}"
-        )
-        print(f"outputs in {cfg.run.out_dir}")
-
-
-def _cmd_eval(a: argparse.Namespace) -> None:
-    from softfer.engine.runs import evaluate_checkpoint
-
-    m = evaluate_checkpoint(
-        a.checkpoint, data_root=a.data, data_format=a.format, split=a.split, out=a.out, overrides=a.set
-    )
-    if m:  # under torchrun only rank 0 reports
-        print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")
-
-
-def _cmd_cv(a: argparse.Namespace) -> None:
-    from softfer.config import load_config
-    from softfer.engine.crossval import cross_validate, summary_markdown
-
-    cfg = load_config(a.config, a.set)
-    summary = cross_validate(cfg, folds=a.folds, overwrite=a.overwrite)
-    print(summary_markdown(cfg.name, summary))
-
-
-def _cmd_reproduce(a: argparse.Namespace) -> None:
-    from softfer.engine.reproduce import list_tables, reproduce, smoke_table
-
-    if a.list or not a.table:
-        if not a.list:
-            raise SystemExit("error: name a table (softfer reproduce --list shows them)")
-        print(list_tables(a.set))
-        return
-    if a.smoke:
-        text, ok = smoke_table(a.table, overrides=a.set)
-        print(text)
-        if not ok:
-            raise SystemExit(1)
-        return
-    print(reproduce(a.table, overrides=a.set, folds=a.folds, overwrite=a.overwrite))
-
-
-def _cmd_analyze(a: argparse.Namespace) -> None:
-    from softfer.analysis.report import analyze_run
-
-    print(analyze_run(a.run_dir, gradcam=not a.no_gradcam))
-
-
-def _cmd_data_inspect(a: argparse.Namespace) -> None:
-    from softfer.data.inspect import inspect_dataset
-
-    print(
-        inspect_dataset(
-            a.format,
-            a.root,
-            verify=a.verify,
-            affectnet_stats=a.affectnet_stats,
-            allow_outside_root=a.allow_outside_root,
-        )
-    )
-
-
-def _cmd_preprocess(a: argparse.Namespace) -> None:
-    from softfer.faces.preprocess import FaceOptions, preprocess_videos
-
-    opts = FaceOptions(size=a.size, every=a.every, device=a.device)
-    r = preprocess_videos(a.input, a.out, layout=a.layout, options=opts)
-    print(
-        f"{r['videos']} videos: {r['clips_written']} clips written, {r['frames_with_face']} aligned frames, "
-        f"{r['frames_dropped']} frames without a face dropped, {len(r['no_face'])} videos without a face, "
-        f"{len(r['failed'])} failed"
-    )
-    for f in r["failed"]:
-        print(f"  failed: {f['video']}: {f['error']}")
-    print(f"manifest and report in {a.out}")
-
-
-def _cmd_predict(a: argparse.Namespace) -> None:
-    from softfer.faces.preprocess import FaceOptions
-    from softfer.predict import predict_media
-
-    opts = FaceOptions(every=a.every, device=a.device)
-    results = predict_media(
-        a.media, a.checkpoint, a.out, window=a.window, stride=a.stride, options=opts, overwrite=a.overwrite
-    )
-    for r in results:
-        wins = [w for w in r["windows"] if w["probs"]]
-        print(
-            f"{r['media']}: {len(r['windows'])} windows, {len(wins)} with a face -> {', '.join(r['outputs'])}"
-        )
-    if results:
-        print(f"note: {results[0]['note']}")
-
-
-def _cmd_demo(a: argparse.Namespace) -> None:
-    from softfer.demo import run_demo
-
-    run_demo(a.out, quick=a.quick)
 
 
 def folds_type(text: str) -> tuple[int, ...]:
@@ -207,21 +31,50 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
     )
     faces.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
-    return {"overrides": overrides, "faces": faces}
+    return {"overrides": overrides, "faces": faces, "common": common_options()}
+
+
+def common_options() -> argparse.ArgumentParser:
+    """--quiet, --verbose and --debug, accepted by every command (before or after its name).
+
+    Defaults are suppressed so that a flag given before the command is not reset by the subcommand's
+    default; read them with ``getattr(args, "quiet", False)``.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    level = common.add_mutually_exclusive_group()
+    level.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings and errors only"
+    )
+    level.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug messages too"
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error (default: one line)",
+    )
+    return common
 
 
 def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser("demo", help="the main job: synthetic data -> soft labels -> MIDAS, with a report")
+    demo = sub.add_parser(
+        "demo",
+        parents=[parents["common"]],
+        help="the main job: synthetic data -> soft labels -> MIDAS, with a report",
+    )
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=c.cmd_demo)
 
     config_help = (
         "experiment YAML file, or a packaged config name such as midas/dfew_tsm_midas.yaml "
         "(`softfer reproduce --list` names them)"
     )
     train = sub.add_parser(
-        "train", parents=[parents["overrides"]], help="train one experiment from a YAML config"
+        "train",
+        parents=[parents["overrides"], parents["common"]],
+        help="train one experiment from a YAML config",
     )
     train.add_argument("config", help=config_help)
     train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)")
@@ -231,10 +84,12 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         action="store_true",
         help="deterministic kernels (slower); = --set run.deterministic=true",
     )
-    train.set_defaults(func=_cmd_train)
+    train.set_defaults(func=c.cmd_train)
 
     ev = sub.add_parser(
-        "eval", parents=[parents["overrides"]], help="evaluate a trained model (RUN/model.pt) on a dataset"
+        "eval",
+        parents=[parents["overrides"], parents["common"]],
+        help="evaluate a trained model (RUN/model.pt) on a dataset",
     )
     ev.add_argument("checkpoint")
     ev.add_argument("--data", help="dataset root (default: the one the model was trained with)")
@@ -243,11 +98,11 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
     ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
-    ev.set_defaults(func=_cmd_eval)
+    ev.set_defaults(func=c.cmd_eval)
 
     cv = sub.add_parser(
         "cv",
-        parents=[parents["overrides"]],
+        parents=[parents["overrides"], parents["common"]],
         help="k-fold cross-validation of a config; mean +- std of every metric",
     )
     cv.add_argument("config", help=config_help)
@@ -259,11 +114,11 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         action="store_true",
         help="train every fold again (folds trained with other settings are refused without it)",
     )
-    cv.set_defaults(func=_cmd_cv)
+    cv.set_defaults(func=c.cmd_cv)
 
     rep = sub.add_parser(
         "reproduce",
-        parents=[parents["overrides"]],
+        parents=[parents["overrides"], parents["common"]],
         help="run the configs behind one table of a paper; ours beside the paper's",
     )
     rep.add_argument("table", nargs="?", help="e.g. midas-table2 (see --list)")
@@ -280,19 +135,25 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     rep.add_argument(
         "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="folds for DFEW experiments (default 1-5)"
     )
-    rep.set_defaults(func=_cmd_reproduce)
+    rep.set_defaults(func=c.cmd_reproduce)
 
-    an = sub.add_parser("analyze", help="figures and clear-vs-ambiguous analysis of a finished run")
+    an = sub.add_parser(
+        "analyze",
+        parents=[parents["common"]],
+        help="figures and clear-vs-ambiguous analysis of a finished run",
+    )
     an.add_argument("run_dir")
     an.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM figure")
-    an.set_defaults(func=_cmd_analyze)
+    an.set_defaults(func=c.cmd_analyze)
 
 
 def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     data = sub.add_parser("data", help="dataset tools")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="TOOL")
     di = dsub.add_parser(
-        "inspect", help="counts per split/fold/class, vote ambiguity, missing or unreadable files"
+        "inspect",
+        parents=[parents["common"]],
+        help="counts per split/fold/class, vote ambiguity, missing or unreadable files",
     )
     di.add_argument("format", choices=sorted(FORMATS))
     di.add_argument("root")
@@ -306,11 +167,11 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         action="store_true",
         help="accept dataset paths outside ROOT (as data.allow_outside_root: true)",
     )
-    di.set_defaults(func=_cmd_data_inspect)
+    di.set_defaults(func=c.cmd_data_inspect)
 
     pre = sub.add_parser(
         "preprocess",
-        parents=[parents["faces"]],
+        parents=[parents["faces"], parents["common"]],
         help="videos -> aligned face frame folders + manifest + report",
     )
     pre.add_argument("input", help="a video or a folder of videos")
@@ -323,11 +184,11 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         "(mirror: e.g. AFEW's Val/Angry/<clip>/ for MIDAS Table 5)",
     )
     pre.add_argument("--size", type=int, default=224, help="aligned crop size (default 224)")
-    pre.set_defaults(func=_cmd_preprocess)
+    pre.set_defaults(func=c.cmd_preprocess)
 
     pr = sub.add_parser(
         "predict",
-        parents=[parents["faces"]],
+        parents=[parents["faces"], parents["common"]],
         help="emotion timeline of a video, prediction for a photo, or a folder of both",
     )
     pr.add_argument("media", help="video, image or folder")
@@ -338,22 +199,25 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     pr.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs in --out (default: refuse)"
     )
-    pr.set_defaults(func=_cmd_predict)
+    pr.set_defaults(func=c.cmd_predict)
 
     models = sub.add_parser("models", help="model registry")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")
-    ml = msub.add_parser("list", help="list registered models")
-    ml.add_argument("--verbose", action="store_true", help="parameters and FLOPs per clip")
+    ml = msub.add_parser("list", parents=[parents["common"]], help="list registered models")
+    ml.add_argument(
+        "--counts", action="store_true", help="parameters and FLOPs per clip (also shown with --verbose)"
+    )
     ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
     ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
-    ml.set_defaults(func=_cmd_models_list)
+    ml.set_defaults(func=c.cmd_models_list)
 
 
-def _add_label_commands(sub) -> None:
+def _add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     labels = sub.add_parser("labels", help="label tools: votes -> soft/hard labels, VA -> mixed/fused labels")
     lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="TOOL")
     votes = lsub.add_parser(
         "votes",
+        parents=[parents["common"]],
         help="vote counts (CSV or XLSX) -> soft and hard labels + agreement report",
         description="Read per-clip annotator vote counts, one column per class (found by name: happy, sad, "
         "neutral, angry, surprise, disgust, fear; common spellings such as 'Happiness' or 'anger' accepted), "
@@ -373,10 +237,11 @@ def _add_label_commands(sub) -> None:
         default="first",
         help="majority ties: lowest class index (first), seeded random choice (random), or label -1 (drop)",
     )
-    votes.set_defaults(func=_cmd_labels_votes)
+    votes.set_defaults(func=c.cmd_labels_votes)
 
     va = lsub.add_parser(
         "va",
+        parents=[parents["common"]],
         help="valence/arousal + class columns -> GMM or Euclidean mixed labels and fused labels",
         description="Fit per-class valence/arousal statistics (or load them with --stats), derive mixed "
         "labels from VA (dual-domain paper eq. 2 or 3) and fuse them with the one-hot class labels (eq. 4). "
@@ -410,13 +275,13 @@ def _add_label_commands(sub) -> None:
     )
     va.add_argument("--save-stats", help="write the fitted statistics to this JSON file")
     va.add_argument("--out", required=True, help="output CSV")
-    va.set_defaults(func=_cmd_labels_va)
+    va.set_defaults(func=c.cmd_labels_va)
 
 
-def _add_synth_commands(sub) -> None:
+def _add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     synth = sub.add_parser("synth", help="built-in synthetic benchmark of ambiguous facial expressions")
     ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, parents=[parents["common"]])
     common.add_argument("out", help="output folder")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
@@ -427,7 +292,7 @@ def _add_synth_commands(sub) -> None:
     )
     sd.add_argument("--clips", type=int, default=1500)
     sd.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
-    sd.set_defaults(func=_cmd_synth_dfew)
+    sd.set_defaults(func=c.cmd_synth_dfew)
     sa = ssub.add_parser(
         "affectnet",
         parents=[common],
@@ -435,44 +300,33 @@ def _add_synth_commands(sub) -> None:
     )
     sa.add_argument("--images", type=int, default=5000)
     sa.add_argument("--size", type=int, default=112, help="image size in pixels (default 112)")
-    sa.set_defaults(func=_cmd_synth_affectnet)
+    sa.set_defaults(func=c.cmd_synth_affectnet)
     sl = ssub.add_parser(
         "all",
+        parents=[parents["common"]],
         help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
         "AffectNet, Aff-Wild, MorphSet) + weight files: run `softfer reproduce TABLE --smoke` inside OUT",
     )
     sl.add_argument("out", help="output folder (data/ and weights/ are written below it)")
     sl.add_argument("--size", type=int, default=32, help="frame size in pixels (default 32)")
     sl.add_argument("--seed", type=int, default=0)
-    sl.set_defaults(func=_cmd_synth_all)
+    sl.set_defaults(func=c.cmd_synth_all)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and documentation)."""
-    p = argparse.ArgumentParser(prog="softfer", description="Ambiguity-aware facial expression recognition.")
+    parents = _parents()
+    p = argparse.ArgumentParser(
+        prog="softfer",
+        description="Ambiguity-aware facial expression recognition.",
+        parents=[parents["common"]],
+        epilog="Exit codes: 0 success, 1 a failure while running (unreadable media, disk full, inputs that "
+        "failed in preprocess/predict/inspect --verify), 2 a usage error (arguments, config, dataset files).",
+    )
     p.add_argument("--version", action="version", version=f"softfer {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    parents = _parents()
     _add_run_commands(sub, parents)
     _add_media_commands(sub, parents)
-    _add_label_commands(sub)
-    _add_synth_commands(sub)
+    _add_label_commands(sub, parents)
+    _add_synth_commands(sub, parents)
     return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `softfer` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"softfer: error: {exc}", file=sys.stderr)
-        return 2
-    except MediaError as exc:  # unreadable media beyond the skip cap: a runtime failure
-        print(f"softfer: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

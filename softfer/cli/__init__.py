@@ -1,0 +1,76 @@
+"""The `softfer` command: the parser (``parser.py``), what each subcommand does (``commands.py``) and here
+the one place that turns errors into one line and an exit code.
+
+Exit codes: 0 success; 1 a failure while running (unreadable media beyond the skip cap, a full disk, a
+torch error, inputs that failed in ``preprocess``/``predict``/``data inspect --verify``); 2 a usage error
+(arguments, a config value, a dataset or label file that cannot be read as asked). 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from softfer.cli.parser import build_parser, folds_type
+from softfer.io.console import setup_logging
+from softfer.io.images import MediaError
+
+__all__ = ["build_parser", "folds_type", "main"]
+
+USAGE = 2
+FAILURE = 1
+INTERRUPTED = 130
+BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error that ended a command (see the module docstring)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(exc, MediaError):  # also a ValueError for videos, but found while running
+        return FAILURE
+    if isinstance(exc, ValueError | FileNotFoundError | NotADirectoryError | FileExistsError):
+        return USAGE
+    return FAILURE
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for the user: softfer's own messages as they are, others with their type and a hint.
+
+    softfer's errors (ValueError, MediaError, OSError with a file name) already name the file and what to
+    do. Anything else is unexpected here: its type, its first line, and how to see the traceback.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return "softfer: interrupted"
+    text = str(exc).strip() or type(exc).__name__
+    first = text.splitlines()[0]
+    more = " ..." if "\n" in text else ""
+    if isinstance(exc, ValueError | OSError | MediaError):
+        # softfer's own messages; a config error lists each invalid field on a line of its own
+        return f"softfer: error: {text}"
+    return f"softfer: error: {type(exc).__name__}: {first}{more} (run again with --debug for the traceback)"
+
+
+def _log_level(args) -> int:
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `softfer` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    setup_logging(_log_level(args))
+    try:
+        code = args.func(args)
+    except BrokenPipeError:  # the reader went away (`softfer ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return BROKEN_PIPE
+    except (Exception, KeyboardInterrupt) as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(error_line(exc), file=sys.stderr)
+        return exit_code(exc)
+    return int(code or 0)

@@ -1,0 +1,190 @@
+"""What each subcommand does: parse nothing, call a plain function elsewhere, print its result.
+
+Each ``cmd_*`` returns the command's exit code (None for 0): commands that found failures in their inputs
+(``preprocess``, ``data inspect --verify``, ``predict`` on a folder) finish their work and then exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+
+def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--column: expected CLASS=COLUMN, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def cmd_labels_votes(a: argparse.Namespace) -> None:
+    from softfer.data.label_files import votes_to_labels
+
+    print(votes_to_labels(a.file, a.out, column_map=_kv_map(a.column), id_column=a.id_column, tie=a.tie))
+    print(f"wrote {a.out}")
+
+
+def cmd_labels_va(a: argparse.Namespace) -> None:
+    from softfer.data.label_files import va_to_labels
+
+    summary = va_to_labels(
+        a.file,
+        a.out,
+        method=a.method,
+        alpha=a.alpha,
+        squared=not a.unsquared,
+        num_classes=a.num_classes,
+        class_names=a.class_names.split(",") if a.class_names else None,
+        stats_path=a.stats,
+        save_stats=a.save_stats,
+    )
+    print(summary)
+    print(f"wrote {a.out}")
+
+
+def cmd_models_list(a: argparse.Namespace) -> None:
+    from softfer.models.summary import describe_models
+
+    print(describe_models(verbose=a.counts or getattr(a, "verbose", False), frames=a.frames, size=a.size))
+
+
+def cmd_synth_dfew(a: argparse.Namespace) -> None:
+    from softfer.data.synthetic.cli import synth_dfew
+
+    synth_dfew(
+        a.out, clips=a.clips, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
+    )
+
+
+def cmd_synth_affectnet(a: argparse.Namespace) -> None:
+    from softfer.data.synthetic.cli import synth_affectnet
+
+    synth_affectnet(
+        a.out, images=a.images, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
+    )
+
+
+def cmd_synth_all(a: argparse.Namespace) -> None:
+    from softfer.data.synthetic.layouts import build_smoke_tree
+
+    paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    print(f"then: cd {a.out} && softfer reproduce midas-table2 --smoke --set data.size={a.size}")
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from softfer.config import load_config
+    from softfer.engine.train import fit
+
+    overrides = [*(a.set or []), *(["run.deterministic=true"] if a.deterministic else [])]
+    cfg = load_config(a.config, overrides)
+    m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
+    if m:
+        print(
+            f"test UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}"
+        )
+        print(f"outputs in {cfg.run.out_dir}")
+
+
+def cmd_eval(a: argparse.Namespace) -> None:
+    from softfer.engine.runs import evaluate_checkpoint
+
+    m = evaluate_checkpoint(
+        a.checkpoint, data_root=a.data, data_format=a.format, split=a.split, out=a.out, overrides=a.set
+    )
+    if m:  # under torchrun only rank 0 reports
+        print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")
+
+
+def cmd_cv(a: argparse.Namespace) -> None:
+    from softfer.config import load_config
+    from softfer.engine.crossval import cross_validate, summary_markdown
+
+    cfg = load_config(a.config, a.set)
+    summary = cross_validate(cfg, folds=a.folds, overwrite=a.overwrite)
+    print(summary_markdown(cfg.name, summary))
+
+
+def cmd_reproduce(a: argparse.Namespace) -> int | None:
+    from softfer.engine.reproduce import list_tables, reproduce, smoke_table
+
+    if a.list or not a.table:
+        if not a.list:
+            raise ValueError("name a table (softfer reproduce --list shows them)")
+        print(list_tables(a.set))
+        return
+    if a.smoke:
+        text, ok = smoke_table(a.table, overrides=a.set)
+        print(text)
+        return None if ok else 1
+    print(reproduce(a.table, overrides=a.set, folds=a.folds, overwrite=a.overwrite))
+
+
+def cmd_analyze(a: argparse.Namespace) -> None:
+    from softfer.analysis.report import analyze_run
+
+    print(analyze_run(a.run_dir, gradcam=not a.no_gradcam))
+
+
+def cmd_data_inspect(a: argparse.Namespace) -> int | None:
+    from softfer.data.inspect import run_inspection
+
+    found = run_inspection(
+        a.format,
+        a.root,
+        verify=a.verify,
+        affectnet_stats=a.affectnet_stats,
+        allow_outside_root=a.allow_outside_root,
+    )
+    print(found.text)
+    return 1 if found.unreadable else None
+
+
+def cmd_preprocess(a: argparse.Namespace) -> int | None:
+    from softfer.faces.preprocess import FaceOptions, preprocess_videos
+
+    opts = FaceOptions(size=a.size, every=a.every, device=a.device)
+    r = preprocess_videos(a.input, a.out, layout=a.layout, options=opts)
+    print(
+        f"{r['videos']} videos: {r['clips_written']} clips written, {r['frames_with_face']} aligned frames, "
+        f"{r['frames_dropped']} frames without a face dropped, {len(r['no_face'])} videos without a face, "
+        f"{len(r['failed'])} failed"
+    )
+    for f in r["failed"]:
+        print(f"  failed: {f['video']}: {f['error']}")
+    print(f"manifest and report in {a.out}")
+    return 1 if r["failed"] else None
+
+
+def cmd_predict(a: argparse.Namespace) -> int | None:
+    from softfer.faces.preprocess import FaceOptions
+    from softfer.predict import predict_media
+
+    opts = FaceOptions(every=a.every, device=a.device)
+    results = predict_media(
+        a.media, a.checkpoint, a.out, window=a.window, stride=a.stride, options=opts, overwrite=a.overwrite
+    )
+    for r in results:
+        if "error" in r:
+            print(f"{r['media']}: failed: {r['error']}")
+            continue
+        wins = [w for w in r["windows"] if w["probs"]]
+        print(
+            f"{r['media']}: {len(r['windows'])} windows, {len(wins)} with a face -> {', '.join(r['outputs'])}"
+        )
+    if results:
+        print(f"note: {results[0]['note']}")
+    failed = sum("error" in r for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} files failed (listed in {a.out}/predict_report.json)")
+    return 1 if failed else None
+
+
+def cmd_demo(a: argparse.Namespace) -> None:
+    from softfer.demo import run_demo
+
+    run_demo(a.out, quick=a.quick)

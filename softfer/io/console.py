@@ -1,0 +1,91 @@
+"""One console for softfer's messages: a rich logging handler and progress bars that share it.
+
+``softfer`` (the CLI) calls :func:`setup_logging` once with the level of ``--quiet`` / ``--verbose``. Library
+users who never call it keep Python's logging defaults and see no progress bars unless they ask for them with
+:func:`show_progress`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+T = TypeVar("T")
+
+# stderr, so that a command's results on stdout can be piped while messages and bars stay on the terminal
+console = Console(stderr=True)
+# None until the CLI (or a user) decides: library calls then show no bars of their own, while a training
+# run keeps its ``run.progress`` setting
+_state: dict[str, bool | None] = {"progress": None}
+
+
+def setup_logging(level: int = logging.INFO, *, progress: bool | None = None) -> None:
+    """Route the ``softfer`` loggers through one rich handler on stderr.
+
+    Args:
+        level: ``logging.WARNING`` for ``--quiet``, ``INFO`` by default, ``DEBUG`` for ``--verbose``.
+        progress: show progress bars; default: when stderr is a terminal and ``level`` is INFO or lower.
+    """
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # a log file: do not wrap a message at 80 columns
+    logger = logging.getLogger("softfer")
+    for handler in [h for h in logger.handlers if getattr(h, "_softfer", False)]:
+        logger.removeHandler(handler)
+    handler = RichHandler(console=console, show_path=level <= logging.DEBUG, markup=False)
+    handler._softfer = True  # type: ignore[attr-defined]  # so a second call replaces, not duplicates, it
+    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    # the handler above prints each record once; the root logger's handlers (pytest, notebooks) still see it
+    show_progress(progress if progress is not None else (level <= logging.INFO and sys.stderr.isatty()))
+
+
+def show_progress(enabled: bool = True) -> None:
+    """Turn progress bars on or off for this process."""
+    _state["progress"] = bool(enabled)
+
+
+def bars_allowed() -> bool:
+    """False when bars were turned off (``softfer --quiet``, or stderr not a terminal under the CLI)."""
+    return _state["progress"] is not False
+
+
+def progress(
+    items: Iterable[T], *, description: str, total: int | None = None, enabled: bool = True
+) -> Iterator[T]:
+    """Iterate over ``items`` with a progress bar on the console (when bars are on).
+
+    Args:
+        items: what to iterate over.
+        description: a few words shown before the bar, e.g. "preprocess".
+        total: the number of items, when ``len(items)`` is not defined.
+        enabled: False to hide this bar (e.g. on every torchrun rank but 0).
+    """
+    if not (enabled and _state["progress"] is True):
+        yield from items
+        return
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    # No refresh thread: the bar is drawn only here, between items. A thread could write while a caller has
+    # file descriptor 2 redirected (``verify_images`` captures libjpeg's warnings that way).
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task(description, total=total)
+        drawn = 0.0
+        for item in items:
+            yield item
+            now = time.monotonic()
+            bar.update(task, advance=1, refresh=now - drawn > 0.1)
+            drawn = now if now - drawn > 0.1 else drawn
