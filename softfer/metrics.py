@@ -2,8 +2,10 @@
 
 Classification (MIDAS): UAR = mean recall over the classes present in the ground truth, WAR = accuracy,
 per-class recall, confusion matrix. Dual-domain: accuracy, macro-F1, RMSE and CCC for valence/arousal,
-expected calibration error. Beyond the papers: cross-entropy and KL divergence of the predicted
-distribution to the annotators' soft vote distribution.
+expected calibration error. Beyond the papers, for ambiguous data: negative log-likelihood, Brier score,
+ECE with equal-mass bins, cross-entropy, KL and Jensen-Shannon divergence of the prediction to the
+annotators' vote distribution, accuracy and UAR on clear versus ambiguous clips, and selective prediction
+(the risk-coverage curve and its area, AURC).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ArrayLike = np.ndarray | torch.Tensor | list
 
 
 def _t(x: ArrayLike, dtype: torch.dtype | None = None) -> torch.Tensor:
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(x))
     return t.to(dtype) if dtype is not None else t
 
 
@@ -122,6 +124,91 @@ def kl_to_votes(probs: ArrayLike, soft_target: ArrayLike, *, eps: float = 1e-12)
     return float(terms.sum(dim=1).mean())
 
 
+def nll(probs: ArrayLike, target: ArrayLike, *, eps: float = 1e-12) -> float:
+    """Mean negative log-likelihood of the true class, -log p_y (nats); probabilities clipped at ``eps``."""
+    p, y = _t(probs, torch.float64), _t(target, torch.long)
+    return float(-p.gather(1, y[:, None]).clamp_min(eps).log().mean())
+
+
+def brier(probs: ArrayLike, target: ArrayLike) -> float:
+    """Multiclass Brier score: per sample the sum over classes of (p_k - 1[y = k])^2, averaged over samples.
+
+    Ranges from 0 (certain and right) to 2 (certain and wrong); a uniform guess over K classes scores 1 - 1/K.
+    """
+    p, y = _t(probs, torch.float64), _t(target, torch.long)
+    onehot = torch.nn.functional.one_hot(y, p.shape[1]).double()
+    return float(((p - onehot) ** 2).sum(dim=1).mean())
+
+
+def ece_equal_mass(probs: ArrayLike, target: ArrayLike, *, n_bins: int = 15) -> float:
+    """Expected calibration error with equal-mass bins: the clips sorted by top-class confidence and cut
+    into ``n_bins`` bins of (nearly) equal count, sum over bins of |B|/N * |accuracy(B) - confidence(B)|.
+
+    Unlike equal-width bins, no bin is empty or holds a handful of clips when confidences cluster.
+    """
+    pr, y = _t(probs, torch.float64).numpy(), _t(target, torch.long).numpy()
+    conf, hit = pr.max(axis=1), (pr.argmax(axis=1) == y).astype(np.float64)
+    order = np.argsort(conf, kind="stable")
+    bins = [b for b in np.array_split(order, min(n_bins, len(order))) if len(b)]
+    return float(sum(len(b) * abs(hit[b].mean() - conf[b].mean()) for b in bins) / len(order))
+
+
+def js_to_votes(probs: ArrayLike, soft_target: ArrayLike) -> float:
+    """Mean Jensen-Shannon divergence between the prediction p and the vote distribution q (nats, at most
+    ln 2): symmetric and finite even where p or q is zero."""
+    p, q = _t(probs, torch.float64), _t(soft_target, torch.float64)
+    m = 0.5 * (p + q)
+
+    def kl(a: torch.Tensor) -> torch.Tensor:
+        return torch.where(a > 0, a * (a.clamp_min(1e-300).log() - m.clamp_min(1e-300).log()), 0.0).sum(1)
+
+    return float((0.5 * kl(p) + 0.5 * kl(q)).mean())
+
+
+def risk_coverage(probs: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Selective prediction: abstain on the least confident clips first (confidence = top probability).
+
+    Returns:
+        coverage (k / N for k = 1..N) and risk (the error rate of the k most confident clips).
+    """
+    pr, y = _t(probs, torch.float64).numpy(), _t(target, torch.long).numpy()
+    order = np.argsort(-pr.max(axis=1), kind="stable")
+    errors = (pr.argmax(axis=1) != y)[order].astype(np.float64)
+    k = np.arange(1, len(y) + 1)
+    return k / len(y), np.cumsum(errors) / k
+
+
+def aurc(probs: ArrayLike, target: ArrayLike) -> float:
+    """Area under the risk-coverage curve: the mean of the risks at coverages 1/N .. N/N (lower is better;
+    a perfect confidence ranking gives the smallest value its error rate allows)."""
+    return float(risk_coverage(probs, target)[1].mean())
+
+
+CLEAR_THRESHOLD = 0.9
+
+
+def clear_vs_ambiguous(
+    probs: ArrayLike, target: ArrayLike, soft_target: ArrayLike, *, threshold: float = CLEAR_THRESHOLD
+) -> dict[str, Any]:
+    """Accuracy and UAR on clear clips and on ambiguous ones.
+
+    A clip is clear when more than ``threshold`` of its annotators chose its top class (with DFEW's 10
+    annotators and the default 0.9: a unanimous vote), ambiguous otherwise: soft labels are for the
+    second group, so a method that only helps there shows up here and not in the overall UAR.
+    """
+    pr, y = _t(probs, torch.float64), _t(target, torch.long)
+    clear = _t(soft_target, torch.float64).max(dim=1).values > threshold
+    out: dict[str, Any] = {"threshold": threshold}
+    for name, mask in (("clear", clear), ("ambiguous", ~clear)):
+        n = int(mask.sum())
+        out[name] = {
+            "count": n,
+            "accuracy": war(pr[mask], y[mask], pr.shape[1]) if n else None,
+            "uar": uar(pr[mask], y[mask], pr.shape[1]) if n else None,
+        }
+    return out
+
+
 def classification_report(
     probs: ArrayLike,
     target: ArrayLike,
@@ -129,8 +216,19 @@ def classification_report(
     soft_target: ArrayLike | None = None,
     class_names: tuple[str, ...] | None = None,
     n_bins: int = 15,
+    has_votes: ArrayLike | None = None,
 ) -> dict[str, Any]:
-    """All classification metrics for (N, K) predicted probabilities and (N,) hard targets."""
+    """All classification metrics for (N, K) predicted probabilities and (N,) hard targets.
+
+    Args:
+        probs: (N, K) predicted probabilities.
+        target: (N,) true classes.
+        soft_target: (N, K) the annotators' vote distributions, where known.
+        class_names: names for ``per_class_recall``.
+        n_bins: bins of both ECEs.
+        has_votes: (N,) which rows of ``soft_target`` are votes (the others are placeholders, e.g. the
+            one-hot label of a dataset without votes); default: all of them.
+    """
     pr = _t(probs, torch.float64)
     k = pr.shape[1]
     names = class_names or tuple(str(i) for i in range(k))
@@ -146,7 +244,29 @@ def classification_report(
         "confusion_matrix": confusion_matrix(pr, target, k).tolist(),
         "num_samples": int(pr.shape[0]),
     }
+    rc_coverage, rc_risk = risk_coverage(pr, target)
+    picks = np.unique(np.linspace(0, len(rc_risk) - 1, min(len(rc_risk), 21)).round().astype(int))
+    out.update(
+        nll=nll(pr, target),
+        brier=brier(pr, target),
+        ece_equal_mass=ece_equal_mass(pr, target, n_bins=n_bins),
+        aurc=aurc(pr, target),
+        risk_coverage={"coverage": rc_coverage[picks].tolist(), "risk": rc_risk[picks].tolist()},
+    )
+    # Metrics against the annotators' votes are absent (None), not zero, where the data has no votes.
+    vote_keys = ("soft_cross_entropy", "kl_to_votes", "js_to_votes", "clear_vs_ambiguous")
+    out.update(dict.fromkeys(vote_keys))
+    out["num_vote_samples"] = 0
     if soft_target is not None:
-        out["soft_cross_entropy"] = soft_cross_entropy(pr, soft_target)
-        out["kl_to_votes"] = kl_to_votes(pr, soft_target)
+        q = _t(soft_target, torch.float64)
+        voted = torch.ones(len(q), dtype=torch.bool) if has_votes is None else _t(has_votes, torch.bool)
+        if voted.any():
+            pv, qv, yv = pr[voted], q[voted], _t(target, torch.long)[voted]
+            out.update(
+                num_vote_samples=int(voted.sum()),
+                soft_cross_entropy=soft_cross_entropy(pv, qv),
+                kl_to_votes=kl_to_votes(pv, qv),
+                js_to_votes=js_to_votes(pv, qv),
+                clear_vs_ambiguous=clear_vs_ambiguous(pv, yv, qv),
+            )
     return out

@@ -13,11 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from softfer.cli.parser import build_parser, folds_type
+from softfer.cli.parser import build_parser, folds_type, seeds_type
 from softfer.io.console import setup_logging
 from softfer.io.images import MediaError
 
-__all__ = ["build_parser", "folds_type", "main"]
+__all__ = ["build_parser", "folds_type", "main", "seeds_type"]
 
 USAGE = 2
 FAILURE = 1

@@ -109,6 +109,17 @@ def cmd_cv(a: argparse.Namespace) -> None:
     print(summary_markdown(cfg.name, summary))
 
 
+def cmd_compare(a: argparse.Namespace) -> None:
+    from softfer.engine.compare import compare_configs
+    from softfer.engine.stats_report import comparison_markdown
+
+    summary = compare_configs(
+        a.configs, folds=a.folds, seeds=a.seeds, out=a.out, overrides=a.set, overwrite=a.overwrite
+    )
+    print(comparison_markdown(summary))
+    print(f"\nwrote {a.out}/comparison.md, comparison.json, comparison.png, runs.csv")
+
+
 def cmd_reproduce(a: argparse.Namespace) -> int | None:
     from softfer.engine.reproduce import list_tables, reproduce, smoke_table
 

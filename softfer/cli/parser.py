@@ -20,6 +20,17 @@ def folds_type(text: str) -> tuple[int, ...]:
     return folds
 
 
+def seeds_type(text: str) -> tuple[int, ...]:
+    """argparse type for ``--seeds``: comma-separated distinct seeds, e.g. "0,1,2"."""
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds, got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
 def _parents() -> dict[str, argparse.ArgumentParser]:
     """Options shared by several commands, declared once."""
     overrides = argparse.ArgumentParser(add_help=False)
@@ -115,6 +126,25 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         help="train every fold again (folds trained with other settings are refused without it)",
     )
     cv.set_defaults(func=c.cmd_cv)
+
+    cmp = sub.add_parser(
+        "compare",
+        parents=[parents["overrides"], parents["common"]],
+        help="several configs on every fold and seed: means with intervals, paired tests, a figure",
+        description="Train (or reuse) every config on every fold and seed, pair the runs by (fold, seed) "
+        "and report per metric the mean and 95%% interval of each config, and for each pair of configs the "
+        "paired difference with its interval, an exact sign-flip permutation test and the wins.",
+    )
+    cmp.add_argument("configs", nargs="+", metavar="CONFIG", help=config_help)
+    cmp.add_argument("--folds", type=folds_type, help="comma-separated folds (default: the config's fold)")
+    cmp.add_argument("--seeds", type=seeds_type, help="comma-separated seeds (default: the config's seed)")
+    cmp.add_argument("--out", default="runs/compare", help="comparison folder (default runs/compare)")
+    cmp.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train every run again (runs trained with other settings are refused without it)",
+    )
+    cmp.set_defaults(func=c.cmd_compare)
 
     rep = sub.add_parser(
         "reproduce",

@@ -134,7 +134,10 @@ class _LabelledDataset(Dataset):
             if rec.va is not None
             else torch.full((2,), float("nan"))
         )
-        return {"label": torch.tensor(rec.label), "soft": soft, "va": va}
+        # has_votes: whether ``soft`` is the annotators' distribution or a stand-in (one-hot or uniform),
+        # so that evaluation reports vote metrics as absent rather than scoring the stand-in
+        has_votes = torch.tensor(rec.soft is not None)
+        return {"label": torch.tensor(rec.label), "soft": soft, "va": va, "has_votes": has_votes}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         limit_worker_threads()

@@ -16,7 +16,19 @@ from softfer.io.files import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("uar", "war", "macro_f1", "ece", "soft_cross_entropy", "kl_to_votes")
+SUMMARY_KEYS = (
+    "uar",
+    "war",
+    "macro_f1",
+    "nll",
+    "brier",
+    "ece",
+    "ece_equal_mass",
+    "aurc",
+    "soft_cross_entropy",
+    "kl_to_votes",
+    "js_to_votes",
+)
 
 
 def fold_config(cfg: ExperimentConfig, fold: int, base_dir: Path) -> ExperimentConfig:
@@ -31,7 +43,8 @@ def fold_config(cfg: ExperimentConfig, fold: int, base_dir: Path) -> ExperimentC
 def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Mean and sample standard deviation (ddof=1) of every scalar metric and per-class recall."""
     summary: dict[str, Any] = {"folds": sorted(per_fold), "metrics": {}}
-    keys = [k for k in SUMMARY_KEYS if all(k in m for m in per_fold.values())]
+    # metrics a fold lacks (an older run) or reports as absent (vote metrics without votes) are left out
+    keys = [k for k in SUMMARY_KEYS if all(m.get(k) is not None for m in per_fold.values())]
     keys += sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_")))
     for k in keys:
         v = np.array([per_fold[f][k] for f in sorted(per_fold)], dtype=np.float64)

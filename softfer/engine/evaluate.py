@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from softfer import metrics
 from softfer.engine.batch import batch_input, forward, probabilities
 from softfer.engine.batch import model_input as model_input  # re-exported: older callers import it here
+from softfer.io.console import progress as bar
 from softfer.io.files import atomic_write, write_json_atomic
 from softfer.io.images import MediaError
 
@@ -36,13 +37,16 @@ def predict(
     returned as ``unreadable``; more than ``max_unreadable`` of them (None: no cap) raise ``MediaError``.
     """
     model.eval()
-    keys = ("probs", "label", "soft", "va_true", "va_pred", "index", "readable")
+    keys = ("probs", "label", "soft", "has_votes", "va_true", "va_pred", "index", "readable")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for batch in loader:
+    ranked = dist.is_available() and dist.is_initialized()
+    shown = progress is None and (not ranked or dist.get_rank() == 0)
+    for batch in bar(loader, description="evaluate", enabled=shown):
         logits, va = forward(model, batch_input(model, batch, device), amp=amp)
         parts["probs"].append(probabilities(logits).cpu().numpy())
         parts["label"].append(batch["label"].numpy())
         parts["soft"].append(batch["soft"].numpy())
+        parts["has_votes"].append(batch.get("has_votes", torch.ones(len(logits), dtype=torch.bool)).numpy())
         parts["va_true"].append(batch["va"].numpy())
         parts["va_pred"].append(
             va.float().cpu().numpy() if va is not None else np.full((len(logits), 2), np.nan)
@@ -97,8 +101,13 @@ def unreadable_record(indices: np.ndarray, ids: list[str], cap: int, what: str) 
 def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> dict[str, Any]:
     """Classification metrics (+ RMSE/CCC when VA is predicted and known)."""
     keep = pred["label"] >= 0
+    has_votes = pred["has_votes"][keep] if "has_votes" in pred else None
     report = metrics.classification_report(
-        pred["probs"][keep], pred["label"][keep], soft_target=pred["soft"][keep], class_names=classes
+        pred["probs"][keep],
+        pred["label"][keep],
+        soft_target=pred["soft"][keep],
+        class_names=classes,
+        has_votes=has_votes,
     )
     known = ~np.isnan(pred["va_true"]).any(1) & ~np.isnan(pred["va_pred"]).any(1)
     if known.sum() >= 2:

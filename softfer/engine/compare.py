@@ -1,0 +1,172 @@
+"""`softfer compare CONFIG_A CONFIG_B ...`: every config on every fold and seed, then paired statistics.
+
+One comparison is the grid configs x folds x seeds. Every run lives in ``OUT/<config name>/fold_<k>_seed_<s>``
+and is reused, resumed or refused exactly as `softfer cv` does (``engine.resume.plan_run``), so an interrupted
+comparison continues where it stopped. The runs of two configs are paired by (fold, seed): same test clips,
+same seed, only the method differs, which is what makes a paired test the right one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from softfer.config import ExperimentConfig, dump_config, load_config
+from softfer.engine.evaluate import read_metrics
+from softfer.engine.resume import plan_run
+from softfer.engine.stats_report import comparison_markdown, summarize_comparison
+from softfer.engine.train import fit
+from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.plots.compare import paired_runs_png
+
+log = logging.getLogger(__name__)
+
+
+def grid_config(cfg: ExperimentConfig, fold: int, seed: int, base: Path) -> ExperimentConfig:
+    """A copy of ``cfg`` for one (fold, seed) of a comparison, in ``base/<name>/fold_<k>_seed_<s>``."""
+    out = cfg.model_copy(deep=True)
+    out.data.fold = fold
+    out.run.seed = seed
+    out.run.out_dir = str(base / cfg.name / f"fold_{fold}_seed_{seed}")
+    out.name = f"{cfg.name}-fold{fold}-seed{seed}"
+    return out
+
+
+def check_comparable(configs: list[ExperimentConfig]) -> None:
+    """Refuse a comparison whose configs do not share names, data and test set.
+
+    Raises:
+        ValueError: two configs with one name (their runs would share folders), or configs that test on
+            different data (a paired difference would compare test sets, not methods).
+    """
+    names = [c.name for c in configs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"configs share the name(s) {twice}: give each a distinct `name` (--set name=...)")
+    if len(configs) < 2:
+        raise ValueError("compare needs at least two configs")
+
+    def test_set(c: ExperimentConfig) -> tuple:
+        d = c.data
+        return (d.test_format or d.format, d.test_root or d.root, d.test_split, d.num_classes)
+
+    first = test_set(configs[0])
+    for c in configs[1:]:
+        if test_set(c) != first:
+            raise ValueError(
+                f"{c.name} tests on {test_set(c)} but {configs[0].name} on {first} "
+                "(format, root, split, classes): a comparison needs one test set"
+            )
+
+
+def plan_grid(
+    configs: list[ExperimentConfig],
+    folds: tuple[int, ...],
+    seeds: tuple[int, ...],
+    out: Path,
+    *,
+    overwrite: bool,
+) -> list[tuple[str, ExperimentConfig, str]]:
+    """Every run of the grid: (config name, run config, plan: "reuse", "resume", "train" or "overwrite").
+
+    All are planned before any trains: a run folder trained with other settings is refused up front, not
+    after hours of training.
+    """
+    hint = "pass --overwrite to train every run again, or use another --out"
+    plans = []
+    for c in configs:
+        for f in folds:
+            for s in seeds:
+                g = grid_config(c, f, s, out)
+                run_dir = Path(g.run.out_dir)
+                plans.append(
+                    (c.name, g, plan_run(run_dir, g, overwrite=overwrite, replace_other=False, hint=hint))
+                )
+    return plans
+
+
+def run_grid(plans: list[tuple[str, ExperimentConfig, str]]) -> list[dict[str, Any]]:
+    """Train (or reuse) every planned run; one row per run: config, fold, seed, run_dir and its metrics."""
+    rows = []
+    for i, (name, cfg, plan) in enumerate(plans, start=1):
+        run_dir = Path(cfg.run.out_dir)
+        if plan == "reuse":
+            log.info("run %d/%d %s: reusing %s", i, len(plans), cfg.name, run_dir)
+            metrics = read_metrics(run_dir / "metrics.json")
+        else:
+            log.info(
+                "run %d/%d %s: %s", i, len(plans), cfg.name, "resuming" if plan == "resume" else "training"
+            )
+            resume = str(run_dir / "last.pt") if plan == "resume" else None
+            metrics = fit(cfg, resume=resume, overwrite=plan == "overwrite")
+        rows.append(
+            {
+                "config": name,
+                "fold": cfg.data.fold,
+                "seed": cfg.run.seed,
+                "run_dir": str(run_dir),
+                **metrics,
+            }
+        )
+    return rows
+
+
+def runs_csv(rows: list[dict[str, Any]], metrics: list[str]) -> str:
+    """The per-run table (one row per config, fold and seed) as CSV text."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["config", "fold", "seed", *metrics, "run_dir"])
+    for r in rows:
+        values = ["" if r.get(m) is None else f"{r[m]:.6f}" for m in metrics]
+        w.writerow([r["config"], r["fold"], r["seed"], *values, r["run_dir"]])
+    return buf.getvalue()
+
+
+def compare_configs(
+    config_paths: list[str],
+    *,
+    folds: tuple[int, ...] | None = None,
+    seeds: tuple[int, ...] | None = None,
+    out: str | Path = "runs/compare",
+    overrides: list[str] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run every config on every fold and seed, then write the comparison to ``out``.
+
+    Args:
+        config_paths: two or more experiment configs (files or packaged names).
+        folds: the folds (default: the first config's ``data.fold``).
+        seeds: the seeds (default: the first config's ``run.seed``).
+        out: the comparison folder: one sub-folder per config with its runs, and comparison.json, .md,
+            .png and runs.csv.
+        overrides: ``--set`` values applied to every config.
+        overwrite: train every run again.
+
+    Returns:
+        The summary (``summarize_comparison``), also written to ``out/comparison.json``.
+    """
+    configs = [load_config(p, overrides) for p in config_paths]
+    check_comparable(configs)
+    folds = folds or (configs[0].data.fold,)
+    seeds = seeds or (configs[0].run.seed,)
+    out = Path(out)
+    plans = plan_grid(configs, folds, seeds, out, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    for c in configs:
+        dump_config(c, out / c.name / "config.yaml")
+    rows = run_grid(plans)
+    summary = summarize_comparison(
+        rows,
+        configs=[c.name for c in configs],
+        folds=folds,
+        seeds=seeds,
+        num_classes=configs[0].data.num_classes,
+    )
+    write_json_atomic(out / "comparison.json", summary)
+    write_text_atomic(out / "comparison.md", comparison_markdown(summary) + "\n")
+    write_text_atomic(out / "runs.csv", runs_csv(rows, list(summary["metrics"])))
+    paired_runs_png(summary, rows, out / "comparison.png")
+    return summary

@@ -1,0 +1,132 @@
+"""Per-run metrics of several configs -> means with intervals, paired differences, tests and verdicts.
+
+Used by `softfer compare`, `softfer demo` and `softfer reproduce`, so that every table softfer prints says
+how many runs stand behind each number and whether a difference between methods exceeds the noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+from typing import Any
+
+from softfer.stats import mean_ci, paired_comparison, verdict
+
+# metric -> higher is better; the order is the report's
+COMPARED_METRICS = {
+    "uar": True,
+    "war": True,
+    "macro_f1": True,
+    "nll": False,
+    "brier": False,
+    "ece": False,
+    "ece_equal_mass": False,
+    "aurc": False,
+    "kl_to_votes": False,
+    "js_to_votes": False,
+}
+SHOWN_IN_TABLE = ("uar", "war", "macro_f1", "nll", "ece", "aurc", "js_to_votes")
+
+
+def _values(rows: Sequence[dict[str, Any]], name: str, pairs: list[tuple[int, int]], metric: str) -> list:
+    by_run = {(r["fold"], r["seed"]): r.get(metric) for r in rows if r["config"] == name}
+    return [by_run.get(p) for p in pairs]
+
+
+def summarize_comparison(
+    rows: Sequence[dict[str, Any]],
+    *,
+    configs: Sequence[str],
+    folds: Sequence[int],
+    seeds: Sequence[int],
+    num_classes: int,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """The comparison's statistics from its per-run rows (config, fold, seed and metric values).
+
+    Every config must have a run for every (fold, seed). A metric missing or absent (None) in any run
+    (e.g. the vote metrics on data without votes) is left out.
+
+    Returns:
+        {"configs", "folds", "seeds", "grid" (in words), "pairs_of_runs", "confidence", "chance",
+        "metrics": {metric: {"higher_is_better", "per_config": {name: mean_ci}, "pairs": [...]}},
+        "verdicts": the UAR verdicts in words}.
+    """
+    pairs = [(f, s) for f in folds for s in seeds]
+    for name in configs:
+        have = {(r["fold"], r["seed"]) for r in rows if r["config"] == name}
+        if missing := [p for p in pairs if p not in have]:
+            raise ValueError(f"{name}: no run for (fold, seed) {missing}")
+    summary: dict[str, Any] = {
+        "configs": list(configs),
+        "folds": list(folds),
+        "seeds": list(seeds),
+        "grid": f"folds {','.join(map(str, folds))} x seeds {','.join(map(str, seeds))}",
+        "pairing": "runs of two configs are paired by (fold, seed): same test clips and seed",
+        "pairs_of_runs": pairs,
+        "confidence": confidence,
+        "chance": {"uar": 1.0 / num_classes, "war": None},
+        "metrics": {},
+    }
+    for metric, higher in COMPARED_METRICS.items():
+        values = {n: _values(rows, n, pairs, metric) for n in configs}
+        if any(v is None for vs in values.values() for v in vs):
+            continue
+        entry: dict[str, Any] = {"higher_is_better": higher, "per_config": {}, "pairs": []}
+        for n in configs:
+            entry["per_config"][n] = {**mean_ci(values[n], confidence), "values": values[n]}
+        for a, b in combinations(configs, 2):
+            result = paired_comparison(values[a], values[b], confidence, higher_is_better=higher)
+            result.update(a=a, b=b, verdict=verdict(a, b, result, metric=metric))
+            entry["pairs"].append(result)
+        summary["metrics"][metric] = entry
+    uar = summary["metrics"].get("uar")
+    summary["verdicts"] = [p["verdict"] for p in uar["pairs"]] if uar else []
+    return summary
+
+
+def _interval(c: dict[str, Any]) -> str:
+    if c["ci_low"] is None:
+        return f"{c['mean']:.4f}"
+    return f"{c['mean']:.4f} [{c['ci_low']:.4f}, {c['ci_high']:.4f}]"
+
+
+def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> str:
+    """The comparison as Markdown: what was run, per-config means with intervals, paired differences."""
+    n = len(summary["pairs_of_runs"])
+    level = round(100 * summary["confidence"])
+    lines = [
+        f"## {title}: {len(summary['configs'])} configs, {n} paired run(s) each ({summary['grid']})",
+        "",
+        f"Each value: mean over the {n} run(s) [{level}% t interval]. {summary['pairing']}. "
+        f"Chance UAR = {summary['chance']['uar']:.4f}.",
+        "",
+    ]
+    shown = [m for m in SHOWN_IN_TABLE if m in summary["metrics"]]
+    arrows = {m: "↑" if summary["metrics"][m]["higher_is_better"] else "↓" for m in shown}
+    lines += ["| config | " + " | ".join(f"{m} {arrows[m]}" for m in shown) + " |"]
+    lines += ["|---" * (len(shown) + 1) + "|"]
+    for name in summary["configs"]:
+        cells = [_interval(summary["metrics"][m]["per_config"][name]) for m in shown]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Paired differences (B - A), exact sign-flip permutation test, wins of B:",
+        "",
+        "| metric | A | B | B - A [interval] | p | smallest possible p | B wins / A wins / ties |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in shown:
+        for p in summary["metrics"][m]["pairs"]:
+            diff = (
+                f"{p['mean_diff']:+.4f}"
+                if p["ci_low"] is None
+                else f"{p['mean_diff']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]"
+            )
+            lines.append(
+                f"| {m} | {p['a']} | {p['b']} | {diff} | {p['p_value']:.3f} | {p['min_p']:.3f} | "
+                f"{p['b_wins']} / {p['a_wins']} / {p['ties']} |"
+            )
+    if summary["verdicts"]:
+        lines += ["", "In words (UAR):", ""] + [f"- {v}" for v in summary["verdicts"]]
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Statistics for comparing methods over a few paired runs (folds x seeds).
+
+A comparison of two FER methods has 2 to 15 paired runs: the same test clips and seed, only the method
+differs. The difference per run is what varies least between runs, so the tests here work on it:
+
+- the interval of a mean (or of the mean difference) is Student's t interval, the usual choice for a few
+  roughly symmetric values, and reported as absent for a single run rather than as a zero-width interval;
+- the p-value is the exact two-sided sign-flip permutation test of the mean difference: under "no
+  difference" each paired difference is as likely to have either sign, so all 2^n sign patterns are
+  equally likely. It is exact for any n (enumerated up to 16 runs, a seeded Monte Carlo above), needs no
+  normality, and says honestly how little a few runs can show: its smallest attainable p-value is
+  2 / 2^n (n runs with a non-zero difference), so 4 runs can never reach p < 0.05 and 5 runs only by
+  winning every one. The Wilcoxon signed-rank test has the same floor and also needs the ranks of the
+  differences, which mean little between folds of different difficulty.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+EXACT_MAX_N = 16
+MONTE_CARLO_DRAWS = 200_000
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+    """Mean, sample standard deviation and Student t interval of ``values``.
+
+    Returns:
+        {"n", "mean", "std", "ci_low", "ci_high"}; with one value the std and interval are None.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        raise ValueError("mean_ci: no values")
+    out: dict[str, Any] = {"n": n, "mean": float(v.mean()), "std": None, "ci_low": None, "ci_high": None}
+    if n > 1:
+        std = float(v.std(ddof=1))
+        half = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+        out.update(std=std, ci_low=out["mean"] - half, ci_high=out["mean"] + half)
+    return out
+
+
+def sign_flip_p_value(differences: Sequence[float], *, seed: int = 0) -> dict[str, Any]:
+    """Two-sided sign-flip permutation test of mean(differences) = 0.
+
+    Returns:
+        {"p_value", "min_p" (the smallest p any data of this size could give), "exact" (enumerated, not
+        sampled), "draws" (sign patterns evaluated)}.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    n = len(d)
+    nonzero = int((d != 0).sum())
+    observed = abs(d.mean())
+    tolerance = 1e-12 * max(1.0, float(np.abs(d).max(initial=0.0)))
+    if nonzero == 0:
+        return {"p_value": 1.0, "min_p": 1.0, "exact": True, "draws": 1}
+    if n <= EXACT_MAX_N:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+        means = np.abs(signs @ d) / n
+        p = float((means >= observed - tolerance).mean())
+        exact, draws = True, len(signs)
+    else:
+        rng = np.random.default_rng(seed)
+        signs = rng.choice((1.0, -1.0), size=(MONTE_CARLO_DRAWS, n))
+        hits = int((np.abs(signs @ d) / n >= observed - tolerance).sum())
+        p = (hits + 1) / (MONTE_CARLO_DRAWS + 1)  # the observed pattern counts: never p = 0
+        exact, draws = False, MONTE_CARLO_DRAWS
+    return {"p_value": p, "min_p": min(1.0, 2.0 / 2**nonzero), "exact": exact, "draws": draws}
+
+
+def paired_comparison(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, *, higher_is_better: bool = True
+) -> dict[str, Any]:
+    """Method B against method A on paired runs (``a[i]`` and ``b[i]`` share fold and seed).
+
+    Returns:
+        {"n", "mean_diff" (mean of b - a), "ci_low", "ci_high" (t interval of the mean difference, None for
+        one run), "p_value", "min_p", "test", "b_wins", "a_wins", "ties"} where a win is the better value
+        of the pair by ``higher_is_better``.
+    """
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if va.shape != vb.shape or va.ndim != 1 or len(va) == 0:
+        raise ValueError(
+            f"paired_comparison: need two equally long lists of values, got {va.shape}, {vb.shape}"
+        )
+    d = vb - va
+    ci = mean_ci(d, confidence)
+    test = sign_flip_p_value(d)
+    better = d > 0 if higher_is_better else d < 0
+    worse = d < 0 if higher_is_better else d > 0
+    return {
+        "n": len(d),
+        "mean_diff": ci["mean"],
+        "ci_low": ci["ci_low"],
+        "ci_high": ci["ci_high"],
+        "p_value": test["p_value"],
+        "min_p": test["min_p"],
+        "test": "exact sign-flip permutation" if test["exact"] else f"sign-flip, {test['draws']} draws",
+        "b_wins": int(better.sum()),
+        "a_wins": int(worse.sum()),
+        "ties": int((d == 0).sum()),
+        "higher_is_better": higher_is_better,
+    }
+
+
+def verdict(
+    name_a: str, name_b: str, result: dict[str, Any], *, alpha: float = 0.05, metric: str = ""
+) -> str:
+    """The comparison in words: which is better and by how much, or that the runs cannot tell."""
+    n, diff = result["n"], result["mean_diff"]
+    what = f" on {metric}" if metric else ""
+    wins = f"{name_b} better in {result['b_wins']} of {n} runs"
+    if n < 2:
+        return (
+            f"{name_b} - {name_a}{what}: {diff:+.4f} from a single run: no interval and no test are "
+            "possible, so this cannot be told from run-to-run noise"
+        )
+    if result["ties"] == n:
+        return f"{name_b} and {name_a}{what}: identical in all {n} paired runs"
+    interval = f"{diff:+.4f} (95% CI {result['ci_low']:+.4f} to {result['ci_high']:+.4f})"
+    if result["min_p"] > alpha:
+        return (
+            f"{name_b} - {name_a}{what}: {interval}, {wins}; with {n} paired runs no outcome can reach "
+            f"p < {alpha} (smallest possible p = {result['min_p']:.3f}): not distinguishable from noise"
+        )
+    if result["p_value"] < alpha:
+        side = "better" if (diff > 0) == result.get("higher_is_better", True) else "worse"
+        return f"{name_b} is {side} than {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}"
+    return (
+        f"{name_b} - {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}: "
+        "not distinguishable from noise"
+    )
