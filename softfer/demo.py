@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -14,10 +13,23 @@ from softfer.classes import DFEW_CLASSES
 from softfer.config import load_config, packaged_configs
 from softfer.data.formats import read_dfew
 from softfer.data.synthetic.cli import synth_dfew
-from softfer.engine.train import fit
+from softfer.engine.compare import run_grid
+from softfer.engine.resume import plan_run
+from softfer.engine.stats_report import comparison_markdown, summarize_comparison
+from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.plots import figures as plots
+from softfer.plots.compare import paired_runs_png
 
 REGIMES = ("hard", "soft", "midas")
+SHOWN = ("uar", "war", "macro_f1", "nll", "ece", "kl_to_votes")
+HEADERS = {
+    "uar": "UAR",
+    "war": "WAR",
+    "macro_f1": "macro-F1",
+    "nll": "NLL",
+    "ece": "ECE",
+    "kl_to_votes": "KL(votes||pred)",
+}
 DEMO_CLIPS, DEMO_SIZE = 1000, 64
 
 
@@ -58,31 +70,39 @@ def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[s
         f"[bold]2/3[/] training TSM-ResNet-18 three times on fold 1 ({len(train)} training clips): "
         "hard labels, soft labels (vote proportions), MIDAS (soft labels + clip mixing)"
     )
-    results: dict[str, dict[str, float]] = {}
+    plans = []
     for regime in REGIMES:
         overrides = [f"data.root={data_dir}", f"run.out_dir={out / 'runs' / regime}"]
         if quick:
             overrides += ["optim.epochs=1", f"data.size={size}"]
         cfg = load_config(demo_config_dir() / f"{regime}.yaml", overrides)
-        metrics = fit(cfg, overwrite=True)
-        results[regime] = {k: metrics[k] for k in ("uar", "war", "macro_f1", "ece", "kl_to_votes")}
-    chance = 1.0 / len(DFEW_CLASSES)
-    table = Table(title=f"held-out clips of fold 1 (chance UAR = {chance:.3f})")
-    for col in ("regime", "UAR", "WAR", "macro-F1", "ECE", "KL(votes || pred)"):
-        table.add_column(col, justify="right" if col != "regime" else "left")
-    for regime, m in results.items():
-        table.add_row(regime, *(f"{m[k]:.3f}" for k in ("uar", "war", "macro_f1", "ece", "kl_to_votes")))
-    console.print("[bold]3/3[/] results")
-    console.print(table)
-    best = max(results, key=lambda r: results[r]["uar"])
-    console.print(
-        f"Best UAR: {best}. Measured on this run only (one seed, a short CPU budget): MIDAS is a regulariser "
-        "and can trail on short budgets; compare methods with `softfer cv` over 5 folds and longer training."
+        # a finished run of exactly this config is reused; anything else there is trained again
+        plan = plan_run(Path(cfg.run.out_dir), cfg, overwrite=False, replace_other=True, hint="")
+        plans.append((regime, cfg, plan))
+    rows = run_grid(plans)
+    summary = summarize_comparison(
+        rows, configs=list(REGIMES), folds=(1,), seeds=(plans[0][1].run.seed,), num_classes=len(DFEW_CLASSES)
     )
-    plots.compare_png(results, out / "comparison.png")
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    results = {r["config"]: {k: r[k] for k in SHOWN} for r in rows}
+    console.print("[bold]3/3[/] results")
+    console.print(_table(summary))
     console.print(
-        f"wrote {out}/results.json, comparison.png, coexisting_emotions.png, montage.png and, per regime, "
+        "Is a difference real? One seed on one fold cannot say: run-to-run noise on this budget moves UAR "
+        "by several points (docs/BENCHMARKS.md). softfer compare over folds and seeds answers it:"
+    )
+    for line in summary["verdicts"]:
+        console.print(f"  - {line}")
+    console.print(
+        "  softfer compare demo/hard.yaml demo/soft.yaml demo/midas.yaml --folds 1,2,3,4,5 --seeds 0,1 "
+        f"--set data.root={data_dir}"
+    )
+    paired_runs_png(summary, rows, out / "comparison.png")
+    write_json_atomic(out / "results.json", results)
+    write_json_atomic(out / "comparison.json", summary)
+    write_text_atomic(out / "comparison.md", comparison_markdown(summary, "softfer demo") + "\n")
+    console.print(
+        f"wrote {out}/results.json, comparison.md/.json/.png, coexisting_emotions.png, montage.png and, per "
+        "regime, "
         f"runs/<regime>/ (metrics.json, predictions.csv, confusion_matrix.png, reliability.png, model.pt) "
         f"in {time.perf_counter() - started:.0f} s"
     )
@@ -90,3 +110,17 @@ def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[s
         f"try: softfer predict <video> --checkpoint {out}/runs/midas/model.pt  (a synthetic-data model)"
     )
     return results
+
+
+def _table(summary: dict) -> Table:
+    """The demo's results as a rich table, from the comparison summary (one run per regime)."""
+    chance = summary["chance"]["uar"]
+    table = Table(title=f"held-out clips of fold 1, one run per regime (chance UAR = {chance:.3f})")
+    shown = [k for k in SHOWN if k in summary["metrics"]]
+    table.add_column("regime")
+    for k in shown:
+        arrow = "↑" if summary["metrics"][k]["higher_is_better"] else "↓"
+        table.add_column(f"{HEADERS[k]} {arrow}", justify="right")
+    for regime in summary["configs"]:
+        table.add_row(regime, *(f"{summary['metrics'][k]['per_config'][regime]['mean']:.3f}" for k in shown))
+    return table

@@ -132,7 +132,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int | None:
         text, ok = smoke_table(a.table, overrides=a.set)
         print(text)
         return None if ok else 1
-    print(reproduce(a.table, overrides=a.set, folds=a.folds, overwrite=a.overwrite))
+    print(reproduce(a.table, overrides=a.set, folds=a.folds, seeds=a.seeds, overwrite=a.overwrite))
 
 
 def cmd_analyze(a: argparse.Namespace) -> None:

@@ -165,6 +165,11 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     rep.add_argument(
         "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="folds for DFEW experiments (default 1-5)"
     )
+    rep.add_argument(
+        "--seeds",
+        type=seeds_type,
+        help="run every config with these seeds too (default: its own seed); intervals cover folds x seeds",
+    )
     rep.set_defaults(func=c.cmd_reproduce)
 
     an = sub.add_parser(

@@ -13,6 +13,7 @@ from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.stats import mean_ci
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,22 @@ def fold_config(cfg: ExperimentConfig, fold: int, base_dir: Path) -> ExperimentC
 
 
 def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample standard deviation (ddof=1) of every scalar metric and per-class recall."""
+    """Mean, sample standard deviation (ddof=1), 95 % t interval and per-fold values of every scalar
+    metric; mean and standard deviation of every class's recall."""
     summary: dict[str, Any] = {"folds": sorted(per_fold), "metrics": {}}
     # metrics a fold lacks (an older run) or reports as absent (vote metrics without votes) are left out
     keys = [k for k in SUMMARY_KEYS if all(m.get(k) is not None for m in per_fold.values())]
     keys += sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_")))
     for k in keys:
-        v = np.array([per_fold[f][k] for f in sorted(per_fold)], dtype=np.float64)
-        summary["metrics"][k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        v = [float(per_fold[f][k]) for f in sorted(per_fold)]
+        ci = mean_ci(v)
+        summary["metrics"][k] = {
+            "mean": ci["mean"],
+            "std": ci["std"] if ci["std"] is not None else 0.0,
+            "ci_low": ci["ci_low"],  # Student t interval of the mean over folds (None for one fold)
+            "ci_high": ci["ci_high"],
+            "values": v,
+        }
     classes = list(next(iter(per_fold.values()))["per_class_recall"])
     summary["per_class_recall"] = {}
     for c in classes:
@@ -69,13 +78,14 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
 def summary_markdown(name: str, summary: dict[str, Any]) -> str:
     """The cross-validation summary as a Markdown table."""
     lines = [
-        f"## {name}: {len(summary['folds'])}-fold cross-validation (mean +- sample std)",
+        f"## {name}: {len(summary['folds'])}-fold cross-validation (folds {summary['folds']})",
         "",
-        "| metric | value |",
-        "|---|---|",
+        "| metric | mean +- sample std | 95% t interval of the mean |",
+        "|---|---|---|",
     ]
     for k, v in summary["metrics"].items():
-        lines.append(f"| {k} | {v['mean']:.4f} +- {v['std']:.4f} |")
+        ci = "-" if v.get("ci_low") is None else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
+        lines.append(f"| {k} | {v['mean']:.4f} +- {v['std']:.4f} | {ci} |")
     lines += ["", "| class | recall |", "|---|---|"]
     for c, v in summary["per_class_recall"].items():
         value = "n/a" if v["mean"] is None else f"{v['mean']:.4f} +- {v['std']:.4f}"

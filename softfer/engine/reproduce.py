@@ -19,6 +19,7 @@ from softfer.engine.data import build_data
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
+from softfer.stats import mean_ci
 
 PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
 SMOKE_STEPS = 2
@@ -79,19 +80,11 @@ def _fmt(v: float | None, percent: bool) -> str:
     return f"{100 * v:.2f}" if percent else f"{v:.4f}"
 
 
-def _run_config(
-    cfg: ExperimentConfig, folds: tuple[int, ...], overwrite: bool = False
-) -> dict[str, dict[str, float]]:
-    """Per metric {"mean", "std", "n"} of one config: over DFEW folds, or one run elsewhere.
-
-    A finished run is reused only when it was trained with ``cfg`` up to its name and paper reference
-    (rows of a table that share an experiment share its run folder); a run trained otherwise is refused,
-    or trained again with ``overwrite``.
-    """
+def _one_seed(cfg: ExperimentConfig, folds: tuple[int, ...], overwrite: bool) -> dict[str, list[float]]:
+    """Per metric the values of one config and seed: one per DFEW fold, or one run elsewhere."""
     if get_format(cfg.data.format).folds and not cfg.data.test_format:
         summary = cross_validate(cfg, folds=folds, replace_other=overwrite)
-        n = len(summary["folds"])
-        return {k: {**v, "n": n} for k, v in summary["metrics"].items()}
+        return {k: v["values"] for k, v in summary["metrics"].items()}
     run = Path(cfg.run.out_dir)
     hint = "pass --overwrite to train it again, or use another run.out_dir"
     plan = plan_run(run, cfg, overwrite=False, replace_other=overwrite, hint=hint)
@@ -100,7 +93,34 @@ def _run_config(
     else:
         resume = str(run / "last.pt") if plan == "resume" else None
         metrics = fit(cfg, resume=resume, overwrite=plan == "overwrite")
-    return {k: {"mean": v, "std": 0.0, "n": 1} for k, v in metrics.items() if isinstance(v, int | float)}
+    return {
+        k: [float(v)] for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _run_config(
+    cfg: ExperimentConfig,
+    folds: tuple[int, ...],
+    seeds: tuple[int, ...] | None = None,
+    overwrite: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Per metric ``mean_ci`` (mean, t interval, n) of one config over DFEW folds and ``seeds``.
+
+    The config's own seed runs in its ``run.out_dir``; another seed in ``<run.out_dir>-seed<s>``. A finished
+    run is reused only when it was trained with ``cfg`` up to its name and paper reference (rows of a table
+    that share an experiment share its run folder); a run trained otherwise is refused, or trained again
+    with ``overwrite``.
+    """
+    values: dict[str, list[float]] = {}
+    for i, seed in enumerate(seeds or (cfg.run.seed,)):
+        scfg = cfg.model_copy(deep=True)
+        if seed != cfg.run.seed:
+            scfg.run.seed = seed
+            scfg.run.out_dir = f"{cfg.run.out_dir.rstrip('/')}-seed{seed}"
+        found = _one_seed(scfg, folds, overwrite)
+        keys = found.keys() if i == 0 else found.keys() & values.keys()
+        values = {k: values.get(k, []) + found[k] for k in keys}
+    return {k: mean_ci(v) for k, v in values.items()}
 
 
 def reproduce(
@@ -108,33 +128,45 @@ def reproduce(
     *,
     overrides: list[str] | None = None,
     folds: tuple[int, ...] = (1, 2, 3, 4, 5),
+    seeds: tuple[int, ...] | None = None,
     overwrite: bool = False,
 ) -> str:
     """Run one table's experiments; returns a Markdown comparison with the paper's numbers.
 
-    ``overwrite`` trains again the runs (and folds) that were trained with other settings, instead of
-    refusing them; runs trained with these settings are reused either way.
+    Ours is the mean over the runs (DFEW folds x ``seeds``; default: each config's own seed) with its 95 %
+    Student t interval and the number of runs. ``overwrite`` trains again the runs (and folds) that were
+    trained with other settings, instead of refusing them; runs trained with these settings are reused
+    either way.
     """
     items = _table(table, overrides)
     percent = items[0][1].reference.paper in PERCENT_PAPERS
     rows, notes = [], []
     for path, cfg in items:
-        ours = _run_config(cfg, folds, overwrite)
+        ours = _run_config(cfg, folds, seeds, overwrite)
         for key, paper_value in cfg.reference.metrics.items():
             paper = paper_value / 100 if percent else paper_value
             v = ours.get(key)
             value = "-" if v is None else _fmt(v["mean"], percent)
-            if v is not None and v["n"] > 1:
-                value += f" +- {_fmt(v['std'], percent)} (n={v['n']})"
-            rows.append(f"| {cfg.reference.row} | {key} | {_fmt(paper, percent)} | {value} | {path.stem} |")
+            interval = "-"
+            if v is not None and v["ci_low"] is not None:
+                interval = f"[{_fmt(v['ci_low'], percent)}, {_fmt(v['ci_high'], percent)}]"
+            n = "-" if v is None else str(v["n"])
+            rows.append(
+                f"| {cfg.reference.row} | {key} | {_fmt(paper, percent)} | {value} | {interval} | {n} | "
+                f"{path.stem} |"
+            )
         if cfg.reference.note:
             notes.append(f"- {cfg.reference.row}: {cfg.reference.note}")
     unit = " (%)" if percent else ""
     head = [
-        f"## {table}{unit}: paper vs. this run (ours: mean +- sample std over folds where n > 1)",
+        f"## {table}{unit}: the paper's number beside ours",
         "",
-        "| row | metric | paper | ours | config |",
-        "|---|---|---|---|---|",
+        f"Ours: the mean over n runs (folds {','.join(map(str, folds))} for DFEW configs"
+        + (f" x seeds {','.join(map(str, seeds))}" if seeds else ", each config's own seed")
+        + ") with its 95% Student t interval; a paper number outside it is unlikely to be run-to-run noise.",
+        "",
+        "| row | metric | paper | ours | ours 95% interval | n | config |",
+        "|---|---|---|---|---|---|---|",
     ]
     return "\n".join(head + rows + ([""] + notes if notes else []))
 

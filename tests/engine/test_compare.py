@@ -130,3 +130,22 @@ def test_configs_must_share_the_test_set_and_have_distinct_names(tiny_dfew, tmp_
         compare_configs(["demo/hard.yaml", "demo/hard.yaml"], out=tmp_path, overrides=_tiny(tiny_dfew))
     with pytest.raises(ValueError, match="at least two"):
         compare_configs(["demo/hard.yaml"], out=tmp_path, overrides=_tiny(tiny_dfew))
+
+
+def test_reproduce_reports_the_mean_and_interval_over_folds_and_seeds(tiny_dfew, tmp_path):
+    from softfer.config import load_config, packaged_configs
+    from softfer.engine.reproduce import _run_config
+
+    cfg = load_config(
+        packaged_configs() / "demo" / "hard.yaml", [*_tiny(tiny_dfew), f"run.out_dir={tmp_path / 'r'}"]
+    )
+    ours = _run_config(cfg, (1, 2), (0, 1))
+    uars = [
+        json.loads((tmp_path / run / f"fold_{k}" / "metrics.json").read_text())["uar"]
+        for run in ("r", "r-seed1")
+        for k in (1, 2)
+    ]
+    assert ours["uar"]["n"] == 4 and ours["uar"]["mean"] == pytest.approx(np.mean(uars))
+    if np.std(uars) > 0:
+        low, high = sps.t.interval(0.95, 3, loc=np.mean(uars), scale=sps.sem(uars))
+        assert (ours["uar"]["ci_low"], ours["uar"]["ci_high"]) == pytest.approx((low, high))
