@@ -135,6 +135,12 @@ def cmd_reproduce(a: argparse.Namespace) -> int | None:
     print(reproduce(a.table, overrides=a.set, folds=a.folds, seeds=a.seeds, overwrite=a.overwrite))
 
 
+def cmd_report(a: argparse.Namespace) -> None:
+    from softfer.analysis.html import write_report
+
+    print(f"wrote {write_report(a.folder, a.out)}")
+
+
 def cmd_analyze(a: argparse.Namespace) -> None:
     from softfer.analysis.report import analyze_run
 

@@ -172,6 +172,17 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     rep.set_defaults(func=c.cmd_reproduce)
 
+    rp = sub.add_parser(
+        "report",
+        parents=[parents["common"]],
+        help="one self-contained HTML page for a run, a cv folder or a compare folder",
+    )
+    rp.add_argument(
+        "folder", help="RUN_DIR (metrics.json), CV_DIR (summary.json) or COMPARE_DIR (comparison.json)"
+    )
+    rp.add_argument("--out", help="output file (default: FOLDER/report.html)")
+    rp.set_defaults(func=c.cmd_report)
+
     an = sub.add_parser(
         "analyze",
         parents=[parents["common"]],

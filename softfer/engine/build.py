@@ -23,12 +23,14 @@ from softfer.config import ExperimentConfig, dump_config
 from softfer.data.datasets import collate_items
 from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
 from softfer.engine.data import DataBundle, build_data
+from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
 from softfer.engine.resume import check_resumable, remove_stale_temporaries
 from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
 from softfer.engine.state import TrainState
 from softfer.engine.targets import Mixer, build_mixer
+from softfer.io.files import write_json_atomic
 from softfer.models import create_model, spec_of
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,8 @@ def build_training(
         if dropped and saved is not None:
             log.info("log.csv: %d rows logged after the checkpoint removed", dropped)
         dump_config(cfg, run_dir / "config.yaml")
+        env = environment(str(Path(cfg.data.root).resolve()) if cfg.data.root else None, data.synthetic)
+        write_json_atomic(run_dir / "environment.json", env)
     return Training(
         cfg, data, state, net, mixer, criterion, device, rank, world, per_rank, steps_per_epoch, run_dir
     )
