@@ -9,8 +9,8 @@ nothing behind and is listed in the report with the reason.
 from __future__ import annotations
 
 import csv
-import json
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +22,8 @@ import numpy as np
 from softfer.faces.align import align_face
 from softfer.faces.detect import FaceDetector
 from softfer.faces.track import FaceTrack, track_main_face
-from softfer.io.files import VIDEO_SUFFIXES
+from softfer.io.console import progress
+from softfer.io.files import VIDEO_SUFFIXES, atomic_write, write_json_atomic
 from softfer.io.video import iter_frames
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,47 @@ def list_videos(src: Path) -> list[Path]:
 
 
 LAYOUTS = ("dfew", "folders", "mirror")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _clip_id(src: Path, video: Path, n: int, layout: str) -> str:
-    if layout == "dfew":
-        return f"{n:05d}"
-    if layout == "folders":
-        return video.stem
-    rel = video.relative_to(src) if src.is_dir() else Path(video.name)
-    return rel.with_suffix("").as_posix()
+def _safe_part(part: str) -> str:
+    # letters, digits, "._-" only, and never "", "." or ".." or a hidden name
+    return _UNSAFE.sub("_", part).lstrip(".") or "_"
+
+
+def clip_names(src: Path, videos: list[Path], layout: str) -> list[str]:
+    """The clip folder of each video below the frames root: unique and safe, in the order of ``videos``.
+
+    "dfew" numbers the clips (00001, 00002, ...). "folders" flattens the video's path below ``src``
+    without its suffix (``a/b/x.mp4`` -> ``a__b__x``); "mirror" keeps the folders (``a/b/x``). Every part
+    is restricted to letters, digits and ``._-`` (others become ``_``), never starts with a dot and is
+    never empty, so a name cannot reach outside the frames root. Names that still coincide (``x.mp4`` and
+    ``x.avi``, or names equal once sanitised, or equal but for case) get ``-2``, ``-3``, ... in order.
+    """
+    names: list[str] = []
+    used: set[str] = set()
+    for n, video in enumerate(videos, start=1):
+        if layout == "dfew":
+            base = f"{n:05d}"
+        else:
+            rel = Path(video.name) if video == src else video.relative_to(src)
+            stem = rel.name[: -len(rel.suffix)] if rel.suffix else rel.name
+            parts = [_safe_part(p) for p in (*rel.parent.parts, stem)]
+            base = "__".join(parts) if layout == "folders" else "/".join(parts)
+        name, k = base, 2
+        while name.lower() in used:  # case-insensitive file systems would merge them too
+            name, k = f"{base}-{k}", k + 1
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
+def _inside(root: Path, target: Path) -> Path:
+    """``target``, checked to lie strictly inside ``root``: nothing else is ever removed or replaced."""
+    r, t = root.resolve(), target.resolve()
+    if t == r or r not in t.parents:
+        raise RuntimeError(f"refusing to write {target}: it is not inside the output folder {root}")
+    return target
 
 
 def preprocess_videos(
@@ -87,8 +120,10 @@ def preprocess_videos(
     """Align the main face of every video; returns the report (also written to OUT/preprocess_report.json).
 
     Layouts: "dfew" (OUT/Clip/clip_SxS/00001/00001_00001.jpg, numbered in sorted order), "folders"
-    (OUT/frames/<video stem>/000001.jpg), "mirror" (OUT/<path of the video below SRC, without its
-    suffix>/000001.jpg: keeps a dataset's own folder structure, e.g. AFEW's Val/Angry/<clip>/).
+    (OUT/frames/<path below SRC flattened, a__b__x>/000001.jpg), "mirror" (OUT/<path of the video below
+    SRC, without its suffix>/000001.jpg: keeps a dataset's own folder structure, e.g. AFEW's
+    Val/Angry/<clip>/). Names are made safe and unique (``clip_names``); the manifest's ``source`` column
+    gives each clip's video. A video that fails is listed in ``failed`` and the others are written.
     """
     opts = options or FaceOptions()
     out = Path(out)
@@ -110,10 +145,10 @@ def preprocess_videos(
         "failed": [],
     }
     rows = []
-    for n, video in enumerate(videos, start=1):
-        clip_id = _clip_id(src, video, n, layout)
-        final = frames_root / clip_id
-        tmp = final.with_name(f".{final.name}.partial")
+    jobs = list(zip(videos, clip_names(src, videos, layout), strict=True))
+    for video, clip_id in progress(jobs, description="preprocess"):
+        final = _inside(frames_root, frames_root / clip_id)
+        tmp = _inside(frames_root, final.with_name(f".{final.name}.partial"))
         tmp.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -146,15 +181,18 @@ def preprocess_videos(
                     f"{counts['missing']} frames without a face dropped",
                 ]
             )
-        except ValueError as exc:
+        except Exception as exc:  # one bad video must not cost the others: listed in the report
             shutil.rmtree(tmp, ignore_errors=True)
-            log.error("%s", exc)
-            report["failed"].append({"video": str(video), "error": str(exc)})
-            rows.append([clip_id, str(video), 0, 0, f"failed: {exc}"])
-    with (out / "manifest.csv").open("w", newline="") as f:
+            reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
+            if str(video) not in reason:
+                reason = f"{video}: {reason}"
+            log.error("%s", reason)
+            report["failed"].append({"video": str(video), "error": reason})
+            rows.append([clip_id, str(video), 0, 0, f"failed: {reason}"])
+    with atomic_write(out / "manifest.csv", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "id", "source", "frames", "aligned_frames", "note"])
-        w.writerows([[str(frames_root.relative_to(out) / r[0]), *r] for r in rows if r[3] > 0])
+        w.writerows([[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0])
     report["frames_dropped"] = report["frames_total"] - report["frames_with_face"]
-    (out / "preprocess_report.json").write_text(json.dumps(report, indent=2))
+    write_json_atomic(out / "preprocess_report.json", report)
     return report

