@@ -70,7 +70,8 @@ def predict_video(
     path: Path, model, cfg, opts: FaceOptions, *, window: float, stride: float
 ) -> dict[str, Any]:
     """Per-window emotion distributions of the main face of a video."""
-    track = track_main_face(iter_frames(path), opts.detector(), every=opts.every, max_gap=opts.max_gap)
+    frames = progress(iter_frames(path), description=f"faces in {path.name}")
+    track = track_main_face(frames, opts.detector(), every=opts.every, max_gap=opts.max_gap)
     crops = {i: (t, crop) for i, t, crop in aligned_frames(path, track, cfg.data.size)}
     times = track.times
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from softfer.io.console import bars_allowed, console
+from softfer.io.console import bars_allowed, console, sharing
 from softfer.io.files import atomic_write
 
 try:
@@ -74,9 +74,12 @@ class RunLog:
 
     def __enter__(self) -> RunLog:
         self.bar.__enter__()
+        self._sharing = sharing(self.bar)  # evaluation's bar joins this display
+        self._sharing.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._sharing.__exit__(*exc)
         self.bar.__exit__(*exc)
 
     def step(self, epoch: int, step: int, loss: float, lr: float) -> None:

@@ -152,7 +152,8 @@ def preprocess_videos(
         tmp.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            track = track_main_face(iter_frames(video), detector, every=opts.every, max_gap=opts.max_gap)
+            frames = progress(iter_frames(video), description=f"faces in {video.name}")
+            track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
             report["frames_total"] += len(track.times)
             faces = int(track.present.sum())
             if faces == 0:

@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
@@ -24,6 +25,7 @@ console = Console(stderr=True)
 # None until the CLI (or a user) decides: library calls then show no bars of their own, while a training
 # run keeps its ``run.progress`` setting
 _state: dict[str, bool | None] = {"progress": None}
+_active: list[Progress] = []  # the display a nested bar joins
 
 
 def setup_logging(level: int = logging.INFO, *, progress: bool | None = None) -> None:
@@ -52,6 +54,17 @@ def show_progress(enabled: bool = True) -> None:
     _state["progress"] = bool(enabled)
 
 
+@contextmanager
+def sharing(bar: Progress) -> Iterator[Progress]:
+    """Let bars opened inside this block join ``bar``'s display (rich shows one live display at a time):
+    the training bar holds evaluation's, a folder's bar holds each video's frames."""
+    _active.append(bar)
+    try:
+        yield bar
+    finally:
+        _active.remove(bar)
+
+
 def bars_allowed() -> bool:
     """False when bars were turned off (``softfer --quiet``, or stderr not a terminal under the CLI)."""
     return _state["progress"] is not False
@@ -73,6 +86,9 @@ def progress(
         return
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
+    if _active:  # a bar inside another (frames of one video of a folder): one more line of the same display
+        yield from _advance(_active[-1], items, description, total)
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -81,11 +97,19 @@ def progress(
     )
     # No refresh thread: the bar is drawn only here, between items. A thread could write while a caller has
     # file descriptor 2 redirected (``verify_images`` captures libjpeg's warnings that way).
-    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
-        task = bar.add_task(description, total=total)
-        drawn = 0.0
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar, sharing(bar):
+        yield from _advance(bar, items, description, total)
+
+
+def _advance(bar: Progress, items: Iterable[T], description: str, total: int | None) -> Iterator[T]:
+    task = bar.add_task(description, total=total)
+    drawn = 0.0
+    try:
         for item in items:
             yield item
             now = time.monotonic()
-            bar.update(task, advance=1, refresh=now - drawn > 0.1)
-            drawn = now if now - drawn > 0.1 else drawn
+            due = now - drawn > 0.1
+            bar.update(task, advance=1, refresh=due)
+            drawn = now if due else drawn
+    finally:
+        bar.remove_task(task)

@@ -1,14 +1,4 @@
-import pytest
-
-from softfer.data.synthetic.generate import generate_dfew
-
-
-@pytest.fixture(scope="session")
-def tiny_dfew(tmp_path_factory):
-    """A 60-clip synthetic DFEW-layout set at 32 px, shared by the engine tests."""
-    root = tmp_path_factory.mktemp("tiny_dfew") / "dfew"
-    generate_dfew(root, clips=60, size=32, seed=0, workers=1)
-    return root
+"""Helpers of the engine tests (the tiny_dfew fixture is in tests/conftest.py)."""
 
 
 def tiny_config(root, out, **over) -> list[str]:

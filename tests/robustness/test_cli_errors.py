@@ -172,3 +172,27 @@ def test_preprocess_exits_1_when_a_video_failed(tmp_path, media, capsys):
     assert main(["preprocess", str(src), str(tmp_path / "out")]) == 1
     printed = capsys.readouterr().out
     assert "1 failed" in printed and "bad.mp4" in printed
+
+
+def test_bars_inside_bars_share_one_display_on_a_terminal(tmp_path, monkeypatch):
+    """On a terminal, validation's bar opens inside the training bar, and a video's frames inside a
+    folder's bar: they share one live display (rich before 14 refuses a second one)."""
+    from softfer.engine.logs import RunLog
+
+    monkeypatch.setattr(console.console, "_force_terminal", True)
+    console.show_progress(True)
+    try:
+        seen = []
+        for _ in console.progress(range(2), description="folder"):
+            for _ in console.progress(range(3), description="frames"):
+                (bar,) = console._active
+                seen.append(sorted(t.description for t in bar.tasks))
+        assert seen == [["folder", "frames"]] * 6 and not console._active
+        with RunLog(tmp_path, "run", 1, 10, 0, 0, True) as logs:
+            for _ in console.progress(range(2), description="evaluate"):
+                assert console._active == [logs.bar]
+                assert [t.description for t in logs.bar.tasks] == ["run", "evaluate"]
+        logs.close()
+        assert not console._active
+    finally:
+        console.show_progress(None)

@@ -80,3 +80,17 @@ def test_clip_names_are_unique_and_stay_below_the_frames_root(tmp_path, layout, 
     root = (tmp_path / "frames").resolve()
     for name in names:
         assert root in (root / name).resolve().parents
+
+
+def test_a_video_cut_short_is_a_failed_video_not_a_shorter_clip(media, tmp_path):
+    src = tmp_path / "videos"
+    src.mkdir()
+    data = (media / "WolfgangLanger_Pexels.mp4").read_bytes()
+    (src / "cut.mp4").write_bytes(data[: len(data) // 2])  # 472 frames in the header, 228 decode
+    shutil.copy(media / "single_face.mp4", src / "whole.mp4")
+    report = preprocess_videos(src, tmp_path / "out", layout="folders", options=OPTS)
+    assert report["clips_written"] == 1
+    (failed,) = report["failed"]
+    assert failed["video"] == str(src / "cut.mp4")
+    assert "cut short: the container says 472 frames" in failed["error"] and "228 decode" in failed["error"]
+    assert sorted(p.name for p in (tmp_path / "out" / "frames").iterdir()) == ["whole"]
