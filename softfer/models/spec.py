@@ -23,11 +23,13 @@ KINETICS400_STD = (0.22803, 0.22145, 0.216989)
 
 InputKind = Literal["clip", "image"]
 Heads = Literal["logits", "logits+va"]
-PretrainedKind = Literal["imagenet-resnet18", "kinetics400-r3d18"]
+PretrainedKind = Literal["imagenet-resnet18", "kinetics400-r3d18", "fer2013-keras"]
+Crop = Literal["aligned", "box"]
 
 INPUT_KINDS = ("clip", "image")
 HEADS = ("logits", "logits+va")
-PRETRAINED_KINDS = ("imagenet-resnet18", "kinetics400-r3d18")
+PRETRAINED_KINDS = ("imagenet-resnet18", "kinetics400-r3d18", "fer2013-keras")
+CROPS = ("aligned", "box")
 
 SPEC_ATTR = "softfer_spec"
 
@@ -48,6 +50,10 @@ class ModelSpec:
         channels: input channels.
         trunk: attribute holding the pretrained trunk (weights load into it).
         cam_layer: dotted path of the module Grad-CAM explains (the last convolutional stage).
+        crop: the face crop the model was trained on, for `softfer predict`: "aligned" (softfer's 5-point
+            similarity alignment, as `softfer preprocess` writes) or "box" (the detector's box, made
+            square and widened by ``box_margin`` of its side on each side).
+        box_margin: the margin of "box" crops.
         name: the registered name, filled in by ``register_model``.
     """
 
@@ -60,6 +66,8 @@ class ModelSpec:
     channels: int = 3
     trunk: str = "backbone"
     cam_layer: str = "backbone.layer4"
+    crop: Crop = "aligned"
+    box_margin: float = 0.0
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -67,6 +75,7 @@ class ModelSpec:
             ("input_kind", self.input_kind, INPUT_KINDS),
             ("heads", self.heads, HEADS),
             ("pretrained_kind", self.pretrained_kind, PRETRAINED_KINDS),
+            ("crop", self.crop, CROPS),
         ):
             if value not in allowed:
                 raise ValueError(f"ModelSpec.{field_name} must be one of {allowed}, got {value!r}")

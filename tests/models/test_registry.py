@@ -10,11 +10,13 @@ from softfer.models.pretrained import hub_weights
 
 
 def test_registry_lists_the_paper_models():
-    assert list_models() == ["r18_affect", "r18_gru", "r3d_18", "tsm_r18"]
+    assert list_models() == ["fer_mini_xception", "r18_affect", "r18_gru", "r3d_18", "tsm_r18"]
 
 
 def test_unknown_model_and_option():
-    with pytest.raises(ValueError, match="registered models: r18_affect, r18_gru, r3d_18, tsm_r18"):
+    with pytest.raises(
+        ValueError, match="registered models: fer_mini_xception, r18_affect, r18_gru, r3d_18, tsm_r18"
+    ):
         create_model("resnet50")
     with pytest.raises(ValueError, match=r"does not accept \['width'\]; valid options"):
         create_model("r3d_18", width=16)

@@ -1,5 +1,7 @@
 """Every registered model, tested from its spec (a new model is tested the day it is registered)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -21,6 +23,8 @@ SMALL = {"width": 8, "hidden": 16}
 STATS = {
     "imagenet-resnet18": ResNet18_Weights.IMAGENET1K_V1.transforms(),
     "kinetics400-r3d18": R3D_18_Weights.KINETICS400_V1.transforms(),
+    # the fer package feeds its CNN (pixel / 255 - 0.5) * 2 (fer/fer.py, detect_emotions)
+    "fer2013-keras": SimpleNamespace(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]),
 }
 
 
@@ -160,7 +164,7 @@ def test_registering_a_model_twice_raises_and_specs_are_validated():
 
     with pytest.raises(ValueError, match="'tsm_r18' is already registered"):
         register_model(spec=spec)(tsm_r18)
-    assert list_models() == ["r18_affect", "r18_gru", "r3d_18", "tsm_r18"]
+    assert list_models() == ["fer_mini_xception", "r18_affect", "r18_gru", "r3d_18", "tsm_r18"]
     assert spec_of(create_model("tsm_r18", width=8)) is spec
     with pytest.raises(TypeError, match="spec=ModelSpec"):
         register_model(spec=None)
