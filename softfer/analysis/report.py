@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import csv
 import json
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from softfer import metrics
-from softfer.analysis.gradcam import gradcam
-from softfer.config import load_config
+from softfer.analysis.gradcam import Cam, explain
+from softfer.config import ExperimentConfig, load_config
 from softfer.engine.data import build_data, read_records
 from softfer.engine.runs import load_trained_model
 from softfer.plots import figures as plots
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CAM_CMAP = "inferno"  # perceptually uniform: brightness rises with the map (jet's bands invent edges)
 
 
 def read_predictions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -49,9 +55,8 @@ def clear_vs_ambiguous(
     return out
 
 
-def _gradcam_figure(run_dir: Path, out: Path, count: int = 3) -> None:
-    import matplotlib.pyplot as plt
-
+def _gradcam_rows(run_dir: Path, count: int = 3) -> list[tuple[np.ndarray, Cam, str, str]]:
+    """(frames (T, H, W, 3) uint8, Grad-CAM, predicted class, true class) of ``count`` test items."""
     model, cfg, classes = load_trained_model(run_dir / "model.pt")
     data = build_data(cfg, with_train=False).test
     picks = np.linspace(0, len(data) - 1, min(count, len(data))).astype(int)
@@ -61,23 +66,69 @@ def _gradcam_figure(run_dir: Path, out: Path, count: int = 3) -> None:
         if "readable" in item and not bool(item["readable"]):
             continue  # an unreadable clip's placeholder is no face to explain
         key = "clips" if "clips" in item else "images"
-        x = item[key][None]  # uint8: Grad-CAM normalises with the model's own statistics
-        cams, cls = gradcam(model, x)
+        cam = explain(model, item[key][None])  # uint8: Grad-CAM normalises with the model's own statistics
         frames = item[key] if key == "clips" else item[key][None]
-        rows.append((frames.permute(0, 2, 3, 1).numpy(), cams, classes[cls], classes[int(item["label"])]))
-    cols = max(min(len(r[0]), 8) for r in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 1.3, len(rows) * 1.5), squeeze=False)
-    for r, (frames, cams, pred, true) in enumerate(rows):
+        rows.append((frames.permute(0, 2, 3, 1).numpy(), cam, classes[cam.cls], classes[int(item["label"])]))
+    if not rows:
+        raise ValueError(f"{run_dir}: no readable test item to explain")
+    return rows
+
+
+def gradcam_figure(rows: list[tuple[np.ndarray, Cam, str, str]], max_frames: int = 8) -> Figure:
+    """Up to ``max_frames`` frames per row under their Grad-CAM in a perceptual colour map (CAM_CMAP, 0 to
+    the map's peak, with a colour bar). A degenerate map's row is marked and its warning written below."""
+    import matplotlib.pyplot as plt
+
+    cols = max(min(len(r[0]), max_frames) for r in rows)
+    fig, axes = plt.subplots(
+        len(rows),
+        cols,
+        figsize=(cols * 1.3 + 1.2, len(rows) * 1.6 + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    overlay = None
+    for r, (frames, cam, pred, true) in enumerate(rows):
         for c in range(cols):
             ax = axes[r][c]
             ax.axis("off")
             if c < len(frames):
                 ax.imshow(frames[c])
-                ax.imshow(cams[min(c, len(cams) - 1)], cmap="jet", alpha=0.4)
-        axes[r][0].set_title(f"true {true} / predicted {pred}", fontsize=7, loc="left")
-    fig.tight_layout()
+                overlay = ax.imshow(
+                    cam.maps[min(c, len(cam.maps) - 1)], cmap=CAM_CMAP, alpha=0.45, vmin=0, vmax=1
+                )
+        mark = "  [degenerate map]" if cam.warning else ""
+        axes[r][0].set_title(
+            f"true {true} / predicted {pred}{mark}",
+            fontsize=7,
+            loc="left",
+            color="tab:red" if mark else "black",
+        )
+    fig.colorbar(overlay, ax=axes, shrink=0.8, label="Grad-CAM (share of the map's peak)")
+    warnings = list(dict.fromkeys(r[1].warning for r in rows if r[1].warning))
+    if warnings:
+        width = max(40, int(cols * 1.3 * 15))
+        fig.supxlabel("\n".join(textwrap.fill(w, width) for w in warnings), color="tab:red", fontsize=7)
+    return fig
+
+
+def _gradcam_png(run_dir: Path, out: Path, count: int = 3) -> list[str]:
+    """Save ``gradcam_figure`` of ``count`` test items to ``out``; returns the degeneracy warnings."""
+    import matplotlib.pyplot as plt
+
+    rows = _gradcam_rows(run_dir, count)
+    fig = gradcam_figure(rows)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    return list(dict.fromkeys(r[1].warning for r in rows if r[1].warning))
+
+
+def _run_config(run_dir: Path) -> ExperimentConfig | None:
+    """The run's config.yaml, or None where it is missing or no longer valid."""
+    try:
+        return load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
+    except ValueError:
+        return None
 
 
 def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
@@ -92,14 +143,14 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
     keep = labels >= 0
     result: dict[str, Any] = {"ece": metrics.ece(probs[keep], labels[keep])}
     cm = metrics.confusion_matrix(probs[keep], labels[keep], len(classes))
-    plots.confusion_matrix_png(cm, classes, out / "confusion_matrix.png")
+    cfg = _run_config(run_dir)
+    run_name = cfg.name if cfg else run_dir.name
+    plots.confusion_matrix_png(cm, classes, out / "confusion_matrix.png", run=run_name)
     plots.reliability_png(probs[keep], labels[keep], out / "reliability.png")
     source = "test split"
     soft_all, hard_all = soft[keep], labels[keep]
-    cfg_path = run_dir / "config.yaml"
-    if cfg_path.is_file():
+    if cfg:
         try:
-            cfg = load_config(cfg_path)
             train = [r for r in read_records(cfg.data, cfg.data.train_split) if r.soft is not None]
             if train:
                 soft_all = np.stack([r.soft for r in train])
@@ -114,8 +165,10 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
     result["clear_vs_ambiguous"] = clear_vs_ambiguous(probs[keep], labels[keep], soft[keep])
     if gradcam and (run_dir / "model.pt").is_file():
         try:
-            _gradcam_figure(run_dir, out / "gradcam.png")
+            warnings = _gradcam_png(run_dir, out / "gradcam.png")
             result["gradcam"] = "gradcam.png"
+            if warnings:
+                result["gradcam_warnings"] = warnings
         except ValueError as exc:
             result["gradcam"] = f"skipped: {exc}"
     (out / "analysis.json").write_text(json.dumps(result, indent=2))
@@ -132,6 +185,7 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
                 f"{name} clips (n={g['count']}): WAR {g['war']:.4f}  UAR {g['uar']:.4f}  "
                 f"KL {g['kl_to_votes']:.4f}"
             )
+    lines += [f"Grad-CAM warning: {w}" for w in result.get("gradcam_warnings", [])]
     lines.append(f"figures in {out}")
     text = "\n".join(lines)
     (out / "analysis.md").write_text(text + "\n")

@@ -187,23 +187,24 @@ def cmd_preprocess(a: argparse.Namespace) -> int | None:
 
 
 def cmd_predict(a: argparse.Namespace) -> int | None:
-    from softfer.faces.preprocess import FaceOptions
-    from softfer.predict import predict_media
+    from softfer.predict import Predictor, predict_media
 
-    opts = FaceOptions(every=a.every, device=a.device)
-    results = predict_media(
-        a.media, a.checkpoint, a.out, window=a.window, stride=a.stride, options=opts, overwrite=a.overwrite
+    predictor = Predictor.from_checkpoint(
+        a.checkpoint,
+        device=a.device,
+        threads=a.threads,
+        faces=a.faces,
+        every=a.every,
+        window=a.window,
+        stride=a.stride,
     )
+    results = predict_media(a.media, predictor, a.out, overwrite=a.overwrite, annotate=a.annotate)
     for r in results:
         if "error" in r:
             print(f"{r['media']}: failed: {r['error']}")
             continue
-        wins = [w for w in r["windows"] if w["probs"]]
-        print(
-            f"{r['media']}: {len(r['windows'])} windows, {len(wins)} with a face -> {', '.join(r['outputs'])}"
-        )
-    if results:
-        print(f"note: {results[0]['note']}")
+        print(f"{r['media']}: {r['faces']} face(s), {r['frames']} frame(s) -> {', '.join(r['outputs'])}")
+    print(f"model: {predictor.note}")
     failed = sum("error" in r for r in results)
     if failed:
         print(f"{failed} of {len(results)} files failed (listed in {a.out}/predict_report.json)")

@@ -68,55 +68,20 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser(
-        "demo",
-        parents=[parents["common"]],
-        help="the main job: synthetic data -> soft labels -> MIDAS, with a report",
-    )
-    demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
-    demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
-    demo.set_defaults(func=c.cmd_demo)
+CONFIG_HELP = (
+    "experiment YAML file, or a packaged config name such as midas/dfew_tsm_midas.yaml "
+    "(`softfer reproduce --list` names them)"
+)
 
-    config_help = (
-        "experiment YAML file, or a packaged config name such as midas/dfew_tsm_midas.yaml "
-        "(`softfer reproduce --list` names them)"
-    )
-    train = sub.add_parser(
-        "train",
-        parents=[parents["overrides"], parents["common"]],
-        help="train one experiment from a YAML config",
-    )
-    train.add_argument("config", help=config_help)
-    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run in run.out_dir")
-    train.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="deterministic kernels (slower); = --set run.deterministic=true",
-    )
-    train.set_defaults(func=c.cmd_train)
 
-    ev = sub.add_parser(
-        "eval",
-        parents=[parents["overrides"], parents["common"]],
-        help="evaluate a trained model (RUN/model.pt) on a dataset",
-    )
-    ev.add_argument("checkpoint")
-    ev.add_argument("--data", help="dataset root (default: the one the model was trained with)")
-    ev.add_argument(
-        "--format", choices=sorted(FORMATS), help="dataset format, for cross-dataset evaluation (e.g. afew)"
-    )
-    ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
-    ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
-    ev.set_defaults(func=c.cmd_eval)
-
+def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Commands over many runs: cv, compare, reproduce."""
     cv = sub.add_parser(
         "cv",
         parents=[parents["overrides"], parents["common"]],
         help="k-fold cross-validation of a config; mean +- std of every metric",
     )
-    cv.add_argument("config", help=config_help)
+    cv.add_argument("config", help=CONFIG_HELP)
     cv.add_argument(
         "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="comma-separated folds (default 1,2,3,4,5)"
     )
@@ -135,7 +100,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "and report per metric the mean and 95%% interval of each config, and for each pair of configs the "
         "paired difference with its interval, an exact sign-flip permutation test and the wins.",
     )
-    cmp.add_argument("configs", nargs="+", metavar="CONFIG", help=config_help)
+    cmp.add_argument("configs", nargs="+", metavar="CONFIG", help=CONFIG_HELP)
     cmp.add_argument("--folds", type=folds_type, help="comma-separated folds (default: the config's fold)")
     cmp.add_argument("--seeds", type=seeds_type, help="comma-separated seeds (default: the config's seed)")
     cmp.add_argument("--out", default="runs/compare", help="comparison folder (default runs/compare)")
@@ -171,6 +136,46 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         help="run every config with these seeds too (default: its own seed); intervals cover folds x seeds",
     )
     rep.set_defaults(func=c.cmd_reproduce)
+
+
+def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser(
+        "demo",
+        parents=[parents["common"]],
+        help="the main job: synthetic data -> soft labels -> MIDAS, with a report",
+    )
+    demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
+    demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
+    demo.set_defaults(func=c.cmd_demo)
+
+    train = sub.add_parser(
+        "train",
+        parents=[parents["overrides"], parents["common"]],
+        help="train one experiment from a YAML config",
+    )
+    train.add_argument("config", help=CONFIG_HELP)
+    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run in run.out_dir")
+    train.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels (slower); = --set run.deterministic=true",
+    )
+    train.set_defaults(func=c.cmd_train)
+
+    ev = sub.add_parser(
+        "eval",
+        parents=[parents["overrides"], parents["common"]],
+        help="evaluate a trained model (RUN/model.pt) on a dataset",
+    )
+    ev.add_argument("checkpoint")
+    ev.add_argument("--data", help="dataset root (default: the one the model was trained with)")
+    ev.add_argument(
+        "--format", choices=sorted(FORMATS), help="dataset format, for cross-dataset evaluation (e.g. afew)"
+    )
+    ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
+    ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
+    ev.set_defaults(func=c.cmd_eval)
 
     rp = sub.add_parser(
         "report",
@@ -235,10 +240,19 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     pr = sub.add_parser(
         "predict",
         parents=[parents["faces"], parents["common"]],
-        help="emotion timeline of a video, prediction for a photo, or a folder of both",
+        help="every face of a video or photo (or a folder of both): per-frame and per-window emotions",
     )
     pr.add_argument("media", help="video, image or folder")
-    pr.add_argument("--checkpoint", required=True, help="a trained model (RUN/model.pt)")
+    pr.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a trained model (RUN/model.pt) or `softfer models import-fer` output (.safetensors)",
+    )
+    pr.add_argument(
+        "--faces", choices=["all", "largest"], default="all", help="every face (default) or the largest"
+    )
+    pr.add_argument("--annotate", action="store_true", help="also write each video with boxes and emotions")
+    pr.add_argument("--threads", type=int, help="torch CPU threads (on a shared 2-core machine 1 is fastest)")
     pr.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
     pr.add_argument("--window", type=float, default=2.0, help="window length in seconds (default 2)")
     pr.add_argument("--stride", type=float, default=0.5, help="window step in seconds (default 0.5)")
@@ -380,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"softfer {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_commands(sub, parents)
+    _add_study_commands(sub, parents)
     _add_media_commands(sub, parents)
     _add_label_commands(sub, parents)
     _add_synth_commands(sub, parents)

@@ -1,4 +1,5 @@
-"""Where a training run reports: log.csv (every step), TensorBoard (every epoch) and a progress bar.
+"""Where a training run reports: log.csv (every step), TensorBoard (every epoch, then the test results,
+hyperparameters and figures) and a progress bar.
 
 Only rank 0 writes files; the progress bar is shown on rank 0 when ``run.progress`` is on.
 """
@@ -6,10 +7,14 @@ Only rank 0 writes files; the progress bar is shown on rank 0 when ``run.progres
 from __future__ import annotations
 
 import csv
+import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,8 +29,12 @@ from softfer.io.files import atomic_write
 
 try:
     from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
 except ImportError:  # tensorboard is a dependency, but training must not die for a log
     SummaryWriter = None  # type: ignore[assignment,misc]
+
+# The run's figures (written by ``engine.outputs.write_run_outputs``) that ``RunLog.final`` shows.
+RUN_FIGURES = ("confusion_matrix.png", "per_class_recall.png", "reliability.png")
 
 
 class RunLog:
@@ -53,8 +62,9 @@ class RunLog:
         progress: bool,
         first_epoch: int = 0,
     ) -> None:
-        self.csv_path = run_dir / "log.csv"
+        self.run_dir, self.csv_path = run_dir, run_dir / "log.csv"
         self.name, self.epochs, self.rank = name, epochs, rank
+        self.last_epoch = first_epoch  # the step the test results are logged at
         self.writer = None
         if rank == 0 and SummaryWriter:
             # epoch records are logged at step epoch + 1: purge what a killed run logged after the checkpoint
@@ -92,15 +102,70 @@ class RunLog:
 
     def epoch(self, record: dict[str, Any]) -> None:
         """One finished epoch's record (train_loss, lr, val_uar) as TensorBoard scalars."""
+        self.last_epoch = int(record["epoch"])
         if self.writer:
             for key, v in record.items():
                 if key != "epoch" and isinstance(v, int | float):  # not the skipped-items records
                     self.writer.add_scalar(key, v, record["epoch"])
 
+    def final(
+        self, metrics: dict[str, Any], config: dict[str, Any], figures: Sequence[str] = RUN_FIGURES
+    ) -> None:
+        """The test results, at the last epoch's step: every number in ``metrics`` as a scalar ``test/<key>``
+        (nested keys joined by "/", the epoch history left out: ``epoch`` logged it), ``config`` (the
+        resolved config as ``model_dump(mode="json")`` gives it) as hyperparameters with the top-level test
+        scalars as their metrics, and ``figures`` (PNG names in the run folder; missing ones skipped) as
+        images ``figures/<name>``. Does nothing on ranks other than 0 (their ``metrics`` is empty).
+        """
+        if not self.writer or not metrics:
+            return
+        step = self.last_epoch
+        scalars = {f"test/{k}": v for k, v in metric_scalars(metrics).items()}
+        for tag, v in scalars.items():
+            self.writer.add_scalar(tag, v, step)
+        for name in figures:
+            png = self.run_dir / name
+            if png.is_file():
+                image = np.asarray(Image.open(png).convert("RGB"))
+                self.writer.add_image(f"figures/{png.stem}", image, step, dataformats="HWC")
+        # The hparams summaries go into this run's own event file. SummaryWriter.add_hparams would open a
+        # second writer in a sub-folder (another "run" in TensorBoard) and log every metric a second time.
+        headline = {tag: v for tag, v in scalars.items() if tag.count("/") == 1}
+        for summary in hparams(hparam_values(config), headline):
+            self.writer.file_writer.add_summary(summary, step)
+        self.writer.flush()
+
     def close(self) -> None:
         """Flush and close TensorBoard."""
         if self.writer:
             self.writer.close()
+
+
+def metric_scalars(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers of a metrics dict by "/"-joined key; lists, strings, None and the history left out."""
+    out: dict[str, float] = {}
+    for key, v in metrics.items():
+        if not prefix and key == "history":
+            continue
+        if isinstance(v, dict):
+            out.update(metric_scalars(v, f"{prefix}{key}/"))
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            out[f"{prefix}{key}"] = float(v)
+    return out
+
+
+def hparam_values(config: dict[str, Any], prefix: str = "") -> dict[str, float | str]:
+    """A nested config as TensorBoard hyperparameters: "."-joined keys, numbers kept, text as is, anything
+    else (booleans, None, lists, empty mappings) as its JSON text."""
+    out: dict[str, float | str] = {}
+    for key, v in config.items():
+        if isinstance(v, dict) and v:
+            out.update(hparam_values(v, f"{prefix}{key}."))
+        elif isinstance(v, int | float | str) and not isinstance(v, bool):
+            out[f"{prefix}{key}"] = v
+        else:
+            out[f"{prefix}{key}"] = json.dumps(v)
+    return out
 
 
 def _append_csv(path: Path, row: dict[str, Any]) -> None:

@@ -80,7 +80,7 @@ def evaluate_and_write(
     extra: dict[str, Any] = {"skipped": skipped, "data_reading": data.reading}
     if cut_short:
         extra["cut_short"] = cut_short
-    return write_run_outputs(run_dir, pred, ids, data.classes, history or [], extra=extra)
+    return write_run_outputs(run_dir, pred, ids, data.classes, history or [], extra=extra, name=cfg.name)
 
 
 def write_model(model: torch.nn.Module, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:
@@ -104,10 +104,12 @@ def write_run_outputs(
     history: list[dict],
     *,
     extra: dict[str, Any] | None = None,
+    name: str = "",
 ) -> dict[str, Any]:
     """metrics.json, predictions.csv, confusion/reliability/recall figures and training curves.
 
-    ``extra`` entries (e.g. how a run was cut short) are added to metrics.json.
+    ``extra`` entries (e.g. how a run was cut short) are added to metrics.json. ``name`` (the run's
+    name; default: the folder's) heads the confusion matrix and the recall figure.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     report = compute_metrics(pred, classes)
@@ -116,11 +118,17 @@ def write_run_outputs(
     write_metrics(run_dir / "metrics.json", report)
     write_predictions(run_dir / "predictions.csv", pred, ids, classes)
     keep = pred["label"] >= 0
-    plots.confusion_matrix_png(
-        np.array(report["confusion_matrix"]), classes, run_dir / "confusion_matrix.png"
-    )
+    name = name or run_dir.name
+    cm = np.array(report["confusion_matrix"])
+    plots.confusion_matrix_png(cm, classes, run_dir / "confusion_matrix.png", run=name)
     plots.reliability_png(pred["probs"][keep], pred["label"][keep], run_dir / "reliability.png")
-    plots.recall_png(report["per_class_recall"], run_dir / "per_class_recall.png")
+    plots.recall_png(
+        report["per_class_recall"],
+        run_dir / "per_class_recall.png",
+        f"{name}: per-class recall",
+        uar=report["uar"],
+        support=cm.sum(axis=1).astype(int).tolist(),
+    )
     if history:
         plots.curves_png(history, run_dir / "curves.png")
     return report

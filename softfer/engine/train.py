@@ -137,6 +137,7 @@ def fit(
     result = evaluate_and_write(
         final_model(t), t.data, cfg, t.run_dir, t.device, t.rank, t.world, s.history, cut_short=cut_short
     )
+    logs.final(result, cfg.model_dump(mode="json"))  # test metrics, hyperparameters and figures
     logs.close()
     return result
 

@@ -114,6 +114,33 @@ def _inside(root: Path, target: Path) -> Path:
     return target
 
 
+def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layout: str, detector) -> list:
+    """Track and align one video into ``final`` (through a temporary folder); its manifest row."""
+    tmp = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        frames = progress(iter_frames(video), description=f"faces in {video.name}")
+        track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
+        if not track.present.any():
+            return [clip_id, str(video), len(track.times), 0, "no face"]
+        tmp.mkdir()
+        written = 0
+        for i, _, crop in aligned_frames(video, track, opts.size):
+            written += 1
+            name = (
+                f"{clip_id.rsplit('/', 1)[-1]}_{written:05d}.jpg" if layout == "dfew" else f"{i + 1:06d}.jpg"
+            )
+            bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(tmp / name), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        dropped = f"{track.counts()['missing']} frames without a face dropped"
+        return [clip_id, str(video), len(track.times), written, dropped]
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def preprocess_videos(
     src: str | Path, out: str | Path, *, layout: str = "dfew", options: FaceOptions | None = None
 ) -> dict:
@@ -136,64 +163,29 @@ def preprocess_videos(
         layout, out
     )
     frames_root.mkdir(parents=True, exist_ok=True)
-    report = {
-        "videos": len(videos),
-        "clips_written": 0,
-        "frames_total": 0,
-        "frames_with_face": 0,
-        "no_face": [],
-        "failed": [],
-    }
+    report: dict = {"videos": len(videos), "no_face": [], "failed": []}
     rows = []
     jobs = list(zip(videos, clip_names(src, videos, layout), strict=True))
     for video, clip_id in progress(jobs, description="preprocess"):
         final = _inside(frames_root, frames_root / clip_id)
-        tmp = _inside(frames_root, final.with_name(f".{final.name}.partial"))
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
         try:
-            frames = progress(iter_frames(video), description=f"faces in {video.name}")
-            track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
-            report["frames_total"] += len(track.times)
-            faces = int(track.present.sum())
-            if faces == 0:
-                report["no_face"].append(str(video))
-                rows.append([clip_id, str(video), len(track.times), 0, "no face"])
-                continue
-            tmp.mkdir()
-            written = 0
-            for i, _, crop in aligned_frames(video, track, opts.size):
-                written += 1
-                name = f"{clip_id}_{written:05d}.jpg" if layout == "dfew" else f"{i + 1:06d}.jpg"
-                cv2.imwrite(
-                    str(tmp / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
-                )
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-            report["frames_with_face"] += written
-            report["clips_written"] += 1
-            counts = track.counts()
-            rows.append(
-                [
-                    clip_id,
-                    str(video),
-                    len(track.times),
-                    written,
-                    f"{counts['missing']} frames without a face dropped",
-                ]
-            )
+            rows.append(_write_clip(video, clip_id, final, opts, layout, detector))
         except Exception as exc:  # one bad video must not cost the others: listed in the report
-            shutil.rmtree(tmp, ignore_errors=True)
             reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
-            if str(video) not in reason:
-                reason = f"{video}: {reason}"
+            reason = reason if str(video) in reason else f"{video}: {reason}"
             log.error("%s", reason)
             report["failed"].append({"video": str(video), "error": reason})
             rows.append([clip_id, str(video), 0, 0, f"failed: {reason}"])
+        if rows[-1][4] == "no face":
+            report["no_face"].append(str(video))
     with atomic_write(out / "manifest.csv", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "id", "source", "frames", "aligned_frames", "note"])
         w.writerows([[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0])
+    report["clips_written"] = sum(r[3] > 0 for r in rows)
+    report["frames_total"] = sum(r[2] for r in rows)
+    report["frames_with_face"] = sum(r[3] for r in rows)
     report["frames_dropped"] = report["frames_total"] - report["frames_with_face"]
     write_json_atomic(out / "preprocess_report.json", report)
     return report

@@ -1,5 +1,9 @@
 """Figures: confusion matrix (MIDAS Fig. 6), coexisting emotions (Fig. 5), reliability diagram,
-per-class recall, training curves, and a comparison of regimes."""
+per-class recall, training curves, and a comparison of regimes.
+
+Each figure has a ``*_figure`` function that builds and returns the matplotlib Figure (what the tests
+inspect) and a ``*_png`` wrapper that saves it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.ticker import MaxNLocator
 
 from softfer import metrics
 from softfer.io.files import atomic_write
+
+MISSING_COLOUR = "0.85"  # cells with no colour of their own: a class absent from the rows, a masked diagonal
 
 
 def _save(fig, path: str | Path) -> None:
@@ -23,57 +32,102 @@ def _save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
-def _heatmap(ax, matrix: np.ndarray, classes: Sequence[str], fmt: str, xlabel: str, ylabel: str) -> None:
-    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=max(float(np.nanmax(matrix)), 1e-9))
+def with_support(classes: Sequence[str], support: Sequence[float]) -> list[str]:
+    """Row labels that carry each row's sample count: ``"angry (n=123)"``."""
+    return [f"{c} (n={int(n)})" for c, n in zip(classes, support, strict=True)]
+
+
+def _heatmap(
+    ax,
+    shown: np.ma.MaskedArray,
+    values: np.ndarray,
+    classes: Sequence[str],
+    rows: Sequence[str],
+    *,
+    cmap: str,
+    vmax: float | None = None,
+) -> AxesImage:
+    """``shown`` gives the colours (masked cells in grey) up to ``vmax`` (default: its largest value),
+    ``values`` the numbers written in the cells."""
+    colours = plt.get_cmap(cmap).with_extremes(bad=MISSING_COLOUR)
+    top = vmax if vmax is not None else float(shown.max()) if shown.count() else 1.0
+    image = ax.imshow(shown, cmap=colours, vmin=0, vmax=max(top, 1e-9))
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    top = np.nanmax(matrix) if matrix.size else 1.0
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            v = matrix[i, j]
-            if not np.isnan(v):
-                ax.text(
-                    j,
-                    i,
-                    format(v, fmt),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if v > 0.6 * top else "black",
-                )
+    ax.set_yticks(range(len(rows)), rows)
+    for i, j in zip(*np.nonzero(~np.isnan(values)), strict=True):
+        dark = not np.ma.is_masked(shown[i, j]) and shown[i, j] > 0.6 * top
+        ax.text(
+            j,
+            i,
+            f"{values[i, j]:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if dark else "black",
+        )
+    return image
 
 
-def confusion_matrix_png(cm: np.ndarray, classes: Sequence[str], path: str | Path, title: str = "") -> None:
-    """Row-normalised confusion matrix (recall per true class), as in MIDAS Fig. 6."""
+def confusion_figure(cm: np.ndarray, classes: Sequence[str], run: str = "") -> Figure:
+    """Confusion matrix with rows normalised: cell (i, j) is the share of true class i predicted as j, so
+    the diagonal is each class's recall. Colours span 0..1 whatever the run (figures of two runs compare);
+    each row's label gives its support (clips of that true class); a class absent from the data is a grey
+    row with n=0."""
     cm = np.asarray(cm, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        norm = cm / cm.sum(axis=1, keepdims=True)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    _heatmap(ax, norm, classes, ".2f", "predicted", "true")
-    ax.set_title(title or "confusion matrix (row-normalised)")
-    _save(fig, path)
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = cm / support[:, None]
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    rows = with_support(classes, support)
+    image = _heatmap(ax, np.ma.masked_invalid(norm), norm, classes, rows, cmap="Blues", vmax=1.0)
+    fig.colorbar(image, ax=ax, label="share of the true class (row-normalised)")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (support)")
+    what = f"confusion matrix, rows normalised ({int(support.sum())} clips)"
+    ax.set_title(f"{run}\n{what}" if run else what, fontsize=9)
+    return fig
+
+
+def confusion_matrix_png(cm: np.ndarray, classes: Sequence[str], path: str | Path, run: str = "") -> None:
+    """Save ``confusion_figure`` (MIDAS Fig. 6) with the run's name in the title."""
+    _save(confusion_figure(cm, classes, run), path)
+
+
+def coexistence_matrix(soft: np.ndarray, hard: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K, K) mean soft label of the clips of each majority class (NaN rows for absent classes), counts."""
+    matrix = np.full((k, k), np.nan)
+    counts = np.bincount(np.asarray(hard, dtype=np.int64), minlength=k)[:k]
+    for c in np.flatnonzero(counts):
+        matrix[c] = soft[hard == c].mean(axis=0)
+    return matrix, counts
+
+
+def coexistence_figure(matrix: np.ndarray, classes: Sequence[str], counts: Sequence[int]) -> Figure:
+    """The coexisting-emotion heatmap (MIDAS Fig. 5). The diagonal (the majority emotion's own share, far
+    larger than the rest) is written but not coloured, so the colour scale spans the off-diagonal shares
+    only and their structure stays visible."""
+    k = len(classes)
+    shown = np.ma.masked_where(np.eye(k, dtype=bool) | np.isnan(matrix), matrix)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    image = _heatmap(ax, shown, matrix, classes, with_support(classes, counts), cmap="Purples")
+    fig.colorbar(image, ax=ax, label="mean share of a co-voted emotion (diagonal in grey, not to scale)")
+    ax.set_xlabel("co-voted emotion")
+    ax.set_ylabel("majority emotion (clips)")
+    ax.set_title("coexisting emotions: mean soft label per majority class", fontsize=9)
+    return fig
 
 
 def coexistence_png(
     soft: np.ndarray, hard: np.ndarray, classes: Sequence[str], path: str | Path
 ) -> np.ndarray:
-    """Mean soft label of the clips of each majority class (MIDAS Fig. 5); returns the matrix."""
-    k = len(classes)
-    matrix = np.full((k, k), np.nan)
-    for c in range(k):
-        if (hard == c).any():
-            matrix[c] = soft[hard == c].mean(axis=0)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    _heatmap(ax, matrix, classes, ".2f", "co-voted emotion", "majority emotion")
-    ax.set_title("coexisting emotions (mean soft label per class)")
-    _save(fig, path)
+    """Save ``coexistence_figure`` of the soft labels grouped by majority class; returns the matrix."""
+    matrix, counts = coexistence_matrix(soft, hard, len(classes))
+    _save(coexistence_figure(matrix, classes, counts), path)
     return matrix
 
 
-def reliability_png(probs: np.ndarray, labels: np.ndarray, path: str | Path, n_bins: int = 15) -> float:
-    """Reliability diagram with the ECE in the title; returns the ECE.
+def reliability_figure(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> tuple[Figure, float]:
+    """Reliability diagram with the ECE in the title; returns it and the ECE.
 
     Each non-empty bin gets a solid accuracy bar (its top is the bin's accuracy, whatever the confidence),
     an unfilled hatched bar spanning accuracy to mean confidence (above the accuracy bar when over-confident,
@@ -113,50 +167,142 @@ def reliability_png(probs: np.ndarray, labels: np.ndarray, path: str | Path, n_b
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability (ECE {ece:.3f}, {n_bins} bins)")
     ax.legend(loc="upper left", fontsize=7)
+    return fig, ece
+
+
+def reliability_png(probs: np.ndarray, labels: np.ndarray, path: str | Path, n_bins: int = 15) -> float:
+    """Save ``reliability_figure``; returns the ECE."""
+    fig, ece = reliability_figure(probs, labels, n_bins)
     _save(fig, path)
     return ece
 
 
-def recall_png(recall: dict[str, float | None], path: str | Path, title: str = "per-class recall") -> None:
-    """Bar chart of each class's recall."""
+def recall_figure(
+    recall: dict[str, float | None],
+    title: str = "per-class recall",
+    *,
+    uar: float | None = None,
+    support: Sequence[int] | None = None,
+) -> Figure:
+    """Bars of each class's recall with their values, the UAR and chance (1/K) as lines.
+
+    A class absent from the test set (recall None or NaN) has no bar but the word "absent", so it cannot
+    be read as a recall of 0. ``uar`` defaults to the mean recall of the present classes (``metrics.uar``);
+    ``support`` (clips per class) is added to the class names.
+    """
     names = list(recall)
-    values = [np.nan if recall[n] is None else recall[n] for n in names]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(names, values, color="tab:green")
-    ax.set_ylim(0, 1)
+    k = len(names)
+    values = np.array([np.nan if recall[n] is None else float(recall[n]) for n in names])
+    present = np.flatnonzero(~np.isnan(values))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * k + 2), 3.8))
+    bars = ax.bar(present, values[present], color="tab:green", label="recall")
+    ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    for i in np.flatnonzero(np.isnan(values)):
+        ax.text(
+            i,
+            0.03,
+            "absent",
+            rotation=90,
+            ha="center",
+            va="bottom",
+            color="0.3",
+            style="italic",
+            zorder=4,  # over the UAR and chance lines
+            bbox={"facecolor": "white", "edgecolor": "0.6", "boxstyle": "round"},
+        )
+    if uar is None and present.size:
+        uar = float(values[present].mean())
+    if uar is not None:
+        ax.axhline(uar, color="tab:blue", lw=1.2, label=f"UAR {uar:.3f}")
+    ax.axhline(1 / k, color="0.3", ls="--", lw=1, label=f"chance 1/{k} = {1 / k:.3f}")
+    ax.set_xticks(
+        range(k), names if support is None else with_support(names, support), rotation=45, ha="right"
+    )
+    ax.set_xlim(-0.6, k - 0.4)
+    ax.set_ylim(0, 1.1)
     ax.set_ylabel("recall")
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=45)
-    _save(fig, path)
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)  # outside: no bar hidden
+    return fig
 
 
-def curves_png(history: list[dict[str, float]], path: str | Path) -> None:
-    """Training loss (and validation UAR when present) per epoch."""
-    epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    ax.set_xlabel("epoch")
+def recall_png(
+    recall: dict[str, float | None],
+    path: str | Path,
+    title: str = "per-class recall",
+    *,
+    uar: float | None = None,
+    support: Sequence[int] | None = None,
+) -> None:
+    """Save ``recall_figure``."""
+    _save(recall_figure(recall, title, uar=uar, support=support), path)
+
+
+def curves_figure(history: list[dict[str, float]]) -> Figure:
+    """Training loss and validation UAR (right axis, when validated) per epoch, and below them the learning
+    rate each epoch ended with (when the history has it); integer epochs, every line in a legend."""
+    epochs = [int(h["epoch"]) for h in history]
+    has_lr = any("lr" in h for h in history)
+    fig, axes = plt.subplots(
+        2 if has_lr else 1, 1, sharex=True, figsize=(5.5, 5 if has_lr else 3.5), squeeze=False
+    )
+    ax = axes[0][0]
+    lines = ax.plot(
+        epochs, [h.get("train_loss", np.nan) for h in history], marker="o", ms=3, label="train loss"
+    )
     ax.set_ylabel("loss")
     if any("val_uar" in h for h in history):
         ax2 = ax.twinx()
-        ax2.plot(epochs, [h.get("val_uar", np.nan) for h in history], color="tab:orange", label="val UAR")
+        uar = [h.get("val_uar", np.nan) for h in history]
+        lines += ax2.plot(epochs, uar, color="tab:orange", marker="o", ms=3, label="val UAR")
         ax2.set_ylabel("val UAR")
+        ax2.set_ylim(0, 1)
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7)
     ax.set_title("training")
-    _save(fig, path)
+    if has_lr:
+        lax = axes[1][0]
+        lr = [h.get("lr", np.nan) for h in history]
+        lax.plot(epochs, lr, color="tab:purple", marker="o", ms=3, label="learning rate (end of epoch)")
+        lax.set_ylabel("learning rate")
+        lax.legend(fontsize=7)
+    for row in axes:
+        row[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1][0].set_xlabel("epoch")
+    return fig
 
 
-def compare_png(
-    results: dict[str, dict[str, float]], path: str | Path, keys: Sequence[str] = ("uar", "war")
-) -> None:
-    """Grouped bars of the given metrics for several regimes."""
+def curves_png(history: list[dict[str, float]], path: str | Path) -> None:
+    """Save ``curves_figure``."""
+    _save(curves_figure(history), path)
+
+
+def compare_figure(
+    results: dict[str, dict[str, float]], keys: Sequence[str] = ("uar", "war"), *, chance: float | None = None
+) -> Figure:
+    """Grouped bars of the given metrics for several regimes, with their values and, when given, chance."""
     names = list(results)
     x = np.arange(len(names))
     width = 0.8 / len(keys)
     fig, ax = plt.subplots(figsize=(1.8 + 1.4 * len(names), 3.5))
     for i, k in enumerate(keys):
-        ax.bar(x + i * width, [results[n][k] for n in names], width, label=k.upper())
+        bars = ax.bar(x + i * width, [results[n][k] for n in names], width, label=k.upper())
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    if chance is not None:
+        ax.axhline(chance, color="0.3", ls="--", lw=1, label=f"chance {chance:.3f}")
     ax.set_xticks(x + width * (len(keys) - 1) / 2, names)
-    ax.set_ylim(0, 1)
-    ax.legend()
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("score on held-out clips")
+    ax.legend(fontsize=7)
     ax.set_title("held-out clips")
-    _save(fig, path)
+    return fig
+
+
+def compare_png(
+    results: dict[str, dict[str, float]],
+    path: str | Path,
+    keys: Sequence[str] = ("uar", "war"),
+    *,
+    chance: float | None = None,
+) -> None:
+    """Save ``compare_figure``."""
+    _save(compare_figure(results, keys, chance=chance), path)

@@ -115,3 +115,45 @@ def timeline_png(result: dict[str, Any], classes: Sequence[str], path: str | Pat
     with atomic_write(path, "wb") as f:
         fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
+
+
+def tracks_timeline_figure(data: dict[str, Any], classes: Sequence[str], note: str = "") -> Figure:
+    """One panel per tracked face: its stacked per-window distributions over time, gaps where the face
+    is not seen (hatched, "no face"), and the model's provenance stamped under the panels.
+
+    Args:
+        data: {"media", "duration", "tracks": [{"id", "windows": [{"start", "end", "probs"}]}]}.
+        classes: the class names, in the order of the probabilities.
+        note: where the model comes from (what it was trained on), printed on the figure.
+    """
+    tracks = data["tracks"]
+    rows = max(len(tracks), 1)
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 1.2 + 2.1 * rows), squeeze=False, sharex=True)
+    if not tracks:
+        axes[0, 0].text(0.5, 0.5, "no face found", transform=axes[0, 0].transAxes, ha="center", va="center")
+    for ax, track in zip(axes[:, 0], tracks, strict=False):
+        wins = track["windows"]
+        probs = np.array(
+            [w["probs"] if w["probs"] else [np.nan] * len(classes) for w in wins], dtype=np.float64
+        )
+        if len(wins) > 1 or wins[0]["end"] > wins[0]["start"]:
+            end = max(data.get("duration", 0.0), wins[-1]["end"])
+            _draw_stack(ax, wins, probs, classes, end)
+        elif wins[0]["probs"]:  # a photo: one distribution per face
+            ax.bar(range(len(classes)), probs[0], color=[f"C{k}" for k in range(len(classes))])
+            ax.set_xticks(range(len(classes)), list(classes), fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face {track['id']}")
+    axes[0, 0].set_title(Path(data.get("media", "")).name, fontsize=9)
+    if note:
+        fig.text(0.01, 0.005, f"model: {note}", fontsize=7, va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.05 if note else 0, 1, 1))
+    return fig
+
+
+def tracks_timeline_png(data: dict[str, Any], classes: Sequence[str], note: str, path: str | Path) -> None:
+    """Write ``tracks_timeline_figure`` as a PNG."""
+    fig = tracks_timeline_figure(data, classes, note)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
+    plt.close(fig)

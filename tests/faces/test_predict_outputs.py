@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from softfer.predict import output_paths, predict_media
+from softfer.predict import Predictor, output_paths, predict_media
 from tests.faces.test_faces import _checkpoint
 
 
@@ -25,55 +25,48 @@ def test_output_names_keep_the_suffix_and_sub_folder(tmp_path):
     names = {
         p.relative_to(tmp_path).as_posix()
         for n in ("x.jpg", "x.mp4", "sub/x.jpg")
-        for p in output_paths(tmp_path, Path(n))
+        for p in output_paths(tmp_path, Path(n), annotate=True)
     }
-    assert names == {
-        "x.jpg.json",
-        "x.jpg.csv",
-        "x.jpg_timeline.png",
-        "x.mp4.json",
-        "x.mp4.csv",
-        "x.mp4_timeline.png",
-        "sub/x.jpg.json",
-        "sub/x.jpg.csv",
-        "sub/x.jpg_timeline.png",
-    }
+    tails = (".json", "_frames.csv", "_windows.csv", "_timeline.png")
+    expected = {f"{n}{t}" for n in ("x.jpg", "x.mp4", "sub/x.jpg") for t in tails} | {"x.mp4_annotated.mp4"}
+    assert names == expected
 
 
 def test_same_stem_photo_and_video_both_kept_and_never_overwritten(folder, tmp_path):
     ckpt = _checkpoint(tmp_path / "model.pt")
     out = folder / "predictions"  # inside the media folder: a rerun must not classify its own PNGs
-    results = predict_media(folder, ckpt, out)
+    results = predict_media(folder, Predictor.from_checkpoint(ckpt), out)
     by_media = {r["media"]: r for r in results}
     assert set(by_media) == {str(folder / "x.jpg"), str(folder / "x.mp4"), str(folder / "sub" / "x.jpg")}
     outputs = [p for r in results for p in r["outputs"]]
-    assert len(outputs) == len(set(outputs)) == 9
+    assert len(outputs) == len(set(outputs)) == 12
     for name in ("x.jpg", "x.mp4", "sub/x.jpg"):
         saved = json.loads((out / f"{name}.json").read_text())
-        assert saved["media"] == str(folder / name)
+        assert saved["meta"]["media"] == str(folder / name)
         assert saved["windows"] == by_media[str(folder / name)]["windows"]
-        assert (out / f"{name}.csv").is_file() and (out / f"{name}_timeline.png").is_file()
-    assert json.loads((out / "x.jpg.json").read_text())["faces"] == 1  # the photo's result, not the video's
-    assert json.loads((out / "sub" / "x.jpg.json").read_text())["faces"] == 5
+        for tail in ("_frames.csv", "_windows.csv", "_timeline.png"):
+            assert (out / f"{name}{tail}").is_file()
+    assert json.loads((out / "x.jpg.json").read_text())["meta"]["faces"] == 1  # the photo's, not the video's
+    assert json.loads((out / "sub" / "x.jpg.json").read_text())["meta"]["faces"] == 5
     assert len(json.loads((out / "x.mp4.json").read_text())["windows"]) > 1
 
-    before = {p: (out / p).read_bytes() for p in ("x.jpg.json", "x.mp4.csv")}
+    before = {p: (out / p).read_bytes() for p in ("x.jpg.json", "x.mp4_frames.csv")}
     (folder / "x.jpg").unlink()  # a rerun would now differ: prove nothing is touched when it is refused
     shutil.copy(folder / "sub" / "x.jpg", folder / "x.jpg")
     with pytest.raises(ValueError, match=r"x\.jpg\.json.*already exists.*--overwrite"):
-        predict_media(folder, ckpt, out)
+        predict_media(folder, Predictor.from_checkpoint(ckpt), out)
     assert {p: (out / p).read_bytes() for p in before} == before
 
-    again = predict_media(folder, ckpt, out, overwrite=True)
+    again = predict_media(folder, Predictor.from_checkpoint(ckpt), out, overwrite=True)
     assert len(again) == 3  # the PNGs under predictions/ were not taken as input
-    assert json.loads((out / "x.jpg.json").read_text())["faces"] == 5
+    assert json.loads((out / "x.jpg.json").read_text())["meta"]["faces"] == 5
 
 
 def test_single_file_refuses_to_overwrite(media, tmp_path):
     ckpt = _checkpoint(tmp_path / "model.pt")
     out = tmp_path / "out"
     out.mkdir()
-    (out / "single_face.jpg.csv").write_text("someone else's file")
-    with pytest.raises(ValueError, match=r"single_face\.jpg\.csv"):
-        predict_media(media / "single_face.jpg", ckpt, out)
-    assert (out / "single_face.jpg.csv").read_text() == "someone else's file"
+    (out / "single_face.jpg_frames.csv").write_text("someone else's file")
+    with pytest.raises(ValueError, match=r"single_face\.jpg_frames\.csv"):
+        predict_media(media / "single_face.jpg", Predictor.from_checkpoint(ckpt), out)
+    assert (out / "single_face.jpg_frames.csv").read_text() == "someone else's file"

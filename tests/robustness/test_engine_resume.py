@@ -198,3 +198,9 @@ def test_tensorboard_holds_each_epoch_once_after_a_resume(tiny_dfew_module, tmp_
     fit(_cfg(tiny_dfew_module, run, **{"optim.epochs": 2}), resume=str(run / "last.pt"))
     logged = _tensorboard_scalars(run, "train_loss")
     assert [s for s, _ in logged] == [1, 2] and logged[1][1] != 99.0
+
+
+def test_tensorboard_gets_the_test_metrics_of_a_finished_run(finished):
+    logged = _tensorboard_scalars(finished, "test/uar")
+    metrics = json.loads((finished / "metrics.json").read_text())
+    assert [round(v, 5) for _, v in logged] == [round(metrics["uar"], 5)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -13,6 +14,9 @@ from softfer.data.label_files import agreement_report
 from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
 from softfer.io.console import bars_allowed, console
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _progress(total: int, what: str) -> Progress:
@@ -54,23 +58,42 @@ def dfew_stats(records: list[ClipRecord]) -> str:
     return "\n".join(lines)
 
 
-def save_montage(images: list[list[np.ndarray]], titles: list[str], png: str | Path) -> None:
-    """A grid of RGB frames, one row per clip, with a title per row."""
+def montage_figure(
+    images: list[list[np.ndarray]], titles: list[str], captions: list[list[str]] | None = None
+) -> Figure:
+    """A grid of RGB frames, one row per clip, with a title per row (none where it is "") and, when
+    given, a caption under each image (below it, never over the face)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows, cols = len(images), max(len(r) for r in images)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.3), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.45), squeeze=False)
     for i, row in enumerate(images):
         for j in range(cols):
             ax = axes[i][j]
             ax.axis("off")
             if j < len(row):
                 ax.imshow(row[j])
-        axes[i][0].set_title(titles[i], fontsize=7, loc="left")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.01, wspace=0.03, hspace=0.3)
+            if captions and j < len(captions[i]):
+                ax.text(0.5, -0.03, captions[i][j], transform=ax.transAxes, ha="center", va="top", fontsize=6)
+        if titles[i]:
+            axes[i][0].set_title(titles[i], fontsize=7, loc="left")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.04, wspace=0.03, hspace=0.35)
+    return fig
+
+
+def save_montage(
+    images: list[list[np.ndarray]],
+    titles: list[str],
+    png: str | Path,
+    captions: list[list[str]] | None = None,
+) -> None:
+    """Save ``montage_figure`` to ``png``."""
+    import matplotlib.pyplot as plt
+
+    fig = montage_figure(images, titles, captions)
     Path(png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -150,9 +173,7 @@ def synth_affectnet(
             for i in picks
         ]
         grid = [imgs[k : k + 8] for k in range(0, len(imgs), 8)]
-        titles = [
-            ", ".join(AFFECTNET_CLASSES[labels[i]] for i in picks[k : k + 8]) for k in range(0, len(picks), 8)
-        ]
-        save_montage(grid, titles, montage)
+        captions = [[AFFECTNET_CLASSES[labels[i]] for i in picks[k : k + 8]] for k in range(0, len(picks), 8)]
+        save_montage(grid, [""] * len(grid), montage, captions)
         print(f"montage: {montage}")
     return records

@@ -1,0 +1,224 @@
+"""``softfer.Predictor``: emotions of every face of a video, photo, PIL image or numpy frames, in a notebook.
+
+from softfer import Predictor
+predictor = Predictor.from_checkpoint("fer_fer2013.safetensors")
+result = predictor.predict("clip.mp4")      # writes nothing
+result.frames.head()                          # one row per frame and face
+result.save("out/clip")                       # JSON, CSV and timeline PNG when asked
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from softfer.engine.checkpoint import load_checkpoint
+from softfer.engine.runs import model_from_state
+from softfer.faces.detect import FaceDetector
+from softfer.faces.multitrack import Tracking, track_faces
+from softfer.io.console import progress
+from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from softfer.io.video import iter_frames
+from softfer.models import spec_of
+from softfer.predict.pipeline import analyse
+from softfer.predict.results import Prediction, frame_table, track_summary, window_table
+
+SYNTHETIC_NOTE = (
+    "this checkpoint was trained on softfer's synthetic benchmark (cartoon faces): its predictions on real "
+    "faces are for trying the pipeline, not emotion estimates"
+)
+FACES = ("all", "largest")
+
+Frames = Callable[[], Iterator[tuple[float, np.ndarray]]]
+
+
+def provenance(cfg: Any, trained_on: dict | None) -> str:
+    """What the model was trained on, in words, for every output it produces."""
+    if trained_on and trained_on.get("synthetic"):
+        return SYNTHETIC_NOTE
+    if trained_on and trained_on.get("dataset"):
+        return f"trained on {trained_on['dataset']}; weights: {trained_on.get('weights', 'unknown')}"
+    return (
+        f"trained on {cfg.data.format} data ({cfg.data.root}); "
+        "softfer ships no weights trained on licensed data"
+    )
+
+
+@dataclasses.dataclass
+class FaceSettings:
+    """How faces are found: detect every ``every`` frames, ``faces`` "all" or "largest", MTCNN options."""
+
+    faces: str = "all"
+    every: int = 5
+    max_gap: int = 12
+    detect_max_side: int = 320
+    min_face: int = 40
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.faces not in FACES:
+            raise ValueError(f"faces must be one of {FACES}, got {self.faces!r}")
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1, got {self.every}")
+
+
+def _image_frames(img: np.ndarray) -> Frames:
+    return lambda: iter([(0.0, img)])
+
+
+def _array_frames(frames: np.ndarray, fps: float | None) -> Frames:
+    if frames.ndim == 3:
+        return _image_frames(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(
+            f"numpy frames must be uint8 (H, W, 3) or (N, H, W, 3) RGB, got {frames.dtype} {frames.shape}"
+        )
+    if not fps or fps <= 0:
+        raise ValueError("numpy frames need their frame rate: predict(frames, fps=25)")
+    return lambda: ((i / fps, f) for i, f in enumerate(frames))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An RGB uint8 photo; a ValueError naming the file when it cannot be decoded."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:  # PIL raises several types for damaged files
+        raise ValueError(f"{path}: unreadable image ({exc})") from exc
+
+
+def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
+    """(a fresh frame iterator per call, is a photo, name) for a path, PIL image or numpy frames."""
+    if isinstance(source, Image.Image):
+        return _image_frames(np.asarray(source.convert("RGB"))), True, "image"
+    if isinstance(source, np.ndarray):
+        return _array_frames(source, fps), source.ndim == 3, "frames"
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return _image_frames(read_image(path)), True, str(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return (lambda: iter_frames(path)), False, str(path)
+    raise ValueError(f"{path}: not a video or image file ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
+
+
+class Predictor:
+    """A loaded model and face settings; ``predict`` returns a ``Prediction`` and writes nothing.
+
+    Args:
+        model: a softfer model (or an ONNX module) in eval mode.
+        cfg: its experiment config (the crop size and clip length come from it).
+        classes: the class names, in the model's output order.
+        note: what the model was trained on (``provenance``).
+        faces: face detection settings.
+        window, stride: seconds per window and between windows (videos).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg: Any,
+        classes: tuple[str, ...],
+        *,
+        note: str = "",
+        faces: FaceSettings | None = None,
+        window: float = 2.0,
+        stride: float = 0.5,
+        source: str = "",
+    ) -> None:
+        self.model, self.cfg, self.classes, self.note = model, cfg, tuple(classes), note
+        self.faces = faces or FaceSettings()
+        self.window, self.stride, self.source = window, stride, source
+        self._detector: FaceDetector | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        faces: str = "all",
+        every: int = 5,
+        window: float = 2.0,
+        stride: float = 0.5,
+    ) -> Predictor:
+        """Load a softfer checkpoint (RUN/model.pt, a ``.safetensors`` from ``import-fer``).
+
+        Args:
+            device: where the classifier and MTCNN run ("cpu", "cuda").
+            threads: torch CPU threads for this process (on a shared 2-core machine 1 is fastest).
+            faces: "all" faces, or only the "largest" of each keyframe.
+            every: detect faces every ``every`` frames and track in between.
+            window, stride: seconds per window and between windows (videos).
+        """
+        if threads:
+            torch.set_num_threads(threads)
+        state = load_checkpoint(path)
+        model, cfg, classes = model_from_state(state, path, device)
+        settings = FaceSettings(faces=faces, every=every, device=device)
+        note = provenance(cfg, state.get("trained_on"))
+        return cls(
+            model, cfg, classes, note=note, faces=settings, window=window, stride=stride, source=str(path)
+        )
+
+    def detector(self) -> FaceDetector:
+        """The MTCNN detector, built once (a folder of media reuses it)."""
+        if self._detector is None:
+            f = self.faces
+            self._detector = FaceDetector(device=f.device, max_side=f.detect_max_side, min_face=f.min_face)
+        return self._detector
+
+    def track(self, frames: Frames, photo: bool, name: str) -> Tracking:
+        """Every face of the frames, tracked (photos: each face detected once)."""
+        f = self.faces
+        shown = progress(frames(), description=f"faces in {Path(name).name}", enabled=not photo)
+        every = 1 if photo else f.every
+        return track_faces(
+            shown, self.detector(), every=every, max_gap=f.max_gap, largest_only=f.faces == "largest"
+        )
+
+    def predict(self, source: Any, *, fps: float | None = None) -> Prediction:
+        """Emotions of every face of a video or image file, a PIL image, or numpy RGB frames.
+
+        Args:
+            source: a path (video or photo), a ``PIL.Image``, a (H, W, 3) uint8 array or (N, H, W, 3) frames.
+            fps: the frame rate of numpy frames.
+        """
+        frames, photo, name = frames_of(source, fps)
+        tracking = self.track(frames, photo, name)
+        a = analyse(
+            frames(),
+            tracking,
+            self.model,
+            self.cfg,
+            len(self.classes),
+            window=self.window,
+            stride=self.stride,
+        )
+        classes = list(self.classes)
+        times = tracking.times
+        step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        meta = {
+            "media": name,
+            "model": spec_of(self.model).name,
+            "checkpoint": self.source,
+            "classes": classes,
+            "note": self.note,
+            "photo": photo,
+            "frames": len(times),
+            "duration": float(times[-1] - times[0] + step) if len(times) else 0.0,
+            "size": list(tracking.size),
+            "faces": len(tracking.tracks),
+            "tracks": track_summary(a),
+            "window": self.window,
+            "stride": self.stride,
+        }
+        return Prediction(frame_table(a, classes), window_table(a, classes), meta)

@@ -1,0 +1,143 @@
+"""`softfer predict MEDIA --checkpoint CKPT`: every face of a video, a photo or a folder of both.
+
+For each media file ``NAME`` (its path below the folder given, suffix kept) the outputs are
+``OUT/NAME.json``, ``OUT/NAME_frames.csv``, ``OUT/NAME_windows.csv`` and ``OUT/NAME_timeline.png``
+(docs/OUTPUTS.md), and with ``annotate`` ``OUT/NAME_annotated.mp4`` for videos. Nothing is overwritten
+without ``overwrite``; in a folder, a file that fails is reported and the others are predicted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from softfer.io.console import progress
+from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
+from softfer.predict.annotate import annotate_video
+from softfer.predict.api import Predictor
+
+log = logging.getLogger(__name__)
+
+TAILS = (".json", "_frames.csv", "_windows.csv", "_timeline.png")
+
+
+def output_paths(out: Path, name: Path, *, annotate: bool = False) -> list[Path]:
+    """The outputs of one media file, keyed by its full name (suffix included) and sub-folder.
+
+    Args:
+        out: The output folder.
+        name: The media file's path relative to the folder given to `predict_media` (its bare name
+            when a single file was given), e.g. ``clip.mp4`` or ``day1/clip.mp4``.
+        annotate: also the annotated video (videos only).
+
+    Returns:
+        ``out/<name>.json``, ``_frames.csv``, ``_windows.csv``, ``_timeline.png`` (and ``_annotated.mp4``);
+        ``x.jpg``, ``x.mp4`` and ``a/x.jpg`` never share an output.
+    """
+    target = out / name
+    tails = TAILS + (("_annotated.mp4",) if annotate and name.suffix.lower() in VIDEO_SUFFIXES else ())
+    return [target.with_name(f"{target.name}{tail}") for tail in tails]
+
+
+def _media_files(media: Path, out: Path) -> list[tuple[Path, Path]]:
+    """(file, name relative to ``media``) of every video and image under a folder, or of one file.
+
+    Sub-folders are searched too; hidden files and folders and the output folder itself (when it lies
+    inside ``media``) are skipped, so a second run does not classify the timeline PNGs of the first.
+    """
+    suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
+    if media.is_file():
+        if media.suffix.lower() not in suffixes:
+            raise ValueError(f"{media}: not a video or image file ({', '.join(suffixes)})")
+        return [(media, Path(media.name))]
+    if not media.is_dir():
+        raise ValueError(f"{media}: no such file or folder")
+    skip = out.resolve()
+    files = []
+    for folder, dirs, names in os.walk(media):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
+        files += [here / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in suffixes]
+    if not files:
+        raise ValueError(f"{media}: no videos or images ({', '.join(suffixes)})")
+    return sorted((f, f.relative_to(media)) for f in files)
+
+
+def _refuse_existing(planned: list[list[Path]]) -> None:
+    """Raise before any work if an output of this run already exists (a run never overwrites silently)."""
+    existing = [p for paths in planned for p in paths if p.exists()]
+    if existing:
+        shown = ", ".join(str(p) for p in existing[:3]) + (
+            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        )
+        raise ValueError(
+            f"{shown}: output already exists; pass --overwrite (overwrite=True) to replace it, "
+            "or choose another --out folder"
+        )
+
+
+def _summary(media: Path, prediction, paths: list[Path]) -> dict[str, Any]:
+    d = prediction.to_dict()
+    return {
+        "media": str(media),
+        "outputs": [str(p) for p in paths],
+        "note": prediction.meta["note"],
+        "faces": prediction.meta["faces"],
+        "duration": prediction.meta["duration"],
+        "frames": prediction.meta["frames"],
+        "windows": d["windows"],
+        "tracks": prediction.meta["tracks"],
+    }
+
+
+def predict_media(
+    media: str | Path,
+    predictor: Predictor,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    annotate: bool = False,
+) -> list[dict[str, Any]]:
+    """Predict for a video, an image, or every video and image of a folder (sub-folders included).
+
+    Args:
+        media: A video, an image or a folder of them.
+        predictor: The loaded model and settings (``Predictor.from_checkpoint``).
+        out: The output folder (see ``output_paths``).
+        overwrite: Replace outputs that already exist; without it an existing output is an error,
+            raised before anything is predicted.
+        annotate: Also write each video with boxes, track ids and top emotions drawn.
+
+    Returns:
+        One summary dict per media file, in path order. For a folder, a file that cannot be read or
+        predicted does not stop the others: its dict has ``error`` (the reason) and no ``outputs``, and
+        ``OUT/predict_report.json`` lists every failure. A single file's failure is raised.
+    """
+    media, out = Path(media), Path(out)
+    files = _media_files(media, out)
+    planned = [output_paths(out, name, annotate=annotate) for _, name in files]
+    if not overwrite:
+        _refuse_existing(planned)
+    results = []
+    for (f, _), paths in progress(list(zip(files, planned, strict=True)), description="predict"):
+        try:
+            prediction = predictor.predict(f)
+            written = prediction.save(paths[0].with_name(paths[0].name[: -len(".json")]))
+            if len(paths) > len(TAILS):
+                written.append(annotate_video(f, prediction, paths[-1]))
+            results.append(_summary(f, prediction, written))
+        except Exception as exc:  # one bad file of a folder must not cost the others (issue 14)
+            if not media.is_dir():
+                raise
+            reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
+            log.error("%s: %s", f, reason)
+            results.append(
+                {"media": str(f), "error": reason, "windows": [], "outputs": [], "note": predictor.note}
+            )
+    if media.is_dir():
+        failed = [{"media": r["media"], "error": r["error"]} for r in results if "error" in r]
+        report = {"files": len(results), "predicted": len(results) - len(failed), "failed": failed}
+        write_json_atomic(out / "predict_report.json", report)
+    return results

