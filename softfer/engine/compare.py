@@ -77,9 +77,10 @@ def plan_grid(
     """
     hint = "pass --overwrite to train every run again, or use another --out"
     plans = []
-    for c in configs:
-        for f in folds:
-            for s in seeds:
+    # (fold, seed) first: an interrupted comparison holds complete pairs, usable with fewer folds or seeds
+    for f in folds:
+        for s in seeds:
+            for c in configs:
                 g = grid_config(c, f, s, out)
                 run_dir = Path(g.run.out_dir)
                 plans.append(
