@@ -267,6 +267,9 @@ def curves_figure(history: list[dict[str, float]]) -> Figure:
         lax.legend(fontsize=7)
     for row in axes:
         row[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) < 3:  # around a single point the locator falls back to fractional ticks
+            row[0].set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+            row[0].set_xticks(list(epochs))
     axes[-1][0].set_xlabel("epoch")
     return fig
 

@@ -201,3 +201,11 @@ def test_affectnet_montage_captions_sit_under_each_image():
             assert image_box.x0 <= (box.x0 + box.x1) / 2 <= image_box.x1
             if i == 0 and j < len(captions[1]):  # and clear of the image below
                 assert box.y0 >= grid[1][j].images[0].get_window_extent().y1
+
+
+def test_a_one_epoch_run_has_a_single_integer_epoch_tick():
+    from softfer.plots.figures import curves_figure
+
+    fig = curves_figure([{"epoch": 1, "train_loss": 1.0, "lr": 0.001}])
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1]
