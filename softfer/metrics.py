@@ -118,7 +118,10 @@ def soft_cross_entropy(probs: ArrayLike, soft_target: ArrayLike, *, eps: float =
 
 
 def kl_to_votes(probs: ArrayLike, soft_target: ArrayLike, *, eps: float = 1e-12) -> float:
-    """Mean KL(q || p) of the vote distribution q to the prediction p (nats); 0 when they agree."""
+    """Mean KL(q || p) of the vote distribution q to the prediction p (nats); 0 when they agree.
+
+    p is clipped at ``eps``: a prediction of 0 for a class someone voted for costs -log(eps), not infinity.
+    """
     p, q = _t(probs, torch.float64), _t(soft_target, torch.float64)
     terms = torch.where(q > 0, q * (q.clamp_min(eps).log() - p.clamp_min(eps).log()), torch.zeros_like(q))
     return float(terms.sum(dim=1).mean())
@@ -141,16 +144,23 @@ def brier(probs: ArrayLike, target: ArrayLike) -> float:
 
 
 def ece_equal_mass(probs: ArrayLike, target: ArrayLike, *, n_bins: int = 15) -> float:
-    """Expected calibration error with equal-mass bins: the clips sorted by top-class confidence and cut
-    into ``n_bins`` bins of (nearly) equal count, sum over bins of |B|/N * |accuracy(B) - confidence(B)|.
+    """Expected calibration error with equal-mass bins: the sum over bins of |B|/N |acc(B) - conf(B)|.
 
-    Unlike equal-width bins, no bin is empty or holds a handful of clips when confidences cluster.
+    The clips are ranked by top-class confidence and the clip of rank i (0-based) goes to bin
+    floor(i * n_bins / N), so the bins hold N / n_bins clips each, give or take one. Unlike equal-width bins,
+    no bin holds a handful of clips when the confidences cluster. Clips of equal confidence share the bin
+    of the first of them: a tie split over two bins would make the score depend on the input order.
     """
     pr, y = _t(probs, torch.float64).numpy(), _t(target, torch.long).numpy()
     conf, hit = pr.max(axis=1), (pr.argmax(axis=1) == y).astype(np.float64)
-    order = np.argsort(conf, kind="stable")
-    bins = [b for b in np.array_split(order, min(n_bins, len(order))) if len(b)]
-    return float(sum(len(b) * abs(hit[b].mean() - conf[b].mean()) for b in bins) / len(order))
+    n = len(conf)
+    if n == 0:
+        raise ValueError("ece_equal_mass: no samples")
+    bins = min(n_bins, n)
+    first_rank = np.searchsorted(np.sort(conf), conf, side="left")
+    which = first_rank * bins // n
+    gap = np.bincount(which, weights=hit, minlength=bins) - np.bincount(which, weights=conf, minlength=bins)
+    return float(np.abs(gap).sum() / n)  # |B| * |acc(B) - conf(B)| = |sum of hits - sum of confidences|
 
 
 def js_to_votes(probs: ArrayLike, soft_target: ArrayLike) -> float:
@@ -168,14 +178,27 @@ def js_to_votes(probs: ArrayLike, soft_target: ArrayLike) -> float:
 def risk_coverage(probs: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Selective prediction: abstain on the least confident clips first (confidence = top probability).
 
+    Clips of equal confidence cannot be ranked against each other: inside such a group the errors kept are
+    the expected number under a random order (the group's error rate times the clips kept), so the curve
+    does not depend on the order of the input, and a model whose confidence is constant gets a flat curve.
+
     Returns:
         coverage (k / N for k = 1..N) and risk (the error rate of the k most confident clips).
     """
     pr, y = _t(probs, torch.float64).numpy(), _t(target, torch.long).numpy()
-    order = np.argsort(-pr.max(axis=1), kind="stable")
-    errors = (pr.argmax(axis=1) != y)[order].astype(np.float64)
-    k = np.arange(1, len(y) + 1)
-    return k / len(y), np.cumsum(errors) / k
+    conf = pr.max(axis=1)
+    order = np.argsort(-conf, kind="stable")
+    conf, errors = conf[order], (pr.argmax(axis=1) != y)[order].astype(np.float64)
+    n = len(conf)
+    starts = np.flatnonzero(np.r_[True, conf[1:] != conf[:-1]])  # first position of each tie group
+    sizes = np.diff(np.r_[starts, n])
+    group_errors = np.add.reduceat(errors, starts)
+    group = np.repeat(np.arange(len(starts)), sizes)
+    kept_in_group = np.arange(n) - starts[group] + 1
+    cum_errors = np.cumsum(group_errors)[group] - group_errors[group]  # errors of the more confident groups
+    cum_errors += kept_in_group * group_errors[group] / sizes[group]
+    k = np.arange(1, n + 1)
+    return k / n, cum_errors / k
 
 
 def aurc(probs: ArrayLike, target: ArrayLike) -> float:
@@ -184,7 +207,11 @@ def aurc(probs: ArrayLike, target: ArrayLike) -> float:
     return float(risk_coverage(probs, target)[1].mean())
 
 
+# MIDAS section 5.5's "clear" group (softfer.labels.votes.split_clear_mixed uses the same 0.9).
 CLEAR_THRESHOLD = 0.9
+# Vote shares pass through float32 (6/10 is stored as 0.60000002): a share within this of the threshold
+# counts as on it, i.e. ambiguous.
+_SHARE_TOLERANCE = 1e-6
 
 
 def clear_vs_ambiguous(
@@ -192,12 +219,18 @@ def clear_vs_ambiguous(
 ) -> dict[str, Any]:
     """Accuracy and UAR on clear clips and on ambiguous ones.
 
-    A clip is clear when more than ``threshold`` of its annotators chose its top class (with DFEW's 10
-    annotators and the default 0.9: a unanimous vote), ambiguous otherwise: soft labels are for the
-    second group, so a method that only helps there shows up here and not in the overall UAR.
+    A clip is clear when its top class holds more than ``threshold`` of its votes and ambiguous otherwise
+    (a top share equal to the threshold is ambiguous). The default 0.9 is the clear group of MIDAS section
+    5.5, so the split is the paper's; with 10 annotators (DFEW, FERPlus) it means a unanimous vote. A
+    majority threshold such as 0.5 would call a 6-to-4 vote clear, although such a clip is exactly what soft
+    labels are for; a method that only helps on ambiguous clips shows up here and not in the overall UAR.
+
+    Returns:
+        {"threshold", "clear": {"count", "accuracy", "uar"}, "ambiguous": the same}; accuracy and UAR are
+        None for an empty group.
     """
     pr, y = _t(probs, torch.float64), _t(target, torch.long)
-    clear = _t(soft_target, torch.float64).max(dim=1).values > threshold
+    clear = _t(soft_target, torch.float64).max(dim=1).values > threshold + _SHARE_TOLERANCE
     out: dict[str, Any] = {"threshold": threshold}
     for name, mask in (("clear", clear), ("ambiguous", ~clear)):
         n = int(mask.sum())
@@ -209,6 +242,51 @@ def clear_vs_ambiguous(
     return out
 
 
+def _check_distributions(
+    x: torch.Tensor, what: str, shape: tuple[int, int], rows: torch.Tensor | None = None
+) -> None:
+    """Raise naming the first row of ``x`` (among ``rows``) that is not a probability distribution."""
+    if tuple(x.shape) != shape:
+        raise ValueError(f"{what} has shape {tuple(x.shape)}, expected {shape}")
+    # 1e-3: float32 softmax outputs and vote shares sum to 1 far more closely; logits or vote counts do not.
+    bad = ~torch.isfinite(x).all(1) | (x < -1e-6).any(1) | ((x.sum(1) - 1).abs() > 1e-3)
+    if rows is not None:
+        bad &= rows
+    if bad.any():
+        i = int(torch.nonzero(bad)[0])
+        raise ValueError(f"{what} row {i} is not a probability distribution: {x[i].tolist()}")
+
+
+def _vote_metrics(
+    pr: torch.Tensor,
+    y: torch.Tensor,
+    soft_target: ArrayLike | None,
+    has_votes: ArrayLike | None,
+    threshold: float,
+) -> dict[str, Any]:
+    """The metrics against the annotators' votes over the rows that have votes; None where none has."""
+    out: dict[str, Any] = dict.fromkeys(("soft_cross_entropy", "kl_to_votes", "js_to_votes"))
+    out.update(clear_vs_ambiguous=None, num_vote_samples=0)
+    if soft_target is None:
+        return out
+    voted = torch.ones(len(pr), dtype=torch.bool) if has_votes is None else _t(has_votes, torch.bool)
+    if tuple(voted.shape) != (len(pr),):
+        raise ValueError(f"has_votes has shape {tuple(voted.shape)}, expected ({len(pr)},)")
+    q = _t(soft_target, torch.float64)
+    _check_distributions(q, "soft_target (votes)", tuple(pr.shape), rows=voted)
+    if not voted.any():
+        return out
+    pv, qv = pr[voted], q[voted]
+    out.update(
+        num_vote_samples=int(voted.sum()),
+        soft_cross_entropy=soft_cross_entropy(pv, qv),
+        kl_to_votes=kl_to_votes(pv, qv),
+        js_to_votes=js_to_votes(pv, qv),
+        clear_vs_ambiguous=clear_vs_ambiguous(pv, y[voted], qv, threshold=threshold),
+    )
+    return out
+
+
 def classification_report(
     probs: ArrayLike,
     target: ArrayLike,
@@ -217,8 +295,13 @@ def classification_report(
     class_names: tuple[str, ...] | None = None,
     n_bins: int = 15,
     has_votes: ArrayLike | None = None,
+    ambiguity_threshold: float = CLEAR_THRESHOLD,
 ) -> dict[str, Any]:
     """All classification metrics for (N, K) predicted probabilities and (N,) hard targets.
+
+    Metrics against the votes (``soft_cross_entropy``, ``kl_to_votes``, ``js_to_votes``,
+    ``clear_vs_ambiguous``) are None, not zero, when no row has votes; otherwise they use only the rows
+    that have, counted in ``num_vote_samples``.
 
     Args:
         probs: (N, K) predicted probabilities.
@@ -228,45 +311,37 @@ def classification_report(
         n_bins: bins of both ECEs.
         has_votes: (N,) which rows of ``soft_target`` are votes (the others are placeholders, e.g. the
             one-hot label of a dataset without votes); default: all of them.
+        ambiguity_threshold: a clip is clear when its top vote share exceeds this (``clear_vs_ambiguous``).
+
+    Raises:
+        ValueError: no samples, or a row of ``probs`` or of the voted ``soft_target`` that is not a
+            probability distribution (naming the row).
     """
-    pr = _t(probs, torch.float64)
+    pr, y = _t(probs, torch.float64), _t(target, torch.long)
+    if pr.dim() != 2 or len(pr) == 0:
+        raise ValueError(f"classification_report: need (N, K) probabilities, N > 0; got {tuple(pr.shape)}")
     k = pr.shape[1]
+    _check_distributions(pr, "probs", (len(pr), k))
     names = class_names or tuple(str(i) for i in range(k))
-    recall = per_class_recall(pr, target, k)
+    recall = per_class_recall(pr, y, k)
     out: dict[str, Any] = {
-        "uar": uar(pr, target, k),
-        "war": war(pr, target, k),
-        "macro_f1": macro_f1(pr, target, k),
-        "ece": ece(pr, target, n_bins=n_bins),
+        "uar": uar(pr, y, k),
+        "war": war(pr, y, k),
+        "macro_f1": macro_f1(pr, y, k),
+        "ece": ece(pr, y, n_bins=n_bins),
         "per_class_recall": {
             n: (None if np.isnan(r) else float(r)) for n, r in zip(names, recall, strict=True)
         },
-        "confusion_matrix": confusion_matrix(pr, target, k).tolist(),
+        "confusion_matrix": confusion_matrix(pr, y, k).tolist(),
         "num_samples": int(pr.shape[0]),
+        "nll": nll(pr, y),
+        "brier": brier(pr, y),
+        "ece_equal_mass": ece_equal_mass(pr, y, n_bins=n_bins),
+        "aurc": aurc(pr, y),
     }
-    rc_coverage, rc_risk = risk_coverage(pr, target)
-    picks = np.unique(np.linspace(0, len(rc_risk) - 1, min(len(rc_risk), 21)).round().astype(int))
-    out.update(
-        nll=nll(pr, target),
-        brier=brier(pr, target),
-        ece_equal_mass=ece_equal_mass(pr, target, n_bins=n_bins),
-        aurc=aurc(pr, target),
-        risk_coverage={"coverage": rc_coverage[picks].tolist(), "risk": rc_risk[picks].tolist()},
-    )
-    # Metrics against the annotators' votes are absent (None), not zero, where the data has no votes.
-    vote_keys = ("soft_cross_entropy", "kl_to_votes", "js_to_votes", "clear_vs_ambiguous")
-    out.update(dict.fromkeys(vote_keys))
-    out["num_vote_samples"] = 0
-    if soft_target is not None:
-        q = _t(soft_target, torch.float64)
-        voted = torch.ones(len(q), dtype=torch.bool) if has_votes is None else _t(has_votes, torch.bool)
-        if voted.any():
-            pv, qv, yv = pr[voted], q[voted], _t(target, torch.long)[voted]
-            out.update(
-                num_vote_samples=int(voted.sum()),
-                soft_cross_entropy=soft_cross_entropy(pv, qv),
-                kl_to_votes=kl_to_votes(pv, qv),
-                js_to_votes=js_to_votes(pv, qv),
-                clear_vs_ambiguous=clear_vs_ambiguous(pv, yv, qv),
-            )
+    coverage, risk = risk_coverage(pr, y)
+    # 21 points (every 5% of coverage) are enough to draw the curve; AURC uses all N.
+    picks = np.unique(np.linspace(0, len(risk) - 1, min(len(risk), 21)).round().astype(int))
+    out["risk_coverage"] = {"coverage": coverage[picks].tolist(), "risk": risk[picks].tolist()}
+    out.update(_vote_metrics(pr, y, soft_target, has_votes, ambiguity_threshold))
     return out

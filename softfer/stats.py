@@ -32,13 +32,16 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]
     """Mean, sample standard deviation and Student t interval of ``values``.
 
     Returns:
-        {"n", "mean", "std", "ci_low", "ci_high"}; with one value the std and interval are None.
+        {"n", "mean", "std", "ci_low", "ci_high", "reason"}; with one value the std and interval are None
+        and ``reason`` says why (None otherwise): one run shows no spread, and a zero-width interval
+        would claim a certainty it does not have.
     """
     v = np.asarray(values, dtype=np.float64)
     n = len(v)
     if n == 0:
         raise ValueError("mean_ci: no values")
     out: dict[str, Any] = {"n": n, "mean": float(v.mean()), "std": None, "ci_low": None, "ci_high": None}
+    out["reason"] = "a single value: no spread to estimate, so no interval" if n == 1 else None
     if n > 1:
         std = float(v.std(ddof=1))
         half = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
@@ -75,14 +78,20 @@ def sign_flip_p_value(differences: Sequence[float], *, seed: int = 0) -> dict[st
 
 
 def paired_comparison(
-    a: Sequence[float], b: Sequence[float], confidence: float = 0.95, *, higher_is_better: bool = True
+    a: Sequence[float],
+    b: Sequence[float],
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Method B against method A on paired runs (``a[i]`` and ``b[i]`` share fold and seed).
 
     Returns:
         {"n", "mean_diff" (mean of b - a), "ci_low", "ci_high" (t interval of the mean difference, None for
-        one run), "p_value", "min_p", "test", "b_wins", "a_wins", "ties"} where a win is the better value
-        of the pair by ``higher_is_better``.
+        one run), "reason" (why there is no interval, else None), "confidence", "p_value", "min_p", "test",
+        "b_wins", "a_wins", "ties", "higher_is_better"} where a win is the better value of the pair by
+        ``higher_is_better``. ``seed`` seeds the Monte Carlo test (more than 16 runs) only.
     """
     va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if va.shape != vb.shape or va.ndim != 1 or len(va) == 0:
@@ -91,7 +100,7 @@ def paired_comparison(
         )
     d = vb - va
     ci = mean_ci(d, confidence)
-    test = sign_flip_p_value(d)
+    test = sign_flip_p_value(d, seed=seed)
     better = d > 0 if higher_is_better else d < 0
     worse = d < 0 if higher_is_better else d > 0
     return {
@@ -99,6 +108,8 @@ def paired_comparison(
         "mean_diff": ci["mean"],
         "ci_low": ci["ci_low"],
         "ci_high": ci["ci_high"],
+        "reason": ci["reason"],
+        "confidence": confidence,
         "p_value": test["p_value"],
         "min_p": test["min_p"],
         "test": "exact sign-flip permutation" if test["exact"] else f"sign-flip, {test['draws']} draws",
@@ -123,7 +134,8 @@ def verdict(
         )
     if result["ties"] == n:
         return f"{name_b} and {name_a}{what}: identical in all {n} paired runs"
-    interval = f"{diff:+.4f} (95% CI {result['ci_low']:+.4f} to {result['ci_high']:+.4f})"
+    level = round(100 * result.get("confidence", 0.95))
+    interval = f"{diff:+.4f} ({level}% CI {result['ci_low']:+.4f} to {result['ci_high']:+.4f})"
     if result["min_p"] > alpha:
         return (
             f"{name_b} - {name_a}{what}: {interval}, {wins}; with {n} paired runs no outcome can reach "

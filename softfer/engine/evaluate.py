@@ -46,7 +46,10 @@ def predict(
         parts["probs"].append(probabilities(logits).cpu().numpy())
         parts["label"].append(batch["label"].numpy())
         parts["soft"].append(batch["soft"].numpy())
-        parts["has_votes"].append(batch.get("has_votes", torch.ones(len(logits), dtype=torch.bool)).numpy())
+        # A dataset that does not say whether its soft labels are votes gets no vote metrics (None), rather
+        # than scores against what may be a one-hot stand-in.
+        voted = batch.get("has_votes", torch.zeros(len(logits), dtype=torch.bool))
+        parts["has_votes"].append(voted.numpy())
         parts["va_true"].append(batch["va"].numpy())
         parts["va_pred"].append(
             va.float().cpu().numpy() if va is not None else np.full((len(logits), 2), np.nan)
@@ -99,9 +102,18 @@ def unreadable_record(indices: np.ndarray, ids: list[str], cap: int, what: str) 
 
 
 def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> dict[str, Any]:
-    """Classification metrics (+ RMSE/CCC when VA is predicted and known)."""
+    """Classification metrics (+ RMSE/CCC when VA is predicted and known).
+
+    Items without a class label (label < 0) are left out of the classification metrics; the metrics
+    against the annotators' votes use only the items whose ``has_votes`` is set (none without the key).
+
+    Raises:
+        ValueError: no item has a class label.
+    """
     keep = pred["label"] >= 0
-    has_votes = pred["has_votes"][keep] if "has_votes" in pred else None
+    if not keep.any():
+        raise ValueError(f"evaluation: none of the {len(keep)} items has a class label to score")
+    has_votes = pred.get("has_votes", np.zeros(len(keep), dtype=bool))[keep]
     report = metrics.classification_report(
         pred["probs"][keep],
         pred["label"][keep],
