@@ -136,7 +136,7 @@ class _LabelledDataset(Dataset):
         )
         # has_votes: whether ``soft`` is the annotators' distribution or a stand-in (one-hot or uniform),
         # so that evaluation reports vote metrics as absent rather than scoring the stand-in
-        has_votes = torch.tensor(rec.soft is not None)
+        has_votes = torch.tensor(rec.soft is not None and rec.soft_is_votes)
         return {"label": torch.tensor(rec.label), "soft": soft, "va": va, "has_votes": has_votes}
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -23,13 +23,16 @@ class Record:
 
     ``frames`` is the per-clip frame index (sorted frame file names) built once when the dataset is read,
     so items never glob the disk. ``soft`` is a probability vector (votes / total, or given
-    probabilities); ``label`` is the hard label (-1 when unknown); ``va`` is (valence, arousal) or None.
+    probabilities); ``soft_is_votes`` says whether it is the annotators' distribution (evaluation scores
+    the prediction against it only then: Aff-Wild's soft labels are derived from valence/arousal, not
+    voted); ``label`` is the hard label (-1 when unknown); ``va`` is (valence, arousal) or None.
     """
 
     id: str
     path: Path
     label: int = -1
     soft: np.ndarray | None = None
+    soft_is_votes: bool = True
     votes: np.ndarray | None = None
     va: np.ndarray | None = None
     fold: int | None = None

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from softfer.data.datasets import ImageDataset
 from softfer.data.formats import (
     read_afew,
     read_affectnet,
@@ -225,6 +226,10 @@ def test_affwild_labels_from_gmm(tmp_path):
     recs = read_affwild(tmp_path, stats, split="train", test_share=0.0)
     assert [r.label for r in recs] == [0, 1]
     assert np.isclose(recs[0].soft.sum(), 1)
+    # derived from valence/arousal, not voted: evaluation must not score "divergence to the votes" on them
+    assert not any(r.soft_is_votes for r in recs)
+    item = ImageDataset(recs, num_classes=2, train=False, size=8)[0]
+    assert not bool(item["has_votes"])
 
 
 def test_former_dfer_list_and_manifest(tmp_path):

@@ -121,6 +121,7 @@ def read_affwild(
                     path=root / "frames" / video / name,
                     label=int(probs[i].argmax()),
                     soft=probs[i],
+                    soft_is_votes=False,  # GMM probabilities from valence/arousal, not annotators
                     va=va[i],
                     split=split,
                 )
