@@ -214,6 +214,11 @@ CLEAR_THRESHOLD = 0.9
 _SHARE_TOLERANCE = 1e-6
 
 
+def clear_mask(soft_target: ArrayLike, threshold: float = CLEAR_THRESHOLD) -> np.ndarray:
+    """(N,) True for clear clips: more than ``threshold`` of the votes on the top class (float32-safe)."""
+    return (_t(soft_target, torch.float64).max(dim=1).values > threshold + _SHARE_TOLERANCE).numpy()
+
+
 def clear_vs_ambiguous(
     probs: ArrayLike, target: ArrayLike, soft_target: ArrayLike, *, threshold: float = CLEAR_THRESHOLD
 ) -> dict[str, Any]:
@@ -230,7 +235,7 @@ def clear_vs_ambiguous(
         None for an empty group.
     """
     pr, y = _t(probs, torch.float64), _t(target, torch.long)
-    clear = _t(soft_target, torch.float64).max(dim=1).values > threshold + _SHARE_TOLERANCE
+    clear = torch.from_numpy(clear_mask(soft_target, threshold))
     out: dict[str, Any] = {"threshold": threshold}
     for name, mask in (("clear", clear), ("ambiguous", ~clear)):
         n = int(mask.sum())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,9 @@ from softfer import metrics
 from softfer.analysis.gradcam import Cam, explain
 from softfer.config import ExperimentConfig, load_config
 from softfer.engine.data import build_data, read_records
+from softfer.engine.evaluate import read_metrics
 from softfer.engine.runs import load_trained_model
+from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.plots import figures as plots
 
 if TYPE_CHECKING:
@@ -36,23 +37,20 @@ def read_predictions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
 
 
 def clear_vs_ambiguous(
-    probs: np.ndarray, labels: np.ndarray, soft: np.ndarray, threshold: float = 0.9
+    probs: np.ndarray, labels: np.ndarray, soft: np.ndarray, threshold: float = metrics.CLEAR_THRESHOLD
 ) -> dict[str, Any]:
-    """Accuracy and UAR on clear clips (max soft label > threshold) and on the others."""
-    out: dict[str, Any] = {"threshold": threshold}
-    clear = soft.max(axis=1) > threshold
-    k = probs.shape[1]
+    """``metrics.clear_vs_ambiguous`` (the definition every run's metrics.json uses), plus the divergence
+    of the prediction to the votes in each group. ``soft`` must be annotator votes."""
+    out = metrics.clear_vs_ambiguous(probs, labels, soft, threshold=threshold)
+    clear = metrics.clear_mask(soft, threshold)
     for name, mask in (("clear", clear), ("ambiguous", ~clear)):
-        if mask.sum() == 0:
-            out[name] = {"count": 0}
-            continue
-        out[name] = {
-            "count": int(mask.sum()),
-            "war": metrics.war(probs[mask], labels[mask], k),
-            "uar": metrics.uar(probs[mask], labels[mask], k),
-            "kl_to_votes": metrics.kl_to_votes(probs[mask], soft[mask]),
-        }
+        out[name]["kl_to_votes"] = metrics.kl_to_votes(probs[mask], soft[mask]) if mask.any() else None
     return out
+
+
+def _run_metrics(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "metrics.json"
+    return read_metrics(path) if path.is_file() else None
 
 
 def _gradcam_rows(run_dir: Path, count: int = 3) -> list[tuple[np.ndarray, Cam, str, str]]:
@@ -162,7 +160,11 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
         soft_all, hard_all, classes, out / "coexisting_emotions.png"
     ).tolist()
     result["coexistence_source"] = source
-    result["clear_vs_ambiguous"] = clear_vs_ambiguous(probs[keep], labels[keep], soft[keep])
+    # predictions.csv's q_ columns hold one-hot stand-ins where the test set has no votes
+    voted = (_run_metrics(run_dir) or {}).get("num_vote_samples", len(labels)) > 0
+    result["clear_vs_ambiguous"] = (
+        clear_vs_ambiguous(probs[keep], labels[keep], soft[keep]) if voted else None
+    )
     if gradcam and (run_dir / "model.pt").is_file():
         try:
             warnings = _gradcam_png(run_dir, out / "gradcam.png")
@@ -171,22 +173,24 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
                 result["gradcam_warnings"] = warnings
         except ValueError as exc:
             result["gradcam"] = f"skipped: {exc}"
-    (out / "analysis.json").write_text(json.dumps(result, indent=2))
+    write_json_atomic(out / "analysis.json", result)
     cva = result["clear_vs_ambiguous"]
     lines = [
         f"# analysis of {run_dir}",
         f"ECE (15 bins): {result['ece']:.4f}",
         f"coexisting emotions from the {source}: coexisting_emotions.png",
     ]
-    for name in ("clear", "ambiguous"):
+    if cva is None:
+        lines.append("clear vs ambiguous clips: absent (the test set has no annotator votes)")
+    for name in ("clear", "ambiguous") if cva else ():
         g = cva[name]
         if g["count"]:
             lines.append(
-                f"{name} clips (n={g['count']}): WAR {g['war']:.4f}  UAR {g['uar']:.4f}  "
+                f"{name} clips (n={g['count']}): accuracy {g['accuracy']:.4f}  UAR {g['uar']:.4f}  "
                 f"KL {g['kl_to_votes']:.4f}"
             )
     lines += [f"Grad-CAM warning: {w}" for w in result.get("gradcam_warnings", [])]
     lines.append(f"figures in {out}")
     text = "\n".join(lines)
-    (out / "analysis.md").write_text(text + "\n")
+    write_text_atomic(out / "analysis.md", text + "\n")
     return text
