@@ -17,6 +17,7 @@ from pathlib import Path
 
 from softfer.config import ExperimentConfig
 from softfer.engine.checkpoint import save_checkpoint
+from softfer.export import export_checkpoint
 from softfer.faces.preprocess import FaceOptions, aligned_frames
 from softfer.faces.track import track_main_face
 from softfer.io.video import iter_frames
@@ -45,10 +46,12 @@ def _demo_checkpoint(path: Path) -> Path:
     return path
 
 
-def _predict(video: Path, ckpt: Path, out: Path, *, threads: int | None, every: int) -> tuple[float, dict]:
+def _predict(
+    video: Path, ckpt: Path, out: Path, *, threads: int | None, every: int, backend: str = "auto"
+) -> tuple[float, dict]:
     """Seconds for `softfer predict` end to end (model load, all faces, per frame, files written)."""
     start = time.perf_counter()
-    predictor = Predictor.from_checkpoint(ckpt, threads=threads, every=every)
+    predictor = Predictor.from_checkpoint(ckpt, threads=threads, every=every, backend=backend)
     [result] = predict_media(video, predictor, out)
     return time.perf_counter() - start, result
 
@@ -71,9 +74,13 @@ def main() -> None:
             f"preprocess (decode + detect every {a.every} + track + align to 224): {n} aligned frames of "
             f"{len(track.times)} in {pre:.2f} s = {n / pre:.1f} frames/s (target >= 40)"
         )
-        took, result = _predict(video, ckpt, Path(tmp) / "out", threads=a.threads, every=a.every)
+        onnx_file = Path(tmp) / "model.onnx"
+        export_checkpoint(ckpt, onnx_file)
+        for backend, model in (("torch", ckpt), ("onnx", onnx_file)):
+            took, result = _predict(video, model, Path(tmp) / backend, threads=a.threads, every=a.every)
+            print(f"  {backend}: {took:.2f} s")
         print(
-            f"predict end to end ({ckpt.name}, {a.threads} thread(s)): {took:.2f} s for "
+            f"predict end to end ({ckpt.name}, {a.threads} thread(s), last: onnx): {took:.2f} s for "
             f"{result['duration']:.1f} s of video, {result['faces']} face(s), {result['frames']} frames, "
             f"{len(result['windows'])} window rows (target <= 10 s)"
         )

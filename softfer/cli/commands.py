@@ -197,6 +197,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
         every=a.every,
         window=a.window,
         stride=a.stride,
+        backend=a.backend,
     )
     results = predict_media(a.media, predictor, a.out, overwrite=a.overwrite, annotate=a.annotate)
     for r in results:
@@ -209,6 +210,15 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
     if failed:
         print(f"{failed} of {len(results)} files failed (listed in {a.out}/predict_report.json)")
     return 1 if failed else None
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from softfer.export import export_checkpoint
+
+    r = export_checkpoint(a.checkpoint, a.onnx, opset=a.opset)
+    shape = " x ".join(str(d) for d in r["input"]["shape"])
+    print(f"wrote {r['path']}: input {shape}, opset {r['opset']}, {len(r['classes'])} classes")
+    print(f"try: softfer predict VIDEO --checkpoint {r['path']}")
 
 
 def cmd_demo(a: argparse.Namespace) -> None:

@@ -259,7 +259,23 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     pr.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs in --out (default: refuse)"
     )
+    pr.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="PyTorch or onnxruntime (auto: onnxruntime for .onnx checkpoints)",
+    )
     pr.set_defaults(func=c.cmd_predict)
+
+    ex = sub.add_parser(
+        "export",
+        parents=[parents["common"]],
+        help="a checkpoint as ONNX (dynamic batch and frame count) for onnxruntime and `predict`",
+    )
+    ex.add_argument("checkpoint", help="RUN/model.pt or a .safetensors checkpoint")
+    ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    ex.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    ex.set_defaults(func=c.cmd_export)
 
     models = sub.add_parser("models", help="model registry")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")

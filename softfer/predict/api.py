@@ -10,6 +10,7 @@ result.save("out/clip")                       # JSON, CSV and timeline PNG when 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from softfer.config import validate_config
 from softfer.engine.checkpoint import load_checkpoint
 from softfer.engine.runs import model_from_state
+from softfer.export import export_checkpoint, load_onnx
 from softfer.faces.detect import FaceDetector
 from softfer.faces.multitrack import Tracking, track_faces
 from softfer.io.console import progress
@@ -109,6 +112,29 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
     raise ValueError(f"{path}: not a video or image file ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
 
 
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def _load(path: Path, backend: str, device: str, threads: int | None) -> tuple:
+    """(model, config, classes, trained_on) through PyTorch or onnxruntime."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    onnx_file = path.suffix.lower() == ".onnx"
+    if onnx_file and backend == "torch":
+        raise ValueError(f"{path}: an ONNX file runs with backend 'onnx' (or 'auto'), not 'torch'")
+    if backend == "onnx" and not onnx_file:
+        with tempfile.TemporaryDirectory() as tmp:
+            exported = Path(tmp) / f"{path.stem}.onnx"
+            export_checkpoint(path, exported)
+            return _load(exported, "onnx", device, threads)
+    if onnx_file:
+        module, cfg, classes, trained_on = load_onnx(path, threads=threads, device=device)
+        return module, validate_config(cfg, str(path)), tuple(classes), trained_on
+    state = load_checkpoint(path)
+    model, cfg, classes = model_from_state(state, path, device)
+    return model, cfg, classes, state.get("trained_on")
+
+
 class Predictor:
     """A loaded model and face settings; ``predict`` returns a ``Prediction`` and writes nothing.
 
@@ -149,10 +175,14 @@ class Predictor:
         every: int = 5,
         window: float = 2.0,
         stride: float = 0.5,
+        backend: str = "auto",
     ) -> Predictor:
-        """Load a softfer checkpoint (RUN/model.pt, a ``.safetensors`` from ``import-fer``).
+        """Load a softfer checkpoint (RUN/model.pt, a ``.safetensors`` from ``import-fer``, an ``.onnx``
+        from ``softfer export``).
 
         Args:
+            backend: "torch", "onnx" (onnxruntime; a PyTorch checkpoint is exported first, into a
+                temporary folder) or "auto" (by the file's suffix).
             device: where the classifier and MTCNN run ("cpu", "cuda").
             threads: torch CPU threads for this process (on a shared 2-core machine 1 is fastest).
             faces: "all" faces, or only the "largest" of each keyframe.
@@ -161,10 +191,9 @@ class Predictor:
         """
         if threads:
             torch.set_num_threads(threads)
-        state = load_checkpoint(path)
-        model, cfg, classes = model_from_state(state, path, device)
+        model, cfg, classes, trained_on = _load(Path(path), backend, device, threads)
         settings = FaceSettings(faces=faces, every=every, device=device)
-        note = provenance(cfg, state.get("trained_on"))
+        note = provenance(cfg, trained_on)
         return cls(
             model, cfg, classes, note=note, faces=settings, window=window, stride=stride, source=str(path)
         )

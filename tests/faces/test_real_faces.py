@@ -117,3 +117,21 @@ def test_the_notebook_api_takes_paths_pil_and_arrays_and_writes_nothing(predicto
 def test_largest_only_keeps_one_face(fer_checkpoint, media):
     largest = Predictor.from_checkpoint(fer_checkpoint, faces="largest", threads=1)
     assert largest.predict(media / "multi_face.jpg").meta["faces"] == 1
+
+
+def test_the_onnx_export_predicts_like_pytorch_on_real_faces(fer_checkpoint, predictor, media, tmp_path):
+    from softfer.cli import main
+
+    onnx_file = tmp_path / "fer.onnx"
+    assert main(["export", str(fer_checkpoint), "--onnx", str(onnx_file)]) == 0
+    by_onnx = Predictor.from_checkpoint(onnx_file, threads=1)
+    assert by_onnx.note == predictor.note and by_onnx.classes == predictor.classes
+    cols = [f"p_{c}" for c in predictor.classes]
+    for photo in ("multi_face.jpg", "0-f1-su-ph.jpg"):
+        want = predictor.predict(media / photo).frames[cols].to_numpy()
+        got = by_onnx.predict(media / photo).frames[cols].to_numpy()
+        assert np.abs(got - want).max() <= 1e-4
+    on_the_fly = Predictor.from_checkpoint(fer_checkpoint, backend="onnx", threads=1)
+    assert type(on_the_fly.model).__name__ == "OnnxModule"
+    with pytest.raises(ValueError, match="not 'torch'"):
+        Predictor.from_checkpoint(onnx_file, backend="torch")
