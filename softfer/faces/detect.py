@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,10 @@ class Face:
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """Intersection over union of two (x0, y0, x1, y1) boxes (``torchvision.ops.box_iou``)."""
+    ta = torch.as_tensor(np.asarray(a, np.float64)[None, :4])
+    tb = torch.as_tensor(np.asarray(b, np.float64)[None, :4])
+    return float(box_iou(ta, tb)[0, 0].nan_to_num(0.0))
 
 
 class FaceDetector:
