@@ -144,6 +144,12 @@ def verdict(
     if result["p_value"] < alpha:
         side = "better" if (diff > 0) == result.get("higher_is_better", True) else "worse"
         return f"{name_b} is {side} than {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}"
+    if result["ci_low"] is not None and (result["ci_low"] > 0 or result["ci_high"] < 0):
+        # the t interval assumes normal differences; the sign-flip test does not, and decides
+        return (
+            f"{name_b} - {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}: a hint only "
+            f"(the t interval excludes 0, but the sign-flip test does not reach p < {alpha})"
+        )
     return (
         f"{name_b} - {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}: "
         "not distinguishable from noise"

@@ -81,3 +81,12 @@ def test_verdicts_say_when_runs_cannot_tell():
     assert verdict("hard", "midas", clear).startswith("midas is better than hard")
     worse_ece = paired_comparison([0.05] * 8, [0.1] * 8, higher_is_better=False)
     assert verdict("a", "b", worse_ece, metric="ece").startswith("b is worse than a on ece")
+
+
+def test_an_interval_that_excludes_zero_without_a_significant_test_is_called_a_hint():
+    a = [0.378, 0.458, 0.463, 0.482, 0.418, 0.408]  # hard vs soft UAR, docs/BENCHMARKS.md, 6 runs
+    b = [0.463, 0.529, 0.537, 0.469, 0.588, 0.501]
+    res = paired_comparison(a, b)
+    assert res["ci_low"] > 0 and res["p_value"] > 0.05
+    text = verdict("hard", "soft", res, metric="uar")
+    assert "a hint only" in text and "not distinguishable" not in text
