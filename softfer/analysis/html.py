@@ -15,27 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from softfer.engine.crossval import SUMMARY_KEYS
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.stats_report import SHOWN_IN_TABLE
 from softfer.io.files import write_text_atomic
 
-SCALARS = (
-    "uar",
-    "war",
-    "macro_f1",
-    "nll",
-    "brier",
-    "ece",
-    "ece_equal_mass",
-    "aurc",
-    "soft_cross_entropy",
-    "kl_to_votes",
-    "js_to_votes",
-    "rmse_valence",
-    "rmse_arousal",
-    "ccc_valence",
-    "ccc_arousal",
-)
+# the run-level scalars cv summarises, plus the valence/arousal errors of affect models
+SCALARS = (*SUMMARY_KEYS, "rmse_valence", "rmse_arousal", "ccc_valence", "ccc_arousal")
 VOTE_METRICS = {"soft_cross_entropy", "kl_to_votes", "js_to_votes"}
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto; color: #222; }
