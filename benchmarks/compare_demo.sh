@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The comparison in docs/BENCHMARKS.md: hard / soft / MIDAS (softmax) / MIDAS (no softmax) with the demo
 # recipe on the synthetic benchmark (1000 clips, 64 px), 5 folds x 2 seeds, then the training budget
-# (32 vs 96 epochs) on fold 1, seed 0. Resumable: run it again after an interruption.
+# (32 vs 96 epochs) on fold 1, seeds 0 and 1, tabulated by benchmarks/budget_table.py. Resumable: run it
+# again after an interruption.
 #
 #     bash benchmarks/compare_demo.sh [OUT]      (default OUT: bench_compare; ~2 h on 2 CPU cores)
 set -euo pipefail
@@ -16,6 +17,7 @@ softfer compare $CONFIGS --folds 1,2,3,4,5 --seeds 0,1 --out "$OUT/folds" \
   --set data.root="$OUT/data" --set run.progress=false
 echo "5 folds x 2 seeds: $(( $(date +%s) - start )) s"
 start=$(date +%s)
-softfer compare demo/hard.yaml demo/soft.yaml demo/midas.yaml --folds 1 --seeds 0 --out "$OUT/epochs96" \
+softfer compare $CONFIGS --folds 1 --seeds 0,1 --out "$OUT/epochs96" \
   --set data.root="$OUT/data" --set optim.epochs=96 --set run.progress=false
-echo "96 epochs, fold 1, seed 0: $(( $(date +%s) - start )) s"
+echo "96 epochs, fold 1, seeds 0,1: $(( $(date +%s) - start )) s"
+python "$HERE/budget_table.py" "$OUT/folds" "$OUT/epochs96"

@@ -5,10 +5,11 @@ differs. The difference per run is what varies least between runs, so the tests 
 
 - the interval of a mean (or of the mean difference) is Student's t interval, the usual choice for a few
   roughly symmetric values, and reported as absent for a single run rather than as a zero-width interval;
-- the p-value is the exact two-sided sign-flip permutation test of the mean difference: under "no
+- the p-value is the two-sided sign-flip permutation test of the mean difference: under "no
   difference" each paired difference is as likely to have either sign, so all 2^n sign patterns are
-  equally likely. It is exact for any n (enumerated up to 16 runs, a seeded Monte Carlo above), needs no
-  normality, and says honestly how little a few runs can show: its smallest attainable p-value is
+  equally likely. It is exact (all 2^n patterns enumerated) up to 16 runs and a seeded Monte Carlo
+  estimate from 200,000 patterns above, needs no normality, and says honestly how little a few runs
+  can show: its smallest attainable p-value is
   2 / 2^n (n runs with a non-zero difference), so 4 runs can never reach p < 0.05 and 5 runs only by
   winning every one. The Wilcoxon signed-rank test has the same floor and also needs the ranks of the
   differences, which mean little between folds of different difficulty.
@@ -47,6 +48,20 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]
         half = float(scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
         out.update(std=std, ci_low=out["mean"] - half, ci_high=out["mean"] + half)
     return out
+
+
+TEST_CHOICE = (
+    "the sign-flip test needs no normality, and its smallest possible p (2 / 2^n) shows how little n runs "
+    "can prove; Wilcoxon's signed-rank test has the same floor and also ranks the differences, which mean "
+    "little between folds of different difficulty"
+)
+
+
+def sign_flip_test_name(n: int) -> str:
+    """How the sign-flip test of ``n`` paired runs is computed, in words (as the reports print it)."""
+    if n <= EXACT_MAX_N:
+        return "exact sign-flip permutation test"
+    return f"sign-flip permutation test (Monte Carlo, {MONTE_CARLO_DRAWS:,} sign patterns)"
 
 
 def sign_flip_p_value(differences: Sequence[float], *, seed: int = 0) -> dict[str, Any]:
@@ -112,7 +127,7 @@ def paired_comparison(
         "confidence": confidence,
         "p_value": test["p_value"],
         "min_p": test["min_p"],
-        "test": "exact sign-flip permutation" if test["exact"] else f"sign-flip, {test['draws']} draws",
+        "test": sign_flip_test_name(len(d)),
         "b_wins": int(better.sum()),
         "a_wins": int(worse.sum()),
         "ties": int((d == 0).sum()),

@@ -57,4 +57,4 @@ def test_monte_carlo_seed_is_used_and_stated():
     assert not a["exact"] and a["draws"] == b["draws"] > 0
     assert a["p_value"] != b["p_value"] and a["p_value"] == pytest.approx(b["p_value"], abs=0.01)
     res = paired_comparison(np.zeros(20), d, seed=1)
-    assert res["p_value"] == b["p_value"] and str(b["draws"]) in res["test"]
+    assert res["p_value"] == b["p_value"] and f"{b['draws']:,}" in res["test"]

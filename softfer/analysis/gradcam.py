@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # A map whose range is below this share of its peak is taken as constant (float32 round-off is ~1e-7).
 FLAT = 1e-6
+# What a map's values are, for its colour bar: each frame's map is min-max scaled on its own (``explain``),
+# so 0 is that frame's weakest activation (not zero evidence) and 1 its strongest
+CAM_SCALE_LABEL = "Grad-CAM: relative activation (min-max scaled per frame)"
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class Cam:
     """Grad-CAM of one input.
 
     Attributes:
-        maps: (T, H, W) or (1, H, W) maps in [0, 1], upsampled to the input's size.
+        maps: (T, H, W) or (1, H, W) maps upsampled to the input's size, each frame min-max scaled
+            to [0, 1] on its own (zeros where a frame's map is constant).
         cls: The explained class.
         grid: (h, w) of the explained layer's output: the map's real resolution.
         warning: Why the map shows no location (None when it does).

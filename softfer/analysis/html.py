@@ -19,6 +19,7 @@ from softfer.engine.crossval import SUMMARY_KEYS
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.stats_report import SHOWN_IN_TABLE
 from softfer.io.files import write_text_atomic
+from softfer.stats import TEST_CHOICE, sign_flip_test_name
 
 # the run-level scalars cv summarises, plus the valence/arousal errors of affect models
 SCALARS = (*SUMMARY_KEYS, "rmse_valence", "rmse_arousal", "ccc_valence", "ccc_arousal")
@@ -173,7 +174,7 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
         [
             _e(k),
             _num(v["mean"]),
-            _num(v["std"]),
+            _num(v["std"], "one fold"),
             _e("-" if v.get("ci_low") is None else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"),
         ]
         for k, v in summary["metrics"].items()
@@ -199,6 +200,18 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
         provenance_section(cv_dir / f"fold_{folds[0]}"),
     ]
     return f"softfer cross-validation {cv_dir.name}", "".join(body)
+
+
+def _recall_table(recall: dict[str, dict[str, Any]]) -> str:
+    """Per-class recall, mean over each config's runs ("" for comparisons written before it existed)."""
+    classes = list(dict.fromkeys(c for per in recall.values() for c in per))
+    if not classes:
+        return ""
+    rows = [
+        [_e(name), *(_num(per.get(c), "absent from the test set") for c in classes)]
+        for name, per in recall.items()
+    ]
+    return "<h3>Per-class recall (mean over the runs)</h3>" + _table(["config", *classes], rows)
 
 
 def compare_page(cmp_dir: Path) -> tuple[str, str]:
@@ -231,12 +244,14 @@ def compare_page(cmp_dir: Path) -> tuple[str, str]:
         f"<h2>{len(s['configs'])} configs, {n} paired run(s) each ({_e(s['grid'])})</h2>",
         f"<p>{_e(s['pairing'])}. Values: mean [95% t interval]. Chance UAR = {s['chance']['uar']:.4f}.</p>",
         _table(["config", *shown], means),
-        "<h3>Paired differences (B - A), exact sign-flip permutation test</h3>",
+        f"<h3>Paired differences (B - A), {_e(s.get('test') or sign_flip_test_name(n))}</h3>",
+        f"<p>Why this test: {_e(s.get('test_choice', TEST_CHOICE))}.</p>",
         _table(
             ["metric", "A", "B", "B - A", "interval", "p", "smallest possible p", "B wins / A wins / ties"],
             pairs,
         ),
         "<h3>In words (UAR)</h3><ul>" + "".join(f"<li>{_e(v)}</li>" for v in s["verdicts"]) + "</ul>",
+        _recall_table(s.get("per_class_recall") or {}),
         _figures([cmp_dir / "comparison.png"] if (cmp_dir / "comparison.png").is_file() else []),
         "<h2>Every run</h2>",
         _text_file(cmp_dir / "runs.csv"),

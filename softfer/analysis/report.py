@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from softfer import metrics
-from softfer.analysis.gradcam import Cam, explain
+from softfer.analysis.gradcam import CAM_SCALE_LABEL, Cam, explain
 from softfer.config import ExperimentConfig, load_config
 from softfer.engine.data import build_data, read_records
 from softfer.engine.evaluate import read_metrics
@@ -48,6 +48,22 @@ def clear_vs_ambiguous(
     return out
 
 
+def _voted_rows(pred_path: Path, run_dir: Path, n: int) -> np.ndarray:
+    """(n,) True for the rows of predictions.csv whose q_ columns are annotator votes.
+
+    The q_ columns hold one-hot stand-ins for clips without votes, which would count as unanimous votes.
+    predictions.csv's has_votes column says which rows are voted; a run written before that column
+    counts as voted only when metrics.json says every scored clip was, never by default.
+    """
+    with pred_path.open() as f:
+        flags = [r.get("has_votes") for r in csv.DictReader(f)]
+    if all(v in ("0", "1") for v in flags):
+        return np.array([v == "1" for v in flags], dtype=bool)
+    counted = (_run_metrics(run_dir) or {}).get("num_vote_samples")
+    scored = (_run_metrics(run_dir) or {}).get("num_samples")
+    return np.full(n, counted is not None and counted > 0 and counted == scored, dtype=bool)
+
+
 def _run_metrics(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "metrics.json"
     return read_metrics(path) if path.is_file() else None
@@ -73,8 +89,9 @@ def _gradcam_rows(run_dir: Path, count: int = 3) -> list[tuple[np.ndarray, Cam, 
 
 
 def gradcam_figure(rows: list[tuple[np.ndarray, Cam, str, str]], max_frames: int = 8) -> Figure:
-    """Up to ``max_frames`` frames per row under their Grad-CAM in a perceptual colour map (CAM_CMAP, 0 to
-    the map's peak, with a colour bar). A degenerate map's row is marked and its warning written below."""
+    """Up to ``max_frames`` frames per row under their Grad-CAM in a perceptual colour map (CAM_CMAP, each
+    frame min-max scaled to 0..1, with a colour bar). A degenerate map's row is marked and its warning
+    written below."""
     import matplotlib.pyplot as plt
 
     cols = max(min(len(r[0]), max_frames) for r in rows)
@@ -102,7 +119,7 @@ def gradcam_figure(rows: list[tuple[np.ndarray, Cam, str, str]], max_frames: int
             loc="left",
             color="tab:red" if mark else "black",
         )
-    fig.colorbar(overlay, ax=axes, shrink=0.8, label="Grad-CAM (share of the map's peak)")
+    fig.colorbar(overlay, ax=axes, shrink=0.8, label=CAM_SCALE_LABEL)
     warnings = list(dict.fromkeys(r[1].warning for r in rows if r[1].warning))
     if warnings:
         width = max(40, int(cols * 1.3 * 15))
@@ -160,10 +177,10 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
         soft_all, hard_all, classes, out / "coexisting_emotions.png"
     ).tolist()
     result["coexistence_source"] = source
-    # predictions.csv's q_ columns hold one-hot stand-ins where the test set has no votes
-    voted = (_run_metrics(run_dir) or {}).get("num_vote_samples", len(labels)) > 0
+    voted = _voted_rows(pred_path, run_dir, len(labels)) & keep
+    threshold = cfg.data.clear_threshold if cfg else metrics.CLEAR_THRESHOLD
     result["clear_vs_ambiguous"] = (
-        clear_vs_ambiguous(probs[keep], labels[keep], soft[keep]) if voted else None
+        clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], threshold) if voted.any() else None
     )
     if gradcam and (run_dir / "model.pt").is_file():
         try:
@@ -181,7 +198,9 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
         f"coexisting emotions from the {source}: coexisting_emotions.png",
     ]
     if cva is None:
-        lines.append("clear vs ambiguous clips: absent (the test set has no annotator votes)")
+        lines.append("clear vs ambiguous clips: absent (no test clip is known to have annotator votes)")
+    if cva:
+        lines.append(f"clear: top vote share above {cva['threshold']} (data.clear_threshold); else ambiguous")
     for name in ("clear", "ambiguous") if cva else ():
         g = cva[name]
         if g["count"]:

@@ -98,8 +98,9 @@ def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         parents=[parents["overrides"], parents["common"]],
         help="several configs on every fold and seed: means with intervals, paired tests, a figure",
         description="Train (or reuse) every config on every fold and seed, pair the runs by (fold, seed) "
-        "and report per metric the mean and 95%% interval of each config, and for each pair of configs the "
-        "paired difference with its interval, an exact sign-flip permutation test and the wins.",
+        "and report per metric the mean and 95% interval of each config, and for each pair of configs the "
+        "paired difference with its interval, a sign-flip permutation test (exact up to 16 runs) and the "
+        "wins.",
     )
     cmp.add_argument("configs", nargs="+", metavar="CONFIG", help=CONFIG_HELP)
     cmp.add_argument("--folds", type=folds_type, help="comma-separated folds (default: the config's fold)")

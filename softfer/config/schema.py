@@ -88,7 +88,11 @@ class DataConfig(_Strict):
         None, ge=1, description="Training clips per group (clear/mixed); null: the number of clear clips."
     )
     clear_threshold: float = Field(
-        0.9, ge=0.0, le=1.0, description="A clip is clear when its top soft label exceeds this."
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="A clip is clear when its top soft label exceeds this: the clear training group "
+        "(group) and the clear / ambiguous split of the test clips in metrics.json (clear_vs_ambiguous).",
     )
     label_noise: float = Field(
         0.0, ge=0.0, le=1.0, description="Share of training labels flipped (dual-domain 5.1)."

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
-from softfer.engine.evaluate import read_metrics
+from softfer.engine.crossval import check_folds
+from softfer.engine.evaluate import read_metrics, summary_scalars
 from softfer.engine.resume import plan_run
 from softfer.engine.stats_report import comparison_markdown, summarize_comparison
 from softfer.engine.train import fit
@@ -109,7 +110,7 @@ def run_grid(plans: list[tuple[str, ExperimentConfig, str]]) -> list[dict[str, A
                 "fold": cfg.data.fold,
                 "seed": cfg.run.seed,
                 "run_dir": str(run_dir),
-                **metrics,
+                **summary_scalars(metrics),
             }
         )
     return rows
@@ -153,6 +154,8 @@ def compare_configs(
     check_comparable(configs)
     folds = folds or (configs[0].data.fold,)
     seeds = seeds or (configs[0].run.seed,)
+    for c in configs:
+        check_folds(c, folds)
     out = Path(out)
     plans = plan_grid(configs, folds, seeds, out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from softfer.config import ExperimentConfig, dump_config
-from softfer.engine.evaluate import read_metrics
+from softfer.data.formats import get_format
+from softfer.engine.evaluate import GROUP_KEYS, read_metrics, summary_scalars
 from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
@@ -29,7 +30,31 @@ SUMMARY_KEYS = (
     "soft_cross_entropy",
     "kl_to_votes",
     "js_to_votes",
+    *GROUP_KEYS,
 )
+
+
+def check_folds(cfg: ExperimentConfig, folds: tuple[int, ...]) -> None:
+    """Refuse folds the training data does not come in, before anything trains.
+
+    A format with one fixed partition (FERV39k, AFEW, AffectNet, manifests, ...) ignores ``data.fold``:
+    runs labelled with several folds would train and test on the same split and be counted as independent
+    evidence, narrowing every interval without reason.
+
+    Raises:
+        ValueError: several folds of a format without folds, or a fold the format does not have.
+    """
+    offered = get_format(cfg.data.format).folds
+    if not offered and len(set(folds)) > 1:
+        raise ValueError(
+            f"{cfg.name}: the {cfg.data.format} format comes in one fixed partition, so folds "
+            f"{','.join(map(str, folds))} would repeat one split and count the repeats as independent runs; "
+            "give one fold and repeat over seeds instead (--seeds 0,1,2)"
+        )
+    if offered and (unknown := sorted(set(folds) - set(offered))):
+        raise ValueError(
+            f"{cfg.name}: the {cfg.data.format} format has folds {','.join(map(str, offered))}, not {unknown}"
+        )
 
 
 def fold_config(cfg: ExperimentConfig, fold: int, base_dir: Path) -> ExperimentConfig:
@@ -45,6 +70,7 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample standard deviation (ddof=1), 95 % t interval and per-fold values of every scalar
     metric; mean and standard deviation of every class's recall."""
     summary: dict[str, Any] = {"folds": sorted(per_fold), "metrics": {}}
+    per_fold = {k: summary_scalars(m) for k, m in per_fold.items()}
     # metrics a fold lacks (an older run) or reports as absent (vote metrics without votes) are left out
     keys = [k for k in SUMMARY_KEYS if all(m.get(k) is not None for m in per_fold.values())]
     keys += sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_")))
@@ -53,7 +79,7 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
         ci = mean_ci(v)
         summary["metrics"][k] = {
             "mean": ci["mean"],
-            "std": ci["std"] if ci["std"] is not None else 0.0,
+            "std": ci["std"],  # None for one fold: one value has no spread to report
             "ci_low": ci["ci_low"],  # Student t interval of the mean over folds (None for one fold)
             "ci_high": ci["ci_high"],
             "values": v,
@@ -70,7 +96,7 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
         )
         summary["per_class_recall"][c] = {
             "mean": float(v.mean()) if len(v) else None,
-            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "std": float(v.std(ddof=1)) if len(v) > 1 else None,
         }
     return summary
 
@@ -85,10 +111,12 @@ def summary_markdown(name: str, summary: dict[str, Any]) -> str:
     ]
     for k, v in summary["metrics"].items():
         ci = "-" if v.get("ci_low") is None else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
-        lines.append(f"| {k} | {v['mean']:.4f} +- {v['std']:.4f} | {ci} |")
+        spread = "" if v["std"] is None else f" +- {v['std']:.4f}"
+        lines.append(f"| {k} | {v['mean']:.4f}{spread} | {ci} |")
     lines += ["", "| class | recall |", "|---|---|"]
     for c, v in summary["per_class_recall"].items():
-        value = "n/a" if v["mean"] is None else f"{v['mean']:.4f} +- {v['std']:.4f}"
+        spread = "" if v["std"] is None else f" +- {v['std']:.4f}"
+        value = "n/a" if v["mean"] is None else f"{v['mean']:.4f}{spread}"
         lines.append(f"| {c} | {value} |")
     return "\n".join(lines)
 
@@ -108,8 +136,10 @@ def cross_validate(
     trains every fold again.
 
     Raises:
-        ValueError: a fold trained with other settings, or an unreadable metrics.json, naming the file.
+        ValueError: folds the format does not come in (``check_folds``), a fold trained with other
+            settings, or an unreadable metrics.json, naming the file.
     """
+    check_folds(cfg, folds)
     base = Path(cfg.run.out_dir)
     hint = "pass --overwrite to train every fold again, or use another run.out_dir"
     configs = {k: fold_config(cfg, k, base) for k in folds}

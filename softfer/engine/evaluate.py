@@ -101,11 +101,18 @@ def unreadable_record(indices: np.ndarray, ids: list[str], cap: int, what: str) 
     return {"count": len(names), "ids": names}
 
 
-def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> dict[str, Any]:
+def compute_metrics(
+    pred: dict[str, np.ndarray],
+    classes: tuple[str, ...],
+    *,
+    clear_threshold: float = metrics.CLEAR_THRESHOLD,
+) -> dict[str, Any]:
     """Classification metrics (+ RMSE/CCC when VA is predicted and known).
 
     Items without a class label (label < 0) are left out of the classification metrics; the metrics
     against the annotators' votes use only the items whose ``has_votes`` is set (none without the key).
+    A voted clip is clear when its top vote share exceeds ``clear_threshold`` (the config's
+    ``data.clear_threshold``, which also defines MIDAS's clear training group), ambiguous otherwise.
 
     Raises:
         ValueError: no item has a class label.
@@ -120,6 +127,7 @@ def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> di
         soft_target=pred["soft"][keep],
         class_names=classes,
         has_votes=has_votes,
+        ambiguity_threshold=clear_threshold,
     )
     known = ~np.isnan(pred["va_true"]).any(1) & ~np.isnan(pred["va_pred"]).any(1)
     if known.sum() >= 2:
@@ -138,12 +146,14 @@ def compute_metrics(pred: dict[str, np.ndarray], classes: tuple[str, ...]) -> di
 def write_predictions(
     path: Path, pred: dict[str, np.ndarray], ids: list[str], classes: tuple[str, ...]
 ) -> None:
-    """Per-item CSV: id, label, prediction, predicted p_<class>, target soft label q_<class>, VA."""
+    """Per-item CSV: id, label, prediction, predicted p_<class>, target soft label q_<class>, VA, and
+    has_votes (1: q_ are the annotators' votes; 0: a one-hot stand-in for a clip without votes)."""
+    has_votes = pred.get("has_votes", np.zeros(len(pred["label"]), dtype=bool))
     with atomic_write(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(
             ["id", "label", "pred", *(f"p_{c}" for c in classes), *(f"q_{c}" for c in classes)]
-            + ["valence_pred", "arousal_pred"]
+            + ["valence_pred", "arousal_pred", "has_votes"]
         )
         for i, idx in enumerate(pred["index"]):
             w.writerow(
@@ -151,12 +161,27 @@ def write_predictions(
                 + [f"{p:.6f}" for p in pred["probs"][i]]
                 + [f"{q:.6f}" for q in pred["soft"][i]]
                 + [f"{v:.4f}" if not np.isnan(v) else "" for v in pred["va_pred"][i]]
+                + [int(has_votes[i])]
             )
 
 
 def write_metrics(path: Path, report: dict[str, Any]) -> None:
     """metrics.json, written atomically."""
     write_json_atomic(path, report)
+
+
+GROUP_KEYS = ("clear_accuracy", "clear_uar", "ambiguous_accuracy", "ambiguous_uar")
+
+
+def summary_scalars(report: dict[str, Any]) -> dict[str, Any]:
+    """A run's metrics with the clear / ambiguous group scores as top-level numbers (``clear_uar`` ...),
+    as cross-validation and comparison summaries average them; None where the run has no votes or the
+    group no clip."""
+    groups = report.get("clear_vs_ambiguous") or {}
+    flat = {
+        f"{g}_{m}": (groups.get(g) or {}).get(m) for g in ("clear", "ambiguous") for m in ("accuracy", "uar")
+    }
+    return {**report, **flat}
 
 
 def read_metrics(path: Path) -> dict[str, Any]:

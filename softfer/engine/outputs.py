@@ -21,6 +21,7 @@ from softfer.engine.evaluate import (
     write_metrics,
     write_predictions,
 )
+from softfer.metrics import CLEAR_THRESHOLD
 from softfer.plots import figures as plots
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,16 @@ def evaluate_and_write(
     extra: dict[str, Any] = {"skipped": skipped, "data_reading": data.reading}
     if cut_short:
         extra["cut_short"] = cut_short
-    return write_run_outputs(run_dir, pred, ids, data.classes, history or [], extra=extra, name=cfg.name)
+    return write_run_outputs(
+        run_dir,
+        pred,
+        ids,
+        data.classes,
+        history or [],
+        extra=extra,
+        name=cfg.name,
+        clear_threshold=cfg.data.clear_threshold,
+    )
 
 
 def write_model(model: torch.nn.Module, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:
@@ -105,14 +115,16 @@ def write_run_outputs(
     *,
     extra: dict[str, Any] | None = None,
     name: str = "",
+    clear_threshold: float = CLEAR_THRESHOLD,
 ) -> dict[str, Any]:
     """metrics.json, predictions.csv, confusion/reliability/recall figures and training curves.
 
     ``extra`` entries (e.g. how a run was cut short) are added to metrics.json. ``name`` (the run's
-    name; default: the folder's) heads the confusion matrix and the recall figure.
+    name; default: the folder's) heads the confusion matrix and the recall figure. ``clear_threshold``
+    splits the test clips into clear and ambiguous ones (``metrics.clear_vs_ambiguous``).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    report = compute_metrics(pred, classes)
+    report = compute_metrics(pred, classes, clear_threshold=clear_threshold)
     report["history"] = history
     report.update(extra or {})
     write_metrics(run_dir / "metrics.json", report)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-from softfer.stats import mean_ci, paired_comparison, verdict
+from softfer.stats import TEST_CHOICE, mean_ci, paired_comparison, sign_flip_test_name, verdict
 
 # metric -> higher is better; the order is the report's
 COMPARED_METRICS = {
@@ -24,13 +24,29 @@ COMPARED_METRICS = {
     "aurc": False,
     "kl_to_votes": False,
     "js_to_votes": False,
+    # accuracy and UAR on clear and on ambiguous test clips (engine.evaluate.summary_scalars)
+    "clear_accuracy": True,
+    "clear_uar": True,
+    "ambiguous_accuracy": True,
+    "ambiguous_uar": True,
 }
-SHOWN_IN_TABLE = ("uar", "war", "macro_f1", "nll", "ece", "aurc", "js_to_votes")
+SHOWN_IN_TABLE = ("uar", "war", "macro_f1", "nll", "ece", "aurc", "js_to_votes", "clear_uar", "ambiguous_uar")
 
 
 def _values(rows: Sequence[dict[str, Any]], name: str, pairs: list[tuple[int, int]], metric: str) -> list:
     by_run = {(r["fold"], r["seed"]): r.get(metric) for r in rows if r["config"] == name}
     return [by_run.get(p) for p in pairs]
+
+
+def per_class_recall(rows: Sequence[dict[str, Any]], configs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """config -> class -> mean recall over the config's runs (None where no run's test set has the class)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in configs:
+        recalls = [r["per_class_recall"] for r in rows if r["config"] == name and r.get("per_class_recall")]
+        classes = list(dict.fromkeys(c for rec in recalls for c in rec))
+        values = {c: [rec[c] for rec in recalls if rec.get(c) is not None] for c in classes}
+        out[name] = {c: (sum(v) / len(v) if v else None) for c, v in values.items()}
+    return out
 
 
 def summarize_comparison(
@@ -48,8 +64,9 @@ def summarize_comparison(
     (e.g. the vote metrics on data without votes) is left out.
 
     Returns:
-        {"configs", "folds", "seeds", "grid" (in words), "pairs_of_runs", "confidence", "chance",
-        "metrics": {metric: {"higher_is_better", "per_config": {name: mean_ci}, "pairs": [...]}},
+        {"configs", "folds", "seeds", "grid" (in words), "pairs_of_runs", "confidence", "chance", "test"
+        and "test_choice" (which paired test, and why), "metrics": {metric: {"higher_is_better",
+        "per_config": {name: mean_ci}, "pairs": [...]}}, "per_class_recall": {name: {class: mean}},
         "verdicts": the UAR verdicts in words}.
     """
     pairs = [(f, s) for f in folds for s in seeds]
@@ -63,6 +80,8 @@ def summarize_comparison(
         "seeds": list(seeds),
         "grid": f"folds {','.join(map(str, folds))} x seeds {','.join(map(str, seeds))}",
         "pairing": "runs of two configs are paired by (fold, seed): same test clips and seed",
+        "test": sign_flip_test_name(len(pairs)),
+        "test_choice": TEST_CHOICE,
         "pairs_of_runs": pairs,
         "confidence": confidence,
         "chance": {"uar": 1.0 / num_classes, "war": None},
@@ -80,6 +99,7 @@ def summarize_comparison(
             result.update(a=a, b=b, verdict=verdict(a, b, result, metric=metric))
             entry["pairs"].append(result)
         summary["metrics"][metric] = entry
+    summary["per_class_recall"] = per_class_recall(rows, configs)
     uar = summary["metrics"].get("uar")
     summary["verdicts"] = [p["verdict"] for p in uar["pairs"]] if uar else []
     return summary
@@ -91,9 +111,27 @@ def _interval(c: dict[str, Any]) -> str:
     return f"{c['mean']:.4f} [{c['ci_low']:.4f}, {c['ci_high']:.4f}]"
 
 
+def _recall_lines(recall: dict[str, dict[str, Any]]) -> list[str]:
+    """The per-class recall table (mean over each config's runs), or nothing for older summaries."""
+    classes = list(dict.fromkeys(c for per in recall.values() for c in per))
+    if not classes:
+        return []
+    lines = [
+        "",
+        "Per-class recall, mean over each config's runs (absent: no run's test set has the class):",
+        "",
+    ]
+    lines += ["| config | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    for name, per in recall.items():
+        cells = ["absent" if per.get(c) is None else f"{per[c]:.4f}" for c in classes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> str:
     """The comparison as Markdown: what was run, per-config means with intervals, paired differences."""
     n = len(summary["pairs_of_runs"])
+    test = summary.get("test") or sign_flip_test_name(n)  # comparison.json files older than the field
     level = round(100 * summary["confidence"])
     lines = [
         f"## {title}: {len(summary['configs'])} configs, {n} paired run(s) each ({summary['grid']})",
@@ -111,7 +149,8 @@ def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> s
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Paired differences (B - A), exact sign-flip permutation test, wins of B:",
+        f"Paired differences (B - A), {test}, wins of B. Why this test: "
+        f"{summary.get('test_choice', TEST_CHOICE)}.",
         "",
         "| metric | A | B | B - A [interval] | p | smallest possible p | B wins / A wins / ties |",
         "|---|---|---|---|---|---|---|",
@@ -127,6 +166,7 @@ def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> s
                 f"| {m} | {p['a']} | {p['b']} | {diff} | {p['p_value']:.3f} | {p['min_p']:.3f} | "
                 f"{p['b_wins']} / {p['a_wins']} / {p['ties']} |"
             )
+    lines += _recall_lines(summary.get("per_class_recall") or {})
     if summary["verdicts"]:
         lines += ["", "In words (UAR):", ""] + [f"- {v}" for v in summary["verdicts"]]
     return "\n".join(lines)

@@ -54,7 +54,7 @@ def paired_runs_figure(
                     lw=1.5,
                     zorder=3,
                 )
-            ax.plot(i, c["mean"], marker="D", color="tab:blue", ms=7, zorder=4)
+            ax.plot(i, c["mean"], marker="D", color="tab:blue", ms=7, zorder=4, gid="mean")
             ax.annotate(
                 f"{c['mean']:.3f}", (i, c["mean"]), xytext=(8, 0), textcoords="offset points", va="center"
             )

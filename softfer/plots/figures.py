@@ -1,5 +1,6 @@
 """Figures: confusion matrix (MIDAS Fig. 6), coexisting emotions (Fig. 5), reliability diagram,
-per-class recall, training curves, and a comparison of regimes.
+per-class recall and training curves (the comparison of configs over folds and seeds is in
+``softfer.plots.compare``).
 
 Each figure has a ``*_figure`` function that builds and returns the matplotlib Figure (what the tests
 inspect) and a ``*_png`` wrapper that saves it.
@@ -277,35 +278,3 @@ def curves_figure(history: list[dict[str, float]]) -> Figure:
 def curves_png(history: list[dict[str, float]], path: str | Path) -> None:
     """Save ``curves_figure``."""
     _save(curves_figure(history), path)
-
-
-def compare_figure(
-    results: dict[str, dict[str, float]], keys: Sequence[str] = ("uar", "war"), *, chance: float | None = None
-) -> Figure:
-    """Grouped bars of the given metrics for several regimes, with their values and, when given, chance."""
-    names = list(results)
-    x = np.arange(len(names))
-    width = 0.8 / len(keys)
-    fig, ax = plt.subplots(figsize=(1.8 + 1.4 * len(names), 3.5))
-    for i, k in enumerate(keys):
-        bars = ax.bar(x + i * width, [results[n][k] for n in names], width, label=k.upper())
-        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
-    if chance is not None:
-        ax.axhline(chance, color="0.3", ls="--", lw=1, label=f"chance {chance:.3f}")
-    ax.set_xticks(x + width * (len(keys) - 1) / 2, names)
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("score on held-out clips")
-    ax.legend(fontsize=7)
-    ax.set_title("held-out clips")
-    return fig
-
-
-def compare_png(
-    results: dict[str, dict[str, float]],
-    path: str | Path,
-    keys: Sequence[str] = ("uar", "war"),
-    *,
-    chance: float | None = None,
-) -> None:
-    """Save ``compare_figure``."""
-    _save(compare_figure(results, keys, chance=chance), path)

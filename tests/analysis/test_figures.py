@@ -128,18 +128,6 @@ def test_coexistence_colours_only_the_off_diagonal_and_gives_counts():
     assert texts[(0, 1)] == "0.20" and (1, 0) not in texts
 
 
-def test_compare_png_keeps_its_signature_and_labels_values():
-    figs = []
-    results = {"hard": {"uar": 0.4, "war": 0.5}, "soft": {"uar": 0.45, "war": 0.52}}
-    _capture(figs, plots.compare_png, results, "unused.png", chance=1 / 7)
-    ax = figs[0].axes[0]
-    heights = [p.get_height() for c in ax.containers for p in c.patches]
-    assert heights == pytest.approx([0.4, 0.45, 0.5, 0.52])
-    assert sorted(t.get_text() for t in ax.texts) == ["0.400", "0.450", "0.500", "0.520"]
-    assert [line.get_ydata()[0] for line in ax.get_lines()] == pytest.approx([1 / 7])
-    assert ax.get_ylabel()
-
-
 def _capture(figs, fn, *args, **kw):
     """Call a *_png function, keeping the figure it would save."""
     mp = pytest.MonkeyPatch()

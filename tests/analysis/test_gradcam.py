@@ -9,7 +9,7 @@ import pytest
 import torch
 from matplotlib.colorbar import Colorbar
 
-from softfer.analysis.gradcam import Cam, degenerate, explain, gradcam
+from softfer.analysis.gradcam import CAM_SCALE_LABEL, Cam, degenerate, explain, gradcam
 from softfer.analysis.report import gradcam_figure
 from softfer.models import create_model
 
@@ -85,6 +85,14 @@ def test_figure_uses_a_perceptual_colour_map_with_a_colour_bar_and_writes_the_wa
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     assert titles == ["true happy / predicted sad", "true happy / predicted happy  [degenerate map]"]
     assert [t.get_text().replace("\n", " ") for t in fig.texts] == [rows[1][1].warning]
+
+
+def test_the_colour_bar_says_the_maps_are_min_max_scaled():
+    fig = gradcam_figure(_rows())
+    bars = [ax.images[1].colorbar for ax in fig.axes if len(ax.images) > 1 and ax.images[1].colorbar]
+    assert len(bars) == 1
+    # explain scales each frame's map to [0, 1] (test_a_large_enough_input_gives_a_map_without_warning)
+    assert bars[0].ax.get_ylabel() == CAM_SCALE_LABEL and "min-max" in CAM_SCALE_LABEL
 
 
 def test_figure_without_degenerate_maps_has_no_warning_text():

@@ -5,13 +5,16 @@ import csv
 import json
 from itertools import combinations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.container import ErrorbarContainer
 from scipy import stats as sps
 
 from softfer.cli import main
+from softfer.config import load_config
 from softfer.engine import compare as compare_module
-from softfer.engine.compare import compare_configs
+from softfer.engine.compare import check_comparable, compare_configs
 from softfer.plots.compare import paired_runs_figure
 
 CONFIGS = ["demo/hard.yaml", "demo/soft.yaml", "demo/midas.yaml"]
@@ -35,6 +38,10 @@ def compared(tiny_dfew, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "cmp"
     summary = compare_configs(CONFIGS, folds=(1, 2), seeds=(0, 1), out=out, overrides=_tiny(tiny_dfew))
     return out, summary
+
+
+def _tick_labels(ticks) -> list[str]:
+    return [t.get_text() for t in ticks]
 
 
 def _runs(out) -> dict[str, dict[tuple[int, int], dict[str, float]]]:
@@ -66,6 +73,9 @@ def test_statistics_match_an_independent_scipy_computation(compared, metric):
     pairs = [(1, 0), (1, 1), (2, 0), (2, 1)]
     values = {n: np.array([float(runs[n][p][metric]) for p in pairs]) for n in NAMES}
     entry = summary["metrics"][metric]
+    # scipy cannot compute an interval without spread or a test without differences: those cases are
+    # checked against their closed forms, and each kind must meet scipy at least once per metric
+    by_scipy = {"config interval": 0, "pair p-value": 0, "pair interval": 0}
     for n in NAMES:
         v = values[n]
         got = entry["per_config"][n]
@@ -73,6 +83,9 @@ def test_statistics_match_an_independent_scipy_computation(compared, metric):
         if v.std() > 0:
             low, high = sps.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=sps.sem(v))
             assert (got["ci_low"], got["ci_high"]) == pytest.approx((low, high), abs=1e-6)
+            by_scipy["config interval"] += 1
+        else:  # no spread: the interval is the mean itself
+            assert (got["ci_low"], got["ci_high"]) == pytest.approx((v.mean(), v.mean()), abs=1e-6)
     higher = metric in ("uar", "war")
     for (a, b), got in zip(combinations(NAMES, 2), entry["pairs"], strict=True):
         assert (got["a"], got["b"]) == (a, b)
@@ -81,29 +94,65 @@ def test_statistics_match_an_independent_scipy_computation(compared, metric):
         if np.any(np.abs(d) > 1e-9):
             p = sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue
             assert got["p_value"] == pytest.approx(p, abs=1e-6)
+            by_scipy["pair p-value"] += 1
+        else:  # identical in every run: nothing to test, p = 1
+            assert got["p_value"] == 1.0 and got["ties"] == len(d)
         if d.std() > 0:
             ci = sps.ttest_rel(values[b], values[a]).confidence_interval(0.95)
             assert (got["ci_low"], got["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-6)
+            by_scipy["pair interval"] += 1
+        else:  # a constant difference: the interval is that difference
+            assert (got["ci_low"], got["ci_high"]) == pytest.approx((d.mean(), d.mean()), abs=1e-6)
         better = (d > 1e-9) if higher else (d < -1e-9)
         assert got["b_wins"] == int(better.sum())
+    assert min(by_scipy.values()) >= 1, f"{metric}: not every statistic met scipy: {by_scipy}"
 
 
-def test_the_figure_draws_one_line_per_fold_and_seed_and_the_chance_level(compared):
+def _drawn_means(ax) -> dict[int, float]:
+    """The mean markers of a comparison panel, by x position (config index)."""
+    return {
+        round(ln.get_xdata()[0]): float(ln.get_ydata()[0]) for ln in ax.get_lines() if ln.get_gid() == "mean"
+    }
+
+
+def _drawn_intervals(ax) -> dict[int, tuple[float, float]]:
+    """The interval bars of a comparison panel, by x position: (low, high) of each vertical segment."""
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    segments = [seg for c in bars for seg in c.lines[2][0].get_segments()]
+    return {round(seg[0][0]): (float(min(seg[:, 1])), float(max(seg[:, 1]))) for seg in segments}
+
+
+def test_the_figure_draws_the_runs_means_intervals_values_and_the_chance_level(compared):
     out, summary = compared
+    runs = _runs(out)
     rows = [
         {"config": n, "fold": f, "seed": s, **{k: float(v) for k, v in r.items() if k in ("uar", "war")}}
-        for n, by in _runs(out).items()
+        for n, by in runs.items()
         for (f, s), r in by.items()
     ]
     fig = paired_runs_figure(summary, rows)
-    uar_ax = fig.axes[0]
-    lines = [ln for ln in uar_ax.get_lines() if ln.get_gid() == "pair"]
-    assert len(lines) == 4
-    first = next(ln for ln in lines)
-    assert len(first.get_ydata()) == 3
-    assert any(
-        ln.get_linestyle() == "--" and ln.get_ydata()[0] == pytest.approx(1 / 7) for ln in uar_ax.get_lines()
-    )
+    assert len(fig.axes) == 2
+    for ax, metric, label in zip(fig.axes, ("uar", "war"), ("UAR", "WAR"), strict=True):
+        lines = [ln for ln in ax.get_lines() if ln.get_gid() == "pair"]
+        assert len(lines) == 4 and all(len(ln.get_ydata()) == 3 for ln in lines)
+        assert ax.get_ylabel() == label
+        assert _tick_labels(ax.get_xticklabels()) == NAMES
+        stats = summary["metrics"][metric]["per_config"]
+        runs_mean = [np.mean([float(r[metric]) for r in runs[n].values()]) for n in NAMES]
+        means = _drawn_means(ax)
+        assert [means[i] for i in range(3)] == pytest.approx(runs_mean, abs=1e-6)
+        assert [means[i] for i in range(3)] == pytest.approx([stats[n]["mean"] for n in NAMES])
+        intervals = _drawn_intervals(ax)
+        want = [(stats[n]["ci_low"], stats[n]["ci_high"]) for n in NAMES]
+        assert [intervals[i] for i in range(3)] == pytest.approx(want)
+        texts = {round(t.xy[0]): t.get_text() for t in ax.texts}
+        assert texts == {i: f"{stats[n]['mean']:.3f}" for i, n in enumerate(NAMES)}
+        chance = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        if metric == "uar":
+            assert len(chance) == 1 and list(chance[0].get_ydata()) == pytest.approx([1 / 7, 1 / 7])
+        else:  # WAR has no chance level that holds for every class balance
+            assert not chance
+    plt.close(fig)
 
 
 def test_a_second_compare_reuses_every_run_and_refuses_changed_settings(
@@ -125,11 +174,41 @@ def test_a_second_compare_reuses_every_run_and_refuses_changed_settings(
     assert "optim.lr" in err and "--overwrite" in err
 
 
-def test_configs_must_share_the_test_set_and_have_distinct_names(tiny_dfew, tmp_path):
+def test_configs_need_distinct_names_and_at_least_two(tiny_dfew, tmp_path):
     with pytest.raises(ValueError, match="share the name"):
         compare_configs(["demo/hard.yaml", "demo/hard.yaml"], out=tmp_path, overrides=_tiny(tiny_dfew))
     with pytest.raises(ValueError, match="at least two"):
         compare_configs(["demo/hard.yaml"], out=tmp_path, overrides=_tiny(tiny_dfew))
+
+
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [
+        (["data.test_split=train"], "'train'"),
+        (["data.num_classes=8"], ", 8)"),
+        (["data.root=/elsewhere"], "'/elsewhere'"),
+        (["data.test_format=ferv39k"], "('ferv39k', '/data/dfew'"),
+        (["data.test_format=afew", "data.test_root=/data/afew"], "('afew', '/data/afew'"),
+    ],
+)
+def test_configs_that_test_on_different_sets_are_refused(other, named):
+    shared = ["data.root=/data/dfew"]
+    hard = load_config("demo/hard.yaml", shared)
+    soft = load_config("demo/soft.yaml", [*shared, *other])
+    with pytest.raises(ValueError, match="one test set") as refused:
+        check_comparable([hard, soft])
+    message = str(refused.value)
+    assert named in message and "demo-soft" in message and "demo-hard" in message
+    assert "('dfew', '/data/dfew', 'test', 7)" in message  # the first config's test set, for comparison
+
+
+def test_configs_that_test_on_one_set_are_accepted():
+    shared = ["data.root=/data/dfew"]
+    hard = load_config("demo/hard.yaml", shared)
+    # naming the training format as the test format, on the same root, is the same test set
+    soft = load_config("demo/soft.yaml", [*shared, "data.test_format=dfew"])
+    midas = load_config("demo/midas.yaml", shared)
+    assert check_comparable([hard, soft, midas]) is None
 
 
 def test_reproduce_reports_the_mean_and_interval_over_folds_and_seeds(tiny_dfew, tmp_path):
@@ -148,4 +227,6 @@ def test_reproduce_reports_the_mean_and_interval_over_folds_and_seeds(tiny_dfew,
     assert ours["uar"]["n"] == 4 and ours["uar"]["mean"] == pytest.approx(np.mean(uars))
     if np.std(uars) > 0:
         low, high = sps.t.interval(0.95, 3, loc=np.mean(uars), scale=sps.sem(uars))
-        assert (ours["uar"]["ci_low"], ours["uar"]["ci_high"]) == pytest.approx((low, high))
+    else:  # four equal values: scipy's interval is undefined (0/0); the interval is the value itself
+        low = high = np.mean(uars)
+    assert (ours["uar"]["ci_low"], ours["uar"]["ci_high"]) == pytest.approx((low, high))

@@ -84,6 +84,23 @@ def test_demo_quick(tmp_path):
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert set(results) == {"hard", "soft", "midas"}
     assert "UAR" in r.stdout and "WAR" in r.stdout and "chance UAR = 0.143" in r.stdout
+    _says_one_run_cannot_tell(r.stdout, results)
     for name in ("comparison.png", "coexisting_emotions.png", "montage.png"):
         assert (tmp_path / "demo" / name).is_file()
     assert (tmp_path / "demo" / "runs" / "midas" / "model.pt").is_file()
+
+
+def _says_one_run_cannot_tell(stdout: str, results: dict[str, dict[str, float]]) -> None:
+    """The demo's words on its UAR differences: one run per regime, so none can be told from noise.
+
+    Args:
+        stdout: what `softfer demo` printed (rich wraps long lines; whitespace is compared as one space).
+        results: results.json, the UAR each regime reached, from which the differences are worked out.
+    """
+    text = " ".join(stdout.split())
+    assert "One seed on one fold cannot say" in text
+    for a, b in (("hard", "soft"), ("hard", "midas"), ("soft", "midas")):
+        diff = results[b]["uar"] - results[a]["uar"]
+        said = f"{b} - {a} on uar: {diff:+.4f} from a single run: no interval and no test are possible, "
+        assert said + "so this cannot be told from run-to-run noise" in text
+    assert "better than" not in text and "worse than" not in text  # no pair is called better or worse

@@ -43,6 +43,14 @@ def test_every_command_accepts_quiet_verbose_and_debug():
         assert {"--quiet", "--verbose", "--debug"} <= options, words
 
 
+def test_every_help_text_renders_its_percent_signs_once():
+    """argparse %-formats help strings but not descriptions: a "%%" written in a description is shown
+    doubled, one written in a help string is shown once."""
+    for words, parser in _leaf_parsers(build_parser()):
+        text = parser.format_help()
+        assert "%%" not in text, words
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "expected"),
     [

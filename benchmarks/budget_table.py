@@ -1,0 +1,87 @@
+"""How the training budget moves a comparison: two `softfer compare` folders of the same configs trained
+for different numbers of epochs -> Markdown tables (the ranking at each budget, and each config's change
+with the budget as paired differences over the (fold, seed) runs both folders share).
+
+python benchmarks/budget_table.py SHORT_COMPARE_DIR LONG_COMPARE_DIR [--metrics uar,war,nll,ece]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import yaml
+
+from softfer.engine.stats_report import COMPARED_METRICS
+from softfer.stats import paired_comparison
+
+
+def read_runs(folder: Path) -> dict[tuple[str, int, int], dict[str, float]]:
+    """(config, fold, seed) -> metric values, from a comparison's runs.csv."""
+    with open(folder / "runs.csv", newline="") as f:
+        return {
+            (r["config"], int(r["fold"]), int(r["seed"])): {
+                k: float(v) for k, v in r.items() if k in COMPARED_METRICS and v != ""
+            }
+            for r in csv.DictReader(f)
+        }
+
+
+def epochs(folder: Path, config: str) -> int:
+    """The number of epochs the comparison trained ``config`` for (its resolved config.yaml)."""
+    return int(yaml.safe_load((folder / config / "config.yaml").read_text())["optim"]["epochs"])
+
+
+def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
+    """The two Markdown tables: per-budget means, then each config's paired change with the budget."""
+    a, b = read_runs(short), read_runs(long)
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        raise SystemExit(f"{short} and {long} share no (config, fold, seed) run")
+    configs = list(dict.fromkeys(k[0] for k in shared))
+    pairs = sorted({k[1:] for k in shared})
+    ea, eb = epochs(short, configs[0]), epochs(long, configs[0])
+    grid = ", ".join(f"fold {f} seed {s}" for f, s in pairs)
+    lines = [f"Runs: {grid} ({len(pairs)} per config and budget). Mean over the runs at each budget:", ""]
+    lines += ["| config | " + " | ".join(f"{m} @{ea} | {m} @{eb}" for m in metrics) + " |"]
+    lines += ["|---" * (2 * len(metrics) + 1) + "|"]
+    for c in configs:
+        cells = [f"{sum(r[(c, *p)][m] for p in pairs) / len(pairs):.4f}" for m in metrics for r in (a, b)]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    for e, runs in ((ea, a), (eb, b)):
+        order = sorted(configs, key=lambda c: -sum(runs[(c, *p)]["uar"] for p in pairs))
+        lines += ["", f"UAR ranking at {e} epochs: " + " > ".join(order)]
+    lines += [
+        "",
+        f"Change from {ea} to {eb} epochs (paired by fold and seed; exact sign-flip test, p >= "
+        f"{2 ** -(len(pairs) - 1):.3f} with {len(pairs)} pair(s)):",
+        "",
+        "| config | metric | change [95% interval] | p | runs better at the longer budget |",
+        "|---|---|---|---|---|",
+    ]
+    for c in configs:
+        for m in metrics:
+            r = paired_comparison(
+                [a[(c, *p)][m] for p in pairs],
+                [b[(c, *p)][m] for p in pairs],
+                higher_is_better=COMPARED_METRICS[m],
+            )
+            ci = "" if r["ci_low"] is None else f" [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
+            lines.append(
+                f"| {c} | {m} | {r['mean_diff']:+.4f}{ci} | {r['p_value']:.3f} | {r['b_wins']} of {r['n']} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("short", type=Path, help="comparison folder of the shorter budget")
+    p.add_argument("long", type=Path, help="comparison folder of the longer budget")
+    p.add_argument("--metrics", default="uar,war,nll,ece", help="comma-separated (default uar,war,nll,ece)")
+    args = p.parse_args()
+    print(budget_markdown(args.short, args.long, args.metrics.split(",")))
+
+
+if __name__ == "__main__":
+    main()
