@@ -36,11 +36,15 @@ def epochs(folder: Path, config: str) -> int:
 def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
     """The two Markdown tables: per-budget means, then each config's paired change with the budget."""
     a, b = read_runs(short), read_runs(long)
-    shared = sorted(set(a) & set(b))
+    shared = [k for k in a if k in b]  # runs.csv order: the comparison's configs in the order given
     if not shared:
         raise SystemExit(f"{short} and {long} share no (config, fold, seed) run")
     configs = list(dict.fromkeys(k[0] for k in shared))
     pairs = sorted({k[1:] for k in shared})
+    if missing := [
+        (c, *p) for c in dict.fromkeys(k[0] for k in shared) for p in pairs if (c, *p) not in shared
+    ]:
+        raise SystemExit(f"runs missing from one of the folders: {missing}")
     ea, eb = epochs(short, configs[0]), epochs(long, configs[0])
     grid = ", ".join(f"fold {f} seed {s}" for f, s in pairs)
     lines = [f"Runs: {grid} ({len(pairs)} per config and budget). Mean over the runs at each budget:", ""]

@@ -84,6 +84,8 @@ def test_compare_summary_has_per_class_recall_means_and_absent_classes():
     assert s["per_class_recall"]["A"]["happy"] == pytest.approx(0.51)
     assert s["per_class_recall"]["B"]["happy"] == pytest.approx(0.56)
     assert s["per_class_recall"]["A"]["fear"] is None
+    assert "clear_uar" not in s["metrics"]  # no run has votes: absent, not compared as 0
+    assert "uar" in s["metrics"]
     text = comparison_markdown(s)
     assert "| A | 0.5100 | absent |" in text
     json.dumps(s)  # comparison.json takes it as it is
