@@ -143,8 +143,8 @@ def test_the_figure_draws_the_runs_means_intervals_values_and_the_chance_level(c
         assert [means[i] for i in range(3)] == pytest.approx(runs_mean, abs=1e-6)
         assert [means[i] for i in range(3)] == pytest.approx([stats[n]["mean"] for n in NAMES])
         intervals = _drawn_intervals(ax)
-        want = [(stats[n]["ci_low"], stats[n]["ci_high"]) for n in NAMES]
-        assert [intervals[i] for i in range(3)] == pytest.approx(want)
+        want = [bound for n in NAMES for bound in (stats[n]["ci_low"], stats[n]["ci_high"])]
+        assert [bound for i in range(3) for bound in intervals[i]] == pytest.approx(want)
         texts = {round(t.xy[0]): t.get_text() for t in ax.texts}
         assert texts == {i: f"{stats[n]['mean']:.3f}" for i, n in enumerate(NAMES)}
         chance = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
