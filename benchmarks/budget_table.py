@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from softfer.engine.stats_report import COMPARED_METRICS
-from softfer.stats import paired_comparison
+from softfer.stats import paired_comparison, sign_flip_test_name
 
 
 def read_runs(folder: Path) -> dict[tuple[str, int, int], dict[str, float]]:
@@ -41,9 +41,7 @@ def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
         raise SystemExit(f"{short} and {long} share no (config, fold, seed) run")
     configs = list(dict.fromkeys(k[0] for k in shared))
     pairs = sorted({k[1:] for k in shared})
-    if missing := [
-        (c, *p) for c in dict.fromkeys(k[0] for k in shared) for p in pairs if (c, *p) not in shared
-    ]:
+    if missing := [(c, *p) for c in configs for p in pairs if (c, *p) not in shared]:
         raise SystemExit(f"runs missing from one of the folders: {missing}")
     ea, eb = epochs(short, configs[0]), epochs(long, configs[0])
     grid = ", ".join(f"fold {f} seed {s}" for f, s in pairs)
@@ -58,11 +56,11 @@ def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
         lines += ["", f"UAR ranking at {e} epochs: " + " > ".join(order)]
     lines += [
         "",
-        f"Change from {ea} to {eb} epochs (paired by fold and seed; exact sign-flip test, p >= "
-        f"{2 ** -(len(pairs) - 1):.3f} with {len(pairs)} pair(s)):",
+        f"Change from {ea} to {eb} epochs (paired by fold and seed; {sign_flip_test_name(len(pairs))}):",
         "",
-        "| config | metric | change [95% interval] | p | runs better at the longer budget |",
-        "|---|---|---|---|---|",
+        "| config | metric | change [95% interval] | p | smallest possible p | runs better with more epochs "
+        "|",
+        "|---|---|---|---|---|---|",
     ]
     for c in configs:
         for m in metrics:
@@ -73,7 +71,8 @@ def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
             )
             ci = "" if r["ci_low"] is None else f" [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
             lines.append(
-                f"| {c} | {m} | {r['mean_diff']:+.4f}{ci} | {r['p_value']:.3f} | {r['b_wins']} of {r['n']} |"
+                f"| {c} | {m} | {r['mean_diff']:+.4f}{ci} | {r['p_value']:.3f} | {r['min_p']:.3f} | "
+                f"{r['b_wins']} of {r['n']} |"
             )
     return "\n".join(lines)
 

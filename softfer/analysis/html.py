@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from softfer.engine.crossval import SUMMARY_KEYS
-from softfer.engine.evaluate import read_metrics
+from softfer.engine.evaluate import read_metrics, summary_scalars
 from softfer.engine.stats_report import SHOWN_IN_TABLE
 from softfer.io.files import write_text_atomic
 from softfer.stats import TEST_CHOICE, sign_flip_test_name
@@ -179,7 +179,8 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
         ]
         for k, v in summary["metrics"].items()
     ]
-    per_fold = {k: read_metrics(cv_dir / f"fold_{k}" / "metrics.json") for k in folds}
+    # flattened as the summary was, so that its clear / ambiguous columns find their per-fold values
+    per_fold = {k: summary_scalars(read_metrics(cv_dir / f"fold_{k}" / "metrics.json")) for k in folds}
     keys = [k for k in SCALARS if k in summary["metrics"]]
     fold_rows = [[_e(f"fold {k}"), *(_num(per_fold[k].get(x)) for x in keys)] for k in folds]
     body = [

@@ -59,8 +59,8 @@ def _voted_rows(pred_path: Path, run_dir: Path, n: int) -> np.ndarray:
         flags = [r.get("has_votes") for r in csv.DictReader(f)]
     if all(v in ("0", "1") for v in flags):
         return np.array([v == "1" for v in flags], dtype=bool)
-    counted = (_run_metrics(run_dir) or {}).get("num_vote_samples")
-    scored = (_run_metrics(run_dir) or {}).get("num_samples")
+    m = _run_metrics(run_dir) or {}
+    counted, scored = m.get("num_vote_samples"), m.get("num_samples")
     return np.full(n, counted is not None and counted > 0 and counted == scored, dtype=bool)
 
 

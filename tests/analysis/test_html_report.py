@@ -1,6 +1,7 @@
 """Issue 16: `softfer report` writes one self-contained HTML page per run, cv folder and comparison, and a
 real browser (headless Chromium) opens it with no broken image and no script error."""
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ from softfer.config import load_config, packaged_configs
 from softfer.data.synthetic.generate import generate_dfew
 from softfer.engine.compare import compare_configs
 from softfer.engine.crossval import cross_validate
+from softfer.engine.evaluate import GROUP_KEYS
 from softfer.engine.train import fit
 
 TINY = [
@@ -100,6 +102,18 @@ def test_the_run_report_has_the_metrics_and_what_was_left_out(folders):
         "name: demo-hard",
     ):
         assert needle in text, needle
+
+
+def test_the_cv_report_lists_every_folds_value_of_every_summarised_metric(folders):
+    from softfer.analysis.html import cv_page
+
+    summary = json.loads((folders["cv"] / "summary.json").read_text())
+    assert any(k in summary["metrics"] for k in GROUP_KEYS)  # the clear / ambiguous columns are there
+    _, body = cv_page(folders["cv"])
+    every_fold = body[body.index("<h3>Every fold</h3>") :]
+    for key, entry in summary["metrics"].items():
+        for value in entry["values"]:
+            assert f"{value:.4f}" in every_fold, key
 
 
 def test_compare_report_has_intervals_tests_and_verdicts(folders):
