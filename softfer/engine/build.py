@@ -21,15 +21,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from softfer.config import ExperimentConfig, dump_config
 from softfer.data.datasets import collate_items
-from softfer.engine.checkpoint import load_checkpoint, save_checkpoint
 from softfer.engine.data import DataBundle, build_data
 from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
+from softfer.engine.mixer import Mixer, build_mixer
 from softfer.engine.resume import check_resumable, remove_stale_temporaries
 from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
 from softfer.engine.state import TrainState
-from softfer.engine.targets import Mixer, build_mixer
+from softfer.inference.checkpoint import load_checkpoint, save_checkpoint
 from softfer.io.files import write_json_atomic
 from softfer.models import create_model, spec_of
 

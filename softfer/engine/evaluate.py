@@ -13,8 +13,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from softfer import metrics
-from softfer.engine.batch import batch_input, forward, probabilities
-from softfer.engine.batch import model_input as model_input  # re-exported: older callers import it here
+from softfer.inference.batch import batch_input, forward, probabilities
+from softfer.inference.batch import model_input as model_input  # re-exported: older callers import it here
 from softfer.io.console import progress as bar
 from softfer.io.files import atomic_write, write_json_atomic
 from softfer.io.images import MediaError

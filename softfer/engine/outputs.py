@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from softfer.config import ExperimentConfig
 from softfer.data.datasets import collate_items
-from softfer.engine.checkpoint import save_checkpoint
 from softfer.engine.data import DataBundle
 from softfer.engine.evaluate import (
     compute_metrics,
@@ -21,6 +20,7 @@ from softfer.engine.evaluate import (
     write_metrics,
     write_predictions,
 )
+from softfer.inference.checkpoint import save_checkpoint
 from softfer.metrics import CLEAR_THRESHOLD
 from softfer.plots import figures as plots
 

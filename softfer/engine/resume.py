@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, load_config, validate_config
-from softfer.engine.checkpoint import load_checkpoint
 from softfer.engine.state import STATE_KEYS
+from softfer.inference.checkpoint import load_checkpoint
 from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
 
 log = logging.getLogger(__name__)

@@ -5,37 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from softfer.config import ExperimentConfig, apply_overrides, validate_config
-from softfer.engine.checkpoint import load_checkpoint
+from softfer.config import apply_overrides, validate_config
 from softfer.engine.data import build_data, class_names
 from softfer.engine.outputs import evaluate_and_write
 from softfer.engine.runtime import setup_distributed
-from softfer.models import create_model
-
-
-def model_from_state(
-    state: dict[str, Any], source: str | Path, device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, ExperimentConfig, tuple[str, ...]]:
-    """(model in eval mode, its config, its class names) from a loaded softfer checkpoint."""
-    cfg = validate_config(state["config"], str(source))
-    classes = tuple(state.get("classes") or ())
-    model = create_model(cfg.model.name, num_classes=len(classes), **cfg.model.options)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{source}: weights do not match model {cfg.model.name} ({str(exc).splitlines()[0]})"
-        ) from exc
-    return model.to(device).eval(), cfg, classes
-
-
-def load_trained_model(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, ExperimentConfig, tuple[str, ...]]:
-    """(model in eval mode, its config, its class names) from RUN/model.pt or a training checkpoint."""
-    return model_from_state(load_checkpoint(path), path, device)
+from softfer.inference.loading import load_trained_model
 
 
 def evaluate_checkpoint(

@@ -23,16 +23,16 @@ from torch.utils.data import DataLoader
 from softfer import metrics
 from softfer.config import ExperimentConfig
 from softfer.data.datasets import unreadable_indices
-from softfer.engine.batch import batch_input, forward
 from softfer.engine.build import Training, build_training, per_rank_batch, train_loader
-from softfer.engine.checkpoint import load_checkpoint
 from softfer.engine.data import DataBundle
 from softfer.engine.evaluate import predict
 from softfer.engine.logs import RunLog
 from softfer.engine.losses import Criterion
+from softfer.engine.mixer import Mixer
 from softfer.engine.outputs import eval_loader, evaluate_and_write
 from softfer.engine.runtime import EpochSampler
-from softfer.engine.targets import Mixer
+from softfer.inference.batch import batch_input, forward
+from softfer.inference.checkpoint import load_checkpoint
 from softfer.io.images import MediaError
 
 __all__ = ["fit", "per_rank_batch", "train_one_epoch", "train_steps"]

@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import get_worker_info
 
+from softfer.io.errors import MediaError
+
 __all__ = [
     "MediaError",
     "decode_frames",
@@ -43,10 +45,6 @@ _REDUCED = {
     4: (cv2.IMREAD_REDUCED_COLOR_4 ^ cv2.IMREAD_COLOR) | _RGB,
     8: (cv2.IMREAD_REDUCED_COLOR_8 ^ cv2.IMREAD_COLOR) | _RGB,
 }
-
-
-class MediaError(RuntimeError):
-    """A frame or image that cannot be read; the message names the file."""
 
 
 def _is_jpeg(data: bytes) -> bool:

@@ -1,51 +1,37 @@
-"""Label core: annotator votes, MIDAS / mixup, valence-arousal derived labels, label noise."""
+"""Label core: annotator votes, MIDAS / mixup, valence-arousal derived labels, label noise.
 
-from softfer.labels.affect import (
-    AffectStats,
-    euclidean_labels,
-    fit_affect_stats,
-    fuse_labels,
-    gmm_labels,
-    one_hot,
-    va_to_class,
-    validate_va,
-)
-from softfer.labels.mixing import MixResult, label_smoothing, midas, mixup, random_derangement
-from softfer.labels.noise import NoisyLabels, expected_flip_rate, flip_labels
-from softfer.labels.votes import (
-    ClearMixedSplit,
-    clip_agreement,
-    fleiss_kappa,
-    hard_labels,
-    max_share_histogram,
-    soft_labels,
-    split_clear_mixed,
-    validate_votes,
-)
+Public names are imported on first use: the dataset readers use votes and affect constants without
+loading torch, which only the mixing needs.
+"""
 
-__all__ = [
-    "AffectStats",
-    "ClearMixedSplit",
-    "MixResult",
-    "NoisyLabels",
-    "clip_agreement",
-    "euclidean_labels",
-    "expected_flip_rate",
-    "fit_affect_stats",
-    "fleiss_kappa",
-    "flip_labels",
-    "fuse_labels",
-    "gmm_labels",
-    "hard_labels",
-    "label_smoothing",
-    "max_share_histogram",
-    "midas",
-    "mixup",
-    "one_hot",
-    "random_derangement",
-    "soft_labels",
-    "split_clear_mixed",
-    "va_to_class",
-    "validate_va",
-    "validate_votes",
-]
+from softfer._lazy import lazy_attributes
+
+_NAMES = {
+    "AffectStats": "softfer.labels.affect",
+    "ClearMixedSplit": "softfer.labels.votes",
+    "MixResult": "softfer.labels.mixing",
+    "NoisyLabels": "softfer.labels.noise",
+    "clip_agreement": "softfer.labels.votes",
+    "euclidean_labels": "softfer.labels.affect",
+    "expected_flip_rate": "softfer.labels.noise",
+    "fit_affect_stats": "softfer.labels.affect",
+    "fleiss_kappa": "softfer.labels.votes",
+    "flip_labels": "softfer.labels.noise",
+    "fuse_labels": "softfer.labels.affect",
+    "gmm_labels": "softfer.labels.affect",
+    "hard_labels": "softfer.labels.votes",
+    "label_smoothing": "softfer.labels.mixing",
+    "max_share_histogram": "softfer.labels.votes",
+    "midas": "softfer.labels.mixing",
+    "mixup": "softfer.labels.mixing",
+    "one_hot": "softfer.labels.affect",
+    "random_derangement": "softfer.labels.mixing",
+    "soft_labels": "softfer.labels.votes",
+    "split_clear_mixed": "softfer.labels.votes",
+    "va_to_class": "softfer.labels.affect",
+    "validate_va": "softfer.labels.affect",
+    "validate_votes": "softfer.labels.votes",
+}
+
+__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, globals())

@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 
 from softfer.config import validate_config
-from softfer.engine.checkpoint import load_checkpoint
-from softfer.engine.runs import model_from_state
-from softfer.export import export_checkpoint, load_onnx
+from softfer.convert.onnx import export_checkpoint, load_onnx
 from softfer.faces.detect import FaceDetector
 from softfer.faces.multitrack import Tracking, track_faces
+from softfer.inference.checkpoint import load_checkpoint
+from softfer.inference.loading import model_from_state
 from softfer.io.console import progress
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.video import iter_frames

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from softfer.engine.batch import forward, frames_input, probabilities
 from softfer.faces.align import align_face, box_crop
 from softfer.faces.multitrack import Track, Tracking
+from softfer.inference.batch import forward, frames_input, probabilities
 from softfer.models import spec_of
 
 MIN_FACE_SHARE = 0.5

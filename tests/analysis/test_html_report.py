@@ -12,10 +12,10 @@ import pytest
 from softfer.cli import main
 from softfer.config import load_config, packaged_configs
 from softfer.data.synthetic.generate import generate_dfew
-from softfer.engine.compare import compare_configs
-from softfer.engine.crossval import cross_validate
 from softfer.engine.evaluate import GROUP_KEYS
 from softfer.engine.train import fit
+from softfer.studies.compare import compare_configs
+from softfer.studies.crossval import cross_validate
 
 TINY = [
     "data.size=32",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from softfer.engine.batch import as_input, batch_input, frames_input, split_output
+from softfer.inference.batch import as_input, batch_input, frames_input, split_output
 from softfer.models import create_model, list_models, model_options, model_spec
 from softfer.predict import _classify
 

@@ -13,9 +13,9 @@ from scipy import stats as sps
 
 from softfer.cli import main
 from softfer.config import load_config
-from softfer.engine import compare as compare_module
-from softfer.engine.compare import check_comparable, compare_configs
 from softfer.plots.compare import paired_runs_figure
+from softfer.studies import compare as compare_module
+from softfer.studies.compare import check_comparable, compare_configs
 
 CONFIGS = ["demo/hard.yaml", "demo/soft.yaml", "demo/midas.yaml"]
 NAMES = ["demo-hard", "demo-soft", "demo-midas"]
@@ -213,7 +213,7 @@ def test_configs_that_test_on_one_set_are_accepted():
 
 def test_reproduce_reports_the_mean_and_interval_over_folds_and_seeds(tiny_dfew, tmp_path):
     from softfer.config import load_config, packaged_configs
-    from softfer.engine.reproduce import _run_config
+    from softfer.studies.reproduce import _run_config
 
     cfg = load_config(
         packaged_configs() / "demo" / "hard.yaml", [*_tiny(tiny_dfew), f"run.out_dir={tmp_path / 'r'}"]

@@ -11,7 +11,7 @@ from softfer.config import ExperimentConfig, LabelConfig
 from softfer.data.records import Record
 from softfer.engine import data as engine_data
 from softfer.engine.data import LABEL_METHODS, training_targets
-from softfer.engine.targets import MIXING_KINDS, Mixer
+from softfer.engine.mixer import MIXING_KINDS, Mixer
 
 
 def _choices(field: str) -> set[str]:

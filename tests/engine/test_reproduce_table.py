@@ -7,8 +7,8 @@ import pytest
 from scipy import stats as sps
 
 from softfer.config import ExperimentConfig
-from softfer.engine import reproduce as reproduce_module
-from softfer.engine.reproduce import reproduce
+from softfer.studies import reproduce as reproduce_module
+from softfer.studies.reproduce import reproduce
 
 # per config name and seed, the UAR and WAR of folds 1, 2, 3 (hand-made); MIDAS Table 2's soft row has no
 # WAR of ours, so the table must show it as missing

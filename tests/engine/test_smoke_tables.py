@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from softfer.data.synthetic.layouts import build_smoke_tree
-from softfer.engine.reproduce import smoke_table, table_configs
+from softfer.studies.reproduce import smoke_table, table_configs
 
 # The shipped configs ask for 224 px, 8 loader processes, bf16 and batches of 256: on 2 CPU cores the smoke
 # run keeps every setting but these (which change speed, not what is built or measured).

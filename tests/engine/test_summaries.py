@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from softfer.config import load_config
-from softfer.engine.compare import compare_configs
-from softfer.engine.crossval import cross_validate, summarize, summary_markdown
 from softfer.engine.evaluate import compute_metrics
-from softfer.engine.stats_report import comparison_markdown, summarize_comparison
 from softfer.engine.train import fit
+from softfer.studies.compare import compare_configs
+from softfer.studies.crossval import cross_validate, summarize, summary_markdown
+from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 from tests.engine.conftest import tiny_config
 
 DEMO = ("demo/hard.yaml", "demo/soft.yaml")

@@ -7,7 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from softfer.config import LabelConfig
-from softfer.engine.targets import Mixer, build_mixer
+from softfer.engine.mixer import Mixer, build_mixer
 from softfer.labels.mixing import midas
 
 

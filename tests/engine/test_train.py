@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from softfer.config import load_config, packaged_configs
-from softfer.engine.crossval import cross_validate
 from softfer.engine.train import fit
+from softfer.studies.crossval import cross_validate
 from tests.engine.conftest import tiny_config
 
 DEMO_BASE = packaged_configs() / "demo" / "base.yaml"

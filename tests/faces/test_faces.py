@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from softfer.config import ExperimentConfig
-from softfer.engine.checkpoint import save_checkpoint
 from softfer.faces.align import TEMPLATE, align_face
 from softfer.faces.detect import FaceDetector
 from softfer.faces.preprocess import FaceOptions, preprocess_videos
 from softfer.faces.track import track_main_face
+from softfer.inference.checkpoint import save_checkpoint
 from softfer.io.video import iter_frames, read_at_times, read_frames, video_info
 from softfer.models import create_model
 from softfer.predict import SYNTHETIC_NOTE, Predictor, predict_media

@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from softfer.engine.checkpoint import load_checkpoint
-from softfer.engine.fer_import import import_fer_model
-from softfer.engine.runs import model_from_state
+from softfer.convert.fer import import_fer_model
 from softfer.faces.align import box_crop
+from softfer.inference.checkpoint import load_checkpoint
+from softfer.inference.loading import model_from_state
 from softfer.models import create_model, spec_of
 from softfer.models.fer_cnn import FER2013_CLASSES
 from softfer.models.keras_import import HDF5_NAME, keras_state_dict, read_fer_model_bytes

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from softfer.config import load_config, packaged_configs
-from softfer.engine.crossval import cross_validate
-from softfer.engine.reproduce import _run_config
+from softfer.studies.crossval import cross_validate
+from softfer.studies.reproduce import _run_config
 from tests.engine.conftest import tiny_config
 
 DEMO_BASE = packaged_configs() / "demo" / "base.yaml"

@@ -14,12 +14,12 @@ from typing import Any
 
 from softfer.config import ExperimentConfig, load_config, packaged_configs, validate_config
 from softfer.data.formats import get_format
-from softfer.engine.crossval import cross_validate
 from softfer.engine.data import build_data
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
 from softfer.stats import mean_ci
+from softfer.studies.crossval import cross_validate
 
 PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
 SMOKE_STEPS = 2

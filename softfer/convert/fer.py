@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import validate_config
-from softfer.engine.checkpoint import save_safetensors_checkpoint
+from softfer.inference.checkpoint import save_safetensors_checkpoint
 from softfer.models import create_model
 from softfer.models.fer_cnn import FER2013_CLASSES
 from softfer.models.keras_import import keras_state_dict, read_fer_model_bytes

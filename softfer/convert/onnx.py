@@ -1,7 +1,7 @@
 """ONNX export of softfer checkpoints, and an onnxruntime module that stands in for the PyTorch model.
 
 ``export_checkpoint`` writes one ``.onnx`` file per checkpoint: the graph takes the NORMALISED float32
-input the PyTorch model takes (``softfer.engine.batch.frames_input``): images (B, 3, H, W), clips
+input the PyTorch model takes (``softfer.inference.batch.frames_input``): images (B, 3, H, W), clips
 (B, T, 3, H, W), with a dynamic batch axis and, where the traced graph allows it, a dynamic frame axis. It
 returns the class logits (output "logits") and, for "logits+va" models, valence/arousal (output "va").
 The file's ``metadata_props`` carry what ``softfer predict`` needs, as JSON strings: ``softfer.spec`` (the
@@ -35,8 +35,8 @@ import onnxruntime as ort
 import torch
 
 from softfer.config import validate_config
-from softfer.engine.checkpoint import load_checkpoint
-from softfer.engine.runs import model_from_state
+from softfer.inference.checkpoint import load_checkpoint
+from softfer.inference.loading import model_from_state
 from softfer.io.files import atomic_write
 from softfer.models.affect import AffectOutput
 from softfer.models.spec import SPEC_ATTR, ModelSpec, spec_of
@@ -240,7 +240,7 @@ def _metadata(session: Any, path: Path) -> dict[str, Any]:
     if len(missing) == len(META_KEYS):
         raise ValueError(
             f"{path}: an ONNX model without softfer metadata (spec, classes, config): export softfer "
-            "checkpoints with softfer.export.export_checkpoint"
+            "checkpoints with softfer.convert.onnx.export_checkpoint"
         )
     if missing:
         raise ValueError(f"{path}: softfer metadata lacks {[META_PREFIX + k for k in missing]}")
@@ -340,7 +340,7 @@ class OnnxModule(torch.nn.Module):
         if not fixed or not x.is_floating_point():
             raise ValueError(
                 f"{self.source}: the exported model takes normalised float input {self._layout()} "
-                f"(softfer.engine.batch.frames_input), got {x.dtype} {tuple(x.shape)}"
+                f"(softfer.inference.batch.frames_input), got {x.dtype} {tuple(x.shape)}"
             )
         if x.dim() == 5 and self.min_frames is not None and x.shape[1] < self.min_frames:
             raise ValueError(

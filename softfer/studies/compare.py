@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
-from softfer.engine.crossval import check_folds
 from softfer.engine.evaluate import read_metrics, summary_scalars
 from softfer.engine.resume import plan_run
-from softfer.engine.stats_report import comparison_markdown, summarize_comparison
 from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.plots.compare import paired_runs_png
+from softfer.studies.crossval import check_folds
+from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 log = logging.getLogger(__name__)
 
