@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from softfer.metric_table import COMPARED_METRICS
 from softfer.stats import paired_comparison, sign_flip_test_name
-from softfer.studies.stats_report import COMPARED_METRICS
 
 
 def read_runs(folder: Path) -> dict[tuple[str, int, int], dict[str, float]]:

@@ -1,4 +1,14 @@
-"""Class vocabularies of the datasets softfer reads, in each dataset's own index order."""
+"""Class vocabularies of the datasets softfer reads, in each dataset's own index order, and the one rule
+that calls a voted clip clear (its constants live here, on the ground floor, so that the labels, the metrics
+and the config schema share one default)."""
+
+# MIDAS section 5.5's "clear" group: a clip is clear when its top class holds more than this share of the
+# votes. The one default of `data.clear_threshold`, the metrics' clear/ambiguous split and the clear
+# training group (`softfer.labels.votes.split_clear_mixed`).
+CLEAR_THRESHOLD = 0.9
+# Vote shares pass through float32 (6/10 is stored as 0.60000002): a share within this of the threshold
+# counts as on it, i.e. ambiguous.
+SHARE_TOLERANCE = 1e-6
 
 # DFEW label order (labels 1..7 in the release files map to 0..6 here); MIDAS uses the same order.
 DFEW_CLASSES: tuple[str, ...] = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")

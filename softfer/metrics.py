@@ -21,6 +21,8 @@ from torchmetrics.functional.classification import (
 )
 from torchmetrics.functional.regression import concordance_corrcoef
 
+from softfer.classes import CLEAR_THRESHOLD, SHARE_TOLERANCE
+
 ArrayLike = np.ndarray | torch.Tensor | list
 
 
@@ -207,26 +209,19 @@ def aurc(probs: ArrayLike, target: ArrayLike) -> float:
     return float(risk_coverage(probs, target)[1].mean())
 
 
-# MIDAS section 5.5's "clear" group (softfer.labels.votes.split_clear_mixed uses the same 0.9).
-CLEAR_THRESHOLD = 0.9
-# Vote shares pass through float32 (6/10 is stored as 0.60000002): a share within this of the threshold
-# counts as on it, i.e. ambiguous.
-_SHARE_TOLERANCE = 1e-6
-
-
-def clear_mask(soft_target: ArrayLike, threshold: float = CLEAR_THRESHOLD) -> np.ndarray:
-    """(N,) True for clear clips: more than ``threshold`` of the votes on the top class (float32-safe)."""
-    return (_t(soft_target, torch.float64).max(dim=1).values > threshold + _SHARE_TOLERANCE).numpy()
+def clear_mask(soft_target: ArrayLike, clear_threshold: float = CLEAR_THRESHOLD) -> np.ndarray:
+    """(N,) True for clear clips: more than ``clear_threshold`` of the top class's votes (float32-safe)."""
+    return (_t(soft_target, torch.float64).max(dim=1).values > clear_threshold + SHARE_TOLERANCE).numpy()
 
 
 def clear_vs_ambiguous(
-    probs: ArrayLike, target: ArrayLike, soft_target: ArrayLike, *, threshold: float = CLEAR_THRESHOLD
+    probs: ArrayLike, target: ArrayLike, soft_target: ArrayLike, *, clear_threshold: float = CLEAR_THRESHOLD
 ) -> dict[str, Any]:
     """Accuracy and UAR on clear clips and on ambiguous ones.
 
-    A clip is clear when its top class holds more than ``threshold`` of its votes and ambiguous otherwise
-    (a top share equal to the threshold is ambiguous). The default 0.9 is the clear group of MIDAS section
-    5.5, so the split is the paper's; with 10 annotators (DFEW, FERPlus) it means a unanimous vote. A
+    A clip is clear when its top class holds more than ``clear_threshold`` of its votes and ambiguous
+    otherwise (a top share equal to the threshold is ambiguous). The default 0.9 is the clear group of MIDAS
+    section 5.5, so the split is the paper's; with 10 annotators (DFEW, FERPlus) it means a unanimous vote. A
     majority threshold such as 0.5 would call a 6-to-4 vote clear, although such a clip is exactly what soft
     labels are for; a method that only helps on ambiguous clips shows up here and not in the overall UAR.
 
@@ -235,8 +230,8 @@ def clear_vs_ambiguous(
         None for an empty group.
     """
     pr, y = _t(probs, torch.float64), _t(target, torch.long)
-    clear = torch.from_numpy(clear_mask(soft_target, threshold))
-    out: dict[str, Any] = {"threshold": threshold}
+    clear = torch.from_numpy(clear_mask(soft_target, clear_threshold))
+    out: dict[str, Any] = {"threshold": clear_threshold}
     for name, mask in (("clear", clear), ("ambiguous", ~clear)):
         n = int(mask.sum())
         out[name] = {
@@ -267,7 +262,7 @@ def _vote_metrics(
     y: torch.Tensor,
     soft_target: ArrayLike | None,
     has_votes: ArrayLike | None,
-    threshold: float,
+    clear_threshold: float,
 ) -> dict[str, Any]:
     """The metrics against the annotators' votes over the rows that have votes; None where none has."""
     out: dict[str, Any] = dict.fromkeys(("soft_cross_entropy", "kl_to_votes", "js_to_votes"))
@@ -287,7 +282,7 @@ def _vote_metrics(
         soft_cross_entropy=soft_cross_entropy(pv, qv),
         kl_to_votes=kl_to_votes(pv, qv),
         js_to_votes=js_to_votes(pv, qv),
-        clear_vs_ambiguous=clear_vs_ambiguous(pv, y[voted], qv, threshold=threshold),
+        clear_vs_ambiguous=clear_vs_ambiguous(pv, y[voted], qv, clear_threshold=clear_threshold),
     )
     return out
 
@@ -300,7 +295,7 @@ def classification_report(
     class_names: tuple[str, ...] | None = None,
     n_bins: int = 15,
     has_votes: ArrayLike | None = None,
-    ambiguity_threshold: float = CLEAR_THRESHOLD,
+    clear_threshold: float = CLEAR_THRESHOLD,
 ) -> dict[str, Any]:
     """All classification metrics for (N, K) predicted probabilities and (N,) hard targets.
 
@@ -316,7 +311,7 @@ def classification_report(
         n_bins: bins of both ECEs.
         has_votes: (N,) which rows of ``soft_target`` are votes (the others are placeholders, e.g. the
             one-hot label of a dataset without votes); default: all of them.
-        ambiguity_threshold: a clip is clear when its top vote share exceeds this (``clear_vs_ambiguous``).
+        clear_threshold: a clip is clear when its top vote share exceeds this (``clear_vs_ambiguous``).
 
     Raises:
         ValueError: no samples, or a row of ``probs`` or of the voted ``soft_target`` that is not a
@@ -348,5 +343,5 @@ def classification_report(
     # 21 points (every 5% of coverage) are enough to draw the curve; AURC uses all N.
     picks = np.unique(np.linspace(0, len(risk) - 1, min(len(risk), 21)).round().astype(int))
     out["risk_coverage"] = {"coverage": coverage[picks].tolist(), "risk": risk[picks].tolist()}
-    out.update(_vote_metrics(pr, y, soft_target, has_votes, ambiguity_threshold))
+    out.update(_vote_metrics(pr, y, soft_target, has_votes, clear_threshold))
     return out

@@ -69,13 +69,13 @@ def test_reference_has_a_row_per_key_with_type_bounds_and_default():
         assert text.count(f"| `{key}` |") == 1, key
     # Rows written out by hand from the field definitions.
     for row in (
-        "| `data.fold` | int, >= 1 | `1` | ",
+        "| `data.fold` | int, >= 1, <= 5 | `1` | ",
         "| `data.val_fraction` | float, >= 0.0, < 1.0 | `0.0` | ",
         '| `data.root` | str | `""` | ',
-        "| `data.augment.scale` | [float, float] or null | `[0.7, 1.0]` | ",
+        "| `data.augment.scale` | [float (> 0.0, <= 1.0), float (> 0.0, <= 1.0)] or null | `[0.7, 1.0]` | ",
         "| `optim.name` | sgd, adam | `sgd` | ",
-        "| `optim.swa_lr` | float or null, > 0.0 | `null` | ",
-        "| `optim.weight_decay` | float, >= 0.0 | `0.0005` | ",
+        "| `optim.swa_lr` | float or null, > 0.0, <= 10.0 | `null` | ",
+        "| `optim.weight_decay` | float, >= 0.0, <= 1.0 | `0.0005` | ",
         "| `model.options` | mapping of str to any | `{}` | ",
         "| `run.progress` | bool | `true` | ",
     ):

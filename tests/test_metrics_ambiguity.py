@@ -72,7 +72,7 @@ def test_clear_vs_ambiguous_by_hand():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     labels = np.array([0, 0, 0, 1])
     votes = np.array([[1.0, 0.0], [0.95, 0.05], [0.6, 0.4], [0.5, 0.5]])
-    out = metrics.clear_vs_ambiguous(probs, labels, votes, threshold=0.9)
+    out = metrics.clear_vs_ambiguous(probs, labels, votes, clear_threshold=0.9)
     assert out["clear"] == {"count": 2, "accuracy": 0.5, "uar": 0.5}
     assert out["ambiguous"] == {"count": 2, "accuracy": 1.0, "uar": 1.0}
 
@@ -155,9 +155,9 @@ def test_ambiguity_threshold_is_strict_and_robust_to_float32_vote_shares():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
     labels = np.array([0, 0, 1])
     votes = np.array([[0.6, 0.4], [0.7, 0.3], [0.4, 0.6]], dtype=np.float32)  # 0.6 is 0.60000002
-    out = metrics.clear_vs_ambiguous(probs, labels, votes, threshold=0.6)
+    out = metrics.clear_vs_ambiguous(probs, labels, votes, clear_threshold=0.6)
     assert out["clear"]["count"] == 1 and out["ambiguous"]["count"] == 2  # 6/10 is not above 0.6
-    report = metrics.classification_report(probs, labels, soft_target=votes, ambiguity_threshold=0.6)
+    report = metrics.classification_report(probs, labels, soft_target=votes, clear_threshold=0.6)
     assert report["clear_vs_ambiguous"] == out
     default = metrics.classification_report(probs, labels, soft_target=votes)["clear_vs_ambiguous"]
     assert default["threshold"] == 0.9 and default["clear"] == {"count": 0, "accuracy": None, "uar": None}

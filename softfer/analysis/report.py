@@ -37,12 +37,12 @@ def read_predictions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
 
 
 def clear_vs_ambiguous(
-    probs: np.ndarray, labels: np.ndarray, soft: np.ndarray, threshold: float = metrics.CLEAR_THRESHOLD
+    probs: np.ndarray, labels: np.ndarray, soft: np.ndarray, clear_threshold: float = metrics.CLEAR_THRESHOLD
 ) -> dict[str, Any]:
     """``metrics.clear_vs_ambiguous`` (the definition every run's metrics.json uses), plus the divergence
     of the prediction to the votes in each group. ``soft`` must be annotator votes."""
-    out = metrics.clear_vs_ambiguous(probs, labels, soft, threshold=threshold)
-    clear = metrics.clear_mask(soft, threshold)
+    out = metrics.clear_vs_ambiguous(probs, labels, soft, clear_threshold=clear_threshold)
+    clear = metrics.clear_mask(soft, clear_threshold)
     for name, mask in (("clear", clear), ("ambiguous", ~clear)):
         out[name]["kl_to_votes"] = metrics.kl_to_votes(probs[mask], soft[mask]) if mask.any() else None
     return out
@@ -178,9 +178,9 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
     ).tolist()
     result["coexistence_source"] = source
     voted = _voted_rows(pred_path, run_dir, len(labels)) & keep
-    threshold = cfg.data.clear_threshold if cfg else metrics.CLEAR_THRESHOLD
+    clear_threshold = cfg.data.clear_threshold if cfg else metrics.CLEAR_THRESHOLD
     result["clear_vs_ambiguous"] = (
-        clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], threshold) if voted.any() else None
+        clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], clear_threshold) if voted.any() else None
     )
     if gradcam and (run_dir / "model.pt").is_file():
         try:

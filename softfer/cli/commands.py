@@ -103,7 +103,13 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from softfer.engine.runs import evaluate_checkpoint
 
     m = evaluate_checkpoint(
-        a.checkpoint, data_root=a.data, data_format=a.format, split=a.split, out=a.out, overrides=a.set
+        a.checkpoint,
+        data_root=a.data,
+        data_format=a.format,
+        split=a.split,
+        out=a.out,
+        overrides=a.set,
+        allow_train_items=a.allow_train_items,
     )
     if m:  # under torchrun only rank 0 reports
         print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")

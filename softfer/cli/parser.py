@@ -6,30 +6,23 @@ import argparse
 
 from softfer import __version__
 from softfer.cli import commands as c
-from softfer.cli.parser_tools import add_label_commands, add_synth_commands
+from softfer.cli.parser_tools import (
+    add_label_commands,
+    add_synth_commands,
+    distinct_ints,
+    float_range,
+    int_range,
+)
+from softfer.config.schema import MAX_FOLD, MAX_SEED
 from softfer.data.formats import FORMATS
 
-
-def folds_type(text: str) -> tuple[int, ...]:
-    """argparse type for ``--folds``: comma-separated fold numbers, e.g. "1,2,3"."""
-    try:
-        folds = tuple(int(f) for f in text.split(",") if f.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fold numbers, got {text!r}") from None
-    if not folds or min(folds) < 1 or len(set(folds)) != len(folds):
-        raise argparse.ArgumentTypeError(f"expected distinct fold numbers >= 1, got {text!r}")
-    return folds
-
-
-def seeds_type(text: str) -> tuple[int, ...]:
-    """argparse type for ``--seeds``: comma-separated distinct seeds, e.g. "0,1,2"."""
-    try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated seeds, got {text!r}") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0, got {text!r}")
-    return seeds
+# argparse types of --folds ("1,2,3") and --seeds ("0,1,2"): the ranges of data.fold and run.seed.
+folds_type = distinct_ints(1, MAX_FOLD, "fold numbers")
+seeds_type = distinct_ints(0, MAX_SEED, "seeds")
+# A window or stride of predict, in seconds: above zero (0 gave zero-length windows), at most a day.
+SECONDS = float_range(0.0, 86_400.0, lo_open=True)
+# An image side in pixels, as data.size.
+PIXELS = int_range(8, 2048)
 
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
@@ -40,7 +33,10 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     )
     faces = argparse.ArgumentParser(add_help=False)
     faces.add_argument(
-        "--every", type=int, default=5, help="detect every k frames, track in between (default 5)"
+        "--every",
+        type=int_range(1, 10_000),
+        default=5,
+        help="detect every k frames, track in between (default 5)",
     )
     faces.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
     return {"overrides": overrides, "faces": faces, "common": common_options()}
@@ -177,6 +173,12 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
     ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
+    ev.add_argument(
+        "--allow-train-items",
+        action="store_true",
+        help="score test items the model was trained on instead of refusing them (metrics.json then "
+        "counts them: evaluated_on_training_items)",
+    )
     ev.set_defaults(func=c.cmd_eval)
 
     rp = sub.add_parser(
@@ -236,7 +238,7 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         help="numbered DFEW-style clips, one folder per video, or the input's own folder structure "
         "(mirror: e.g. AFEW's Val/Angry/<clip>/ for MIDAS Table 5)",
     )
-    pre.add_argument("--size", type=int, default=224, help="aligned crop size (default 224)")
+    pre.add_argument("--size", type=PIXELS, default=224, help="aligned crop size (default 224)")
     pre.set_defaults(func=c.cmd_preprocess)
 
     models = sub.add_parser("models", help="model registry")
@@ -245,8 +247,10 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     ml.add_argument(
         "--counts", action="store_true", help="parameters and FLOPs per clip (also shown with --verbose)"
     )
-    ml.add_argument("--frames", type=int, default=8, help="frames per clip for --verbose (default 8)")
-    ml.add_argument("--size", type=int, default=224, help="input size for --verbose (default 224)")
+    ml.add_argument(
+        "--frames", type=int_range(1, 1024), default=8, help="frames per clip for --verbose (default 8)"
+    )
+    ml.add_argument("--size", type=PIXELS, default=224, help="input size for --verbose (default 224)")
     ml.set_defaults(func=c.cmd_models_list)
     imp = msub.add_parser(
         "import-fer",
@@ -275,10 +279,14 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
         "--faces", choices=["all", "largest"], default="all", help="every face (default) or the largest"
     )
     pr.add_argument("--annotate", action="store_true", help="also write each video with boxes and emotions")
-    pr.add_argument("--threads", type=int, help="torch CPU threads (on a shared 2-core machine 1 is fastest)")
+    pr.add_argument(
+        "--threads",
+        type=int_range(1, 1024),
+        help="torch CPU threads (on a shared 2-core machine 1 is fastest)",
+    )
     pr.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
-    pr.add_argument("--window", type=float, default=2.0, help="window length in seconds (default 2)")
-    pr.add_argument("--stride", type=float, default=0.5, help="window step in seconds (default 0.5)")
+    pr.add_argument("--window", type=SECONDS, default=2.0, help="window length in seconds (default 2)")
+    pr.add_argument("--stride", type=SECONDS, default=0.5, help="window step in seconds (default 0.5)")
     pr.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs in --out (default: refuse)"
     )
@@ -297,7 +305,8 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     )
     ex.add_argument("checkpoint", help="RUN/model.pt or a .safetensors checkpoint")
     ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
-    ex.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    # torch's ONNX exporter writes opsets 7 and up.
+    ex.add_argument("--opset", type=int_range(7, 30), help="ONNX opset (default: the exporter's)")
     ex.set_defaults(func=c.cmd_export)
 
 

@@ -1,10 +1,69 @@
-"""The `softfer labels` and `softfer synth` argument parsers (tools beside the main commands)."""
+"""Range-checked argparse types, and the `softfer labels` and `softfer synth` argument parsers."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from softfer.cli import commands as c
+from softfer.config.schema import MAX_SEED
+
+# Every numeric option takes one of these types (tests/robustness/test_settings_bounds.py walks the parser):
+# a value outside its range is a usage error, exit 2, that names the range. Each type carries its range as
+# attributes (lo, hi, lo_open) for that test.
+
+
+def int_range(lo: int, hi: int) -> Callable[[str], int]:
+    """argparse type: an integer in [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in [{lo}, {hi}], got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected an integer in [{lo}, {hi}], got {value}")
+        return value
+
+    parse.lo, parse.hi, parse.lo_open = lo, hi, False  # type: ignore[attr-defined]
+    return parse
+
+
+def float_range(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[str], float]:
+    """argparse type: a number in [lo, hi], or in (lo, hi] with ``lo_open``; nan and inf are refused."""
+    span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text!r}") from None
+        # WHY written so: every comparison with nan is false, so nan fails here too.
+        if not ((lo < value if lo_open else lo <= value) and value <= hi):
+            raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text}")
+        return value
+
+    parse.lo, parse.hi, parse.lo_open = lo, hi, lo_open  # type: ignore[attr-defined]
+    return parse
+
+
+def distinct_ints(lo: int, hi: int, what: str) -> Callable[[str], tuple[int, ...]]:
+    """argparse type: comma-separated distinct integers in [lo, hi] ("1,2,3"); ``what`` names them."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+        if not values or min(values) < lo or max(values) > hi or len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"expected distinct {what} in [{lo}, {hi}], got {text!r}")
+        return values
+
+    parse.lo, parse.hi, parse.lo_open = lo, hi, False  # type: ignore[attr-defined]
+    return parse
+
+
+SEED = int_range(0, MAX_SEED)
 
 
 def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
@@ -50,14 +109,17 @@ def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         help="GMM posterior (eq. 2) or distances (eq. 3)",
     )
     va.add_argument(
-        "--alpha", type=float, default=0.5, help="fusion weight of the one-hot label (eq. 4; default 0.5)"
+        "--alpha",
+        type=float_range(0.0, 1.0),
+        default=0.5,
+        help="fusion weight of the one-hot label (eq. 4; default 0.5)",
     )
     va.add_argument(
         "--unsquared", action="store_true", help="euclid: unsquared distances (public reference code)"
     )
     va.add_argument(
         "--num-classes",
-        type=int,
+        type=int_range(2, 1000),
         help="number of classes (default: 8 for AffectNet's official lists, where codes 8-10 and, with 7, "
         "contempt are not classes; otherwise the largest label + 1)",
     )
@@ -78,23 +140,29 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
     common = argparse.ArgumentParser(add_help=False, parents=[parents["common"]])
     common.add_argument("out", help="output folder")
-    common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
+    common.add_argument("--seed", type=SEED, default=0)
+    common.add_argument("--workers", type=int_range(0, 256), default=0, help="processes (default: all cores)")
     common.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
     common.add_argument("--montage", metavar="PNG", help="save a grid of sample frames")
     sd = ssub.add_parser(
         "dfew", parents=[common], help="video clips in the DFEW release layout, with annotator votes"
     )
-    sd.add_argument("--clips", type=int, default=1500)
-    sd.add_argument("--size", type=int, default=112, help="frame size in pixels (default 112)")
+    sd.add_argument(
+        "--clips", type=int_range(5, 10_000_000), default=1500, help="clips (at least one per fold)"
+    )
+    sd.add_argument(
+        "--size", type=int_range(16, 1024), default=112, help="frame size in pixels (default 112)"
+    )
     sd.set_defaults(func=c.cmd_synth_dfew)
     sa = ssub.add_parser(
         "affectnet",
         parents=[common],
         help="still images with an AffectNet-style CSV (class + valence/arousal)",
     )
-    sa.add_argument("--images", type=int, default=5000)
-    sa.add_argument("--size", type=int, default=112, help="image size in pixels (default 112)")
+    sa.add_argument("--images", type=int_range(1, 10_000_000), default=5000)
+    sa.add_argument(
+        "--size", type=int_range(16, 1024), default=112, help="image size in pixels (default 112)"
+    )
     sa.set_defaults(func=c.cmd_synth_affectnet)
     sl = ssub.add_parser(
         "all",
@@ -103,6 +171,6 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         "AffectNet, Aff-Wild, MorphSet) + weight files: run `softfer reproduce TABLE --smoke` inside OUT",
     )
     sl.add_argument("out", help="output folder (data/ and weights/ are written below it)")
-    sl.add_argument("--size", type=int, default=32, help="frame size in pixels (default 32)")
-    sl.add_argument("--seed", type=int, default=0)
+    sl.add_argument("--size", type=int_range(16, 1024), default=32, help="frame size in pixels (default 32)")
+    sl.add_argument("--seed", type=SEED, default=0)
     sl.set_defaults(func=c.cmd_synth_all)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -53,6 +53,9 @@ Types below: a list of names means one of those values; `null` means the key may
 def _type_text(annotation: object) -> str:
     """A readable type: ``int``, ``float or null``, ``hard, soft, fused`` (a choice), ``[float, float]``."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:  # a number with its own bounds, e.g. each element of a tuple
+        bounds = _bounds_text(args[1:])
+        return f"{_type_text(args[0])} ({bounds})" if bounds else _type_text(args[0])
     if origin is Literal:
         return ", ".join(str(a) for a in args)
     if origin in (typing.Union, types.UnionType):
@@ -72,11 +75,12 @@ def _type_text(annotation: object) -> str:
 BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
 
-def _bounds_text(field: FieldInfo) -> str:
-    """The numeric bounds of a field, e.g. ``>= 0.0, < 1.0``."""
+def _bounds_text(metadata: list) -> str:
+    """The numeric bounds in a field's metadata (or ``Annotated`` extras), e.g. ``>= 0.0, < 1.0``."""
     out = []
-    for meta in field.metadata:
-        out += [f"{sign} {getattr(meta, attr)}" for attr, sign in BOUNDS if hasattr(meta, attr)]
+    for meta in metadata:
+        for inner in getattr(meta, "metadata", [meta]):  # a FieldInfo in Annotated holds its bounds
+            out += [f"{sign} {getattr(inner, attr)}" for attr, sign in BOUNDS if hasattr(inner, attr)]
     return ", ".join(out)
 
 
@@ -107,7 +111,7 @@ def _section(model: type[BaseModel], prefix: str) -> list[str]:
             nested.append((field.annotation, key))
             continue
         kind = _type_text(field.annotation)
-        bounds = _bounds_text(field)
+        bounds = _bounds_text(field.metadata)
         kind = f"{kind}, {bounds}" if bounds else kind
         lines.append(f"| `{key}` | {kind} | {_default_text(field)} | {field.description} |")
     lines.append("")

@@ -6,11 +6,27 @@ the one place for checks that involve several keys.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from softfer.classes import CLEAR_THRESHOLD
 from softfer.data.formats import FORMATS
+from softfer.models import model_option_problems
+from softfer.models.registry import option_bounds_text
+
+# Every numeric key has a lower and an upper bound (tests/robustness/test_settings_bounds.py walks the
+# schema): an open upper end lets a typo (epochs 4500000, lr 20) or inf through. The caps are far above
+# any sensible value; raise one here if a real experiment needs more.
+MAX_EPOCHS = 100_000
+MAX_STEPS = 1_000_000_000
+MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32)
+MAX_FOLD = max(max(f.folds, default=1) for f in FORMATS.values())
+MAX_LR = 10.0
+# An area fraction of the frame kept by the random crop: (0, 1].
+AreaFraction = Annotated[float, Field(gt=0.0, le=1.0)]
+# A paper's number: a percentage, a fraction, an RMSE or a concordance correlation (down to -1).
+PaperNumber = Annotated[float, Field(ge=-1.0, le=100.0)]
 
 
 class _Strict(BaseModel):
@@ -20,7 +36,7 @@ class _Strict(BaseModel):
 class AugmentConfig(_Strict):
     """Training-time augmentation; validation and test items are never augmented."""
 
-    scale: tuple[float, float] | None = Field(
+    scale: tuple[AreaFraction, AreaFraction] | None = Field(
         (0.7, 1.0),
         description="MIDAS 'random scaling' as a resized crop: the (min, max) fraction of the frame's area "
         "kept, each in (0, 1]; null: no crop, the whole frame.",
@@ -29,14 +45,26 @@ class AugmentConfig(_Strict):
         True, description="Random horizontal flip, probability 0.5, alike for all frames of a clip."
     )
     color_jitter: float = Field(
-        0.0, ge=0.0, description="Brightness/contrast/saturation jitter strength; 0 turns it off."
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Brightness/contrast/saturation jitter strength (factors in [1 - s, 1 + s]); 0 turns "
+        "it off.",
     )
     affine_degrees: float = Field(
         0.0,
         ge=0.0,
+        le=180.0,
         description="Rotation range in degrees (+- this value) of a mild random affine (5 % shift, 0.95-1.05 "
         "scale); 0 turns it off.",
     )
+
+    @field_validator("scale")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError(f"(min, max) with min <= max, got {list(value)}")
+        return value
 
 
 class DataConfig(_Strict):
@@ -50,7 +78,9 @@ class DataConfig(_Strict):
         json_schema_extra={"enum": list(FORMATS)},
     )
     root: str = Field("", description="Dataset folder (a manifest CSV file for format manifest).")
-    fold: int = Field(1, ge=1, description="DFEW's official fold, 1..5 (`softfer cv` runs them all).")
+    fold: int = Field(
+        1, ge=1, le=MAX_FOLD, description="DFEW's official fold, 1..5 (`softfer cv` runs them all)."
+    )
     train_split: str = Field("train", description="Split trained on; each format names its splits.")
     test_split: str = Field("test", description="Split evaluated on; each format names its splits.")
     test_format: str | None = Field(
@@ -67,11 +97,14 @@ class DataConfig(_Strict):
         description="A vote/probability table (CSV) joined by clip, e.g. FERV39k-Plus soft labels for "
         "FERV39k clips; null: the dataset's own labels.",
     )
-    segments: int = Field(8, ge=1, description="TSN segments sampled per clip.")
+    segments: int = Field(8, ge=1, le=256, description="TSN segments sampled per clip.")
     frames_per_segment: int = Field(
-        1, ge=1, description="Consecutive frames per segment; a clip is segments x frames_per_segment frames."
+        1,
+        ge=1,
+        le=64,
+        description="Consecutive frames per segment; a clip is segments x frames_per_segment frames.",
     )
-    size: int = Field(224, ge=8, description="Input side in pixels (square).")
+    size: int = Field(224, ge=8, le=2048, description="Input side in pixels (square).")
     val_fraction: float = Field(
         0.0,
         ge=0.0,
@@ -85,10 +118,13 @@ class DataConfig(_Strict):
         "clear_threshold) or the mixed group, resampled to group_size clips.",
     )
     group_size: int | None = Field(
-        None, ge=1, description="Training clips per group (clear/mixed); null: the number of clear clips."
+        None,
+        ge=1,
+        le=100_000_000,
+        description="Training clips per group (clear/mixed); null: the number of clear clips.",
     )
     clear_threshold: float = Field(
-        0.9,
+        CLEAR_THRESHOLD,
         ge=0.0,
         le=1.0,
         description="A clip is clear when its top soft label exceeds this: the clear training group "
@@ -102,7 +138,9 @@ class DataConfig(_Strict):
         description="exact: exactly round(rate x N) labels changed to another class; reference: the public "
         "reference code's draw with replacement (a lower effective rate).",
     )
-    num_classes: int = Field(7, ge=2, description="Classes the model predicts (DFEW 7, AffectNet 8).")
+    num_classes: int = Field(
+        7, ge=2, le=1000, description="Classes the model predicts (DFEW 7, AffectNet 8)."
+    )
     affectnet_stats: str | None = Field(
         None,
         description="JSON of AffectNet VA statistics (`softfer labels va --save-stats`) that Aff-Wild "
@@ -117,7 +155,9 @@ class DataConfig(_Strict):
         description="Decode JPEGs at a reduced DCT scale (1/2, 1/4, 1/8) while frames (or face boxes) "
         "stay >= size pixels.",
     )
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes; 0 loads in the main process.")
+    num_workers: int = Field(
+        0, ge=0, le=256, description="DataLoader worker processes; 0 loads in the main process."
+    )
     max_skip: float = Field(
         0.01,
         ge=0.0,
@@ -156,7 +196,9 @@ class ModelConfig(_Strict):
         'checkpoint), or "hub" to download them; null: random initialisation.',
     )
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Model-specific keyword options, e.g. {width: 64, dropout: 0.5}."
+        default_factory=dict,
+        description="Model-specific keyword options, e.g. {width: 64, dropout: 0.5} (`softfer models list` "
+        f"names each model's); numbers must lie in their range ({option_bounds_text()}).",
     )
     channels_last: bool = Field(
         False, description="channels_last memory format for image batches (GPU speed)."
@@ -177,7 +219,9 @@ class LabelConfig(_Strict):
         description="midas: every clip mixed with another clip of the batch (MIDAS); mixup: one "
         "lambda per batch.",
     )
-    mix_alpha: float = Field(0.4, gt=0.0, description="Beta(alpha, alpha) parameter of the mixing weight.")
+    mix_alpha: float = Field(
+        0.4, gt=0.0, le=100.0, description="Beta(alpha, alpha) parameter of the mixing weight."
+    )
     mix_normalize: Literal["softmax", "none"] = Field(
         "softmax",
         description="Normalisation of mixed labels: softmax (the MIDAS paper) or none (convex mix).",
@@ -229,42 +273,53 @@ class OptimConfig(_Strict):
     """Optimiser, learning-rate schedule and stochastic weight averaging."""
 
     name: Literal["sgd", "adam"] = Field("sgd", description="Optimiser.")
-    lr: float = Field(0.02, gt=0.0, description="Initial (peak) learning rate.")
-    momentum: float = Field(0.9, ge=0.0, description="SGD momentum (sgd only).")
-    weight_decay: float = Field(5e-4, ge=0.0, description="L2 weight decay.")
-    epochs: int = Field(450, ge=1, description="Training epochs.")
+    lr: float = Field(0.02, gt=0.0, le=MAX_LR, description="Initial (peak) learning rate.")
+    # WHY < 1: with momentum 1 past gradients never fade and the steps grow without bound.
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (sgd only).")
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0, description="L2 weight decay.")
+    epochs: int = Field(450, ge=1, le=MAX_EPOCHS, description="Training epochs.")
     # WHY global: results do not depend on the number of GPUs.
     batch_size: int = Field(
         8,
         ge=1,
+        le=65_536,
         description="The global batch: under torchrun each of N processes takes batch_size / N samples per "
         "step (must divide evenly).",
     )
     schedule: Literal["cosine", "step", "none"] = Field(
         "cosine", description="cosine annealing over all epochs, step (step_size, gamma), or constant."
     )
-    step_size: int = Field(30, ge=1, description="Epochs between learning-rate decays (schedule step).")
-    gamma: float = Field(0.5, gt=0.0, description="Learning-rate factor at each decay (schedule step).")
+    step_size: int = Field(
+        30, ge=1, le=MAX_EPOCHS, description="Epochs between learning-rate decays (schedule step)."
+    )
+    gamma: float = Field(
+        0.5, gt=0.0, le=1.0, description="Learning-rate factor at each decay (schedule step)."
+    )
     swa: bool = Field(
         False,
         description="Stochastic weight averaging from epoch swa_start; the average is the model tested.",
     )
-    swa_start: int = Field(0, ge=0, description="Epoch (0-based) from whose end on SWA averages the weights.")
+    swa_start: int = Field(
+        0, ge=0, le=MAX_EPOCHS, description="Epoch (0-based) from whose end on SWA averages the weights."
+    )
     swa_lr: float | None = Field(
         None,
         gt=0.0,
+        le=MAX_LR,
         description="Constant learning rate while averaging; null keeps the learning rate in force when "
         "averaging starts (the dual-domain paper gives no SWA learning rate).",
     )
     grad_clip: float | None = Field(
-        None, ge=0.0, description="Clip the gradient norm to this value; null or 0: no clipping."
+        None, ge=0.0, le=1e6, description="Clip the gradient norm to this value; null or 0: no clipping."
     )
 
 
 class RunConfig(_Strict):
     """Seeds, device, precision, outputs and checkpoints of a run."""
 
-    seed: int = Field(0, description="Seed of weights, sampling, noise, mixing and validation hold-out.")
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="Seed of weights, sampling, noise, mixing and validation hold-out."
+    )
     deterministic: bool = Field(
         False, description="Force deterministic kernels (torch.use_deterministic_algorithms); slower."
     )
@@ -278,11 +333,13 @@ class RunConfig(_Strict):
     checkpoint_every: int = Field(
         0,
         ge=0,
+        le=MAX_STEPS,
         description="Optimiser steps between mid-epoch checkpoints; 0: at the end of each epoch only.",
     )
     max_steps: int | None = Field(
         None,
         ge=1,
+        le=MAX_STEPS,
         description="Stop after this many optimiser steps in total (smoke runs, debugging); metrics.json "
         "records the cut.",
     )
@@ -295,6 +352,7 @@ class RunConfig(_Strict):
     time_budget_s: float | None = Field(
         None,
         gt=0.0,
+        le=366 * 86400.0,
         description="Wall-clock budget in seconds: stop after the epoch that exceeds it; metrics.json "
         "records the cut.",
     )
@@ -309,7 +367,7 @@ class PaperReference(_Strict):
     paper: str = Field("", description='Paper key, "midas" or "dual-domain".')
     table: str = Field("", description='Table number ("1".."7") or a name (e.g. "ferv39k-plus").')
     row: str = Field("", description="The table row.")
-    metrics: dict[str, float] = Field(
+    metrics: dict[str, PaperNumber] = Field(
         default_factory=dict,
         description="Metric name -> the paper's value (percentages for MIDAS, fractions for dual-domain).",
     )
@@ -356,4 +414,6 @@ def cross_field_problems(cfg: ExperimentConfig) -> list[str]:
         out.append("data.test_root is set but data.test_format is not: name the test dataset's format")
     if d.group_size is not None and d.group == "all":
         out.append("data.group_size only applies with data.group=clear or mixed")
+    # WHY here: an option's range depends on the model named (an unknown name is refused when built).
+    out += [f"model.options.{p}" for p in model_option_problems(cfg.model.name, cfg.model.options)]
     return out

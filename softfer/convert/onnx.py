@@ -38,6 +38,7 @@ from softfer.config import validate_config
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.files import atomic_write
+from softfer.io.outputs import check_output
 from softfer.models.affect import AffectOutput
 from softfer.models.spec import SPEC_ATTR, ModelSpec, spec_of
 
@@ -186,7 +187,9 @@ def _frames_dynamic(session: Any) -> bool:
     return not isinstance(session.get_inputs()[0].shape[1], int)
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int | None = None) -> dict[str, Any]:
+def export_checkpoint(
+    checkpoint: str | Path, out: str | Path, *, opset: int | None = None, overwrite: bool = False
+) -> dict[str, Any]:
     """Export a softfer checkpoint to ONNX, with what ``softfer predict`` needs in its metadata.
 
     The input is the model's normalised float32 input at the config's ``data.size`` (and, for clip models,
@@ -196,6 +199,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int | N
         checkpoint: RUN/model.pt, a training checkpoint or a ``.safetensors`` checkpoint.
         out: the ``.onnx`` file to write (atomically).
         opset: the ONNX opset; None takes torch's default.
+        overwrite: replace an existing ``out`` (never the checkpoint itself).
 
     Returns:
         path, input (name and shape, dynamic axes named "batch"/"frames"), min_frames (clip models, else
@@ -203,8 +207,10 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int | N
 
     Raises:
         ValueError: one line naming the checkpoint when it cannot be loaded, or when onnxruntime does not
-            reproduce the PyTorch model on the export shape.
+            reproduce the PyTorch model on the export shape; ``out`` is the checkpoint, or exists without
+            ``overwrite`` (``softfer.io.outputs``).
     """
+    check_output(out, inputs=[checkpoint], overwrite=overwrite, what="--onnx")
     state = load_checkpoint(checkpoint)
     model, cfg, classes = model_from_state(state, checkpoint)
     spec = spec_of(model)

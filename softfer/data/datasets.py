@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 from torchvision.transforms.v2 import functional as F
 
+from softfer.data.fingerprint import digest, media_stats
 from softfer.data.records import Record
 from softfer.data.sampling import item_rng, segment_indices
 from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
@@ -38,9 +39,13 @@ from softfer.io.images import (
     limit_worker_threads,
     read_bytes,
 )
+from softfer.io.media_gate import exif_orientation, orient
 from softfer.io.video import count_frames, read_frames
 
 log = logging.getLogger(__name__)
+# What a frame cache file holds (every frame, resized to size, uint8 HWC): part of its key, so that a new
+# layout never reads an old file.
+CACHE_LAYOUT = "frames-hwc-v2"
 
 
 def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -213,6 +218,7 @@ class ClipDataset(_LabelledDataset):
         self.segments, self.frames_per_segment = segments, frames_per_segment
         self.transform = transform if transform is not None else eval_transform(size)
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self._cache_paths: dict[int, Path] = {}
         if self.cache_dir is not None:
             # what a killed run was writing when it died (an hour old: ranks on other machines may share it)
             remove_stale_temporaries(self.cache_dir, min_age_s=3600)
@@ -221,8 +227,7 @@ class ClipDataset(_LabelledDataset):
         """Every frame resized to ``size``, from (or into) the packed uint8 cache: (N, S, S, 3)."""
         assert self.cache_dir is not None
         rec = self.records[i]
-        key = rec.id.replace("/", "__")
-        path = self.cache_dir / f"{key}_{self.size}_hwc.npy"
+        path = self._cache_path(i)
         if path.is_file():
             cached = self._cached(path)
             if cached is not None:
@@ -233,6 +238,19 @@ class ClipDataset(_LabelledDataset):
         with atomic_write(path, "wb") as f:  # a concurrent reader never sees half a file
             np.save(f, packed)
         return packed
+
+    def _cache_path(self, i: int) -> Path:
+        """The cache file of record ``i``: named by a digest of the clip's resolved path, its media
+        signature (size and mtime of each file) and the decode settings, never by its id alone: two
+        copies of a dataset sharing a cache, ids that sanitise alike, or an edited clip get their own
+        entries. Worked out once per record and process (a ``stat`` per frame)."""
+        if i not in self._cache_paths:
+            rec = self.records[i]
+            where = str(Path(rec.path).resolve())
+            key = digest([CACHE_LAYOUT, where, media_stats(rec), self.size, self.reduced_decode])
+            assert self.cache_dir is not None
+            self._cache_paths[i] = self.cache_dir / f"{key}_{self.size}_hwc.npy"
+        return self._cache_paths[i]
 
     def _cached(self, path: Path) -> np.ndarray | None:
         """The cache file's frames, or None (logged) when it is damaged and must be rebuilt."""
@@ -354,11 +372,16 @@ class ImageDataset(_LabelledDataset):
             x0, y0, x1, y1 = bx0, by0, bx1, by1
         # Reduce only as far as the face box (not the whole photo) stays at least the model size.
         reduction = jpeg_reduction(min(x1 - x0, y1 - y0), self.size) if self.reduced_decode else 1
-        pixels = decode_image(data, rec.path, reduction)
+        # Boxes are in stored pixels (the datasets' tools ignore EXIF): crop those, then turn the crop
+        # upright by the one orientation rule of the media gate.
+        pixels = decode_image(data, rec.path, reduction, oriented=False)
         sy, sx = pixels.shape[0] / H, pixels.shape[1] / W
-        crop = pixels[
-            round(y0 * sy) : max(round(y1 * sy), round(y0 * sy) + 1),
-            round(x0 * sx) : max(round(x1 * sx), round(x0 * sx) + 1),
-        ]
+        crop = orient(
+            pixels[
+                round(y0 * sy) : max(round(y1 * sy), round(y0 * sy) + 1),
+                round(x0 * sx) : max(round(x1 * sx), round(x0 * sx) + 1),
+            ],
+            exif_orientation(data),
+        )
         rng = item_rng(self.seed, self.epoch, i)
         return {"images": _apply(self.transform, [crop], rng, self.size)[0].contiguous()}

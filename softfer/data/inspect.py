@@ -127,21 +127,34 @@ def label_vote_disagreement(records: list[Record], classes: tuple[str, ...]) -> 
     return len(voted), bad, notes
 
 
+def label_vote_check(records: list[Record], classes: tuple[str, ...], title: str) -> dict:
+    """The label-vs-vote-argmax check of one split, as ``data inspect`` reports it and ``train``/``eval``
+    record it in metrics.json ``data_reading``: {"voted", "disagree", "rate", "threshold", "warning"}
+    (``rate`` None without voted items; ``warning`` the loud line above the threshold, else None)."""
+    n, bad, notes = label_vote_disagreement(records, classes)
+    rate = bad / n if n else None
+    warning = None
+    if rate is not None and rate > LABEL_VOTE_THRESHOLD:
+        detail = f" ({'; '.join(notes)})" if notes else ""
+        warning = (
+            f"WARNING {title}: {rate:.1%} of its labels are not their votes' argmax, above "
+            f"{LABEL_VOTE_THRESHOLD:.0%}{detail}: are the annotation table's class columns swapped?"
+        )
+    return {"voted": n, "disagree": bad, "rate": rate, "threshold": LABEL_VOTE_THRESHOLD, "warning": warning}
+
+
 def _label_vote_lines(splits: list[_Split], classes: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """Report lines and warnings (problems) for the label/vote disagreement of every split."""
     lines, warnings = [], []
     for s in splits:
-        n, bad, notes = label_vote_disagreement(s.records, classes)
-        if not n:
+        check = label_vote_check(s.records, classes, s.title)
+        if not check["voted"]:
             continue
-        rate = bad / n
-        lines.append(f"  {s.title:16s} {rate:6.1%} of {n} labels disagree with their vote argmax")
-        if rate > LABEL_VOTE_THRESHOLD:
-            detail = f" ({'; '.join(notes)})" if notes else ""
-            warnings.append(
-                f"WARNING {s.title}: {rate:.1%} of its labels are not their votes' argmax, above "
-                f"{LABEL_VOTE_THRESHOLD:.0%}{detail}: are the annotation table's class columns swapped?"
-            )
+        lines.append(
+            f"  {s.title:16s} {check['rate']:6.1%} of {check['voted']} labels disagree with their vote argmax"
+        )
+        if check["warning"]:
+            warnings.append(check["warning"])
     if lines:
         lines.insert(0, f"labels vs vote argmax (warning above {LABEL_VOTE_THRESHOLD:.0%}):")
     return lines, warnings

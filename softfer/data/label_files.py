@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,6 +12,8 @@ from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.data.formats.affectnet import AFFECTNET_CODES
 from softfer.data.formats.affwild import read_affect_stats
 from softfer.data.records import check_unique, parse_int
+from softfer.io.files import write_json_atomic
+from softfer.io.outputs import check_output, check_outputs
 from softfer.io.tables import Table, find_class_columns, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
@@ -85,8 +86,13 @@ def votes_to_labels(
     column_map: Mapping[str, str] | None = None,
     id_column: str | None = None,
     tie: TieRule = "first",
+    overwrite: bool = False,
 ) -> str:
-    """Read vote counts (CSV or XLSX), write soft + hard labels and agreement per clip; return the report."""
+    """Read vote counts (CSV or XLSX), write soft + hard labels and agreement per clip; return the report.
+
+    ``out`` is never ``path`` and replaces an existing file only with ``overwrite`` (``softfer.io.outputs``).
+    """
+    check_output(out, inputs=[path], overwrite=overwrite)
     table = read_table(path)
     cols = find_class_columns(table, classes, column_map=column_map)
     votes = validate_votes(
@@ -166,6 +172,7 @@ def va_to_labels(
     class_names: Sequence[str] | None = None,
     stats_path: str | Path | None = None,
     save_stats: str | Path | None = None,
+    overwrite: bool = False,
 ) -> str:
     """VA + class columns -> VA-derived (GMM or Euclidean) and fused labels; returns a summary.
 
@@ -173,10 +180,13 @@ def va_to_labels(
     AffectNet reader does: only codes 0..num_classes-1 (default 8) are classes. Every row with VA gets
     VA-derived labels (code 8 "none" images have VA and count for VA metrics); class statistics and fused
     labels use the class rows with VA only. Rows with VA -2 (missing) are left out of both. The summary
-    says how many rows each reason left out.
+    says how many rows each reason left out. ``out`` and ``save_stats`` are never an input and replace
+    existing files only with ``overwrite`` (``softfer.io.outputs``).
     """
     if method not in ("gmm", "euclid"):
         raise ValueError(f"method must be 'gmm' or 'euclid', got {method!r}")
+    outputs = [out, save_stats] if save_stats else [out]
+    check_outputs(outputs, inputs=[path, stats_path], overwrite=overwrite)
     table = read_table(path)
     if not table.rows:
         raise ValueError(f"{path}: no rows under the header")
@@ -197,7 +207,7 @@ def va_to_labels(
     has_va, keep = ~missing, ~missing & is_class  # keep: rows for class statistics and fusion
     stats = _va_stats(path, va[keep], labels[keep], k, stats_path)
     if save_stats:
-        Path(save_stats).write_text(json.dumps(stats.to_dict(), indent=2))
+        write_json_atomic(save_stats, stats.to_dict())
     p_va = np.full((len(va), k), np.nan)
     p_va[has_va] = (
         gmm_labels(va[has_va], stats)

@@ -26,14 +26,32 @@ from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
 from softfer.engine.mixer import Mixer, build_mixer
-from softfer.engine.resume import check_resumable, remove_stale_temporaries
+from softfer.engine.outputs import RESULT_FILES
+from softfer.engine.resume import (
+    check_resumable,
+    check_resumable_data,
+    remove_stale_temporaries,
+    run_fingerprint,
+)
 from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
 from softfer.engine.state import TrainState
 from softfer.inference.checkpoint import load_checkpoint, save_checkpoint
 from softfer.io.files import write_json_atomic
+from softfer.io.outputs import check_outputs
 from softfer.models import create_model, spec_of
 
 log = logging.getLogger(__name__)
+# The files a run writes into run.out_dir (and tensorboard/): a new run refuses to replace them.
+RUN_FILES = (
+    "config.yaml",
+    "environment.json",
+    "log.csv",
+    "last.pt",
+    "best.pt",
+    "model.pt",
+    "tensorboard",
+    *RESULT_FILES,
+)
 
 
 @dataclass
@@ -70,10 +88,16 @@ class Training:
         return train_loader(train, self.per_rank, sampler, self.cfg.data.num_workers, seed + s.epoch, True)
 
     def save(self, name: str) -> None:
-        """Checkpoint the state, the config and the class names to RUN/``name`` (rank 0 only)."""
+        """Checkpoint the state, the config, the class names, the run's fingerprint and what it trains on
+        to RUN/``name`` (rank 0 only)."""
         if self.rank != 0:
             return
-        extra = {"config": self.cfg.model_dump(mode="json"), "classes": list(self.data.classes)}
+        extra = {
+            "config": self.cfg.model_dump(mode="json"),
+            "classes": list(self.data.classes),
+            "fingerprint": run_fingerprint(self.cfg, self.data.fingerprint),
+            "training_items": self.data.training_items,
+        }
         save_checkpoint({**self.state.state_dict(), **extra}, self.run_dir / name)
 
 
@@ -99,6 +123,8 @@ def build_training(
     run_dir = _run_dir(cfg, resume, overwrite)
     seed_everything(cfg.run.seed, cfg.run.deterministic)
     data = data or build_data(cfg)
+    if saved is not None:
+        check_resumable_data(saved, cfg, str(resume), data.fingerprint)
     per_rank, steps_per_epoch = _batches(cfg, data, world)
     mixer = build_mixer(cfg.labels, per_rank_batch=per_rank, world=world, rank=rank)
     model = _model(cfg, data, device)
@@ -169,9 +195,13 @@ def train_loader(
 
 
 def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path:
+    # A new run replaces no file it did not write (softfer.io.outputs): a run, a first eval, a user's own
+    # config.yaml in run.out_dir. A resume continues the run its checkpoint came from (check_resumable).
     run_dir = Path(cfg.run.out_dir)
     if not resume and not overwrite and (run_dir / "last.pt").exists():
         raise ValueError(f"{run_dir} already holds a run; pass --resume {run_dir / 'last.pt'} or --overwrite")
+    if not resume:
+        check_outputs([run_dir / f for f in RUN_FILES], overwrite=overwrite, what="run.out_dir")
     return run_dir
 
 

@@ -4,7 +4,6 @@ training targets (hard / soft / fused), and wrap everything in ``ClipDataset`` o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,14 @@ import numpy as np
 
 from softfer.config import DataConfig, ExperimentConfig
 from softfer.data.datasets import ClipDataset, ImageDataset
-from softfer.data.formats import ReadRequest, get_format, read_affect_stats
+from softfer.data.fingerprint import data_fingerprint, training_items
+from softfer.data.formats import ReadRequest, get_format
+from softfer.data.inspect import label_vote_check
 from softfer.data.provenance import is_synthetic
 from softfer.data.records import ReadReport, Record, records_media_kind
 from softfer.data.transforms import eval_transform, train_transform
+from softfer.engine.targets import training_targets
 from softfer.labels.affect import (
-    AffectStats,
-    euclidean_labels,
-    fit_affect_stats,
-    fuse_labels,
-    gmm_labels,
     one_hot,
 )
 from softfer.labels.noise import flip_labels
@@ -49,6 +46,10 @@ class DataBundle:
     synthetic: bool = False
     # What reading each split left out and why ("train", "test": ``reading_record``), for metrics.json.
     reading: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What was read, as hashes (``softfer.data.fingerprint``): every split's ids, labels and media, and
+    # digests of the items trained on (kept with the model so that `eval` can refuse them).
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    training_items: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.weight_labels is None:
@@ -111,9 +112,22 @@ def reading_record(report: ReadReport, source: str, *, shown: int = 20) -> dict[
     }
 
 
-def affectnet_stats(data: DataConfig) -> AffectStats:
-    """The AffectNet VA statistics Aff-Wild's labels are derived from (dual-domain sections 4.1, 5.1)."""
-    return read_affect_stats(data.affectnet_stats)
+# The subset of `data inspect`'s checks that train and eval run on every split (cheap: no extra decoding).
+INTEGRITY_CHECKS = (
+    "media present (reader, within data.max_skip)",
+    "training and evaluation splits share no item (reader)",
+    "labels vs vote argmax (a loud warning above 10%: swapped vote columns)",
+    "JPEG damage reported by libjpeg while decoding (an unreadable item under data.max_skip)",
+)
+
+
+def integrity_record(records: list[Record], fmt: str, source: str) -> dict[str, Any]:
+    """What the cheap integrity checks found on one split as read (before label noise), for
+    metrics.json ``data_reading``; the label-vs-vote warning is also logged."""
+    check = label_vote_check(records, get_format(fmt).classes, source)
+    if check["warning"]:
+        log.warning("%s", check["warning"])
+    return {"checks": list(INTEGRITY_CHECKS), "label_vote": check}
 
 
 def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -123,77 +137,6 @@ def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nd
         idx = rng.permutation(np.flatnonzero(labels == c))
         held[idx[: round(fraction * len(idx))]] = True
     return held
-
-
-def training_targets(
-    records: list[Record], cfg: ExperimentConfig, num_classes: int, *, stats_labels: np.ndarray | None = None
-) -> list[Record]:
-    """Copies of ``records`` whose ``soft`` holds the training target of ``cfg.labels.target``.
-
-    ``stats_labels`` are the labels the VA statistics are fitted on (default: the records' own labels);
-    the fusion of eq. 4 always uses the records' labels, as the model sees them.
-
-    Raises:
-        ValueError: ``cfg.labels.target`` names no entry of ``LABEL_METHODS``, or the records lack what
-            the method needs.
-    """
-    method = LABEL_METHODS.get(cfg.labels.target)
-    if method is None:
-        raise ValueError(f"labels.target={cfg.labels.target!r}: choose one of {sorted(LABEL_METHODS)}")
-    labels = np.array([r.label for r in records])
-    stats_labels = labels if stats_labels is None else np.asarray(stats_labels)
-    return method(records, cfg, num_classes, stats_labels)
-
-
-def hard_targets(
-    records: list[Record], cfg: ExperimentConfig, num_classes: int, stats_labels: np.ndarray
-) -> list[Record]:
-    """One-hot rows of the categorical labels."""
-    return [replace(r, soft=one_hot(np.array([r.label]), num_classes)[0]) for r in records]
-
-
-def soft_targets(
-    records: list[Record], cfg: ExperimentConfig, num_classes: int, stats_labels: np.ndarray
-) -> list[Record]:
-    """The annotators' vote distributions the records already carry."""
-    missing = [r.id for r in records if r.soft is None]
-    if missing:
-        raise ValueError(
-            f"labels.target=soft needs soft labels, but {len(missing)} training clips have none (first: "
-            f"{missing[0]}); give the vote annotation file or use labels.target=hard"
-        )
-    return records
-
-
-def fused_targets(
-    records: list[Record], cfg: ExperimentConfig, num_classes: int, stats_labels: np.ndarray
-) -> list[Record]:
-    """Dual-domain eq. 4: the categorical label fused with a label derived from valence/arousal."""
-    labels = np.array([r.label for r in records])
-    has_va = np.array([r.va is not None for r in records])
-    if not has_va.any():
-        raise ValueError("labels.target=fused needs valence/arousal annotations in the training data")
-    va = np.stack([r.va if r.va is not None else np.zeros(2) for r in records])
-    if get_format(cfg.data.format).borrows_va_stats:
-        # Aff-Wild borrows AffectNet's parameters: "we assign p(y|x_n)_GMM to each VA annotation" (5.1).
-        stats = affectnet_stats(cfg.data)
-    else:
-        stats = fit_affect_stats(va[has_va], stats_labels[has_va], num_classes)
-    if cfg.labels.fusion_method == "gmm":
-        p_va = gmm_labels(va, stats)
-    else:
-        p_va = euclidean_labels(va, stats.means, squared=cfg.labels.euclid_squared)
-    p_va[~has_va] = one_hot(labels[~has_va], num_classes)  # no VA: the categorical label alone
-    fused = fuse_labels(labels, p_va, alpha=cfg.labels.fusion_alpha)
-    if (~has_va).any():
-        log.info("%d training samples without VA keep their one-hot label", int((~has_va).sum()))
-    return [replace(r, soft=fused[i]) for i, r in enumerate(records)]
-
-
-# labels.target -> (records, cfg, num_classes, stats_labels) -> records with their training ``soft``.
-# A new label method is one function above and one entry here (and its name in the config's choices).
-LabelMethod = Callable[[list[Record], ExperimentConfig, int, np.ndarray], list[Record]]
-LABEL_METHODS: dict[str, LabelMethod] = {"hard": hard_targets, "soft": soft_targets, "fused": fused_targets}
 
 
 def _dataset(records, cfg: ExperimentConfig, *, train: bool, image: bool, num_classes: int):
@@ -248,7 +191,12 @@ def _group(records: list[Record], cfg: ExperimentConfig) -> list[Record]:
     soft = np.stack([r.soft if r.soft is not None else one_hot(np.array([r.label]), k)[0] for r in records])
     labels = np.array([r.label for r in records])
     split = split_clear_mixed(
-        soft, labels, threshold=d.clear_threshold, size=d.group_size, seed=cfg.run.seed, allow_missing=True
+        soft,
+        labels,
+        clear_threshold=d.clear_threshold,
+        size=d.group_size,
+        seed=cfg.run.seed,
+        allow_missing=True,
     )
     return [records[i] for i in (split.clear if d.group == "clear" else split.mixed)]
 
@@ -266,18 +214,20 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
     """
     d = cfg.data
     k = d.num_classes
-    test_fmt = d.test_format or d.format
-    # a cross-dataset test reads the other dataset's own evaluation split (AFEW: Val)
-    test_split = get_format(test_fmt).default_test_split or d.test_split if d.test_format else d.test_split
+    test_fmt, test_split = evaluation_split(d)
     reports = {"test": ReadReport(), "train": ReadReport()}
     test_records = read_records(
         d, test_split, fmt=test_fmt, root=d.test_root, test=True, report=reports["test"]
     )
+    read = {"test": (split_source(d, test_fmt, test_split), test_records)}
     image = records_media_kind(test_records, source=f"{test_fmt} {test_split} split") == "image"
+    found = {"test": integrity_record(test_records, test_fmt, f"{test_fmt} {test_split} split")}
     train = val = None
     labels = weight_labels = np.zeros(0, dtype=np.int64)
     if with_train:
         records = read_records(d, d.train_split, report=reports["train"])
+        read["train"] = (split_source(d, d.format, d.train_split), records)
+        found["train"] = integrity_record(records, d.format, f"{d.format} {d.train_split} split")
         if (records_media_kind(records, source=f"{d.format} {d.train_split} split") == "image") != image:
             raise ValueError("training and test data must both be clips or both be still images")
         if d.label_noise > 0:
@@ -295,9 +245,37 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
         train = _dataset(targets, cfg, train=True, image=image, num_classes=k)
     test = _dataset(test_records, cfg, train=False, image=image, num_classes=k)
     synthetic = with_train and is_synthetic(d.root)
-    reading = {"test": reading_record(reports["test"], f"{test_fmt} {test_split} split")}
+    reading = {"test": reading_record(reports["test"], f"{test_fmt} {test_split} split") | found["test"]}
     if with_train:
-        reading["train"] = reading_record(reports["train"], f"{d.format} {d.train_split} split")
+        train_source = f"{d.format} {d.train_split} split"
+        reading["train"] = reading_record(reports["train"], train_source) | found["train"]
     bundle = DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels, synthetic)
     bundle.reading = reading
+    bundle.fingerprint = data_fingerprint(d.format, read)
+    bundle.training_items = training_items(d.format, train.records) if train is not None else None
     return bundle
+
+
+def evaluation_split(d: DataConfig) -> tuple[str, str | None]:
+    """(format, split) of the test set: a cross-dataset test reads the other dataset's own evaluation
+    split (AFEW: Val)."""
+    test_fmt = d.test_format or d.format
+    test_split = get_format(test_fmt).default_test_split or d.test_split if d.test_format else d.test_split
+    return test_fmt, test_split
+
+
+def split_source(d: DataConfig, fmt: str, split: str | None) -> str:
+    """A split in words, as fingerprints name it: "dfew test split, fold 1"."""
+    fold = f", fold {d.fold}" if get_format(fmt).folds else ""
+    return f"{fmt} {split} split{fold}"
+
+
+def data_fingerprint_of(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The data fingerprint ``build_data`` records for ``cfg`` (training and test split), from the dataset
+    files and a ``stat`` of each media file, without building datasets or decoding anything."""
+    d = cfg.data
+    test_fmt, test_split = evaluation_split(d)
+    test = read_records(d, test_split, fmt=test_fmt, root=d.test_root, test=True)
+    read = {"test": (split_source(d, test_fmt, test_split), test)}
+    read["train"] = (split_source(d, d.format, d.train_split), read_records(d, d.train_split))
+    return data_fingerprint(d.format, read)

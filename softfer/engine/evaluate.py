@@ -127,7 +127,7 @@ def compute_metrics(
         soft_target=pred["soft"][keep],
         class_names=classes,
         has_votes=has_votes,
-        ambiguity_threshold=clear_threshold,
+        clear_threshold=clear_threshold,
     )
     known = ~np.isnan(pred["va_true"]).any(1) & ~np.isnan(pred["va_pred"]).any(1)
     if known.sum() >= 2:
@@ -168,9 +168,6 @@ def write_predictions(
 def write_metrics(path: Path, report: dict[str, Any]) -> None:
     """metrics.json, written atomically."""
     write_json_atomic(path, report)
-
-
-GROUP_KEYS = ("clear_accuracy", "clear_uar", "ambiguous_accuracy", "ambiguous_uar")
 
 
 def summary_scalars(report: dict[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,22 @@ from softfer.engine.evaluate import (
     write_metrics,
     write_predictions,
 )
+from softfer.engine.resume import run_fingerprint
 from softfer.inference.checkpoint import save_checkpoint
 from softfer.metrics import CLEAR_THRESHOLD
 from softfer.plots import figures as plots
 
 log = logging.getLogger(__name__)
+# What ``write_run_outputs`` writes into a run or eval folder (curves.png only after training): the files
+# ``softfer eval`` and ``softfer train`` refuse to replace without --overwrite (softfer.io.outputs).
+RESULT_FILES = (
+    "metrics.json",
+    "predictions.csv",
+    "confusion_matrix.png",
+    "reliability.png",
+    "per_class_recall.png",
+    "curves.png",
+)
 
 
 def eval_loader(ds: Dataset, cfg: ExperimentConfig, rank: int = 0, world: int = 1) -> DataLoader:
@@ -51,13 +62,15 @@ def evaluate_and_write(
     *,
     save_model: bool = True,
     cut_short: dict | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures.
 
     ``cut_short`` (e.g. {"max_steps": 2}) is recorded in metrics.json when training stopped early.
     Test items whose media cannot be read are left out of every metric and listed in metrics.json as
     ``skipped`` ({"count", "ids"}); more than ``data.max_skip`` of them fail the evaluation. What the
-    dataset readers left out of each split is recorded as ``data_reading`` (``reading_record``).
+    dataset readers left out of each split is recorded as ``data_reading`` (``reading_record``), what the
+    run came from as ``fingerprint`` (``engine.resume.run_fingerprint``), and ``notes`` entries as given.
     Every rank must call this (the predictions are gathered); ranks other than 0 return {}.
     """
     cap = data.test.max_unreadable
@@ -78,7 +91,8 @@ def evaluate_and_write(
     if save_model:
         write_model(model, data, cfg, run_dir)
     # what the readers left out before any item was loaded (missing media, rows dropped by rule)
-    extra: dict[str, Any] = {"skipped": skipped, "data_reading": data.reading}
+    extra: dict[str, Any] = {"skipped": skipped, "data_reading": data.reading, **(notes or {})}
+    extra["fingerprint"] = run_fingerprint(cfg, data.fingerprint)
     if cut_short:
         extra["cut_short"] = cut_short
     return write_run_outputs(
@@ -94,13 +108,16 @@ def evaluate_and_write(
 
 
 def write_model(model: torch.nn.Module, data: DataBundle, cfg: ExperimentConfig, run_dir: Path) -> None:
-    """RUN/model.pt: the weights, the config, the class names and what the model was trained on."""
+    """RUN/model.pt: the weights, the config, the class names, what the model was trained on, the run's
+    fingerprint and digests of its training items (``softfer.data.fingerprint.training_items``)."""
     save_checkpoint(
         {
             "model": model.state_dict(),
             "config": cfg.model_dump(mode="json"),
             "classes": list(data.classes),
             "trained_on": {"format": cfg.data.format, "synthetic": data.synthetic},
+            "fingerprint": run_fingerprint(cfg, data.fingerprint),
+            "training_items": data.training_items,
         },
         run_dir / "model.pt",
     )

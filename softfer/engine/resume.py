@@ -5,20 +5,28 @@ change are those that do not change what is trained (``RESUME_SAFE``), and ``opt
 learning-rate schedule does not depend on it; anything else is refused, naming the keys and both values,
 so that the run's config.yaml always says what ran.
 
-``check_reusable`` and ``plan_run``: ``softfer cv`` and ``softfer reproduce`` reuse a finished run only when
-the config it stored equals the one requested (up to ``REUSE_SAFE``), and resume an unfinished one only
-when ``check_resumable`` allows it.
+``check_reusable`` and ``plan_run``: ``softfer cv``, ``compare`` and ``reproduce`` reuse a finished run only
+when the config it stored equals the one requested (up to ``REUSE_SAFE``) and its metrics.json carries the
+fingerprint of that run (``run_fingerprint``: the config's hash, the settings that change evaluation, the
+data's splits as hashes); they resume an unfinished one only when ``check_resumable`` allows it and its
+last.pt was trained on the same data.
 
 ``remove_stale_temporaries``: what an interrupted atomic write left behind in a run folder.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
+from softfer import __version__
 from softfer.config import ExperimentConfig, load_config, validate_config
+from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes, digest
+from softfer.engine.data import data_fingerprint_of
+from softfer.engine.environment import git_commit
+from softfer.engine.evaluate import read_metrics
 from softfer.engine.state import STATE_KEYS
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
@@ -40,6 +48,9 @@ REUSE_SAFE = (
 # A resumed run may also change when it stops (a cut is recorded in metrics.json) and how many
 # unreadable items it tolerates (each epoch records the ones it met).
 RESUME_SAFE = (*REUSE_SAFE, "run.max_steps", "run.time_budget_s", "data.max_skip")
+# Settings that change how the same predictions are scored (the clear / ambiguous split of the test clips):
+# runs compared with each other must agree on them.
+EVALUATION_KEYS = ("data.clear_threshold",)
 # Schedules whose learning rate at an epoch does not depend on optim.epochs: more (or fewer, down to
 # the epochs already trained) epochs continue the same run a longer (shorter) one would have been.
 EPOCH_FREE_SCHEDULES = ("step", "none")
@@ -69,7 +80,7 @@ def config_differences(
     a, b = flatten(stored), flatten(requested)
     out = []
     for key in sorted(set(a) | set(b)):
-        if any(key == k or key.startswith(f"{k}.") for k in ignore):
+        if _ignored(key, ignore):
             continue
         old, new = a.get(key, "<unset>"), b.get(key, "<unset>")
         if old != new:
@@ -80,6 +91,70 @@ def config_differences(
 def describe(differences: list[tuple[str, Any, Any]], theirs: str, ours: str = "requested") -> str:
     """``optim.lr: checkpoint 0.001, requested 0.01; ...`` on one line."""
     return "; ".join(f"{k}: {theirs} {old!r}, {ours} {new!r}" for k, old, new in differences)
+
+
+def _ignored(key: str, ignore: tuple[str, ...]) -> bool:
+    return any(key == k or key.startswith(f"{k}.") for k in ignore)
+
+
+@functools.cache
+def code_version() -> dict[str, Any]:
+    """{"softfer": version, "commit": the checkout's commit or None}, looked up once per process."""
+    return {"softfer": __version__, "commit": git_commit()}
+
+
+def evaluation_settings(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The values of ``EVALUATION_KEYS`` in ``cfg``: runs scored under other values are not comparable."""
+    flat = flatten(cfg.model_dump(mode="json"))
+    return {k: flat.get(k) for k in EVALUATION_KEYS}
+
+
+def run_fingerprint(cfg: ExperimentConfig, data: dict[str, Any]) -> dict[str, Any]:
+    """What a run came from, as metrics.json, model.pt and last.pt record it.
+
+    {"version", "run": name, fold and seed (to name a run in messages), "config": a hash of every setting
+    outside ``REUSE_SAFE``, "evaluation": the ``EVALUATION_KEYS`` values, "data": ``data`` (the data
+    fingerprint of ``engine.data``), "code": ``code_version``}.
+    """
+    flat = flatten(cfg.model_dump(mode="json"))
+    return {
+        "version": FINGERPRINT_VERSION,
+        "run": {"name": cfg.name, "data.fold": cfg.data.fold, "run.seed": cfg.run.seed},
+        "config": digest({k: v for k, v in flat.items() if not _ignored(k, REUSE_SAFE)}),
+        "evaluation": evaluation_settings(cfg),
+        "data": data,
+        "code": code_version(),
+    }
+
+
+def check_fingerprint(stored: Any, cfg: ExperimentConfig, where: str | Path, *, what: str) -> None:
+    """Refuse to reuse ``what`` (read from ``where``) for ``cfg`` unless its fingerprint ``stored`` shows
+    that it came from ``cfg``'s settings and the data as it is now.
+
+    A change of softfer's version or commit is logged, not refused.
+
+    Raises:
+        ValueError: one line naming the file: no fingerprint, another run's settings (a file copied from
+            another run folder), or data that changed since (which split, and ids, labels or media).
+    """
+    if not isinstance(stored, dict) or "config" not in stored or "data" not in stored:
+        raise ValueError(
+            f"{where} has no fingerprint (written by an older softfer or by hand): nothing shows that this "
+            f"{what} came from the requested settings and data"
+        )
+    current = run_fingerprint(cfg, {})
+    if stored["config"] != current["config"]:
+        theirs = ", ".join(f"{k} {v!r}" for k, v in (stored.get("run") or {}).items())
+        ours = ", ".join(f"{k} {v!r}" for k, v in current["run"].items())
+        raise ValueError(
+            f"{where} is the {what} of another run ({theirs or 'unnamed'}) trained with other settings than "
+            f"the requested one ({ours}): copied from another run folder?"
+        )
+    changes = data_changes(stored["data"], data_fingerprint_of(cfg))
+    if changes:
+        raise ValueError(f"{where}: the data changed since this {what} was made: {'; '.join(changes)}")
+    if stored.get("code") != current["code"]:
+        log.info("%s was made by softfer %s; this is %s", where, stored.get("code"), current["code"])
 
 
 def _normalised(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -134,15 +209,39 @@ def check_resumable(saved: dict[str, Any], cfg: ExperimentConfig, path: str | Pa
         )
 
 
+def check_resumable_data(
+    saved: dict[str, Any], cfg: ExperimentConfig, path: str | Path, data: dict[str, Any] | None = None
+) -> None:
+    """Refuse to resume from ``saved`` when the data it was trained on changed since (``data``: the data
+    fingerprint of ``cfg`` now; read from the dataset files when None). A checkpoint of an older softfer
+    has no fingerprint: logged, not refused (its settings are checked by ``check_resumable``).
+
+    Raises:
+        ValueError: one line naming the file, the split and what changed in it.
+    """
+    stored = (saved.get("fingerprint") or {}).get("data")
+    if not isinstance(stored, dict):
+        log.warning("%s has no data fingerprint (an older softfer): the data cannot be checked", path)
+        return
+    changes = data_changes(stored, data if data is not None else data_fingerprint_of(cfg))
+    if changes:
+        raise ValueError(
+            f"{path}: the data changed since this checkpoint was trained: {'; '.join(changes)}; resume on "
+            "the data it was trained on, or start a new run"
+        )
+
+
 def _epochs_may_change(cfg: ExperimentConfig, epochs_done: int) -> bool:
     return cfg.optim.schedule in EPOCH_FREE_SCHEDULES and epochs_done <= cfg.optim.epochs
 
 
 def check_reusable(run_dir: Path, cfg: ExperimentConfig) -> None:
-    """Refuse to reuse the finished run in ``run_dir`` for ``cfg`` unless its config.yaml matches.
+    """Refuse to reuse the finished run in ``run_dir`` for ``cfg`` unless its config.yaml matches and
+    its metrics.json carries the fingerprint of ``cfg`` on the data as it is now (``check_fingerprint``).
 
     Raises:
-        ValueError: one line naming the folder and the settings that differ (or the missing config.yaml).
+        ValueError: one line naming the folder and the settings that differ (or the missing config.yaml),
+            or the metrics.json and what its fingerprint says.
     """
     stored_path = run_dir / "config.yaml"
     if not stored_path.is_file():
@@ -153,6 +252,8 @@ def check_reusable(run_dir: Path, cfg: ExperimentConfig) -> None:
         raise ValueError(
             f"{run_dir} holds a run trained with other settings: {describe(differences, 'stored')}"
         )
+    metrics = run_dir / "metrics.json"
+    check_fingerprint(read_metrics(metrics).get("fingerprint"), cfg, metrics, what="metrics.json")
 
 
 def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_other: bool, hint: str) -> str:
@@ -168,13 +269,25 @@ def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_o
     if overwrite:
         return "overwrite"
     finished, last = run_dir / "metrics.json", run_dir / "last.pt"
-    if not finished.exists() and not last.exists():
+    if not finished.exists() and not last.exists() and not (run_dir / "config.yaml").exists():
         return "train"
     try:
+        if not finished.exists() and not last.exists():
+            # killed before its first checkpoint: trained again if it was a run of this config (a new run
+            # replaces no file of another one, softfer.io.outputs)
+            stored = load_config(run_dir / "config.yaml").model_dump(mode="json")
+            differences = config_differences(stored, cfg.model_dump(mode="json"), REUSE_SAFE)
+            if differences:
+                raise ValueError(
+                    f"{run_dir} holds a run started with other settings: {describe(differences, 'stored')}"
+                )
+            return "overwrite"
         if finished.exists():
             check_reusable(run_dir, cfg)
             return "reuse"
-        check_resumable(load_checkpoint(last), cfg, last)
+        saved = load_checkpoint(last)
+        check_resumable(saved, cfg, last)
+        check_resumable_data(saved, cfg, last)
         return "resume"
     except ValueError as exc:
         if not replace_other:

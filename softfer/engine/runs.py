@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from softfer.config import apply_overrides, validate_config
-from softfer.engine.data import build_data, class_names
-from softfer.engine.outputs import evaluate_and_write
+from softfer.config import ExperimentConfig, apply_overrides, validate_config
+from softfer.data.fingerprint import items_trained_on
+from softfer.engine.data import DataBundle, build_data, class_names, evaluation_split
+from softfer.engine.outputs import RESULT_FILES, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
-from softfer.inference.loading import load_trained_model
+from softfer.inference.checkpoint import load_checkpoint
+from softfer.inference.loading import model_from_state
+from softfer.io.outputs import check_outputs
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_checkpoint(
@@ -20,9 +26,21 @@ def evaluate_checkpoint(
     split: str | None = None,
     out: str | Path | None = None,
     overrides: list[str] | None = None,
+    overwrite: bool = False,
+    allow_train_items: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``."""
-    model, cfg, classes = load_trained_model(checkpoint)
+    """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``.
+
+    ``out`` defaults to ``eval_<format>`` beside the checkpoint. Results already in ``out`` (a first eval's,
+    a run's own metrics.json) are replaced only with ``overwrite``, and never the checkpoint
+    (``softfer.io.outputs``); the refusal comes before any data is read.
+
+    Test items the model was trained on (its checkpoint's ``training_items``) are refused, or with
+    ``allow_train_items`` scored and counted in metrics.json ``evaluated_on_training_items`` (None: the
+    checkpoint, an older or imported one, does not record what it was trained on).
+    """
+    state = load_checkpoint(checkpoint)
+    model, cfg, classes = model_from_state(state, checkpoint)
     data = cfg.model_dump(mode="json")
     if data_format:
         data["data"]["test_format"] = data_format
@@ -39,7 +57,42 @@ def evaluate_checkpoint(
             f"{list(wanted)}; evaluate it on data with the same classes"
         )
     out_dir = Path(out) if out else Path(checkpoint).parent / f"eval_{target}"
+    check_outputs([out_dir / f for f in RESULT_FILES], inputs=[checkpoint], overwrite=overwrite)
     cfg.run.out_dir = str(out_dir)
     rank, world, device = setup_distributed(cfg.run.device)
     bundle = build_data(cfg, with_train=False)
-    return evaluate_and_write(model.to(device), bundle, cfg, out_dir, device, rank, world, save_model=False)
+    seen = training_items_in(state, bundle, cfg, checkpoint, allow_train_items)
+    notes = {"evaluated_on_training_items": seen}
+    return evaluate_and_write(
+        model.to(device), bundle, cfg, out_dir, device, rank, world, save_model=False, notes=notes
+    )
+
+
+def training_items_in(
+    state: dict[str, Any], bundle: DataBundle, cfg: ExperimentConfig, checkpoint: str | Path, allow: bool
+) -> int | None:
+    """How many test items of ``bundle`` the checkpoint ``state`` was trained on (None: it does not say).
+
+    Raises:
+        ValueError: some, unless ``allow``: naming the count and the first ids.
+    """
+    stored = state.get("training_items")
+    if not isinstance(stored, dict):
+        log.warning(
+            "%s does not record what it was trained on (an older or imported model): the test items cannot "
+            "be checked against its training items",
+            checkpoint,
+        )
+        return None
+    records = bundle.test.records
+    found = items_trained_on(stored, evaluation_split(cfg.data)[0], records)
+    if found and not allow:
+        raise ValueError(
+            f"{checkpoint}: {len(found)} of the {len(records)} test items are items this model was trained "
+            f"on (first: {', '.join(found[:5])}), so its score on them is no test score; evaluate it on data "
+            "it was not trained on (for a fold's model: that fold, data.fold), or pass --allow-train-items "
+            "to score them anyway (metrics.json then says evaluated_on_training_items)"
+        )
+    if found:
+        log.warning("%d of the %d test items are items the model was trained on", len(found), len(records))
+    return len(found)

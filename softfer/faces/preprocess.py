@@ -71,12 +71,6 @@ def list_videos(src: Path) -> list[Path]:
 
 
 LAYOUTS = ("dfew", "folders", "mirror")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe_part(part: str) -> str:
-    # letters, digits, "._-" only, and never "", "." or ".." or a hidden name
-    return _UNSAFE.sub("_", part).lstrip(".") or "_"
 
 
 def clip_names(src: Path, videos: list[Path], layout: str) -> list[str]:
@@ -86,22 +80,26 @@ def clip_names(src: Path, videos: list[Path], layout: str) -> list[str]:
     without its suffix (``a/b/x.mp4`` -> ``a__b__x``); "mirror" keeps the folders (``a/b/x``). Every part
     is restricted to letters, digits and ``._-`` (others become ``_``), never starts with a dot and is
     never empty, so a name cannot reach outside the frames root. Names that still coincide (``x.mp4`` and
-    ``x.avi``, or names equal once sanitised, or equal but for case) get ``-2``, ``-3``, ... in order.
+    ``x.avi``, or names equal once sanitised, or equal but for case) get ``-2``, ``-3``, ... in order, as
+    does a mirror clip whose folder would hold another clip (``a/b.mp4`` beside ``a/b/x.mp4``).
     """
     names: list[str] = []
     used: set[str] = set()
+    holding: set[str] = set()  # the folders that hold a clip folder
     for n, video in enumerate(videos, start=1):
         if layout == "dfew":
             base = f"{n:05d}"
         else:
             rel = Path(video.name) if video == src else video.relative_to(src)
             stem = rel.name[: -len(rel.suffix)] if rel.suffix else rel.name
-            parts = [_safe_part(p) for p in (*rel.parent.parts, stem)]
+            parts = [safe_name(p) for p in (*rel.parent.parts, stem)]
             base = "__".join(parts) if layout == "folders" else "/".join(parts)
         name, k = base, 2
-        while name.lower() in used:  # case-insensitive file systems would merge them too
+        # case-insensitive file systems would merge them too; the sorted order puts a/b/x.mp4 before a/b.mp4
+        while name.lower() in used or name.lower() in holding:
             name, k = f"{base}-{k}", k + 1
         used.add(name.lower())
+        holding.update(p.as_posix() for p in Path(name.lower()).parents)
         names.append(name)
     return names
 

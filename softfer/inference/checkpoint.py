@@ -11,6 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save as save_safetensors
 
 from softfer.io.files import atomic_write
+from softfer.models.pretrained import check_finite_weights
 
 SAFETENSORS_KEY = "softfer"
 
@@ -54,13 +55,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises:
         ValueError: one line naming the file when it is missing, empty, not a PyTorch file (text, say),
-            truncated, corrupt, or not a softfer checkpoint.
+            truncated, corrupt, not a softfer checkpoint, or its model weights hold NaN or infinity
+            (naming the tensor).
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
-        return _load_safetensors(path)
+        state = _load_safetensors(path)
+        check_finite_weights(state["model"], path)
+        return state
     with path.open("rb") as f:
         head = f.read(4)
     if not head:
@@ -79,6 +83,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: corrupt or truncated checkpoint ({_reason(exc)})") from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a softfer checkpoint (no model state and config)")
+    if isinstance(state["model"], dict):
+        check_finite_weights(state["model"], path)
     return state
 
 

@@ -1,6 +1,11 @@
 """Decoding frame files and still images to RGB uint8 arrays (libjpeg-turbo through OpenCV), and
 verifying them (``verify_images``).
 
+Every decoded image passes the media gate (``softfer.io.media_gate``): EXIF orientation applied, 16-bit
+and float pixels scaled, alpha composited over white, grey expanded to RGB. A JPEG that libjpeg finds
+damaged while decoding ("Corrupt JPEG data", "Premature end of JPEG file") is a ``MediaError``, never a
+half-grey image: training and evaluation count it as an unreadable item under ``data.max_skip``.
+
 JPEGs can be decoded at a reduced DCT scale (1/2, 1/4 or 1/8): libjpeg then runs a smaller inverse DCT
 per block, which downsamples and low-pass filters in one step (within half a grey level of area
 averaging on face frames) for about half the work. The datasets take the largest reduction that keeps
@@ -12,9 +17,11 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -25,6 +32,7 @@ from PIL import Image
 from torch.utils.data import get_worker_info
 
 from softfer.io.errors import MediaError
+from softfer.io.media_gate import exif_orientation, orient, rgb8
 
 __all__ = [
     "MediaError",
@@ -81,13 +89,56 @@ def jpeg_reduction(side: float, min_side: int) -> int:
     return 1
 
 
-def decode_image(data: bytes, path: str | Path, reduction: int = 1) -> np.ndarray:
-    """Decode to RGB uint8 (H, W, 3); ``reduction`` applies to JPEGs only. EXIF orientation is ignored,
-    as the datasets' official loaders do, so face boxes stay in stored-pixel coordinates."""
-    flags = _REDUCED[reduction] if _is_jpeg(data) else _RGB
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
-    if img is None:  # OpenCV reports truncated or corrupt files (libjpeg warnings included) as None
+def decode_image(data: bytes, path: str | Path, reduction: int = 1, *, oriented: bool = True) -> np.ndarray:
+    """Decode to RGB uint8 (H, W, 3) through the media gate; ``reduction`` applies to JPEGs only.
+
+    Args:
+        oriented: apply the EXIF orientation (``media_gate.orient``). False gives the stored pixels, in
+            which annotation files give face boxes: crop them, then orient the crop.
+
+    Raises:
+        MediaError: naming the file, when it does not decode, when libjpeg reports damage, or when its
+            pixels are refused by the gate (e.g. float values outside [0, 255]).
+    """
+    if not data:
+        raise MediaError(f"{path}: empty file")
+    if _is_jpeg(data):
+        img = _decode_jpeg(data, _REDUCED[reduction], path)
+    else:  # as stored: 16-bit depth and alpha kept for the gate, orientation left to it
+        img = _imdecode(data, cv2.IMREAD_UNCHANGED)
+        if img is not None and img.ndim == 3 and img.shape[2] in (3, 4):
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+    if img is None:  # OpenCV reports truncated or unreadable files as None
         raise MediaError(f"{path}: corrupt or unreadable image")
+    try:
+        img = rgb8(img, str(path))
+    except ValueError as exc:
+        raise MediaError(str(exc)) from exc
+    return orient(img, exif_orientation(data)) if oriented else img
+
+
+# libjpeg's warnings that mean lost pixels; bytes after the last scan ("before marker 0xd9", the end
+# marker) cost none and are common in camera and webcam frames, so they are not damage.
+_DAMAGE = re.compile(r"Corrupt JPEG data|Premature end of JPEG file")
+_HARMLESS = re.compile(r"extraneous bytes before marker 0xd9")
+_capture_lock = threading.Lock()  # file descriptor 2 is one per process
+_sinks: dict[int, IO[bytes]] = {}  # per process: a forked DataLoader worker must not share the parent's
+
+
+def _decode_jpeg(data: bytes, flags: int, path: str | Path) -> np.ndarray | None:
+    """OpenCV's decode with libjpeg's warnings captured: damage raises MediaError naming the file and
+    the warning; other messages are passed on to the standard error stream."""
+    pid = os.getpid()
+    if pid not in _sinks:
+        _sinks[pid] = tempfile.TemporaryFile()
+    with _capture_lock:
+        img, messages = _captured_stderr(_sinks[pid], lambda: _imdecode(data, flags))
+    damage = [m for m in messages if _DAMAGE.search(m) and not _HARMLESS.search(m)]
+    others = [m for m in messages if m not in damage]
+    if others:
+        os.write(2, ("\n".join(others) + "\n").encode())
+    if damage:
+        raise MediaError(f"{path}: damaged JPEG ({' / '.join(damage)}); replace the file or remove it")
     return img
 
 
@@ -170,7 +221,8 @@ def _verify_image(path: Path, sink: IO[bytes]) -> str | None:
     if not data:
         return "empty file"
     flags = _REDUCED[8] if _is_jpeg(data) else _RGB
-    img, messages = _captured_stderr(sink, lambda: _imdecode(data, flags))
+    img, lines = _captured_stderr(sink, lambda: _imdecode(data, flags))
+    messages = " / ".join(lines)
     if img is None:
         return "corrupt or unreadable image" + (f" ({messages})" if messages else "")
     if messages:
@@ -185,8 +237,8 @@ def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
         return None
 
 
-def _captured_stderr(sink: IO[bytes], decode):
-    """``decode()`` and what C libraries wrote to file descriptor 2 meanwhile (one line)."""
+def _captured_stderr(sink: IO[bytes], decode) -> tuple:
+    """``decode()`` and the lines C libraries wrote to file descriptor 2 meanwhile."""
     sys.stderr.flush()
     saved = os.dup(2)
     os.dup2(sink.fileno(), 2)
@@ -195,8 +247,10 @@ def _captured_stderr(sink: IO[bytes], decode):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    if not os.fstat(sink.fileno()).st_size:
+        return result, []  # the usual case: nothing written, nothing to read back
     sink.seek(0)
     text = sink.read().decode("utf-8", "replace")
     sink.seek(0)
     sink.truncate()
-    return result, " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    return result, [line.strip() for line in text.splitlines() if line.strip()]

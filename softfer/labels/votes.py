@@ -8,6 +8,8 @@ from typing import Literal
 
 import numpy as np
 
+from softfer.classes import CLEAR_THRESHOLD, SHARE_TOLERANCE
+
 TieRule = Literal["first", "random", "drop"]
 
 
@@ -153,21 +155,22 @@ def split_clear_mixed(
     soft: np.ndarray,
     hard: np.ndarray,
     *,
-    threshold: float = 0.9,
+    clear_threshold: float = CLEAR_THRESHOLD,
     size: int | None = None,
     seed: int = 0,
     allow_missing: bool = False,
 ) -> ClearMixedSplit:
     """Clear and mixed expression groups of MIDAS section 5.5.
 
-    The clear group holds clips whose top soft label exceeds ``threshold``; the mixed group holds all
-    clips. Both are over/down-sampled to ``size`` clips (default: the number of clear clips) with the
-    class distribution (of ``hard``) of the original set.
+    The clear group holds clips whose top soft label exceeds ``clear_threshold`` (the rule of
+    ``softfer.metrics.clear_mask``: a share within float32 rounding of the threshold is on it, not above);
+    the mixed group holds all clips. Both are over/down-sampled to ``size`` clips (default: the number of
+    clear clips) with the class distribution (of ``hard``) of the original set.
 
     Args:
         soft: (N, C) soft labels.
         hard: (N,) hard labels in 0..C-1.
-        threshold: clear clips have max(soft) > threshold.
+        clear_threshold: clear clips have max(soft) > clear_threshold (``data.clear_threshold``).
         size: clips per group.
         seed: resampling seed.
         allow_missing: when the clear group has no clip of a class, drop the class and spread its quota
@@ -181,9 +184,9 @@ def split_clear_mixed(
     if hard.min(initial=0) < 0 or hard.max(initial=0) >= num_classes:
         raise ValueError(f"hard labels must lie in 0..{num_classes - 1}")
     rng = np.random.default_rng(seed)
-    clear_idx = np.flatnonzero(soft.max(axis=1) > threshold)
+    clear_idx = np.flatnonzero(soft.max(axis=1) > clear_threshold + SHARE_TOLERANCE)
     if len(clear_idx) == 0:
-        raise ValueError(f"no clip has a top soft label above {threshold}")
+        raise ValueError(f"no clip has a top soft label above {clear_threshold}")
     size = len(clear_idx) if size is None else int(size)
     dist = np.bincount(hard, minlength=num_classes).astype(np.float64)
     clear_counts = np.bincount(hard[clear_idx], minlength=num_classes)

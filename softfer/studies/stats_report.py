@@ -10,27 +10,8 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
+from softfer.metric_table import COMPARED_METRICS, SHOWN_IN_TABLE
 from softfer.stats import TEST_CHOICE, mean_ci, paired_comparison, sign_flip_test_name, verdict
-
-# metric -> higher is better; the order is the report's
-COMPARED_METRICS = {
-    "uar": True,
-    "war": True,
-    "macro_f1": True,
-    "nll": False,
-    "brier": False,
-    "ece": False,
-    "ece_equal_mass": False,
-    "aurc": False,
-    "kl_to_votes": False,
-    "js_to_votes": False,
-    # accuracy and UAR on clear and on ambiguous test clips (engine.evaluate.summary_scalars)
-    "clear_accuracy": True,
-    "clear_uar": True,
-    "ambiguous_accuracy": True,
-    "ambiguous_uar": True,
-}
-SHOWN_IN_TABLE = ("uar", "war", "macro_f1", "nll", "ece", "aurc", "js_to_votes", "clear_uar", "ambiguous_uar")
 
 
 def _values(rows: Sequence[dict[str, Any]], name: str, pairs: list[tuple[int, int]], metric: str) -> list:
@@ -47,6 +28,37 @@ def per_class_recall(rows: Sequence[dict[str, Any]], configs: Sequence[str]) -> 
         values = {c: [rec[c] for rec in recalls if rec.get(c) is not None] for c in classes}
         out[name] = {c: (sum(v) / len(v) if v else None) for c, v in values.items()}
     return out
+
+
+def check_same_scoring(rows: Sequence[dict[str, Any]]) -> None:
+    """Refuse to pair runs whose metrics were computed under different evaluation settings (the
+    ``evaluation`` of each run's metrics.json fingerprint: data.clear_threshold); runs without a
+    fingerprint are not checked.
+
+    Raises:
+        ValueError: naming two configs (with fold and seed) and the values that differ.
+    """
+    seen: tuple[dict[str, Any], dict[str, Any]] | None = None
+    for row in rows:
+        scoring = (row.get("fingerprint") or {}).get("evaluation")
+        if not isinstance(scoring, dict):
+            continue
+        if seen is None:
+            seen = (row, scoring)
+            continue
+        first, theirs = seen
+        if differ := sorted(k for k in set(scoring) | set(theirs) if scoring.get(k) != theirs.get(k)):
+            values = "; ".join(
+                f"{k}: {_run(first)} {theirs.get(k)!r}, {_run(row)} {scoring.get(k)!r}" for k in differ
+            )
+            raise ValueError(
+                f"runs scored under different evaluation settings cannot be paired ({values}): their "
+                "differences would measure the settings, not the methods; run every config with one value"
+            )
+
+
+def _run(row: dict[str, Any]) -> str:
+    return f"{row.get('config')} (fold {row.get('fold')}, seed {row.get('seed')})"
 
 
 def summarize_comparison(
@@ -74,6 +86,7 @@ def summarize_comparison(
         have = {(r["fold"], r["seed"]) for r in rows if r["config"] == name}
         if missing := [p for p in pairs if p not in have]:
             raise ValueError(f"{name}: no run for (fold, seed) {missing}")
+    check_same_scoring(rows)
     summary: dict[str, Any] = {
         "configs": list(configs),
         "folds": list(folds),

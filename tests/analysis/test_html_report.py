@@ -12,8 +12,8 @@ import pytest
 from softfer.cli import main
 from softfer.config import load_config, packaged_configs
 from softfer.data.synthetic.generate import generate_dfew
-from softfer.engine.evaluate import GROUP_KEYS
 from softfer.engine.train import fit
+from softfer.metric_table import GROUP_KEYS
 from softfer.studies.compare import compare_configs
 from softfer.studies.crossval import cross_validate
 

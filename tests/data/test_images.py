@@ -61,15 +61,24 @@ def test_reduced_decode_matches_area_downscaling(tmp_path):
     assert decode_image(read_bytes(png), png, reduction=2).shape == (224, 224, 3)
 
 
-def test_exif_orientation_is_ignored_so_boxes_stay_in_stored_pixels(tmp_path):
-    img = np.zeros((20, 40, 3), np.uint8)
-    img[:, :20] = 255
+def test_exif_orientation_is_applied_and_boxes_stay_in_stored_pixels(tmp_path):
+    """One rule (issue 21): the pixels are shown upright; a face box is in stored pixels, so the
+    dataset crops the stored image and turns the crop."""
+    img = np.zeros((24, 48, 3), np.uint8)
+    img[:, :24] = 255  # stored: white left half
     exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 degrees to display"
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     path = tmp_path / "rot.jpg"
     Image.fromarray(img).save(path, exif=exif, quality=95)
     out = decode_image(read_bytes(path), path)
-    assert out.shape == (20, 40, 3) and out[:, :20].mean() > 240 and out[:, 20:].mean() < 15
+    assert out.shape == (48, 24, 3) and out[:24].mean() > 240 and out[24:].mean() < 15  # white on top
+    stored = decode_image(read_bytes(path), path, oriented=False)
+    assert stored.shape == (24, 48, 3) and stored[:, :24].mean() > 240
+    # box x=16..32 (stored) straddles the edge: its left half white; upright, the top half is white
+    rec = Record(id="r", path=path, label=0, box=(16, 0, 16, 24))
+    crop = ImageDataset([rec], num_classes=2, train=False, size=16, reduced_decode=False)[0]["images"]
+    assert crop.shape == (3, 16, 16)
+    assert crop[:, :8].float().mean() > 240 and crop[:, 8:].float().mean() < 15
 
 
 @pytest.mark.parametrize("payload", [b"", b"\xff\xd8\xff\xe0 truncated", b"not an image at all"])

@@ -9,9 +9,9 @@ import torch
 
 from softfer.config import ExperimentConfig, LabelConfig
 from softfer.data.records import Record
-from softfer.engine import data as engine_data
-from softfer.engine.data import LABEL_METHODS, training_targets
+from softfer.engine import targets as engine_targets
 from softfer.engine.mixer import MIXING_KINDS, Mixer
+from softfer.engine.targets import LABEL_METHODS, training_targets
 
 
 def _choices(field: str) -> set[str]:
@@ -57,7 +57,7 @@ def test_a_new_label_method_is_one_entry(monkeypatch):
             for r in records
         ]
 
-    monkeypatch.setitem(engine_data.LABEL_METHODS, "uniform", uniform)
+    monkeypatch.setitem(engine_targets.LABEL_METHODS, "uniform", uniform)
     out = training_targets(_records(), _cfg("uniform"), 3, stats_labels=np.array([1, 1]))
     np.testing.assert_allclose(out[0].soft, [1 / 3] * 3)
     np.testing.assert_array_equal(seen["stats_labels"], [1, 1])

@@ -8,13 +8,14 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from softfer.data.inspect import inspect_dataset
 from softfer.data.records import Record
-from softfer.io.images import decode_image
+from softfer.io.images import MediaError, decode_image
 from tests.data.test_formats import _csv, _frames
 
 DFEW_HEADER = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
@@ -114,7 +115,10 @@ def test_verify_reports_a_jpeg_whose_entropy_data_is_damaged(tmp_path):
     _damaged_jpeg(bad)
     data = bad.read_bytes()
     assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9"  # what the old marker check looked at
-    assert decode_image(data, bad).shape == (96, 96, 3)  # the loader's decoder returns a damaged image
+    # OpenCV alone returns a damaged image; the loader's decode refuses it (issue 21)
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (96, 96, 3)
+    with pytest.raises(MediaError, match=r"00003_00001\.jpg: damaged JPEG \(Corrupt JPEG data"):
+        decode_image(data, bad)
     found = list(verify_images([bad, bad.with_name("00003_00002.jpg")]))
     assert found == [(bad, "decoder warning: Corrupt JPEG data: premature end of data segment")]
     report = inspect_dataset("dfew", str(tmp_path), verify=True)

@@ -14,7 +14,7 @@ import torch
 
 from softfer.config import load_config, packaged_configs
 from softfer.data.datasets import ClipDataset
-from softfer.engine.checkpoint import load_checkpoint
+from softfer.inference.checkpoint import load_checkpoint
 from softfer.models.pretrained import read_state_dict
 from tests.robustness.test_engine_unreadable import _clip
 

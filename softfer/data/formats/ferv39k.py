@@ -15,6 +15,7 @@ not matter). Splits: ``FERV39K_SPLITS``.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def clip_key(text: str) -> str:
     ``Action/Happy/0001``, ``/Action/Happy/0001/`` or ``Action\\Happy\\0001``.
     """
     parts = [p for p in text.strip().replace("\\", "/").split("/") if p not in ("", ".")]
-    return "/".join(parts)
+    # ``a/../a/0001`` is ``a/0001``: one clip, one key (a clip listed twice is refused as a duplicate)
+    return posixpath.normpath("/".join(parts)) if parts else ""
 
 
 def read_soft_labels(path: str | Path) -> dict[str, np.ndarray]:

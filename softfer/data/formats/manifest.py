@@ -9,8 +9,9 @@ Columns:
   one column per class (votes or probabilities, normalised to a soft label), headers matched tolerantly.
 - optional: ``valence`` and ``arousal`` (in [-1, 1]; both -2 = missing), ``fold``, ``split``, ``id``.
 
-Rows of paired splits (``train`` with ``test`` or ``val``) must name different media. A requested split
-needs a ``split`` column and at least one row carrying that name; a requested fold
+Rows of paired splits (``train`` with ``test`` or ``val``) must name different media, and so must the
+rows of one split and fold (paths compared canonically: ``a/b`` and ``a/../a/b`` are one clip). A
+requested split needs a ``split`` column and at least one row carrying that name; a requested fold
 needs rows of that fold. Neither request ever yields an empty list.
 """
 
@@ -116,6 +117,26 @@ def _manifest_record(
     return rec
 
 
+def check_unique_media(records: list[Record], texts: list[str], where: list[str]) -> None:
+    """Refuse two rows of one split and fold that name the same media, however spelt.
+
+    Paths are compared canonically (``path_key``: ``frames/00001``, ``frames/./00001`` and
+    ``frames/../frames/00001`` are one clip), as the other readers compare theirs: a clip listed twice
+    would be trained on, or scored, twice. Rows of different splits or folds may share media (a manifest
+    of several folds); paired splits are checked by ``check_splits_disjoint``.
+    """
+    seen: dict[tuple[str, int | None, str], tuple[str, str]] = {}
+    for rec, text, w in zip(records, texts, where, strict=True):
+        key = (rec.split, rec.fold, path_key(rec.path))
+        if key in seen:
+            first_where, first_text = seen[key]
+            raise ValueError(
+                f"{w}: path {text!r} names the same media as {first_text!r} at {first_where}; a clip "
+                "listed twice is trained on or scored twice: remove one of the rows"
+            )
+        seen[key] = (w, text)
+
+
 def check_splits_disjoint(records: list[Record], path: Path) -> None:
     """Refuse a media path that rows of paired splits (``paired_splits``: train with test or val) share."""
     by_split: dict[str, list[str]] = {}
@@ -197,6 +218,7 @@ def read_manifest(
         _manifest_record(row, where, rid, media, get, class_cols, classes)
         for rid, row, where, media in zip(ids, table.rows, table.where, paths, strict=True)
     ]
+    check_unique_media(records, [r[get["path"]] for r in table.rows], table.where)
     records_media_kind(records, source=str(path))  # refuses a mix of still images and clips
     if check_overlap:
         check_splits_disjoint(records, path)
