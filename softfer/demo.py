@@ -10,14 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from softfer.classes import DFEW_CLASSES
-from softfer.config import load_config, packaged_configs
+from softfer.config import ExperimentConfig, load_config, packaged_configs
 from softfer.data.formats import read_dfew
 from softfer.data.synthetic.cli import synth_dfew
 from softfer.engine.resume import plan_run
 from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.io.outputs import check_folder, check_outputs
 from softfer.plots import figures as plots
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.compare import run_grid
+from softfer.studies.crossval import holds_study
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 REGIMES = ("hard", "soft", "midas")
@@ -31,6 +33,15 @@ HEADERS = {
     "kl_to_votes": "KL(votes||pred)",
 }
 DEMO_CLIPS, DEMO_SIZE = 1000, 64
+# The demo's own files in OUT (besides data/ and runs/)
+DEMO_FILES = (
+    "montage.png",
+    "coexisting_emotions.png",
+    "comparison.png",
+    "results.json",
+    "comparison.json",
+    "comparison.md",
+)
 
 
 def demo_config_dir() -> Path:
@@ -38,29 +49,46 @@ def demo_config_dir() -> Path:
     return packaged_configs() / "demo"
 
 
-def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[str, dict[str, float]]:
-    """Create the data if absent, train the three regimes with one seed and budget, report and plot."""
+def _configs(out: Path, data_dir: Path, quick: bool, size: int) -> list[ExperimentConfig]:
+    """The three regimes' configs, one run folder each in OUT/runs."""
+    configs = []
+    for regime in REGIMES:
+        overrides = [f"data.root={data_dir}", f"run.out_dir={out / 'runs' / regime}"]
+        if quick:
+            overrides += ["optim.epochs=1", f"data.size={size}"]
+        configs.append(load_config(demo_config_dir() / f"{regime}.yaml", overrides))
+    return configs
+
+
+def _check_outputs(out: Path, data_dir: Path, configs: list[ExperimentConfig], overwrite: bool) -> bool:
+    """The output rule (``softfer.io.outputs``) before anything runs: the demo's own files in OUT are
+    rewritten when OUT holds this demo's runs (a rerun), other existing files only with ``overwrite``; the
+    data folder is generated only into an empty or absent folder. Returns whether the data must be made."""
+    own = overwrite or any(holds_study(Path(c.run.out_dir) / "config.yaml", c) for c in configs)
+    check_outputs([out / n for n in DEMO_FILES], overwrite=own)
+    generate = not (data_dir / "Annotation" / "annotation.xlsx").exists()
+    if generate:
+        check_folder(data_dir, overwrite=overwrite, what="--out")
+    return generate
+
+
+def run_demo(
+    out: str | Path = "softfer_demo", *, quick: bool = False, overwrite: bool = False
+) -> dict[str, dict[str, float]]:
+    """Create the data if absent, train the three regimes with one seed and budget, report and plot.
+
+    A rerun reuses the data and the finished runs of the same configs; anything else in ``out`` that the
+    demo would replace (another run, files of the same names) is refused without ``overwrite``.
+    """
 
     console = Console()
     out = Path(out)
     data_dir = out / ("data_quick" if quick else "data")
     clips, size = (150, 32) if quick else (DEMO_CLIPS, DEMO_SIZE)
     started = time.perf_counter()
-    if not (data_dir / "Annotation" / "annotation.xlsx").exists():
-        console.print(
-            f"[bold]1/3[/] generating {clips} synthetic clips ({size}x{size}) in DFEW layout at {data_dir}"
-        )
-        synth_dfew(
-            str(data_dir),
-            clips=clips,
-            size=size,
-            seed=0,
-            workers=0,
-            stats=False,
-            montage=str(out / "montage.png"),
-        )
-    else:
-        console.print(f"[bold]1/3[/] using the synthetic DFEW-layout set at {data_dir}")
+    configs = _configs(out, data_dir, quick, size)
+    generate = _check_outputs(out, data_dir, configs, overwrite)
+    _prepare_data(console, out, data_dir, clips, size, generate=generate)
     train = read_dfew(data_dir, fold=1, split="train")
     soft = np.stack([r.soft for r in train])
     plots.coexistence_png(
@@ -70,21 +98,64 @@ def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[s
         f"[bold]2/3[/] training TSM-ResNet-18 three times on fold 1 ({len(train)} training clips): "
         "hard labels, soft labels (vote proportions), MIDAS (soft labels + clip mixing)"
     )
-    plans = []
-    for regime in REGIMES:
-        overrides = [f"data.root={data_dir}", f"run.out_dir={out / 'runs' / regime}"]
-        if quick:
-            overrides += ["optim.epochs=1", f"data.size={size}"]
-        cfg = load_config(demo_config_dir() / f"{regime}.yaml", overrides)
-        # a finished run of exactly this config is reused; anything else there is trained again
-        plan = plan_run(Path(cfg.run.out_dir), cfg, overwrite=False, replace_other=True, hint="")
-        plans.append((regime, cfg, plan))
+    plans = _plans(configs, overwrite)
     rows = run_grid(plans)
     summary = summarize_comparison(
         rows, configs=list(REGIMES), folds=(1,), seeds=(plans[0][1].run.seed,), num_classes=len(DFEW_CLASSES)
     )
     results = {r["config"]: {k: r[k] for k in SHOWN} for r in rows}
     console.print("[bold]3/3[/] results")
+    _print_results(console, summary, data_dir)
+    _write_reports(out, summary, rows, results)
+    console.print(
+        f"wrote {out}/results.json, comparison.md/.json/.png, coexisting_emotions.png, montage.png and, per "
+        "regime, "
+        f"runs/<regime>/ (metrics.json, predictions.csv, confusion_matrix.png, reliability.png, model.pt) "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
+    console.print(
+        f"try: softfer predict <video> --checkpoint {out}/runs/midas/model.pt  (a synthetic-data model)"
+    )
+    return results
+
+
+def _prepare_data(
+    console: Console, out: Path, data_dir: Path, clips: int, size: int, *, generate: bool
+) -> None:
+    """Generate the synthetic DFEW-layout set (and OUT/montage.png), or say that the existing one is used."""
+    if not generate:
+        console.print(f"[bold]1/3[/] using the synthetic DFEW-layout set at {data_dir}")
+        return
+    console.print(
+        f"[bold]1/3[/] generating {clips} synthetic clips ({size}x{size}) in DFEW layout at {data_dir}"
+    )
+    synth_dfew(
+        str(data_dir),
+        clips=clips,
+        size=size,
+        seed=0,
+        workers=0,
+        stats=False,
+        montage=str(out / "montage.png"),
+    )
+
+
+def _plans(configs: list[ExperimentConfig], overwrite: bool) -> list[tuple[str, ExperimentConfig, str]]:
+    """(regime, config, plan) per regime: a finished run of exactly this config is reused; anything else
+    in its run folder is replaced only with ``overwrite``."""
+    hint = "pass --overwrite to train it again, or choose another --out"
+    return [
+        (
+            regime,
+            cfg,
+            plan_run(Path(cfg.run.out_dir), cfg, overwrite=False, replace_other=overwrite, hint=hint),
+        )
+        for regime, cfg in zip(REGIMES, configs, strict=True)
+    ]
+
+
+def _print_results(console: Console, summary: dict, data_dir: Path) -> None:
+    """The results table, the verdict on each difference and the command that can settle them."""
     console.print(_table(summary))
     console.print(
         "Is a difference real? One seed on one fold cannot say: run-to-run noise on this budget moves UAR "
@@ -96,20 +167,14 @@ def run_demo(out: str | Path = "softfer_demo", *, quick: bool = False) -> dict[s
         "  softfer compare demo/hard.yaml demo/soft.yaml demo/midas.yaml --folds 1,2,3,4,5 --seeds 0,1 "
         f"--set data.root={data_dir}"
     )
+
+
+def _write_reports(out: Path, summary: dict, rows: list[dict], results: dict[str, dict[str, float]]) -> None:
+    """OUT/comparison.png, results.json, comparison.json and comparison.md."""
     paired_runs_png(summary, rows, out / "comparison.png")
     write_json_atomic(out / "results.json", results)
     write_json_atomic(out / "comparison.json", summary)
     write_text_atomic(out / "comparison.md", comparison_markdown(summary, "softfer demo") + "\n")
-    console.print(
-        f"wrote {out}/results.json, comparison.md/.json/.png, coexisting_emotions.png, montage.png and, per "
-        "regime, "
-        f"runs/<regime>/ (metrics.json, predictions.csv, confusion_matrix.png, reliability.png, model.pt) "
-        f"in {time.perf_counter() - started:.0f} s"
-    )
-    console.print(
-        f"try: softfer predict <video> --checkpoint {out}/runs/midas/model.pt  (a synthetic-data model)"
-    )
-    return results
 
 
 def _table(summary: dict) -> Table:

@@ -100,7 +100,7 @@ def test_labels_va(tmp_path):
     )
     assert stats.is_file()
     path.write_text("valence,arousal,label\n0.1,0.2,0\n1.4,0.2,1\n")
-    r = _run("labels", "va", str(path), "--out", str(out))
+    r = _run("labels", "va", str(path), "--out", str(out), "--overwrite")
     assert r.returncode == 2 and "va.csv:line 3" in r.stderr
 
 

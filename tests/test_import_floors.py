@@ -5,10 +5,10 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "matplotlib", "av", "pandas", "cv2", "onnxruntime")
@@ -50,6 +50,12 @@ def test_import_softfer_is_lazy_and_its_public_names_still_resolve():
     assert not [m for m in HEAVY if m in _loaded_after("import softfer")]
     loaded = _loaded_after("import softfer\nassert softfer.Predictor.__name__ == 'Predictor'")
     assert "softfer.predict" in loaded
+
+
+def test_the_model_registry_costs_torch_only():
+    """timm and torchvision are loaded when a model is built, not when the registry is read."""
+    loaded = _loaded_after("import softfer.models\nassert softfer.models.list_models()")
+    assert not [m for m in ("timm", "torchvision") if m in loaded]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,8 @@ def test_the_venv_imports_the_wheel_not_the_checkout(venv):
     assert where.is_relative_to(venv / "lib"), where
     packaged = where.parent / "configs"
     assert len(list(packaged.rglob("*.yaml"))) == len(list((REPO / "softfer" / "configs").rglob("*.yaml")))
+    templates = sorted(t.name for t in (REPO / "softfer" / "analysis" / "templates").glob("*.html.j2"))
+    assert sorted(t.name for t in (where.parent / "analysis" / "templates").iterdir()) == templates  # report
 
 
 @pytest.mark.slow

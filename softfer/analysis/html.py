@@ -18,9 +18,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from softfer.engine.evaluate import read_metrics, summary_scalars
-from softfer.metric_table import RUN_PAGE_KEYS, SHOWN_IN_TABLE, VOTE_METRICS
 from softfer.io.files import write_text_atomic
 from softfer.io.outputs import check_output
+from softfer.metric_table import RUN_PAGE_KEYS, SHOWN_IN_TABLE, VOTE_METRICS
 from softfer.stats import TEST_CHOICE, sign_flip_test_name
 
 # Every value reaches the page through these templates, which escape it: a string from a run folder (a class
@@ -97,20 +97,17 @@ def _run_metrics(m: dict[str, Any]) -> dict[str, Any]:
             note = "no annotator votes in this test set" if k in VOTE_METRICS else "absent"
             rows.append([k, _num(m[k], note)])
     recall = [[c, _num(r, "absent from the test set")] for c, r in m.get("per_class_recall", {}).items()]
-    groups = m.get("clear_vs_ambiguous")
+    groups = m.get("clear_vs_ambiguous") or None  # absent without annotator votes
+    by_group = [
+        [n, str(groups[n]["count"]), _num(groups[n]["accuracy"]), _num(groups[n]["uar"])]
+        for n in (("clear", "ambiguous") if groups else ())
+    ]
     return {
         "num_samples": m.get("num_samples", "?"),
         "metrics": Table(["metric", "value"], rows),
         "recall": Table(["class", "recall"], recall),
-        "threshold": groups["threshold"] if groups else None,
-        "groups": groups
-        and Table(
-            ["group", "clips", "accuracy", "UAR"],
-            [
-                [n, str(groups[n]["count"]), _num(groups[n]["accuracy"]), _num(groups[n]["uar"])]
-                for n in ("clear", "ambiguous")
-            ],
-        ),
+        "threshold": groups and groups["threshold"],
+        "groups": groups and Table(["group", "clips", "accuracy", "UAR"], by_group),
     }
 
 
@@ -256,13 +253,20 @@ def compare_page(cmp_dir: Path) -> tuple[str, str]:
     return f"softfer comparison {cmp_dir.name}", body
 
 
-def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+def write_report(folder: str | Path, out: str | Path | None = None, *, overwrite: bool = False) -> Path:
     """Write ``report.html`` for a run, cross-validation or comparison folder; returns its path.
 
+    Every file under ``folder`` but earlier pages (``*.html``) is an input: the page is never written onto
+    one, and replaces an existing file only with ``overwrite`` (``softfer.io.outputs``).
+
     Raises:
-        ValueError: ``folder`` holds none of metrics.json, summary.json, comparison.json.
+        ValueError: ``folder`` holds none of metrics.json, summary.json, comparison.json, or ``out`` may not
+            be written.
     """
     folder = Path(folder)
+    path = Path(out) if out else folder / "report.html"
+    read = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() != ".html"]
+    check_output(path, inputs=read, overwrite=overwrite)
     if (folder / "comparison.json").is_file():
         title, body = compare_page(folder)
     elif (folder / "summary.json").is_file():
@@ -275,6 +279,5 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
             "or comparison.json)"
         )
     page = _render("page.html.j2", title=title, folder=str(folder.resolve()), body=body)
-    path = Path(out) if out else folder / "report.html"
     write_text_atomic(path, page)
     return path

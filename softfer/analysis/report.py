@@ -16,12 +16,22 @@ from softfer.engine.data import build_data, read_records
 from softfer.engine.evaluate import read_metrics
 from softfer.inference.loading import load_trained_model
 from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.io.outputs import check_outputs
 from softfer.plots import figures as plots
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 CAM_CMAP = "inferno"  # perceptually uniform: brightness rises with the map (jet's bands invent edges)
+# What `softfer analyze` writes into RUN_DIR/analysis (an earlier analysis is replaced only with --overwrite).
+ANALYSIS_FILES = (
+    "confusion_matrix.png",
+    "reliability.png",
+    "coexisting_emotions.png",
+    "gradcam.png",
+    "analysis.json",
+    "analysis.md",
+)
 
 
 def read_predictions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -146,13 +156,17 @@ def _run_config(run_dir: Path) -> ExperimentConfig | None:
         return None
 
 
-def analyze_run(run_dir: str | Path, *, gradcam: bool = True) -> str:
-    """Write analysis figures and analysis.json/.md into RUN_DIR/analysis; return the Markdown summary."""
+def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = False) -> str:
+    """Write analysis figures and analysis.json/.md into RUN_DIR/analysis; return the Markdown summary.
+
+    An earlier analysis there is replaced only with ``overwrite`` (``softfer.io.outputs``).
+    """
     run_dir = Path(run_dir)
     pred_path = run_dir / "predictions.csv"
     if not pred_path.is_file():
         raise ValueError(f"{run_dir}: no predictions.csv; is it a finished softfer run?")
     out = run_dir / "analysis"
+    check_outputs([out / n for n in ANALYSIS_FILES], overwrite=overwrite, what="RUN_DIR")
     out.mkdir(exist_ok=True)
     _, labels, probs, soft, classes = read_predictions(pred_path)
     keep = labels >= 0

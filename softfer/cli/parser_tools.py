@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from softfer.cli import commands as c
-from softfer.config.schema import MAX_SEED
+from softfer.limits import MAX_SEED
 
 # Every numeric option takes one of these types (tests/robustness/test_settings_bounds.py walks the parser):
 # a value outside its range is a usage error, exit 2, that names the range. Each type carries its range as
@@ -71,7 +71,7 @@ def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="TOOL")
     votes = lsub.add_parser(
         "votes",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="vote counts (CSV or XLSX) -> soft and hard labels + agreement report",
         description="Read per-clip annotator vote counts, one column per class (found by name: happy, sad, "
         "neutral, angry, surprise, disgust, fear; common spellings such as 'Happiness' or 'anger' accepted), "
@@ -95,7 +95,7 @@ def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
 
     va = lsub.add_parser(
         "va",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="valence/arousal + class columns -> GMM or Euclidean mixed labels and fused labels",
         description="Fit per-class valence/arousal statistics (or load them with --stats), derive mixed "
         "labels from VA (dual-domain paper eq. 2 or 3) and fuse them with the one-hot class labels (eq. 4). "
@@ -138,7 +138,7 @@ def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
 def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     synth = sub.add_parser("synth", help="built-in synthetic benchmark of ambiguous facial expressions")
     ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
-    common = argparse.ArgumentParser(add_help=False, parents=[parents["common"]])
+    common = argparse.ArgumentParser(add_help=False, parents=[parents["common"], parents["overwrite"]])
     common.add_argument("out", help="output folder")
     common.add_argument("--seed", type=SEED, default=0)
     common.add_argument("--workers", type=int_range(0, 256), default=0, help="processes (default: all cores)")
@@ -166,7 +166,7 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     sa.set_defaults(func=c.cmd_synth_affectnet)
     sl = ssub.add_parser(
         "all",
-        parents=[parents["common"]],
+        parents=[parents["common"], parents["overwrite"]],
         help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
         "AffectNet, Aff-Wild, MorphSet) + weight files: run `softfer reproduce TABLE --smoke` inside OUT",
     )

@@ -11,18 +11,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from softfer.classes import CLEAR_THRESHOLD
-from softfer.data.formats import FORMATS
+from softfer.data.formats import FORMATS, MAX_FOLD
+from softfer.limits import MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_STEPS
 from softfer.models import model_option_problems
 from softfer.models.registry import option_bounds_text
 
 # Every numeric key has a lower and an upper bound (tests/robustness/test_settings_bounds.py walks the
-# schema): an open upper end lets a typo (epochs 4500000, lr 20) or inf through. The caps are far above
-# any sensible value; raise one here if a real experiment needs more.
-MAX_EPOCHS = 100_000
-MAX_STEPS = 1_000_000_000
-MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32)
-MAX_FOLD = max(max(f.folds, default=1) for f in FORMATS.values())
-MAX_LR = 10.0
+# schema); the caps live in softfer/limits.py, shared with the CLI.
 # An area fraction of the frame kept by the random crop: (0, 1].
 AreaFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 # A paper's number: a percentage, a fraction, an RMSE or a concordance correlation (down to -1).

@@ -232,47 +232,36 @@ def midas() -> None:
         write(HERE / "midas" / f"{stem}.yaml", cfg)
 
 
+def _dd_config(stem: str, data: dict, labels: dict, table: str, row: str, metrics: dict) -> dict:
+    """One dual-domain experiment: the affect base, its data and labels, and the paper's numbers."""
+    return {
+        "base": "base_affect.yaml",
+        "name": f"dd-{stem}",
+        "data": data,
+        "labels": labels,
+        "run": {"out_dir": f"runs/dual_domain/{SAME_RUN.get(stem, stem)}"},
+        "reference": {"paper": "dual-domain", "table": table, "row": row, "metrics": metrics},
+    }
+
+
 def dual_domain() -> None:
+    """Dual-domain paper: Table 3 (label noise), Table 4 (fusion alpha), Tables 1-2 (full AffectNet)."""
     out = HERE / "dual_domain"
     for dataset, rows in DD_NOISE.items():
         for noise, f1s in zip((0, 10, 20, 30), rows, strict=True):
             for method, f1 in zip(("onehot", "euclid", "gmm"), f1s, strict=True):
                 stem = f"{dataset}_{method}_noise{noise}"
-                write(
-                    out / f"{stem}.yaml",
-                    {
-                        "base": "base_affect.yaml",
-                        "name": f"dd-{stem}",
-                        "data": {**DD_DATA[dataset], "label_noise": noise / 100},
-                        "labels": DD_LABELS[method],
-                        "run": {"out_dir": f"runs/dual_domain/{SAME_RUN.get(stem, stem)}"},
-                        "reference": {
-                            "paper": "dual-domain",
-                            "table": "3",
-                            "row": f"{dataset} {method} noise {noise}%",
-                            "metrics": {"macro_f1": f1},
-                        },
-                    },
-                )
+                data = {**DD_DATA[dataset], "label_noise": noise / 100}
+                row = f"{dataset} {method} noise {noise}%"
+                cfg = _dd_config(stem, data, DD_LABELS[method], "3", row, {"macro_f1": f1})
+                write(out / f"{stem}.yaml", cfg)
     for dataset, rows in DD_ALPHA.items():
         for alpha, (rv, ra, acc, f1) in rows.items():
             stem = f"{dataset}_euclid_alpha{alpha:.1f}".replace(".", "")
-            write(
-                out / f"{stem}.yaml",
-                {
-                    "base": "base_affect.yaml",
-                    "name": f"dd-{stem}",
-                    "data": DD_DATA[dataset],
-                    "labels": {**DD_LABELS["euclid"], "fusion_alpha": alpha},
-                    "run": {"out_dir": f"runs/dual_domain/{SAME_RUN.get(stem, stem)}"},
-                    "reference": {
-                        "paper": "dual-domain",
-                        "table": "4",
-                        "row": f"{dataset} alpha {alpha}",
-                        "metrics": {"rmse_valence": rv, "rmse_arousal": ra, "war": acc, "macro_f1": f1},
-                    },
-                },
-            )
+            labels = {**DD_LABELS["euclid"], "fusion_alpha": alpha}
+            metrics = {"rmse_valence": rv, "rmse_arousal": ra, "war": acc, "macro_f1": f1}
+            cfg = _dd_config(stem, DD_DATA[dataset], labels, "4", f"{dataset} alpha {alpha}", metrics)
+            write(out / f"{stem}.yaml", cfg)
     for stem, table, metrics in (
         ("affectnet_full_t1", "1", {"war": 0.6193, "macro_f1": 0.6193}),
         (
@@ -281,22 +270,9 @@ def dual_domain() -> None:
             {"rmse_valence": 0.34, "rmse_arousal": 0.33, "ccc_valence": 0.66, "ccc_arousal": 0.55},
         ),
     ):
-        write(
-            out / f"{stem}.yaml",
-            {
-                "base": "base_affect.yaml",
-                "name": f"dd-{stem}",
-                "data": DD_DATA["affectnet"],
-                "labels": DD_LABELS["euclid"],
-                "run": {"out_dir": f"runs/dual_domain/{SAME_RUN.get(stem, stem)}"},
-                "reference": {
-                    "paper": "dual-domain",
-                    "table": table,
-                    "row": "Ours (Euclidean fusion, alpha 0.5)",
-                    "metrics": metrics,
-                },
-            },
-        )
+        row = "Ours (Euclidean fusion, alpha 0.5)"
+        cfg = _dd_config(stem, DD_DATA["affectnet"], DD_LABELS["euclid"], table, row, metrics)
+        write(out / f"{stem}.yaml", cfg)
 
 
 if __name__ == "__main__":

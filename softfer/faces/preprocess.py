@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +23,8 @@ from softfer.faces.align import align_face
 from softfer.faces.detect import FaceDetector
 from softfer.faces.track import FaceTrack, track_main_face
 from softfer.io.console import progress
-from softfer.io.files import VIDEO_SUFFIXES, atomic_write, write_json_atomic
+from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, atomic_write, write_json_atomic
+from softfer.io.outputs import check_outputs, safe_name
 from softfer.io.video import iter_frames
 
 log = logging.getLogger(__name__)
@@ -112,16 +113,40 @@ def _inside(root: Path, target: Path) -> Path:
     return target
 
 
+def _frames_only(folder: Path) -> bool:
+    # an earlier clip: a real folder holding image files only (what --overwrite may replace)
+    return (
+        folder.is_dir()
+        and not folder.is_symlink()
+        and all(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    )
+
+
+def _check_clip_folders(finals: list[Path], overwrite: bool) -> None:
+    """With ``overwrite``, an existing clip folder is replaced only when it holds frames and nothing else:
+    preprocess never removes a folder of anything else (e.g. a user's folder with a clip's name)."""
+    if not overwrite:
+        return  # existing ones were refused by check_outputs
+    other = [f for f in finals if (f.exists() or f.is_symlink()) and not _frames_only(f)]
+    if other:
+        raise ValueError(
+            f"{other[0]} exists and is not a folder of frames ({len(other)} such): preprocess replaces "
+            "earlier clips only; move it away or choose another OUT"
+        )
+
+
 def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layout: str, detector) -> list:
-    """Track and align one video into ``final`` (through a temporary folder); its manifest row."""
-    tmp = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Track and align one video into ``final`` (through a temporary folder of this process); its manifest
+    row. An existing ``final`` (checked to be an earlier clip, ``_check_clip_folders``) is replaced."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
+    created = False  # only what this call created is ever removed
     try:
         frames = progress(iter_frames(video), description=f"faces in {video.name}")
         track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
         if not track.present.any():
             return [clip_id, str(video), len(track.times), 0, "no face"]
         tmp.mkdir()
+        created = True
         written = 0
         for i, _, crop in aligned_frames(video, track, opts.size):
             written += 1
@@ -130,17 +155,24 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
             )
             bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
             cv2.imwrite(str(tmp / name), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        shutil.rmtree(final, ignore_errors=True)
+        if _frames_only(final):
+            shutil.rmtree(final)
         tmp.rename(final)
         dropped = f"{track.counts()['missing']} frames without a face dropped"
         return [clip_id, str(video), len(track.times), written, dropped]
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
 def preprocess_videos(
-    src: str | Path, out: str | Path, *, layout: str = "dfew", options: FaceOptions | None = None
+    src: str | Path,
+    out: str | Path,
+    *,
+    layout: str = "dfew",
+    options: FaceOptions | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Align the main face of every video; returns the report (also written to OUT/preprocess_report.json).
 
@@ -149,6 +181,10 @@ def preprocess_videos(
     SRC, without its suffix>/000001.jpg: keeps a dataset's own folder structure, e.g. AFEW's
     Val/Angry/<clip>/). Names are made safe and unique (``clip_names``); the manifest's ``source`` column
     gives each clip's video. A video that fails is listed in ``failed`` and the others are written.
+
+    Before any video is read, every output is checked (``softfer.io.outputs``): nothing is written inside
+    ``src``; an existing clip folder, manifest or report is refused without ``overwrite``, and with it only
+    a folder of frames is replaced.
     """
     opts = options or FaceOptions()
     out = Path(out)
@@ -156,16 +192,20 @@ def preprocess_videos(
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     src = Path(src)
     videos = list_videos(src)
-    detector = opts.detector()
     frames_root = {"dfew": out / "Clip" / f"clip_{opts.size}x{opts.size}", "folders": out / "frames"}.get(
         layout, out
     )
+    names = clip_names(src, videos, layout)
+    finals = [_inside(frames_root, frames_root / n) for n in names]
+    summary = [out / "manifest.csv", out / "preprocess_report.json"]
+    check_outputs([*finals, *summary], inputs=[src], overwrite=overwrite, what="OUT")
+    _check_clip_folders(finals, overwrite)
+    detector = opts.detector()
     frames_root.mkdir(parents=True, exist_ok=True)
     report: dict = {"videos": len(videos), "no_face": [], "failed": []}
     rows = []
-    jobs = list(zip(videos, clip_names(src, videos, layout), strict=True))
-    for video, clip_id in progress(jobs, description="preprocess"):
-        final = _inside(frames_root, frames_root / clip_id)
+    jobs = list(zip(videos, names, finals, strict=True))
+    for video, clip_id, final in progress(jobs, description="preprocess"):
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
             rows.append(_write_clip(video, clip_id, final, opts, layout, detector))

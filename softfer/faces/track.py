@@ -61,6 +61,76 @@ def _lerp(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
     return (1 - w) * a + w * b
 
 
+# Per-frame result: landmarks (5, 2) and box (4,) or None, and the status string.
+_Entry = tuple[np.ndarray | None, np.ndarray | None, str]
+_MISSING: _Entry = (None, None, "missing")
+
+
+def _detected(face: Face | None) -> _Entry:
+    return _MISSING if face is None else (face.landmarks, face.box, "detected")
+
+
+def _track_between(
+    key_face: Face | None, key_gray: np.ndarray | None, face: Face | None, grays: list[np.ndarray]
+) -> list[_Entry]:
+    """Entries between two keyframes that agree: flow-tracked landmarks, or all missing without a face."""
+    if key_face is None:
+        return [_MISSING] * len(grays)
+    entries: list[_Entry] = []
+    prev_gray, prev_pts = key_gray, key_face.landmarks
+    for j, gray in enumerate(grays):
+        moved = _lk(prev_gray, gray, prev_pts)
+        if moved is None:  # flow failed: interpolate between the keyframes
+            moved = _lerp(key_face.landmarks, face.landmarks, (j + 1) / (len(grays) + 1))
+            state = "interpolated"
+        else:
+            state = "tracked"
+        shift = moved.mean(0) - key_face.landmarks.mean(0)
+        entries.append((moved, key_face.box + np.tile(shift, 2), state))
+        prev_gray, prev_pts = gray, moved
+    return entries
+
+
+def _detect_between(
+    frames: list[np.ndarray], detector: FaceDetector, last_box: np.ndarray | None, iou_min: float
+) -> list[_Entry]:
+    """Entries between two keyframes that disagree: every frame detected, each choice following the last."""
+    entries: list[_Entry] = []
+    box = last_box
+    for faces in detector.detect(frames):
+        chosen = _choose(faces, box, iou_min)
+        if chosen is not None:
+            box = chosen.box
+        entries.append(_detected(chosen))
+    return entries
+
+
+def _settle(
+    entries: list[_Entry],
+    pending: list[tuple[int, np.ndarray, np.ndarray]],
+    key: tuple[Face | None, np.ndarray | None],
+    i_key: int,
+    face: Face | None,
+    detector: FaceDetector,
+    last_box: np.ndarray | None,
+    iou_min: float,
+) -> None:
+    """Fill in the frames since the previous keyframe ``key`` (face, gray) and the keyframe ``i_key``."""
+    key_face, key_gray = key
+    had = key_face is not None
+    if (had and face is not None and iou(face.box, key_face.box) > 0) or (not had and face is None):
+        # Same presence at both ends: track (or confirm absence) through the frames between.
+        between = _track_between(key_face, key_gray, face, [g for _, _, g in pending])
+    elif pending:
+        # Presence changed: detect every frame in between to find where.
+        between = _detect_between([f for _, f, _ in pending], detector, last_box, iou_min)
+    else:
+        between = []
+    for (idx, _, _), entry in zip(pending, between, strict=True):
+        entries[idx] = entry
+    entries[i_key] = _detected(face)
+
+
 def track_main_face(
     frames: Iterable[tuple[float, np.ndarray]],
     detector: FaceDetector,
@@ -71,82 +141,38 @@ def track_main_face(
 ) -> FaceTrack:
     """Landmarks of the main face in every frame of (time, RGB frame) pairs."""
     times: list[float] = []
-    marks: list[np.ndarray | None] = []
-    boxes: list[np.ndarray | None] = []
-    status: list[str] = []
+    entries: list[_Entry] = []
     pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # (index, frame, gray) since the last keyframe
-    key_face: Face | None = None
-    key_gray: np.ndarray | None = None
+    key: tuple[Face | None, np.ndarray | None] = (None, None)  # (face, gray) at the last keyframe
     last_box: np.ndarray | None = None
-
-    def settle(i_key: int, frame: np.ndarray, gray: np.ndarray, face: Face | None) -> None:
-        nonlocal last_box
-        had = key_face is not None
-        if (had and face is not None and iou(face.box, key_face.box) > 0) or (not had and face is None):
-            # Same presence at both ends: track (or confirm absence) through the frames between.
-            prev_gray, prev_pts = key_gray, None if key_face is None else key_face.landmarks
-            for j, (idx, _, g) in enumerate(pending):
-                if prev_pts is None:
-                    marks[idx], boxes[idx], status[idx] = None, None, "missing"
-                    continue
-                moved = _lk(prev_gray, g, prev_pts)
-                if moved is None:  # flow failed: interpolate between the keyframes
-                    w = (j + 1) / (len(pending) + 1)
-                    moved = _lerp(key_face.landmarks, face.landmarks, w)
-                    status[idx] = "interpolated"
-                else:
-                    status[idx] = "tracked"
-                shift = moved.mean(0) - key_face.landmarks.mean(0)
-                marks[idx], boxes[idx] = moved, key_face.box + np.tile(shift, 2)
-                prev_gray, prev_pts = g, moved
-        elif pending:
-            # Presence changed: detect every frame in between to find where.
-            found = detector.detect([f for _, f, _ in pending])
-            box = last_box
-            for (idx, _, _), faces in zip(pending, found, strict=True):
-                chosen = _choose(faces, box, iou_min)
-                if chosen is not None:
-                    box = chosen.box
-                marks[idx] = None if chosen is None else chosen.landmarks
-                boxes[idx] = None if chosen is None else chosen.box
-                status[idx] = "missing" if chosen is None else "detected"
-        marks[i_key] = None if face is None else face.landmarks
-        boxes[i_key] = None if face is None else face.box
-        status[i_key] = "missing" if face is None else "detected"
-        if face is not None:
-            last_box = face.box
-        pending.clear()
-
-    i = -1
-    frame = gray = None
     for i, (t, frame) in enumerate(frames):
         times.append(t)
-        marks.append(None)
-        boxes.append(None)
-        status.append("missing")
+        entries.append(_MISSING)
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        if i % every == 0:
-            face = _choose(detector.detect([frame])[0], last_box, iou_min)
-            settle(i, frame, gray, face)
-            key_face, key_gray = face, gray
-        else:
+        if i % every != 0:
             pending.append((i, frame, gray))
-    if i < 0:
+            continue
+        face = _choose(detector.detect([frame])[0], last_box, iou_min)
+        _settle(entries, pending, key, i, face, detector, last_box, iou_min)
+        last_box = last_box if face is None else face.box
+        key, pending = (face, gray), []
+    if not times:
         raise ValueError("the video has no frames")
     if pending:  # the last frame closes the final stretch as a keyframe
-        last_idx, last_frame, last_gray = pending.pop()
+        last_idx, last_frame, _ = pending.pop()
         face = _choose(detector.detect([last_frame])[0], last_box, iou_min)
-        settle(last_idx, last_frame, last_gray, face)
-    return _fill_gaps(np.array(times), marks, boxes, status, max_gap)
+        _settle(entries, pending, key, last_idx, face, detector, last_box, iou_min)
+    return _fill_gaps(np.array(times), entries, max_gap)
 
 
-def _fill_gaps(times, marks, boxes, status, max_gap: int) -> FaceTrack:
+def _fill_gaps(times: np.ndarray, entries: list[_Entry], max_gap: int) -> FaceTrack:
     n = len(times)
     lm = np.full((n, 5, 2), np.nan)
     bx = np.full((n, 4), np.nan)
-    for i in range(n):
-        if marks[i] is not None:
-            lm[i], bx[i] = marks[i], boxes[i]
+    status = [state for _, _, state in entries]
+    for i, (marks, box, _) in enumerate(entries):
+        if marks is not None:
+            lm[i], bx[i] = marks, box
     present = np.flatnonzero(~np.isnan(lm[:, 0, 0]))
     for a, b in pairwise(present):
         gap = b - a - 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 from typing import Any
@@ -11,15 +12,29 @@ from safetensors import safe_open
 from safetensors.torch import save as save_safetensors
 
 from softfer.io.files import atomic_write
-from softfer.models.pretrained import check_finite_weights
+from softfer.models.pretrained import check_finite_weights, refused_for_safety
 
 SAFETENSORS_KEY = "softfer"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (atomic)."""
+    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (atomic).
+
+    Raises:
+        OSError: the file could not be written (a full disk), naming ``path``.
+    """
     with atomic_write(path, "wb") as f:
-        torch.save(state, f)
+        try:
+            torch.save(state, f)
+        except RuntimeError as exc:
+            # torch reports a failed write (a full disk) as "[enforce fail at inline_container.cc...]", with
+            # the OSError only as its context: raise it as an OSError on the temporary file, which
+            # atomic_write then reports naming ``path``
+            cause = exc.__context__ if isinstance(exc.__context__, OSError) else None
+            if cause is None and "inline_container" not in str(exc) and "PytorchStreamWriter" not in str(exc):
+                raise
+            why = (cause and cause.strerror) or f"torch could not write the file ({_first_line(exc)})"
+            raise OSError(cause.errno if cause else errno.EIO, why, f.name) from exc
 
 
 def save_safetensors_checkpoint(state: dict[str, Any], path: str | Path) -> None:
@@ -80,6 +95,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # whatever a damaged file makes torch raise, the answer is the same
+        refused = refused_for_safety(exc)
+        if refused:  # not damage: the file asks to run code, which a checkpoint softfer wrote never does
+            raise ValueError(
+                f"{path}: refused: it holds code or Python objects other than tensors ({refused}), and "
+                "softfer never runs code from a checkpoint; use a checkpoint softfer wrote, or re-save "
+                "trusted weights as a plain state dict or .safetensors"
+            ) from exc
         raise ValueError(f"{path}: corrupt or truncated checkpoint ({_reason(exc)})") from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a softfer checkpoint (no model state and config)")
@@ -88,10 +110,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _reason(exc: Exception) -> str:
     # torch's first line, except its advice to load with weights_only=False: that would run the file's code.
     text = str(exc).strip()
     if "weights_only" in text:
-        unsafe = text.split("WeightsUnpickler error:")[-1].strip().splitlines()
-        return (unsafe or ["it holds objects a weights-only load refuses"])[0]
-    return (text.splitlines() or [type(exc).__name__])[0]
+        detail = text.split("WeightsUnpickler error:")[1:]
+        return detail[0].strip().splitlines()[0] if detail and detail[0].strip() else "unreadable pickle data"
+    return _first_line(exc)

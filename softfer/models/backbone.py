@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from timm.models.resnet import BasicBlock, ResNet
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from timm.models.resnet import ResNet
 
 
 def resnet18_trunk(*, width: int = 64) -> ResNet:
@@ -13,6 +16,10 @@ def resnet18_trunk(*, width: int = 64) -> ResNet:
     """
     if width < 4 or width % 4:
         raise ValueError(f"width must be a positive multiple of 4, got {width}")
+    # timm costs more to import than torch itself: loaded when a model is built, not when the registry
+    # is read (`softfer models list`, config validation)
+    from timm.models.resnet import BasicBlock, ResNet
+
     return ResNet(
         BasicBlock,
         [2, 2, 2, 2],

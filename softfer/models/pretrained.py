@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torchvision.models import ResNet18_Weights, WeightsEnum
-from torchvision.models.video import R3D_18_Weights
 
 from softfer.models.spec import ModelSpec, spec_of
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,23 @@ def check_finite_weights(state: Mapping[str, object], source: str | Path) -> Non
             )
 
 
+def refused_for_safety(exc: BaseException) -> str | None:
+    """What ``torch.load(weights_only=True)`` refused to build (a Python function or class named by the file,
+    an object that is not a tensor), read from its error; None when ``exc`` is no such refusal (a damaged
+    file). Never torch's own advice, which is to load the file again with ``weights_only=False`` (running
+    its code) or to allowlist what it names."""
+    text = str(exc)
+    if not isinstance(exc, pickle.UnpicklingError) or "WeightsUnpickler error:" not in text:
+        return None
+    detail = text.split("WeightsUnpickler error:")[-1]
+    named = re.search(r"GLOBAL ([\w.]+)", detail)
+    if named:
+        return f"it names the Python object {named[1]}"
+    if "allowlisted" in detail or "add_safe_globals" in detail:
+        return "it holds an object that is not a tensor"
+    return None
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from a local file without executing pickled code."""
     path = Path(path)
@@ -72,7 +92,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         raise ValueError(
             f"{path}: not a safe checkpoint: it holds pickled objects other than tensors, which softfer "
-            f"refuses to execute ({str(exc).splitlines()[0]}). "
+            f"refuses to execute ({refused_for_safety(exc) or 'refused by a weights-only load'}). "
             "Re-save it as a plain state dict or .safetensors."
         ) from exc
     except Exception as exc:
@@ -102,6 +122,10 @@ ARCHITECTURE_NAMES = {"resnet2d": "a 2-D ResNet", "r3d": "a 3-D video ResNet (to
 
 def hub_weights(kind: str) -> WeightsEnum:
     """The torchvision weights behind ``pretrained="hub"`` for a spec's ``pretrained_kind``."""
+    # torchvision.models is imported here, when hub weights are asked for, not with the registry
+    from torchvision.models import ResNet18_Weights
+    from torchvision.models.video import R3D_18_Weights
+
     table = {
         "imagenet-resnet18": ResNet18_Weights.IMAGENET1K_V1,
         "kinetics400-r3d18": R3D_18_Weights.KINETICS400_V1,

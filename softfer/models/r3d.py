@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.video import r3d_18 as tv_r3d_18
 
 from softfer.models.registry import register_model
 from softfer.models.spec import KINETICS400_MEAN, KINETICS400_STD, ModelSpec
@@ -15,7 +14,9 @@ class R3D18(nn.Module):
 
     def __init__(self, num_classes: int, *, dropout: float = 0.5) -> None:
         super().__init__()
-        self.net = tv_r3d_18(weights=None)
+        from torchvision.models.video import r3d_18  # with the model, not with the registry
+
+        self.net = r3d_18(weights=None)
         in_features = self.net.fc.in_features
         self.net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from softfer.io.console import progress
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
+from softfer.io.outputs import check_outputs
 from softfer.predict.annotate import annotate_video
 from softfer.predict.api import Predictor
 
@@ -65,17 +66,19 @@ def _media_files(media: Path, out: Path) -> list[tuple[Path, Path]]:
     return sorted((f, f.relative_to(media)) for f in files)
 
 
-def _refuse_existing(planned: list[list[Path]]) -> None:
-    """Raise before any work if an output of this run already exists (a run never overwrites silently)."""
-    existing = [p for paths in planned for p in paths if p.exists()]
-    if existing:
-        shown = ", ".join(str(p) for p in existing[:3]) + (
-            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        )
+def _check_outputs(
+    media: Path, out: Path, files: list[Path], planned: list[list[Path]], overwrite: bool
+) -> None:
+    """The output rule (``softfer.io.outputs``), before any work: never onto a media file, never replacing
+    an existing file without ``overwrite``. The output folder may lie below a media folder (it is skipped
+    when listing), but may not be the media folder itself: its timeline PNGs would be inputs of the next run.
+    """
+    if media.is_dir() and out.resolve() == media.resolve():
         raise ValueError(
-            f"{shown}: output already exists; pass --overwrite (overwrite=True) to replace it, "
-            "or choose another --out folder"
+            f"--out {out} is the media folder {media}: the next run would predict its own outputs; choose "
+            "another --out (a sub-folder is fine, it is skipped)"
         )
+    check_outputs([p for paths in planned for p in paths], inputs=files, overwrite=overwrite)
 
 
 def _summary(media: Path, prediction, paths: list[Path]) -> dict[str, Any]:
@@ -107,7 +110,8 @@ def predict_media(
         predictor: The loaded model and settings (``Predictor.from_checkpoint``).
         out: The output folder (see ``output_paths``).
         overwrite: Replace outputs that already exist; without it an existing output is an error,
-            raised before anything is predicted.
+            raised before anything is predicted (as are outputs onto a media file, or ``out`` being the
+            media folder itself, with it too).
         annotate: Also write each video with boxes, track ids and top emotions drawn.
 
     Returns:
@@ -118,8 +122,8 @@ def predict_media(
     media, out = Path(media), Path(out)
     files = _media_files(media, out)
     planned = [output_paths(out, name, annotate=annotate) for _, name in files]
-    if not overwrite:
-        _refuse_existing(planned)
+    report = [out / "predict_report.json"] if media.is_dir() else []
+    _check_outputs(media, out, [f for f, _ in files], [*planned, report], overwrite)
     results = []
     for (f, _), paths in progress(list(zip(files, planned, strict=True)), description="predict"):
         try:

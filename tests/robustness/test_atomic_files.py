@@ -3,8 +3,10 @@
 import errno
 
 import pytest
+import torch
 
 from softfer.cli import main
+from softfer.inference.checkpoint import save_checkpoint
 from softfer.io import files
 from softfer.io.files import atomic_write
 
@@ -35,3 +37,42 @@ def test_a_full_disk_in_a_command_is_one_line_and_exit_1(tmp_path, monkeypatch, 
         err == f"softfer: error: [Errno 28] No space left on device while writing: '{tmp_path / 'out.csv'}'"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["votes.csv"]
+
+
+class _FullDisk:
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, f, room: int) -> None:
+        self._f, self._room = f, room
+
+    def write(self, data) -> int:
+        if self._f.tell() + len(data) > self._room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def test_a_full_disk_during_a_checkpoint_save_names_the_checkpoint(tmp_path, monkeypatch):
+    # torch turns the OSError of the file into "[enforce fail at inline_container.cc...] unexpected pos"
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f: real_save(obj, _FullDisk(f, room=200)))
+    target = tmp_path / "last.pt"
+    with pytest.raises(OSError, match=r"No space left on device while writing: '.*last\.pt'") as err:
+        save_checkpoint({"model": {"w": torch.zeros(1000)}}, target)
+    assert err.value.errno == errno.ENOSPC and "enforce fail" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # no checkpoint, no temporary file
+
+
+def test_a_torch_write_error_without_its_cause_still_names_the_checkpoint(tmp_path, monkeypatch):
+    def failed_write(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 228 vs 0")
+
+    monkeypatch.setattr(torch, "save", failed_write)
+    target = tmp_path / "best.pt"
+    target.write_bytes(b"the previous checkpoint")
+    with pytest.raises(OSError, match=r"torch could not write the file .*inline_container.* '.*best\.pt'"):
+        save_checkpoint({"model": {}}, target)
+    assert target.read_bytes() == b"the previous checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]

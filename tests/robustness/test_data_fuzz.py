@@ -225,7 +225,7 @@ def test_vote_table(trees, data):
     def check(report: object) -> None:
         assert isinstance(report, str) and out.is_file()
 
-    _check(lambda: votes_to_labels(path, out), path, check)
+    _check(lambda: votes_to_labels(path, out, overwrite=True), path, check)
 
 
 @FUZZ
@@ -237,15 +237,15 @@ def test_va_table(trees, data):
     def check(report: object) -> None:
         assert isinstance(report, str) and out.is_file()
 
-    _check(lambda: va_to_labels(path, out, num_classes=2), path, check)
+    _check(lambda: va_to_labels(path, out, num_classes=2, overwrite=True), path, check)
 
 
 def test_the_seeds_are_valid_tables(trees):
     """Each fuzzed table starts from a file that reads: the mutations explore near valid input."""
     root = trees["root"]
     (root / "votes.csv").write_bytes(VOTES)
-    assert "clips: 2" in votes_to_labels(root / "votes.csv", root / "votes_out.csv")
+    assert "clips: 2" in votes_to_labels(root / "votes.csv", root / "votes_out.csv", overwrite=True)
     (root / "va.csv").write_bytes(VA)
-    assert "rows: 16" in va_to_labels(root / "va.csv", root / "va_out.csv", num_classes=2)
+    assert "rows: 16" in va_to_labels(root / "va.csv", root / "va_out.csv", num_classes=2, overwrite=True)
     (root / "manifest" / "m.csv").write_bytes(MANIFEST)
     assert len(FORMATS["manifest"].read(ReadRequest(root=root / "manifest" / "m.csv", split=None))) == 2

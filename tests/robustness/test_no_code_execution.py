@@ -36,9 +36,13 @@ def _hostile_torch_file(path: pathlib.Path, marker: pathlib.Path) -> None:
 def test_a_hostile_checkpoint_is_refused_without_running_it(tmp_path):
     marker, ckpt = tmp_path / "ran", tmp_path / "last.pt"
     _hostile_torch_file(ckpt, marker)
-    with pytest.raises(ValueError, match=r"last\.pt: corrupt or truncated checkpoint") as err:
+    with pytest.raises(ValueError, match=r"last\.pt: refused: it holds code or Python objects") as err:
         load_checkpoint(ckpt)
-    assert "weights_only=False" not in str(err.value)  # never advise the unsafe load
+    message = str(err.value)
+    assert "corrupt" not in message and "truncated" not in message  # refused for safety, not damaged
+    # never advise the unsafe load, nor allowlisting what the file names
+    for advice in ("weights_only", "add_safe_globals", "safe_globals", "if you trust", "\x1b"):
+        assert advice not in message, advice
     assert not marker.exists()
 
 
@@ -50,8 +54,10 @@ def test_a_hostile_weights_file_is_refused_without_running_it(tmp_path, how):
     else:
         with weights.open("wb") as f:
             pickle.dump({"conv1.weight": torch.zeros(1), "x": _Payload(marker)}, f)
-    with pytest.raises(ValueError, match=r"resnet18\.pth"):
+    with pytest.raises(ValueError, match=r"resnet18\.pth: not a safe checkpoint") as err:
         read_state_dict(weights)
+    for advice in ("weights_only", "add_safe_globals", "can still be loaded", "if you trust", "\x1b"):
+        assert advice not in str(err.value), advice
     assert not marker.exists()
 
 

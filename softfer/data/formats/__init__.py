@@ -30,6 +30,9 @@ def _table(entries: tuple[DatasetFormat, ...]) -> dict[str, DatasetFormat]:
 
 FORMATS: dict[str, DatasetFormat] = _table(tuple(m.FORMAT for m in _MODULES))
 
+# The largest fold any format comes in (the range of data.fold and --folds).
+MAX_FOLD: int = max(max(f.folds, default=1) for f in FORMATS.values())
+
 # The split names each reader with fixed splits accepts (any other raises); derived from FORMATS.
 FORMAT_SPLITS: dict[str, tuple[str, ...]] = {n: f.splits for n, f in FORMATS.items() if f.splits is not None}
 
@@ -53,6 +56,7 @@ __all__ = [
     "FERV39K_SPLITS",
     "FORMATS",
     "FORMAT_SPLITS",
+    "MAX_FOLD",
     "DatasetFormat",
     "ReadRequest",
     "get_format",

@@ -192,60 +192,71 @@ def generate_dfew(
         single = np.array([is_single_labelled(v, cfg) for v in votes])
         majority = votes.argmax(axis=1)
         fold = _folds(np.where(single, majority, -1), seed)
-        for k in range(NUM_FOLDS):
-            test = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] == k]
-            train = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] != k]
-            write_csv(
-                tmp / "EmoLabel_DataSplit" / "test(single-labeled)" / f"set_{k + 1}.csv",
-                ["video_name", "label"],
-                test,
-            )
-            write_csv(
-                tmp / "EmoLabel_DataSplit" / "train(single-labeled)" / f"set_{k + 1}.csv",
-                ["video_name", "label"],
-                train,
-            )
-        (tmp / "Annotation").mkdir()
-        header = ["order", "video_name", *DFEW_CLASSES, "label", "single_labeled"]
-        rows = [
-            [
-                i + 1,
-                f"{r.index:05d}",
-                *map(int, r.votes),
-                int(majority[i] + 1) if single[i] else 0,
+        _write_dfew_splits(tmp / "EmoLabel_DataSplit", records, majority, single, fold)
+        _write_dfew_annotation(tmp / "Annotation", records, majority, single)
+        _write_dfew_truth(tmp, records, single, fold)
+    return records
+
+
+def _write_dfew_splits(
+    folder: Path, records: list[ClipRecord], majority: np.ndarray, single: np.ndarray, fold: np.ndarray
+) -> None:
+    """DFEW's five train/test split lists of the single-labelled clips (labels 1-based)."""
+    for k in range(NUM_FOLDS):
+        test = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] == k]
+        train = [(r.index, majority[i] + 1) for i, r in enumerate(records) if single[i] and fold[i] != k]
+        write_csv(folder / "test(single-labeled)" / f"set_{k + 1}.csv", ["video_name", "label"], test)
+        write_csv(folder / "train(single-labeled)" / f"set_{k + 1}.csv", ["video_name", "label"], train)
+
+
+def _write_dfew_annotation(
+    folder: Path, records: list[ClipRecord], majority: np.ndarray, single: np.ndarray
+) -> None:
+    """annotation.xlsx: per-clip vote counts, the majority label (0 when not single-labelled) and the flag."""
+    folder.mkdir()
+    header = ["order", "video_name", *DFEW_CLASSES, "label", "single_labeled"]
+    rows = [
+        [
+            i + 1,
+            f"{r.index:05d}",
+            *map(int, r.votes),
+            int(majority[i] + 1) if single[i] else 0,
+            int(single[i]),
+        ]
+        for i, r in enumerate(records)
+    ]
+    write_xlsx(folder / "annotation.xlsx", header, rows)
+
+
+def _write_dfew_truth(root: Path, records: list[ClipRecord], single: np.ndarray, fold: np.ndarray) -> None:
+    """The generator's ground truth per clip (mixture, apex, valence/arousal, fold) and per frame."""
+    gt_header = ["video_name", "primary", "primary_name", *(f"w_{c}" for c in DFEW_CLASSES)]
+    gt_header += ["apex", "num_frames", "valence", "arousal", "single_labeled", "fold"]
+    write_csv(
+        root / GROUND_TRUTH,
+        gt_header,
+        (
+            [f"{r.index:05d}", r.primary, DFEW_CLASSES[r.primary], *(f"{w:.4f}" for w in r.mixture)]
+            + [
+                f"{r.apex:.4f}",
+                r.num_frames,
+                f"{r.va[0]:.4f}",
+                f"{r.va[1]:.4f}",
                 int(single[i]),
+                int(fold[i]) + 1,
             ]
             for i, r in enumerate(records)
-        ]
-        write_xlsx(tmp / "Annotation" / "annotation.xlsx", header, rows)
-        gt_header = ["video_name", "primary", "primary_name", *(f"w_{c}" for c in DFEW_CLASSES)]
-        gt_header += ["apex", "num_frames", "valence", "arousal", "single_labeled", "fold"]
-        write_csv(
-            tmp / GROUND_TRUTH,
-            gt_header,
-            (
-                [f"{r.index:05d}", r.primary, DFEW_CLASSES[r.primary], *(f"{w:.4f}" for w in r.mixture)]
-                + [
-                    f"{r.apex:.4f}",
-                    r.num_frames,
-                    f"{r.va[0]:.4f}",
-                    f"{r.va[1]:.4f}",
-                    int(single[i]),
-                    int(fold[i]) + 1,
-                ]
-                for i, r in enumerate(records)
-            ),
-        )
-        write_csv(
-            tmp / FRAME_VA,
-            ["video_name", "frame", "valence", "arousal"],
-            (
-                [f"{r.index:05d}", t + 1, f"{v:.4f}", f"{a:.4f}"]
-                for r in records
-                for t, (v, a) in enumerate(r.frame_va)
-            ),
-        )
-    return records
+        ),
+    )
+    write_csv(
+        root / FRAME_VA,
+        ["video_name", "frame", "valence", "arousal"],
+        (
+            [f"{r.index:05d}", t + 1, f"{v:.4f}", f"{a:.4f}"]
+            for r in records
+            for t, (v, a) in enumerate(r.frame_va)
+        ),
+    )
 
 
 def _affectnet_row(r: ClipRecord, code: int) -> list[object]:

@@ -181,72 +181,109 @@ def _curve(a: np.ndarray, mid: np.ndarray, b: np.ndarray, n: int = 9) -> np.ndar
     return (1 - t) ** 2 * a + 2 * (1 - t) * t * ctrl + t**2 * b
 
 
-def draw_face(img: np.ndarray, ctrl: np.ndarray, ident: Identity, pose: np.ndarray) -> dict[str, np.ndarray]:
-    """Draw a face into ``img`` (uint8 BGR, modified in place); returns landmark pixels for alignment."""
-    size = img.shape[0]
-    m = _pose_matrix(pose, size)
-    yaw = float(pose[3])
-    scale_px = 0.38 * size * pose[4]
-    g = {name: float(ctrl[i]) for name, i in C.items()}
-    pts = face_points(ctrl, ident)
-    aa = cv2.LINE_AA
-    roll = float(pose[2])
+@dataclass(frozen=True)
+class _Posed:
+    """The face-frame -> pixel mapping of one pose, as the drawing helpers need it."""
 
-    def ellipse(centre, axes, color, depth=1.0, thickness=-1, angle=0.0):
-        c = _to_px(np.asarray(centre), m, yaw, depth)[0]
-        ax = (max(1, int(axes[0] * scale_px * _ONE)), max(1, int(axes[1] * scale_px * _ONE)))
-        cv2.ellipse(
-            img, tuple(_i(c)), ax, roll + angle, 0, 360, tuple(float(v) for v in color), thickness, aa, _SHIFT
-        )
+    matrix: np.ndarray  # (2, 3) rotation * scale and centre
+    yaw: float
+    roll: float  # degrees
+    scale_px: float  # pixels per face half-width
 
-    def line(points, color, width, depth=1.0):
-        px = _i(_to_px(points, m, yaw, depth))
-        cv2.polylines(
-            img, [px], False, tuple(float(v) for v in color), max(1, int(width * scale_px)), aa, _SHIFT
-        )
 
-    skin, dark = ident.skin, ident.skin * 0.55
-    ellipse((0.0, -0.35), (1.12, ident.aspect * 0.75 + ident.hair_height * 0.3), ident.hair, depth=0.3)
-    ellipse((0.0, 0.0), (1.0, ident.aspect), skin, depth=0.3)
-    ellipse((-1.0, 0.0), (0.12, 0.25), skin * 0.9, depth=0.2)
-    ellipse((1.0, 0.0), (0.12, 0.25), skin * 0.9, depth=0.2)
-    if g["cheek_raise"] > 0.05:
-        blush = skin * (1 - 0.25 * g["cheek_raise"]) + np.array([60, 60, 200]) * 0.25 * g["cheek_raise"]
+def _ellipse(
+    img: np.ndarray, posed: _Posed, centre, axes, color, *, depth: float = 1.0, thickness: int = -1
+) -> None:
+    """An ellipse (filled unless ``thickness`` > 0) with centre and axes in the face frame."""
+    c = _to_px(np.asarray(centre), posed.matrix, posed.yaw, depth)[0]
+    ax = (max(1, int(axes[0] * posed.scale_px * _ONE)), max(1, int(axes[1] * posed.scale_px * _ONE)))
+    color = tuple(float(v) for v in color)
+    cv2.ellipse(img, tuple(_i(c)), ax, posed.roll, 0, 360, color, thickness, cv2.LINE_AA, _SHIFT)
+
+
+def _line(img: np.ndarray, posed: _Posed, points: np.ndarray, color, width: float) -> None:
+    """An open polyline through face-frame ``points``, ``width`` in face half-widths."""
+    px = _i(_to_px(points, posed.matrix, posed.yaw))
+    thickness = max(1, int(width * posed.scale_px))
+    cv2.polylines(img, [px], False, tuple(float(v) for v in color), thickness, cv2.LINE_AA, _SHIFT)
+
+
+def _draw_head(img: np.ndarray, posed: _Posed, ident: Identity, cheek_raise: float) -> None:
+    """Hair, face, ears and (when the cheeks are raised) blush."""
+    skin = ident.skin
+    hair_axes = (1.12, ident.aspect * 0.75 + ident.hair_height * 0.3)
+    _ellipse(img, posed, (0.0, -0.35), hair_axes, ident.hair, depth=0.3)
+    _ellipse(img, posed, (0.0, 0.0), (1.0, ident.aspect), skin, depth=0.3)
+    _ellipse(img, posed, (-1.0, 0.0), (0.12, 0.25), skin * 0.9, depth=0.2)
+    _ellipse(img, posed, (1.0, 0.0), (0.12, 0.25), skin * 0.9, depth=0.2)
+    if cheek_raise > 0.05:
+        blush = skin * (1 - 0.25 * cheek_raise) + np.array([60, 60, 200]) * 0.25 * cheek_raise
         for sx in (-1, 1):
-            ellipse((sx * 0.48, 0.18), (0.2, 0.12), np.clip(blush, 0, 255))
-    out: dict[str, np.ndarray] = {}
+            _ellipse(img, posed, (sx * 0.48, 0.18), (0.2, 0.12), np.clip(blush, 0, 255))
+
+
+def _draw_eyes(
+    img: np.ndarray, posed: _Posed, ident: Identity, pts: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Eyes (white, iris, outline) and brows; returns the eye centres in pixels."""
+    centres: dict[str, np.ndarray] = {}
     for side in ("l", "r"):
         cx, cy, ew, eh = pts[f"eye_{side}"]
-        ellipse((cx, cy), (ew, eh), (235, 235, 240))
-        ellipse((cx, cy), (min(0.075, eh * 1.1), min(0.075, eh)), ident.iris)
-        ellipse((cx, cy), (ew, eh), dark, thickness=max(1, size // 112))
-        line(pts[f"brow_{side}"], ident.hair * 0.8, ident.brow_thickness)
-        out[f"eye_{side}"] = _to_px(np.array([cx, cy]), m, yaw)[0]
-    nose = pts["nose"]
-    line(np.array([[0.0, -0.12], [0.02, 0.12], nose + [0.0, -0.02]]), dark, 0.03)
-    ellipse(nose, (0.14, 0.06), skin * 0.8)
-    out["nose"] = _to_px(nose, m, yaw)[0]
-    if g["nose_wrinkle"] > 0.1:
+        _ellipse(img, posed, (cx, cy), (ew, eh), (235, 235, 240))
+        _ellipse(img, posed, (cx, cy), (min(0.075, eh * 1.1), min(0.075, eh)), ident.iris)
+        _ellipse(img, posed, (cx, cy), (ew, eh), ident.skin * 0.55, thickness=max(1, img.shape[0] // 112))
+        _line(img, posed, pts[f"brow_{side}"], ident.hair * 0.8, ident.brow_thickness)
+        centres[f"eye_{side}"] = _to_px(np.array([cx, cy]), posed.matrix, posed.yaw)[0]
+    return centres
+
+
+def _draw_nose(
+    img: np.ndarray, posed: _Posed, ident: Identity, nose: np.ndarray, wrinkle: float
+) -> np.ndarray:
+    """Nose bridge, tip and (when wrinkled) creases; returns the tip in pixels."""
+    dark = ident.skin * 0.55
+    _line(img, posed, np.array([[0.0, -0.12], [0.02, 0.12], nose + [0.0, -0.02]]), dark, 0.03)
+    _ellipse(img, posed, nose, (0.14, 0.06), ident.skin * 0.8)
+    if wrinkle > 0.1:
         for k in range(3):
             y = -0.04 + 0.05 * k
-            line(np.array([[-0.1, y], [0.0, y - 0.02], [0.1, y]]), dark, 0.012 + 0.02 * g["nose_wrinkle"])
+            _line(img, posed, np.array([[-0.1, y], [0.0, y - 0.02], [0.1, y]]), dark, 0.012 + 0.02 * wrinkle)
+    return _to_px(nose, posed.matrix, posed.yaw)[0]
+
+
+def _draw_mouth(
+    img: np.ndarray, posed: _Posed, ident: Identity, pts: dict[str, np.ndarray], g: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smile folds, mouth opening, teeth and lips; returns the mouth corners in pixels."""
     left, right = pts["mouth_corners"]
     up, low = np.array([0.0, pts["upper_lip"][1]]), np.array([0.0, pts["lower_lip"][1]])
     if g["lip_corner"] > 0.2:  # nasolabial folds deepen with a smile
         for sx, corner in ((-1, left), (1, right)):
             fold = np.array([[sx * 0.2, 0.3], [sx * 0.3, 0.45], corner + [sx * 0.06, 0.0]])
-            line(fold, skin * 0.75, 0.015 + 0.02 * g["lip_corner"])
+            _line(img, posed, fold, ident.skin * 0.75, 0.015 + 0.02 * g["lip_corner"])
     upper = _curve(left, up, right)
     lower = _curve(right, low, left)
-    mouth = _i(_to_px(np.vstack([upper, lower]), m, yaw))
-    cv2.fillPoly(img, [mouth], (40, 30, 60), aa, _SHIFT)
+    mouth = _i(_to_px(np.vstack([upper, lower]), posed.matrix, posed.yaw))
+    cv2.fillPoly(img, [mouth], (40, 30, 60), cv2.LINE_AA, _SHIFT)
     if g["mouth_open"] > 0.3:
         teeth = _curve(left * [0.8, 1] + [0, 0.01], up + [0, 0.035], right * [0.8, 1] + [0, 0.01])
-        line(teeth, (230, 235, 240), 0.04)
+        _line(img, posed, teeth, (230, 235, 240), 0.04)
     lip_w = max(0.02, 0.06 - 0.035 * max(g["lip_press"], 0))
-    line(upper, ident.lips, lip_w)
-    line(lower, ident.lips, lip_w * 1.3)
-    out["mouth_l"], out["mouth_r"] = _to_px(left, m, yaw)[0], _to_px(right, m, yaw)[0]
+    _line(img, posed, upper, ident.lips, lip_w)
+    _line(img, posed, lower, ident.lips, lip_w * 1.3)
+    return _to_px(left, posed.matrix, posed.yaw)[0], _to_px(right, posed.matrix, posed.yaw)[0]
+
+
+def draw_face(img: np.ndarray, ctrl: np.ndarray, ident: Identity, pose: np.ndarray) -> dict[str, np.ndarray]:
+    """Draw a face into ``img`` (uint8 BGR, modified in place); returns landmark pixels for alignment."""
+    size = img.shape[0]
+    posed = _Posed(_pose_matrix(pose, size), float(pose[3]), float(pose[2]), 0.38 * size * pose[4])
+    g = {name: float(ctrl[i]) for name, i in C.items()}
+    pts = face_points(ctrl, ident)
+    _draw_head(img, posed, ident, g["cheek_raise"])
+    out = _draw_eyes(img, posed, ident, pts)
+    out["nose"] = _draw_nose(img, posed, ident, pts["nose"], g["nose_wrinkle"])
+    out["mouth_l"], out["mouth_r"] = _draw_mouth(img, posed, ident, pts, g)
     return out
 
 

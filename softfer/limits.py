@@ -1,0 +1,12 @@
+"""The numeric caps shared by the config schema and the CLI's range-checked options (ground floor: imports
+nothing, so that the parser can use them without loading the schema and torch).
+
+Every numeric key and option has a lower and an upper bound: an open upper end lets a typo (epochs 4500000,
+lr 20) or inf through. The caps are far above any sensible value; raise one here if a real experiment needs
+more.
+"""
+
+MAX_EPOCHS = 100_000
+MAX_STEPS = 1_000_000_000
+MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32)
+MAX_LR = 10.0

