@@ -24,3 +24,17 @@ AFFECTNET_CLASSES: tuple[str, ...] = (
     "anger",
     "contempt",
 )
+
+# FER+ (Barsoum et al. 2016) vote columns 0..7 of fer2013new.csv, in its order, named as softfer names
+# them; the file's two last columns (unknown, NF "not a face") are not classes. The first 7 are the
+# classes shared with DFEW (``data.num_classes: 7`` drops contempt).
+FERPLUS_CLASSES: tuple[str, ...] = (
+    "neutral",
+    "happy",
+    "surprise",
+    "sad",
+    "angry",
+    "disgust",
+    "fear",
+    "contempt",
+)

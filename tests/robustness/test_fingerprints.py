@@ -8,6 +8,7 @@ sanitise alike, `cv` reusing a fold whose test labels changed or a metrics.json 
 clips.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -167,26 +168,45 @@ def _split_ids(root, split: str, fold: int) -> list[str]:
         return [f"{int(row[0]):05d}" for row in list(csv.reader(f))[1:]]
 
 
+@contextlib.contextmanager
+def _relabelled(root, split: str):
+    """The first clip of fold 1's ``split`` list with another label (a corrected label), then restored."""
+    labels = root / "EmoLabel_DataSplit" / f"{split}(single-labeled)" / "set_1.csv"
+    original = labels.read_text()
+    rows = original.splitlines()
+    clip, label = rows[1].split(",")
+    rows[1] = f"{clip},{int(label) % 7 + 1}"
+    labels.write_text("\n".join(rows) + "\n")
+    try:
+        yield
+    finally:
+        labels.write_text(original)
+
+
 def test_cv_refuses_a_fold_whose_test_labels_changed_since(dfew, cv_done, tmp_path):
     out = tmp_path / "cv"
     shutil.copytree(cv_done, out)
     before = _snapshot(out)
-    labels = dfew / "EmoLabel_DataSplit" / "test(single-labeled)" / "set_1.csv"
-    original = labels.read_text()
-    rows = original.splitlines()
-    clip, label = rows[1].split(",")
-    rows[1] = f"{clip},{int(label) % 7 + 1}"  # a corrected test label
-    labels.write_text("\n".join(rows) + "\n")
-    try:
-        with pytest.raises(ValueError) as err:
-            cross_validate(load_config(DEMO_BASE, tiny_config(dfew, out, **ONE_EPOCH)), folds=(1,))
-    finally:
-        labels.write_text(original)
+    with _relabelled(dfew, "test"), pytest.raises(ValueError) as err:
+        cross_validate(load_config(DEMO_BASE, tiny_config(dfew, out, **ONE_EPOCH)), folds=(1,))
     message = str(err.value)
     assert "\n" not in message and str(out / "fold_1" / "metrics.json") in message
     assert "the test split (dfew test split, fold 1): labels changed" in message
     assert "--overwrite" in message
     assert _snapshot(out) == before  # no summary keeping the old UAR
+
+
+def test_cv_refuses_to_resume_a_fold_whose_training_labels_changed_since(dfew, cv_done, tmp_path):
+    out = tmp_path / "cv"
+    shutil.copytree(cv_done, out)
+    (out / "fold_1" / "metrics.json").unlink()  # an unfinished fold: its last.pt would be resumed
+    before = _snapshot(out)
+    with _relabelled(dfew, "train"), pytest.raises(ValueError) as err:
+        cross_validate(load_config(DEMO_BASE, tiny_config(dfew, out, **ONE_EPOCH)), folds=(1,))
+    message = str(err.value)
+    assert str(out / "fold_1" / "last.pt") in message
+    assert "the train split (dfew train split, fold 1): labels changed" in message
+    assert _snapshot(out) == before
 
 
 def test_cv_refuses_a_metrics_json_copied_over_another_fold(dfew, cv_done, tmp_path):

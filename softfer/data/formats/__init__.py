@@ -6,7 +6,7 @@ table, the CLI takes its choices from it, the engine and ``data inspect`` look f
 format is one reader module and one name in ``_MODULES``.
 """
 
-from softfer.data.formats import afew, affectnet, affwild, dfew, ferv39k, former_dfer, manifest
+from softfer.data.formats import afew, affectnet, affwild, dfew, ferplus, ferv39k, former_dfer, manifest
 from softfer.data.formats.afew import AFEW_SPLITS, read_afew
 from softfer.data.formats.affectnet import AFFECTNET_SPLITS, read_affectnet
 from softfer.data.formats.affwild import AFFWILD_SPLITS, read_affect_stats, read_affwild
@@ -16,7 +16,7 @@ from softfer.data.formats.ferv39k import FERV39K_SPLITS, read_ferv39k
 from softfer.data.formats.former_dfer import read_former_dfer_list
 from softfer.data.formats.manifest import read_manifest
 
-_MODULES = (dfew, ferv39k, afew, affectnet, affwild, manifest, former_dfer)
+_MODULES = (dfew, ferv39k, afew, affectnet, affwild, manifest, former_dfer, ferplus)
 
 
 def _table(entries: tuple[DatasetFormat, ...]) -> dict[str, DatasetFormat]:

@@ -1,0 +1,138 @@
+"""FER2013's faces (2,304 numbers in a CSV cell each) as PNG files, written once into the data root.
+
+``face_cache(fer2013.csv, root)`` returns the folder ``root/softfer_fer2013_png/<hash>/`` holding row i's
+face as ``NNNNNN.png`` (i zero-based, six digits) and each row's ``Usage``. Why softfer does this rather than
+read pixels from the CSV in the loader: see ``softfer.data.formats.ferplus``. The folder is keyed by the
+bytes of the CSV, built under a temporary name without a sync per file and renamed into place when
+complete, so an interrupted build is never read and two processes building at once (DDP ranks) agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from softfer.data.records import parse_int
+from softfer.io.tables import read_table
+
+FER_COLUMNS = ("emotion", "pixels", "Usage")
+FER_EMOTIONS = 7  # fer2013.csv's emotion codes 0..6 (angry ... neutral); checked, not used as labels
+SIDE = 48  # FER2013's faces are 48x48 grey
+CACHE_FOLDER = "softfer_fer2013_png"
+log = logging.getLogger(__name__)
+
+
+def _content_key(path: Path) -> str:
+    """A hash of the file's bytes: an edited fer2013.csv gets its own folder."""
+    digest = hashlib.blake2b(digest_size=8)
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
+def face_pixels(text: str, where: str) -> np.ndarray:
+    """A ``pixels`` cell: 2,304 integers 0..255 separated by spaces, as a (48, 48) uint8 image."""
+    try:
+        values = np.array(text.split(), dtype=np.int64)
+    except (ValueError, OverflowError):
+        values = np.zeros(0, dtype=np.int64)  # reported below, with the row
+    if values.size != SIDE * SIDE or values.min() < 0 or values.max() > 255:
+        raise ValueError(f"{where}: pixels must be {SIDE * SIDE} integers 0..255 separated by spaces")
+    return values.astype(np.uint8).reshape(SIDE, SIDE)
+
+
+def _write_faces(csv_path: Path, staging: Path) -> list[str]:
+    """Every face of fer2013.csv as ``staging/NNNNNN.png`` (row order); returns each row's Usage."""
+    table = read_table(csv_path, delimiter=",")
+    cols = [table.column(c) for c in FER_COLUMNS]
+    usage = []
+    for i, (row, where) in enumerate(zip(table.rows, table.where, strict=True)):
+        emotion = parse_int(row[cols[0]], where, "emotion")
+        if not 0 <= emotion < FER_EMOTIONS:
+            raise ValueError(f"{where}: emotion {emotion} outside 0..{FER_EMOTIONS - 1}")
+        ok, png = cv2.imencode(".png", face_pixels(row[cols[1]], where))
+        if not ok:
+            raise ValueError(f"{where}: the face could not be encoded as PNG")
+        (staging / f"{i:06d}.png").write_bytes(png.tobytes())
+        usage.append(row[cols[2]])
+    (staging / "index.json").write_text(json.dumps({"source": csv_path.name, "usage": usage}))
+    return usage
+
+
+def _cached_usage(folder: Path) -> list[str] | None:
+    """The per-row Usage of a complete cache folder, or None when there is none (or it is damaged)."""
+    try:
+        index = json.loads((folder / "index.json").read_text())
+        usage = index["usage"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
+        return None
+    return usage
+
+
+def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
+    """(folder of the faces of fer2013.csv as PNGs, each row's Usage), built once (see the module text).
+
+    Raises:
+        ValueError: naming fer2013.csv and the row of a bad cell, or the folder when it cannot be written.
+    """
+    base = root / CACHE_FOLDER
+    folder = base / _content_key(csv_path)
+    usage = _cached_usage(folder)
+    if usage is not None:
+        return folder, usage
+    staging = base / f".{folder.name}.{os.getpid()}.partial"
+    try:
+        _remove_stale(base)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise ValueError(
+            f"{base}: cannot write the FER2013 faces as PNG files there ({exc.strerror or exc}); copy "
+            "fer2013.csv and fer2013new.csv into a writable folder, or read the folders the FER+ "
+            "repository's generate_training_data.py writes (docs/DATASETS.md)"
+        ) from None
+    log.info("%s: writing each face as a PNG into %s (once)", csv_path, folder)
+    try:
+        usage = _write_faces(csv_path, staging)
+        theirs = _cached_usage(folder)
+        if theirs is not None:  # another process (a DDP rank) finished the same folder first
+            shutil.rmtree(staging, ignore_errors=True)
+            return folder, theirs
+        shutil.rmtree(folder, ignore_errors=True)  # a damaged folder (no readable index)
+        os.replace(staging, folder)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        theirs = _cached_usage(folder)
+        if theirs is not None:  # another process renamed its complete copy in between
+            return folder, theirs
+        raise ValueError(f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc})") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder, usage
+
+
+def _remove_stale(base: Path, min_age_s: float = 3600.0) -> None:
+    """Partial cache folders an interrupted build left an hour or more ago."""
+    if not base.is_dir():
+        return
+    for entry in base.glob(".*.partial"):
+        try:
+            if time.time() - entry.stat().st_mtime >= min_age_s:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue

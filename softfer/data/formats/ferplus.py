@@ -1,0 +1,335 @@
+"""FER+ (Barsoum et al., ICMI 2016): ten crowd-sourced votes for each 48x48 grey face of FER2013.
+
+Two layouts of one data set are read (docs/DATASETS.md):
+
+- **As distributed**: ``ROOT/fer2013new.csv`` (FER+: ``Usage, Image name, neutral, happiness, surprise,
+  sadness, anger, disgust, fear, contempt, unknown, NF``) beside FER2013's ``fer2013.csv`` (``emotion,
+  pixels, Usage``; also found as ``ROOT/fer2013/fer2013.csv``, where Kaggle's archive unpacks it). The rows
+  of the two files are one face each, in the same order; their ``Usage`` columns must agree row by row.
+- **The FER+ repository's folders**: ``ROOT/FER2013Train``, ``FER2013Valid``, ``FER2013Test`` (or under
+  ``ROOT/data/``, as in a clone of the repository), each holding the PNGs its
+  ``generate_training_data.py`` writes and a ``label.csv`` without header: ``image name, votes x 10`` (the
+  script's output) or ``image name, "(x, y, w, h)", votes x 10`` (the files the repository ships).
+
+Splits: FER2013's Training / PublicTest / PrivateTest (FER2013Train / Valid / Test) are ``train`` / ``val``
+/ ``test``. Labels are in ``FERPLUS_CLASSES`` order; contempt is the 8th class, and ``num_classes=7``
+keeps the seven shared with DFEW. Votes become soft labels through ``softfer.labels.votes`` (proportions of
+the class votes; unknown and NF votes are not a class). As the paper does, faces whose majority is unknown
+or NF ("not a face") are left out: a face is kept when one class has strictly more votes than unknown and
+than NF (a tie is left out). With 7 classes a face whose contempt votes are not below every other class's
+is left out too. Rows of ``fer2013new.csv`` without an image name (FER+ marks non-faces so; its script
+writes no image for them) are left out. Every rule counts what it leaves out in the read report.
+
+**Why the faces of the CSV layout become PNG files once.** FER2013 stores each face as 2,304 numbers in a
+CSV cell. Every other part of softfer (``ImageDataset``, ``data inspect --verify``, the data fingerprints,
+Grad-CAM, the predictions table) works on records that name an image file, so the reader writes each face
+once as a lossless PNG into ``ROOT/softfer_fer2013_png/<hash of fer2013.csv>/`` and returns records naming
+those files: nothing downstream needs a second kind of record, and the 287 MB CSV is parsed once instead of
+in every run and DataLoader worker. The folder is keyed by the bytes of ``fer2013.csv`` (an edited file
+gets its own folder), built under a temporary name and renamed into place when complete (an interrupted
+build is never read), and lies inside the data root (whose paths stay confined to it). A read-only root
+is an error naming the folder: copy the two CSV files somewhere writable, or use the folder layout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from softfer.classes import FERPLUS_CLASSES
+from softfer.data.formats.base import DatasetFormat, ReadRequest
+from softfer.data.formats.fer2013_faces import face_cache
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    check_disjoint,
+    check_skips,
+    check_split,
+    check_unique,
+    dataset_path,
+    is_regular_file,
+    parse_int,
+)
+from softfer.io.tables import Table, parse_numbers, read_table
+from softfer.labels.votes import hard_labels, soft_labels, validate_votes
+
+FERPLUS_SPLITS = ("train", "val", "test")
+USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
+VOTE_COLUMNS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
+MAX_VOTES = 1000  # per class and face; FER+ has 10 taggers, so a larger count is a damaged cell
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Rows:
+    """The faces of one split as listed, before the vote rules: ids, 10-column votes, image paths."""
+
+    ids: list[str]
+    votes: np.ndarray  # (N, 10) int64
+    where: list[str]
+    paths: list[Path]
+    boxes: list[tuple[int, int, int, int] | None]
+
+
+def fer2013_csv(root: Path) -> Path | None:
+    """FER2013's fer2013.csv in ``root`` or ``root/fer2013/`` (the Kaggle archive's folder)."""
+    return next((p for p in (root / "fer2013.csv", root / "fer2013" / "fer2013.csv") if p.is_file()), None)
+
+
+def folders_root(root: Path) -> Path | None:
+    """The folder holding FER2013Train/Valid/Test with a label.csv: ``root`` or ``root/data``."""
+    for base in (root, root / "data"):
+        if any((base / name / "label.csv").is_file() for name in FOLDERS.values()):
+            return base
+    return None
+
+
+def _votes(table: Table, columns: list[int], where: list[str]) -> np.ndarray:
+    """The 10 vote columns as int64 counts; a cell that is no count, or a damaged count, names its row."""
+    votes = validate_votes(
+        parse_numbers(table, columns, what="vote counts"),
+        num_classes=10,
+        source=str(table.path),
+        row_names=where,
+    )
+    big = np.flatnonzero((votes > MAX_VOTES).any(axis=1))
+    if len(big):
+        raise ValueError(f"{where[big[0]]}: a vote count above {MAX_VOTES}: {votes[big[0]].tolist()}")
+    return votes
+
+
+# --- layout (b): the FER+ repository's folders ------------------------------------------------------------
+
+
+def _box(text: str, where: str) -> tuple[int, int, int, int]:
+    """A label.csv box cell "(x, y, w, h)"."""
+    cells = text.strip().removeprefix("(").removesuffix(")").split(",")
+    if len(cells) != 4:
+        raise ValueError(f"{where}: face box {text!r} is not (x, y, w, h)")
+    x, y, w, h = (parse_int(c.strip(), where, "face box") for c in cells)
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise ValueError(f"{where}: face box {text!r} has no area inside the image")
+    return x, y, w, h
+
+
+def _label_csv(base: Path, split: str) -> Path:
+    path = base / FOLDERS[split] / "label.csv"
+    if not path.is_file():
+        raise ValueError(
+            f"{path}: missing; the FER+ folders need a label.csv in each of {', '.join(FOLDERS.values())}"
+        )
+    return path
+
+
+def _folder_rows(base: Path, split: str, root: Path, allow_outside_root: bool) -> _Rows:
+    """One split's label.csv: image name, an optional box, 10 votes."""
+    path = _label_csv(base, split)
+    table = read_table(path, header=False, delimiter=",")
+    width = len(table.header)
+    if width not in (11, 12):
+        raise ValueError(
+            f"{path}: {width} columns; a FER+ label.csv has the image name, optionally the face box "
+            f"'(x, y, w, h)', and 10 vote counts ({', '.join(VOTE_COLUMNS)})"
+        )
+    first = width - 10
+    votes = _votes(table, list(range(first, width)), table.where)
+    ids, paths, boxes = [], [], []
+    for row, where in zip(table.rows, table.where, strict=True):
+        ids.append(row[0])
+        paths.append(
+            dataset_path(
+                base / FOLDERS[split], row[0], root=root, where=where, allow_outside_root=allow_outside_root
+            )
+        )
+        boxes.append(_box(row[1], where) if width == 12 else None)
+    check_unique(ids, table.where)
+    return _Rows(ids, votes, table.where, paths, boxes)
+
+
+def _check_folder_overlap(base: Path, split: str, ids: list[str]) -> None:
+    """Refuse an image name in the training folder and in an evaluation folder."""
+    others = [s for s in FERPLUS_SPLITS if (s == "train") != (split == "train")]
+    for other in others:
+        path = base / FOLDERS[other] / "label.csv"
+        if path.is_file():
+            theirs = [r[0] for r in read_table(path, header=False, delimiter=",").rows]
+            check_disjoint(ids, theirs, source=str(_label_csv(base, split)), other_source=str(path))
+
+
+# --- layout (a): fer2013.csv + fer2013new.csv ------------------------------------------------------------
+
+
+def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
+    """The faces of ``split`` from fer2013new.csv, their pixels from fer2013.csv (as cached PNGs)."""
+    new_path = root / "fer2013new.csv"
+    fer_path = fer2013_csv(root)
+    if fer_path is None:
+        raise ValueError(f"{root}: fer2013new.csv needs FER2013's fer2013.csv beside it (or in fer2013/)")
+    table = read_table(new_path, delimiter=",")
+    cols = [table.column(c) for c in ("Usage", "Image name", *VOTE_COLUMNS)]
+    votes = _votes(table, cols[2:], table.where)
+    folder, usage = face_cache(fer_path, root)
+    if len(usage) != len(table.rows):
+        raise ValueError(
+            f"{new_path} has {len(table.rows)} rows and {fer_path} {len(usage)}: FER+ labels row i of "
+            "fer2013.csv, so both must list the same faces in the same order"
+        )
+    names = [row[cols[1]] for row in table.rows]
+    named = [(n, w) for n, w in zip(names, table.where, strict=True) if n]
+    check_unique([n for n, _ in named], [w for _, w in named])
+    keep, no_name = [], 0
+    for i, (row, where) in enumerate(zip(table.rows, table.where, strict=True)):
+        ours = row[cols[0]]
+        if ours not in USAGE:
+            raise ValueError(f"{where}: Usage {ours!r} is not one of {', '.join(USAGE)}")
+        if ours != usage[i]:
+            raise ValueError(
+                f"{where}: Usage {ours!r}, but row {i + 1} of {fer_path.name} says {usage[i]!r}: the two "
+                "files are not aligned row by row (use the fer2013.csv FER+ was made from)"
+            )
+        if USAGE[ours] != split:
+            continue
+        if not names[i]:
+            no_name += 1
+            continue
+        keep.append(i)
+    if no_name:
+        reason = "no image name (not a face in FER+)"
+        report.dropped[reason] = report.dropped.get(reason, 0) + no_name
+    return _Rows(
+        [names[i] for i in keep],
+        votes[keep] if keep else np.zeros((0, 10), dtype=np.int64),
+        [table.where[i] for i in keep],
+        [folder / f"{i:06d}.png" for i in keep],
+        [None] * len(keep),
+    )
+
+
+# --- the vote rules, shared by both layouts ------------------------------------------------------------
+
+
+def leave_out_reason(votes: np.ndarray, num_classes: int) -> str | None:
+    """Why a face with these 10 vote counts is left out, or None when it is kept (see the module text)."""
+    emotions, unknown, nf = votes[:8], int(votes[8]), int(votes[9])
+    if int(emotions.max()) <= max(unknown, nf):
+        return "majority NF (not a face)" if nf >= unknown else "majority unknown"
+    if num_classes == 7 and emotions[7] >= emotions[:7].max():
+        return "majority contempt (7 classes)"
+    return None
+
+
+def _records(rows: _Rows, split: str, num_classes: int, report: ReadReport) -> list[Record]:
+    """Records of the faces the vote rules keep; the others counted per reason in ``report.dropped``."""
+    dropped: Counter[str] = Counter()
+    kept = []
+    for i in range(len(rows.ids)):
+        reason = leave_out_reason(rows.votes[i], num_classes)
+        if reason is None:
+            kept.append(i)
+        else:
+            dropped[reason] += 1
+    for reason, n in sorted(dropped.items()):
+        report.dropped[reason] = report.dropped.get(reason, 0) + n
+    if dropped:
+        log.info("FER+ %s: left out %s", split, ", ".join(f"{k}: {n}" for k, n in sorted(dropped.items())))
+    if not kept:
+        return []
+    votes = rows.votes[kept, :num_classes]
+    soft, hard = soft_labels(votes), hard_labels(votes, tie="first")
+    records = []
+    for j, i in enumerate(kept):
+        report.total += 1
+        rec = Record(
+            id=rows.ids[i],
+            path=rows.paths[i],
+            label=int(hard[j]),
+            soft=soft[j],
+            votes=votes[j],
+            split=split,
+            box=rows.boxes[i],
+        )
+        if is_regular_file(rec.path):
+            records.append(rec)
+        else:
+            report.skipped.append(f"{rec.id}: image missing ({rec.path}; listed at {rows.where[i]})")
+    return records
+
+
+def read_ferplus(
+    root: str | Path,
+    *,
+    split: str = "train",
+    num_classes: int = 8,
+    max_skip: float = 0.01,
+    report: ReadReport | None = None,
+    allow_outside_root: bool = False,
+    check_overlap: bool = False,
+) -> list[Record]:
+    """Records of one FER+ split (``FERPLUS_SPLITS``) in either layout (the folders win when both exist).
+
+    Raises:
+        ValueError: naming the file and row of a bad cell, a Usage that differs between fer2013.csv and
+            fer2013new.csv, files that are not there, more missing images than ``max_skip``, an image name
+            leading outside ``root`` (unless ``allow_outside_root``), or with ``check_overlap`` an image in
+            the training folder and an evaluation folder.
+    """
+    check_split("FER+", split, FERPLUS_SPLITS)
+    if num_classes not in (7, 8):
+        raise ValueError(f"FER+ num_classes must be 7 (the classes shared with DFEW) or 8, got {num_classes}")
+    root = Path(root)
+    report = report if report is not None else ReadReport()
+    base = folders_root(root)
+    if base is not None:
+        rows = _folder_rows(base, split, root, allow_outside_root)
+        if check_overlap:
+            _check_folder_overlap(base, split, rows.ids)
+        source = str(_label_csv(base, split))
+    elif (root / "fer2013new.csv").is_file():
+        rows, source = _csv_rows(root, split, report), str(root / "fer2013new.csv")
+    else:
+        raise ValueError(
+            f"{root}: no FER+ data: expected fer2013new.csv beside FER2013's fer2013.csv, or the folders "
+            f"{', '.join(FOLDERS.values())} with a label.csv each (docs/DATASETS.md)"
+        )
+    records = _records(rows, split, num_classes, report)
+    check_skips(report, max_skip, source)
+    return records
+
+
+def _read(request: ReadRequest) -> list[Record]:
+    return read_ferplus(
+        request.root,
+        split=request.split,  # type: ignore[arg-type]  # None is refused by the split check
+        num_classes=request.num_classes,
+        max_skip=request.max_skip,
+        report=request.report,
+        allow_outside_root=request.allow_outside_root,
+        check_overlap=request.check_overlap,
+    )
+
+
+FORMAT = DatasetFormat(
+    name="ferplus",
+    read=_read,
+    splits=FERPLUS_SPLITS,
+    classes=FERPLUS_CLASSES,
+    media="image",
+    default_test_split="test",
+    description="FER+ (fer2013.csv + fer2013new.csv, or the FER+ folders): 48x48 grey faces, 10 votes each",
+)
