@@ -58,9 +58,7 @@ def test_the_model_registry_costs_torch_only():
     assert not [m for m in ("timm", "torchvision") if m in loaded]
 
 
-@pytest.mark.parametrize(
-    "floor", range(len(_layers()) - 1), ids=lambda i: "|".join(_layers()[i])
-)
+@pytest.mark.parametrize("floor", range(len(_layers()) - 1), ids=lambda i: "|".join(_layers()[i]))
 def test_importing_a_floor_loads_nothing_from_a_higher_floor(floor):
     layers = _layers()
     higher = [p for upper in layers[floor + 1 :] for p in upper]
