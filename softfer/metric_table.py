@@ -18,6 +18,7 @@ class MetricEntry:
     Attributes:
         name: the key in metrics.json (group scores: the flattened ``clear_uar``-style key).
         higher_is_better: the direction.
+        definition: what the number is, in one line (the reports show it; docs/METRICS.md carries it).
         summarized: averaged over folds by ``cv`` and over runs by ``compare``; False: a run's page only.
         compared: paired differences and tests between configs in ``compare``.
         shown: a column of the ``cv``/``compare`` tables (Markdown and HTML).
@@ -28,6 +29,7 @@ class MetricEntry:
 
     name: str
     higher_is_better: bool
+    definition: str
     summarized: bool = True
     compared: bool = True
     shown: bool = False
@@ -37,33 +39,98 @@ class MetricEntry:
 
 
 METRIC_TABLE: tuple[MetricEntry, ...] = (
-    MetricEntry("uar", True, shown=True),
-    MetricEntry("war", True, shown=True),
-    MetricEntry("macro_f1", True, shown=True),
-    MetricEntry("nll", False, shown=True),
-    MetricEntry("brier", False),
-    MetricEntry("ece", False, shown=True),
-    MetricEntry("ece_equal_mass", False),
-    MetricEntry("aurc", False, shown=True),
+    MetricEntry("uar", True, "mean of the per-class recalls (unweighted average recall)", shown=True),
+    MetricEntry(
+        "war",
+        True,
+        "share of clips whose top class is the true one (weighted average recall, accuracy)",
+        shown=True,
+    ),
+    MetricEntry("macro_f1", True, "unweighted mean of the per-class F1 scores", shown=True),
+    MetricEntry("nll", False, "mean -ln p of the true class (nats)", shown=True),
+    MetricEntry("brier", False, "mean squared distance of the probabilities to the one-hot label (0 to 2)"),
+    MetricEntry(
+        "ece",
+        False,
+        "gap between top-class confidence and accuracy, averaged over 15 equal-width bins",
+        shown=True,
+    ),
+    MetricEntry("ece_equal_mass", False, "the same with 15 bins holding equally many clips"),
+    MetricEntry(
+        "aurc",
+        False,
+        "mean error rate of the clips kept when abstaining on the least confident first",
+        shown=True,
+    ),
     MetricEntry(
         "soft_cross_entropy",
         False,
+        "cross-entropy H(q, p) of the prediction p against the vote distribution q (nats)",
         compared=False,
         needs_votes=True,
         why_not_compared="H(q, p) = H(q) + KL(q || p) and H(q) is the same for every config on a fold, so "
         "its paired differences are kl_to_votes' and testing both would count one result twice",
     ),
-    MetricEntry("kl_to_votes", False, needs_votes=True),
-    MetricEntry("js_to_votes", False, shown=True, needs_votes=True),
-    MetricEntry("clear_accuracy", True, needs_votes=True, group=True),
-    MetricEntry("clear_uar", True, needs_votes=True, shown=True, group=True),
-    MetricEntry("ambiguous_accuracy", True, needs_votes=True, group=True),
-    MetricEntry("ambiguous_uar", True, needs_votes=True, shown=True, group=True),
+    MetricEntry(
+        "kl_to_votes",
+        False,
+        "KL(q ‖ p) between the vote distribution q and the prediction p (nats)",
+        needs_votes=True,
+    ),
+    MetricEntry(
+        "js_to_votes",
+        False,
+        "Jensen-Shannon divergence of prediction and votes (nats, at most ln 2)",
+        shown=True,
+        needs_votes=True,
+    ),
+    MetricEntry(
+        "clear_accuracy",
+        True,
+        "accuracy on the clear clips (top vote share above the clear threshold)",
+        needs_votes=True,
+        group=True,
+    ),
+    MetricEntry("clear_uar", True, "UAR on the clear clips", needs_votes=True, shown=True, group=True),
+    MetricEntry(
+        "ambiguous_accuracy",
+        True,
+        "accuracy on the ambiguous clips (top vote share at most the threshold)",
+        needs_votes=True,
+        group=True,
+    ),
+    MetricEntry(
+        "ambiguous_uar", True, "UAR on the ambiguous clips", needs_votes=True, shown=True, group=True
+    ),
     # valence/arousal models only: on a run's page, not averaged (few configs predict VA)
-    MetricEntry("rmse_valence", False, summarized=False, compared=False),
-    MetricEntry("rmse_arousal", False, summarized=False, compared=False),
-    MetricEntry("ccc_valence", True, summarized=False, compared=False),
-    MetricEntry("ccc_arousal", True, summarized=False, compared=False),
+    MetricEntry(
+        "rmse_valence",
+        False,
+        "root mean squared error of the predicted valence",
+        summarized=False,
+        compared=False,
+    ),
+    MetricEntry(
+        "rmse_arousal",
+        False,
+        "root mean squared error of the predicted arousal",
+        summarized=False,
+        compared=False,
+    ),
+    MetricEntry(
+        "ccc_valence",
+        True,
+        "concordance correlation of predicted and true valence",
+        summarized=False,
+        compared=False,
+    ),
+    MetricEntry(
+        "ccc_arousal",
+        True,
+        "concordance correlation of predicted and true arousal",
+        summarized=False,
+        compared=False,
+    ),
 )
 
 METRICS_BY_NAME: dict[str, MetricEntry] = {m.name: m for m in METRIC_TABLE}
@@ -80,13 +147,22 @@ def metric_table_markdown() -> str:
     """The table as the Markdown section docs/METRICS.md carries (a test keeps the two equal)."""
     yes = {True: "yes", False: ""}
     lines = [
-        "| key | better | averaged by cv / compare | paired test in compare | column of the tables "
-        "| needs votes |",
-        "|---|---|---|---|---|---|",
+        "| key | better | definition | averaged by cv / compare | paired test in compare "
+        "| column of the tables | needs votes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in METRIC_TABLE:
         compared = yes[m.compared] or (f"no: {m.why_not_compared}" if m.why_not_compared else "")
         better = "higher" if m.higher_is_better else "lower"
-        cells = (f"`{m.name}`", better, yes[m.summarized], compared, yes[m.shown], yes[m.needs_votes])
-        lines.append("| " + " | ".join(cells) + " |")
+        cells = (
+            f"`{m.name}`",
+            better,
+            m.definition,
+            yes[m.summarized],
+            compared,
+            yes[m.shown],
+            yes[m.needs_votes],
+        )
+        # a "|" inside a cell (KL(q || p)) would end the cell
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -96,7 +96,7 @@ def test_retired_log_every_is_ignored_with_a_warning(caplog):
 
 @pytest.mark.parametrize("key", ["data.format", "data.test_format"])
 def test_formats_are_checked_against_the_format_table(key):
-    listed = "dfew, ferv39k, afew, affectnet, affwild, manifest, former_dfer"
+    listed = "dfew, ferv39k, afew, affectnet, affwild, manifest, former_dfer, ferplus"
     assert ", ".join(FORMATS) == listed
     with pytest.raises(ValueError, match=rf"{key}: unknown dataset format 'dfw'; valid formats: {listed}$"):
         validate_config(apply_overrides({}, [f"{key}=dfw"]), "x.yaml")
@@ -136,8 +136,8 @@ def test_cross_field_problems_are_reported_together():
 def test_configs_ship_inside_the_package():
     root = packaged_configs()
     assert root == Path(softfer.__file__).parent / "configs"
-    counts = {d: len(list((root / d).glob("*.yaml"))) for d in ("demo", "midas", "dual_domain")}
-    assert counts == {"demo": 4, "midas": 23, "dual_domain": 49}
+    counts = {d: len(list((root / d).glob("*.yaml"))) for d in ("demo", "midas", "dual_domain", "ferplus")}
+    assert counts == {"demo": 4, "midas": 23, "dual_domain": 49, "ferplus": 4}
 
 
 def test_generate_writes_exactly_the_shipped_files(tmp_path, monkeypatch):
@@ -146,10 +146,11 @@ def test_generate_writes_exactly_the_shipped_files(tmp_path, monkeypatch):
     monkeypatch.setattr(generate, "HERE", tmp_path)
     generate.midas()
     generate.dual_domain()
+    generate.ferplus()
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.yaml"))
     shipped = sorted(
         p.relative_to(packaged_configs())
-        for d in ("midas", "dual_domain")
+        for d in ("midas", "dual_domain", "ferplus")
         for p in (packaged_configs() / d).glob("*.yaml")
         if not p.name.startswith("base")
     )

@@ -75,3 +75,10 @@ def test_docs_carry_the_generated_table_and_document_every_metric():
     prose = text[: section.start()]
     undocumented = [m.name for m in METRIC_TABLE if f"`{m.name}`" not in prose and not m.group]
     assert not undocumented, f"metrics without a definition in docs/METRICS.md: {undocumented}"
+
+
+def test_every_metric_has_a_one_line_definition_that_the_docs_table_carries():
+    text = DOCS.read_text(encoding="utf-8")
+    for m in METRIC_TABLE:
+        assert m.definition.strip() and "\n" not in m.definition and len(m.definition) <= 100, m.name
+        assert m.definition.replace("|", "\\|") in text, m.name

@@ -55,6 +55,8 @@ def test_the_venv_imports_the_wheel_not_the_checkout(venv):
     assert len(list(packaged.rglob("*.yaml"))) == len(list((REPO / "softfer" / "configs").rglob("*.yaml")))
     templates = sorted(t.name for t in (REPO / "softfer" / "analysis" / "templates").glob("*.html.j2"))
     assert sorted(t.name for t in (where.parent / "analysis" / "templates").iterdir()) == templates  # report
+    viewer = sorted(t.name for t in (REPO / "softfer" / "predict" / "templates").glob("*.html.j2"))
+    assert viewer and sorted(t.name for t in (where.parent / "predict" / "templates").iterdir()) == viewer
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from softfer.engine.evaluate import read_metrics, summary_scalars
 from softfer.io.files import write_text_atomic
 from softfer.io.outputs import check_output
-from softfer.metric_table import RUN_PAGE_KEYS, SHOWN_IN_TABLE, VOTE_METRICS
+from softfer.metric_table import METRICS_BY_NAME, RUN_PAGE_KEYS, SHOWN_IN_TABLE, VOTE_METRICS
 from softfer.stats import TEST_CHOICE, sign_flip_test_name
 
 # Every value reaches the page through these templates, which escape it: a string from a run folder (a class
@@ -54,6 +54,38 @@ TEMPLATES.tests["absent"] = lambda value: isinstance(value, Absent)
 
 def _num(v: Any, absent: str = "absent") -> Any:
     return Absent(absent) if v is None else v
+
+
+# Where a comparison's run of (config, fold, seed) lives, in the layouts that write comparison.json:
+# ``softfer compare`` (``OUT/<config>/fold_<k>_seed_<s>``) and ``softfer demo`` (``OUT/runs/<config>``).
+RUN_LAYOUTS = ("{config}/fold_{fold}_seed_{seed}", "runs/{config}")
+DEFINITIONS_NOTE = "definitions: softfer's docs/METRICS.md, section 'The metrics table'"
+
+
+def better(name: str) -> str:
+    """A metric's direction as the pages show it, from the metrics table ("" for a key not in it)."""
+    entry = METRICS_BY_NAME.get(name)
+    return "" if entry is None else ("higher ↑" if entry.higher_is_better else "lower ↓")
+
+
+def definition(name: str) -> str:
+    """A metric's one-line definition from the metrics table ("" for a key not in it)."""
+    entry = METRICS_BY_NAME.get(name)
+    return "" if entry is None else entry.definition
+
+
+def metric_legend(names: Iterable[str]) -> Table:
+    """Direction and definition of each metric of a table whose columns are metrics."""
+    return Table(["metric", "better", "definition"], [[n, better(n), definition(n)] for n in names])
+
+
+def run_folder(study_dir: Path, config: str, fold: int, seed: int) -> Path | None:
+    """The folder of one run of a comparison (``RUN_LAYOUTS``); None when no layout holds its metrics."""
+    for layout in RUN_LAYOUTS:
+        folder = study_dir / layout.format(config=config, fold=fold, seed=seed)
+        if (folder / "metrics.json").is_file():
+            return folder
+    return None
 
 
 def _render(template: str, **context: Any) -> str:
@@ -95,7 +127,7 @@ def _run_metrics(m: dict[str, Any]) -> dict[str, Any]:
     for k in RUN_PAGE_KEYS:
         if k in m:
             note = "no annotator votes in this test set" if k in VOTE_METRICS else "absent"
-            rows.append([k, _num(m[k], note)])
+            rows.append([k, _num(m[k], note), better(k), definition(k)])
     recall = [[c, _num(r, "absent from the test set")] for c, r in m.get("per_class_recall", {}).items()]
     groups = m.get("clear_vs_ambiguous") or None  # absent without annotator votes
     by_group = [
@@ -104,8 +136,9 @@ def _run_metrics(m: dict[str, Any]) -> dict[str, Any]:
     ]
     return {
         "num_samples": m.get("num_samples", "?"),
-        "metrics": Table(["metric", "value"], rows),
+        "metrics": Table(["metric", "value", "better", "definition"], rows),
         "recall": Table(["class", "recall"], recall),
+        "definitions_note": DEFINITIONS_NOTE,
         "threshold": groups and groups["threshold"],
         "groups": groups and Table(["group", "clips", "accuracy", "UAR"], by_group),
     }
@@ -161,6 +194,8 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
             _num(v["mean"]),
             _num(v["std"], "one fold"),
             "-" if v.get("ci_low") is None else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
+            better(k),
+            definition(k),
         ]
         for k, v in summary["metrics"].items()
     ]
@@ -170,7 +205,8 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
     body = _render(
         "cv.html.j2",
         folds=folds,
-        summary=Table(["metric", "mean", "sample std", "95% t interval"], rows),
+        summary=Table(["metric", "mean", "sample std", "95% t interval", "better", "definition"], rows),
+        definitions_note=DEFINITIONS_NOTE,
         every_fold=Table(
             ["fold", *keys], [[f"fold {k}", *(_num(per_fold[k].get(x)) for x in keys)] for k in folds]
         ),
@@ -193,25 +229,51 @@ def _recall_table(recall: dict[str, dict[str, Any]]) -> Table | None:
     return Table(["config", *classes], rows)
 
 
-def _pair_rows(s: dict[str, Any], shown: list[str]) -> list[list[Any]]:
-    return [
-        [
-            m,
-            p["a"],
-            p["b"],
-            _num(p["mean_diff"]),
-            "-" if p["ci_low"] is None else f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
-            _num(p["p_value"]),
-            _num(p["min_p"]),
-            f"{p['b_wins']} / {p['a_wins']} / {p['ties']}",
-        ]
-        for m in shown
-        for p in s["metrics"][m]["pairs"]
-    ]
+def _pairs(s: dict[str, Any], shown: list[str]) -> Table:
+    """Per metric and pair of configs: the paired difference, its interval and test; with one run per
+    config only the difference (no interval or test is possible, and the page says so once)."""
+    single = len(s["pairs_of_runs"]) < 2
+    header = ["metric", "better", "A", "B", "B - A"]
+    if not single:
+        header += ["interval", "p", "smallest possible p", "B wins / A wins / ties"]
+    rows = []
+    for m in shown:
+        for p in s["metrics"][m]["pairs"]:
+            row = [m, better(m), p["a"], p["b"], _num(p["mean_diff"])]
+            if not single:
+                row += [
+                    "-" if p["ci_low"] is None else f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
+                    _num(p["p_value"]),
+                    _num(p["min_p"]),
+                    f"{p['b_wins']} / {p['a_wins']} / {p['ties']}",
+                ]
+            rows.append(row)
+    return Table(header, rows)
+
+
+def _every_run(s: dict[str, Any], cmp_dir: Path, shown: list[str]) -> Table:
+    """One row per run (config, fold, seed): its shown metrics, from comparison.json, and its folder."""
+    rows = []
+    for name in s["configs"]:
+        for i, (fold, seed) in enumerate(s["pairs_of_runs"]):
+            folder = run_folder(cmp_dir, name, fold, seed)
+            where = Absent("not found") if folder is None else str(folder.relative_to(cmp_dir))
+            values = [_num(s["metrics"][m]["per_config"][name]["values"][i]) for m in shown]
+            rows.append([name, str(fold), str(seed), *values, where])
+    return Table(["config", "fold", "seed", *shown, "folder"], rows)
+
+
+def _config_text(cmp_dir: Path, name: str, first_run: Path | None) -> str | None:
+    """A config of the comparison: compare's ``<config>/config.yaml``, else its first run's resolved one."""
+    for path in (cmp_dir / name / "config.yaml", first_run and first_run / "config.yaml"):
+        if path and path.is_file():
+            return path.read_text()
+    return None
 
 
 def compare_page(cmp_dir: Path) -> tuple[str, str]:
-    """(title, body) of a comparison's report: means with intervals, paired tests, verdicts, the runs."""
+    """(title, body) of a comparison's report (``softfer compare`` or ``softfer demo`` folder): means with
+    intervals, paired tests (or, for one run per config, the differences), verdicts, the runs."""
     s = json.loads((cmp_dir / "comparison.json").read_text())
     n = len(s["pairs_of_runs"])
     shown = [m for m in SHOWN_IN_TABLE if m in s["metrics"]]
@@ -222,33 +284,25 @@ def compare_page(cmp_dir: Path) -> tuple[str, str]:
         )
 
     means = [[name, *(cell(s["metrics"][m]["per_config"][name]) for m in shown)] for name in s["configs"]]
-    pair_header = [
-        "metric",
-        "A",
-        "B",
-        "B - A",
-        "interval",
-        "p",
-        "smallest possible p",
-        "B wins / A wins / ties",
-    ]
-    first = cmp_dir / s["configs"][0] / "fold_{}_seed_{}".format(*s["pairs_of_runs"][0])
+    first = {name: run_folder(cmp_dir, name, *s["pairs_of_runs"][0]) for name in s["configs"]}
     body = _render(
         "compare.html.j2",
         n=n,
         grid=s["grid"],
         pairing=s["pairing"],
         chance_uar=s["chance"]["uar"],
-        means=Table(["config", *shown], means),
+        means=Table(["config", *(f"{m} {better(m).split()[-1]}" for m in shown)], means),
+        legend=metric_legend(shown),
+        definitions_note=DEFINITIONS_NOTE,
         test=s.get("test") or sign_flip_test_name(n),
         test_choice=s.get("test_choice", TEST_CHOICE),
-        pairs=Table(pair_header, _pair_rows(s, shown)),
+        pairs=_pairs(s, shown),
         verdicts=s["verdicts"],
         recall=_recall_table(s.get("per_class_recall") or {}),
         figures=_figures([cmp_dir / "comparison.png"] if (cmp_dir / "comparison.png").is_file() else []),
-        runs=_text_file(cmp_dir / "runs.csv"),
-        config_files=[(name, _text_file(cmp_dir / name / "config.yaml")) for name in s["configs"]],
-        provenance=provenance_table(first),
+        runs=_every_run(s, cmp_dir, shown),
+        config_files=[(name, _config_text(cmp_dir, name, first[name])) for name in s["configs"]],
+        provenance=provenance_table(first[s["configs"][0]]) if first[s["configs"][0]] else None,
     )
     return f"softfer comparison {cmp_dir.name}", body
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from softfer.cli.parser import build_parser, folds_type, seeds_type
 from softfer.io.console import setup_logging
 from softfer.io.errors import MediaError
+from softfer.io.threads import apply_threads, set_wait_policy
 
 __all__ = ["build_parser", "folds_type", "main", "seeds_type"]
 
@@ -61,9 +62,13 @@ def _log_level(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `softfer` console script; returns the exit code."""
+    # first thing, before any command imports torch: OpenMP reads its wait policy once, when torch loads it
+    set_wait_policy()
     args = build_parser().parse_args(argv)
     setup_logging(_log_level(args))
     try:
+        if hasattr(args, "threads"):  # a command that computes: its --threads, or the default, before it runs
+            args.threads = apply_threads(args.threads)
         code = args.func(args)
     except BrokenPipeError:  # the reader went away (`softfer ... | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -7,6 +7,7 @@ Each ``cmd_*`` returns the command's exit code (None for 0): commands that found
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 
@@ -93,6 +94,13 @@ def cmd_synth_affectnet(a: argparse.Namespace) -> None:
     )
 
 
+def cmd_synth_ferplus(a: argparse.Namespace) -> None:
+    from softfer.data.synthetic.cli import synth_ferplus
+
+    _check_synth_outputs(a)
+    synth_ferplus(a.out, images=a.images, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage)
+
+
 def cmd_synth_all(a: argparse.Namespace) -> None:
     from softfer.data.synthetic.layouts import build_smoke_tree
 
@@ -141,22 +149,84 @@ def cmd_eval(a: argparse.Namespace) -> None:
         print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")
 
 
-def cmd_cv(a: argparse.Namespace) -> None:
+def cmd_calibrate(a: argparse.Namespace) -> None:
+    from softfer.engine.calibrate import calibrate_checkpoint
+
+    r = calibrate_checkpoint(
+        a.checkpoint,
+        data_root=a.data,
+        data_format=a.format,
+        split=a.split,
+        out=a.out,
+        overrides=a.set,
+        overwrite=a.overwrite,
+        n_bins=a.bins,
+    )
+    d, before, after = r["data"], r["before"], r["after"]
+    print(f"temperature {r['temperature']:.4g}, fitted on {d['items']} items of {d['source']}")
+    print(f"  before: NLL {before['nll']:.4f}  ECE {before['ece']:.4f}")
+    print(f"  after:  NLL {after['nll']:.4f}  ECE {after['ece']:.4f}  (on the same items)")
+    amb = r["ambiguity"]
+    if amb["fitted"]:
+        print(
+            f"ambiguous when the top-2 margin < {amb['threshold']:.3f} (fitted on {d['with_votes']} clips "
+            f"with votes: balanced accuracy {amb['balanced_accuracy']:.3f})"
+        )
+    else:
+        print(f"ambiguity threshold not fitted ({amb['why']}): the default stays")
+    print(f"wrote {r['out']} and {r['report']} (reliability bins before and after)")
+
+
+def _launch(a: argparse.Namespace):
+    """The launch settings of a study command (``softfer.studies.launch.LaunchOptions``)."""
+    from softfer.studies.launch import launch_options
+
+    flags = {"launcher": a.launcher, "jobs": a.jobs, "gpus_per_run": a.gpus_per_run, "wait": a.wait}
+    return launch_options(a.launch_config, a.slurm, **flags)
+
+
+def _study(call) -> tuple[object, int | None]:
+    """(what ``call`` returns, None), or (None, exit code) when runs of the study are not in: which ones
+    and why are printed (exit 1; 0 after --no-wait while jobs run)."""
+    from softfer.studies.launch import StudyIncomplete
+
+    try:
+        return call(), None
+    except StudyIncomplete as exc:
+        print(exc, file=sys.stderr if exc.failed else sys.stdout)
+        return None, exc.exit_code
+
+
+def cmd_cv(a: argparse.Namespace) -> int | None:
     from softfer.config import load_config
     from softfer.studies.crossval import cross_validate, summary_markdown
 
     cfg = load_config(a.config, a.set)
-    summary = cross_validate(cfg, folds=a.folds, overwrite=a.overwrite)
+    launch = _launch(a)
+    summary, code = _study(lambda: cross_validate(cfg, folds=a.folds, overwrite=a.overwrite, launch=launch))
+    if summary is None:
+        return code
     print(summary_markdown(cfg.name, summary))
 
 
-def cmd_compare(a: argparse.Namespace) -> None:
+def cmd_compare(a: argparse.Namespace) -> int | None:
     from softfer.studies.compare import compare_configs
     from softfer.studies.stats_report import comparison_markdown
 
-    summary = compare_configs(
-        a.configs, folds=a.folds, seeds=a.seeds, out=a.out, overrides=a.set, overwrite=a.overwrite
+    launch = _launch(a)
+    summary, code = _study(
+        lambda: compare_configs(
+            a.configs,
+            folds=a.folds,
+            seeds=a.seeds,
+            out=a.out,
+            overrides=a.set,
+            overwrite=a.overwrite,
+            launch=launch,
+        )
     )
+    if summary is None:
+        return code
     print(comparison_markdown(summary))
     print(f"\nwrote {a.out}/comparison.md, comparison.json, comparison.png, runs.csv")
 
@@ -169,11 +239,18 @@ def cmd_reproduce(a: argparse.Namespace) -> int | None:
             raise ValueError("name a table (softfer reproduce --list shows them)")
         print(list_tables(a.set))
         return
+    launch = _launch(a)
     if a.smoke:
+        if launch.launcher != "sequential":
+            raise ValueError("--smoke trains 2 steps per config in this process: drop --launcher")
         text, ok = smoke_table(a.table, overrides=a.set, overwrite=a.overwrite)
         print(text)
         return None if ok else 1
-    print(reproduce(a.table, overrides=a.set, folds=a.folds, seeds=a.seeds, overwrite=a.overwrite))
+    kw = {"overrides": a.set, "folds": a.folds, "seeds": a.seeds, "overwrite": a.overwrite, "launch": launch}
+    table, code = _study(lambda: reproduce(a.table, **kw))
+    if table is None:
+        return code
+    print(table)
 
 
 def cmd_report(a: argparse.Namespace) -> None:
@@ -231,7 +308,9 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
         stride=a.stride,
         backend=a.backend,
     )
-    results = predict_media(a.media, predictor, a.out, overwrite=a.overwrite, annotate=a.annotate)
+    results = predict_media(
+        a.media, predictor, a.out, overwrite=a.overwrite, annotate=a.annotate, html=a.html
+    )
     for r in results:
         if "error" in r:
             print(f"{r['media']}: failed: {r['error']}")
@@ -242,6 +321,12 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
     if failed:
         print(f"{failed} of {len(results)} files failed (listed in {a.out}/predict_report.json)")
     return 1 if failed else None
+
+
+def cmd_view(a: argparse.Namespace) -> None:
+    from softfer.predict.view import write_view
+
+    print(f"wrote {write_view(a.result, a.out, media=a.media, overwrite=a.overwrite)}")
 
 
 def cmd_export(a: argparse.Namespace) -> None:

@@ -46,7 +46,21 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="replace outputs that already exist (default: refuse; an input is never written)",
     )
-    return {"overrides": overrides, "faces": faces, "common": common_options(), "overwrite": overwrite}
+    # every command that computes takes --threads (tests/test_threads.py walks the parser); main applies it
+    threads = argparse.ArgumentParser(add_help=False)
+    threads.add_argument(
+        "--threads",
+        type=int_range(1, 1024),
+        help="torch CPU threads (default: OMP_NUM_THREADS if set, else the cores this process may use; "
+        "idle threads sleep instead of spinning, so a busy machine is shared: docs/BENCHMARKS.md)",
+    )
+    return {
+        "overrides": overrides,
+        "faces": faces,
+        "common": common_options(),
+        "overwrite": overwrite,
+        "threads": threads,
+    }
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -78,11 +92,50 @@ CONFIG_HELP = (
 )
 
 
+def launch_options() -> argparse.ArgumentParser:
+    """Where the runs of a study train (softfer.studies.launch): cv, compare and reproduce take these."""
+    launch = argparse.ArgumentParser(add_help=False)
+    # defaults None: a value of the --launch-config file is kept unless the option is given
+    launch.add_argument(
+        "--launcher",
+        choices=["sequential", "local", "slurm"],
+        help="sequential (default): in this process, one run after another; local: --jobs runs at once on "
+        "this machine, one GPU each (or the CPU cores shared); slurm: one SLURM job per run",
+    )
+    launch.add_argument(
+        "--jobs", type=int_range(1, 1024), help="local: runs at once (default: one per GPU, or 1 on CPU)"
+    )
+    launch.add_argument(
+        "--gpus-per-run",
+        type=int_range(0, 64),
+        help="GPUs of each run (default 1 where there are GPUs; above 1 a run trains under torchrun)",
+    )
+    launch.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_const",
+        const=False,
+        help="slurm: submit and return; the same command again collects the runs and writes the summary",
+    )
+    launch.add_argument(
+        "--slurm",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a SLURM setting: partition, time_min, cpus_per_run, mem_gb, account, qos, constraint, setup, "
+        "sbatch.OPTION (any sbatch option), max_requeues, signal_delay_s",
+    )
+    launch.add_argument(
+        "--launch-config", metavar="FILE", help="a YAML file whose `launch:` section holds these settings"
+    )
+    return launch
+
+
 def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     """Commands over many runs: cv, compare, reproduce."""
+    parents = {**parents, "launch": launch_options()}
     cv = sub.add_parser(
         "cv",
-        parents=[parents["overrides"], parents["common"]],
+        parents=[parents["overrides"], parents["common"], parents["launch"], parents["threads"]],
         help="k-fold cross-validation of a config; mean +- std of every metric",
     )
     cv.add_argument("config", help=CONFIG_HELP)
@@ -98,7 +151,7 @@ def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
 
     cmp = sub.add_parser(
         "compare",
-        parents=[parents["overrides"], parents["common"]],
+        parents=[parents["overrides"], parents["common"], parents["launch"], parents["threads"]],
         help="several configs on every fold and seed: means with intervals, paired tests, a figure",
         description="Train (or reuse) every config on every fold and seed, pair the runs by (fold, seed) "
         "and report per metric the mean and 95% interval of each config, and for each pair of configs the "
@@ -118,7 +171,7 @@ def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
 
     rep = sub.add_parser(
         "reproduce",
-        parents=[parents["overrides"], parents["common"]],
+        parents=[parents["overrides"], parents["common"], parents["launch"], parents["threads"]],
         help="run the configs behind one table of a paper; ours beside the paper's",
     )
     rep.add_argument("table", nargs="?", help="e.g. midas-table2 (see --list)")
@@ -143,10 +196,42 @@ def _add_study_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     rep.set_defaults(func=c.cmd_reproduce)
 
 
+def _add_calibrate_command(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """softfer calibrate: a trained model's temperature and ambiguity threshold (softfer.engine.calibrate)."""
+    cal = sub.add_parser(
+        "calibrate",
+        parents=[parents["overrides"], parents["common"], parents["overwrite"], parents["threads"]],
+        help="fit a trained model's temperature and ambiguity threshold on held-out clips; writes a "
+        "calibrated copy of the checkpoint",
+        description="Fit temperature scaling (one scalar, minimum NLL) and the top-2 margin threshold that "
+        "tells clear from ambiguous clips (on clips with votes) on the run's validation split, or on the "
+        "held-out clips named by --data/--format/--split; report NLL, ECE and reliability before and after. "
+        "The input checkpoint is never changed: the calibrated copy goes to --out (default "
+        "<stem>_calibrated<suffix> beside it), the report beside that (.json). predict, eval and "
+        "softfer.Predictor apply the calibration and say so.",
+    )
+    cal.add_argument("checkpoint", help="RUN/model.pt, a run folder, or a .safetensors checkpoint")
+    cal.add_argument("--data", help="root of held-out clips (default: the run's validation split)")
+    cal.add_argument(
+        "--format", choices=sorted(FORMATS), help="format of the --data clips (default: the model's)"
+    )
+    cal.add_argument("--split", help="split of the held-out clips (e.g. a fold's test split)")
+    cal.add_argument(
+        "--out", help="the calibrated checkpoint (default: <stem>_calibrated<suffix> beside the input)"
+    )
+    cal.add_argument(
+        "--bins",
+        type=int_range(2, 1000),
+        default=15,
+        help="bins of the ECE and reliability table (default 15)",
+    )
+    cal.set_defaults(func=c.cmd_calibrate)
+
+
 def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     demo = sub.add_parser(
         "demo",
-        parents=[parents["common"], parents["overwrite"]],
+        parents=[parents["common"], parents["overwrite"], parents["threads"]],
         help="the main job: synthetic data -> soft labels -> MIDAS, with a report",
     )
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
@@ -155,7 +240,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
     train = sub.add_parser(
         "train",
-        parents=[parents["overrides"], parents["common"]],
+        parents=[parents["overrides"], parents["common"], parents["threads"]],
         help="train one experiment from a YAML config",
     )
     train.add_argument("config", help=CONFIG_HELP)
@@ -170,7 +255,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
     ev = sub.add_parser(
         "eval",
-        parents=[parents["overrides"], parents["common"], parents["overwrite"]],
+        parents=[parents["overrides"], parents["common"], parents["overwrite"], parents["threads"]],
         help="evaluate a trained model (RUN/model.pt) on a dataset",
     )
     ev.add_argument("checkpoint")
@@ -191,6 +276,8 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     ev.set_defaults(func=c.cmd_eval)
 
+    _add_calibrate_command(sub, parents)
+
     rp = sub.add_parser(
         "report",
         parents=[parents["common"], parents["overwrite"]],
@@ -204,7 +291,7 @@ def _add_run_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
 
     an = sub.add_parser(
         "analyze",
-        parents=[parents["common"], parents["overwrite"]],
+        parents=[parents["common"], parents["overwrite"], parents["threads"]],
         help="figures and clear-vs-ambiguous analysis of a finished run",
     )
     an.add_argument("run_dir")
@@ -236,7 +323,7 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
 
     pre = sub.add_parser(
         "preprocess",
-        parents=[parents["faces"], parents["common"], parents["overwrite"]],
+        parents=[parents["faces"], parents["common"], parents["overwrite"], parents["threads"]],
         help="videos -> aligned face frame folders + manifest + report",
     )
     pre.add_argument("input", help="a video or a folder of videos")
@@ -276,7 +363,7 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     """Real media: predict, export."""
     pr = sub.add_parser(
         "predict",
-        parents=[parents["faces"], parents["common"]],
+        parents=[parents["faces"], parents["common"], parents["threads"]],
         help="every face of a video or photo (or a folder of both): per-frame and per-window emotions",
     )
     pr.add_argument("media", help="video, image or folder")
@@ -288,11 +375,11 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     pr.add_argument(
         "--faces", choices=["all", "largest"], default="all", help="every face (default) or the largest"
     )
-    pr.add_argument("--annotate", action="store_true", help="also write each video with boxes and emotions")
     pr.add_argument(
-        "--threads",
-        type=int_range(1, 1024),
-        help="torch CPU threads (on a shared 2-core machine 1 is fastest)",
+        "--annotate", action="store_true", help="also write each video or photo with boxes and emotions"
+    )
+    pr.add_argument(
+        "--html", action="store_true", help="also write each file's viewer page NAME.html (as softfer view)"
     )
     pr.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
     pr.add_argument("--window", type=SECONDS, default=2.0, help="window length in seconds (default 2)")
@@ -308,9 +395,19 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     )
     pr.set_defaults(func=c.cmd_predict)
 
+    vw = sub.add_parser(
+        "view",
+        parents=[parents["common"], parents["overwrite"]],
+        help="one self-contained HTML page of a predict result: the media with boxes, timelines per face",
+    )
+    vw.add_argument("result", help="predict's NAME.json")
+    vw.add_argument("--media", help="the video or photo predicted (default: the path recorded in the JSON)")
+    vw.add_argument("--out", help="the page to write (default: NAME.html beside the JSON)")
+    vw.set_defaults(func=c.cmd_view)
+
     ex = sub.add_parser(
         "export",
-        parents=[parents["common"], parents["overwrite"]],
+        parents=[parents["common"], parents["overwrite"], parents["threads"]],
         help="a checkpoint as ONNX (dynamic batch and frame count) for onnxruntime and `predict`",
     )
     ex.add_argument("checkpoint", help="RUN/model.pt or a .safetensors checkpoint")

@@ -168,9 +168,17 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         "all",
         parents=[parents["common"], parents["overwrite"]],
         help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
-        "AffectNet, Aff-Wild, MorphSet) + weight files: run `softfer reproduce TABLE --smoke` inside OUT",
+        "AffectNet, Aff-Wild, MorphSet, FER+) + weight files: run `softfer reproduce TABLE --smoke` in OUT",
     )
     sl.add_argument("out", help="output folder (data/ and weights/ are written below it)")
     sl.add_argument("--size", type=int_range(16, 1024), default=32, help="frame size in pixels (default 32)")
     sl.add_argument("--seed", type=SEED, default=0)
     sl.set_defaults(func=c.cmd_synth_all)
+    sf = ssub.add_parser(
+        "ferplus",
+        parents=[common],
+        help="48x48 grey faces with 10 votes each, as FER+ (fer2013.csv + fer2013new.csv) and as its "
+        "script's FER2013Train/Valid/Test folders (in OUT/images)",
+    )
+    sf.add_argument("--images", type=int_range(10, 10_000_000), default=2000, help="rows (default 2000)")
+    sf.set_defaults(func=c.cmd_synth_ferplus)

@@ -1,4 +1,4 @@
-"""Writes midas/*.yaml and dual_domain/*.yaml next to itself: one file per experiment of every table.
+"""Writes midas/, dual_domain/ and ferplus/*.yaml next to itself: one file per experiment of every table.
 
 Run `python -m softfer.configs.generate` after changing a base file's conventions; the YAML files are
 committed and ship with the package.
@@ -275,6 +275,33 @@ def dual_domain() -> None:
         write(out / f"{stem}.yaml", cfg)
 
 
+# FER+ (Barsoum et al., ICMI 2016, arXiv:1608.01041): VGG-13 test accuracy (mean over runs) of the label
+# schemes softfer has (docs/PAPERS.md: where the numbers come from); MIDAS mixing of stills is ours.
+FERPLUS_NOTE = "paper: mean test accuracy of its VGG-13 runs (docs/PAPERS.md says how it was checked)"
+FERPLUS_RUNS = (
+    ("ferplus_vgg13_hard", "Majority voting (hard)", MIDAS_LABELS["hard"], {"war": 83.85}),
+    ("ferplus_vgg13_soft", "Cross-entropy on the votes (soft)", MIDAS_LABELS["soft"], {"war": 84.72}),
+    ("ferplus_vgg13_soft_midas", "Soft + MIDAS mixing (ours)", MIDAS_LABELS["midas"], {}),
+)
+
+
+def ferplus() -> None:
+    """FER+: hard majority labels, soft vote distributions, soft labels mixed MIDAS-style on stills."""
+    for stem, row, labels, metrics in FERPLUS_RUNS:
+        cfg = {
+            "base": "base_ferplus.yaml",
+            "name": f"ferplus-{stem}",
+            "labels": dict(labels),
+            "run": {"out_dir": f"runs/ferplus/{stem}"},
+            "reference": {"paper": "ferplus", "table": "ferplus", "row": row, "metrics": metrics},
+        }
+        cfg["reference"]["note"] = FERPLUS_NOTE if metrics else "no number in the paper: softfer's own recipe"
+        if not metrics:
+            del cfg["reference"]["metrics"]
+        write(HERE / "ferplus" / f"{stem}.yaml", cfg)
+
+
 if __name__ == "__main__":
     midas()
     dual_domain()
+    ferplus()

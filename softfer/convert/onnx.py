@@ -6,7 +6,8 @@ input the PyTorch model takes (``softfer.inference.batch.frames_input``): images
 returns the class logits (output "logits") and, for "logits+va" models, valence/arousal (output "va").
 The file's ``metadata_props`` carry what ``softfer predict`` needs, as JSON strings: ``softfer.spec`` (the
 ModelSpec), ``softfer.classes``, ``softfer.config`` (the resolved experiment config), ``softfer.trained_on``
-and ``softfer.input`` (input name, shape with named dynamic axes, the fewest frames a clip may have).
+and ``softfer.input`` (input name, shape with named dynamic axes, the fewest frames a clip may have), and
+for a calibrated checkpoint ``softfer.calibration`` (``softfer.inference.calibration``: applied by predict).
 
 The export is checked before the file is written: onnxruntime must reproduce PyTorch's outputs at the
 export shape, at batch 1, and for clip models at 1, 2 and T+1 frames. A frame count the graph does not
@@ -45,6 +46,7 @@ from softfer.models.spec import SPEC_ATTR, ModelSpec, spec_of
 INPUT_NAME = "input"
 META_PREFIX = "softfer."
 META_KEYS = ("spec", "classes", "config", "trained_on", "input")
+OPTIONAL_KEYS = ("calibration",)  # `softfer calibrate`'s; files exported before it or uncalibrated lack it
 # The export check compares onnxruntime's outputs with PyTorch's relative to their largest magnitude: float32
 # kernels differ by ~1e-6 of it, a wrong graph (a baked frame count, a dropped branch) by far more than 1e-3.
 RTOL = 1e-3
@@ -99,6 +101,9 @@ def _to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int | None, f
 def _session(source: str | bytes, threads: int | None = None, device: str = "cpu") -> Any:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: onnxruntime's warnings about initialisers are noise here
+    # idle pool threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch: spinning
+    # threads beside another busy process take the cores the working ones need (docs/BENCHMARKS.md)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1 (or None for onnxruntime's default), got {threads}")
@@ -223,6 +228,7 @@ def export_checkpoint(
         "config": cfg.model_dump(mode="json"),
         "trained_on": state.get("trained_on"),
         "input": {"name": INPUT_NAME, "shape": shape, "min_frames": fewest},
+        "calibration": state.get("calibration"),
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -250,8 +256,8 @@ def _metadata(session: Any, path: Path) -> dict[str, Any]:
         )
     if missing:
         raise ValueError(f"{path}: softfer metadata lacks {[META_PREFIX + k for k in missing]}")
-    meta = {}
-    for key in META_KEYS:
+    meta: dict[str, Any] = {"calibration": None}
+    for key in META_KEYS + tuple(k for k in OPTIONAL_KEYS if META_PREFIX + k in props):
         try:
             meta[key] = json.loads(props[META_PREFIX + key])
         except json.JSONDecodeError as exc:

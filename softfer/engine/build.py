@@ -38,6 +38,7 @@ from softfer.engine.state import TrainState
 from softfer.inference.checkpoint import load_checkpoint, save_checkpoint
 from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_outputs
+from softfer.io.threads import loader_workers
 from softfer.models import create_model, spec_of
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ def train_loader(
         ds,
         batch_size=batch,
         sampler=sampler,
-        num_workers=workers,
+        num_workers=loader_workers(workers),
         drop_last=drop_last,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=False,

@@ -29,21 +29,24 @@ def predict(
     amp: str = "none",
     progress=None,
     max_unreadable: int | None = None,
+    temperature: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    """Probabilities, labels, soft labels and VA for every readable item of the loader (all ranks gathered).
+    """Probabilities, logits, labels, soft labels and VA for every readable item of the loader (all ranks
+    gathered); the probabilities are softmax(logits / ``temperature``) (a calibrated model's, else 1).
 
     The input is normalised with the model's own statistics (its spec, found through DDP/compile/SWA).
     Items the dataset could not read (``readable`` False) are left out of every array and their indices
     returned as ``unreadable``; more than ``max_unreadable`` of them (None: no cap) raise ``MediaError``.
     """
     model.eval()
-    keys = ("probs", "label", "soft", "has_votes", "va_true", "va_pred", "index", "readable")
+    keys = ("probs", "logits", "label", "soft", "has_votes", "va_true", "va_pred", "index", "readable")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     ranked = dist.is_available() and dist.is_initialized()
     shown = progress is None and (not ranked or dist.get_rank() == 0)
     for batch in bar(loader, description="evaluate", enabled=shown):
         logits, va = forward(model, batch_input(model, batch, device), amp=amp)
-        parts["probs"].append(probabilities(logits).cpu().numpy())
+        parts["probs"].append(probabilities(logits, temperature).cpu().numpy())
+        parts["logits"].append(logits.float().cpu().numpy())
         parts["label"].append(batch["label"].numpy())
         parts["soft"].append(batch["soft"].numpy())
         # A dataset that does not say whether its soft labels are votes gets no vote metrics (None), rather

@@ -1,5 +1,6 @@
 """Where a training run reports: log.csv (every step), TensorBoard (every epoch, then the test results,
-hyperparameters and figures) and a progress bar.
+hyperparameters and figures) and a progress bar, or where the output is not a terminal, plain progress
+lines (epoch, loss, ETA) every ``softfer.io.console.LINE_EVERY_S`` seconds and at the end of each epoch.
 
 Only rank 0 writes files; the progress bar is shown on rank 0 when ``run.progress`` is on.
 """
@@ -24,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from softfer.io.console import bars_allowed, console, sharing
+from softfer.io.console import ProgressLines, bars_allowed, console, plain_lines, sharing
 from softfer.io.files import atomic_write
 
 try:
@@ -81,6 +82,9 @@ class RunLog:
             transient=False,
         )
         self.task = self.bar.add_task(name, total=total_steps, completed=done_steps)
+        self.lines = None
+        if progress and rank == 0 and plain_lines():
+            self.lines = ProgressLines(name, total_steps, done=done_steps, unit="steps")
 
     def __enter__(self) -> RunLog:
         self.bar.__enter__()
@@ -97,12 +101,20 @@ class RunLog:
         self.bar.update(
             self.task, advance=1, description=f"{self.name} ep {epoch + 1}/{self.epochs} loss {loss:.3f}"
         )
+        if self.lines:
+            self.lines.update(note=f"epoch {epoch + 1}/{self.epochs}, loss {loss:.4f}")
         if self.rank == 0:
             _append_csv(self.csv_path, {"epoch": epoch, "step": step, "loss": loss, "lr": lr})
 
     def epoch(self, record: dict[str, Any]) -> None:
-        """One finished epoch's record (train_loss, lr, val_uar) as TensorBoard scalars."""
+        """One finished epoch's record (train_loss, lr, val_uar, val_war, val_nll, val_ece) as TensorBoard
+        scalars at step ``epoch``."""
         self.last_epoch = int(record["epoch"])
+        if self.lines:
+            scores = ", ".join(
+                f"{k} {record[k]:.4f}" for k in ("train_loss", "val_uar", "val_nll") if k in record
+            )
+            self.lines.line(f"epoch {self.last_epoch}/{self.epochs} done, {scores}")
         if self.writer:
             for key, v in record.items():
                 if key != "epoch" and isinstance(v, int | float):  # not the skipped-items records

@@ -22,6 +22,7 @@ from softfer.engine.evaluate import (
 )
 from softfer.engine.resume import run_fingerprint
 from softfer.inference.checkpoint import save_checkpoint
+from softfer.io.threads import loader_workers
 from softfer.metrics import CLEAR_THRESHOLD
 from softfer.plots import figures as plots
 
@@ -45,7 +46,7 @@ def eval_loader(ds: Dataset, cfg: ExperimentConfig, rank: int = 0, world: int = 
         ds,
         batch_size=max(cfg.optim.batch_size, 8),
         sampler=idx,
-        num_workers=cfg.data.num_workers,
+        num_workers=loader_workers(cfg.data.num_workers),
         collate_fn=collate_items,
     )
 
@@ -63,6 +64,7 @@ def evaluate_and_write(
     save_model: bool = True,
     cut_short: dict | None = None,
     notes: dict[str, Any] | None = None,
+    temperature: float = 1.0,
 ) -> dict[str, Any]:
     """Test-set predictions and metrics; rank 0 writes model.pt, metrics, predictions and figures.
 
@@ -71,11 +73,12 @@ def evaluate_and_write(
     ``skipped`` ({"count", "ids"}); more than ``data.max_skip`` of them fail the evaluation. What the
     dataset readers left out of each split is recorded as ``data_reading`` (``reading_record``), what the
     run came from as ``fingerprint`` (``engine.resume.run_fingerprint``), and ``notes`` entries as given.
+    ``temperature``: a calibrated model's (``softfer.inference.calibration``) divides the logits.
     Every rank must call this (the predictions are gathered); ranks other than 0 return {}.
     """
     cap = data.test.max_unreadable
     loader = eval_loader(data.test, cfg, rank, world)
-    pred = predict(model, loader, device, amp=cfg.run.amp, max_unreadable=cap)
+    pred = predict(model, loader, device, amp=cfg.run.amp, max_unreadable=cap, temperature=temperature)
     if rank != 0:
         return {}
     ids = [r.id for r in data.test.records]

@@ -11,6 +11,7 @@ from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import DataBundle, build_data, class_names, evaluation_split
 from softfer.engine.outputs import RESULT_FILES, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
+from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.outputs import check_outputs
@@ -38,34 +39,70 @@ def evaluate_checkpoint(
     Test items the model was trained on (its checkpoint's ``training_items``) are refused, or with
     ``allow_train_items`` scored and counted in metrics.json ``evaluated_on_training_items`` (None: the
     checkpoint, an older or imported one, does not record what it was trained on).
+
+    A calibrated checkpoint (`softfer calibrate`) is scored with its temperature; metrics.json
+    ``calibration`` says which temperature was used.
     """
     state = load_checkpoint(checkpoint)
     model, cfg, classes = model_from_state(state, checkpoint)
-    data = cfg.model_dump(mode="json")
-    if data_format:
-        data["data"]["test_format"] = data_format
-    if data_root:
-        data["data"]["test_root" if data_format else "root"] = data_root
-    if split:
-        data["data"]["test_split"] = split
-    cfg = validate_config(apply_overrides(data, overrides), "eval overrides")
+    calibration = Calibration.from_state(state, checkpoint)
+    cfg = held_out_config(
+        cfg, classes, checkpoint, root=data_root, fmt=data_format, split=split, overrides=overrides
+    )
     target = data_format or cfg.data.format
-    wanted = class_names(target, cfg.data.num_classes)
-    if tuple(wanted) != tuple(classes):
-        raise ValueError(
-            f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {target} data has "
-            f"{list(wanted)}; evaluate it on data with the same classes"
-        )
     out_dir = Path(out) if out else Path(checkpoint).parent / f"eval_{target}"
     check_outputs([out_dir / f for f in RESULT_FILES], inputs=[checkpoint], overwrite=overwrite)
     cfg.run.out_dir = str(out_dir)
     rank, world, device = setup_distributed(cfg.run.device)
     bundle = build_data(cfg, with_train=False)
     seen = training_items_in(state, bundle, cfg, checkpoint, allow_train_items)
-    notes = {"evaluated_on_training_items": seen}
+    notes = {"evaluated_on_training_items": seen, "calibration": calibration.describe()}
     return evaluate_and_write(
-        model.to(device), bundle, cfg, out_dir, device, rank, world, save_model=False, notes=notes
+        model.to(device),
+        bundle,
+        cfg,
+        out_dir,
+        device,
+        rank,
+        world,
+        save_model=False,
+        notes=notes,
+        temperature=calibration.temperature,
     )
+
+
+def held_out_config(
+    cfg: ExperimentConfig,
+    classes: tuple[str, ...],
+    checkpoint: str | Path,
+    *,
+    root: str | None = None,
+    fmt: str | None = None,
+    split: str | None = None,
+    overrides: list[str] | None = None,
+) -> ExperimentConfig:
+    """A trained model's config with other test data: ``fmt`` (a cross-dataset test), ``root`` (its
+    root, or the training format's), ``split``, and ``overrides`` applied.
+
+    Raises:
+        ValueError: that data's classes are not the model's (naming both).
+    """
+    data = cfg.model_dump(mode="json")
+    if fmt:
+        data["data"]["test_format"] = fmt
+    if root:
+        data["data"]["test_root" if fmt else "root"] = root
+    if split:
+        data["data"]["test_split"] = split
+    cfg = validate_config(apply_overrides(data, overrides), "eval overrides")
+    target = fmt or cfg.data.format
+    wanted = class_names(target, cfg.data.num_classes)
+    if tuple(wanted) != tuple(classes):
+        raise ValueError(
+            f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {target} data has "
+            f"{list(wanted)}; evaluate it on data with the same classes"
+        )
+    return cfg
 
 
 def training_items_in(

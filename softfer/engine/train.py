@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
@@ -196,13 +197,23 @@ def end_epoch(t: Training, logs: RunLog) -> None:
         loader = eval_loader(t.data.val, cfg, t.rank, t.world)
         val = predict(t.net, loader, t.device, amp=cfg.run.amp, max_unreadable=cap)
         _record_unreadable(record, "val_skipped", val["unreadable"].tolist(), t.data.val)
-        record["val_uar"] = metrics.uar(val["probs"], val["label"], len(t.data.classes))
+        record.update(validation_scores(val["probs"], val["label"], len(t.data.classes)))
         if record["val_uar"] > s.best["uar"]:
             s.best = {"uar": record["val_uar"], "epoch": s.epoch}
             t.save("best.pt")  # before this epoch's record joins the history, as it always was
     s.history.append(record)
     logs.epoch(record)
     t.save("last.pt")
+
+
+def validation_scores(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, float]:
+    """An epoch's validation scores (history and TensorBoard): UAR (selects ``best.pt``), WAR, NLL, ECE."""
+    return {
+        "val_uar": metrics.uar(probs, labels, num_classes),
+        "val_war": metrics.war(probs, labels, num_classes),
+        "val_nll": metrics.nll(probs, labels),
+        "val_ece": metrics.ece(probs, labels),
+    }
 
 
 def final_model(t: Training) -> torch.nn.Module:

@@ -97,6 +97,7 @@ def forward(
         return split_output(model(x))
 
 
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (float32 softmax over dim 1) from logits of any precision."""
-    return torch.softmax(logits.float(), 1)
+def probabilities(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Class probabilities (float32 softmax over dim 1) from logits of any precision, divided by a
+    calibrated ``temperature`` first (``softfer.inference.calibration``; 1: the model's own softmax)."""
+    return torch.softmax(logits.float() / temperature, 1)

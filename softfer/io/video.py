@@ -141,6 +141,25 @@ def _header(container, stream, report: DecodeReport) -> float:
     return tb
 
 
+def stated_frames(path: str | Path) -> int | None:
+    """The frame count the container states (its header's count, else duration x average rate), read
+    without decoding: a progress bar's total. None when it states neither or cannot be opened (decoding
+    then says why); it may differ from the frames decoded."""
+    try:
+        container, stream = _open(path)
+    except VideoError:
+        return None
+    try:
+        report = DecodeReport(Path(path))
+        _header(container, stream, report)
+        rate = float(stream.average_rate or 0)
+        if report.header_frames:
+            return report.header_frames
+        return round(report.header_duration * rate) if report.header_duration and rate else None
+    finally:
+        container.close()
+
+
 def _decode(path: str | Path, report: DecodeReport, strict: bool) -> Iterator[tuple[float, object]]:
     """(time, PyAV frame) of every frame, one packet at a time so that a bad packet is counted, not
     fatal; ``strict`` raises VideoError instead (at a failed packet, or at the end when truncated)."""

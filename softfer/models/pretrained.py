@@ -181,6 +181,11 @@ def load_backbone_weights(model: nn.Module, source: str | Path) -> LoadReport:
             ``pretrained_kind`` takes, NaN or infinite values, or tensors that do not fit the trunk.
     """
     spec = spec_of(model)
+    if spec.pretrained_kind not in PRETRAINED_SOURCES:  # trained from scratch, or converted whole
+        raise ValueError(
+            f"model.pretrained: {spec.name} takes no pretrained trunk weights ({spec.pretrained_kind}); "
+            "set model.pretrained: null"
+        )
     target = getattr(model, spec.trunk, None)
     if not isinstance(target, nn.Module):
         raise ValueError(f"{spec.name} has no pretrained trunk {spec.trunk!r} to load weights into")

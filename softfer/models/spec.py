@@ -23,12 +23,13 @@ KINETICS400_STD = (0.22803, 0.22145, 0.216989)
 
 InputKind = Literal["clip", "image"]
 Heads = Literal["logits", "logits+va"]
-PretrainedKind = Literal["imagenet-resnet18", "kinetics400-r3d18", "fer2013-keras"]
+# "none": a network trained from scratch (FER+'s VGG-13), whose input statistics are softfer's own choice.
+PretrainedKind = Literal["imagenet-resnet18", "kinetics400-r3d18", "fer2013-keras", "none"]
 Crop = Literal["aligned", "box"]
 
 INPUT_KINDS = ("clip", "image")
 HEADS = ("logits", "logits+va")
-PRETRAINED_KINDS = ("imagenet-resnet18", "kinetics400-r3d18", "fer2013-keras")
+PRETRAINED_KINDS = ("imagenet-resnet18", "kinetics400-r3d18", "fer2013-keras", "none")
 CROPS = ("aligned", "box")
 
 SPEC_ATTR = "softfer_spec"

@@ -23,6 +23,7 @@ from softfer.config import validate_config
 from softfer.convert.onnx import export_checkpoint, load_onnx
 from softfer.faces.detect import FaceDetector
 from softfer.faces.multitrack import Tracking, track_faces
+from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.console import progress
@@ -30,7 +31,7 @@ from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.images import decode_image, read_bytes
 from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
-from softfer.io.video import iter_frames
+from softfer.io.video import iter_frames, stated_frames
 from softfer.models import spec_of
 from softfer.predict.pipeline import analyse
 from softfer.predict.results import Prediction, frame_table, track_summary, window_table
@@ -120,7 +121,7 @@ BACKENDS = ("auto", "torch", "onnx")
 
 
 def _load(path: Path, backend: str, device: str, threads: int | None) -> tuple:
-    """(model, config, classes, trained_on) through PyTorch or onnxruntime."""
+    """(model, config, classes, trained_on, calibration) through PyTorch or onnxruntime."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     onnx_file = path.suffix.lower() == ".onnx"
@@ -133,10 +134,11 @@ def _load(path: Path, backend: str, device: str, threads: int | None) -> tuple:
             return _load(exported, "onnx", device, threads)
     if onnx_file:
         module, cfg, classes, trained_on = load_onnx(path, threads=threads, device=device)
-        return module, validate_config(cfg, str(path)), tuple(classes), trained_on
+        calibration = Calibration.from_state(module.metadata, path)
+        return module, validate_config(cfg, str(path)), tuple(classes), trained_on, calibration
     state = load_checkpoint(path)
     model, cfg, classes = model_from_state(state, path, device)
-    return model, cfg, classes, state.get("trained_on")
+    return model, cfg, classes, state.get("trained_on"), Calibration.from_state(state, path)
 
 
 class Predictor:
@@ -149,6 +151,8 @@ class Predictor:
         note: what the model was trained on (``provenance``).
         faces: face detection settings.
         window, stride: seconds per window and between windows (videos).
+        calibration: the model's temperature and ambiguity threshold (`softfer calibrate`; default:
+            none, the default threshold); ``meta["calibration"]`` says which.
     """
 
     def __init__(
@@ -162,8 +166,10 @@ class Predictor:
         window: float = 2.0,
         stride: float = 0.5,
         source: str = "",
+        calibration: Calibration | None = None,
     ) -> None:
         self.model, self.cfg, self.classes, self.note = model, cfg, tuple(classes), note
+        self.calibration = calibration or Calibration()
         self.faces = faces or FaceSettings()
         self.window, self.stride, self.source = window, stride, source
         self._detector: FaceDetector | None = None
@@ -195,11 +201,19 @@ class Predictor:
         """
         if threads:
             torch.set_num_threads(threads)
-        model, cfg, classes, trained_on = _load(Path(path), backend, device, threads)
+        model, cfg, classes, trained_on, calibration = _load(Path(path), backend, device, threads)
         settings = FaceSettings(faces=faces, every=every, device=device)
         note = provenance(cfg, trained_on)
         return cls(
-            model, cfg, classes, note=note, faces=settings, window=window, stride=stride, source=str(path)
+            model,
+            cfg,
+            classes,
+            note=note,
+            faces=settings,
+            window=window,
+            stride=stride,
+            source=str(path),
+            calibration=calibration,
         )
 
     def detector(self) -> FaceDetector:
@@ -212,7 +226,10 @@ class Predictor:
     def track(self, frames: Frames, photo: bool, name: str) -> Tracking:
         """Every face of the frames, tracked (photos: each face detected once)."""
         f = self.faces
-        shown = progress(frames(), description=f"faces in {Path(name).name}", enabled=not photo)
+        # a video file's total as its container states it: the bar shows N frames and an ETA
+        video = not photo and Path(name).suffix.lower() in VIDEO_SUFFIXES
+        total = stated_frames(name) if video else None
+        shown = progress(frames(), description=f"faces in {Path(name).name}", total=total, enabled=not photo)
         every = 1 if photo else f.every
         return track_faces(
             shown, self.detector(), every=every, max_gap=f.max_gap, largest_only=f.faces == "largest"
@@ -237,6 +254,7 @@ class Predictor:
             len(self.classes),
             window=self.window,
             stride=self.stride,
+            temperature=self.calibration.temperature,
         )
         classes = list(self.classes)
         times = tracking.times
@@ -247,6 +265,7 @@ class Predictor:
             "checkpoint": self.source,
             "classes": classes,
             "note": self.note,
+            "calibration": self.calibration.describe(),
             "photo": photo,
             "frames": len(times),
             "duration": float(times[-1] - times[0] + step) if len(times) else 0.0,
@@ -256,4 +275,5 @@ class Predictor:
             "window": self.window,
             "stride": self.stride,
         }
-        return Prediction(frame_table(a, classes), window_table(a, classes), meta)
+        threshold = self.calibration.threshold
+        return Prediction(frame_table(a, classes, threshold), window_table(a, classes, threshold), meta)

@@ -1,9 +1,11 @@
 """`softfer predict MEDIA --checkpoint CKPT`: every face of a video, a photo or a folder of both.
 
 For each media file ``NAME`` (its path below the folder given, suffix kept) the outputs are
-``OUT/NAME.json``, ``OUT/NAME_frames.csv``, ``OUT/NAME_windows.csv`` and ``OUT/NAME_timeline.png``
-(docs/OUTPUTS.md), and with ``annotate`` ``OUT/NAME_annotated.mp4`` for videos. Nothing is overwritten
-without ``overwrite``; in a folder, a file that fails is reported and the others are predicted.
+``OUT/NAME.json``, ``OUT/NAME_frames.csv``, ``OUT/NAME_windows.csv``, ``OUT/NAME_timeline.png`` and
+``OUT/NAME_summary.csv`` (docs/OUTPUTS.md), with ``annotate`` ``OUT/NAME_annotated.mp4`` (videos) or
+``_annotated.jpg`` (photos), with ``html`` the viewer page ``OUT/NAME.html``.
+Nothing is overwritten without ``overwrite``; in a folder, a file that fails is reported and the others are
+predicted.
 """
 
 from __future__ import annotations
@@ -16,29 +18,34 @@ from typing import Any
 from softfer.io.console import progress
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
 from softfer.io.outputs import check_outputs
-from softfer.predict.annotate import annotate_video
+from softfer.predict.annotate import annotate_photo, annotate_video
 from softfer.predict.api import Predictor
+from softfer.predict.view import write_page
 
 log = logging.getLogger(__name__)
 
-TAILS = (".json", "_frames.csv", "_windows.csv", "_timeline.png")
+TAILS = (".json", "_frames.csv", "_windows.csv", "_timeline.png", "_summary.csv")
 
 
-def output_paths(out: Path, name: Path, *, annotate: bool = False) -> list[Path]:
+def output_paths(out: Path, name: Path, *, annotate: bool = False, html: bool = False) -> list[Path]:
     """The outputs of one media file, keyed by its full name (suffix included) and sub-folder.
 
     Args:
         out: The output folder.
         name: The media file's path relative to the folder given to `predict_media` (its bare name
             when a single file was given), e.g. ``clip.mp4`` or ``day1/clip.mp4``.
-        annotate: also the annotated video (videos only).
+        annotate: also the annotated video or photo.
+        html: also the viewer page (``softfer.predict.view``).
 
     Returns:
-        ``out/<name>.json``, ``_frames.csv``, ``_windows.csv``, ``_timeline.png`` (and ``_annotated.mp4``);
-        ``x.jpg``, ``x.mp4`` and ``a/x.jpg`` never share an output.
+        ``out/<name>.json``, ``_frames.csv``, ``_windows.csv``, ``_timeline.png``, ``_summary.csv`` (and
+        ``_annotated.mp4`` for a video, ``_annotated.jpg`` for a photo, and ``.html``); ``x.jpg``, ``x.mp4``
+        and ``a/x.jpg`` never share an output.
     """
     target = out / name
-    tails = TAILS + (("_annotated.mp4",) if annotate and name.suffix.lower() in VIDEO_SUFFIXES else ())
+    video = name.suffix.lower() in VIDEO_SUFFIXES
+    tails = TAILS + ((("_annotated.mp4",) if video else ("_annotated.jpg",)) if annotate else ())
+    tails += (".html",) if html else ()
     return [target.with_name(f"{target.name}{tail}") for tail in tails]
 
 
@@ -102,6 +109,7 @@ def predict_media(
     *,
     overwrite: bool = False,
     annotate: bool = False,
+    html: bool = False,
 ) -> list[dict[str, Any]]:
     """Predict for a video, an image, or every video and image of a folder (sub-folders included).
 
@@ -112,7 +120,8 @@ def predict_media(
         overwrite: Replace outputs that already exist; without it an existing output is an error,
             raised before anything is predicted (as are outputs onto a media file, or ``out`` being the
             media folder itself, with it too).
-        annotate: Also write each video with boxes, track ids and top emotions drawn.
+        annotate: Also write each video or photo with boxes, track ids and top emotions drawn.
+        html: Also write each file's viewer page (``NAME.html``, as ``softfer view``).
 
     Returns:
         One summary dict per media file, in path order. For a folder, a file that cannot be read or
@@ -121,7 +130,7 @@ def predict_media(
     """
     media, out = Path(media), Path(out)
     files = _media_files(media, out)
-    planned = [output_paths(out, name, annotate=annotate) for _, name in files]
+    planned = [output_paths(out, name, annotate=annotate, html=html) for _, name in files]
     report = [out / "predict_report.json"] if media.is_dir() else []
     _check_outputs(media, out, [f for f, _ in files], [*planned, report], overwrite)
     results = []
@@ -129,8 +138,12 @@ def predict_media(
         try:
             prediction = predictor.predict(f)
             written = prediction.save(paths[0].with_name(paths[0].name[: -len(".json")]))
-            if len(paths) > len(TAILS):
-                written.append(annotate_video(f, prediction, paths[-1]))
+            for path in paths[len(TAILS) :]:  # what was asked beyond the tables: pictures, the page
+                if path.name.endswith(".html"):
+                    written.append(write_page(prediction.to_dict(), f, path))
+                else:
+                    draw = annotate_video if path.suffix == ".mp4" else annotate_photo
+                    written.append(draw(f, prediction, path))
             results.append(_summary(f, prediction, written))
         except Exception as exc:  # one bad file of a folder must not cost the others (issue 14)
             if not media.is_dir():

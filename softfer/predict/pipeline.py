@@ -36,14 +36,17 @@ class Analysis:
     window_share: dict[int, np.ndarray]
 
 
-def classify(model: torch.nn.Module, items: list[np.ndarray], batch: int = 32) -> np.ndarray:
-    """(N, K) probabilities for uint8 images (H, W, 3) or clips (T, H, W, 3), on the model's device."""
+def classify(
+    model: torch.nn.Module, items: list[np.ndarray], batch: int = 32, *, temperature: float = 1.0
+) -> np.ndarray:
+    """(N, K) probabilities for uint8 images (H, W, 3) or clips (T, H, W, 3), on the model's device;
+    ``temperature`` divides the logits (a calibrated model's, ``softfer.inference.calibration``)."""
     out = []
     device = next(iter(model.parameters()), torch.zeros(0)).device
     with torch.no_grad():
         for i in range(0, len(items), batch):
             logits, _ = forward(model, frames_input(model, np.stack(items[i : i + batch])).to(device))
-            out.append(probabilities(logits).cpu().numpy())
+            out.append(probabilities(logits, temperature).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -95,12 +98,14 @@ def analyse(
     *,
     window: float = 2.0,
     stride: float = 0.5,
+    temperature: float = 1.0,
 ) -> Analysis:
-    """Classify the tracked faces of ``frames`` (a second pass over the frames ``tracking`` came from)."""
+    """Classify the tracked faces of ``frames`` (a second pass over the frames ``tracking`` came from);
+    ``temperature`` divides the logits (``classify``)."""
     n, spans = len(tracking.times), windows(tracking.times, window, stride)
     size = cfg.data.size
     if spec_of(model).input_kind == "image":
-        return _analyse_images(frames, tracking, model, size, spans, num_classes)
+        return _analyse_images(frames, tracking, model, size, spans, num_classes, temperature)
     kept: dict[int, dict[int, np.ndarray]] = {t.id: {} for t in tracking.tracks}
     for tid, i, crop in _crops(frames, tracking.tracks, model, size):
         kept[tid][i] = crop
@@ -118,7 +123,7 @@ def analyse(
                 where.append(w)
         wp = np.full((len(spans), num_classes), np.nan)
         if clips:
-            wp[where] = classify(model, clips)
+            wp[where] = classify(model, clips, temperature=temperature)
         frame_probs[t.id] = _frames_from_windows(wp, spans, tracking.times, n, t.present)
         window_probs[t.id], shares[t.id] = wp, share
     return Analysis(tracking, frame_probs, spans, window_probs, shares)
@@ -137,13 +142,15 @@ def _frames_from_windows(wp, spans, times, n: int, present: np.ndarray) -> np.nd
     return out
 
 
-def _analyse_images(frames, tracking: Tracking, model, size: int, spans, k: int) -> Analysis:
+def _analyse_images(
+    frames, tracking: Tracking, model, size: int, spans, k: int, temperature: float
+) -> Analysis:
     n = len(tracking.times)
     frame_probs = {t.id: np.full((n, k), np.nan) for t in tracking.tracks}
     batch: list[tuple[int, int, np.ndarray]] = []
 
     def flush() -> None:
-        probs = classify(model, [c for _, _, c in batch])
+        probs = classify(model, [c for _, _, c in batch], temperature=temperature)
         for (tid, i, _), p in zip(batch, probs, strict=True):
             frame_probs[tid][i] = p
         batch.clear()

@@ -1,7 +1,8 @@
-"""What `predict` returns and writes: per-frame and per-window tables, and how they are saved.
+"""What `predict` returns and writes: per-frame and per-window tables, the per-face summary, and how they
+are saved.
 
 The columns are documented in docs/OUTPUTS.md. A ``Prediction`` holds two pandas DataFrames and the
-metadata; it writes nothing until ``save`` is called.
+metadata (the summary is derived from the frames); it writes nothing until ``save`` is called.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from softfer.inference.calibration import DEFAULT_MARGIN, face_states, top2
 from softfer.io.files import atomic_write, write_json_atomic
 from softfer.plots.timeline import tracks_timeline_png
 from softfer.predict.pipeline import Analysis, entropy
+from softfer.predict.summary import summary_table
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
@@ -27,10 +30,13 @@ class Prediction:
 
     Attributes:
         frames: one row per (frame, track) with a face: frame, time, track, status, box, landmarks,
-            one probability column per class, entropy, top.
+            one probability column per class, entropy, top, margin, state, second.
         windows: one row per (track, window): track, start, end, face_share, probabilities (NaN when the
-            window was not classified), entropy, top.
-        meta: media, model, classes, provenance note, duration, frame count and size, per-track summary.
+            window was not classified), entropy, top, margin, state, second.
+        meta: media, model, classes, provenance note, calibration, duration, frame count and size,
+            per-track summary.
+        summary: (derived from ``frames``) one row per track over the whole video
+            (``softfer.predict.summary``).
     """
 
     frames: pd.DataFrame
@@ -41,26 +47,43 @@ class Prediction:
     def classes(self) -> list[str]:
         return list(self.meta.get("classes", []))
 
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per face over the whole video: time on screen, mean distribution, share of time per top
+        emotion and ambiguous, main transitions (``softfer.predict.summary.summary_table``)."""
+        frames = int(self.meta.get("frames") or 0)
+        step = float(self.meta.get("duration") or 0.0) / frames if frames else 0.0
+        return summary_table(self.frames, self.classes, step)
+
     def save(self, prefix: str | Path) -> list[Path]:
-        """Write ``<prefix>.json``, ``<prefix>_frames.csv``, ``<prefix>_windows.csv`` and
-        ``<prefix>_timeline.png``; returns the paths."""
+        """Write ``<prefix>.json``, ``<prefix>_frames.csv``, ``<prefix>_windows.csv``,
+        ``<prefix>_timeline.png`` and ``<prefix>_summary.csv``; returns the paths."""
         prefix = Path(prefix)
         paths = [prefix.with_name(prefix.name + tail) for tail in (".json", "_frames.csv", "_windows.csv")]
         paths.append(prefix.with_name(prefix.name + "_timeline.png"))
-        write_json_atomic(paths[0], self.to_dict())
-        for df, path in ((self.frames, paths[1]), (self.windows, paths[2])):
+        paths.append(prefix.with_name(prefix.name + "_summary.csv"))
+        summary = self.summary
+        write_json_atomic(paths[0], self.to_dict(summary))
+        tables = (self.frames, self.windows, summary.drop(columns="runs"))  # runs: the JSON's, as a list
+        for df, path in zip(tables, (paths[1], paths[2], paths[4]), strict=True):
             with atomic_write(path, newline="") as f:
                 df.to_csv(f, index=False, float_format="%.6g")
         tracks_timeline_png(self.timeline_data(), self.classes, self.meta.get("note", ""), paths[3])
         return paths
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: meta, frames and windows as lists of records (NaN as null)."""
+    def to_dict(self, summary: pd.DataFrame | None = None) -> dict[str, Any]:
+        """The JSON form: meta, frames, windows and the per-face summary as lists of records (NaN as
+        null); ``summary`` when already computed."""
 
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
             return json.loads(df.to_json(orient="records"))
 
-        return {"meta": self.meta, "frames": records(self.frames), "windows": records(self.windows)}
+        return {
+            "meta": self.meta,
+            "frames": records(self.frames),
+            "windows": records(self.windows),
+            "summary": records(self.summary if summary is None else summary),
+        }
 
     def timeline_data(self) -> dict[str, Any]:
         """Per track the windows' (start, end, probabilities or None), for the timeline figure."""
@@ -83,18 +106,24 @@ class Prediction:
         }
 
 
-def _prob_columns(probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
+def _prob_columns(probs: np.ndarray, classes: list[str], threshold: float) -> dict[str, Any]:
+    """p_<class>, entropy, top, margin (top-2), state (clear / ambiguous / no_face) and second (the second
+    class of an ambiguous distribution, else None) of (N, K) probabilities (NaN rows: no distribution)."""
     cols: dict[str, Any] = {f"p_{c}": probs[:, k] for k, c in enumerate(classes)}
     cols["entropy"] = entropy(probs)
-    known = ~np.isnan(probs).any(axis=1)
-    top = np.full(len(probs), None, dtype=object)
-    top[known] = [classes[k] for k in probs[known].argmax(axis=1)]
-    cols["top"] = top
+    first, _, margin = top2(probs)
+    state, second = face_states(probs, threshold)
+    names = np.array([*classes, None], dtype=object)  # index -1: no class
+    cols["top"] = names[first]
+    cols["margin"] = margin
+    cols["state"] = state
+    cols["second"] = names[second]
     return cols
 
 
-def frame_table(a: Analysis, classes: list[str]) -> pd.DataFrame:
-    """One row per (frame, track) where the track has a face."""
+def frame_table(a: Analysis, classes: list[str], threshold: float = DEFAULT_MARGIN) -> pd.DataFrame:
+    """One row per (frame, track) where the track has a face; ``threshold``: the top-2 margin below which
+    a distribution is ambiguous (``softfer.inference.calibration``)."""
     parts = []
     times = a.tracking.times
     for t in a.tracking.tracks:
@@ -109,15 +138,15 @@ def frame_table(a: Analysis, classes: list[str]) -> pd.DataFrame:
             cols[name] = t.boxes[idx, j]
         for j, name in enumerate(LANDMARKS):
             cols[f"{name}_x"], cols[f"{name}_y"] = t.landmarks[idx, j, 0], t.landmarks[idx, j, 1]
-        cols.update(_prob_columns(a.frame_probs[t.id][idx], classes))
+        cols.update(_prob_columns(a.frame_probs[t.id][idx], classes, threshold))
         parts.append(pd.DataFrame(cols))
     if not parts:
         return pd.DataFrame(columns=["frame", "time", "track", "status", "x0", "y0", "x1", "y1"])
     return pd.concat(parts).sort_values(["frame", "track"], kind="stable").reset_index(drop=True)
 
 
-def window_table(a: Analysis, classes: list[str]) -> pd.DataFrame:
-    """One row per (track, window)."""
+def window_table(a: Analysis, classes: list[str], threshold: float = DEFAULT_MARGIN) -> pd.DataFrame:
+    """One row per (track, window); a window not classified (face_share < 0.5) is ``no_face``."""
     parts = []
     starts = np.array([s for s, _ in a.windows])
     ends = np.array([e for _, e in a.windows])
@@ -128,7 +157,7 @@ def window_table(a: Analysis, classes: list[str]) -> pd.DataFrame:
             "end": ends,
             "face_share": a.window_share[t.id],
         }
-        cols.update(_prob_columns(a.window_probs[t.id], classes))
+        cols.update(_prob_columns(a.window_probs[t.id], classes, threshold))
         parts.append(pd.DataFrame(cols))
     if not parts:
         return pd.DataFrame(columns=["track", "start", "end", "face_share"])

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
-from softfer.engine.evaluate import read_metrics, summary_scalars
+from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import evaluation_settings, plan_run
-from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.crossval import check_folds, holds_study
+from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,8 @@ def plan_grid(
     out: Path,
     *,
     overwrite: bool,
-) -> list[tuple[str, ExperimentConfig, str]]:
-    """Every run of the grid: (config name, run config, plan: "reuse", "resume", "train" or "overwrite").
+) -> list[tuple[str, Run]]:
+    """Every run of the grid: (config name, the run with its plan: "reuse", "resume", "train" or "overwrite").
 
     All are planned before any trains: a run folder trained with other settings is refused up front, not
     after hours of training.
@@ -103,35 +103,33 @@ def plan_grid(
                 g = grid_config(c, f, s, out)
                 run_dir = Path(g.run.out_dir)
                 plans.append(
-                    (c.name, g, plan_run(run_dir, g, overwrite=overwrite, replace_other=False, hint=hint))
+                    (
+                        c.name,
+                        Run(g, plan_run(run_dir, g, overwrite=overwrite, replace_other=False, hint=hint)),
+                    )
                 )
     return plans
 
 
+def grid_rows(plans: list[tuple[str, Run]], metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run: config, fold, seed, run_dir and its metrics (``metrics``: by run folder)."""
+    return [
+        {
+            "config": name,
+            "fold": run.cfg.data.fold,
+            "seed": run.cfg.run.seed,
+            "run_dir": run.key,
+            **summary_scalars(metrics[run.key]),
+        }
+        for name, run in plans
+    ]
+
+
 def run_grid(plans: list[tuple[str, ExperimentConfig, str]]) -> list[dict[str, Any]]:
-    """Train (or reuse) every planned run; one row per run: config, fold, seed, run_dir and its metrics."""
-    rows = []
-    for i, (name, cfg, plan) in enumerate(plans, start=1):
-        run_dir = Path(cfg.run.out_dir)
-        if plan == "reuse":
-            log.info("run %d/%d %s: reusing %s", i, len(plans), cfg.name, run_dir)
-            metrics = read_metrics(run_dir / "metrics.json")
-        else:
-            log.info(
-                "run %d/%d %s: %s", i, len(plans), cfg.name, "resuming" if plan == "resume" else "training"
-            )
-            resume = str(run_dir / "last.pt") if plan == "resume" else None
-            metrics = fit(cfg, resume=resume, overwrite=plan == "overwrite")
-        rows.append(
-            {
-                "config": name,
-                "fold": cfg.data.fold,
-                "seed": cfg.run.seed,
-                "run_dir": str(run_dir),
-                **summary_scalars(metrics),
-            }
-        )
-    return rows
+    """Train (or reuse) every planned (config name, run config, plan) here, one after another; one row per
+    run, as ``grid_rows`` (the demo's three runs)."""
+    grid = [(name, Run(cfg, plan)) for name, cfg, plan in plans]
+    return grid_rows(grid, execute([run for _, run in grid], None, Path("."), study="grid"))
 
 
 def runs_csv(rows: list[dict[str, Any]], metrics: list[str]) -> str:
@@ -153,6 +151,7 @@ def compare_configs(
     out: str | Path = "runs/compare",
     overrides: list[str] | None = None,
     overwrite: bool = False,
+    launch: LaunchOptions | None = None,
 ) -> dict[str, Any]:
     """Run every config on every fold and seed, then write the comparison to ``out``.
 
@@ -164,6 +163,7 @@ def compare_configs(
             .png and runs.csv.
         overrides: ``--set`` values applied to every config.
         overwrite: train every run again.
+        launch: where the runs train (``studies.launch``; default: here, one after another).
 
     Returns:
         The summary (``summarize_comparison``), also written to ``out/comparison.json``.
@@ -181,11 +181,15 @@ def compare_configs(
     own = overwrite or any(holds_study(f / "config.yaml", c) for f, c in zip(folders, configs, strict=True))
     summary_files = [out / n for n in ("comparison.json", "comparison.md", "comparison.png", "runs.csv")]
     inputs = [p for p in config_paths if Path(p).is_file()]
-    check_outputs([*summary_files, *(f / "config.yaml" for f in folders)], inputs=inputs, overwrite=own)
+    own_files = [*summary_files, *(f / "config.yaml" for f in folders), *launch_outputs(out, launch)]
+    check_outputs(own_files, inputs=inputs, overwrite=own)
     out.mkdir(parents=True, exist_ok=True)
     for f, c in zip(folders, configs, strict=True):
         dump_config(c, f / "config.yaml")
-    rows = run_grid(plans)
+    metrics = execute(
+        [run for _, run in plans], launch, out, study="compare " + ", ".join(c.name for c in configs)
+    )
+    rows = grid_rows(plans, metrics)
     summary = summarize_comparison(
         rows,
         configs=[c.name for c in configs],

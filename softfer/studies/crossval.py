@@ -10,13 +10,13 @@ import numpy as np
 
 from softfer.config import ExperimentConfig, dump_config, load_config
 from softfer.data.formats import get_format
-from softfer.engine.evaluate import read_metrics, summary_scalars
+from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import REUSE_SAFE, config_differences, plan_run
-from softfer.engine.train import fit
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs
 from softfer.metric_table import SUMMARY_KEYS
 from softfer.stats import mean_ci
+from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
 
 log = logging.getLogger(__name__)
 
@@ -127,43 +127,56 @@ def cross_validate(
     folds: tuple[int, ...] = (1, 2, 3, 4, 5),
     overwrite: bool = False,
     replace_other: bool = False,
+    launch: LaunchOptions | None = None,
 ) -> dict[str, Any]:
     """Run (or reuse the finished runs of) every fold; write summary.json and summary.md.
 
     A finished fold (its metrics.json) is reused, and an interrupted one (its last.pt) resumed, only
     when it was trained with ``cfg`` (``engine.resume.plan_run``). Every fold is checked before any
     trains; a fold trained otherwise is refused, or trained again with ``replace_other``. ``overwrite``
-    trains every fold again.
+    trains every fold again. ``launch``: where the folds train (``studies.launch``; default here, in turn).
 
     Raises:
         ValueError: folds the format does not come in (``check_folds``), a fold trained with other
             settings, or an unreadable metrics.json, naming the file.
+        StudyIncomplete: a launched fold did not finish (or still runs): no summary is written.
     """
+    runs = prepare_cv(cfg, folds, overwrite=overwrite, replace_other=replace_other, launch=launch)
+    metrics = execute(runs, launch, Path(cfg.run.out_dir), study=f"cv {cfg.name}")
+    return finish_cv(cfg, folds, metrics)
+
+
+def prepare_cv(
+    cfg: ExperimentConfig,
+    folds: tuple[int, ...],
+    *,
+    overwrite: bool = False,
+    replace_other: bool = False,
+    launch: LaunchOptions | None = None,
+) -> list[Run]:
+    """Plan every fold of ``cfg`` (``plan_run``), check the study's outputs and write its config.yaml."""
     check_folds(cfg, folds)
     base = Path(cfg.run.out_dir)
     hint = "pass --overwrite to train every fold again, or use another run.out_dir"
-    configs = {k: fold_config(cfg, k, base) for k in folds}
-    plans = {
-        k: plan_run(Path(c.run.out_dir), c, overwrite=overwrite, replace_other=replace_other, hint=hint)
-        for k, c in configs.items()
-    }
-    per_fold = {
-        k: read_metrics(Path(c.run.out_dir) / "metrics.json")
-        for k, c in configs.items()
-        if plans[k] == "reuse"
-    }
+    configs = [fold_config(cfg, k, base) for k in folds]
+    runs = [
+        Run(c, plan_run(Path(c.run.out_dir), c, overwrite=overwrite, replace_other=replace_other, hint=hint))
+        for c in configs
+    ]
     own = overwrite or replace_other or holds_study(base / "config.yaml", cfg)
     summary_files = [base / n for n in ("config.yaml", "summary.json", "summary.md")]
-    check_outputs(summary_files, overwrite=own, what="run.out_dir")
+    check_outputs([*summary_files, *launch_outputs(base, launch)], overwrite=own, what="run.out_dir")
     base.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, base / "config.yaml")
-    for k, fcfg in configs.items():
-        if plans[k] == "reuse":
-            log.info("fold %d: reusing the finished run in %s", k, fcfg.run.out_dir)
-            continue
-        resume = str(Path(fcfg.run.out_dir) / "last.pt") if plans[k] == "resume" else None
-        per_fold[k] = fit(fcfg, resume=resume, overwrite=plans[k] == "overwrite")
-    summary = summarize(per_fold)
+    return runs
+
+
+def finish_cv(
+    cfg: ExperimentConfig, folds: tuple[int, ...], metrics: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Summarise the folds' ``metrics`` (keyed by run folder, ``Run.key``); write summary.json and .md."""
+    base = Path(cfg.run.out_dir)
+    summary = summarize({k: metrics[fold_config(cfg, k, base).run.out_dir] for k in folds})
     write_json_atomic(base / "summary.json", summary)
     write_text_atomic(base / "summary.md", summary_markdown(cfg.name, summary) + "\n")
     return summary

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import traceback
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,14 @@ from typing import Any
 from softfer.config import ExperimentConfig, load_config, packaged_configs, validate_config
 from softfer.data.formats import get_format
 from softfer.engine.data import build_data
-from softfer.engine.evaluate import read_metrics
-from softfer.engine.resume import plan_run
+from softfer.engine.resume import REUSE_SAFE, config_differences, describe, plan_run
 from softfer.engine.train import fit
+from softfer.io.outputs import check_outputs
 from softfer.stats import mean_ci
-from softfer.studies.crossval import cross_validate, holds_study
+from softfer.studies.crossval import finish_cv, holds_study, prepare_cv
+from softfer.studies.launch import LaunchOptions, Run, execute, holds_jobs, launch_outputs
 
-PERCENT_PAPERS = {"midas"}  # MIDAS reports percentages, the dual-domain paper fractions
+PERCENT_PAPERS = {"midas", "ferplus"}  # MIDAS and FER+ report percentages, the dual-domain paper fractions
 SMOKE_STEPS = 2
 SMOKE_EVAL_ITEMS = 16
 
@@ -32,8 +34,11 @@ def configs_dir() -> Path:
 
 
 def table_key(cfg: ExperimentConfig) -> str:
-    """ "midas-table2" for numbered tables, "<paper>-<name>" otherwise (e.g. "midas-ferv39k-plus")."""
+    """ "midas-table2" for numbered tables, "<paper>-<name>" otherwise (e.g. "midas-ferv39k-plus"), and the
+    paper's name alone for a paper of one table named like it ("ferplus")."""
     ref = cfg.reference
+    if ref.table == ref.paper:
+        return ref.paper
     return f"{ref.paper}-table{ref.table}" if ref.table.isdigit() else f"{ref.paper}-{ref.table}"
 
 
@@ -80,21 +85,74 @@ def _fmt(v: float | None, percent: bool) -> str:
     return f"{100 * v:.2f}" if percent else f"{v:.4f}"
 
 
-def _one_seed(cfg: ExperimentConfig, folds: tuple[int, ...], overwrite: bool) -> dict[str, list[float]]:
-    """Per metric the values of one config and seed: one per DFEW fold, or one run elsewhere."""
-    if get_format(cfg.data.format).folds and not cfg.data.test_format:
-        summary = cross_validate(cfg, folds=folds, replace_other=overwrite)
-        return {k: v["values"] for k, v in summary["metrics"].items()}
-    run = Path(cfg.run.out_dir)
+def _has_folds(cfg: ExperimentConfig) -> bool:
+    return bool(get_format(cfg.data.format).folds) and not cfg.data.test_format
+
+
+def _seed_configs(cfg: ExperimentConfig, seeds: tuple[int, ...] | None) -> list[ExperimentConfig]:
+    """One config per seed: the config's own seed in its ``run.out_dir``, another seed in
+    ``<run.out_dir>-seed<s>``."""
+    out = []
+    for seed in seeds or (cfg.run.seed,):
+        scfg = cfg.model_copy(deep=True)
+        if seed != cfg.run.seed:
+            scfg.run.seed = seed
+            scfg.run.out_dir = f"{cfg.run.out_dir.rstrip('/')}-seed{seed}"
+        out.append(scfg)
+    return out
+
+
+def _seed_runs(cfg: ExperimentConfig, folds: tuple[int, ...], overwrite: bool) -> list[Run]:
+    """The planned runs of one config and seed: its DFEW folds (``prepare_cv``), or its one run."""
+    if _has_folds(cfg):
+        return prepare_cv(cfg, folds, replace_other=overwrite)
     hint = "pass --overwrite to train it again, or use another run.out_dir"
-    plan = plan_run(run, cfg, overwrite=False, replace_other=overwrite, hint=hint)
-    if plan == "reuse":
-        metrics = read_metrics(run / "metrics.json")
-    else:
-        resume = str(run / "last.pt") if plan == "resume" else None
-        metrics = fit(cfg, resume=resume, overwrite=plan == "overwrite")
+    return [
+        Run(cfg, plan_run(Path(cfg.run.out_dir), cfg, overwrite=False, replace_other=overwrite, hint=hint))
+    ]
+
+
+def plan_table(
+    items: list[tuple[Path, ExperimentConfig]],
+    folds: tuple[int, ...],
+    seeds: tuple[int, ...] | None,
+    overwrite: bool,
+) -> list[Run]:
+    """Every run of a table, planned before any trains; rows that share an experiment share its runs.
+
+    A finished run is reused only when it was trained with its config up to its name and paper reference; a
+    run trained otherwise is refused, or trained again with ``overwrite``.
+
+    Raises:
+        ValueError: two configs would train one run folder with different settings, or ``plan_run``'s.
+    """
+    runs: dict[str, Run] = {}
+    for _, cfg in items:
+        for scfg in _seed_configs(cfg, seeds):
+            for run in _seed_runs(scfg, folds, overwrite):
+                first = runs.setdefault(run.key, run)
+                a, b = first.cfg.model_dump(mode="json"), run.cfg.model_dump(mode="json")
+                if first is not run and (differ := config_differences(a, b, REUSE_SAFE)):
+                    theirs = describe(differ, first.cfg.name, run.cfg.name)
+                    raise ValueError(
+                        f"{first.cfg.name} and {run.cfg.name} would train one folder {run.key} with other "
+                        f"settings ({theirs}): give one of them another run.out_dir"
+                    )
+    return list(runs.values())
+
+
+def _one_seed(
+    cfg: ExperimentConfig, folds: tuple[int, ...], metrics: dict[str, dict[str, Any]]
+) -> dict[str, list[float]]:
+    """Per metric the values of one config and seed from its runs' ``metrics`` (by run folder): one per DFEW
+    fold (its cv summary written as ``softfer cv`` does), or one run elsewhere."""
+    if _has_folds(cfg):
+        summary = finish_cv(cfg, folds, metrics)
+        return {k: v["values"] for k, v in summary["metrics"].items()}
     return {
-        k: [float(v)] for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        k: [float(v)]
+        for k, v in metrics[cfg.run.out_dir].items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
     }
 
 
@@ -104,23 +162,37 @@ def _run_config(
     seeds: tuple[int, ...] | None = None,
     overwrite: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Per metric ``mean_ci`` (mean, t interval, n) of one config over DFEW folds and ``seeds``.
+    """Plan, train here (or reuse) and summarise the runs of one config (``plan_table``, ``_summary``)."""
+    metrics = execute(plan_table([(Path(), cfg)], folds, seeds, overwrite), None, Path("."), study="")
+    return _summary(cfg, folds, seeds, metrics)
 
-    The config's own seed runs in its ``run.out_dir``; another seed in ``<run.out_dir>-seed<s>``. A finished
-    run is reused only when it was trained with ``cfg`` up to its name and paper reference (rows of a table
-    that share an experiment share its run folder); a run trained otherwise is refused, or trained again
-    with ``overwrite``.
-    """
+
+def _summary(
+    cfg: ExperimentConfig,
+    folds: tuple[int, ...],
+    seeds: tuple[int, ...] | None,
+    metrics: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Per metric ``mean_ci`` (mean, t interval, n) of one config over DFEW folds and ``seeds``, from its
+    runs' ``metrics`` (by run folder)."""
     values: dict[str, list[float]] = {}
-    for i, seed in enumerate(seeds or (cfg.run.seed,)):
-        scfg = cfg.model_copy(deep=True)
-        if seed != cfg.run.seed:
-            scfg.run.seed = seed
-            scfg.run.out_dir = f"{cfg.run.out_dir.rstrip('/')}-seed{seed}"
-        found = _one_seed(scfg, folds, overwrite)
+    for i, scfg in enumerate(_seed_configs(cfg, seeds)):
+        found = _one_seed(scfg, folds, metrics)
         keys = found.keys() if i == 0 else found.keys() & values.keys()
         values = {k: values.get(k, []) + found[k] for k in keys}
     return {k: mean_ci(v) for k, v in values.items()}
+
+
+def _launched(runs: list[Run], table: str, launch: LaunchOptions | None, overwrite: bool) -> dict[str, Any]:
+    """Every run's metrics (``execute``); a launcher records its jobs in ``<the runs' common folder>/
+    reproduce-<table>``."""
+    study, folder = f"reproduce {table}", Path(".")
+    if launch is not None and launch.launcher != "sequential" and runs:
+        parents = [str(Path(r.key).resolve().parent) for r in runs]
+        folder = Path(os.path.commonpath(parents)) / f"reproduce-{table}"
+        own = overwrite or holds_jobs(folder, study)
+        check_outputs(launch_outputs(folder, launch), overwrite=own, what="run.out_dir")
+    return execute(runs, launch, folder, study=study)
 
 
 def reproduce(
@@ -130,21 +202,24 @@ def reproduce(
     folds: tuple[int, ...] = (1, 2, 3, 4, 5),
     seeds: tuple[int, ...] | None = None,
     overwrite: bool = False,
+    launch: LaunchOptions | None = None,
 ) -> str:
     """Run one table's experiments; returns a Markdown comparison with the paper's numbers.
 
     Ours is the mean over the runs (DFEW folds x ``seeds``; default: each config's own seed) with its 95 %
     Student t interval and the number of runs. ``overwrite`` trains again the runs (and folds) that were
     trained with other settings, instead of refusing them; runs trained with these settings are reused
-    either way.
+    either way. ``launch``: where the runs train (``studies.launch``; default: here, one after another).
     """
     items = _table(table, overrides)
+    metrics = _launched(plan_table(items, folds, seeds, overwrite), table, launch, overwrite)
     percent = items[0][1].reference.paper in PERCENT_PAPERS
     rows, notes = [], []
     for path, cfg in items:
-        ours = _run_config(cfg, folds, seeds, overwrite)
-        for key, paper_value in cfg.reference.metrics.items():
-            paper = paper_value / 100 if percent else paper_value
+        ours = _summary(cfg, folds, seeds, metrics)
+        # a row the paper has no number for still shows ours (its accuracy)
+        for key, paper_value in (cfg.reference.metrics or {"war": None}).items():
+            paper = None if paper_value is None else paper_value / 100 if percent else paper_value
             v = ours.get(key)
             value = "-" if v is None else _fmt(v["mean"], percent)
             interval = "-"

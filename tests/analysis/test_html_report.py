@@ -1,11 +1,13 @@
 """Issue 16: `softfer report` writes one self-contained HTML page per run, cv folder and comparison, and a
 real browser (headless Chromium) opens it with no broken image and no script error."""
 
+import html
 import json
 import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +128,100 @@ def test_compare_report_has_intervals_tests_and_verdicts(folders):
 def test_a_folder_without_results_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a finished run, cross-validation or comparison" in capsys.readouterr().err
+
+
+# --- issue 24: directions and definitions, one run per config, the demo folder ---
+
+
+@pytest.fixture
+def demo_folder(tmp_path):
+    """A folder in the layout `softfer demo` writes (its own _configs place the runs): comparison.json at
+    the top, each regime's run (metrics.json, config.yaml, environment.json) in runs/<regime>; one run
+    per regime, as the demo trains. Metrics from random predictions: only the layout matters here."""
+    import numpy as np
+
+    from softfer import demo, metrics
+    from softfer.classes import DFEW_CLASSES
+    from softfer.config import dump_config
+    from softfer.engine.environment import environment
+    from softfer.engine.evaluate import summary_scalars
+    from softfer.studies.stats_report import summarize_comparison
+
+    out, data = tmp_path / "demo", tmp_path / "demo" / "data_quick"
+    rng = np.random.default_rng(0)
+    rows = []
+    for regime, cfg in zip(demo.REGIMES, demo._configs(out, data, True, 32), strict=True):
+        run = Path(cfg.run.out_dir)
+        run.mkdir(parents=True)
+        votes = rng.dirichlet(np.ones(7) * 0.3, size=30)
+        report = metrics.classification_report(
+            rng.dirichlet(np.ones(7), size=30), votes.argmax(1), soft_target=votes, class_names=DFEW_CLASSES
+        )
+        (run / "metrics.json").write_text(json.dumps(report))
+        dump_config(cfg, run / "config.yaml")
+        (run / "environment.json").write_text(json.dumps(environment(str(data), True)))
+        rows.append({"config": regime, "fold": 1, "seed": cfg.run.seed, **summary_scalars(report)})
+    summary = summarize_comparison(
+        rows, configs=list(demo.REGIMES), folds=(1,), seeds=(rows[0]["seed"],), num_classes=7
+    )
+    (out / "comparison.json").write_text(json.dumps(summary))
+    return out
+
+
+def test_the_demo_folders_report_finds_each_runs_config_and_provenance(demo_folder):
+    assert main(["report", str(demo_folder)]) == 0
+    text = (demo_folder / "report.html").read_text()
+    assert "not recorded" not in text and "not found" not in text
+    for regime in ("hard", "soft", "midas"):
+        assert f"name: demo-{regime}" in text  # its resolved config
+        assert f"runs/{regime}" in text  # its folder, in the table of every run
+    assert str((demo_folder / "data_quick").resolve()) in text or str(demo_folder / "data_quick") in text
+    assert "synthetic benchmark" in text and "torchvision" in text
+
+
+def test_one_run_per_config_says_no_test_is_possible_once_and_shows_no_p_values(demo_folder):
+    from softfer.analysis.html import compare_page
+
+    _, body = compare_page(demo_folder)
+    assert body.count("one run: no test possible") == 1
+    assert "smallest possible p" not in body and "<th>p</th>" not in body
+    differences = body[body.index("Differences (B - A)") :]
+    summary = json.loads((demo_folder / "comparison.json").read_text())
+    [hard_soft] = [p for p in summary["metrics"]["uar"]["pairs"] if (p["a"], p["b"]) == ("hard", "soft")]
+    assert f"{hard_soft['mean_diff']:.4f}" in differences  # the difference itself is still shown
+
+
+def _rows(body: str, header: str) -> dict[str, list[str]]:
+    """The first table after ``header`` as {first cell: the other cells} (tags stripped)."""
+    table = body[body.index(header) :]
+    table = table[: table.index("</table>")]
+    rows = {}
+    for tr in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", tr)]
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_every_metric_of_a_page_shows_its_direction_and_definition_from_the_metric_table(demo_folder):
+    from softfer.analysis.html import compare_page, run_page
+    from softfer.metric_table import METRICS_BY_NAME, SHOWN_IN_TABLE
+
+    def expected(name):
+        m = METRICS_BY_NAME[name]
+        return ("higher ↑" if m.higher_is_better else "lower ↓"), m.definition
+
+    _, body = run_page(demo_folder / "runs" / "midas")
+    rows = _rows(body, "<h2>Metrics")
+    assert {"uar", "nll", "ece", "js_to_votes", "kl_to_votes"} <= set(rows)
+    for name, (value, direction, what) in rows.items():
+        assert (direction, what) == expected(name), name
+        assert what and float(value) == float(value)
+    _, body = compare_page(demo_folder)
+    legend = _rows(body, "<th>definition</th>")
+    assert set(legend) == {
+        m for m in SHOWN_IN_TABLE if m in json.loads((demo_folder / "comparison.json").read_text())["metrics"]
+    }
+    for name, cells in legend.items():
+        assert tuple(cells) == expected(name), name
+    assert "docs/METRICS.md" in body

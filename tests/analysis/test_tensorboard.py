@@ -113,3 +113,51 @@ def test_other_ranks_and_empty_results_log_nothing(tmp_path):
     assert not acc.Tags()["scalars"]
     with pytest.raises(KeyError, match="hparams"):
         acc.PluginTagToContent("hparams")
+
+
+def test_validation_scores_match_scikit_learn():
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
+
+    from softfer.engine.train import validation_scores
+
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(4), size=50)
+    labels = np.r_[np.arange(4), rng.integers(0, 4, size=46)]  # every class present: UAR = balanced acc.
+    scores = validation_scores(probs, labels, 4)
+    assert scores["val_uar"] == pytest.approx(balanced_accuracy_score(labels, probs.argmax(1)))
+    assert scores["val_war"] == pytest.approx(accuracy_score(labels, probs.argmax(1)))
+    assert scores["val_nll"] == pytest.approx(log_loss(labels, probs, labels=range(4)))
+    # one bin holds every clip when all confidences are equal: ECE = |accuracy - confidence|
+    flat = np.full((4, 4), 0.25)
+    assert validation_scores(flat, np.arange(4), 4)["val_ece"] == pytest.approx(0.0)
+    sure = np.eye(4)[[0, 0, 0, 0]]
+    assert validation_scores(sure, np.arange(4), 4)["val_ece"] == pytest.approx(0.75)
+
+
+def test_a_training_run_logs_validation_uar_war_nll_ece_per_epoch_beside_loss_and_lr(tmp_path):
+    from softfer.data.synthetic.generate import generate_dfew
+    from softfer.engine.train import fit
+
+    root = tmp_path / "dfew"
+    generate_dfew(root, clips=40, size=16, seed=0, workers=1)
+    cfg = load_config(
+        packaged_configs() / "demo" / "hard.yaml",
+        [
+            f"data.root={root}",
+            "data.size=16",
+            "data.segments=2",
+            "data.val_fraction=0.25",
+            "model.options={width: 4, dropout: 0.0}",
+            "optim.epochs=2",
+            "optim.batch_size=8",
+            "run.progress=false",
+            f"run.out_dir={tmp_path / 'run'}",
+        ],
+    )
+    history = fit(cfg)["history"]
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    for tag in ("train_loss", "lr", "val_uar", "val_war", "val_nll", "val_ece"):
+        events = acc.Scalars(tag)
+        assert [e.step for e in events] == [1, 2], tag
+        assert [e.value for e in events] == pytest.approx([h[tag] for h in history], rel=1e-6), tag

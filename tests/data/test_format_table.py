@@ -29,6 +29,9 @@ EXPECTED = {
     # 20 videos of 18 frames, a seeded 16 / 4 split by video.
     "affwild": {("train", False): 288, ("test", False): 72},
     "manifest": {("train", False): 300, ("val", False): 75},
+    # 120 seeded rows (96 / 12 / 12 by Usage); training loses 2 rows without an image name (not a face) and
+    # 4 faces whose majority is unknown (tests/data/test_ferplus.py checks the rules on hand-made files).
+    "ferplus": {("train", False): 90, ("val", False): 12, ("test", False): 12},
 }
 FORMER_DFER_LABELS = {"train": [0, 1, 2, 3, 4, 5, 6, 0], "test": [6, 5, 4]}
 
@@ -148,6 +151,7 @@ def test_default_test_splits_of_the_papers():
         "affwild": "test",
         "manifest": None,
         "former_dfer": None,
+        "ferplus": "test",  # FER+ reports FER2013's PrivateTest
     }
 
 

@@ -14,7 +14,7 @@ from scipy import stats as sps
 from softfer.cli import main
 from softfer.config import load_config
 from softfer.plots.compare import paired_runs_figure
-from softfer.studies import compare as compare_module
+from softfer.studies import launch as launch_module
 from softfer.studies.compare import check_comparable, compare_configs
 
 CONFIGS = ["demo/hard.yaml", "demo/soft.yaml", "demo/midas.yaml"]
@@ -175,7 +175,7 @@ def test_a_second_compare_reuses_every_run_and_refuses_changed_settings(
     def no_training(*args, **kw):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(compare_module, "fit", no_training)
+    monkeypatch.setattr(launch_module, "fit", no_training)
     again = compare_configs(CONFIGS, folds=(1, 2), seeds=(0, 1), out=out, overrides=_tiny(tiny_dfew))
     assert again["metrics"]["uar"] == summary["metrics"]["uar"]
     argv = ["compare", *CONFIGS, "--folds", "1,2", "--seeds", "0,1", "--out", str(out)]

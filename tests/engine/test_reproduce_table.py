@@ -28,10 +28,11 @@ def _fake_runs(
     """Replace the training of one config and seed by ``runs``; returns the (name, seed, run folder) asked."""
     asked = []
 
-    def one_seed(cfg: ExperimentConfig, folds: tuple[int, ...], overwrite: bool) -> dict[str, list[float]]:
+    def one_seed(cfg: ExperimentConfig, folds: tuple[int, ...], metrics: dict) -> dict[str, list[float]]:
         asked.append((cfg.name, cfg.run.seed, cfg.run.out_dir))
         return {k: v[: len(folds)] for k, v in runs[(cfg.name, cfg.run.seed)].items()}
 
+    monkeypatch.setattr(reproduce_module, "_seed_runs", lambda cfg, folds, overwrite: [])  # nothing trains
     monkeypatch.setattr(reproduce_module, "_one_seed", one_seed)
     return asked
 

@@ -36,7 +36,7 @@ def in_tree(tree):
 def test_every_table_is_covered():
     tables = table_configs()
     expected = {f"midas-table{n}" for n in range(1, 8)} | {f"dual-domain-table{n}" for n in range(1, 5)}
-    assert expected | {"midas-ferv39k-plus"} == set(tables)
+    assert expected | {"midas-ferv39k-plus", "ferplus"} == set(tables)
     assert sum(len(v) for v in tables.values()) >= 66
 
 

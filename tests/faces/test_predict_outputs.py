@@ -25,10 +25,11 @@ def test_output_names_keep_the_suffix_and_sub_folder(tmp_path):
     names = {
         p.relative_to(tmp_path).as_posix()
         for n in ("x.jpg", "x.mp4", "sub/x.jpg")
-        for p in output_paths(tmp_path, Path(n), annotate=True)
+        for p in output_paths(tmp_path, Path(n), annotate=True, html=True)
     }
-    tails = (".json", "_frames.csv", "_windows.csv", "_timeline.png")
-    expected = {f"{n}{t}" for n in ("x.jpg", "x.mp4", "sub/x.jpg") for t in tails} | {"x.mp4_annotated.mp4"}
+    tails = (".json", "_frames.csv", "_windows.csv", "_timeline.png", "_summary.csv", ".html")
+    expected = {f"{n}{t}" for n in ("x.jpg", "x.mp4", "sub/x.jpg") for t in tails}
+    expected |= {"x.mp4_annotated.mp4", "x.jpg_annotated.jpg", "sub/x.jpg_annotated.jpg"}
     assert names == expected
 
 
@@ -39,12 +40,12 @@ def test_same_stem_photo_and_video_both_kept_and_never_overwritten(folder, tmp_p
     by_media = {r["media"]: r for r in results}
     assert set(by_media) == {str(folder / "x.jpg"), str(folder / "x.mp4"), str(folder / "sub" / "x.jpg")}
     outputs = [p for r in results for p in r["outputs"]]
-    assert len(outputs) == len(set(outputs)) == 12
+    assert len(outputs) == len(set(outputs)) == 15
     for name in ("x.jpg", "x.mp4", "sub/x.jpg"):
         saved = json.loads((out / f"{name}.json").read_text())
         assert saved["meta"]["media"] == str(folder / name)
         assert saved["windows"] == by_media[str(folder / name)]["windows"]
-        for tail in ("_frames.csv", "_windows.csv", "_timeline.png"):
+        for tail in ("_frames.csv", "_windows.csv", "_timeline.png", "_summary.csv"):
             assert (out / f"{name}{tail}").is_file()
     assert json.loads((out / "x.jpg.json").read_text())["meta"]["faces"] == 1  # the photo's, not the video's
     assert json.loads((out / "sub" / "x.jpg.json").read_text())["meta"]["faces"] == 5

@@ -10,7 +10,14 @@ from softfer.models.pretrained import hub_weights
 
 
 def test_registry_lists_the_paper_models():
-    assert list_models() == ["fer_mini_xception", "r18_affect", "r18_gru", "r3d_18", "tsm_r18"]
+    assert list_models() == [
+        "fer_mini_xception",
+        "r18_affect",
+        "r18_gru",
+        "r3d_18",
+        "tsm_r18",
+        "vgg13_ferplus",
+    ]
 
 
 def test_unknown_model_and_option():

@@ -25,6 +25,8 @@ STATS = {
     "kinetics400-r3d18": R3D_18_Weights.KINETICS400_V1.transforms(),
     # the fer package feeds its CNN (pixel / 255 - 0.5) * 2 (fer/fer.py, detect_emotions)
     "fer2013-keras": SimpleNamespace(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]),
+    # no pretrained weights (FER+'s VGG-13 from scratch): the fer package's 2 * pixel / 255 - 1, by choice
+    "none": SimpleNamespace(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]),
 }
 
 
@@ -165,7 +167,14 @@ def test_registering_a_model_twice_raises_and_specs_are_validated():
 
     with pytest.raises(ValueError, match="'tsm_r18' is already registered"):
         register_model(spec=spec)(tsm_r18)
-    assert list_models() == ["fer_mini_xception", "r18_affect", "r18_gru", "r3d_18", "tsm_r18"]
+    assert list_models() == [
+        "fer_mini_xception",
+        "r18_affect",
+        "r18_gru",
+        "r3d_18",
+        "tsm_r18",
+        "vgg13_ferplus",
+    ]
     assert spec_of(create_model("tsm_r18", width=8)) is spec
     with pytest.raises(TypeError, match="spec=ModelSpec"):
         register_model(spec=None)

@@ -17,7 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from softfer.data.records import parse_int
@@ -55,6 +54,8 @@ def face_pixels(text: str, where: str) -> np.ndarray:
 
 def _write_faces(csv_path: Path, staging: Path) -> list[str]:
     """Every face of fer2013.csv as ``staging/NNNNNN.png`` (row order); returns each row's Usage."""
+    import cv2  # here, not at import: the CLI's parser reads the format table without loading OpenCV
+
     table = read_table(csv_path, delimiter=",")
     cols = [table.column(c) for c in FER_COLUMNS]
     usage = []

@@ -102,16 +102,11 @@ def folders_root(root: Path) -> Path | None:
 
 def _votes(table: Table, columns: list[int], where: list[str]) -> np.ndarray:
     """The 10 vote columns as int64 counts; a cell that is no count, or a damaged count, names its row."""
-    votes = validate_votes(
-        parse_numbers(table, columns, what="vote counts"),
-        num_classes=10,
-        source=str(table.path),
-        row_names=where,
-    )
-    big = np.flatnonzero((votes > MAX_VOTES).any(axis=1))
+    numbers = np.asarray(parse_numbers(table, columns, what="vote counts"), float).reshape(-1, len(columns))
+    big = np.flatnonzero((numbers > MAX_VOTES).any(axis=1))  # before the int64 cast, which would wrap
     if len(big):
-        raise ValueError(f"{where[big[0]]}: a vote count above {MAX_VOTES}: {votes[big[0]].tolist()}")
-    return votes
+        raise ValueError(f"{where[big[0]]}: a vote count above {MAX_VOTES}: {numbers[big[0]].tolist()}")
+    return validate_votes(numbers, num_classes=10, source=str(table.path), row_names=where)
 
 
 # --- layout (b): the FER+ repository's folders ------------------------------------------------------------

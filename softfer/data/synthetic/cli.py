@@ -1,4 +1,4 @@
-"""`softfer synth dfew|affectnet`: generate, then optionally print statistics and save a montage."""
+"""`softfer synth dfew|affectnet|ferplus`: generate, then optionally print statistics and save a montage."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
+from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES, FERPLUS_CLASSES
 from softfer.data.label_files import agreement_report
+from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
 from softfer.io.console import bars_allowed, console
@@ -177,3 +178,27 @@ def synth_affectnet(
         save_montage(grid, [""] * len(grid), montage, captions)
         print(f"montage: {montage}")
     return records
+
+
+def synth_ferplus(
+    out: str, *, images: int, seed: int, workers: int, stats: bool, montage: str | None
+) -> None:
+    """Generate a synthetic FER+ set in both layouts and report on it."""
+    faces, seconds = _generate(
+        generate_ferplus, out, images, "rendering faces", images=images, seed=seed, workers=workers
+    )
+    print(
+        f"wrote {images} FER+ rows (48x48 grey) to {out} (fer2013.csv + fer2013new.csv) and "
+        f"{Path(out) / 'images'} (FER2013Train/Valid/Test) in {seconds:.1f} s"
+    )
+    names = (*FERPLUS_CLASSES, "unknown", "NF")
+    top = np.array([int(f.votes.argmax()) for f in faces])
+    if stats:
+        counts = np.bincount(top, minlength=len(names))
+        print("majority vote counts: " + ", ".join(f"{c}={n}" for c, n in zip(names, counts, strict=True)))
+    if montage:
+        picks = np.linspace(0, len(faces) - 1, min(48, len(faces))).astype(int).tolist()
+        rows = [picks[k : k + 8] for k in range(0, len(picks), 8)]
+        grid = [[np.repeat(faces[i].pixels[..., None], 3, axis=2) for i in row] for row in rows]
+        save_montage(grid, [""] * len(grid), montage, [[names[top[i]] for i in row] for row in rows])
+        print(f"montage: {montage}")

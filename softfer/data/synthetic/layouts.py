@@ -30,6 +30,7 @@ import numpy as np
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.data.formats.affectnet import read_affectnet
 from softfer.data.formats.ferv39k import FERV39K_CLASSES
+from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.data.synthetic.generate import ClipRecord, _folds, generate_affectnet, generate_dfew, staging
 from softfer.data.synthetic.model import SynthConfig
 from softfer.io.tables import CLASS_SYNONYMS, write_csv
@@ -43,6 +44,7 @@ SMOKE_DFEW_CLIPS = 70  # ~53 training clips per fold; with seed 0 every class in
 SMOKE_AFFECTNET_IMAGES = 400  # > 256 training images for AffectNet and MorphSet (batch 256)
 SMOKE_AFFWILD_VIDEOS = 20  # 16 training videos x 18 frames = 288 frames
 SMOKE_AFFWILD_FRAMES = 18
+SMOKE_FERPLUS_IMAGES = 120  # FER+ rows: about 96 Training, 12 PublicTest, 12 PrivateTest
 
 
 def link_file(src: Path, dst: Path) -> None:
@@ -270,13 +272,15 @@ def build_smoke_tree(root: str | Path, *, size: int = 32, seed: int = 0) -> dict
 
     Paths (relative to ``root``, as the configs give them relative to the working directory):
     data/DFEW, data/FERV39k (+ data/FERV39k/ferv39k_plus_votes.csv), data/AFEW, data/AffectNet,
-    data/affectnet_va_stats.json, data/Aff-Wild, data/MorphSet/manifest.csv,
-    weights/resnet18_imagenet.pth, weights/r3d_18_kinetics400.pth. Returns the paths by name.
+    data/affectnet_va_stats.json, data/Aff-Wild, data/MorphSet/manifest.csv, data/FERPlus (FER+ as
+    distributed, and its folder layout in data/FERPlus/images), weights/resnet18_imagenet.pth,
+    weights/r3d_18_kinetics400.pth. Returns the paths by name.
 
     Sizes: 70 DFEW clips (about 53 training / 13 test per fold, balanced class priors), reused as 70
     FERV39k clips (56 train / 14 test) and 70 AFEW clips (35 Train / 35 Val); 400 AffectNet images
     (360 training, 40 validation, plus 3 rows each with codes 8-10), reused as 20 Aff-Wild videos of 18
-    frames (288 training frames) and a 375-image MorphSet manifest (300 train / 75 val). The image
+    frames (288 training frames) and a 375-image MorphSet manifest (300 train / 75 val); 120 FER+ rows of
+    48 px faces (``softfer.data.synthetic.ferplus``). The image
     datasets' training splits hold more than 256 images, one batch of the dual-domain configs.
     """
     root = Path(root)
@@ -295,6 +299,7 @@ def build_smoke_tree(root: str | Path, *, size: int = 32, seed: int = 0) -> dict
     write_affwild(data / "Aff-Wild", data / "AffectNet", stills, stats, seed=seed)
     manifest = write_morphset(data / "MorphSet", data / "AffectNet", stills, seed=seed)
     weights = write_weights(root / "weights", seed=seed)
+    generate_ferplus(data / "FERPlus", images=SMOKE_FERPLUS_IMAGES, seed=seed)  # 48 px whatever ``size``
     return {
         "dfew": data / "DFEW",
         "ferv39k": data / "FERV39k",
@@ -304,5 +309,7 @@ def build_smoke_tree(root: str | Path, *, size: int = 32, seed: int = 0) -> dict
         "affectnet_stats": data / "affectnet_va_stats.json",
         "affwild": data / "Aff-Wild",
         "morphset": manifest,
+        "ferplus": data / "FERPlus",
+        "ferplus_folders": data / "FERPlus" / "images",
         **weights,
     }

@@ -1,0 +1,222 @@
+"""`softfer calibrate`: a trained model's temperature and ambiguity threshold, fitted on held-out items.
+
+The held-out items are the run's validation split (``data.val_fraction`` of the training split, carved by
+``engine.data.build_data`` exactly as in training: stratified by class, seeded by ``run.seed``, before any
+training target), or the clips named by ``--data/--format/--split``. Items the model was trained on are
+refused (its ``training_items``). The fits are ``softfer.inference.calibration``'s: the temperature
+minimises the NLL on the labelled items, the ambiguity threshold separates the vote rule's clear and
+ambiguous clips (``data.clear_threshold``) on the items with votes.
+
+The calibrated model is a new checkpoint, never the input (``softfer.io.outputs``): by default
+``<stem>_calibrated<suffix>`` beside it (RUN/model_calibrated.pt), with the report beside that
+(``<out stem>.json``). The copy keeps every entry of the input (weights, config, classes, fingerprint,
+training items) and adds ``calibration``, so `eval` still refuses the model's training items and the
+run's identity is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from softfer import metrics
+from softfer.config import ExperimentConfig, apply_overrides, validate_config
+from softfer.data.fingerprint import items_trained_on
+from softfer.engine.data import build_data, evaluation_split, split_source
+from softfer.engine.evaluate import predict, unreadable_record
+from softfer.engine.outputs import eval_loader
+from softfer.engine.runs import held_out_config
+from softfer.engine.runtime import setup_distributed
+from softfer.inference.batch import probabilities
+from softfer.inference.calibration import (
+    DEFAULT_MARGIN,
+    Calibration,
+    fit_margin_threshold,
+    fit_temperature,
+    top2,
+)
+from softfer.inference.checkpoint import load_checkpoint, save_checkpoint, save_safetensors_checkpoint
+from softfer.inference.loading import model_from_state
+from softfer.io.files import write_json_atomic
+from softfer.io.outputs import check_outputs
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+def calibrated_path(checkpoint: Path) -> Path:
+    """The default calibrated copy of ``checkpoint``: ``<stem>_calibrated<suffix>`` beside it."""
+    return checkpoint.with_name(f"{checkpoint.stem}_calibrated{checkpoint.suffix}")
+
+
+def _checkpoint_of(source: str | Path) -> Path:
+    path = Path(source)
+    return path / "model.pt" if path.is_dir() else path
+
+
+def _held_out(
+    cfg: ExperimentConfig, classes: tuple[str, ...], ckpt: Path, data: dict[str, Any]
+) -> tuple[Any, ExperimentConfig, str, str]:
+    """(dataset, config, source in words, format) of the items to fit on: the --data items, else the
+    run's validation split."""
+    if any(data[k] for k in ("root", "fmt", "split")):
+        cfg = held_out_config(cfg, classes, ckpt, **data)
+        fmt, split = evaluation_split(cfg.data)
+        return build_data(cfg, with_train=False).test, cfg, split_source(cfg.data, fmt, split), fmt
+    cfg = validate_config(apply_overrides(cfg.model_dump(mode="json"), data["overrides"]), "calibrate")
+    if cfg.data.val_fraction <= 0:
+        raise ValueError(
+            f"{ckpt}: its run held out no validation split (data.val_fraction is 0), and calibrating on "
+            "training or test items would bias the fit: pass held-out clips with --data ROOT [--format F] "
+            "--split S (with votes, to fit the ambiguity threshold too)"
+        )
+    bundle = build_data(cfg, with_train=True)
+    train = split_source(cfg.data, cfg.data.format, cfg.data.train_split)
+    source = f"the validation hold-out ({cfg.data.val_fraction:g}) of the {train}"
+    return bundle.val, cfg, source, cfg.data.format
+
+
+def _refuse_training_items(state: dict[str, Any], records: list, fmt: str, ckpt: Path) -> None:
+    stored = state.get("training_items")
+    if not isinstance(stored, dict):
+        log.warning(
+            "%s does not record what it was trained on (an older or imported model): the calibration items "
+            "cannot be checked against its training items",
+            ckpt,
+        )
+        return
+    found = items_trained_on(stored, fmt, records)
+    if found:
+        raise ValueError(
+            f"{ckpt}: {len(found)} of the {len(records)} calibration items are items this model was trained "
+            f"on (first: {', '.join(found[:5])}): a model is over-confident on them, so the fit would be "
+            "wrong; calibrate on held-out items (another split or fold)"
+        )
+
+
+def _scores(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> dict[str, Any]:
+    bins = metrics.reliability_bins(probs, labels, n_bins=n_bins)
+    return {
+        "nll": metrics.nll(probs, labels),
+        "ece": metrics.ece(probs, labels, n_bins=n_bins),
+        "reliability": {k: [None if np.isnan(v) else float(v) for v in bins[k]] for k in bins},
+    }
+
+
+def _fit_threshold(probs: np.ndarray, soft: np.ndarray, voted: np.ndarray, clear: float) -> dict[str, Any]:
+    """The ambiguity threshold's fit on the items with votes, or why there is none."""
+    if not voted.any():
+        return {"fitted": False, "why": "no item has annotator votes"}
+    ambiguous = ~metrics.clear_mask(soft[voted], clear)
+    try:
+        fit = fit_margin_threshold(top2(probs[voted])[2], ambiguous)
+    except ValueError as exc:
+        return {"fitted": False, "why": str(exc)}
+    return {"fitted": True, "clear_threshold": clear, **fit}
+
+
+def fit_calibration(
+    pred: dict[str, np.ndarray], clear_threshold: float, *, n_bins: int = 15
+) -> tuple[Calibration, dict[str, Any]]:
+    """The calibration fitted on ``engine.evaluate.predict``'s output (logits, labels, votes), and its
+    report: data counts, temperature, NLL/ECE/reliability before and after on these items, the ambiguity
+    threshold's fit (or why there is none).
+
+    Raises:
+        ValueError: no item has a class label.
+    """
+    keep = pred["label"] >= 0
+    if not keep.any():
+        raise ValueError(f"calibrate: none of the {len(keep)} items has a class label")
+    logits, labels = pred["logits"][keep], pred["label"][keep]
+    temperature = fit_temperature(logits, labels)
+    before = probabilities(torch.from_numpy(logits)).numpy()
+    after = probabilities(torch.from_numpy(logits), temperature).numpy()
+    voted = pred["has_votes"][keep].astype(bool)
+    ambiguity = _fit_threshold(after, pred["soft"][keep], voted, clear_threshold)
+    report = {
+        "data": {"items": int(keep.sum()), "with_votes": int(voted.sum())},
+        "temperature": temperature,
+        "before": _scores(before, labels, n_bins),
+        "after": _scores(after, labels, n_bins),
+        "ambiguity": ambiguity,
+        "note": "before (temperature 1) and after are measured on the items the temperature was fitted "
+        "on; `softfer eval` the calibrated checkpoint on the test split for held-out numbers",
+    }
+    fitted = {f"{k}_{w}": report[w][k] for k in ("nll", "ece") for w in ("before", "after")}
+    calibration = Calibration(
+        temperature,
+        ambiguity.get("threshold", DEFAULT_MARGIN),
+        bool(ambiguity["fitted"]),
+        {
+            "data": report["data"],
+            **fitted,
+            "ambiguity": {k: v for k, v in ambiguity.items() if k != "fitted"},
+        },
+    )
+    return calibration, report
+
+
+def calibrate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    data_root: str | None = None,
+    data_format: str | None = None,
+    split: str | None = None,
+    out: str | Path | None = None,
+    overrides: list[str] | None = None,
+    overwrite: bool = False,
+    n_bins: int = 15,
+) -> dict[str, Any]:
+    """Fit ``checkpoint``'s temperature and ambiguity threshold on held-out items; write the calibrated
+    copy to ``out`` (default ``calibrated_path``) and the report beside it (``.json``).
+
+    Args:
+        checkpoint: RUN/model.pt, a run folder, or a ``.safetensors`` checkpoint.
+        data_root, data_format, split: held-out clips to fit on (as `softfer eval` reads them); none: the
+            run's validation split.
+        overrides: config overrides (``data.root=...`` when the data moved).
+        overwrite: replace an existing ``out`` or report (never the input checkpoint).
+        n_bins: bins of the ECE and the reliability table.
+
+    Returns:
+        The report: checkpoint, out, data (source, items, with votes), temperature, before and after
+        (NLL, ECE, reliability bins on the fitted items), ambiguity (the threshold fit or why not).
+
+    Raises:
+        ValueError: outputs refused, no held-out items, items the model was trained on, data of other
+            classes, or no item with a class label (``fit_calibration``).
+    """
+    ckpt = _checkpoint_of(checkpoint)
+    out = Path(out) if out else calibrated_path(ckpt)
+    if out.suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(f"--out {out}: a checkpoint file name ends in {', '.join(CHECKPOINT_SUFFIXES)}")
+    report_path = out.with_suffix(".json")
+    inputs = [ckpt, *([data_root] if data_root else [])]
+    check_outputs([out, report_path], inputs=inputs, overwrite=overwrite)
+    state = load_checkpoint(ckpt)
+    model, cfg, classes = model_from_state(state, ckpt)
+    held = {"root": data_root, "fmt": data_format, "split": split, "overrides": overrides}
+    dataset, cfg, source, fmt = _held_out(cfg, classes, ckpt, held)
+    _refuse_training_items(state, dataset.records, fmt, ckpt)
+    _, _, device = setup_distributed(cfg.run.device)
+    pred = predict(
+        model.to(device), eval_loader(dataset, cfg), device, amp="none", max_unreadable=dataset.max_unreadable
+    )
+    ids = [r.id for r in dataset.records]
+    skipped = unreadable_record(pred["unreadable"], ids, dataset.max_unreadable, source)
+    calibration, report = fit_calibration(pred, cfg.data.clear_threshold, n_bins=n_bins)
+    report["data"] |= {"source": source, "skipped": skipped}
+    report = {"checkpoint": str(ckpt), "out": str(out), **report}
+    new_state = {**state, "calibration": calibration.to_state()}
+    if out.suffix == ".safetensors":
+        save_safetensors_checkpoint(new_state, out)
+    else:
+        save_checkpoint(new_state, out)
+    write_json_atomic(report_path, report)
+    return {**report, "report": str(report_path)}

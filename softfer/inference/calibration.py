@@ -1,0 +1,204 @@
+"""A model's calibration: one temperature for its logits, and the rule that calls a distribution ambiguous.
+
+Temperature scaling (Guo et al., ICML 2017) divides the logits by one scalar T > 0 fitted by minimising the
+negative log-likelihood on held-out items: T > 1 softens an over-confident model, T < 1 sharpens an
+under-confident one; the top class never changes. A distribution is **ambiguous** when its top-2 margin
+(top probability minus the second) is below a threshold: two emotions coexist. The threshold is fitted on
+clips with votes (``fit_margin_threshold``: the margin that best separates the vote rule's clear clips from
+the ambiguous ones, by Youden's J); a model without one uses ``DEFAULT_MARGIN``.
+
+``softfer calibrate`` (``softfer.engine.calibrate``) fits both and stores them in a new checkpoint under
+``"calibration"``; the fits here are pure functions of arrays. docs/OUTPUTS.md documents the states.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+from softfer.classes import CLEAR_THRESHOLD
+
+# A distribution read as vote shares is clear by the vote rule (top share > CLEAR_THRESHOLD) only if its
+# top-2 margin exceeds 2 * CLEAR_THRESHOLD - 1 (top 0.9 leaves at most 0.1 to the second): 0.8, the margin
+# below which a model without a fitted threshold calls a distribution ambiguous.
+DEFAULT_MARGIN = round(2 * CLEAR_THRESHOLD - 1, 9)
+STATES = ("clear", "ambiguous", "no_face")
+# The temperatures the fit searches (log-spaced bounds): far beyond any useful scaling on either side.
+T_BOUNDS = (1e-2, 1e2)
+
+
+def temperature_nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood (nats) of ``labels`` under softmax(logits / temperature), in float64."""
+    logp = log_softmax(np.asarray(logits, np.float64) / temperature, axis=1)
+    return float(-logp[np.arange(len(labels)), np.asarray(labels, np.int64)].mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T) on ``labels``.
+
+    The NLL is convex in 1/T, so it has one minimum along log T, which bounded Brent search finds (to
+    1e-10 in log T) within ``T_BOUNDS``; a result at a bound means the data ask for more than any
+    reasonable scaling (e.g. every item right: T -> 0).
+
+    Raises:
+        ValueError: no items, or logits and labels of different lengths.
+    """
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.int64)
+    if len(logits) == 0 or len(logits) != len(labels):
+        raise ValueError(f"temperature fit: {len(logits)} logits and {len(labels)} labels (need >= 1, equal)")
+    lo, hi = (math.log(t) for t in T_BOUNDS)
+    found = minimize_scalar(
+        lambda log_t: temperature_nll(logits, labels, math.exp(log_t)),
+        bounds=(lo, hi),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
+    return float(math.exp(found.x))
+
+
+def top2(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top index, second index, top-2 margin) per row of (N, K >= 2) probabilities; NaN rows: -1, -1, NaN."""
+    p = np.asarray(probs, np.float64)
+    known = ~np.isnan(p).any(axis=1)
+    # a stable sort puts the lower class index first among equals, as argmax does
+    order = np.argsort(-np.nan_to_num(p, nan=0.0), axis=1, kind="stable")
+    first, second = order[:, 0], order[:, 1]
+    rows = np.arange(len(p))
+    margin = np.where(known, p[rows, first] - p[rows, second], np.nan)
+    return np.where(known, first, -1), np.where(known, second, -1), margin
+
+
+def face_states(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(state, second) per row: ``no_face`` for rows without a distribution (NaN), ``ambiguous`` when the
+    top-2 margin is below ``threshold`` (``second`` then names the second class index, else -1), ``clear``
+    otherwise."""
+    _, second, margin = top2(probs)
+    state = np.full(len(margin), "no_face", dtype=object)
+    known = ~np.isnan(margin)
+    ambiguous = known & (np.nan_to_num(margin, nan=1.0) < threshold)
+    state[known] = "clear"
+    state[ambiguous] = "ambiguous"
+    return state, np.where(ambiguous, second, -1)
+
+
+def fit_margin_threshold(margins: np.ndarray, ambiguous: np.ndarray) -> dict[str, Any]:
+    """The top-2 margin threshold that best tells ``ambiguous`` items (the vote rule's) from clear ones.
+
+    An item is predicted ambiguous when its margin is below the threshold. Youden's J (sensitivity +
+    specificity - 1, i.e. 2 x balanced accuracy - 1) is maximised over every cut between observed
+    margins (``sklearn.metrics.roc_curve``); the threshold is the midpoint between the largest margin
+    called ambiguous and the next one, so a tie never depends on the order.
+
+    Returns:
+        {"threshold", "youden_j", "balanced_accuracy", "clear", "ambiguous"} (the last two: item counts).
+
+    Raises:
+        ValueError: the items are all clear or all ambiguous (nothing to separate).
+    """
+    from sklearn.metrics import roc_curve  # a second's import: only `softfer calibrate` needs it
+
+    m, amb = np.asarray(margins, np.float64), np.asarray(ambiguous, bool)
+    if amb.all() or not amb.any():
+        raise ValueError(
+            f"ambiguity threshold: the {len(amb)} clips with votes are all "
+            f"{'ambiguous' if amb.any() else 'clear'} by the vote rule (data.clear_threshold): "
+            "nothing to separate"
+        )
+    fpr, tpr, cuts = roc_curve(amb, -m, drop_intermediate=False)
+    best = int(np.argmax(tpr - fpr))
+    called = -cuts[best]  # items with margin <= called are predicted ambiguous
+    above = m[m > called]
+    threshold = (called + above.min()) / 2 if len(above) else float(np.nextafter(called, np.inf))
+    j = float(tpr[best] - fpr[best])
+    return {
+        "threshold": float(threshold),
+        "youden_j": j,
+        "balanced_accuracy": (j + 1) / 2,
+        "clear": int((~amb).sum()),
+        "ambiguous": int(amb.sum()),
+    }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A model's temperature and ambiguity threshold, as stored in its checkpoint under "calibration".
+
+    Attributes:
+        temperature: logits are divided by it before the softmax (1: none).
+        threshold: the top-2 margin below which a distribution is ambiguous.
+        threshold_fitted: whether ``threshold`` was fitted on clips with votes (else ``DEFAULT_MARGIN``).
+        fitted: what `softfer calibrate` recorded (data, counts, NLL/ECE before and after); {} when the
+            model was never calibrated.
+    """
+
+    temperature: float = 1.0
+    threshold: float = DEFAULT_MARGIN
+    threshold_fitted: bool = False
+    fitted: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], source: str | Path = "checkpoint") -> Calibration:
+        """The calibration a checkpoint dict stores (none: temperature 1, the default threshold).
+
+        Raises:
+            ValueError: naming ``source`` when the stored values are not a positive finite temperature and
+                a threshold in [0, 1].
+        """
+        stored = state.get("calibration")
+        if stored is None:
+            return cls()
+        try:
+            t, amb = float(stored["temperature"]), stored["ambiguity"]
+            threshold, fitted = float(amb["threshold"]), bool(amb["fitted"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{source}: unreadable calibration ({exc!r}); run `softfer calibrate` again"
+            ) from exc
+        if not (math.isfinite(t) and t > 0 and 0.0 <= threshold <= 1.0):
+            raise ValueError(
+                f"{source}: calibration temperature {t} or ambiguity threshold {threshold} out of range "
+                "(T > 0, threshold in [0, 1]); run `softfer calibrate` again"
+            )
+        return cls(t, threshold, fitted, dict(stored.get("fitted") or {}))
+
+    def to_state(self) -> dict[str, Any]:
+        """The checkpoint's "calibration" entry (plain JSON types: safetensors keep it as JSON)."""
+        return {
+            "temperature": self.temperature,
+            "ambiguity": {
+                "rule": "top-2 margin",
+                "threshold": self.threshold,
+                "fitted": self.threshold_fitted,
+            },
+            "fitted": self.fitted,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What outputs say about it (``meta["calibration"]``, metrics.json ``calibration``)."""
+        source = self.fitted.get("data", {}).get("source", "held-out data")
+        if self.threshold_fitted:
+            how = "fitted on clips with votes by `softfer calibrate`"
+        else:
+            how = (
+                f"default {DEFAULT_MARGIN:g} (= 2 x clear threshold {CLEAR_THRESHOLD:g} - 1), not fitted on "
+                "this model: run `softfer calibrate` with data that has votes"
+            )
+        return {
+            "temperature": self.temperature,
+            "calibrated": bool(self.fitted),
+            "note": f"softmax(logits / {self.temperature:.4g}), fitted by `softfer calibrate` on {source}"
+            if self.fitted
+            else "not calibrated: the model's own softmax (temperature 1)",
+            "ambiguity": {
+                "rule": "ambiguous when the top-2 margin (top minus second probability) < threshold",
+                "threshold": self.threshold,
+                "fitted": self.threshold_fitted,
+                "note": how,
+            },
+        }

@@ -1,0 +1,324 @@
+"""Where the runs of a study train: one after another in this process (the default), several at once on this
+machine (``local``), or one SLURM job each (``slurm``), through submitit (the launcher of DeiT, MAE, DINOv2).
+
+A study plans every run first (``engine.resume.plan_run``: reuse, resume, train or overwrite), hands the runs
+to ``execute`` and summarises only what ``execute`` returns, which is every run or nothing. With a launcher,
+``execute`` submits the runs that need training, records their job ids in the study folder's jobs.json,
+waits (unless ``wait`` is off), then collects each run from its folder: a run counts only when its
+metrics.json carries the fingerprint of its config on the data as it is now (``check_reusable``). Runs that
+are missing raise ``StudyIncomplete`` (exit 1, naming each run and its job log), so a killed or failed job
+never yields a summary. A second call of the same command plans again: finished runs are reused, SLURM jobs
+that still run are waited for, runs whose job failed, was cancelled or pre-empted are submitted again and
+resume from their last.pt.
+
+Each job is a ``RunJob`` (the run's config and plan). On SLURM pre-emption or time-out submitit calls its
+``checkpoint``, which requeues it to plan again from the run folder: it resumes from last.pt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from softfer.config import ExperimentConfig, apply_overrides, dump_config, validate_config
+from softfer.engine.evaluate import read_metrics
+from softfer.engine.resume import check_reusable, plan_run
+from softfer.engine.train import fit
+from softfer.io.files import write_json_atomic
+from softfer.io.outputs import safe_name
+
+log = logging.getLogger(__name__)
+
+JOBS_FILE = "jobs.json"  # the study's job records, beside its summary
+LOG_FOLDER = "jobs"  # submitit's folder: one submission script, pickle and log pair per job
+# SLURM states in which a job may still train its run: a second call waits for it instead of submitting again.
+ACTIVE_STATES = frozenset(
+    "PENDING RUNNING REQUEUED REQUEUE_HOLD REQUEUE_FED CONFIGURING COMPLETING RESIZING SUSPENDED SIGNALING "
+    "STAGE_OUT STOPPED READY".split()
+)
+POLL_S = {"local": 1.0, "slurm": 30.0}  # how often a waiting study looks at its jobs
+LOCAL_TIMEOUT_MIN = 60 * 24 * 365  # submitit's local jobs end after 2 minutes unless told otherwise
+_LAUNCH_ONLY = ("launcher", "jobs", "gpus_per_run", "wait")
+
+
+class LaunchOptions(BaseModel):
+    """How a study's runs are launched: the command line's --launcher, --jobs, --gpus-per-run, --no-wait and
+    --slurm KEY=VALUE over the ``launch:`` section of a --launch-config YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    launcher: Literal["sequential", "local", "slurm"] = Field(
+        "sequential", description="sequential: in this process, one after another; local: --jobs at once here"
+    )
+    jobs: int | None = Field(
+        None, ge=1, le=1024, description="local: runs at once (default: one per GPU, or 1)"
+    )
+    gpus_per_run: int | None = Field(
+        None, ge=0, le=64, description="GPUs of each run (local default: 1 where GPUs exist, else 0; slurm 1)"
+    )
+    wait: bool = Field(True, description="wait for the jobs and write the summary (slurm only may skip it)")
+    partition: str | None = Field(None, description="sbatch --partition")
+    time_min: int = Field(24 * 60, ge=1, le=366 * 24 * 60, description="sbatch --time, minutes, per job")
+    cpus_per_run: int = Field(8, ge=1, le=1024, description="sbatch --cpus-per-task")
+    mem_gb: int = Field(32, ge=1, le=65536, description="sbatch --mem, GB")
+    account: str | None = Field(None, description="sbatch --account")
+    qos: str | None = Field(None, description="sbatch --qos")
+    constraint: str | None = Field(None, description="sbatch --constraint")
+    setup: list[str] = Field(
+        default_factory=list, description="shell lines run before each job (module load)"
+    )
+    sbatch: dict[str, str] = Field(
+        default_factory=dict, description="further sbatch options: {mail-type: END}"
+    )
+    max_requeues: int = Field(3, ge=0, le=1000, description="time-outs after which a job is not requeued")
+    signal_delay_s: int = Field(120, ge=10, le=3600, description="USR2 this long before the time limit")
+
+    @model_validator(mode="after")
+    def _waits_unless_slurm(self) -> LaunchOptions:
+        if not self.wait and self.launcher != "slurm":
+            raise ValueError(
+                "--no-wait needs --launcher slurm: the local launcher starts runs as others end, and "
+                "the sequential one trains in this process"
+            )
+        return self
+
+
+def launch_options(
+    config_file: str | None = None, slurm: list[str] | None = None, **flags: Any
+) -> LaunchOptions:
+    """The launch settings: ``flags`` (launcher, jobs, gpus_per_run, wait; None: not given) over the SLURM
+    settings of ``slurm`` (``KEY=VALUE``, values read as YAML) over the ``launch:`` section of
+    ``config_file``.
+
+    Raises:
+        ValueError: an unreadable file, an unknown key or a value out of range, naming each.
+    """
+    data: dict[str, Any] = {}
+    source = "the command line"
+    if config_file:
+        source = f"{config_file} (section launch)"
+        try:
+            text = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"--launch-config {config_file}: cannot be read as YAML ({exc})") from None
+        data = text.get("launch") if isinstance(text, dict) else None
+        if not isinstance(data, dict):
+            raise ValueError(f"--launch-config {config_file}: needs a mapping `launch:` with the settings")
+    for item in slurm or []:
+        key = item.split("=", 1)[0].split(".")[0].strip()
+        if key in _LAUNCH_ONLY:
+            option = "--no-wait" if key == "wait" else f"--{key.replace('_', '-')}"
+            raise ValueError(f"--slurm {item}: {key} has its own option, {option}")
+    data = apply_overrides(data, slurm)
+    data.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return LaunchOptions.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg)
+        raise ValueError(f"{source}: invalid launch settings:\n  " + "\n  ".join(lines)) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One planned run of a study: its config (``run.out_dir`` is its folder) and ``plan_run``'s plan."""
+
+    cfg: ExperimentConfig
+    plan: str
+
+    @property
+    def key(self) -> str:
+        """The run's folder as given: the key of ``execute``'s result."""
+        return self.cfg.run.out_dir
+
+
+class StudyIncomplete(Exception):
+    """Runs of a study are not finished with metrics of their config: the summary is not written.
+
+    ``failed``: some job ended without its run (exit 1); otherwise jobs still run (--no-wait, exit 0).
+    """
+
+    def __init__(self, lines: list[str], *, failed: bool):
+        super().__init__("\n".join(lines))
+        self.failed = failed
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def launch_outputs(study_dir: Path, options: LaunchOptions | None) -> list[Path]:
+    """What a launcher writes in the study folder (nothing for the sequential one), for the output check."""
+    if options is None or options.launcher == "sequential":
+        return []
+    return [study_dir / JOBS_FILE, study_dir / LOG_FOLDER]
+
+
+def execute(
+    runs: list[Run], options: LaunchOptions | None, study_dir: Path, *, study: str
+) -> dict[str, dict[str, Any]]:
+    """Obtain every run's metrics (keyed by ``Run.key``): reused, or trained as ``options`` say.
+
+    ``study`` names the study in jobs.json ("compare a, b"). Sequential (``options`` None): each run trains
+    in this process in turn, as ``fit`` returns it.
+
+    Raises:
+        StudyIncomplete: with a launcher, runs whose job failed, or that still run after ``wait=False``.
+    """
+    todo = [r for r in runs if r.plan != "reuse"]
+    if options is None or options.launcher == "sequential" or not todo:
+        return _sequential(runs)
+    from softfer.studies.schedulers import JobBoard
+
+    board = JobBoard(options, study_dir, study)
+    board.submit(todo)
+    if not options.wait:
+        raise StudyIncomplete(board.pending_lines(), failed=False)
+    board.wait()
+    return collect(runs, board)
+
+
+def _sequential(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for i, run in enumerate(runs, start=1):
+        run_dir = Path(run.key)
+        if run.plan == "reuse":
+            log.info("run %d/%d %s: reusing %s", i, len(runs), run.cfg.name, run_dir)
+            out[run.key] = read_metrics(run_dir / "metrics.json")
+            continue
+        log.info(
+            "run %d/%d %s: %s", i, len(runs), run.cfg.name, "resuming" if run.plan == "resume" else "training"
+        )
+        resume = str(run_dir / "last.pt") if run.plan == "resume" else None
+        out[run.key] = fit(run.cfg, resume=resume, overwrite=run.plan == "overwrite")
+    return out
+
+
+def collect(runs: list[Run], board: Any) -> dict[str, dict[str, Any]]:
+    """Every run's metrics, read from its folder and checked against its config and today's data.
+
+    Raises:
+        StudyIncomplete: runs without such metrics, each named with its job's state and log.
+    """
+    out, missing = {}, []
+    for run in runs:
+        run_dir = Path(run.key)
+        try:
+            if run.plan != "reuse":  # reused runs were checked when planned, moments ago
+                check_reusable(run_dir, run.cfg)  # its config.yaml and metrics.json fingerprint match
+            out[run.key] = read_metrics(run_dir / "metrics.json")
+        except (ValueError, OSError) as exc:
+            why = "no metrics.json" if not (run_dir / "metrics.json").exists() else str(exc)
+            missing.append(f"  {run.cfg.name} ({run_dir}): {why}; {board.describe(run)}")
+    if missing:
+        head = f"{len(missing)} of {len(runs)} runs did not finish; no summary was written:"
+        tail = "run the same command again: finished runs are reused, the others resume from their last.pt"
+        raise StudyIncomplete([head, *missing, tail], failed=True)
+    return out
+
+
+def read_jobs(study_dir: Path) -> dict[str, Any]:
+    """The study folder's jobs.json ({"study", "launcher", "runs": {run folder: record}}), empty if none."""
+    path = study_dir / JOBS_FILE
+    if not path.is_file():
+        return {"runs": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path}: not a jobs record ({exc}); move it away to start the record anew"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
+        raise ValueError(f"{path}: not a jobs record; move it away to start the record anew")
+    return data
+
+
+def write_jobs(study_dir: Path, record: dict[str, Any]) -> None:
+    """jobs.json, written atomically: a killed study leaves the old record or the new one."""
+    write_json_atomic(study_dir / JOBS_FILE, record)
+
+
+def holds_jobs(study_dir: Path, study: str) -> bool:
+    """Whether ``study_dir``'s jobs.json is the record of ``study`` (its own files, rewritten on a resume)."""
+    try:
+        return read_jobs(study_dir).get("study") == study
+    except ValueError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class RunJob:
+    """One run as a submitit job: train, resume or overwrite it in its folder as planned.
+
+    ``gpus`` > 1 runs ``softfer train`` under torchrun on the job's GPUs, reading ``config_file`` (the run's
+    config as YAML); ``threads`` sets torch's CPU threads (the machine's cores shared by the jobs).
+    """
+
+    config: dict[str, Any]
+    plan: str
+    gpus: int = 0
+    threads: int | None = None
+    config_file: str | None = None
+
+    def __call__(self) -> str:
+        from softfer.io.console import setup_logging
+
+        setup_logging(logging.INFO, progress=False)
+        cfg = validate_config(self.config, f"the job of {self.config.get('name')}")
+        run_dir = Path(cfg.run.out_dir)
+        plan = self.plan
+        if plan == "auto" or int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:
+            # requeued (pre-empted, timed out): what this job left decides; resume from its last.pt
+            plan = plan_run(run_dir, cfg, overwrite=False, replace_other=True, hint="")
+        log.info("job of %s: %s in %s", cfg.name, plan, run_dir)
+        if plan == "reuse":
+            return str(run_dir)
+        resume = str(run_dir / "last.pt") if plan == "resume" else None
+        if self.gpus > 1:
+            import subprocess
+
+            subprocess.run(self.torchrun_command(resume, plan == "overwrite"), check=True)
+            return str(run_dir)
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        fit(cfg, resume=resume, overwrite=plan == "overwrite")
+        return str(run_dir)
+
+    def torchrun_command(self, resume: str | None, overwrite: bool) -> list[str]:
+        """``torchrun --standalone --nproc-per-node GPUS -m softfer.cli train CONFIG [--resume CKPT]``, with
+        ``--overwrite`` when planned so."""
+        if self.config_file is None:
+            raise ValueError(
+                f"the job of {self.config.get('name')} runs on {self.gpus} GPUs but has no config file"
+            )
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={self.gpus}"]
+        cmd += ["-m", "softfer.cli", "train", self.config_file]
+        return cmd + (["--resume", resume] if resume else []) + (["--overwrite"] if overwrite else [])
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's hook on pre-emption and time-out: requeue this run to resume from its last.pt."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(dataclasses.replace(self, plan="auto"))
+
+
+def run_job(run: Run, gpus: int, log_folder: Path, threads: int | None) -> RunJob:
+    """The job of ``run``; a multi-GPU run's config is written as YAML beside the job logs for torchrun."""
+    config_file = None
+    if gpus > 1:
+        config_file = log_folder / f"{safe_name(run.cfg.name)}.yaml"
+        dump_config(run.cfg, config_file)
+        config_file = str(config_file)
+    return RunJob(run.cfg.model_dump(mode="json"), run.plan, gpus, threads, config_file)

