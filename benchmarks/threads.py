@@ -43,11 +43,13 @@ CLI = "import sys{torch}; from softfer.cli import main; sys.exit(main(sys.argv[1
 
 @contextmanager
 def hog(on: bool):
-    """One process spinning at normal priority while the block runs (ended by its own id)."""
+    """One process spinning at normal priority while the block runs (ended by its own id), in a session of
+    its own: with Linux's autogroup scheduling a process started from another terminal competes as a
+    group of its own, while one in this session would only split this session's share."""
     if not on:
         yield
         return
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
     try:
         time.sleep(1.0)  # let it take its core
         yield

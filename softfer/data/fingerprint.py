@@ -12,8 +12,10 @@ the code version, ``engine.resume.run_fingerprint``):
 - ``data_fingerprint`` / ``data_changes``: every split of a run, and what differs between two of them in
   words ("the test split (dfew test, fold 1): labels changed").
 - ``item_digests`` / ``training_items``: what a checkpoint keeps of the items it was trained on (digests of
-  each item's resolved path, and of its format, id and file sizes), so that ``eval`` can find them in a
-  test set without storing the dataset's paths.
+  each item's resolved path, and of its format, id and labels as read), so that ``eval`` can find them in
+  a test set without storing the dataset's paths. The item digest holds no media bytes, sizes or times: a
+  copy of the dataset whose images were re-saved (other sizes) is still the same items. The media
+  signature serves reuse decisions only (``split_fingerprint``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from softfer.data.records import Record
 # false match.
 FINGERPRINT_VERSION = 1
 SPLIT_PARTS = ("ids", "labels", "media")
+# How a checkpoint identifies its training items in a copy of the dataset (``item_digests``).
+ITEM_IDENTITY = "format, id, labels"
 
 
 def digest(value: Any) -> str:
@@ -124,30 +128,37 @@ def data_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 
 def item_digests(fmt: str, rec: Record) -> tuple[str, str]:
-    """(digest of the resolved media path, digest of format, id and file sizes) of one item.
+    """(digest of the resolved media path, digest of format, id and labels) of one item.
 
     The first finds an item read through another list or format; the second the same item in a copy of
-    the dataset at another root (a copy may have new modification times, never other sizes).
+    the dataset at another root, whatever was done to its media bytes (re-saved JPEGs, new times). Pass
+    records as the reader returned them (labels as read, not training targets).
     """
     path = digest(str(Path(rec.path).resolve()))
-    sizes = [(name, size) for name, size, _ in media_stats(rec)]
-    return path, digest([fmt, rec.id, sizes])
+    return path, digest([ITEM_IDENTITY, fmt, rec.id, _labels(rec)])
 
 
 def training_items(fmt: str, records: Iterable[Record]) -> dict[str, Any]:
-    """What a checkpoint keeps of its training items: {"format", "count", "paths", "items"} (digests)."""
+    """What a checkpoint keeps of its training items (records as read):
+    {"format", "count", "identity", "paths", "items"} (digests)."""
     pairs = sorted({item_digests(fmt, r) for r in records})
     return {
         "format": fmt,
         "count": len(pairs),
+        "identity": ITEM_IDENTITY,
         "paths": [p for p, _ in pairs],
         "items": [i for _, i in pairs],
     }
 
 
 def items_trained_on(stored: dict[str, Any], fmt: str, records: Sequence[Record]) -> list[str]:
-    """The ids of ``records`` (of format ``fmt``) that are among a checkpoint's ``training_items``."""
-    paths, items = set(stored.get("paths") or ()), set(stored.get("items") or ())
+    """The ids of ``records`` (of format ``fmt``) that are among a checkpoint's ``training_items``.
+
+    A checkpoint written before items were identified by their labels (no ``identity``) is matched by
+    resolved path only: its item digests hold file sizes, which a re-saved copy does not keep.
+    """
+    paths = set(stored.get("paths") or ())
+    items = set(stored.get("items") or ()) if stored.get("identity") == ITEM_IDENTITY else set()
     found = []
     for rec in records:
         path, item = item_digests(fmt, rec)

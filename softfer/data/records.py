@@ -145,6 +145,7 @@ def attach_frames(
         ValueError: when more than ``max_skip`` (a fraction) of the records have no media, naming them.
     """
     records = list(records)
+    check_one_media_once(records, source)
     report = report if report is not None else ReadReport()
     notes_before = len(report.notes)
     kept = [r for r in records if _has_media(r, report)]
@@ -153,6 +154,24 @@ def attach_frames(
         log.warning("%s: %s", source, line)
     check_skips(report, max_skip, source)
     return kept
+
+
+def check_one_media_once(records: Sequence[Record], source: str = "") -> None:
+    """Refuse two records of one split and fold whose media is one file or folder once links are resolved
+    (``path_key``): it would be trained on, or scored, twice.
+
+    Raises:
+        ValueError: naming both ids and the media.
+    """
+    seen: dict[tuple[str, int | None, str], str] = {}
+    for r in records:
+        key = (r.split, r.fold, path_key(r.path))
+        if key in seen:
+            raise ValueError(
+                f"{source or r.path}: items {seen[key]!r} and {r.id!r} are one media ({key[2]}) reached by "
+                "two paths (a symbolic link?); an item listed twice is trained on or scored twice: remove one"
+            )
+        seen[key] = r.id
 
 
 def records_media_kind(records: Sequence[Record], *, source: str = "records") -> str:
@@ -236,7 +255,17 @@ def soft_from_votes(votes: np.ndarray) -> np.ndarray:
 
 
 def path_key(path: str | Path) -> str:
-    """A path as a comparison key: absolute and normalised (``a/./b``, ``a/x/../b`` and ``a/b`` are one)."""
+    """A path as a comparison key for de-duplication and overlap checks: absolute, normalised and with
+    symbolic links resolved (``a/./b``, ``a/x/../b``, ``a/b`` and ``a/link/b`` with ``link -> .`` are one).
+
+    Resolving links matters: a list reaching one clip folder through a link (``Clip/alias/00009``) would
+    otherwise be a second clip, trained on twice or both trained on and scored.
+    """
+    return os.path.realpath(path)
+
+
+def _lexical_key(path: str | Path) -> str:
+    # absolute and normalised, links not followed: the data-root check follows a link the user placed
     return os.path.normpath(os.path.abspath(path))
 
 
@@ -256,7 +285,7 @@ def dataset_path(base: Path, text: str, *, root: Path, where: str, allow_outside
         raise ValueError(f"{where}: path {text!r} contains a NUL byte")
     path = base / text  # an absolute ``text`` replaces ``base``
     if not allow_outside_root:
-        full, top = path_key(path), path_key(root)
+        full, top = _lexical_key(path), _lexical_key(root)
         if os.path.commonpath([full, top]) != top:
             raise ValueError(
                 f"{where}: path {text!r} leads outside the data root {root} (to {full}); move the data "
@@ -297,13 +326,22 @@ def paired_splits(split: str, names: Iterable[str]) -> list[str]:
     return out
 
 
-def check_disjoint(ids: Iterable[str], other: Iterable[str], *, source: str, other_source: str) -> None:
+def check_disjoint(
+    ids: Iterable[str],
+    other: Iterable[str],
+    *,
+    source: str,
+    other_source: str,
+    shown_as: dict[str, str] | None = None,
+) -> None:
     """Raise when two splits share clips, naming the first few shared ids and their count.
 
     A clip in a training split and in its evaluation split would have the evaluation score clips the
-    model was trained on.
+    model was trained on. ``ids`` may be ``path_key``s; ``shown_as`` then maps them to the ids to name.
     """
     shared = sorted(set(ids) & set(other))
+    if shown_as:
+        shared = sorted(shown_as.get(k, k) for k in shared)
     if shared:
         shown = ", ".join(shared[:5]) + (", ..." if len(shared) > 5 else "")
         raise ValueError(

@@ -252,7 +252,11 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
     bundle = DataBundle(train, val, test, class_names(d.format, k), labels, image, weight_labels, synthetic)
     bundle.reading = reading
     bundle.fingerprint = data_fingerprint(d.format, read)
-    bundle.training_items = training_items(d.format, train.records) if train is not None else None
+    if train is not None:
+        # labels as read, not the training targets or flipped labels: eval reads them so
+        as_read = {(r.id, str(r.path)): r for r in read["train"][1]}
+        trained = [as_read.get((r.id, str(r.path)), r) for r in train.records]
+        bundle.training_items = training_items(d.format, trained)
     return bundle
 
 

@@ -1,19 +1,20 @@
 """Emotions of every face in real videos and photos: ``Predictor`` for notebooks, ``predict_media`` for
 `softfer predict`. Layout: pipeline.py (crops, classification, windows), results.py (tables and files),
-api.py (``Predictor``), media.py (files and folders), annotate.py (the annotated video)."""
+api.py (``Predictor``), media.py (files and folders), annotate.py (annotated videos and photos),
+view.py (the viewer page of `softfer view`)."""
 
-from softfer.predict.api import SYNTHETIC_NOTE, FaceSettings, Predictor, provenance
-from softfer.predict.media import output_paths, predict_media
-from softfer.predict.pipeline import classify as _classify
-from softfer.predict.results import Prediction
+from softfer._lazy import lazy_attributes
 
-__all__ = [
-    "SYNTHETIC_NOTE",
-    "FaceSettings",
-    "Prediction",
-    "Predictor",
-    "_classify",
-    "output_paths",
-    "predict_media",
-    "provenance",
-]
+# Imported on first use: `softfer view` reads a result without loading torch.
+_NAMES = {
+    "SYNTHETIC_NOTE": "softfer.predict.api",
+    "FaceSettings": "softfer.predict.api",
+    "Predictor": "softfer.predict.api",
+    "provenance": "softfer.predict.api",
+    "output_paths": "softfer.predict.media",
+    "predict_media": "softfer.predict.media",
+    "Prediction": "softfer.predict.results",
+}
+
+__all__ = sorted(_NAMES)
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, globals())

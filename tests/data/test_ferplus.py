@@ -19,6 +19,7 @@ from softfer.data.formats.fer2013_faces import CACHE_FOLDER
 from softfer.data.formats.ferplus import read_ferplus
 from softfer.data.records import ReadReport
 from softfer.data.synthetic.ferplus import generate_ferplus
+from softfer.studies import reproduce as reproduce_module
 from softfer.studies.reproduce import smoke_table
 from tests.robustness.test_data_fuzz import FUZZ, _any_bytes, _check, _valid_records
 
@@ -317,3 +318,22 @@ def test_reproduce_ferplus_smoke_on_the_synthetic_tree(tmp_path, monkeypatch):
     report, ok = smoke_table("ferplus", overrides=fast)
     assert ok, report
     assert report.count("- ok ") == 3 and "ferplus_vgg13_soft_midas" in report
+
+
+def test_reproduce_ferplus_prints_the_paper_beside_ours_and_our_own_row(monkeypatch):
+    wars = {"ferplus-ferplus_vgg13_hard": 0.8012, "ferplus-ferplus_vgg13_soft": 0.8123}
+    wars["ferplus-ferplus_vgg13_soft_midas"] = 0.8234
+
+    def one_seed(cfg, folds, *_):
+        return {"war": [wars[cfg.name]], "uar": [0.5]}
+
+    monkeypatch.setattr(reproduce_module, "_seed_runs", lambda cfg, folds, overwrite: [])  # nothing trains
+    monkeypatch.setattr(reproduce_module, "_one_seed", one_seed)
+    table = reproduce_module.reproduce("ferplus")
+    assert table.splitlines()[0] == "## ferplus (%): the paper's number beside ours"
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r[:4] for r in rows[1:]] == [
+        ["| Majority voting (hard)", "war", "83.85", "80.12"],
+        ["| Cross-entropy on the votes (soft)", "war", "84.72", "81.23"],
+        ["| Soft + MIDAS mixing (ours)", "war", "-", "82.34"],  # no paper number: ours still shown
+    ]

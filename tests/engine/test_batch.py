@@ -6,7 +6,7 @@ import torch
 
 from softfer.inference.batch import as_input, batch_input, frames_input, split_output
 from softfer.models import create_model, list_models, model_options, model_spec
-from softfer.predict import _classify
+from softfer.predict.pipeline import classify as _classify
 
 SMALL = {"width": 8, "hidden": 16}
 

@@ -40,6 +40,7 @@ def _metrics(out: Path) -> dict[str, dict]:
     }
 
 
+@pytest.mark.slow
 def test_the_local_launcher_trains_two_runs_at_once_with_the_numbers_of_the_sequential_study(
     tiny_dfew, tmp_path
 ):
@@ -92,6 +93,7 @@ def _wait_for(path: Path, timeout: float = 120) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds job processes through /proc")
 def test_a_killed_job_fails_the_study_and_the_second_call_resumes_it(tiny_dfew, tmp_path, capsys):
     study = tmp_path / "cv"

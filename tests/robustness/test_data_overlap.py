@@ -122,3 +122,63 @@ def test_inspect_reports_the_overlap_instead_of_stopping(tmp_path):
     assert re.search(r"problems: 1\n", report), report
     _dfew_overlapping(tmp_path / "clean", shared=0)
     assert "split overlap" not in inspect_dataset("dfew", str(tmp_path / "clean"))
+
+
+# --- issue 21: paths are compared with symbolic links resolved ---------------------------------------------
+
+
+def _aliased_manifest(root: Path, rows: list[list]) -> Path:
+    """Clip folders clips/a and clips/b, and ``alias`` -> clips: ``alias/b`` is ``clips/b``."""
+    for c in ("a", "b"):
+        _frames(root / "clips" / c, n=2)
+    (root / "alias").symlink_to(root / "clips", target_is_directory=True)
+    man = root / "m.csv"
+    _csv(man, ["id", "path", "label", "split"], rows)
+    return man
+
+
+def test_a_manifest_reaching_a_test_clip_through_a_link_is_refused_and_inspect_reports_it(tmp_path):
+    rows = [["x1", "clips/a", 0, "train"], ["x2", "alias/b", 1, "train"], ["x3", "clips/b", 1, "test"]]
+    man = _aliased_manifest(tmp_path, rows)
+    with pytest.raises(ValueError, match=r"m\.csv \(split 'train'\) and split 'test' share 1 item\(s\)"):
+        FORMATS["manifest"].read(ReadRequest(root=man, split="test"))
+    with pytest.raises(ValueError, match=r"share 1 item\(s\)"):
+        read_records(DataConfig(format="manifest", root=str(man)), "train")
+    report = inspect_dataset("manifest", str(man))
+    assert "split overlap: train and test share 1 item(s) (x2)" in report, report
+    assert re.search(r"problems: 1\n", report), report
+
+
+def test_one_manifest_clip_reached_through_a_link_twice_is_refused_naming_both_rows(tmp_path):
+    rows = [["x1", "clips/b", 1, "train"], ["x2", "alias/b", 1, "train"], ["x3", "clips/a", 0, "test"]]
+    man = _aliased_manifest(tmp_path, rows)
+    with pytest.raises(ValueError, match=r"'alias/b' names the same media as 'clips/b'"):
+        FORMATS["manifest"].read(ReadRequest(root=man, split="train"))
+
+
+def test_a_dfew_clip_folder_linked_to_a_training_clip_is_refused(tmp_path):
+    _dfew_overlapping(tmp_path, shared=0)
+    clip7 = tmp_path / "Clip" / "clip_224x224" / "00007"
+    for f in clip7.iterdir():
+        f.unlink()
+    clip7.rmdir()
+    clip7.symlink_to(clip7.parent / "00001", target_is_directory=True)
+    with pytest.raises(ValueError, match=r"share 1 item\(s\) \(00007\)"):
+        FORMATS["dfew"].read(ReadRequest(root=tmp_path, split="test"))
+
+
+def test_ferv39k_lists_reaching_one_clip_through_a_link_are_refused(tmp_path):
+    for clip in ("Action/Happy/0001", "Action/Sad/0002"):
+        _frames(tmp_path / "2_ClipsforFaceCrop" / clip, n=2)
+    (tmp_path / "2_ClipsforFaceCrop" / "Action" / "alias").symlink_to("Sad", target_is_directory=True)
+    lists = tmp_path / "4_setups" / "All_scenes"
+    lists.mkdir(parents=True)
+    (lists / "train_All.csv").write_text("Action/Happy/0001 3\nAction/Sad/0002 5\n")
+    (lists / "test_All.csv").write_text("Action/alias/0002 5\n")
+    with pytest.raises(ValueError, match=r"share 1 item\(s\) \(Action/alias/0002\)"):
+        FORMATS["ferv39k"].read(ReadRequest(root=tmp_path, split="test"))
+    # one split listing a clip twice, once through the link: one media, refused naming both
+    (lists / "test_All.csv").write_text("Action/Happy/0001 3\n")
+    (lists / "train_All.csv").write_text("Action/Sad/0002 5\nAction/alias/0002 5\n")
+    with pytest.raises(ValueError, match=r"'Action/Sad/0002' and 'Action/alias/0002' are one media"):
+        FORMATS["ferv39k"].read(ReadRequest(root=tmp_path, split="train"))

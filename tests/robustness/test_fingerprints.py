@@ -300,3 +300,25 @@ def test_eval_refuses_the_items_a_model_was_trained_on_unless_allowed(dfew, cv_d
     evaluate_checkpoint(model, out=tmp_path / "eval_fold1")
     report = json.loads((tmp_path / "eval_fold1" / "metrics.json").read_text())
     assert report["evaluated_on_training_items"] == 0
+
+
+def test_eval_finds_its_training_items_in_a_copy_whose_jpegs_were_re_saved(dfew, cv_done, tmp_path):
+    """Item identity is format, id and labels, never media bytes: re-saved JPEGs (other sizes) in a copy
+    of the data are still the clips the model was trained on."""
+    model = tmp_path / "fold_1" / "model.pt"
+    shutil.copytree(cv_done / "fold_1", model.parent)
+    copy = tmp_path / "copy"
+    shutil.copytree(dfew, copy)
+    for jpeg in copy.rglob("*.jpg"):
+        size = jpeg.stat().st_size
+        Image.open(jpeg).convert("RGB").save(jpeg, quality=40)
+        assert jpeg.stat().st_size != size
+    trained = set(_split_ids(dfew, "train", 1))
+    overlap = [i for i in _split_ids(dfew, "test", 2) if i in trained]
+    with pytest.raises(ValueError) as err:
+        evaluate_checkpoint(model, data_root=str(copy), overrides=["data.fold=2"], out=tmp_path / "ev")
+    assert f"{len(overlap)} of the {len(_split_ids(dfew, 'test', 2))} test items" in str(err.value)
+    # its own test split, in the copy: nothing it trained on (labels as read, not training targets)
+    evaluate_checkpoint(model, data_root=str(copy), out=tmp_path / "ev1")
+    report = json.loads((tmp_path / "ev1" / "metrics.json").read_text())
+    assert report["evaluated_on_training_items"] == 0

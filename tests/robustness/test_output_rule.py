@@ -318,3 +318,218 @@ def test_analyze_and_synth_and_demo_replace_nothing_without_overwrite(tmp_path, 
     assert "results.json: output already exists" in _stderr_line(capsys)
     assert (tmp_path / "demo" / "results.json").read_text() == "mine"
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["results.json"]
+
+
+# ---- regression tests: the second audit (outputs) ----------------------------------------------------
+
+
+def _fake_dfew(tmp_path):
+    """A folder shaped like a DFEW copy (one clip folder with one frame): outputs must stay out of it."""
+    root = tmp_path / "dfew"
+    clip = root / "Clip" / "clip_224x224" / "00001"
+    clip.mkdir(parents=True)
+    (clip / "00001_00001.jpg").write_bytes(b"a frame")
+    return root, clip
+
+
+def _listing(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_prediction_save_replaces_no_file_without_overwrite_and_never_its_media(media, tmp_path):
+    from PIL import Image
+
+    from softfer.predict import Predictor
+
+    photo = tmp_path / "x_timeline.png"  # named like the timeline of prefix "x"
+    Image.open(media / "single_face.jpg").save(photo)
+    before = photo.read_bytes()
+    result = Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt")).predict(photo)
+    (tmp_path / "save_summary.csv").write_text("mine")
+    with pytest.raises(ValueError, match=r"save_summary\.csv: output already exists.*--overwrite"):
+        result.save(tmp_path / "save")
+    assert (tmp_path / "save_summary.csv").read_text() == "mine"
+    assert not (tmp_path / "save.json").exists()  # refused before anything was written
+    assert (tmp_path / "save.json") in result.save(tmp_path / "save", overwrite=True)
+    with pytest.raises(ValueError, match=r"x_timeline\.png is an input"):
+        result.save(tmp_path / "x", overwrite=True)
+    assert photo.read_bytes() == before
+
+
+def test_eval_never_writes_onto_the_manifest_or_into_the_data_it_reads(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    data = tmp_path / "D"
+    data.mkdir()
+    manifest = data / "predictions.csv"
+    manifest.write_text("path,label\nframes/a,0\n")
+    argv = ["eval", str(ckpt), "--format", "manifest", "--data", str(manifest), "--out", str(data)]
+    assert main([*argv, "--overwrite"]) == 2
+    assert "predictions.csv is an input" in _stderr_line(capsys)
+    assert manifest.read_text() == "path,label\nframes/a,0\n"
+    root, clip = _fake_dfew(tmp_path)
+    assert main(["eval", str(ckpt), "--data", str(root), "--out", str(clip), "--overwrite"]) == 2
+    assert "inside the input folder" in _stderr_line(capsys)
+    assert _listing(clip) == ["00001_00001.jpg"]
+
+
+def test_train_cv_and_compare_refuse_run_folders_inside_the_data_root(tmp_path, capsys):
+    root, clip = _fake_dfew(tmp_path)
+    before = _listing(root)
+    sets = ["--set", f"data.root={root}"]
+    assert main(["train", "demo/hard.yaml", *sets, "--set", f"run.out_dir={clip}"]) == 2
+    assert "inside the input folder" in (err := _stderr_line(capsys)) and "run.out_dir" in err
+    assert main(["cv", "demo/hard.yaml", *sets, "--set", f"run.out_dir={root / 'cv'}", "--folds", "1"]) == 2
+    assert "inside the input folder" in _stderr_line(capsys)
+    assert main(["compare", "demo/hard.yaml", "demo/soft.yaml", *sets, "--out", str(root / "cmp")]) == 2
+    assert "inside the input folder" in _stderr_line(capsys)
+    assert _listing(root) == before
+
+
+def test_a_frame_cache_inside_the_data_root_or_onto_a_file_is_refused_naming_the_setting(tmp_path, capsys):
+    root, clip = _fake_dfew(tmp_path)
+    sets = ["--set", f"data.root={root}", "--set", f"run.out_dir={tmp_path / 'run'}"]
+    assert main(["train", "demo/hard.yaml", *sets, "--set", f"data.cache_dir={clip}"]) == 2
+    assert "inside the input folder" in (err := _stderr_line(capsys)) and "data.cache_dir" in err
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", "demo/hard.yaml", *sets, "--set", f"data.cache_dir={tmp_path / 'afile'}"]) == 2
+    assert "not a folder" in (err := _stderr_line(capsys)) and "data.cache_dir" in err
+    assert _listing(clip) == ["00001_00001.jpg"]
+
+
+def test_analyze_of_a_run_inside_its_data_root_is_refused(tmp_path, capsys):
+    root, _ = _fake_dfew(tmp_path)
+    run = root / "run"
+    run.mkdir()
+    (run / "predictions.csv").write_text("id,label\n")
+    cfg = load_config(packaged_configs() / "demo" / "hard.yaml", [f"data.root={root}"])
+    from softfer.config import dump_config
+
+    dump_config(cfg, run / "config.yaml")
+    assert main(["analyze", str(run), "--no-gradcam", "--overwrite"]) == 2
+    assert "inside the input folder" in _stderr_line(capsys)
+    assert not (run / "analysis").exists()
+
+
+def test_compare_into_another_comparisons_folder_is_refused(tiny_dfew, tmp_path, capsys):
+    tiny = [
+        f"data.root={tiny_dfew}",
+        "data.size=32",
+        "data.segments=4",
+        "model.options={width: 8, dropout: 0.5}",
+        "optim.epochs=1",
+        "optim.batch_size=4",
+        "run.progress=false",
+    ]
+    sets = [a for s in tiny for a in ("--set", s)]
+    out = tmp_path / "X"
+    assert main(["compare", "demo/hard.yaml", "demo/soft.yaml", "--out", str(out), *sets]) == 0
+    capsys.readouterr()
+    before = {n: (out / n).read_bytes() for n in ("comparison.md", "comparison.json", "runs.csv")}
+    assert main(["compare", "demo/hard.yaml", "demo/midas.yaml", "--out", str(out), *sets]) == 2
+    assert "already exists" in (err := _stderr_line(capsys)) and "--overwrite" in err
+    assert {n: (out / n).read_bytes() for n in before} == before
+    assert not (out / "demo-midas").exists()
+    # the same comparison again is the same study: its runs reused, its own summaries rewritten
+    assert main(["compare", "demo/hard.yaml", "demo/soft.yaml", "--out", str(out), *sets]) == 0
+
+
+def test_the_same_study_means_the_same_configs_folds_and_seeds(tmp_path):
+    from softfer.studies.crossval import holds_study, write_study
+
+    hard = load_config(packaged_configs() / "demo" / "hard.yaml")
+    soft = load_config(packaged_configs() / "demo" / "soft.yaml")
+    write_study(tmp_path, "compare", [hard, soft], (1,), (0,))
+    assert holds_study(tmp_path, "compare", [soft, hard], (1,), (0,))
+    assert holds_study(tmp_path, "compare", [hard, soft], (1, 2), (0, 1))  # extended: more folds, seeds
+    assert not holds_study(tmp_path, "compare", [hard, soft], (2,), (0,))
+    assert not holds_study(tmp_path, "compare", [hard, soft], (1,), (1,))
+    assert not holds_study(tmp_path, "compare", [hard], (1,), (0,))
+    assert not holds_study(tmp_path, "cv", [hard, soft], (1,), (0,))
+    changed = load_config(packaged_configs() / "demo" / "soft.yaml", ["optim.lr=0.5"])
+    assert not holds_study(tmp_path, "compare", [hard, changed], (1,), (0,))
+    assert not holds_study(tmp_path / "elsewhere", "compare", [hard, soft], (1,), (0,))
+
+
+def test_synth_montage_inside_the_generated_tree_or_of_no_image_format_is_refused_first(tmp_path, capsys):
+    out = tmp_path / "OUT"
+    for montage in (out / "Clip" / "clip_224x224" / "00001" / "00001_00001.jpg", out / "m.png"):
+        assert main(["synth", "dfew", str(out), "--clips", "5", "--montage", str(montage)]) == 2
+        assert "--montage" in (err := _stderr_line(capsys)) and "inside" in err
+    assert main(["synth", "dfew", str(out), "--clips", "5", "--montage", str(tmp_path / "m.xlsx")]) == 2
+    assert "--montage" in (err := _stderr_line(capsys)) and ".png" in err
+    assert not out.exists() and not (tmp_path / "m.xlsx").exists()
+
+
+def test_predict_skips_the_outputs_of_earlier_runs_in_sub_folders(media, tmp_path, caplog):
+    from softfer.predict import Predictor, predict_media
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(media / "single_face.jpg", folder / "x.jpg")
+    predictor = Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt"))
+    predict_media(folder, predictor, folder / "run1", annotate=True)  # a folder's outputs
+    predict_media(folder / "x.jpg", predictor, folder / "one")  # a single file's outputs
+    assert (folder / "run1" / "x.jpg_timeline.png").is_file() and (folder / "one" / "x.jpg.json").is_file()
+    with caplog.at_level("INFO"):
+        results = predict_media(folder, predictor, tmp_path / "X")
+    assert [r["media"] for r in results] == [str(folder / "x.jpg")]
+    assert "predict's own outputs" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["export", "report", "labels votes"])
+def test_a_folder_where_a_file_is_expected_is_refused_naming_it(tmp_path, capsys, command):
+    target = tmp_path / "DIR"
+    target.mkdir()
+    if command == "export":
+        argv = ["export", str(_checkpoint(tmp_path / "model.pt")), "--onnx", str(target)]
+    elif command == "report":
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "metrics.json").write_text(json.dumps({"uar": 0.5}))
+        argv = ["report", str(tmp_path / "run"), "--out", str(target)]
+    else:
+        (tmp_path / "votes.csv").write_text("clip,happy,sad\na,3,1\n")
+        argv = ["labels", "votes", str(tmp_path / "votes.csv"), "--out", str(target)]
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, *extra]) == 2
+        assert "DIR is a folder" in _stderr_line(capsys)
+    assert _listing(target) == []
+
+
+def test_a_file_where_a_folder_is_expected_is_refused_naming_it(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    (tmp_path / "afile").write_text("mine")
+    assert main(["eval", str(ckpt), "--data", str(tmp_path), "--out", str(tmp_path / "afile")]) == 2
+    assert "afile exists and is not a folder" in _stderr_line(capsys)
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_config_name_too_long_for_a_folder_is_refused_before_anything_is_created(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"config name .* is 300 bytes long.*120"):
+        confined(tmp_path, "n" * 300, what="config name")
+    (tmp_path / "a.yaml").write_text("base: demo/hard.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text(f"base: demo/soft.yaml\nname: {'b' * 300}\n")
+    out = tmp_path / "X"
+    argv = ["compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), "--out", str(out)]
+    assert main([*argv, "--set", f"data.root={tmp_path / 'no_data'}"]) == 2
+    assert "300 bytes" in _stderr_line(capsys)
+    assert not out.exists()
+
+
+def test_labels_va_names_the_option_whose_output_is_refused(tmp_path, capsys):
+    va = tmp_path / "va.csv"
+    va.write_text("id,valence,arousal,expression\na,0.1,0.2,0\n")
+    stats = tmp_path / "stats.json"
+    stats.write_text("{}")
+    argv = ["labels", "va", str(va), "--out", str(tmp_path / "o.csv"), "--stats", str(stats)]
+    assert main([*argv, "--save-stats", str(stats), "--overwrite"]) == 2
+    assert "stats.json is an input" in (err := _stderr_line(capsys)) and "choose another --save-stats" in err
+    assert stats.read_text() == "{}"
+
+
+def test_demo_refuses_a_folder_holding_other_files(tmp_path, capsys):
+    user = tmp_path / "my_dataset"
+    user.mkdir()
+    (user / "clips.csv").write_text("mine")
+    assert main(["demo", "--quick", "--out", str(user)]) == 2
+    assert "my_dataset is not empty" in (err := _stderr_line(capsys)) and "demo" in err
+    assert _listing(user) == ["clips.csv"]

@@ -37,6 +37,7 @@ from softfer.data.records import (
     check_split,
     check_unique,
     parse_int,
+    path_key,
 )
 from softfer.io.tables import Table, find_class_columns, match_class_columns, parse_numbers, read_table
 from softfer.labels.votes import validate_votes
@@ -153,14 +154,25 @@ def _split_rows(path: Path) -> tuple[Table, list[str], int]:
     return table, ids, label_col
 
 
-def check_fold_disjoint(root: Path, fold: int, split: str, ids: list[str], path: Path) -> None:
-    """Refuse a fold whose other split (train for test, test for train) lists one of ``ids``."""
+def check_fold_disjoint(
+    root: Path, fold: int, split: str, ids: list[str], path: Path, base: Path | None = None
+) -> None:
+    """Refuse a fold whose other split (train for test, test for train) lists one of ``ids``.
+
+    With ``base`` (the frame folder) the clip folders are compared with links resolved (``path_key``): a
+    clip folder that is a link to another clip of the other split is that clip.
+    """
     other = next(s for s in DFEW_SPLITS if s != split)
     try:
         other_path = split_file(root, other, fold)
     except ValueError:
         return  # a copy with one split file only: nothing to overlap with
-    check_disjoint(ids, _split_rows(other_path)[1], source=str(path), other_source=str(other_path))
+    theirs = _split_rows(other_path)[1]
+    shown_as = None
+    if base is not None:
+        shown_as = {path_key(base / i): i for i in ids}
+        ids, theirs = list(shown_as), [path_key(base / i) for i in theirs]
+    check_disjoint(ids, theirs, source=str(path), other_source=str(other_path), shown_as=shown_as)
 
 
 def read_dfew(
@@ -186,11 +198,11 @@ def read_dfew(
         raise ValueError(f"DFEW root {root} does not exist")
     path = split_file(root, split, fold)
     table, ids, label_col = _split_rows(path)
+    base = frames_root(root, frames)
     if check_overlap:
-        check_fold_disjoint(root, fold, split, ids, path)
+        check_fold_disjoint(root, fold, split, ids, path, base)
     ann = Path(annotation) if annotation else annotation_file(root)
     votes = read_votes(ann, column_map=column_map) if ann else None
-    base = frames_root(root, frames)
     records = []
     for clip, row, where in zip(ids, table.rows, table.where, strict=True):
         label = check_label(parse_int(row[label_col], where), 7, where, one_based=True)

@@ -31,6 +31,7 @@ from softfer.data.records import (
     check_unique,
     dataset_path,
     parse_int,
+    path_key,
 )
 from softfer.io.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
 
@@ -129,8 +130,12 @@ def read_ferv39k(
         raise ValueError(f"{root}: no FERV39k list {path.relative_to(root)}")
     rows, ids, where_rows = _list_ids(path)
     other = list_path(root, next(s for s in FERV39K_SPLITS if s != split), scene)
+    frames = root / "2_ClipsforFaceCrop"
     if check_overlap and other.is_file():
-        check_disjoint(ids, _list_ids(other)[1], source=str(path), other_source=str(other))
+        # clip folders compared with links resolved: ``Action/alias/0001`` may be ``Action/Happy/0001``
+        shown_as = {path_key(frames / c): c for c in ids}
+        theirs = [path_key(frames / c) for c in _list_ids(other)[1]]
+        check_disjoint(list(shown_as), theirs, source=str(path), other_source=str(other), shown_as=shown_as)
     soft = read_soft_labels(soft_labels) if soft_labels else None
     if soft is not None:
         missing = [(w, c) for c, w in zip(ids, where_rows, strict=True) if c not in soft]
@@ -140,7 +145,6 @@ def read_ferv39k(
                 f"{soft_labels}: {len(missing)} clip(s) of the FERV39k {split} split have no soft label: "
                 f"{shown}"
             )
-    frames = root / "2_ClipsforFaceCrop"
     records = []
     for clip, row, where in zip(ids, rows, where_rows, strict=True):
         folder = dataset_path(frames, clip, root=root, where=where, allow_outside_root=allow_outside_root)
