@@ -10,3 +10,9 @@ MAX_EPOCHS = 100_000
 MAX_STEPS = 1_000_000_000
 MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32)
 MAX_LR = 10.0
+
+# `softfer predict` and `softfer.Predictor` share these ranges (the CLI's range types, the API's checks).
+MAX_SECONDS = 86_400.0  # a window or stride in seconds: above 0 (0 gave zero-length windows), at most a day
+MAX_FPS = 1000.0  # the frame rate of frames given to Predictor.predict: above 0
+MAX_EVERY = 10_000  # detect faces every k frames: at least 1
+MAX_THREADS = 1024  # torch CPU threads: at least 1

@@ -14,13 +14,13 @@ from softfer.cli.parser_tools import (
     int_range,
 )
 from softfer.data.formats import FORMATS, MAX_FOLD
-from softfer.limits import MAX_SEED
+from softfer.limits import MAX_EVERY, MAX_SECONDS, MAX_SEED, MAX_THREADS
 
 # argparse types of --folds ("1,2,3") and --seeds ("0,1,2"): the ranges of data.fold and run.seed.
 folds_type = distinct_ints(1, MAX_FOLD, "fold numbers")
 seeds_type = distinct_ints(0, MAX_SEED, "seeds")
 # A window or stride of predict, in seconds: above zero (0 gave zero-length windows), at most a day.
-SECONDS = float_range(0.0, 86_400.0, lo_open=True)
+SECONDS = float_range(0.0, MAX_SECONDS, lo_open=True)
 # An image side in pixels, as data.size.
 PIXELS = int_range(8, 2048)
 
@@ -34,7 +34,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     faces = argparse.ArgumentParser(add_help=False)
     faces.add_argument(
         "--every",
-        type=int_range(1, 10_000),
+        type=int_range(1, MAX_EVERY),
         default=5,
         help="detect every k frames, track in between (default 5)",
     )
@@ -50,7 +50,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     threads = argparse.ArgumentParser(add_help=False)
     threads.add_argument(
         "--threads",
-        type=int_range(1, 1024),
+        type=int_range(1, MAX_THREADS),
         help="torch CPU threads (default: OMP_NUM_THREADS if set, else the cores this process may use; "
         "idle threads sleep instead of spinning, so a busy machine is shared: docs/BENCHMARKS.md)",
     )

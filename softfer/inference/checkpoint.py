@@ -1,9 +1,21 @@
-"""Atomic checkpoints and safe loading (``torch.load(weights_only=True)``)."""
+"""Atomic checkpoints and safe loading (``torch.load(weights_only=True)``).
+
+Every checkpoint softfer writes carries ``weights_sha256``, a sha256 of its model weights (each tensor's
+name, dtype, shape and bytes), checked on load: damage inside the weights is refused, however it got
+there. torch does not check the CRCs of its zip archive, so bytes zeroed on disk otherwise load and
+score as a different model. A digest rather than the zip CRCs (``zipfile.testzip``) because it also
+covers ``.safetensors`` files (it is stored in their metadata), which are no zip archives, and it costs
+one pass over bytes already in memory. A checkpoint without one (older, or written by other software)
+loads, with a debug note.
+"""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +27,55 @@ from softfer.io.files import atomic_write
 from softfer.models.pretrained import check_finite_weights, refused_for_safety
 
 SAFETENSORS_KEY = "softfer"
+DIGEST_KEY = "weights_sha256"
+log = logging.getLogger(__name__)
+
+
+def weights_digest(weights: Mapping[str, Any]) -> str:
+    """sha256 (hex) of a state dict's tensors: each one's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for key in sorted(weights):
+        value = weights[key]
+        if not isinstance(value, torch.Tensor):
+            continue
+        t = value.detach().cpu().contiguous().reshape(-1)
+        h.update(json.dumps([key, str(t.dtype), list(value.shape)]).encode("utf-8"))
+        h.update(t.view(torch.uint8).numpy().data if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _with_digest(state: dict[str, Any]) -> dict[str, Any]:
+    weights = state.get("model")
+    return {**state, DIGEST_KEY: weights_digest(weights)} if isinstance(weights, Mapping) else state
+
+
+def check_weights_digest(state: dict[str, Any], path: str | Path) -> None:
+    """Refuse a checkpoint whose model weights are not the bytes it was written with.
+
+    Raises:
+        ValueError: naming ``path``, when the stored ``weights_sha256`` differs from the weights' digest.
+    """
+    stored, weights = state.get(DIGEST_KEY), state.get("model")
+    if not isinstance(weights, Mapping):
+        return
+    if not isinstance(stored, str):
+        log.debug("%s records no digest of its weights (an older or foreign checkpoint): not checked", path)
+        return
+    if weights_digest(weights) != stored:
+        raise ValueError(
+            f"{path}: corrupt checkpoint: its model weights are not the bytes it was written with (sha256 "
+            "mismatch: damaged on disk or in a copy); use another copy, or train again"
+        )
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (atomic).
+    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (atomic); the model
+    weights' digest (``weights_sha256``) is added, so that ``load_checkpoint`` finds later damage.
 
     Raises:
         OSError: the file could not be written (a full disk), naming ``path``.
     """
+    state = _with_digest(state)
     with atomic_write(path, "wb") as f:
         try:
             torch.save(state, f)
@@ -39,9 +92,10 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
 def save_safetensors_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write a model checkpoint as safetensors: the weights as tensors, the rest (config, classes, what the
-    model was trained on) as JSON in the file's metadata. Atomic like ``save_checkpoint``."""
-    extra = {k: v for k, v in state.items() if k != "model"}
+    model was trained on, the weights' digest) as JSON in the file's metadata. Atomic like
+    ``save_checkpoint``."""
     tensors = {k: v.contiguous() for k, v in state["model"].items()}
+    extra = {k: v for k, v in state.items() if k != "model"} | {DIGEST_KEY: weights_digest(tensors)}
     data = save_safetensors(tensors, metadata={SAFETENSORS_KEY: json.dumps(extra)})
     with atomic_write(path, "wb") as f:
         f.write(data)
@@ -70,14 +124,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises:
         ValueError: one line naming the file when it is missing, empty, not a PyTorch file (text, say),
-            truncated, corrupt, not a softfer checkpoint, or its model weights hold NaN or infinity
-            (naming the tensor).
+            truncated, corrupt (its weights do not match their stored digest), not a softfer
+            checkpoint, or its model weights hold NaN or infinity (naming the tensor).
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         state = _load_safetensors(path)
+        check_weights_digest(state, path)
         check_finite_weights(state["model"], path)
         return state
     with path.open("rb") as f:
@@ -106,6 +161,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a softfer checkpoint (no model state and config)")
     if isinstance(state["model"], dict):
+        check_weights_digest(state, path)
         check_finite_weights(state["model"], path)
     return state
 

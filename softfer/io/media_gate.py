@@ -10,9 +10,12 @@ The rules:
   Face boxes of annotation files are in stored pixels: a dataset crops first and turns the crop
   (``ImageDataset``). OpenCV's own EXIF handling is always off, so there is one implementation.
 - Depth: uint8 as is; 16 bits (uint16 arrays, 16-bit PNG, PIL modes ``I;16*`` and ``I``, which is how
-  PIL holds 16-bit files) divided by 257 and rounded (65535 -> 255); float with finite values in [0, 1]
-  scaled by 255, otherwise in [0, 255] taken as they are (rounded). So a float image whose values all
-  lie in [0, 1] is read on the [0, 1] scale. Other dtypes and ranges are refused.
+  PIL holds 16-bit files) divided by 257 and rounded (65535 -> 255), but refused when no value exceeds
+  255: those are 8-bit pixels in a 16-bit container (``array.astype(np.uint16)``, PIL ``convert('I')``),
+  which the division would turn black. Refused rather than guessed (scaling by the observed range would
+  also brighten a truly dark 16-bit image); the message says how to convert. Float with finite values
+  in [0, 1] scaled by 255, otherwise in [0, 255] taken as they are (rounded). So a float image whose
+  values all lie in [0, 1] is read on the [0, 1] scale. Other dtypes and ranges are refused.
 - Channels: grey (a 2-D array, one channel, PIL ``L``/``1``) repeated to RGB; an alpha channel (RGBA,
   grey + alpha, a palette with transparency) composited over white, as a viewer shows the image on a
   white page; any other channel count is refused.
@@ -77,6 +80,14 @@ def _to_uint8(a: np.ndarray, what: str) -> np.ndarray:
     if kind == "u" and size == 1:
         return a
     if kind == "u" and size == 2:  # 16 bits: 65535 -> 255, 257 k -> k
+        hi = int(a.max())
+        if hi <= 255:
+            raise ValueError(
+                f"{what}: 16-bit pixels whose largest value is {hi} (<= 255): they look like 8-bit pixels in "
+                "a 16-bit container, which read as 16 bits would be black; convert them to 8 bits first "
+                "(numpy: pixels.astype(np.uint8); PIL: img.convert('L') or give the image before "
+                "convert('I'))"
+            )
         return ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
     if kind != "f":
         raise ValueError(f"{what}: {a.dtype} pixels; {EXPECTED}")

@@ -32,6 +32,7 @@ from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.images import decode_image, read_bytes
 from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
 from softfer.io.video import iter_frames, stated_frames
+from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS
 from softfer.models import spec_of
 from softfer.predict.pipeline import analyse
 from softfer.predict.results import Prediction, frame_table, track_summary, window_table
@@ -57,6 +58,32 @@ def provenance(cfg: Any, trained_on: dict | None) -> str:
     )
 
 
+def checked(
+    value: Any, name: str, lo: float, hi: float, *, lo_open: bool = False, integer: bool = False
+) -> Any:
+    """``value`` when it is a real number (an integer with ``integer``) in [lo, hi], or (lo, hi] with
+    ``lo_open``. The ranges of the numeric arguments are the CLI options' (``softfer.limits``).
+
+    Raises:
+        ValueError: naming the argument, the range and the value (booleans, strings, nan and inf too).
+    """
+    span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    kind = "an integer" if integer else "a number"
+    real = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool | np.bool_) or not isinstance(value, real):
+        raise ValueError(f"{name} must be {kind} in {span}, got {value!r} ({type(value).__name__})")
+    # WHY written so: every comparison with nan is false, so nan fails here too
+    if not ((lo < value if lo_open else lo <= value) and value <= hi):
+        raise ValueError(f"{name} must be {kind} in {span}, got {value!r}")
+    return value
+
+
+def check_windows(window: float, stride: float) -> None:
+    """Window length and stride in seconds: in (0, MAX_SECONDS], as ``softfer predict --window/--stride``."""
+    checked(window, "window", 0.0, MAX_SECONDS, lo_open=True)
+    checked(stride, "stride", 0.0, MAX_SECONDS, lo_open=True)
+
+
 @dataclasses.dataclass
 class FaceSettings:
     """How faces are found: detect every ``every`` frames, ``faces`` "all" or "largest", MTCNN options."""
@@ -71,8 +98,10 @@ class FaceSettings:
     def __post_init__(self) -> None:
         if self.faces not in FACES:
             raise ValueError(f"faces must be one of {FACES}, got {self.faces!r}")
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1, got {self.every}")
+        checked(self.every, "every", 1, MAX_EVERY, integer=True)  # softfer predict --every
+        checked(self.max_gap, "max_gap", 0, 100_000, integer=True)
+        checked(self.detect_max_side, "detect_max_side", 16, 16_384, integer=True)
+        checked(self.min_face, "min_face", 1, 16_384, integer=True)
 
 
 def _image_frames(img: np.ndarray) -> Frames:
@@ -100,6 +129,8 @@ def read_image(path: Path) -> np.ndarray:
 def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
     """(a fresh frame iterator per call, is a photo, name) for a path, PIL image, numpy array or torch
     tensor; pixels pass the media gate (``softfer.io.media_gate``: dtype, range, channels checked)."""
+    if fps is not None:
+        checked(fps, "fps", 0.0, MAX_FPS, lo_open=True)
     if isinstance(source, Image.Image):
         return _image_frames(pil_rgb8(source, "PIL image")), True, "image"
     if isinstance(source, np.ndarray | torch.Tensor):
@@ -168,6 +199,7 @@ class Predictor:
         source: str = "",
         calibration: Calibration | None = None,
     ) -> None:
+        check_windows(window, stride)
         self.model, self.cfg, self.classes, self.note = model, cfg, tuple(classes), note
         self.calibration = calibration or Calibration()
         self.faces = faces or FaceSettings()
@@ -199,10 +231,13 @@ class Predictor:
             every: detect faces every ``every`` frames and track in between.
             window, stride: seconds per window and between windows (videos).
         """
-        if threads:
+        # every argument is checked before the model loads
+        settings = FaceSettings(faces=faces, every=every, device=device)
+        check_windows(window, stride)
+        if threads is not None:
+            checked(threads, "threads", 1, MAX_THREADS, integer=True)  # softfer predict --threads
             torch.set_num_threads(threads)
         model, cfg, classes, trained_on, calibration = _load(Path(path), backend, device, threads)
-        settings = FaceSettings(faces=faces, every=every, device=device)
         note = provenance(cfg, trained_on)
         return cls(
             model,
@@ -242,7 +277,10 @@ class Predictor:
             source: a path (video or photo), a ``PIL.Image``, a numpy image (H, W) or (H, W, C), numpy
                 frames (N, H, W, C), or a torch tensor (C, H, W) / (N, C, H, W); C is 1, 3 or 4, pixels
                 uint8, 16-bit or float in [0, 1] or [0, 255] (``softfer.io.media_gate``; others refused).
-            fps: the frame rate of frames (4-D arrays or tensors).
+            fps: the frame rate of frames (4-D arrays or tensors): a number in (0, 1000].
+
+        Raises:
+            ValueError: media the gate refuses, or an ``fps`` that is no number in (0, 1000].
         """
         frames, photo, name = frames_of(source, fps)
         tracking = self.track(frames, photo, name)

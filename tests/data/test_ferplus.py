@@ -337,3 +337,19 @@ def test_reproduce_ferplus_prints_the_paper_beside_ours_and_our_own_row(monkeypa
         ["| Cross-entropy on the votes (soft)", "war", "84.72", "81.23"],
         ["| Soft + MIDAS mixing (ours)", "war", "-", "82.34"],  # no paper number: ours still shown
     ]
+
+
+def test_synth_ferplus_cli_writes_both_layouts_that_data_inspect_reads(tmp_path, capsys):
+    from softfer.cli import main
+
+    out, png = tmp_path / "fer", tmp_path / "m.png"
+    argv = ["synth", "ferplus", str(out), "--images", "30", "--workers", "1", "--stats"]
+    argv += ["--montage", str(png)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 30 FER+ rows" in printed and "majority vote counts: neutral=" in printed and png.is_file()
+    assert sorted(p.name for p in (out / "images").iterdir() if p.is_dir()) == sorted(FOLDER.values())
+    for root in (out, out / "images"):
+        assert main(["data", "inspect", "ferplus", str(root), "--verify"]) == 0
+        assert "problems: 0" in capsys.readouterr().out
+    assert main(argv) == 2  # an existing tree is never written over without --overwrite

@@ -322,3 +322,40 @@ def test_eval_finds_its_training_items_in_a_copy_whose_jpegs_were_re_saved(dfew,
     evaluate_checkpoint(model, data_root=str(copy), out=tmp_path / "ev1")
     report = json.loads((tmp_path / "ev1" / "metrics.json").read_text())
     assert report["evaluated_on_training_items"] == 0
+
+
+# --- a checkpoint is the bytes it was written with ----------------------------------------------------
+
+
+def _damaged_weights(path, weights: torch.Tensor) -> None:
+    """Zero 200 bytes of ``weights``' data where they lie in the file (the zip's CRCs stay as they were)."""
+    data = bytearray(path.read_bytes())
+    at = bytes(data).find(weights.numpy().tobytes())
+    assert at > 0
+    data[at + 100 : at + 300] = bytes(200)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_a_checkpoint_whose_weight_bytes_were_zeroed_is_refused(tmp_path, suffix):
+    from softfer.inference.checkpoint import load_checkpoint, save_checkpoint, save_safetensors_checkpoint
+
+    weights = torch.arange(1, 1001, dtype=torch.float32)
+    state = {"model": {"head.weight": weights.clone()}, "config": {"name": "x"}}
+    path = tmp_path / f"model{suffix}"
+    (save_safetensors_checkpoint if suffix == ".safetensors" else save_checkpoint)(state, path)
+    assert torch.equal(load_checkpoint(path)["model"]["head.weight"], weights)
+    _damaged_weights(path, weights)
+    with pytest.raises(ValueError, match=r"corrupt checkpoint: its model weights .*sha256") as err:
+        load_checkpoint(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_checkpoint_without_a_weights_digest_loads(tmp_path, caplog):
+    from softfer.inference.checkpoint import load_checkpoint
+
+    path = tmp_path / "foreign.pt"
+    torch.save({"model": {"w": torch.ones(3)}, "config": {}}, path)
+    with caplog.at_level("DEBUG", logger="softfer.inference.checkpoint"):
+        assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert "records no digest" in caplog.text

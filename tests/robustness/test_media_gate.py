@@ -385,3 +385,20 @@ def test_one_ferv39k_clip_spelt_two_ways_is_a_duplicate(tmp_path):
     (lists / "train_All.csv").write_text("Action/Happy/0001 1\nAction/../Action/Happy/0001 1\n")
     with pytest.raises(ValueError, match=r"duplicate id 'Action/Happy/0001'"):
         read_ferv39k(tmp_path, split="train")
+
+
+def test_8_bit_pixels_in_a_16_bit_container_are_refused_saying_how_to_convert():
+    """Found: a uint16 array holding 8-bit values, or a PIL image from img.convert('I'), was divided by 257:
+    a black image, 0 faces, no word."""
+    hint = r"look like 8-bit pixels in a 16-bit container.*astype\(np\.uint8\)"
+    for source in (
+        RGB8.astype(np.uint16),
+        np.stack([G8, G8]).astype(np.uint16)[..., None],
+        Image.fromarray(RGB8).convert("I"),
+        Image.fromarray(G8).convert("I"),
+        torch.from_numpy(RGB8.astype(np.int32)).permute(2, 0, 1).to(torch.uint16),
+    ):
+        with pytest.raises(ValueError, match=hint):
+            _through_predict(source, fps=25)
+    # the documented conversion gives the 8-bit image back
+    np.testing.assert_array_equal(_through_predict(RGB8.astype(np.uint16).astype(np.uint8)), RGB8)

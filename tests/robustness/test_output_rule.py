@@ -43,6 +43,7 @@ WRITERS = {
     "synth dfew",
     "synth affectnet",
     "synth all",
+    "synth ferplus",
 }
 READERS = {"data inspect", "models list"}
 
@@ -377,7 +378,8 @@ def test_train_cv_and_compare_refuse_run_folders_inside_the_data_root(tmp_path, 
     before = _listing(root)
     sets = ["--set", f"data.root={root}"]
     assert main(["train", "demo/hard.yaml", *sets, "--set", f"run.out_dir={clip}"]) == 2
-    assert "inside the input folder" in (err := _stderr_line(capsys)) and "run.out_dir" in err
+    err = _stderr_line(capsys)
+    assert "inside the input folder" in err and "run.out_dir" in err
     assert main(["cv", "demo/hard.yaml", *sets, "--set", f"run.out_dir={root / 'cv'}", "--folds", "1"]) == 2
     assert "inside the input folder" in _stderr_line(capsys)
     assert main(["compare", "demo/hard.yaml", "demo/soft.yaml", *sets, "--out", str(root / "cmp")]) == 2
@@ -389,10 +391,12 @@ def test_a_frame_cache_inside_the_data_root_or_onto_a_file_is_refused_naming_the
     root, clip = _fake_dfew(tmp_path)
     sets = ["--set", f"data.root={root}", "--set", f"run.out_dir={tmp_path / 'run'}"]
     assert main(["train", "demo/hard.yaml", *sets, "--set", f"data.cache_dir={clip}"]) == 2
-    assert "inside the input folder" in (err := _stderr_line(capsys)) and "data.cache_dir" in err
+    err = _stderr_line(capsys)
+    assert "inside the input folder" in err and "data.cache_dir" in err
     (tmp_path / "afile").write_text("x")
     assert main(["train", "demo/hard.yaml", *sets, "--set", f"data.cache_dir={tmp_path / 'afile'}"]) == 2
-    assert "not a folder" in (err := _stderr_line(capsys)) and "data.cache_dir" in err
+    err = _stderr_line(capsys)
+    assert "not a folder" in err and "data.cache_dir" in err
     assert _listing(clip) == ["00001_00001.jpg"]
 
 
@@ -426,7 +430,8 @@ def test_compare_into_another_comparisons_folder_is_refused(tiny_dfew, tmp_path,
     capsys.readouterr()
     before = {n: (out / n).read_bytes() for n in ("comparison.md", "comparison.json", "runs.csv")}
     assert main(["compare", "demo/hard.yaml", "demo/midas.yaml", "--out", str(out), *sets]) == 2
-    assert "already exists" in (err := _stderr_line(capsys)) and "--overwrite" in err
+    err = _stderr_line(capsys)
+    assert "already exists" in err and "--overwrite" in err
     assert {n: (out / n).read_bytes() for n in before} == before
     assert not (out / "demo-midas").exists()
     # the same comparison again is the same study: its runs reused, its own summaries rewritten
@@ -454,9 +459,11 @@ def test_synth_montage_inside_the_generated_tree_or_of_no_image_format_is_refuse
     out = tmp_path / "OUT"
     for montage in (out / "Clip" / "clip_224x224" / "00001" / "00001_00001.jpg", out / "m.png"):
         assert main(["synth", "dfew", str(out), "--clips", "5", "--montage", str(montage)]) == 2
-        assert "--montage" in (err := _stderr_line(capsys)) and "inside" in err
+        err = _stderr_line(capsys)
+        assert "--montage" in err and "inside" in err
     assert main(["synth", "dfew", str(out), "--clips", "5", "--montage", str(tmp_path / "m.xlsx")]) == 2
-    assert "--montage" in (err := _stderr_line(capsys)) and ".png" in err
+    err = _stderr_line(capsys)
+    assert "--montage" in err and ".png" in err
     assert not out.exists() and not (tmp_path / "m.xlsx").exists()
 
 
@@ -522,7 +529,8 @@ def test_labels_va_names_the_option_whose_output_is_refused(tmp_path, capsys):
     stats.write_text("{}")
     argv = ["labels", "va", str(va), "--out", str(tmp_path / "o.csv"), "--stats", str(stats)]
     assert main([*argv, "--save-stats", str(stats), "--overwrite"]) == 2
-    assert "stats.json is an input" in (err := _stderr_line(capsys)) and "choose another --save-stats" in err
+    err = _stderr_line(capsys)
+    assert "stats.json is an input" in err and "choose another --save-stats" in err
     assert stats.read_text() == "{}"
 
 
@@ -531,5 +539,6 @@ def test_demo_refuses_a_folder_holding_other_files(tmp_path, capsys):
     user.mkdir()
     (user / "clips.csv").write_text("mine")
     assert main(["demo", "--quick", "--out", str(user)]) == 2
-    assert "my_dataset is not empty" in (err := _stderr_line(capsys)) and "demo" in err
+    err = _stderr_line(capsys)
+    assert "my_dataset is not empty" in err and "demo" in err
     assert _listing(user) == ["clips.csv"]

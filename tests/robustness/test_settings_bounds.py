@@ -99,8 +99,38 @@ def test_every_numeric_setting_has_a_lower_and_an_upper_bound_that_are_enforced(
     above = hi if "lt" in bounds else hi + step
     bad = [below, above] + ([math.nan, math.inf] if kind is float else [])
     for value in bad:
-        with pytest.raises(ValueError, match=rf"invalid configuration:\n  {re.escape(key)}: "):
+        # non-finite values are refused for the whole tuple or mapping, naming the element in the message
+        named = key if math.isfinite(value) else _container(key, default)
+        with pytest.raises(ValueError, match=rf"invalid configuration:\n  {re.escape(named)}: "):
             validate_config(_config_with(key, value, default), "x.yaml")
+
+
+def _container(key: str, default) -> str:
+    """The key a value is refused under: a tuple element's or mapping value's container, else ``key``."""
+    return key.rsplit(".", 1)[0] if isinstance(default, tuple) and len(default) == 2 else key
+
+
+@pytest.mark.parametrize("key,kind,bounds,default", SCHEMA_KEYS, ids=[k for k, *_ in SCHEMA_KEYS])
+def test_every_numeric_setting_refuses_a_boolean(key, kind, bounds, default):
+    """true is no number: pydantic's lax mode would read it as 1 (optim.lr=true trained with lr 1.0)."""
+    for value in (True, False):
+        named = re.escape(_container(key, default))
+        pattern = rf"invalid configuration:\n  {named}: .*{str(value).lower()} is a boolean"
+        with pytest.raises(ValueError, match=pattern):
+            validate_config(_config_with(key, value, default), "x.yaml")
+
+
+@pytest.mark.parametrize("override", ["optim.lr=true", "run.seed=true", "optim.epochs=true"])
+def test_booleans_given_on_the_command_line_for_numbers_are_refused(override):
+    with pytest.raises(ValueError, match=rf"{override.split('=')[0]}: true is a boolean, not a number"):
+        validate_config(apply_overrides({}, [override]), "x.yaml")
+
+
+def test_nan_is_refused_as_no_number_not_as_out_of_range():
+    with pytest.raises(ValueError) as err:
+        validate_config(apply_overrides({}, ["optim.lr=nan"]), "x.yaml")
+    assert "optim.lr: nan is not a number" in str(err.value)
+    assert "less than" not in str(err.value)
 
 
 def test_augment_scale_must_be_ordered():
