@@ -19,7 +19,7 @@ from softfer.io.outputs import check_folder, check_outputs
 from softfer.plots import figures as plots
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.compare import run_grid
-from softfer.studies.crossval import holds_study
+from softfer.studies.crossval import STUDY_FILE, holds_study, write_study
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 REGIMES = ("hard", "soft", "midas")
@@ -61,11 +61,17 @@ def _configs(out: Path, data_dir: Path, quick: bool, size: int) -> list[Experime
 
 
 def _check_outputs(out: Path, data_dir: Path, configs: list[ExperimentConfig], overwrite: bool) -> bool:
-    """The output rule (``softfer.io.outputs``) before anything runs: the demo's own files in OUT are
-    rewritten when OUT holds this demo's runs (a rerun), other existing files only with ``overwrite``; the
-    data folder is generated only into an empty or absent folder. Returns whether the data must be made."""
-    own = overwrite or any(holds_study(Path(c.run.out_dir) / "config.yaml", c) for c in configs)
-    check_outputs([out / n for n in DEMO_FILES], overwrite=own)
+    """The output rule (``softfer.io.outputs``) before anything runs: OUT is new, empty or an earlier run of
+    this demo (its ``STUDY_FILE``: a rerun, whose own files are rewritten); other existing files are
+    replaced, and other folders written into, only with ``overwrite``; the data folder is generated only
+    into an empty or absent folder. Returns whether the data must be made."""
+    own = overwrite or holds_study(out, "demo", configs, (1,), (configs[0].run.seed,))
+    check_outputs([out / n for n in (*DEMO_FILES, STUDY_FILE)], overwrite=own)
+    if not own and out.is_dir() and any(out.iterdir()):
+        raise ValueError(
+            f"{out} is not empty and holds no earlier run of this demo: the demo would write its data, runs "
+            "and figures among these files; choose a new or empty --out, or pass --overwrite to write there"
+        )
     generate = not (data_dir / "Annotation" / "annotation.xlsx").exists()
     if generate:
         check_folder(data_dir, overwrite=overwrite, what="--out")
@@ -88,6 +94,8 @@ def run_demo(
     started = time.perf_counter()
     configs = _configs(out, data_dir, quick, size)
     generate = _check_outputs(out, data_dir, configs, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    write_study(out, "demo", configs, (1,), (configs[0].run.seed,))  # a rerun recognises its folder
     _prepare_data(console, out, data_dir, clips, size, generate=generate)
     train = read_dfew(data_dir, fold=1, split="train")
     soft = np.stack([r.soft for r in train])

@@ -12,7 +12,7 @@ import numpy as np
 from softfer import metrics
 from softfer.analysis.gradcam import CAM_SCALE_LABEL, Cam, explain
 from softfer.config import ExperimentConfig, load_config
-from softfer.engine.data import build_data, read_records
+from softfer.engine.data import build_data, config_inputs, read_records
 from softfer.engine.evaluate import read_metrics
 from softfer.inference.loading import load_trained_model
 from softfer.io.files import write_json_atomic, write_text_atomic
@@ -159,20 +159,22 @@ def _run_config(run_dir: Path) -> ExperimentConfig | None:
 def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = False) -> str:
     """Write analysis figures and analysis.json/.md into RUN_DIR/analysis; return the Markdown summary.
 
-    An earlier analysis there is replaced only with ``overwrite`` (``softfer.io.outputs``).
+    An earlier analysis there is replaced only with ``overwrite``, and nothing is written into the data
+    the run read (a run folder inside its data root; ``softfer.io.outputs``).
     """
     run_dir = Path(run_dir)
     pred_path = run_dir / "predictions.csv"
     if not pred_path.is_file():
         raise ValueError(f"{run_dir}: no predictions.csv; is it a finished softfer run?")
     out = run_dir / "analysis"
-    check_outputs([out / n for n in ANALYSIS_FILES], overwrite=overwrite, what="RUN_DIR")
+    cfg = _run_config(run_dir)
+    inputs = [pred_path, run_dir / "model.pt", *(config_inputs(cfg) if cfg else [])]
+    check_outputs([out / n for n in ANALYSIS_FILES], inputs=inputs, overwrite=overwrite, what="RUN_DIR")
     out.mkdir(exist_ok=True)
     _, labels, probs, soft, classes = read_predictions(pred_path)
     keep = labels >= 0
     result: dict[str, Any] = {"ece": metrics.ece(probs[keep], labels[keep])}
     cm = metrics.confusion_matrix(probs[keep], labels[keep], len(classes))
-    cfg = _run_config(run_dir)
     run_name = cfg.name if cfg else run_dir.name
     plots.confusion_matrix_png(cm, classes, out / "confusion_matrix.png", run=run_name)
     plots.reliability_png(probs[keep], labels[keep], out / "reliability.png")

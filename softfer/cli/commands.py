@@ -66,12 +66,9 @@ def cmd_models_import_fer(a: argparse.Namespace) -> None:
 
 
 def _check_synth_outputs(a: argparse.Namespace) -> None:
-    # a generated tree goes into an empty or new folder (or --overwrite), the montage onto no file
-    from softfer.io.outputs import check_folder, check_output
+    from softfer.data.synthetic.cli import check_synth_outputs
 
-    check_folder(a.out, overwrite=a.overwrite)
-    if getattr(a, "montage", None):
-        check_output(a.montage, overwrite=a.overwrite, what="--montage")
+    check_synth_outputs(a.out, getattr(a, "montage", None), overwrite=a.overwrite)
 
 
 def cmd_synth_dfew(a: argparse.Namespace) -> None:

@@ -43,6 +43,10 @@ def resolve_config_path(path: str | Path, relative_to: Path | None = None) -> Pa
     local = relative_to / given if relative_to is not None else given
     if local.is_file():
         return local
+    if local.is_dir():
+        inside = local / "config.yaml"
+        hint = f": did you mean {inside} (a run's config)?" if inside.is_file() else ": give a YAML file"
+        raise ValueError(f"{local} is a folder, not a config file{hint}")
     packaged = packaged_configs() / given
     if not given.is_absolute() and packaged.is_file():
         log.info("%s: no such file; using the packaged config %s", local, packaged)

@@ -203,7 +203,11 @@ class DataConfig(_Strict):
         "stay >= size pixels.",
     )
     num_workers: int = Field(
-        0, ge=0, le=256, description="DataLoader worker processes; 0 loads in the main process."
+        0,
+        ge=0,
+        le=256,
+        description="DataLoader worker processes; 0 loads in the main process. At most the cores this "
+        "process may use are started (more decode nothing faster); results do not depend on it.",
     )
     max_skip: float = Field(
         0.01,

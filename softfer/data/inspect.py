@@ -50,6 +50,7 @@ def _splits(
     readers' overlap refusal (inspect reports the overlap), and accepting raw videos, which describe the
     copy (training refuses them)."""
     entry = get_format(fmt)
+    entry.check_root(root)  # before any reader: a file given for a folder is named as such
     out = []
     for fold in entry.folds or (None,):
         for split in entry.present_splits(root):

@@ -161,6 +161,24 @@ def _class_rows(
     return k, is_class, dropped
 
 
+def _check_class_names(names: Sequence[str] | None) -> None:
+    """Refuse empty or repeated class names (compared ignoring case and spaces): each names an output
+    column, and two columns of one name are read back as one class."""
+    if names is None:
+        return
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.strip().casefold()
+        if not key:
+            raise ValueError(f"class names {','.join(names)!r}: an empty name; give one name per class")
+        if key in seen:
+            raise ValueError(
+                f"class names {','.join(names)!r}: {name.strip()!r} is given twice (as {seen[key]!r} too); "
+                "give each class a distinct name"
+            )
+        seen[key] = name.strip()
+
+
 def va_to_labels(
     path: str | Path,
     out: str | Path,
@@ -185,8 +203,9 @@ def va_to_labels(
     """
     if method not in ("gmm", "euclid"):
         raise ValueError(f"method must be 'gmm' or 'euclid', got {method!r}")
-    outputs = [out, save_stats] if save_stats else [out]
-    check_outputs(outputs, inputs=[path, stats_path], overwrite=overwrite)
+    _check_class_names(class_names)
+    outputs, options = ([out, save_stats], ["--out", "--save-stats"]) if save_stats else ([out], ["--out"])
+    check_outputs(outputs, inputs=[path, stats_path], overwrite=overwrite, what=options, kind="file")
     table = read_table(path)
     if not table.rows:
         raise ValueError(f"{path}: no rows under the header")

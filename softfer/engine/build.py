@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from softfer.config import ExperimentConfig, dump_config
 from softfer.data.datasets import collate_items
-from softfer.engine.data import DataBundle, build_data
+from softfer.engine.data import DataBundle, build_data, config_inputs
 from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
@@ -198,11 +198,12 @@ def train_loader(
 def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path:
     # A new run replaces no file it did not write (softfer.io.outputs): a run, a first eval, a user's own
     # config.yaml in run.out_dir. A resume continues the run its checkpoint came from (check_resumable).
+    # Neither writes onto or inside the data it reads (config_inputs): a run folder in a clip folder.
     run_dir = Path(cfg.run.out_dir)
     if not resume and not overwrite and (run_dir / "last.pt").exists():
         raise ValueError(f"{run_dir} already holds a run; pass --resume {run_dir / 'last.pt'} or --overwrite")
-    if not resume:
-        check_outputs([run_dir / f for f in RUN_FILES], overwrite=overwrite, what="run.out_dir")
+    outputs = [run_dir / f for f in RUN_FILES]
+    check_outputs(outputs, inputs=config_inputs(cfg), overwrite=overwrite or bool(resume), what="run.out_dir")
     return run_dir
 
 

@@ -26,7 +26,7 @@ import torch
 from softfer import metrics
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
-from softfer.engine.data import build_data, evaluation_split, split_source
+from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
 from softfer.engine.evaluate import predict, unreadable_record
 from softfer.engine.outputs import eval_loader
 from softfer.engine.runs import held_out_config
@@ -59,15 +59,13 @@ def _checkpoint_of(source: str | Path) -> Path:
     return path / "model.pt" if path.is_dir() else path
 
 
-def _held_out(
+def _held_out_config(
     cfg: ExperimentConfig, classes: tuple[str, ...], ckpt: Path, data: dict[str, Any]
-) -> tuple[Any, ExperimentConfig, str, str]:
-    """(dataset, config, source in words, format) of the items to fit on: the --data items, else the
-    run's validation split."""
+) -> ExperimentConfig:
+    """The config of the items to fit on: the --data items' (``held_out_config``), else the run's own
+    (its validation split), refused when it held none out."""
     if any(data[k] for k in ("root", "fmt", "split")):
-        cfg = held_out_config(cfg, classes, ckpt, **data)
-        fmt, split = evaluation_split(cfg.data)
-        return build_data(cfg, with_train=False).test, cfg, split_source(cfg.data, fmt, split), fmt
+        return held_out_config(cfg, classes, ckpt, **data)
     cfg = validate_config(apply_overrides(cfg.model_dump(mode="json"), data["overrides"]), "calibrate")
     if cfg.data.val_fraction <= 0:
         raise ValueError(
@@ -75,10 +73,19 @@ def _held_out(
             "training or test items would bias the fit: pass held-out clips with --data ROOT [--format F] "
             "--split S (with votes, to fit the ambiguity threshold too)"
         )
+    return cfg
+
+
+def _held_out(cfg: ExperimentConfig, given: bool) -> tuple[Any, str, str]:
+    """(dataset, source in words, format) of the items to fit on: the --data items (``given``), else the
+    run's validation split."""
+    if given:
+        fmt, split = evaluation_split(cfg.data)
+        return build_data(cfg, with_train=False).test, split_source(cfg.data, fmt, split), fmt
     bundle = build_data(cfg, with_train=True)
     train = split_source(cfg.data, cfg.data.format, cfg.data.train_split)
     source = f"the validation hold-out ({cfg.data.val_fraction:g}) of the {train}"
-    return bundle.val, cfg, source, cfg.data.format
+    return bundle.val, source, cfg.data.format
 
 
 def _refuse_training_items(state: dict[str, Any], records: list, fmt: str, ckpt: Path) -> None:
@@ -197,12 +204,14 @@ def calibrate_checkpoint(
     if out.suffix not in CHECKPOINT_SUFFIXES:
         raise ValueError(f"--out {out}: a checkpoint file name ends in {', '.join(CHECKPOINT_SUFFIXES)}")
     report_path = out.with_suffix(".json")
-    inputs = [ckpt, *([data_root] if data_root else [])]
-    check_outputs([out, report_path], inputs=inputs, overwrite=overwrite)
     state = load_checkpoint(ckpt)
     model, cfg, classes = model_from_state(state, ckpt)
     held = {"root": data_root, "fmt": data_format, "split": split, "overrides": overrides}
-    dataset, cfg, source, fmt = _held_out(cfg, classes, ckpt, held)
+    cfg = _held_out_config(cfg, classes, ckpt, held)
+    # before any data is read: never onto the checkpoint or into the data (config_inputs)
+    inputs = [ckpt, *config_inputs(cfg)]
+    check_outputs([out, report_path], inputs=inputs, overwrite=overwrite, kind="file")
+    dataset, source, fmt = _held_out(cfg, any(held[k] for k in ("root", "fmt", "split")))
     _refuse_training_items(state, dataset.records, fmt, ckpt)
     _, _, device = setup_distributed(cfg.run.device)
     pred = predict(

@@ -19,6 +19,7 @@ from softfer.data.provenance import is_synthetic
 from softfer.data.records import ReadReport, Record, records_media_kind
 from softfer.data.transforms import eval_transform, train_transform
 from softfer.engine.targets import training_targets
+from softfer.io.outputs import check_output
 from softfer.labels.affect import (
     one_hot,
 )
@@ -61,6 +62,31 @@ def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
     return get_format(fmt).class_names(num_classes)
 
 
+def config_inputs(cfg: ExperimentConfig) -> list[Path]:
+    """The files and folders ``cfg`` makes a command read: ``data.root`` (a manifest: its file),
+    ``data.test_root``, ``data.soft_labels``, ``data.affectnet_stats`` and a local ``model.pretrained``.
+
+    Every command that writes passes them to the output rule (``softfer.io.outputs``) as inputs, so that no
+    output lands onto or inside the data (a run folder in a clip folder would become frames of the clip).
+    """
+    d = cfg.data
+    pretrained = cfg.model.pretrained if cfg.model.pretrained != "hub" else None
+    named = (d.root, d.test_root, d.soft_labels, d.affectnet_stats, pretrained)
+    return [Path(p) for p in named if p]  # an empty setting is no path (Path("") is the working folder)
+
+
+def check_cache_dir(cfg: ExperimentConfig) -> None:
+    """Refuse a ``data.cache_dir`` the frame cache cannot use: inside the data (its .npy files would join
+    the clips), onto an input file, or an existing file (``softfer.io.outputs``).
+
+    Raises:
+        ValueError: naming ``data.cache_dir`` and what to do.
+    """
+    if cfg.data.cache_dir:
+        inputs = config_inputs(cfg)
+        check_output(cfg.data.cache_dir, inputs=inputs, overwrite=True, what="data.cache_dir", kind="folder")
+
+
 def read_records(
     data: DataConfig,
     split: str,
@@ -84,6 +110,7 @@ def read_records(
         raise ValueError(
             f"the {fmt} dataset is not at {root}: download it (see docs/DATASETS.md) or set data.root"
         )
+    entry.check_root(root)  # a file where a folder is read, or the reverse
     request = ReadRequest(
         root=root,
         split=split,
@@ -214,6 +241,7 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
     """
     d = cfg.data
     k = d.num_classes
+    check_cache_dir(cfg)
     test_fmt, test_split = evaluation_split(d)
     reports = {"test": ReadReport(), "train": ReadReport()}
     test_records = read_records(

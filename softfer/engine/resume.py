@@ -24,12 +24,13 @@ from typing import Any
 from softfer import __version__
 from softfer.config import ExperimentConfig, load_config, validate_config
 from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes, digest
-from softfer.engine.data import data_fingerprint_of
+from softfer.engine.data import config_inputs, data_fingerprint_of
 from softfer.engine.environment import git_commit
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.state import STATE_KEYS
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
+from softfer.io.outputs import check_output
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +265,11 @@ def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_o
     ``cfg`` (logged).
 
     Raises:
-        ValueError: what is there cannot be reused or resumed for ``cfg`` (``hint`` says what to do).
+        ValueError: what is there cannot be reused or resumed for ``cfg`` (``hint`` says what to do), or
+            ``run_dir`` lies inside the data it reads or is a file (``softfer.io.outputs``).
     """
+    # every study plans its runs here before any trains: no run folder inside the data (config_inputs)
+    check_output(run_dir, inputs=config_inputs(cfg), overwrite=True, what="run.out_dir", kind="folder")
     if overwrite:
         return "overwrite"
     finished, last = run_dir / "metrics.json", run_dir / "last.pt"

@@ -8,7 +8,7 @@ from typing import Any
 
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
-from softfer.engine.data import DataBundle, build_data, class_names, evaluation_split
+from softfer.engine.data import DataBundle, build_data, class_names, config_inputs, evaluation_split
 from softfer.engine.outputs import RESULT_FILES, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.calibration import Calibration
@@ -33,8 +33,9 @@ def evaluate_checkpoint(
     """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``.
 
     ``out`` defaults to ``eval_<format>`` beside the checkpoint. Results already in ``out`` (a first eval's,
-    a run's own metrics.json) are replaced only with ``overwrite``, and never the checkpoint
-    (``softfer.io.outputs``); the refusal comes before any data is read.
+    a run's own metrics.json) are replaced only with ``overwrite``, and never the checkpoint or the data
+    read (``config_inputs``: nothing onto a manifest or inside the data root; ``softfer.io.outputs``); the
+    refusal comes before any data is read.
 
     Test items the model was trained on (its checkpoint's ``training_items``) are refused, or with
     ``allow_train_items`` scored and counted in metrics.json ``evaluated_on_training_items`` (None: the
@@ -51,7 +52,8 @@ def evaluate_checkpoint(
     )
     target = data_format or cfg.data.format
     out_dir = Path(out) if out else Path(checkpoint).parent / f"eval_{target}"
-    check_outputs([out_dir / f for f in RESULT_FILES], inputs=[checkpoint], overwrite=overwrite)
+    inputs = [checkpoint, *config_inputs(cfg)]  # the data too: --out in a clip folder, onto a manifest
+    check_outputs([out_dir / f for f in RESULT_FILES], inputs=inputs, overwrite=overwrite, kind="file")
     cfg.run.out_dir = str(out_dir)
     rank, world, device = setup_distributed(cfg.run.device)
     bundle = build_data(cfg, with_train=False)

@@ -62,6 +62,11 @@ def aligned_frames(path: Path, track: FaceTrack, size: int) -> Iterator[tuple[in
 def list_videos(src: Path) -> list[Path]:
     """The video files of a folder (sorted), or the file itself."""
     if src.is_file():
+        if src.suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(
+                f"{src} is a file but not a video ({', '.join(VIDEO_SUFFIXES)}): preprocess takes a video "
+                "or a folder of videos"
+            )
         return [src]
     if not src.is_dir():
         raise ValueError(f"{src}: no such file or folder")
@@ -69,6 +74,19 @@ def list_videos(src: Path) -> list[Path]:
     if not videos:
         raise ValueError(f"{src}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return videos
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse an OUT that is a file, or lies below one: preprocess writes a folder of clips there."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = f"OUT {out} is" if p == out else f"OUT {out} cannot be made: {p} is"
+                raise ValueError(
+                    f"{what} a file, not a folder: preprocess writes a folder of clips; choose a new or "
+                    "empty folder"
+                )
+            return
 
 
 LAYOUTS = ("dfew", "folders", "mirror")
@@ -192,6 +210,7 @@ def preprocess_videos(
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     src = Path(src)
     videos = list_videos(src)
+    _check_out_folder(out)
     frames_root = {"dfew": out / "Clip" / f"clip_{opts.size}x{opts.size}", "folders": out / "frames"}.get(
         layout, out
     )

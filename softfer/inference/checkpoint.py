@@ -128,6 +128,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             checkpoint, or its model weights hold NaN or infinity (naming the tensor).
     """
     path = Path(path)
+    if path.is_dir():
+        inside = [path / n for n in ("model.pt", "model_calibrated.pt") if (path / n).is_file()]
+        hint = f": did you mean {inside[0]}?" if inside else ": give the checkpoint file (RUN/model.pt)"
+        raise ValueError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":

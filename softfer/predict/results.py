@@ -17,6 +17,7 @@ import pandas as pd
 
 from softfer.inference.calibration import DEFAULT_MARGIN, face_states, top2
 from softfer.io.files import atomic_write, write_json_atomic
+from softfer.io.outputs import check_outputs
 from softfer.plots.timeline import tracks_timeline_png
 from softfer.predict.pipeline import Analysis, entropy
 from softfer.predict.summary import summary_table
@@ -55,13 +56,23 @@ class Prediction:
         step = float(self.meta.get("duration") or 0.0) / frames if frames else 0.0
         return summary_table(self.frames, self.classes, step)
 
-    def save(self, prefix: str | Path) -> list[Path]:
+    def save(self, prefix: str | Path, *, overwrite: bool = False) -> list[Path]:
         """Write ``<prefix>.json``, ``<prefix>_frames.csv``, ``<prefix>_windows.csv``,
-        ``<prefix>_timeline.png`` and ``<prefix>_summary.csv``; returns the paths."""
+        ``<prefix>_timeline.png`` and ``<prefix>_summary.csv``; returns the paths.
+
+        The output rule (``softfer.io.outputs``) holds, checked before anything is written: an existing
+        file is replaced only with ``overwrite``, and the media predicted (``meta["media"]``) never.
+
+        Raises:
+            ValueError: an output is the media file or a folder, or exists without ``overwrite``.
+        """
         prefix = Path(prefix)
         paths = [prefix.with_name(prefix.name + tail) for tail in (".json", "_frames.csv", "_windows.csv")]
         paths.append(prefix.with_name(prefix.name + "_timeline.png"))
         paths.append(prefix.with_name(prefix.name + "_summary.csv"))
+        media = Path(str(self.meta.get("media") or ""))
+        inputs = [media] if media.name and media.is_file() else []  # not a PIL image's or an array's name
+        check_outputs(paths, inputs=inputs, overwrite=overwrite, what="prefix", kind="file")
         summary = self.summary
         write_json_atomic(paths[0], self.to_dict(summary))
         tables = (self.frames, self.windows, summary.drop(columns="runs"))  # runs: the JSON's, as a list

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
+from softfer.engine.data import config_inputs
 from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import evaluation_settings, plan_run
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
-from softfer.studies.crossval import check_folds, holds_study
+from softfer.studies.crossval import STUDY_FILE, check_folds, holds_study, write_study
 from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
@@ -176,16 +177,19 @@ def compare_configs(
         check_folds(c, folds)
     out = Path(out)
     plans = plan_grid(configs, folds, seeds, out, overwrite=overwrite)
-    # the comparison's own files, rewritten when the folder holds this comparison (a resumed one)
+    # the comparison's own files, rewritten when the folder holds this comparison (the same configs, folds
+    # and seeds: a resumed or extended one), never another comparison's; nothing inside the data read
     folders = [confined(out, c.name, what="config name") for c in configs]
-    own = overwrite or any(holds_study(f / "config.yaml", c) for f, c in zip(folders, configs, strict=True))
-    summary_files = [out / n for n in ("comparison.json", "comparison.md", "comparison.png", "runs.csv")]
-    inputs = [p for p in config_paths if Path(p).is_file()]
-    own_files = [*summary_files, *(f / "config.yaml" for f in folders), *launch_outputs(out, launch)]
+    own = overwrite or holds_study(out, "compare", configs, folds, seeds)
+    names = ("comparison.json", "comparison.md", "comparison.png", "runs.csv", STUDY_FILE)
+    inputs = [p for p in config_paths if Path(p).is_file()] + [p for c in configs for p in config_inputs(c)]
+    own_files = [*(out / n for n in names), *(f / "config.yaml" for f in folders)]
+    own_files += launch_outputs(out, launch)
     check_outputs(own_files, inputs=inputs, overwrite=own)
     out.mkdir(parents=True, exist_ok=True)
     for f, c in zip(folders, configs, strict=True):
         dump_config(c, f / "config.yaml")
+    write_study(out, "compare", configs, folds, seeds)
     metrics = execute(
         [run for _, run in plans], launch, out, study="compare " + ", ".join(c.name for c in configs)
     )

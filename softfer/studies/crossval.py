@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,9 @@ import numpy as np
 
 from softfer.config import ExperimentConfig, dump_config, load_config
 from softfer.data.formats import get_format
+from softfer.engine.data import config_inputs
 from softfer.engine.evaluate import summary_scalars
-from softfer.engine.resume import REUSE_SAFE, config_differences, plan_run
+from softfer.engine.resume import REUSE_SAFE, config_differences, plan_run, run_fingerprint
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs
 from softfer.metric_table import SUMMARY_KEYS
@@ -19,12 +22,13 @@ from softfer.stats import mean_ci
 from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
 
 log = logging.getLogger(__name__)
+# The mark of a study folder (cv, compare, demo): which study wrote its summary files.
+STUDY_FILE = "study.json"
 
 
-def holds_study(config_yaml: Path, cfg: ExperimentConfig) -> bool:
-    """Whether a study folder's ``config_yaml`` is ``cfg`` (up to ``REUSE_SAFE``): the folder holds this
-    study (cv, compare, a smoke run), whose own summary files a resumed study rewrites without --overwrite
-    (``softfer.io.outputs``); any other file there is refused."""
+def holds_run(config_yaml: Path, cfg: ExperimentConfig) -> bool:
+    """Whether a run folder's ``config_yaml`` is ``cfg`` (up to ``REUSE_SAFE``): the folder holds this run
+    (a smoke run), whose files it rewrites without --overwrite (``softfer.io.outputs``)."""
     if not config_yaml.is_file():
         return False
     try:
@@ -32,6 +36,47 @@ def holds_study(config_yaml: Path, cfg: ExperimentConfig) -> bool:
     except ValueError:
         return False
     return not config_differences(stored, cfg.model_dump(mode="json"), REUSE_SAFE)
+
+
+def study_record(
+    kind: str, configs: Sequence[ExperimentConfig], folds: Sequence[int], seeds: Sequence[int]
+) -> dict[str, Any]:
+    """What a study folder's ``STUDY_FILE`` records: the command, each config's name with the hash of its
+    settings (outside ``REUSE_SAFE``, as run fingerprints hash them), the folds and the seeds."""
+    return {
+        "study": kind,
+        "configs": {c.name: run_fingerprint(c, {})["config"] for c in configs},
+        "folds": sorted(set(folds)),
+        "seeds": sorted(set(seeds)),
+    }
+
+
+def holds_study(
+    folder: Path, kind: str, configs: Sequence[ExperimentConfig], folds: Sequence[int], seeds: Sequence[int]
+) -> bool:
+    """Whether ``folder`` holds this study, whose own summary files a resumed study rewrites without
+    --overwrite (``softfer.io.outputs``): its ``STUDY_FILE`` names the same command and the same configs
+    (names and settings), and folds and seeds that are all among ``folds`` and ``seeds`` (the same study,
+    resumed or extended). Another comparison in the same folder (``compare a c`` after ``compare a b``)
+    is not, nor is a folder without the file."""
+    try:
+        stored = json.loads((Path(folder) / STUDY_FILE).read_text(encoding="utf-8"))
+        want = study_record(kind, configs, folds, seeds)
+        return (
+            stored["study"] == want["study"]
+            and stored["configs"] == want["configs"]
+            and set(stored["folds"]) <= set(want["folds"])
+            and set(stored["seeds"]) <= set(want["seeds"])
+        )
+    except (OSError, ValueError, TypeError, KeyError):
+        return False  # missing or unreadable: not this study's
+
+
+def write_study(
+    folder: Path, kind: str, configs: Sequence[ExperimentConfig], folds: Sequence[int], seeds: Sequence[int]
+) -> None:
+    """Mark ``folder`` as this study's (``STUDY_FILE``, read by ``holds_study``)."""
+    write_json_atomic(Path(folder) / STUDY_FILE, study_record(kind, configs, folds, seeds))
 
 
 def check_folds(cfg: ExperimentConfig, folds: tuple[int, ...]) -> None:
@@ -163,11 +208,14 @@ def prepare_cv(
         Run(c, plan_run(Path(c.run.out_dir), c, overwrite=overwrite, replace_other=replace_other, hint=hint))
         for c in configs
     ]
-    own = overwrite or replace_other or holds_study(base / "config.yaml", cfg)
-    summary_files = [base / n for n in ("config.yaml", "summary.json", "summary.md")]
-    check_outputs([*summary_files, *launch_outputs(base, launch)], overwrite=own, what="run.out_dir")
+    seeds = (cfg.run.seed,)
+    own = overwrite or replace_other or holds_study(base, "cv", [cfg], folds, seeds)
+    summary_files = [base / n for n in ("config.yaml", STUDY_FILE, "summary.json", "summary.md")]
+    outputs = [*summary_files, *launch_outputs(base, launch)]
+    check_outputs(outputs, inputs=config_inputs(cfg), overwrite=own, what="run.out_dir")
     base.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, base / "config.yaml")
+    write_study(base, "cv", [cfg], folds, seeds)
     return runs
 
 

@@ -20,7 +20,7 @@ from softfer.engine.resume import REUSE_SAFE, config_differences, describe, plan
 from softfer.engine.train import fit
 from softfer.io.outputs import check_outputs
 from softfer.stats import mean_ci
-from softfer.studies.crossval import finish_cv, holds_study, prepare_cv
+from softfer.studies.crossval import finish_cv, holds_run, prepare_cv
 from softfer.studies.launch import LaunchOptions, Run, execute, holds_jobs, launch_outputs
 
 PERCENT_PAPERS = {"midas", "ferplus"}  # MIDAS and FER+ report percentages, the dual-domain paper fractions
@@ -276,7 +276,7 @@ def smoke_config(
     bundle = dataclasses.replace(
         bundle, val=_first_items(bundle.val, eval_items), test=_first_items(bundle.test, eval_items)
     )
-    own = overwrite or holds_study(Path(smoke.run.out_dir) / "config.yaml", smoke)
+    own = overwrite or holds_run(Path(smoke.run.out_dir) / "config.yaml", smoke)
     return fit(smoke, overwrite=own, data=bundle)
 
 

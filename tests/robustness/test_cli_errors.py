@@ -6,8 +6,11 @@ import argparse
 import json
 import logging
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from softfer.cli import build_parser, commands, main
 from softfer.io import console
@@ -204,3 +207,92 @@ def test_bars_inside_bars_share_one_display_on_a_terminal(tmp_path, monkeypatch)
         assert not console._active
     finally:
         console.show_progress(None)
+
+
+# --- issue 21: a folder where a file is expected, or a file where a folder is, is named as such ---------
+
+
+def _paths(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(b"")
+    (run / "config.yaml").write_text("name: x\n")
+    (tmp_path / "notes.txt").write_text("x\n")
+    (tmp_path / "clip.mp4").write_bytes(b"\x00" * 64)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["eval", "run"], "run is a folder, not a checkpoint file: did you mean run/model.pt?"),
+        (["train", "run"], "run is a folder, not a config file: did you mean run/config.yaml"),
+        (
+            ["models", "import-fer", "run", "--out", "w.safetensors"],
+            "run is a folder, not a file: give the fer",
+        ),
+        (
+            ["data", "inspect", "dfew", "notes.txt"],
+            "notes.txt is a file, not a folder: the dfew format reads",
+        ),
+        (["data", "inspect", "manifest", "run"], "run is a folder, not a file: the manifest format reads"),
+        (["preprocess", "clip.mp4", "notes.txt"], "OUT notes.txt is a file, not a folder"),
+        (["preprocess", "clip.mp4", "clip.mp4/out"], "OUT clip.mp4/out cannot be made: clip.mp4 is a file"),
+        (["preprocess", "notes.txt", "out"], "notes.txt is a file but not a video"),
+    ],
+)
+def test_a_folder_for_a_file_or_a_file_for_a_folder_is_named_as_such(
+    argv, expected, tmp_path, capsys, monkeypatch
+):
+    """Found: "checkpoint not found: RUN", "config file not found", "no such file", "root does not exist"
+    and "lies inside the input folder" for a path that exists but is of the other kind."""
+    _paths(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert expected in _stderr_line(capsys)
+
+
+def test_predictor_given_a_folder_says_it_is_a_folder(tmp_path):
+    from softfer.predict.api import frames_of
+
+    with pytest.raises(ValueError, match=r"is a folder, not a file: predict takes one video or image file"):
+        frames_of(tmp_path)
+
+
+def test_labels_va_refuses_repeated_class_names(tmp_path, capsys):
+    """Found: `labels va --class-names a,a,b,c` wrote two columns of one name."""
+    table = tmp_path / "va.csv"
+    va = np.random.default_rng(0).uniform(-0.5, 0.5, (40, 2))
+    rows = [f"{v:.3f},{a:.3f},{i % 4}" for i, (v, a) in enumerate(va)]
+    table.write_text("valence,arousal,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out.csv"
+    argv = ["labels", "va", str(table), "--method", "euclid", "--out", str(out), "--class-names"]
+    assert main([*argv, "a,A ,b,c"]) == 2
+    assert "'A' is given twice (as 'a' too)" in _stderr_line(capsys)
+    assert not out.exists()
+    assert main([*argv, "a,b,c,d"]) == 0
+    assert out.is_file()
+
+
+def test_predict_on_a_folder_lists_pictures_of_unsupported_kinds_as_skipped(media, tmp_path, capsys):
+    """Found: .gif, .webp, .tiff and .ico files of a folder were skipped with no word."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    shutil.copy(media / "single_face.jpg", folder / "good.jpg")
+    for name in ("anim.gif", "photo.webp", "scan.tiff", "icon.ico"):
+        Image.open(media / "single_face.jpg").save(folder / name)
+    (folder / "notes.txt").write_text("not a picture\n")
+    out = tmp_path / "out"
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    assert main(["predict", str(folder), "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    report = json.loads((out / "predict_report.json").read_text())
+    skipped = {Path(s["media"]).name: s["reason"] for s in report["skipped"]}
+    assert skipped == {
+        "anim.gif": "unsupported suffix .gif",
+        "icon.ico": "unsupported suffix .ico",
+        "photo.webp": "unsupported suffix .webp",
+        "scan.tiff": "unsupported suffix .tiff",
+    }
+    assert report["files"] == report["predicted"] == 1
+    err = capsys.readouterr().err
+    assert "4 picture or video file(s) of an unsupported kind skipped" in err and "anim.gif" in err

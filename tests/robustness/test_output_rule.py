@@ -295,7 +295,7 @@ def test_train_replaces_no_file_in_run_out_dir_and_never_its_config_file(tmp_pat
 def test_cv_does_not_replace_a_summary_it_did_not_write(tmp_path):
     (tmp_path / "summary.json").write_text("mine")
     cfg = load_config(
-        packaged_configs() / "demo" / "hard.yaml", [f"run.out_dir={tmp_path}", f"data.root={tmp_path}"]
+        packaged_configs() / "demo" / "hard.yaml", [f"run.out_dir={tmp_path}", f"data.root={tmp_path / 'd'}"]
     )
     with pytest.raises(ValueError, match=r"summary\.json: output already exists"):
         cross_validate(cfg, folds=(1,))
@@ -505,7 +505,7 @@ def test_a_folder_where_a_file_is_expected_is_refused_naming_it(tmp_path, capsys
 def test_a_file_where_a_folder_is_expected_is_refused_naming_it(tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "model.pt")
     (tmp_path / "afile").write_text("mine")
-    assert main(["eval", str(ckpt), "--data", str(tmp_path), "--out", str(tmp_path / "afile")]) == 2
+    assert main(["eval", str(ckpt), "--data", str(tmp_path / "d"), "--out", str(tmp_path / "afile")]) == 2
     assert "afile exists and is not a folder" in _stderr_line(capsys)
     assert (tmp_path / "afile").read_text() == "mine"
 
@@ -540,5 +540,5 @@ def test_demo_refuses_a_folder_holding_other_files(tmp_path, capsys):
     (user / "clips.csv").write_text("mine")
     assert main(["demo", "--quick", "--out", str(user)]) == 2
     err = _stderr_line(capsys)
-    assert "my_dataset is not empty" in err and "demo" in err
+    assert "my_dataset is not empty and holds no earlier run of this demo" in err
     assert _listing(user) == ["clips.csv"]

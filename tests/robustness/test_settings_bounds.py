@@ -244,6 +244,60 @@ def test_predict_refuses_zero_negative_and_non_finite_windows(option, value, cap
     assert build_parser().parse_args(["predict", "x", "--checkpoint", "c", option, "0.25"])
 
 
+# --- the Python API's numbers have the CLI options' ranges ---
+
+
+def _predict_option(option: str):
+    parser = dict(_leaf_parsers(build_parser()))[("predict",)]
+    return next(a.type for a in parser._actions if option in a.option_strings)
+
+
+@pytest.mark.parametrize("fps", [math.inf, math.nan, "25", 0, -1, 1000.5, True, None])
+def test_predictor_refuses_a_frame_rate_that_is_no_number_in_range(fps):
+    """Found: predict(frames, fps=inf|nan|"25") went on with no word, or failed deep inside."""
+    from softfer.predict.api import frames_of
+
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    pattern = r"fps must be a number in \(0, 1000\]" if fps is not None else r"need their frame rate"
+    with pytest.raises(ValueError, match=pattern):
+        frames_of(frames, fps)
+    assert len(list(frames_of(frames, 1000)[0]())) == 2
+
+
+@pytest.mark.parametrize(
+    "name,option", [("window", "--window"), ("stride", "--stride"), ("every", "--every")]
+)
+def test_predictor_arguments_have_the_ranges_of_the_cli_options(name, option):
+    from softfer.predict.api import FaceSettings, Predictor
+
+    kind = _predict_option(option)
+
+    def make(value):
+        if name == "every":
+            return FaceSettings(every=value)
+        return Predictor(torch.nn.Identity(), None, ("a",), **{name: value})
+
+    make(kind.hi)  # the CLI's largest value is accepted
+    step = 1 if isinstance(kind.hi, int) else 1e-3
+    below = kind.lo if kind.lo_open else kind.lo - step
+    for bad in (below, kind.hi + step, math.nan, math.inf, True, str(kind.hi)):
+        with pytest.raises(ValueError, match=rf"{name} must be .* in [\[(]{kind.lo:g}, {kind.hi:g}\]"):
+            make(bad)
+
+
+def test_predictor_from_checkpoint_checks_its_numbers_before_loading(tmp_path):
+    from softfer.predict.api import Predictor
+
+    missing = tmp_path / "none.pt"  # never opened: the arguments are refused first
+    for kwargs, named in (
+        ({"threads": 0}, "threads"),
+        ({"window": -1.0}, "window"),
+        ({"every": 2.5}, "every"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{named} must be"):
+            Predictor.from_checkpoint(missing, **kwargs)
+
+
 # --- weights with NaN or infinity ---
 
 

@@ -17,6 +17,7 @@ from softfer.data.records import ReadReport, Record
 
 Media = Literal["clip", "image", "any"]
 MEDIA: tuple[str, ...] = ("clip", "image", "any")
+RootKind = Literal["folder", "file", "any"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class DatasetFormat:
         borrows_va_stats: the labels are derived from another dataset's VA statistics
             (``data.affectnet_stats``: Aff-Wild uses AffectNet's GMM), so fused training targets must use
             those statistics too instead of refitting them on this dataset.
+        root_kind: what the root is: a "folder" (the dataset's), a "file" (a manifest) or "any"
+            (Former-DFER: a folder of lists, or one list); ``check_root`` refuses the other kind.
     """
 
     name: str
@@ -89,6 +92,7 @@ class DatasetFormat:
     folds: tuple[int, ...] = ()
     splits_present: Callable[[Path], tuple[str | None, ...]] | None = None
     borrows_va_stats: bool = False
+    root_kind: RootKind = "folder"
 
     def __post_init__(self) -> None:
         # A malformed entry fails when softfer is imported, not halfway through a run.
@@ -119,6 +123,24 @@ class DatasetFormat:
                 f"classes {list(self.classes)}"
             )
         return self.classes[:num_classes]
+
+    def check_root(self, root: str | Path) -> None:
+        """Refuse a root that is missing, or a file where this format reads a folder (or the reverse),
+        saying what the path is and what is expected (the readers would report a missing split file).
+
+        Raises:
+            ValueError: naming the root, what it is and what the format reads.
+        """
+        path = Path(root)
+        wanted = {"folder": "the dataset's folder", "file": "a manifest file (CSV or JSONL)"}.get(
+            self.root_kind, "a folder of list files or one list file"
+        )
+        if not path.exists():
+            raise ValueError(f"{path}: no such file or folder; the {self.name} format reads {wanted}")
+        if self.root_kind == "folder" and not path.is_dir():
+            raise ValueError(f"{path} is a file, not a folder: the {self.name} format reads {wanted}")
+        if self.root_kind == "file" and not path.is_file():
+            raise ValueError(f"{path} is a folder, not a file: the {self.name} format reads {wanted}")
 
     def present_splits(self, root: str | Path) -> tuple[str | None, ...]:
         """The splits the copy at ``root`` holds (None: the whole copy, for formats without fixed splits)."""

@@ -129,4 +129,5 @@ FORMAT = DatasetFormat(
     media="clip",
     description="Former-DFER lists (<frame_dir> <num_frames> <label>): ROOT/<split>.txt, DFEW class order",
     splits_present=present,
+    root_kind="any",
 )

@@ -246,4 +246,5 @@ FORMAT = DatasetFormat(
     classes=DFEW_CLASSES,
     media="any",
     description="a CSV/JSONL manifest (path; label or class columns; optional VA, fold, split)",
+    root_kind="file",
 )

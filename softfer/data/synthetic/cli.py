@@ -15,9 +15,32 @@ from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
 from softfer.io.console import bars_allowed, console
+from softfer.io.outputs import check_folder, check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+def check_synth_outputs(out: str | Path, montage: str | Path | None, *, overwrite: bool) -> None:
+    """The output rule (``softfer.io.outputs``) of `softfer synth`, before anything is generated: OUT new or
+    empty (or ``overwrite``); the montage outside OUT (whose generated files it would replace or be replaced
+    by), named with an image format matplotlib writes, and onto no existing file without ``overwrite``.
+
+    Raises:
+        ValueError: naming OUT or --montage and what to do.
+    """
+    check_folder(out, overwrite=overwrite)
+    if not montage:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(montage).suffix.lower().lstrip(".") not in formats:
+        raise ValueError(
+            f"--montage {montage}: not named as an image matplotlib writes; end the name in .png (or "
+            f"{', '.join('.' + f for f in sorted(formats) if f != 'png')})"
+        )
+    check_output(montage, overwrite=overwrite, what="--montage", fills=[out])
 
 
 def _progress(total: int, what: str) -> Progress:
