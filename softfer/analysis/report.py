@@ -178,17 +178,7 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
     run_name = cfg.name if cfg else run_dir.name
     plots.confusion_matrix_png(cm, classes, out / "confusion_matrix.png", run=run_name)
     plots.reliability_png(probs[keep], labels[keep], out / "reliability.png")
-    source = "test split"
-    soft_all, hard_all = soft[keep], labels[keep]
-    if cfg:
-        try:
-            train = [r for r in read_records(cfg.data, cfg.data.train_split) if r.soft is not None]
-            if train:
-                soft_all = np.stack([r.soft for r in train])
-                hard_all = np.array([r.label for r in train])
-                source = "training split"
-        except ValueError:
-            pass  # dataset not reachable from here: the test split's soft labels still tell the story
+    soft_all, hard_all, source = _coexistence_labels(cfg, soft[keep], labels[keep])
     result["coexistence"] = plots.coexistence_png(
         soft_all, hard_all, classes, out / "coexisting_emotions.png"
     ).tolist()
@@ -199,14 +189,39 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
         clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], clear_threshold) if voted.any() else None
     )
     if gradcam and (run_dir / "model.pt").is_file():
-        try:
-            warnings = _gradcam_png(run_dir, out / "gradcam.png")
-            result["gradcam"] = "gradcam.png"
-            if warnings:
-                result["gradcam_warnings"] = warnings
-        except ValueError as exc:
-            result["gradcam"] = f"skipped: {exc}"
+        result.update(_gradcam_entry(run_dir, out))
     write_json_atomic(out / "analysis.json", result)
+    text = _summary_text(run_dir, out, result, source)
+    write_text_atomic(out / "analysis.md", text + "\n")
+    return text
+
+
+def _coexistence_labels(
+    cfg: Any, test_soft: np.ndarray, test_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The soft labels the coexistence figure counts: the training split's where it can be read, else the
+    test split's; with the name of the split used (recorded in analysis.json)."""
+    if cfg:
+        try:
+            train = [r for r in read_records(cfg.data, cfg.data.train_split) if r.soft is not None]
+            if train:
+                return np.stack([r.soft for r in train]), np.array([r.label for r in train]), "training split"
+        except ValueError:
+            pass  # dataset not reachable from here: the test split's soft labels still tell the story
+    return test_soft, test_labels, "test split"
+
+
+def _gradcam_entry(run_dir: Path, out: Path) -> dict[str, Any]:
+    """analysis.json's Grad-CAM entries: the figure's name and its warnings, or why it was skipped."""
+    try:
+        warnings = _gradcam_png(run_dir, out / "gradcam.png")
+    except ValueError as exc:
+        return {"gradcam": f"skipped: {exc}"}
+    return {"gradcam": "gradcam.png", **({"gradcam_warnings": warnings} if warnings else {})}
+
+
+def _summary_text(run_dir: Path, out: Path, result: dict[str, Any], source: str) -> str:
+    """analysis.md: the analysis in a few lines."""
     cva = result["clear_vs_ambiguous"]
     lines = [
         f"# analysis of {run_dir}",
@@ -226,6 +241,4 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
             )
     lines += [f"Grad-CAM warning: {w}" for w in result.get("gradcam_warnings", [])]
     lines.append(f"figures in {out}")
-    text = "\n".join(lines)
-    write_text_atomic(out / "analysis.md", text + "\n")
-    return text
+    return "\n".join(lines)

@@ -13,7 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from softfer.cli.parser import build_parser, folds_type, seeds_type
+from softfer.cli.parser import build_parser
+from softfer.cli.parser_tools import folds_type, seeds_type
 from softfer.io.console import setup_logging
 from softfer.io.errors import MediaError
 from softfer.io.threads import apply_threads, set_wait_policy

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from softfer.cli import commands as c
+from softfer.data.formats import MAX_FOLD
 from softfer.limits import MAX_SEED
 
 # Every numeric option takes one of these types (tests/robustness/test_settings_bounds.py walks the parser):
@@ -64,11 +65,25 @@ def distinct_ints(lo: int, hi: int, what: str) -> Callable[[str], tuple[int, ...
 
 
 SEED = int_range(0, MAX_SEED)
+# argparse types of --folds ("1,2,3") and --seeds ("0,1,2"): the ranges of data.fold and run.seed.
+folds_type = distinct_ints(1, MAX_FOLD, "fold numbers")
+seeds_type = distinct_ints(0, MAX_SEED, "seeds")
+
+CONFIG_HELP = (
+    "experiment YAML file, or a packaged config name such as midas/dfew_tsm_midas.yaml "
+    "(`softfer reproduce --list` names them)"
+)
 
 
 def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """softfer labels votes | va."""
     labels = sub.add_parser("labels", help="label tools: votes -> soft/hard labels, VA -> mixed/fused labels")
     lsub = labels.add_subparsers(dest="labels_command", required=True, metavar="TOOL")
+    _add_labels_votes(lsub, parents)
+    _add_labels_va(lsub, parents)
+
+
+def _add_labels_votes(lsub, parents: dict[str, argparse.ArgumentParser]) -> None:
     votes = lsub.add_parser(
         "votes",
         parents=[parents["common"], parents["overwrite"]],
@@ -93,6 +108,8 @@ def add_label_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     )
     votes.set_defaults(func=c.cmd_labels_votes)
 
+
+def _add_labels_va(lsub, parents: dict[str, argparse.ArgumentParser]) -> None:
     va = lsub.add_parser(
         "va",
         parents=[parents["common"], parents["overwrite"]],

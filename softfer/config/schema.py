@@ -6,13 +6,12 @@ the one place for checks that involve several keys.
 
 from __future__ import annotations
 
-import math
-import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from softfer.classes import CLEAR_THRESHOLD
+from softfer.config.strict import StrictModel
 from softfer.data.formats import FORMATS, MAX_FOLD
 from softfer.limits import MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_STEPS
 from softfer.models import model_option_problems
@@ -26,61 +25,7 @@ AreaFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 PaperNumber = Annotated[float, Field(ge=-1.0, le=100.0)]
 
 
-def _number_types(annotation: Any) -> set[type]:
-    """The types among bool, int and float that ``annotation`` accepts anywhere (tuples, mappings, unions,
-    ``Annotated``); sections (models) are not entered: they validate their own fields."""
-    if annotation in (bool, int, float):
-        return {annotation}
-    if typing.get_origin(annotation) is Literal:
-        return set()
-    found: set[type] = set()
-    for arg in typing.get_args(annotation):
-        found |= _number_types(arg)
-    return found
-
-
-def _not_a_number(value: Any) -> str | None:
-    """Why ``value`` (a number key's value, or an element of it) is no number here, or None."""
-    if isinstance(value, bool):
-        return f"{str(value).lower()} is a boolean, not a number: give a number"
-    if isinstance(value, dict):
-        items = list(value.items())
-    else:
-        items = list(enumerate(value)) if isinstance(value, (tuple, list)) else []
-    for at, element in items:
-        why = _not_a_number(element)
-        if why:
-            return f"item {at!r}: {why}"
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None  # pydantic says what a number should look like
-    if isinstance(value, float) and math.isnan(value):
-        return "nan is not a number here: give a number"
-    if isinstance(value, float) and math.isinf(value):
-        return f"{value} is not a finite number: give a finite number"
-    return None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # WHY one before-validator for every field: pydantic's lax mode reads true as 1 and nan passes to the
-    # range check ("less than or equal to 10"); every numeric key, present or future, gets the same rule.
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        field = cls.model_fields.get(info.field_name or "")
-        kinds = _number_types(field.annotation) if field is not None else set()
-        if kinds & {int, float} and bool not in kinds:
-            why = _not_a_number(value)
-            if why:
-                raise ValueError(why)
-        return value
-
-
-class AugmentConfig(_Strict):
+class AugmentConfig(StrictModel):
     """Training-time augmentation; validation and test items are never augmented."""
 
     scale: tuple[AreaFraction, AreaFraction] | None = Field(
@@ -114,7 +59,7 @@ class AugmentConfig(_Strict):
         return value
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     """Which dataset, which split, and how clips or images become model inputs."""
 
     # WHY a str and a validator rather than a Literal: the names come from FORMATS, and a bad one gets an
@@ -235,7 +180,7 @@ class DataConfig(_Strict):
         return value
 
 
-class ModelConfig(_Strict):
+class ModelConfig(StrictModel):
     """The network (`softfer models list` names the registered ones and their options)."""
 
     name: str = Field(
@@ -257,7 +202,7 @@ class ModelConfig(_Strict):
     compile: bool = Field(False, description="torch.compile the model.")
 
 
-class LabelConfig(_Strict):
+class LabelConfig(StrictModel):
     """What the classifier is trained towards: hard, soft or fused labels, optionally mixed."""
 
     target: Literal["hard", "soft", "fused"] = Field(
@@ -303,7 +248,7 @@ class LabelConfig(_Strict):
     )
 
 
-class LossConfig(_Strict):
+class LossConfig(StrictModel):
     """The training loss: cross-entropy against the targets, with the dual-domain paper's terms."""
 
     class_weights: bool = Field(False, description="Weight classes by W_k = N_max / N_k (dual-domain eq. 5).")
@@ -320,7 +265,7 @@ class LossConfig(_Strict):
     )
 
 
-class OptimConfig(_Strict):
+class OptimConfig(StrictModel):
     """Optimiser, learning-rate schedule and stochastic weight averaging."""
 
     name: Literal["sgd", "adam"] = Field("sgd", description="Optimiser.")
@@ -365,7 +310,7 @@ class OptimConfig(_Strict):
     )
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictModel):
     """Seeds, device, precision, outputs and checkpoints of a run."""
 
     seed: int = Field(
@@ -412,7 +357,7 @@ class RunConfig(_Strict):
     )
 
 
-class PaperReference(_Strict):
+class PaperReference(StrictModel):
     """The paper's reported numbers for this experiment, printed by `softfer reproduce` beside ours."""
 
     paper: str = Field("", description='Paper key, "midas" or "dual-domain".')
@@ -425,7 +370,7 @@ class PaperReference(_Strict):
     note: str = Field("", description="Printed under the table (e.g. where the paper's number comes from).")
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(StrictModel):
     """One experiment."""
 
     name: str = Field("experiment", description="Experiment name (logs, reports).")

@@ -85,7 +85,7 @@ def test_affwild_fused_labels_use_affectnet_statistics(tmp_path, monkeypatch):
     # Dual-domain 4.1 / 5.1: Aff-Wild borrows AffectNet's GMM; its VA-derived label is that posterior,
     # not a GMM refitted on the Aff-Wild training frames.
     from softfer.data.synthetic.layouts import build_smoke_tree
-    from softfer.engine.data import affectnet_stats
+    from softfer.engine.targets import affectnet_stats
     from softfer.labels.affect import gmm_labels
 
     build_smoke_tree(tmp_path, size=32)

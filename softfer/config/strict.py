@@ -1,0 +1,66 @@
+"""The base of every config section: unknown keys refused, and one rule for every numeric key (a boolean,
+NaN or inf is refused before the range check, naming the key), present or future."""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+
+def _number_types(annotation: Any) -> set[type]:
+    """The types among bool, int and float that ``annotation`` accepts anywhere (tuples, mappings, unions,
+    ``Annotated``); sections (models) are not entered: they validate their own fields."""
+    if annotation in (bool, int, float):
+        return {annotation}
+    if typing.get_origin(annotation) is Literal:
+        return set()
+    found: set[type] = set()
+    for arg in typing.get_args(annotation):
+        found |= _number_types(arg)
+    return found
+
+
+def _not_a_number(value: Any) -> str | None:
+    """Why ``value`` (a number key's value, or an element of it) is no number here, or None."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} is a boolean, not a number: give a number"
+    if isinstance(value, dict):
+        items = list(value.items())
+    else:
+        items = list(enumerate(value)) if isinstance(value, (tuple, list)) else []
+    for at, element in items:
+        why = _not_a_number(element)
+        if why:
+            return f"item {at!r}: {why}"
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None  # pydantic says what a number should look like
+    if isinstance(value, float) and math.isnan(value):
+        return "nan is not a number here: give a number"
+    if isinstance(value, float) and math.isinf(value):
+        return f"{value} is not a finite number: give a finite number"
+    return None
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys refused, and numbers are numbers (no booleans, NaN or inf)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # WHY one before-validator for every field: pydantic's lax mode reads true as 1 and nan passes to the
+    # range check ("less than or equal to 10"); every numeric key, present or future, gets the same rule.
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        kinds = _number_types(field.annotation) if field is not None else set()
+        if kinds & {int, float} and bool not in kinds:
+            why = _not_a_number(value)
+            if why:
+                raise ValueError(why)
+        return value
