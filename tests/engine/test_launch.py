@@ -98,7 +98,8 @@ def _wait_for(path: Path, timeout: float = 120) -> None:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds job processes through /proc")
 def test_a_killed_job_fails_the_study_and_the_second_call_resumes_it(tiny_dfew, tmp_path, capsys):
     study = tmp_path / "cv"
-    argv = ["cv", "demo/soft.yaml", "--folds", "1,2", *_sets(tiny_dfew, **{"optim.epochs": 12})]
+    # 40 epochs: long enough that both signals reach a job still training on a fast or a loaded machine
+    argv = ["cv", "demo/soft.yaml", "--folds", "1,2", *_sets(tiny_dfew, **{"optim.epochs": 40})]
     argv += ["--set", f"run.out_dir={study}", "--launcher", "local", "--jobs", "2", "--gpus-per-run", "0"]
     codes = []
     first = threading.Thread(target=lambda: codes.append(main(argv)))

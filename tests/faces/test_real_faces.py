@@ -111,6 +111,7 @@ def test_the_notebook_api_takes_paths_pil_and_arrays_and_writes_nothing(predicto
     assert sorted(p.name for p in written) == [
         "face.json",
         "face_frames.csv",
+        "face_summary.csv",
         "face_timeline.png",
         "face_windows.csv",
     ]
