@@ -20,6 +20,8 @@ from softfer.plots import figures as plots
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.compare import run_grid
 from softfer.studies.crossval import STUDY_FILE, holds_study, write_study
+from softfer.studies.launch import LaunchOptions, launch_outputs
+from softfer.studies.schedulers import visible_gpus
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 REGIMES = ("hard", "soft", "midas")
@@ -60,13 +62,31 @@ def _configs(out: Path, data_dir: Path, quick: bool, size: int) -> list[Experime
     return configs
 
 
-def _check_outputs(out: Path, data_dir: Path, configs: list[ExperimentConfig], overwrite: bool) -> bool:
+def demo_launch(jobs: int | None) -> LaunchOptions | None:
+    """How the regimes train: side by side on the CPU cores, one process each (``jobs`` at once), or in
+    this process one after another (``jobs`` 1, or a GPU present and ``jobs`` not given).
+
+    Why side by side: this small network's steps are hundreds of tiny operations, and two threads of one
+    process (waking each other between them) train no faster than one thread; two runs at one thread
+    each get about twice the clips per second out of 2 cores (docs/BENCHMARKS.md). Results are those of
+    a one-thread run, whatever the machine's cores.
+    """
+    if jobs is None:
+        jobs = 1 if visible_gpus() else len(REGIMES)
+    if jobs <= 1:
+        return None
+    return LaunchOptions(launcher="local", jobs=min(jobs, len(REGIMES)), gpus_per_run=0)
+
+
+def _check_outputs(
+    out: Path, data_dir: Path, configs: list[ExperimentConfig], overwrite: bool, launched: list[Path]
+) -> bool:
     """The output rule (``softfer.io.outputs``) before anything runs: OUT is new, empty or an earlier run of
     this demo (its ``STUDY_FILE``: a rerun, whose own files are rewritten); other existing files are
     replaced, and other folders written into, only with ``overwrite``; the data folder is generated only
     into an empty or absent folder. Returns whether the data must be made."""
     own = overwrite or holds_study(out, "demo", configs, (1,), (configs[0].run.seed,))
-    check_outputs([out / n for n in (*DEMO_FILES, STUDY_FILE)], overwrite=own)
+    check_outputs([*(out / n for n in (*DEMO_FILES, STUDY_FILE)), *launched], overwrite=own)
     if not own and out.is_dir() and any(out.iterdir()):
         raise ValueError(
             f"{out} is not empty and holds no earlier run of this demo: the demo would write its data, runs "
@@ -79,12 +99,14 @@ def _check_outputs(out: Path, data_dir: Path, configs: list[ExperimentConfig], o
 
 
 def run_demo(
-    out: str | Path = "softfer_demo", *, quick: bool = False, overwrite: bool = False
+    out: str | Path = "softfer_demo", *, quick: bool = False, overwrite: bool = False, jobs: int | None = None
 ) -> dict[str, dict[str, float]]:
     """Create the data if absent, train the three regimes with one seed and budget, report and plot.
 
     A rerun reuses the data and the finished runs of the same configs; anything else in ``out`` that the
-    demo would replace (another run, files of the same names) is refused without ``overwrite``.
+    demo would replace (another run, files of the same names) is refused without ``overwrite``. ``jobs``
+    regimes train at once, each in its own process with its share of the cores (default: all three on a
+    machine without a GPU, one after another in this process with one; ``jobs=1``: one after another).
     """
 
     console = Console()
@@ -93,7 +115,8 @@ def run_demo(
     clips, size = (150, 32) if quick else (DEMO_CLIPS, DEMO_SIZE)
     started = time.perf_counter()
     configs = _configs(out, data_dir, quick, size)
-    generate = _check_outputs(out, data_dir, configs, overwrite)
+    launch = demo_launch(jobs)
+    generate = _check_outputs(out, data_dir, configs, overwrite, launch_outputs(out, launch))
     out.mkdir(parents=True, exist_ok=True)
     write_study(out, "demo", configs, (1,), (configs[0].run.seed,))  # a rerun recognises its folder
     _prepare_data(console, out, data_dir, clips, size, generate=generate)
@@ -107,13 +130,13 @@ def run_demo(
         "hard labels, soft labels (vote proportions), MIDAS (soft labels + clip mixing)"
     )
     plans = _plans(configs, overwrite)
-    rows = run_grid(plans)
+    rows = run_grid(plans, launch, out, study="demo")
     summary = summarize_comparison(
         rows, configs=list(REGIMES), folds=(1,), seeds=(plans[0][1].run.seed,), num_classes=len(DFEW_CLASSES)
     )
     results = {r["config"]: {k: r[k] for k in SHOWN} for r in rows}
     console.print("[bold]3/3[/] results")
-    _print_results(console, summary, data_dir)
+    _print_results(console, summary, data_dir, configs[0].optim.epochs)
     _write_reports(out, summary, rows, results)
     console.print(
         f"wrote {out}/results.json, comparison.md/.json/.png, coexisting_emotions.png, montage.png and, per "
@@ -162,7 +185,7 @@ def _plans(configs: list[ExperimentConfig], overwrite: bool) -> list[tuple[str, 
     ]
 
 
-def _print_results(console: Console, summary: dict, data_dir: Path) -> None:
+def _print_results(console: Console, summary: dict, data_dir: Path, epochs: int) -> None:
     """The results table, the verdict on each difference and the command that can settle them."""
     console.print(_table(summary))
     console.print(
@@ -174,6 +197,12 @@ def _print_results(console: Console, summary: dict, data_dir: Path) -> None:
     console.print(
         "  softfer compare demo/hard.yaml demo/soft.yaml demo/midas.yaml --folds 1,2,3,4,5 --seeds 0,1 "
         f"--set data.root={data_dir}"
+    )
+    console.print(
+        f"Not the converged answer: these runs train {epochs} epoch{'s' * (epochs != 1)}. At 96 epochs "
+        "instead of the demo's 32 (fold 1, 2 seeds) every regime was far more accurate and the ranking "
+        "turned over; the comparison at a converged budget over 5 folds x 2 seeds is not measured yet "
+        '(docs/BENCHMARKS.md, "How the ranking moves with the training budget").'
     )
 
 

@@ -151,15 +151,23 @@ def verdict(
         return f"{name_b} and {name_a}{what}: identical in all {n} paired runs"
     level = round(100 * result.get("confidence", 0.95))
     interval = f"{diff:+.4f} ({level}% CI {result['ci_low']:+.4f} to {result['ci_high']:+.4f})"
+    excludes_zero = result["ci_low"] is not None and (result["ci_low"] > 0 or result["ci_high"] < 0)
     if result["min_p"] > alpha:
-        return (
-            f"{name_b} - {name_a}{what}: {interval}, {wins}; with {n} paired runs no outcome can reach "
-            f"p < {alpha} (smallest possible p = {result['min_p']:.3f}): not distinguishable from noise"
+        # too few runs for the test to ever decide: say so, and whether the t interval leans one way
+        cannot = (
+            f"with {n} paired runs no outcome of the sign-flip test can reach p < {alpha} "
+            f"(smallest possible p = {result['min_p']:.3f})"
         )
+        if excludes_zero:
+            return (
+                f"{name_b} - {name_a}{what}: {interval}, {wins}: a hint only, not evidence: the t interval "
+                f"excludes 0, but {cannot}"
+            )
+        return f"{name_b} - {name_a}{what}: {interval}, {wins}; {cannot}: not distinguishable from noise"
     if result["p_value"] < alpha:
         side = "better" if (diff > 0) == result.get("higher_is_better", True) else "worse"
         return f"{name_b} is {side} than {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}"
-    if result["ci_low"] is not None and (result["ci_low"] > 0 or result["ci_high"] < 0):
+    if excludes_zero:
         # the t interval assumes normal differences; the sign-flip test does not, and decides
         return (
             f"{name_b} - {name_a}{what}: {interval}, p = {result['p_value']:.3f}, {wins}: a hint only "

@@ -137,7 +137,7 @@ def test_configs_ship_inside_the_package():
     root = packaged_configs()
     assert root == Path(softfer.__file__).parent / "configs"
     counts = {d: len(list((root / d).glob("*.yaml"))) for d in ("demo", "midas", "dual_domain", "ferplus")}
-    assert counts == {"demo": 4, "midas": 23, "dual_domain": 49, "ferplus": 4}
+    assert counts == {"demo": 4, "midas": 23, "dual_domain": 49, "ferplus": 8}
 
 
 def test_generate_writes_exactly_the_shipped_files(tmp_path, monkeypatch):
@@ -194,3 +194,19 @@ def test_missing_config_and_missing_base_name_the_file(tmp_path):
     (tmp_path / "child.yaml").write_text("base: gone.yaml\n")
     with pytest.raises(ValueError, match=r"child\.yaml: base: config file not found: .*gone\.yaml"):
         load_config(tmp_path / "child.yaml")
+    # missing next to the file and among the packaged configs: both places are named
+    with pytest.raises(ValueError) as err:
+        load_config(tmp_path / "child.yaml")
+    assert str(tmp_path / "gone.yaml") in str(err.value) and str(packaged_configs()) in str(err.value)
+
+
+def test_a_packaged_base_resolves_without_a_word(caplog):
+    # benchmarks/configs/demo_midas_nonorm.yaml names its base as the docs say: base: demo/midas.yaml
+    mine = REPO / "benchmarks" / "configs" / "demo_midas_nonorm.yaml"
+    assert "base: demo/midas.yaml" in mine.read_text() and not (mine.parent / "demo" / "midas.yaml").exists()
+    with caplog.at_level(logging.INFO, logger="softfer"):
+        cfg = load_config(mine)
+    assert cfg.name == "demo-midas-nonorm" and cfg.labels.mix_normalize == "none"
+    packaged = load_config(packaged_configs() / "demo" / "midas.yaml")
+    assert cfg.model == packaged.model  # the packaged base's values came through
+    assert [r.getMessage() for r in caplog.records] == []

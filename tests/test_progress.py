@@ -119,3 +119,28 @@ def test_softfer_train_into_a_log_file_writes_plain_lines_with_epoch_loss_and_et
             text,
         ), text
     assert "\x1b[" not in text and "\r" not in text  # no terminal control codes, no bar redraws
+
+
+def test_a_study_waiting_on_jobs_names_each_runs_epoch_and_loss(tmp_path):
+    """The local and SLURM launchers run training elsewhere: the waiting study reads each run's log.csv."""
+    from softfer.studies.schedulers import run_progress
+
+    run = tmp_path / "run"
+    assert run_progress(run, 32) == "starting"  # no folder yet
+    run.mkdir()
+    (run / "log.csv").write_text("epoch,step,loss,lr\n0,1,2.5,0.002\n4,7,1.23456,0.0019\n", encoding="utf-8")
+    assert run_progress(run, 32) == "epoch 5/32, loss 1.235"
+    (run / "log.csv").write_text("epoch,step,loss,lr\n", encoding="utf-8")  # header only: no step yet
+    assert run_progress(run, 32) == "starting"
+
+
+def test_the_demo_trains_its_regimes_side_by_side_without_a_gpu(monkeypatch):
+    import softfer.demo as demo
+
+    monkeypatch.setattr(demo, "visible_gpus", lambda: [])
+    launch = demo.demo_launch(None)
+    assert launch is not None and launch.launcher == "local" and launch.jobs == 3 and launch.gpus_per_run == 0
+    assert demo.demo_launch(1) is None  # one after another, in this process
+    assert demo.demo_launch(2).jobs == 2
+    monkeypatch.setattr(demo, "visible_gpus", lambda: [0])
+    assert demo.demo_launch(None) is None

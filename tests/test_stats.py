@@ -75,7 +75,7 @@ def test_paired_comparison_interval_matches_ttest_rel_and_counts_wins():
 def test_verdicts_say_when_runs_cannot_tell():
     one = verdict("hard", "midas", paired_comparison([0.40], [0.45]), metric="uar")
     assert "single run" in one and "cannot be told from run-to-run noise" in one
-    four = verdict("hard", "midas", paired_comparison([0.4, 0.41, 0.39, 0.4], [0.5, 0.52, 0.49, 0.5]))
+    four = verdict("hard", "midas", paired_comparison([0.4, 0.41, 0.39, 0.4], [0.45, 0.38, 0.44, 0.41]))
     assert "smallest possible p = 0.125" in four and "not distinguishable from noise" in four
     clear = paired_comparison([0.4] * 8, [0.5, 0.52, 0.49, 0.5, 0.51, 0.5, 0.53, 0.5])
     assert verdict("hard", "midas", clear).startswith("midas is better than hard")
@@ -90,3 +90,29 @@ def test_an_interval_that_excludes_zero_without_a_significant_test_is_called_a_h
     assert res["ci_low"] > 0 and res["p_value"] > 0.05
     text = verdict("hard", "soft", res, metric="uar")
     assert "a hint only" in text and "not distinguishable" not in text
+
+
+def test_few_runs_whose_interval_excludes_zero_say_both_the_floor_and_the_hint():
+    a = [0.40, 0.45, 0.50]
+    b = [0.50, 0.56, 0.59]  # differences +0.10, +0.11, +0.09: every run better, t interval well above 0
+    res = paired_comparison(a, b)
+    low = sps.ttest_rel(b, a).confidence_interval(0.95).low
+    assert low > 0 and res["min_p"] == pytest.approx(2 / 2**3) and res["p_value"] == pytest.approx(0.25)
+    text = verdict("hard", "soft", res, metric="uar")
+    assert "smallest possible p = 0.250" in text and "can reach p < 0.05" in text  # the test's floor
+    assert "the t interval excludes 0" in text and "a hint only, not evidence" in text  # and the lean
+    assert "not distinguishable" not in text and not text.startswith("soft is")  # no "better" as settled
+    lower = paired_comparison([0.10, 0.12, 0.11, 0.13], [0.05, 0.06, 0.05, 0.07], higher_is_better=False)
+    text = verdict("a", "b", lower, metric="ece")  # 4 runs, all lower ECE: still no "b is better"
+    assert "smallest possible p = 0.125" in text and "a hint only" in text and not text.startswith("b is")
+
+
+def test_few_runs_whose_interval_includes_zero_are_noise_without_a_hint():
+    a = [0.40, 0.45, 0.50]
+    b = [0.50, 0.43, 0.52]  # differences +0.10, -0.02, +0.02
+    res = paired_comparison(a, b)
+    low, high = sps.ttest_rel(b, a).confidence_interval(0.95)
+    assert low < 0 < high
+    text = verdict("hard", "soft", res, metric="uar")
+    assert "smallest possible p = 0.250" in text and "not distinguishable from noise" in text
+    assert "hint" not in text and "excludes 0" not in text

@@ -338,4 +338,4 @@ def cmd_export(a: argparse.Namespace) -> None:
 def cmd_demo(a: argparse.Namespace) -> None:
     from softfer.demo import run_demo
 
-    run_demo(a.out, quick=a.quick, overwrite=a.overwrite)
+    run_demo(a.out, quick=a.quick, overwrite=a.overwrite, jobs=a.jobs)

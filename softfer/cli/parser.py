@@ -100,6 +100,11 @@ def _add_train_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     )
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
+    demo.add_argument(
+        "--jobs",
+        type=int_range(1, 3),
+        help="regimes trained at once, each in its own process (default: 3 without a GPU, 1 with one)",
+    )
     demo.set_defaults(func=c.cmd_demo)
 
     train = sub.add_parser(

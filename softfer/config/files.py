@@ -49,7 +49,8 @@ def resolve_config_path(path: str | Path, relative_to: Path | None = None) -> Pa
         raise ValueError(f"{local} is a folder, not a config file{hint}")
     packaged = packaged_configs() / given
     if not given.is_absolute() and packaged.is_file():
-        log.info("%s: no such file; using the packaged config %s", local, packaged)
+        # the documented way to name a packaged config (or base): nothing is wrong, so nothing to say
+        log.debug("%s is not a file; using the packaged config %s", local, packaged)
         return packaged
     raise ValueError(
         f"config file not found: {local} (nor a packaged config of that name; the packaged configs are "

@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 
 from softfer.config import validate_config
@@ -99,6 +97,8 @@ def _to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int | None, f
 
 
 def _session(source: str | bytes, threads: int | None = None, device: str = "cpu") -> Any:
+    import onnxruntime as ort  # here, not at the top: `predict` with a .pt model never needs it (0.3 s)
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: onnxruntime's warnings about initialisers are noise here
     # idle pool threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch: spinning
@@ -221,6 +221,8 @@ def export_checkpoint(
     spec = spec_of(model)
     frames = cfg.data.segments * cfg.data.frames_per_segment if spec.input_kind == "clip" else None
     data, shape, fewest = _checked_export(model, cfg.data.size, frames, opset, str(checkpoint))
+    import onnx  # here, not at the top: importing it costs ~0.9 s that only an export needs
+
     proto = onnx.load_from_string(data)
     meta = {
         "spec": dataclasses.asdict(spec),

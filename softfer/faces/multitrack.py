@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torchvision.ops import box_iou
 
 from softfer.faces.detect import Face, FaceDetector
@@ -90,6 +89,10 @@ def _match(live: list[_Live], faces: list[Face], looks: list[np.ndarray], min_io
     similar = np.stack([t.look for t in live]) @ np.stack(looks).T
     score = overlap + APPEARANCE_WEIGHT * similar
     allowed = overlap >= min_iou
+    if allowed.shape == (1, 1):  # one face, one track: nothing to assign (and no 0.5 s scipy.optimize import)
+        return {0: 0} if allowed[0, 0] else {}
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(np.where(allowed, -score, 1e6))
     return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if allowed[r, c]}
 

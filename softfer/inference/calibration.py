@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
 
 from softfer.classes import CLEAR_THRESHOLD
 
@@ -35,6 +33,8 @@ T_BOUNDS = (1e-2, 1e2)
 
 def temperature_nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood (nats) of ``labels`` under softmax(logits / temperature), in float64."""
+    from scipy.special import log_softmax  # here: predict loads this module, and scipy costs 0.5 s
+
     logp = log_softmax(np.asarray(logits, np.float64) / temperature, axis=1)
     return float(-logp[np.arange(len(labels)), np.asarray(labels, np.int64)].mean())
 
@@ -52,6 +52,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.int64)
     if len(logits) == 0 or len(logits) != len(labels):
         raise ValueError(f"temperature fit: {len(logits)} logits and {len(labels)} labels (need >= 1, equal)")
+    from scipy.optimize import minimize_scalar  # only a fit needs it (0.5 s import)
+
     lo, hi = (math.log(t) for t in T_BOUNDS)
     found = minimize_scalar(
         lambda log_t: temperature_nll(logits, labels, math.exp(log_t)),

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 log = logging.getLogger(__name__)
 VA_MISSING = -2.0  # AffectNet's sentinel for "no valence/arousal annotation"
@@ -121,6 +120,8 @@ def gmm_labels(va: np.ndarray, stats: AffectStats) -> np.ndarray:
         ],
         axis=1,
     )
+    from scipy.special import logsumexp  # here: scipy.special costs 0.25 s on every CLI start-up
+
     return np.exp(logp - logsumexp(logp, axis=1, keepdims=True))
 
 

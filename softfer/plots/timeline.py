@@ -12,11 +12,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+
+# Figures are built with matplotlib's object API, not pyplot: no global figure registry to close, no
+# backend to choose, and `predict` does not pay pyplot's import (0.3 s) for its timeline.
 from matplotlib.figure import Figure
 
 from softfer.io.files import atomic_write
@@ -92,7 +91,8 @@ def timeline_figure(result: dict[str, Any], classes: Sequence[str]) -> Figure:
     """
     wins = result["windows"]
     probs = np.array([w["probs"] if w["probs"] else [np.nan] * len(classes) for w in wins], dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    ax = fig.subplots()
     if len(wins) > 1:
         end = max(result.get("duration", wins[-1]["end"]), wins[-1]["end"])
         _draw_stack(ax, wins, probs, classes, end)
@@ -114,7 +114,6 @@ def timeline_png(result: dict[str, Any], classes: Sequence[str], path: str | Pat
     fig = timeline_figure(result, classes)
     with atomic_write(path, "wb") as f:
         fig.savefig(f, dpi=110, format="png")
-    plt.close(fig)
 
 
 def tracks_timeline_figure(data: dict[str, Any], classes: Sequence[str], note: str = "") -> Figure:
@@ -128,7 +127,8 @@ def tracks_timeline_figure(data: dict[str, Any], classes: Sequence[str], note: s
     """
     tracks = data["tracks"]
     rows = max(len(tracks), 1)
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 1.2 + 2.1 * rows), squeeze=False, sharex=True)
+    fig = Figure(figsize=(9, 1.2 + 2.1 * rows))
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True)
     if not tracks:
         axes[0, 0].text(0.5, 0.5, "no face found", transform=axes[0, 0].transAxes, ha="center", va="center")
     for ax, track in zip(axes[:, 0], tracks, strict=False):
@@ -156,4 +156,3 @@ def tracks_timeline_png(data: dict[str, Any], classes: Sequence[str], note: str,
     fig = tracks_timeline_figure(data, classes, note)
     with atomic_write(path, "wb") as f:
         fig.savefig(f, dpi=110, format="png")
-    plt.close(fig)

@@ -31,7 +31,7 @@ from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.images import decode_image, read_bytes
 from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
-from softfer.io.video import iter_frames, stated_frames
+from softfer.io.video import prefetched_frames, stated_frames
 from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS
 from softfer.models import spec_of
 from softfer.predict.pipeline import analyse
@@ -149,7 +149,8 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return _image_frames(read_image(path)), True, str(path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return (lambda: iter_frames(path)), False, str(path)
+        # decoded ahead on another core while detection and the model work (docs/BENCHMARKS.md)
+        return (lambda: prefetched_frames(path)), False, str(path)
     raise ValueError(f"{path}: not a video or image file ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
 
 

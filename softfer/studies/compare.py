@@ -126,11 +126,17 @@ def grid_rows(plans: list[tuple[str, Run]], metrics: dict[str, dict[str, Any]]) 
     ]
 
 
-def run_grid(plans: list[tuple[str, ExperimentConfig, str]]) -> list[dict[str, Any]]:
-    """Train (or reuse) every planned (config name, run config, plan) here, one after another; one row per
-    run, as ``grid_rows`` (the demo's three runs)."""
+def run_grid(
+    plans: list[tuple[str, ExperimentConfig, str]],
+    launch: LaunchOptions | None = None,
+    study_dir: Path = Path("."),
+    study: str = "grid",
+) -> list[dict[str, Any]]:
+    """Train (or reuse) every planned (config name, run config, plan) as ``launch`` says (default: here,
+    one after another; a launcher records its jobs in ``study_dir``); one row per run, as ``grid_rows``
+    (the demo's three runs)."""
     grid = [(name, Run(cfg, plan)) for name, cfg, plan in plans]
-    return grid_rows(grid, execute([run for _, run in grid], None, Path("."), study="grid"))
+    return grid_rows(grid, execute([run for _, run in grid], launch, study_dir, study=study))
 
 
 def runs_csv(rows: list[dict[str, Any]], metrics: list[str]) -> str:

@@ -8,6 +8,7 @@ run (one task, ``gpus_per_run`` GPUs; torchrun over them when more than one), al
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from softfer.io.console import LINE_EVERY_S
 from softfer.studies.launch import (
     ACTIVE_STATES,
     JOBS_FILE,
@@ -52,6 +54,17 @@ def visible_gpus() -> list[int]:
             "launcher hands each job device indices: list indices (CUDA_VISIBLE_DEVICES=0,1,2,3)"
         )
     return [int(p) for p in given[:count]]
+
+
+def run_progress(run_dir: Path, epochs: int) -> str:
+    """ "epoch E/N, loss L" from the last row of a run's log.csv ("starting" before its first step)."""
+    try:
+        with open(run_dir / "log.csv", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        last = rows[-1]
+        return f"epoch {int(last['epoch']) + 1}/{epochs}, loss {float(last['loss']):.3f}"
+    except (OSError, IndexError, KeyError, ValueError):
+        return "starting"
 
 
 def cpu_cores() -> int:
@@ -210,10 +223,12 @@ class JobBoard:
         self.live: dict[str, tuple[Any, int | None]] = {}  # run key -> (job, slot) of jobs still at work
         self.ended: dict[str, Any] = {}  # run key -> job of this call that ended
         self.earlier: list[str] = []
+        self.runs: dict[str, Run] = {}  # run key -> run, for the progress lines
 
     def submit(self, runs: list[Run]) -> None:
         """Submit every run, except those an earlier call's job still trains (waited for instead)."""
         for run in runs:
+            self.runs[run.key] = run
             entry = self.record["runs"].get(run.key)
             job = self.scheduler.earlier(entry) if entry and entry.get("job_id") else None
             if job is not None:
@@ -250,9 +265,15 @@ class JobBoard:
             write_jobs(self.study_dir, self.record)
 
     def wait(self) -> None:
-        """Until every job has ended; local jobs are stopped if this process is interrupted."""
+        """Until every job has ended, with a line of each live run's progress every ``LINE_EVERY_S``
+        seconds (a job's own output goes to its log); local jobs are stopped if this process is
+        interrupted."""
+        last_line = time.monotonic()
         try:
             while self.live or self.queue:
+                if time.monotonic() - last_line >= LINE_EVERY_S:
+                    last_line = time.monotonic()
+                    log.info("%s", self.progress_line())
                 for key, (job, _) in list(self.live.items()):
                     if job.done():
                         del self.live[key]
@@ -267,6 +288,19 @@ class JobBoard:
             for job, _ in self.live.values():
                 self.scheduler.cancel(job)
             raise
+
+    def progress_line(self) -> str:
+        """Where each live run stands: its epoch and last loss (from RUN/log.csv), and the runs waiting."""
+        parts = []
+        for key in self.live:
+            run = self.runs[key]
+            parts.append(f"{run.cfg.name} {run_progress(Path(key), run.cfg.optim.epochs)}")
+        waiting = f"; {len(self.queue)} waiting" if self.queue else ""
+        return (
+            f"{len(self.ended)} of {len(self.ended) + len(self.live) + len(self.queue)} runs done; "
+            + (", ".join(parts) or "none at work")
+            + waiting
+        )
 
     def pending_lines(self) -> list[str]:
         """What --no-wait left running, and how to collect it."""

@@ -122,7 +122,8 @@ def test_compare_report_has_intervals_tests_and_verdicts(folders):
     main(["report", str(folders["compare"])])
     text = (folders["compare"] / "report.html").read_text()
     assert "exact sign-flip permutation test" in text and "smallest possible p" in text
-    assert "not distinguishable from noise" in text or "identical in all" in text
+    # two seeds: the test cannot decide, whichever way the t interval leans
+    assert any(w in text for w in ("not distinguishable from noise", "a hint only", "identical in all"))
 
 
 def test_a_folder_without_results_is_one_line(tmp_path, capsys):

@@ -353,3 +353,46 @@ def test_synth_ferplus_cli_writes_both_layouts_that_data_inspect_reads(tmp_path,
         assert main(["data", "inspect", "ferplus", str(root), "--verify"]) == 0
         assert "problems: 0" in capsys.readouterr().out
     assert main(argv) == 2  # an existing tree is never written over without --overwrite
+
+
+def test_the_demo_recipes_ship_with_the_cpu_settings_and_stay_out_of_the_paper_table():
+    from softfer.config import load_config, packaged_configs
+
+    demo = {
+        stem: load_config(f"ferplus/{stem}.yaml") for stem in ("demo_hard", "demo_soft", "demo_soft_midas")
+    }
+    paper_rows = [p.stem for paths in reproduce_module.table_paths().values() for p in paths]
+    assert not set(demo) & set(paper_rows)  # `softfer reproduce ferplus` lists the paper's rows only
+    assert {"ferplus_vgg13_hard", "ferplus_vgg13_soft", "ferplus_vgg13_soft_midas"} <= set(paper_rows)
+    soft = demo["demo_soft"]
+    # docs/BENCHMARKS.md "FER+: the demo-sized recipe": the overrides that learn on 2 cores
+    assert soft.model.name == "vgg13_ferplus" and soft.model.options == {
+        "dropout": 0.5,
+        "width": 16,
+        "hidden": 256,
+        "batch_norm": True,
+    }
+    assert (soft.optim.name, soft.optim.lr, soft.optim.schedule, soft.optim.epochs) == (
+        "adam",
+        0.002,
+        "cosine",
+        10,
+    )
+    assert (soft.data.augment.affine_degrees, soft.data.num_workers, soft.data.size) == (0, 0, 48)
+    assert (soft.data.format, soft.data.root, soft.data.num_classes) == ("ferplus", "softfer_demo/ferplus", 8)
+    assert (soft.reference.table, soft.reference.metrics) == ("", {})
+    labels = {stem: (c.labels.target, c.labels.mixing) for stem, c in demo.items()}
+    assert labels == {
+        "demo_hard": ("hard", "none"),
+        "demo_soft": ("soft", "none"),
+        "demo_soft_midas": ("soft", "midas"),
+    }
+    for stem, cfg in demo.items():  # the three differ only in their labels (and name and run folder)
+        same = cfg.model_dump(exclude={"name", "labels", "run"}) == soft.model_dump(
+            exclude={"name", "labels", "run"}
+        )
+        assert same and cfg.run.out_dir == f"softfer_demo/runs/ferplus_{stem}"
+        assert "not the paper's" in (packaged_configs() / "ferplus" / f"{stem}.yaml").read_text()
+    # the paper's configs keep the paper's recipe
+    paper = load_config("ferplus/ferplus_vgg13_soft.yaml")
+    assert (paper.optim.name, paper.optim.lr, paper.data.augment.affine_degrees) == ("sgd", 0.05, 20)
