@@ -54,9 +54,23 @@ def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
     for e, runs in ((ea, a), (eb, b)):
         order = sorted(configs, key=lambda c: -sum(runs[(c, *p)]["uar"] for p in pairs))
         lines += ["", f"UAR ranking at {e} epochs: " + " > ".join(order)]
-    lines += [
-        "",
-        f"Change from {ea} to {eb} epochs (paired by fold and seed; {sign_flip_test_name(len(pairs))}):",
+    lines += ["", *change_lines(a, b, (ea, eb), configs, pairs, metrics)]
+    return "\n".join(lines)
+
+
+def change_lines(
+    a: dict[tuple[str, int, int], dict[str, float]],
+    b: dict[tuple[str, int, int], dict[str, float]],
+    budgets: tuple[int, int],
+    configs: list[str],
+    pairs: list[tuple[int, int]],
+    metrics: list[str],
+) -> list[str]:
+    """Each config's change from budget ``a`` to ``b`` (``read_runs`` of each; ``budgets``: their epochs)
+    as a Markdown table: the paired difference over the (fold, seed) ``pairs``, its interval and test."""
+    lines = [
+        f"Change from {budgets[0]} to {budgets[1]} epochs (paired by fold and seed; "
+        f"{sign_flip_test_name(len(pairs))}):",
         "",
         "| config | metric | change [95% interval] | p | smallest possible p | runs better with more epochs "
         "|",
@@ -74,7 +88,7 @@ def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
                 f"| {c} | {m} | {r['mean_diff']:+.4f}{ci} | {r['p_value']:.3f} | {r['min_p']:.3f} | "
                 f"{r['b_wins']} of {r['n']} |"
             )
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> None:
