@@ -58,9 +58,14 @@ def hog(on: bool):
         proc.wait()
 
 
-def _env(setting: dict) -> dict[str, str]:
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(tree: Path = ROOT) -> dict[str, str]:
+    """This environment without thread settings (each measured setting brings its own), importing softfer
+    from ``tree`` (default: this checkout)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = str(tree)
     return env
 
 
@@ -72,7 +77,7 @@ def predict_seconds(setting: dict, video: Path, ckpt: Path, out: Path) -> float:
     if setting["threads"]:
         argv += ["--threads", str(setting["threads"])]
     start = time.perf_counter()
-    subprocess.run(argv, env=_env(setting), check=True, capture_output=True)
+    subprocess.run(argv, env=clean_env(), check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -80,7 +85,7 @@ def train_step_seconds(setting: dict, root: Path, out: Path) -> float:
     """Median seconds of a demo training step, measured in a fresh process (``--train-worker``)."""
     argv = [sys.executable, __file__, "--train-worker", str(root), "--out", str(out)]
     argv += ["--worker-setting", json.dumps(setting)]
-    done = subprocess.run(argv, env=_env(setting), check=True, capture_output=True, text=True)
+    done = subprocess.run(argv, env=clean_env(), check=True, capture_output=True, text=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 

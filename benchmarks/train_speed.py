@@ -118,8 +118,9 @@ def clip_gflop() -> float:
 
 
 def _start(tree: Path, args: list[str], threads: int | None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    env["PYTHONPATH"] = str(tree)
+    from benchmarks.threads import clean_env  # here: a worker imports this file from an older checkout
+
+    env = clean_env(tree)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)  # softfer's apply_threads honours it, as a launcher sets it
     argv = [sys.executable, str(Path(__file__).resolve()), *args]

@@ -297,7 +297,7 @@ class JobBoard:
             parts.append(f"{run.cfg.name} {run_progress(Path(key), run.cfg.optim.epochs)}")
         waiting = f"; {len(self.queue)} waiting" if self.queue else ""
         return (
-            f"{len(self.ended)} of {len(self.ended) + len(self.live) + len(self.queue)} runs done; "
+            f"{len(self.ended)} of {len(self.runs)} runs done; "
             + (", ".join(parts) or "none at work")
             + waiting
         )

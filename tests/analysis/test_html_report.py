@@ -18,15 +18,7 @@ from softfer.engine.train import fit
 from softfer.metric_table import GROUP_KEYS
 from softfer.studies.compare import compare_configs
 from softfer.studies.crossval import cross_validate
-
-TINY = [
-    "data.size=32",
-    "data.segments=4",
-    "model.options={width: 8, dropout: 0.5}",
-    "optim.epochs=1",
-    "optim.batch_size=4",
-    "run.progress=false",
-]
+from tests.tiny import tiny_overrides
 
 
 def _chromium() -> str:
@@ -68,7 +60,7 @@ def folders(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     root = tmp / "dfew"
     generate_dfew(root, clips=60, size=32, seed=0, workers=1)
-    sets = [f"data.root={root}", *TINY]
+    sets = tiny_overrides(root)
     hard = packaged_configs() / "demo" / "hard.yaml"
     fit(load_config(hard, [*sets, f"run.out_dir={tmp / 'run'}"]))
     cross_validate(load_config(hard, [*sets, f"run.out_dir={tmp / 'cv'}"]), folds=(1, 2))

@@ -16,27 +16,17 @@ from softfer.config import load_config
 from softfer.plots.compare import paired_runs_figure
 from softfer.studies import launch as launch_module
 from softfer.studies.compare import check_comparable, compare_configs
+from tests.tiny import tiny_overrides
 
 CONFIGS = ["demo/hard.yaml", "demo/soft.yaml", "demo/midas.yaml"]
 NAMES = ["demo-hard", "demo-soft", "demo-midas"]
 
 
-def _tiny(root) -> list[str]:
-    return [
-        f"data.root={root}",
-        "data.size=32",
-        "data.segments=4",
-        "model.options={width: 8, dropout: 0.5}",
-        "optim.epochs=1",
-        "optim.batch_size=4",
-        "run.progress=false",
-    ]
-
-
 @pytest.fixture(scope="module")
 def compared(tiny_dfew, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "cmp"
-    summary = compare_configs(CONFIGS, folds=(1, 2), seeds=(0, 1), out=out, overrides=_tiny(tiny_dfew))
+    tiny = tiny_overrides(tiny_dfew)
+    summary = compare_configs(CONFIGS, folds=(1, 2), seeds=(0, 1), out=out, overrides=tiny)
     return out, summary
 
 
@@ -176,10 +166,10 @@ def test_a_second_compare_reuses_every_run_and_refuses_changed_settings(
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(launch_module, "fit", no_training)
-    again = compare_configs(CONFIGS, folds=(1, 2), seeds=(0, 1), out=out, overrides=_tiny(tiny_dfew))
+    again = compare_configs(CONFIGS, folds=(1, 2), seeds=(0, 1), out=out, overrides=tiny_overrides(tiny_dfew))
     assert again["metrics"]["uar"] == summary["metrics"]["uar"]
     argv = ["compare", *CONFIGS, "--folds", "1,2", "--seeds", "0,1", "--out", str(out)]
-    for s in [*_tiny(tiny_dfew), "optim.lr=0.5"]:
+    for s in [*tiny_overrides(tiny_dfew), "optim.lr=0.5"]:
         argv += ["--set", s]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -187,10 +177,11 @@ def test_a_second_compare_reuses_every_run_and_refuses_changed_settings(
 
 
 def test_configs_need_distinct_names_and_at_least_two(tiny_dfew, tmp_path):
+    tiny = tiny_overrides(tiny_dfew)
     with pytest.raises(ValueError, match="share the name"):
-        compare_configs(["demo/hard.yaml", "demo/hard.yaml"], out=tmp_path, overrides=_tiny(tiny_dfew))
+        compare_configs(["demo/hard.yaml", "demo/hard.yaml"], out=tmp_path, overrides=tiny)
     with pytest.raises(ValueError, match="at least two"):
-        compare_configs(["demo/hard.yaml"], out=tmp_path, overrides=_tiny(tiny_dfew))
+        compare_configs(["demo/hard.yaml"], out=tmp_path, overrides=tiny)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +219,7 @@ def test_reproduce_reports_the_mean_and_interval_over_folds_and_seeds(tiny_dfew,
     from softfer.studies.reproduce import _run_config
 
     cfg = load_config(
-        packaged_configs() / "demo" / "hard.yaml", [*_tiny(tiny_dfew), f"run.out_dir={tmp_path / 'r'}"]
+        packaged_configs() / "demo" / "hard.yaml", [*tiny_overrides(tiny_dfew), f"run.out_dir={tmp_path}/r"]
     )
     ours = _run_config(cfg, (1, 2), (0, 1))
     uars = [

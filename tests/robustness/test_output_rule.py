@@ -20,6 +20,7 @@ from softfer.studies.crossval import cross_validate
 from tests.faces.test_faces import _checkpoint
 from tests.robustness.test_cli_errors import _leaf_parsers, _stderr_line
 from tests.robustness.test_preprocess import _OneFaceEverywhere
+from tests.tiny import tiny_overrides
 
 # Every subcommand is in exactly one table: a new command fails the walking test until someone says whether
 # it writes (and then it takes --overwrite and goes through softfer.io.outputs).
@@ -415,15 +416,7 @@ def test_analyze_of_a_run_inside_its_data_root_is_refused(tmp_path, capsys):
 
 
 def test_compare_into_another_comparisons_folder_is_refused(tiny_dfew, tmp_path, capsys):
-    tiny = [
-        f"data.root={tiny_dfew}",
-        "data.size=32",
-        "data.segments=4",
-        "model.options={width: 8, dropout: 0.5}",
-        "optim.epochs=1",
-        "optim.batch_size=4",
-        "run.progress=false",
-    ]
+    tiny = tiny_overrides(tiny_dfew)
     sets = [a for s in tiny for a in ("--set", s)]
     out = tmp_path / "X"
     assert main(["compare", "demo/hard.yaml", "demo/soft.yaml", "--out", str(out), *sets]) == 0

@@ -21,24 +21,17 @@ from softfer.config import load_config, packaged_configs
 from softfer.engine.train import fit
 from softfer.studies.compare import compare_configs
 from softfer.studies.crossval import cross_validate
+from tests.tiny import tiny_overrides
 
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE = '"><img src=x onerror=alert(1)>'  # no "/": it fits in a file name too
 MARK = SCRIPT + ATTRIBUTE
-TINY = [
-    "data.size=32",
-    "data.segments=4",
-    "model.options={width: 8, dropout: 0.5}",
-    "optim.epochs=1",
-    "optim.batch_size=4",
-    "run.progress=false",
-]
 
 
 @pytest.fixture(scope="module")
 def folders(tiny_dfew, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("injection")
-    sets = [f"data.root={tiny_dfew}", *TINY]
+    sets = tiny_overrides(tiny_dfew)
     hard = packaged_configs() / "demo" / "hard.yaml"
     fit(load_config(hard, [*sets, f"run.out_dir={tmp / 'run'}"]))
     cross_validate(load_config(hard, [*sets, f"run.out_dir={tmp / 'cv'}"]), folds=(1, 2))
