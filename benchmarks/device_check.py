@@ -6,6 +6,9 @@
 2. loader: the same runs fed by their real DataLoader (``Training.train_loader``: one worker per core)
    from JPEG frame folders rendered on the spot by the synthetic generator: clips/s, the loader alone
    (clips/s, no model), and the GPU busy share = step compute time / wall time (1 - waiting for batches).
+   The same from the packed uint8 cache (``data.cache_dir``: filled by one epoch, then read): the loader
+   alone, and the ``CACHE_FED`` variant fed from it; whether the cache feeds the GPU where JPEG decoding
+   on the machine's cores does not.
 3. sanity: a 2-minute training on the synthetic benchmark at 112 px (the demo's MIDAS recipe with the
    full-width TSM-R18) whose training loss must fall.
 4. predict: ``softfer predict``'s pipeline (``softfer.Predictor``) on a video with the sanity run's model:
@@ -27,7 +30,6 @@ import copy
 import dataclasses
 import itertools
 import os
-import platform
 import sys
 import time
 import traceback
@@ -38,10 +40,11 @@ from typing import Any
 import av
 import cv2
 import torch
+from device_report import machine, markdown  # benchmarks/, beside this script
 
 from softfer.config import load_config
 from softfer.data.synthetic.generate import generate_dfew
-from softfer.engine.build import Training, build_training
+from softfer.engine.build import Training, build_training, train_loader
 from softfer.engine.data import DataBundle, build_data
 from softfer.engine.train import fit, train_steps
 from softfer.io.files import write_json_atomic, write_text_atomic
@@ -81,6 +84,7 @@ VARIANTS = {  # name: (run.amp, model.channels_last, torch.compile)
     "bf16 + channels_last": ("bf16", True, False),
     "bf16 + channels_last + compile": ("bf16", True, True),
 }
+CACHE_FED = "bf16 + channels_last + compile"  # the variant expected fastest is also fed from the cache
 
 
 def run_sets(
@@ -186,10 +190,25 @@ def loader_alone(t: Training, sizes: Sizes) -> dict[str, Any]:
     return {"clips_per_s": n / (time.perf_counter() - start), "workers": t.cfg.data.num_workers}
 
 
+def from_cache(cfg: Any, bundle: DataBundle, sizes: Sizes) -> dict[str, Any]:
+    """The DataLoader alone from the packed uint8 cache (``cfg``'s ``data.cache_dir``): one pass over the
+    training clips fills it (the first epoch's rate, every frame decoded and written), then the rate of
+    every later epoch, which reads it."""
+    train = bundle.train
+    assert train is not None
+    once = range(len(train) // sizes.repeat)  # ``repeated`` lists the same clips ``repeat`` times over
+    loader = train_loader(train, sizes.batch, once, cfg.data.num_workers, cfg.run.seed, False)
+    start = time.perf_counter()
+    n = sum(len(batch["clips"]) for batch in loader)
+    fill = n / (time.perf_counter() - start)
+    return {**loader_alone(build_training(cfg, overwrite=True, data=bundle), sizes), "fill_clips_per_s": fill}
+
+
 def training_rates(root: Path, out: Path, sizes: Sizes, device: str, workers: int) -> dict[str, Any]:
-    """Parts 1 and 2 for every variant, and the DataLoader alone."""
+    """Parts 1 and 2 for every variant, and the DataLoader alone, from the JPEG folders and from the packed
+    uint8 cache; ``CACHE_FED`` is also fed from the cache."""
     results: dict[str, Any] = {}
-    bundle = None
+    bundle = cached = None
     for name, (amp, channels_last, compiled) in VARIANTS.items():
         sets = run_sets(
             root, out / "runs" / name.replace(" + ", "_"), sizes.size, sizes.batch, workers, sizes, device
@@ -202,13 +221,22 @@ def training_rates(root: Path, out: Path, sizes: Sizes, device: str, workers: in
             results["loader_alone"] = part(
                 lambda c=cfg, d=bundle: loader_alone(build_training(c, overwrite=True, data=d), sizes)
             )
-        results[name] = part(lambda c=cfg, d=bundle, x=compiled: one_variant(c, d, x, sizes))
+            cache_cfg = load_config(RECIPE, [*sets, f"data.cache_dir={out / 'cache'}"])
+            cached = repeated(build_data(cache_cfg), sizes.repeat)
+            results["loader_alone_cached"] = part(lambda c=cache_cfg, d=cached: from_cache(c, d, sizes))
+        # fed from the cache only once it is filled: a failed fill would time decoding instead
+        use = cached if name == CACHE_FED and "error" not in results["loader_alone_cached"] else None
+        results[name] = part(lambda c=cfg, d=bundle, x=compiled, k=use: one_variant(c, d, x, sizes, k))
         if device == "cuda":
             torch.cuda.empty_cache()
     return results
 
 
-def one_variant(cfg: Any, bundle: DataBundle, compiled: bool, sizes: Sizes) -> dict[str, Any]:
+def one_variant(
+    cfg: Any, bundle: DataBundle, compiled: bool, sizes: Sizes, cached: DataBundle | None = None
+) -> dict[str, Any]:
+    """One variant's rates with the batch in memory and fed by the DataLoader (from ``cached`` too, if
+    given: the same model and step, the batches read from the packed uint8 cache); its peak GPU memory."""
     t = build_training(cfg, overwrite=True, data=bundle)
     # torch.compile as the engine applies it (model.compile); the CPU smoke run checks the plumbing with
     # the eager backend instead of compiling C++ for seconds of work
@@ -220,6 +248,8 @@ def one_variant(cfg: Any, bundle: DataBundle, compiled: bool, sizes: Sizes) -> d
     if t.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(t.device)
     out = {"in_memory": in_memory(t, net, sizes), "loader_fed": loader_fed(t, net, sizes)}
+    if cached is not None:
+        out["cache_fed"] = part(lambda: loader_fed(dataclasses.replace(t, data=cached), net, sizes))
     out["peak_gib"] = peak_gib(t.device)
     return out
 
@@ -293,83 +323,6 @@ def part(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def machine(device: str) -> dict[str, Any]:
-    """What the numbers were measured on."""
-    info = {
-        "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
-        "cpu_cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if device == "cuda" else None,
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    return info
-
-
-def _num(value: Any, fmt: str = ".1f") -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def _variant_rows(train: dict[str, Any]) -> list[str]:
-    rows = []
-    for name in VARIANTS:
-        r = train.get(name, {})
-        if "error" in r:
-            rows.append(f"| {name} | failed: {r['error']} | | | | |")
-            continue
-        mem, fed = r["in_memory"], r["loader_fed"]
-        rows.append(
-            f"| {name} | {_num(mem['clips_per_s'])} | {_num(mem['step_ms'])} | {_num(fed['clips_per_s'])} | "
-            f"{_num(100 * fed['gpu_busy'], '.0f')} % | {_num(r['peak_gib'], '.2f')} |"
-        )
-    return rows
-
-
-def _sanity_line(r: dict[str, Any], size: int) -> str:
-    if "error" in r:
-        return f"- sanity training at {size} px: failed: {r['error']}"
-    fell = "fell" if r["loss_fell"] else "DID NOT FALL"
-    return (
-        f"- sanity training at {size} px: {r['epochs']} epochs in {r['seconds']:.0f} s, training loss "
-        f"{r['first_loss']:.4f} -> {r['last_loss']:.4f} ({fell}), test UAR {_num(r['test_uar'], '.4f')}"
-    )
-
-
-def _predict_line(r: dict[str, Any]) -> str:
-    if "error" in r:
-        return f"- predict: failed: {r['error']}"
-    return (
-        f"- predict: {r['frames_per_s']:.1f} frames/s ({r['frames']} frames in {r['seconds']:.1f} s, "
-        f"{r['faces']} face tracks, {Path(r['video']).name})"
-    )
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report as the Markdown table docs/BENCHMARKS.md takes."""
-    m, s = report["machine"], report["sizes"]
-    smoke = " (CPU smoke run: tiny sizes, not a measurement)" if report["smoke"] else ""
-    alone = report["train"].get("loader_alone", {})
-    return "\n".join(
-        [
-            f"## device check: {m['device']}, torch {m['torch']} (CUDA {m['cuda']}), {m['cpu_cores']} CPU "
-            f"cores, {m['date']}{smoke}",
-            "",
-            f"TSM-R18 8x{s['size']}, batch {s['batch']}, the engine's training step (MIDAS); the DataLoader "
-            f"reads JPEG frame folders with {report['workers']} workers.",
-            "",
-            "| variant | clips/s, data in memory | ms/step | clips/s, fed by the DataLoader | GPU busy "
-            "| peak GiB |",
-            "|---|---|---|---|---|---|",
-            *_variant_rows(report["train"]),
-            "",
-            f"- the DataLoader alone: {_num(alone.get('clips_per_s'))} clips/s {alone.get('error', '')}",
-            _sanity_line(report["sanity"], s["sanity_size"]),
-            _predict_line(report["predict"]),
-        ]
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="device_check", help="output folder (default device_check)")
@@ -402,13 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     report["predict"] = part(lambda: predict_rate(checkpoint, video_for_predict(data, out, sizes), device))
     report["seconds"] = round(time.perf_counter() - started, 1)
     write_json_atomic(out / "device_check.json", report)
-    write_text_atomic(out / "device_check.md", markdown(report) + "\n")
-    print(markdown(report))
+    table = markdown(report, VARIANTS)
+    write_text_atomic(out / "device_check.md", table + "\n")
+    print(table)
     print(f"\n{report['seconds']:.0f} s; wrote {out / 'device_check.json'} and {out / 'device_check.md'}")
     failed = [
         k
         for k, v in {**report["train"], "sanity": report["sanity"], "predict": report["predict"]}.items()
-        if "error" in v
+        if "error" in v or "error" in v.get("cache_fed", {})
     ]
     # the smoke run's few steps on 16 clips are too noisy to judge learning: there the part must only run
     if failed or not (a.cpu_smoke or report["sanity"].get("loss_fell")):

@@ -146,6 +146,20 @@ def test_synth_models_and_data_inspect(tmp_path):
     assert r.returncode == 0 and "tsm_r18" in r.stdout and "GFLOPs" in r.stdout
 
 
+def test_models_list_puts_every_models_options_on_its_line_in_one_column(capsys):
+    from softfer.models import list_models, model_options
+
+    assert main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    starts = set()
+    for name in list_models():  # the names differ in length by more than the old fixed padding
+        [line] = [x for x in lines if x.split()[:1] == [name]]
+        options = ", ".join(f"{k}={v}" for k, v in model_options(name).items())
+        assert options in line, line  # piped: not wrapped onto a second line
+        starts.add(line.index(options))
+    assert len(starts) == 1, lines
+
+
 def test_reproduce_lists_tables_and_reports_absent_data(tmp_path):
     r = _run("reproduce", "midas-table2", "--list")
     assert (

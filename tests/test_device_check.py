@@ -29,6 +29,15 @@ def test_the_device_check_runs_every_part_on_cpu_and_writes_json_and_markdown(tm
         assert part["loader_fed"]["clips_per_s"] > 0 and 0 <= part["loader_fed"]["gpu_busy"] <= 1, name
         assert part["peak_gib"] is None  # no GPU memory on CPU
     assert report["train"]["loader_alone"]["clips_per_s"] > 0
+    # the packed uint8 cache: one .npy per training clip, filled by the first pass, then read
+    cached = report["train"]["loader_alone_cached"]
+    assert cached["fill_clips_per_s"] > 0 and cached["clips_per_s"] > 0
+    rendered = {p.name for p in (out / "data" / "dfew" / "Clip" / "clip_224x224").iterdir()}
+    files = list((out / "cache").glob("*_32_hwc.npy"))
+    assert 0 < len(files) < len(rendered)  # the training split's clips, not the test split's
+    fed = report["train"]["bf16 + channels_last + compile"]["cache_fed"]
+    assert fed["clips_per_s"] > 0 and 0 <= fed["gpu_busy"] <= 1 and fed["steps"] > 0
+    assert all("cache_fed" not in report["train"][name] for name in VARIANTS[:-1])
     sanity = report["sanity"]
     # 3 epochs of 4 steps on 16 clips: too few to require a falling loss (the GPU run requires it)
     assert sanity["epochs"] == 3 and sanity["first_loss"] > 0 and sanity["last_loss"] > 0
@@ -40,3 +49,5 @@ def test_the_device_check_runs_every_part_on_cpu_and_writes_json_and_markdown(tm
     for name in VARIANTS:
         assert f"| {name} | " in table
     assert "training loss" in table and "frames/s" in table
+    assert "| bf16 + channels_last + compile, fed from the packed uint8 cache | " in table
+    assert "DataLoader alone from the packed uint8 cache (`data.cache_dir`, after the first epoch)" in table

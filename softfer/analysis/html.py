@@ -56,6 +56,30 @@ def _num(v: Any, absent: str = "absent") -> Any:
     return Absent(absent) if v is None else v
 
 
+def _number(value: Any, source: Path, field: str) -> float | None:
+    """A number of a summary file as written, or None where it is absent (null).
+
+    Raises:
+        ValueError: naming the file and the field when the value is no number (a string such as "nan", a
+            list): a summary written by another tool or by hand, whose figure the page will not guess.
+    """
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise ValueError(
+        f"{source}: {field} is {repr(value)[:60]}, not a number or null; correct the file or write it "
+        "again with softfer (cv, compare)"
+    )
+
+
+def _interval(entry: dict[str, Any], source: Path, field: str, sign: str = "") -> str:
+    """``[low, high]`` of a summary entry's ``ci_low`` and ``ci_high``; "-" when it has none (one run),
+    "—" for a bound that is absent."""
+    low, high = (_number(entry.get(k), source, f"{field}.{k}") for k in ("ci_low", "ci_high"))
+    if low is None and high is None:
+        return "-"
+    return "[" + ", ".join("—" if b is None else f"{b:{sign}.4f}" for b in (low, high)) + "]"
+
+
 # Where a comparison's run of (config, fold, seed) lives, in the layouts that write comparison.json:
 # ``softfer compare`` (``OUT/<config>/fold_<k>_seed_<s>``) and ``softfer demo`` (``OUT/runs/<config>``).
 RUN_LAYOUTS = ("{config}/fold_{fold}_seed_{seed}", "runs/{config}")
@@ -186,14 +210,15 @@ def run_page(run_dir: Path) -> tuple[str, str]:
 
 def cv_page(cv_dir: Path) -> tuple[str, str]:
     """(title, body) of a cross-validation's report: the summary, every fold, the folds' figures."""
-    summary = json.loads((cv_dir / "summary.json").read_text())
+    source = cv_dir / "summary.json"
+    summary = json.loads(source.read_text())
     folds = summary["folds"]
     rows = [
         [
             k,
             _num(v["mean"]),
             _num(v["std"], "one fold"),
-            "-" if v.get("ci_low") is None else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]",
+            _interval(v, source, f"metrics.{k}"),
             better(k),
             definition(k),
         ]
@@ -229,7 +254,7 @@ def _recall_table(recall: dict[str, dict[str, Any]]) -> Table | None:
     return Table(["config", *classes], rows)
 
 
-def _pairs(s: dict[str, Any], shown: list[str]) -> Table:
+def _pairs(s: dict[str, Any], shown: list[str], source: Path) -> Table:
     """Per metric and pair of configs: the paired difference, its interval and test; with one run per
     config only the difference (no interval or test is possible, and the page says so once)."""
     single = len(s["pairs_of_runs"]) < 2
@@ -238,11 +263,11 @@ def _pairs(s: dict[str, Any], shown: list[str]) -> Table:
         header += ["interval", "p", "smallest possible p", "B wins / A wins / ties"]
     rows = []
     for m in shown:
-        for p in s["metrics"][m]["pairs"]:
+        for i, p in enumerate(s["metrics"][m]["pairs"]):
             row = [m, better(m), p["a"], p["b"], _num(p["mean_diff"])]
             if not single:
                 row += [
-                    "-" if p["ci_low"] is None else f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
+                    _interval(p, source, f"metrics.{m}.pairs[{i}]", "+"),
                     _num(p["p_value"]),
                     _num(p["min_p"]),
                     f"{p['b_wins']} / {p['a_wins']} / {p['ties']}",
@@ -274,16 +299,17 @@ def _config_text(cmp_dir: Path, name: str, first_run: Path | None) -> str | None
 def compare_page(cmp_dir: Path) -> tuple[str, str]:
     """(title, body) of a comparison's report (``softfer compare`` or ``softfer demo`` folder): means with
     intervals, paired tests (or, for one run per config, the differences), verdicts, the runs."""
-    s = json.loads((cmp_dir / "comparison.json").read_text())
+    source = cmp_dir / "comparison.json"
+    s = json.loads(source.read_text())
     n = len(s["pairs_of_runs"])
     shown = [m for m in SHOWN_IN_TABLE if m in s["metrics"]]
 
-    def cell(c: dict[str, Any]) -> str:
-        return f"{c['mean']:.4f}" + (
-            "" if c["ci_low"] is None else f" [{c['ci_low']:.4f}, {c['ci_high']:.4f}]"
-        )
+    def cell(m: str, name: str) -> str:
+        c, field = s["metrics"][m]["per_config"][name], f"metrics.{m}.per_config.{name}"
+        mean, interval = _number(c["mean"], source, f"{field}.mean"), _interval(c, source, field)
+        return ("—" if mean is None else f"{mean:.4f}") + ("" if interval == "-" else f" {interval}")
 
-    means = [[name, *(cell(s["metrics"][m]["per_config"][name]) for m in shown)] for name in s["configs"]]
+    means = [[name, *(cell(m, name) for m in shown)] for name in s["configs"]]
     first = {name: run_folder(cmp_dir, name, *s["pairs_of_runs"][0]) for name in s["configs"]}
     body = _render(
         "compare.html.j2",
@@ -296,7 +322,7 @@ def compare_page(cmp_dir: Path) -> tuple[str, str]:
         definitions_note=DEFINITIONS_NOTE,
         test=s.get("test") or sign_flip_test_name(n),
         test_choice=s.get("test_choice", TEST_CHOICE),
-        pairs=_pairs(s, shown),
+        pairs=_pairs(s, shown, source),
         verdicts=s["verdicts"],
         recall=_recall_table(s.get("per_class_recall") or {}),
         figures=_figures([cmp_dir / "comparison.png"] if (cmp_dir / "comparison.png").is_file() else []),

@@ -51,9 +51,15 @@ def cmd_labels_va(a: argparse.Namespace) -> None:
 
 
 def cmd_models_list(a: argparse.Namespace) -> None:
+    from rich.console import Console
+
     from softfer.models.summary import describe_models
 
-    print(describe_models(verbose=a.counts or getattr(a, "verbose", False), frames=a.frames, size=a.size))
+    table = describe_models(verbose=a.counts or getattr(a, "verbose", False), frames=a.frames, size=a.size)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or captured: one line per model, however wide, for grep
+        console.width = console.measure(table, options=console.options.update(max_width=10**5)).maximum
+    console.print(table)
 
 
 def cmd_models_import_fer(a: argparse.Namespace) -> None:

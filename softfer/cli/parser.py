@@ -36,7 +36,12 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         default=5,
         help="detect every k frames, track in between (default 5)",
     )
-    faces.add_argument("--device", default="cpu", help="device for face detection (cpu, cuda)")
+    faces.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N: where faces are detected (and predict's classifier runs, batched; an "
+        ".onnx model through onnxruntime-gpu's CUDA provider)",
+    )
     # every command that writes takes --overwrite (tests/robustness/test_output_rule.py walks the parser)
     overwrite = argparse.ArgumentParser(add_help=False)
     overwrite.add_argument(

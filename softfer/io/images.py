@@ -29,7 +29,6 @@ from typing import IO
 import cv2
 import numpy as np
 from PIL import Image
-from torch.utils.data import get_worker_info
 
 from softfer.io.errors import MediaError
 from softfer.io.media_gate import exif_orientation, orient, rgb8
@@ -177,10 +176,22 @@ def decode_frames(
     return frames, reduction
 
 
+def read_photo(path: Path) -> np.ndarray:
+    """An RGB uint8 photo through the media gate (EXIF orientation, 16 bits, alpha; the decoder the
+    datasets use); a ValueError naming the file when it cannot be decoded or is damaged (predict, its
+    annotated copy and the viewer read photos through this one function)."""
+    try:
+        return decode_image(read_bytes(path), path)
+    except MediaError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def limit_worker_threads() -> None:
     """One OpenCV thread per DataLoader worker (torch does the same for itself): workers already use
     every core, and nested thread pools only contend."""
     global _worker_threads_limited
+    from torch.utils.data import get_worker_info  # here: decoding a file or photo loads no torch
+
     if not _worker_threads_limited and get_worker_info() is not None:
         cv2.setNumThreads(1)
         _worker_threads_limited = True

@@ -26,10 +26,13 @@ The rules:
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
+
+if TYPE_CHECKING:  # a tensor's caller has torch loaded; files and arrays pass the gate without it
+    import torch
 
 __all__ = ["exif_orientation", "orient", "pil_rgb8", "rgb8", "tensor_rgb8"]
 
@@ -102,6 +105,8 @@ def _to_uint8(a: np.ndarray, what: str) -> np.ndarray:
 
 def tensor_rgb8(tensor: torch.Tensor, what: str = "tensor") -> np.ndarray:
     """A torch tensor (H, W), (C, H, W) or (N, C, H, W) as RGB uint8 (H, W, 3) or (N, H, W, 3) (``rgb8``)."""
+    import torch
+
     t = tensor.detach().cpu()
     if t.dtype in (torch.bfloat16, torch.float16):
         t = t.float()

@@ -11,12 +11,15 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from softfer.io.images import MediaError
 from softfer.io.prefetch import prefetched
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: `softfer view` decodes video without it
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +270,8 @@ def count_frames(path: str | Path) -> int:
 
 def read_frames(path: str | Path, indices: Sequence[int]) -> torch.Tensor:
     """Frames at the given indices as uint8 (N, 3, H, W), decoding the stream once in order."""
+    import torch
+
     wanted = np.asarray(indices, dtype=np.int64)
     need = set(wanted.tolist())
     last = int(wanted.max())

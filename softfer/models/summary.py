@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+from rich import box
+from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from softfer.models.registry import create_model, list_models, model_options, model_spec
@@ -29,19 +31,23 @@ def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def describe_models(*, verbose: bool = False, frames: int = 8, size: int = 224) -> str:
-    """A table of models; with ``verbose`` their parameters and GFLOPs per clip (or image)."""
-    lines = []
+def describe_models(*, verbose: bool = False, frames: int = 8, size: int = 224) -> Table:
+    """A table of the registered models and their options; with ``verbose`` also their parameters and
+    GFLOPs per clip (or image)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("model")
+    if verbose:
+        table.add_column("parameters (M)", justify="right")
+        table.add_column("GFLOPs", justify="right")
+        table.add_column("per")
+    table.add_column("options")
     for name in list_models():
         opts = ", ".join(f"{k}={v}" for k, v in model_options(name).items())
         if not verbose:
-            lines.append(f"{name:12s} {opts}")
+            table.add_row(name, opts)
             continue
         model = create_model(name)
         flops = forward_flops(model, example_input(name, frames=frames, size=size))
         unit = "image" if model_spec(name).input_kind == "image" else f"clip ({frames}x{size}x{size})"
-        lines.append(
-            f"{name:12s} params {count_parameters(model) / 1e6:7.2f} M   {flops / 1e9:8.2f} GFLOPs per {unit}"
-        )
-        lines.append(f"{'':12s} options: {opts}")
-    return "\n".join(lines)
+        table.add_row(name, f"{count_parameters(model) / 1e6:.2f}", f"{flops / 1e9:.2f}", unit, opts)
+    return table

@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 from softfer.io.files import atomic_write
+from softfer.io.images import read_photo
 from softfer.io.video import iter_frames
-from softfer.predict.api import read_image
 from softfer.predict.results import Prediction
 
 COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
@@ -72,7 +72,7 @@ def draw_faces(frame: np.ndarray, rows: list[dict]) -> np.ndarray:
 
 def annotate_photo(photo: str | Path, prediction: Prediction, out: str | Path) -> Path:
     """Write ``out`` (JPEG, quality 95): the photo as predict saw it (orientation applied) with its faces."""
-    pixels = draw_faces(read_image(Path(photo)), prediction.frames.to_dict(orient="records"))
+    pixels = draw_faces(read_photo(Path(photo)), prediction.frames.to_dict(orient="records"))
     out = Path(out)
     with atomic_write(out, "wb") as f:
         Image.fromarray(pixels).save(f, format="JPEG", quality=95)

@@ -27,9 +27,8 @@ from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.console import progress
-from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from softfer.io.images import decode_image, read_bytes
+from softfer.io.images import read_photo
 from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
 from softfer.io.video import prefetched_frames, stated_frames
 from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS
@@ -117,15 +116,6 @@ def _array_frames(pixels: np.ndarray, fps: float | None) -> tuple[Frames, bool]:
     return (lambda: ((i / fps, f) for i, f in enumerate(pixels))), False
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 photo through the media gate (EXIF orientation, 16 bits, alpha; the decoder the
-    datasets use); a ValueError naming the file when it cannot be decoded or is damaged."""
-    try:
-        return decode_image(read_bytes(path), path)
-    except MediaError as exc:
-        raise ValueError(str(exc)) from exc
-
-
 def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
     """(a fresh frame iterator per call, is a photo, name) for a path, PIL image, numpy array or torch
     tensor; pixels pass the media gate (``softfer.io.media_gate``: dtype, range, channels checked)."""
@@ -147,7 +137,7 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return _image_frames(read_image(path)), True, str(path)
+        return _image_frames(read_photo(path)), True, str(path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         # decoded ahead on another core while detection and the model work (docs/BENCHMARKS.md)
         return (lambda: prefetched_frames(path)), False, str(path)

@@ -30,9 +30,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from PIL import Image
 
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_text_atomic
+from softfer.io.images import read_photo
 from softfer.io.outputs import check_output
 from softfer.io.video import iter_frames
-from softfer.predict.api import read_image
 
 PREVIEW_SIDE = 640  # the embedded video's long side in pixels: ~1-2 MB per minute at CRF 28
 PHOTO_SIDE = 1600
@@ -99,7 +99,7 @@ def video_preview(video: Path, size: tuple[int, int]) -> tuple[bytes, list[float
 
 def photo_preview(photo: Path, size: tuple[int, int]) -> bytes:
     """JPEG bytes of the photo's pixels as predict saw them (orientation applied), at most ``PHOTO_SIDE``."""
-    pixels = read_image(photo)
+    pixels = read_photo(photo)
     if list(pixels.shape[:2]) != list(size):
         raise ValueError(
             f"{photo}: {pixels.shape[1]}x{pixels.shape[0]} pixels, but the result is of a "

@@ -218,3 +218,42 @@ def test_every_metric_of_a_page_shows_its_direction_and_definition_from_the_metr
     for name, cells in legend.items():
         assert tuple(cells) == expected(name), name
     assert "docs/METRICS.md" in body
+
+
+# --- a summary written by another tool: its intervals are shown as written or refused naming the field ---
+
+
+def _cv_folder(tmp_path, ci_low, ci_high):
+    """A cv folder whose summary.json has one metric with the given interval bounds (as JSON values)."""
+    entry = {"mean": 0.5, "std": 0.1, "ci_low": ci_low, "ci_high": ci_high, "values": [0.5]}
+    (tmp_path / "fold_1").mkdir(parents=True)
+    (tmp_path / "fold_1" / "metrics.json").write_text(json.dumps({"uar": 0.5}))
+    (tmp_path / "summary.json").write_text(json.dumps({"folds": [1], "metrics": {"uar": entry}}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("bad", ["nan", "0.41", [0.4], True])
+def test_a_summary_interval_that_is_no_number_is_refused_naming_the_file_and_field(tmp_path, capsys, bad):
+    folder = _cv_folder(tmp_path, bad, 0.6)
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'summary.json'}: metrics.uar.ci_low is" in err and "Traceback" not in err
+    assert not (folder / "report.html").exists()
+
+
+def test_absent_interval_bounds_are_shown_as_absent_not_as_a_number(tmp_path):
+    from softfer.analysis.html import cv_page
+
+    _, body = cv_page(_cv_folder(tmp_path / "one", 0.4, None))
+    assert _rows(body, "<h2>")["uar"][2] == "[0.4000, —]"
+    _, body = cv_page(_cv_folder(tmp_path / "none", None, None))
+    assert _rows(body, "<h2>")["uar"][2] == "-"
+
+
+def test_a_comparison_whose_mean_or_interval_is_a_string_is_refused_naming_the_field(demo_folder, capsys):
+    path = demo_folder / "comparison.json"
+    summary = json.loads(path.read_text())
+    summary["metrics"]["uar"]["per_config"]["soft"]["ci_high"] = "nan"
+    path.write_text(json.dumps(summary))
+    assert main(["report", str(demo_folder)]) == 2
+    assert f"{path}: metrics.uar.per_config.soft.ci_high is 'nan'" in capsys.readouterr().err

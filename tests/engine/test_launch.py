@@ -3,9 +3,11 @@
 The local launcher trains a 2 configs x 2 seeds comparison two runs at a time and gives the numbers of the
 sequential study; a job killed mid-run leaves no summary, exit 1, and the second call resumes its run from
 last.pt (a pre-empted one is requeued and resumes within the call); the SLURM path is checked up to the
-submission through fake sbatch / srun / sacct commands that record what they were given.
+submission through fake sbatch / srun / sacct commands that record what they were given (compare,
+reproduce); the local launcher's GPUs per job (CUDA_VISIBLE_DEVICES) with a faked GPU count.
 """
 
+import functools
 import json
 import os
 import signal
@@ -15,12 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from submitit.core.utils import DelayedSubmission
 from submitit.slurm.slurm import SlurmJob
 
 from softfer.cli import main
 from softfer.config import load_config
+from softfer.studies import schedulers
 from softfer.studies.launch import LaunchOptions, RunJob, launch_options
 from tests.engine.conftest import tiny_config
 from tests.robustness.test_settings_bounds import LOWER, UPPER, _numeric_keys
@@ -250,6 +254,47 @@ def test_a_requeued_job_plans_again_and_resumes_from_last_pt(tiny_dfew, tmp_path
     requeued.result()
     again = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert again["uar"] == first["uar"] and again["nll"] == pytest.approx(first["nll"], abs=1e-6)
+
+
+def test_reproduce_submits_one_slurm_job_per_run_and_records_them_beside_the_runs(
+    tiny_dfew, tmp_path, fake_slurm, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # the table's configs write to runs/midas/<config> here
+    argv = ["reproduce", "midas-table2", "--folds", "1", *_sets(tiny_dfew)]
+    argv += ["--launcher", "slurm", "--no-wait"]
+    assert main(argv) == 0
+    assert "submitted 3 run(s) as SLURM jobs 1, 2, 3" in capsys.readouterr().out
+    jobs = json.loads((tmp_path / "runs" / "midas" / "reproduce-midas-table2" / "jobs.json").read_text())
+    assert jobs["study"] == "reproduce midas-table2" and jobs["launcher"] == "slurm"
+    names = sorted(entry["name"] for entry in jobs["runs"].values())
+    assert names == [f"midas-dfew_tsm_{c}-fold1" for c in ("hard", "midas_t2", "soft")]
+    # each run in its own folder under runs/midas, the jobs recorded in their common folder
+    assert all(Path(run).resolve().parents[1] == tmp_path / "runs" / "midas" for run in jobs["runs"])
+
+
+def _visible_devices():
+    """A job in place of a run's: it returns its CUDA_VISIBLE_DEVICES, read in the job's own process."""
+    return functools.partial(os.getenv, "CUDA_VISIBLE_DEVICES")
+
+
+def test_the_local_launcher_gives_each_job_its_own_gpus_through_cuda_visible_devices(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)  # a workstation with 4 GPUs, without one
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1,0,2")  # the GPUs this study may use, as indices
+    monkeypatch.setattr(schedulers, "run_job", lambda *args: _visible_devices())
+
+    def local(**flags):
+        return schedulers.LocalScheduler(launch_options(None, None, launcher="local", **flags), tmp_path)
+
+    pairs = local(gpus_per_run=2)
+    assert pairs.capacity == 2  # --jobs defaults to the runs the GPUs hold
+    assert [pairs.submit(None, slot).result() for slot in (0, 1)] == ["3,1", "0,2"]
+    each = local()  # one GPU per run by default
+    assert each.capacity == 4 and each.submit(None, 3).result() == "2"
+    assert local(gpus_per_run=0, jobs=2).submit(None, 0).result() == ""  # CPU runs see no GPU
+    with pytest.raises(ValueError, match="--jobs 3 with --gpus-per-run 2: 4 GPU"):
+        local(gpus_per_run=2, jobs=3)
+    with pytest.raises(ValueError, match="--gpus-per-run 5: this machine shows 4 GPU"):
+        local(gpus_per_run=5)
 
 
 LAUNCH_KEYS = list(_numeric_keys(LaunchOptions, [], "", None))

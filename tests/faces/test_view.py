@@ -241,6 +241,22 @@ def test_view_refuses_missing_or_other_media_and_existing_pages(pages, tmp_path,
         write_view(tmp_path / "table.json")
 
 
+def test_view_of_a_video_or_a_photo_imports_no_torch(pages, tmp_path):
+    """`softfer view` reads a JSON and re-encodes the media: it needs no model code, so it loads no torch
+    (about 2 s of start-up on a CPU), as `softfer --help` loads none (tests/test_import_floors.py)."""
+    from tests.test_import_floors import _loaded_after
+
+    argvs = [
+        ["view", str(pages["out"] / f"{name}.json"), "--out", str(tmp_path / f"{name}.html")]
+        for name in ("clip.mp4", "group.jpg")
+    ]
+    code = f"from softfer.cli import main\nfor argv in {argvs!r}:\n    assert main(argv) == 0, argv\n"
+    loaded = _loaded_after(code)
+    assert "torch" not in loaded and "softfer.predict.api" not in loaded
+    assert 'src="data:video/mp4;base64,' in (tmp_path / "clip.mp4.html").read_text()
+    assert 'src="data:image/jpeg;base64,' in (tmp_path / "group.jpg.html").read_text()
+
+
 # ---- --annotate on photos ---------------------------------------------------------------------------
 
 

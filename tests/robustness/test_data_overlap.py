@@ -182,3 +182,47 @@ def test_ferv39k_lists_reaching_one_clip_through_a_link_are_refused(tmp_path):
     (lists / "train_All.csv").write_text("Action/Sad/0002 5\nAction/alias/0002 5\n")
     with pytest.raises(ValueError, match=r"'Action/Sad/0002' and 'Action/alias/0002' are one media"):
         FORMATS["ferv39k"].read(ReadRequest(root=tmp_path, split="train"))
+
+
+def _ferplus(root: Path) -> tuple[Path, Path, str]:
+    """The FER+ folders of tests/data/test_ferplus.py: (train label.csv, test label.csv, a row's votes)."""
+    from tests.data.test_ferplus import write_folder_layout
+
+    write_folder_layout(root, box_in=())
+    train, test = (root / f / "label.csv" for f in ("FER2013Train", "FER2013Test"))
+    return train, test, train.read_text().splitlines()[0].split(",", 1)[1]
+
+
+@pytest.mark.parametrize("alias", ["./fer0000000.png", "linked.png"])
+def test_one_ferplus_image_listed_under_two_names_in_a_split_is_refused_naming_both(tmp_path, alias):
+    train, _, votes = _ferplus(tmp_path)
+    (tmp_path / "FER2013Train" / "linked.png").symlink_to("fer0000000.png")
+    train.write_text(train.read_text() + f"{alias},{votes}\n")
+    with pytest.raises(ValueError, match=rf"items 'fer0000000.png' and '{re.escape(alias)}' are one media"):
+        FORMATS["ferplus"].read(ReadRequest(root=tmp_path, split="train", num_classes=8))
+
+
+@pytest.mark.parametrize("alias", ["../FER2013Train/fer0000001.png", "linked.png"])
+def test_a_ferplus_test_row_reaching_a_training_image_by_another_name_is_refused(tmp_path, alias):
+    _, test, votes = _ferplus(tmp_path)
+    (tmp_path / "FER2013Test" / "linked.png").symlink_to("../FER2013Train/fer0000001.png")
+    test.write_text(test.read_text() + f"{alias},{votes}\n")
+    for split in ("test", "train"):
+        with pytest.raises(ValueError, match=r"FER2013(Test|Train)/label.csv and .* share 1 item\(s\)"):
+            FORMATS["ferplus"].read(ReadRequest(root=tmp_path, split=split, num_classes=8))
+    report = inspect_dataset("ferplus", str(tmp_path))
+    assert "split overlap: train and test share 1 item(s) (fer0000001.png)" in report, report
+
+
+def test_an_afew_val_clip_linked_to_a_train_clip_is_refused_and_inspect_reports_it(tmp_path):
+    for split, clip in (("Train", "001"), ("Train", "002"), ("Val", "003")):
+        _frames(tmp_path / split / "Happy" / clip, n=2)
+    assert [r.id for r in FORMATS["afew"].read(ReadRequest(root=tmp_path, split="Val"))] == ["Happy/003"]
+    (tmp_path / "Val" / "Sad").mkdir()
+    (tmp_path / "Val" / "Sad" / "002").symlink_to(tmp_path / "Train" / "Happy" / "002")
+    with pytest.raises(ValueError, match=r"Val and .*Train share 1 item\(s\) \(Sad/002\)"):
+        FORMATS["afew"].read(ReadRequest(root=tmp_path, split="Val"))
+    with pytest.raises(ValueError, match=r"Train and .*Val share 1 item\(s\) \(Happy/002\)"):
+        read_records(DataConfig(format="afew", root=str(tmp_path)), "Train")
+    report = inspect_dataset("afew", str(tmp_path))
+    assert "split overlap: Train and Val share 1 item(s) (Happy/002)" in report, report

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import ReadReport, Record, attach_frames, check_unique
+from softfer.data.records import ReadReport, Record, attach_frames, check_disjoint, check_unique, path_key
 from softfer.io.files import VIDEO_SUFFIXES
 from softfer.io.tables import CLASS_SYNONYMS
 
@@ -98,15 +98,34 @@ def _refuse_unknown_folders(base: Path, found: list[Path]) -> None:
             )
 
 
+def _check_splits_disjoint(root: Path, split: str, base: Path, records: list[Record]) -> None:
+    """Refuse a clip of ``split`` that is also a clip of the other split: one folder or video reached from
+    both (a link), compared with links resolved (``path_key``) as the DFEW and FERV39k readers compare."""
+    other = next(s for s in AFEW_SPLITS if s.lower() != split.lower())
+    try:
+        other_base = split_folder(root, other)
+    except ValueError:
+        return  # a copy with one split folder only: nothing to overlap with
+    theirs = [path_key(e) for d in _class_dirs(other_base) for e in _clip_entries(d)]
+    shown_as = {path_key(r.path): r.id for r in records}
+    check_disjoint(list(shown_as), theirs, source=str(base), other_source=str(other_base), shown_as=shown_as)
+
+
 def read_afew(
-    root: str | Path, *, split: str | None = "Val", max_skip: float = 0.01, report: ReadReport | None = None
+    root: str | Path,
+    *,
+    split: str | None = "Val",
+    max_skip: float = 0.01,
+    report: ReadReport | None = None,
+    check_overlap: bool = False,
 ) -> list[Record]:
     """Records of an AFEW split (``AFEW_SPLITS``, or None for a root holding the class folders).
 
     Labels are in DFEW_CLASSES order. ``Record.is_video_file`` marks raw videos (see the module docstring).
 
     Raises:
-        ValueError: also for a folder beside the class folders that names no class (e.g. ``Angyr``).
+        ValueError: also for a folder beside the class folders that names no class (e.g. ``Angyr``), and
+            with ``check_overlap`` for a clip of Train that is a clip of Val too (a link to it).
     """
     root = Path(root)
     base = split_folder(root, split)
@@ -123,6 +142,8 @@ def read_afew(
             clip_id = f"{class_dir.name}/{entry.stem if entry.is_file() else entry.name}"
             records.append(Record(id=clip_id, path=entry, label=label, split=split or ""))
     check_unique([r.id for r in records], [str(r.path) for r in records])
+    if check_overlap and split is not None:
+        _check_splits_disjoint(root, split, base, records)
     return attach_frames(records, max_skip=max_skip, report=report, source=str(base))
 
 
@@ -153,7 +174,13 @@ def refuse_raw_videos(records: list[Record], root: str | Path) -> list[Record]:
 
 
 def _read(request: ReadRequest) -> list[Record]:
-    records = read_afew(request.root, split=request.split, max_skip=request.max_skip, report=request.report)
+    records = read_afew(
+        request.root,
+        split=request.split,
+        max_skip=request.max_skip,
+        report=request.report,
+        check_overlap=request.check_overlap,
+    )
     return records if request.allow_raw_videos else refuse_raw_videos(records, request.root)
 
 

@@ -47,12 +47,14 @@ from softfer.data.records import (
     ReadReport,
     Record,
     check_disjoint,
+    check_one_media_once,
     check_skips,
     check_split,
     check_unique,
     dataset_path,
     is_regular_file,
     parse_int,
+    path_key,
 )
 from softfer.io.tables import Table, parse_numbers, read_table
 from softfer.labels.votes import hard_labels, soft_labels, validate_votes
@@ -157,14 +159,20 @@ def _folder_rows(base: Path, split: str, root: Path, allow_outside_root: bool) -
     return _Rows(ids, votes, table.where, paths, boxes)
 
 
-def _check_folder_overlap(base: Path, split: str, ids: list[str]) -> None:
-    """Refuse an image name in the training folder and in an evaluation folder."""
+def _check_folder_overlap(base: Path, split: str, rows: _Rows) -> None:
+    """Refuse a face in the training folder and in an evaluation folder: one image name in both (FER+
+    names a face by its FER2013 row, ``fer0000001.png``), or one file reached from both (a link, a
+    ``../FER2013Train/`` path), compared with links resolved as the other readers compare clips."""
+    source = str(_label_csv(base, split))
+    shown_as = {path_key(p): i for p, i in zip(rows.paths, rows.ids, strict=True)}
     others = [s for s in FERPLUS_SPLITS if (s == "train") != (split == "train")]
     for other in others:
         path = base / FOLDERS[other] / "label.csv"
         if path.is_file():
             theirs = [r[0] for r in read_table(path, header=False, delimiter=",").rows]
-            check_disjoint(ids, theirs, source=str(_label_csv(base, split)), other_source=str(path))
+            check_disjoint(rows.ids, theirs, source=source, other_source=str(path))
+            files = [path_key(base / FOLDERS[other] / name) for name in theirs]
+            check_disjoint(list(shown_as), files, source=source, other_source=str(path), shown_as=shown_as)
 
 
 # --- layout (a): fer2013.csv + fer2013new.csv ------------------------------------------------------------
@@ -293,7 +301,7 @@ def read_ferplus(
     if base is not None:
         rows = _folder_rows(base, split, root, allow_outside_root)
         if check_overlap:
-            _check_folder_overlap(base, split, rows.ids)
+            _check_folder_overlap(base, split, rows)
         source = str(_label_csv(base, split))
     elif (root / "fer2013new.csv").is_file():
         rows, source = _csv_rows(root, split, report), str(root / "fer2013new.csv")
@@ -303,6 +311,7 @@ def read_ferplus(
             f"{', '.join(FOLDERS.values())} with a label.csv each (docs/DATASETS.md)"
         )
     records = _records(rows, split, num_classes, report)
+    check_one_media_once(records, source)  # ``./a.png`` or a link to ``a.png``: one face listed twice
     check_skips(report, max_skip, source)
     return records
 

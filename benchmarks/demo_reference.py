@@ -1,0 +1,195 @@
+"""The demo's reference comparison (issue 26): a finished `softfer compare` folder of the demo's configs
+(benchmarks/learning_curves.sh writes one per budget, OUT/e<epochs>) -> the JSON that `softfer demo` prints
+beside its own results (``softfer.studies.converged``): every run's compared metrics, and what made them
+(budget, folds, seeds, each config's fingerprints, the data's fingerprint per fold, the data command, the
+date the last run finished, softfer's version).
+
+python benchmarks/demo_reference.py COMPARE_OUT [--out PATH] [--overwrite] [--data-command TEXT]
+
+Default --out: the demo's packaged reference (softfer/configs/demo/reference.json). A study that is not
+finished (any config x fold x seed of its study.json without a finished, full-budget run) is refused, and
+so is an existing --out without --overwrite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from softfer.config import ExperimentConfig, load_config
+from softfer.demo import DEMO_CLIPS, DEMO_SIZE, demo_reference_path
+from softfer.engine.evaluate import read_metrics, summary_scalars
+from softfer.engine.resume import run_fingerprint
+from softfer.io.files import write_json_atomic
+from softfer.io.outputs import check_output, confined
+from softfer.metric_table import COMPARED_METRICS
+from softfer.studies.compare import grid_config
+from softfer.studies.converged import REFERENCE_VERSION, data_content, recipe_fingerprint
+from softfer.studies.crossval import STUDY_FILE
+from softfer.studies.stats_report import summarize_comparison
+
+# How benchmarks/learning_curves.sh and the demo make their data (the demo checks the data by content)
+DATA_COMMAND = f"softfer synth dfew DATA --clips {DEMO_CLIPS} --size {DEMO_SIZE} --seed 0"
+FINISH = "run its softfer compare command again to finish it"
+
+
+def read_study(folder: Path) -> tuple[dict[str, Any], list[ExperimentConfig]]:
+    """A compare folder's study.json and its configs (``<name>/config.yaml``), each checked against the
+    hash study.json records for it.
+
+    Raises:
+        ValueError: no study.json of a comparison, or a config.yaml missing or not the one recorded.
+    """
+    path = folder / STUDY_FILE
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read it ({exc}): is {folder} a `softfer compare` folder?") from exc
+    if (
+        not isinstance(study, dict)
+        or study.get("study") != "compare"
+        or not isinstance(study.get("configs"), dict)
+    ):
+        raise ValueError(f"{path} is not the record of a `softfer compare` study: give a compare folder")
+    configs = []
+    for name, recorded in study["configs"].items():
+        cfg = load_config(confined(folder, name, what="config name") / "config.yaml")
+        if run_fingerprint(cfg, {})["config"] != recorded:
+            raise ValueError(
+                f"{folder / name / 'config.yaml'} is not the config {STUDY_FILE} records for {name}: the "
+                "folder was changed after the study ran; run the study again into a new folder"
+            )
+        configs.append(cfg)
+    return study, configs
+
+
+def read_runs(folder: Path, study: dict[str, Any], configs: list[ExperimentConfig]) -> list[dict[str, Any]]:
+    """Every run of the study's grid as a row (config, fold, seed, its metrics.json as compare reads it).
+
+    Raises:
+        ValueError: a run is missing or unfinished, was cut short, or was trained with other settings than
+            its config's (its metrics.json fingerprint); the message counts them and names the first ones.
+    """
+    rows, missing, foreign = [], [], []
+    for cfg in configs:
+        for f in study["folds"]:
+            for s in study["seeds"]:
+                run = grid_config(cfg, f, s, folder)
+                metrics_path = Path(run.run.out_dir) / "metrics.json"
+                if not metrics_path.is_file():
+                    missing.append(f"{cfg.name} fold {f} seed {s}")
+                    continue
+                metrics = read_metrics(metrics_path)
+                if metrics.get("cut_short"):
+                    missing.append(f"{cfg.name} fold {f} seed {s} (cut short: {metrics['cut_short']})")
+                elif (metrics.get("fingerprint") or {}).get("config") != run_fingerprint(run, {})["config"]:
+                    foreign.append(str(metrics_path))
+                else:
+                    row = {"config": cfg.name, "fold": f, "seed": s, "run_dir": run.run.out_dir}
+                    rows.append({**row, **summary_scalars(metrics)})
+    total = len(configs) * len(study["folds"]) * len(study["seeds"])
+    if missing:
+        raise ValueError(
+            f"{folder}: the study is not finished: {len(missing)} of its {total} runs have no finished "
+            f"full-budget run ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FINISH}"
+        )
+    if foreign:
+        raise ValueError(
+            f"{folder}: {len(foreign)} run(s) were trained with other settings than their config's "
+            f"({', '.join(foreign[:3])}): run the study again into a new folder"
+        )
+    return rows
+
+
+def _fold_data(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """fold -> the data fingerprint (ids and labels) its runs read; they must agree."""
+    data: dict[str, Any] = {}
+    for r in rows:
+        content = data_content((r.get("fingerprint") or {}).get("data"))
+        if content is None:
+            raise ValueError(
+                f"{r['run_dir']}: its metrics.json records no data fingerprint (an older softfer)"
+            )
+        if data.setdefault(str(r["fold"]), content) != content:
+            raise ValueError(f"{folder}: the runs of fold {r['fold']} read different data")
+    return data
+
+
+def build_reference(folder: Path, data_command: str = DATA_COMMAND) -> dict[str, Any]:
+    """The reference comparison of the finished compare folder ``folder`` (``studies.converged``).
+
+    Raises:
+        ValueError: the folder holds no finished study (``read_study``, ``read_runs``), or its configs
+            trained for different budgets.
+    """
+    study, configs = read_study(folder)
+    if len(budgets := {c.optim.epochs for c in configs}) != 1:
+        raise ValueError(f"{folder}: its configs train for different budgets {sorted(budgets)} epochs")
+    rows = read_runs(folder, study, configs)
+    num_classes = configs[0].data.num_classes
+    # the comparison the demo will compute from these rows must be computable (one scoring, full grid)
+    summarize_comparison(
+        rows,
+        configs=[c.name for c in configs],
+        folds=study["folds"],
+        seeds=study["seeds"],
+        num_classes=num_classes,
+    )
+    finished = max(Path(r["run_dir"], "metrics.json").stat().st_mtime for r in rows)
+    codes = {json.dumps(r["fingerprint"].get("code"), sort_keys=True) for r in rows}
+    return {
+        "version": REFERENCE_VERSION,
+        "epochs": budgets.pop(),
+        "folds": study["folds"],
+        "seeds": study["seeds"],
+        "date": time.strftime("%Y-%m-%d", time.localtime(finished)),
+        "configs": {
+            c.name: {"study": study["configs"][c.name], "recipe": recipe_fingerprint(c)} for c in configs
+        },
+        "data_command": data_command,
+        "data_root": configs[0].data.root,
+        "data": _fold_data(folder, rows),
+        "code": [json.loads(c) for c in sorted(codes)],
+        "num_classes": num_classes,
+        "made_from": str(folder),
+        "rows": [
+            {k: r[k] for k in ("config", "fold", "seed", *COMPARED_METRICS, "per_class_recall") if k in r}
+            for r in rows
+        ],
+    }
+
+
+def write_reference(
+    folder: Path, out: Path | None = None, *, overwrite: bool = False, data_command: str = DATA_COMMAND
+) -> Path:
+    """Build the reference of ``folder`` and write it to ``out`` (default: the demo's packaged reference).
+
+    Raises:
+        ValueError: ``out`` exists and ``overwrite`` is not given, or lies inside ``folder`` (the output
+            rule, ``softfer.io.outputs``), checked before anything is read; or ``build_reference`` refuses.
+    """
+    out = Path(out) if out is not None else demo_reference_path()
+    check_output(out, inputs=[folder], overwrite=overwrite, what="--out")
+    write_json_atomic(out, build_reference(folder, data_command))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", type=Path, help="a finished `softfer compare` folder of the demo's configs")
+    p.add_argument("--out", type=Path, help=f"where to write the JSON (default {demo_reference_path()})")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--data-command", default=DATA_COMMAND, help=f"how the data were made ({DATA_COMMAND})")
+    args = p.parse_args()
+    try:
+        out = write_reference(args.folder, args.out, overwrite=args.overwrite, data_command=args.data_command)
+    except ValueError as exc:
+        p.exit(2, f"demo_reference.py: {exc}\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

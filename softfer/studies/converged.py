@@ -1,0 +1,177 @@
+"""The demo's stored reference comparison: a finished `softfer compare` of the demo's configs at a longer
+budget over folds x seeds, kept as JSON (each run's metrics and what made them: budget, folds, seeds, each
+config's fingerprint, the data's fingerprint per fold, the data command, date, softfer version).
+
+``benchmarks/demo_reference.py`` writes it. ``reference_lines`` is what the demo prints of it: the ranking
+and the verdicts computed here by ``summarize_comparison`` from the stored rows (never stored sentences),
+and only when the reference was made with the demo's recipe on the demo's data; on any mismatch it says so
+and compares nothing (the identity guarantee, docs/RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from softfer.config import ExperimentConfig
+from softfer.data.fingerprint import data_changes
+from softfer.engine.resume import run_fingerprint
+from softfer.studies.stats_report import summarize_comparison
+
+REFERENCE_VERSION = 1
+REFERENCE_KEYS = ("version", "epochs", "folds", "seeds", "date", "configs", "data", "num_classes", "rows")
+# The settings in which a reference's configs may differ from the demo's and still be the demo's recipe,
+# each with the value it is hashed at:
+# - optim.epochs: the budget, the one setting the reference exists to change;
+# - data.root: where the data lie, not what they are; the data are checked by content instead (the ids
+#   and labels of each split of the demo's fold, ``data_content``), as a new rendering of the same clips
+#   elsewhere has other paths and file times;
+# - data.fold, run.seed: a comparison sets them per run, and the reference holds every fold and seed of
+#   its grid as rows.
+# Every other setting (model, labels, optimiser, data.size, evaluation) must match, so a `--quick` demo
+# (smaller clips) is not compared with the reference.
+RECIPE_FREE: dict[str, Any] = {"optim.epochs": 1, "data.root": "", "data.fold": 1, "run.seed": 0}
+HOW_TO_MEASURE = (
+    "`bash benchmarks/learning_curves.sh` runs it, and `python benchmarks/demo_reference.py OUT/eNN` stores "
+    'it for the demo (docs/BENCHMARKS.md, "How the ranking moves with the training budget")'
+)
+
+
+def recipe_fingerprint(cfg: ExperimentConfig) -> str:
+    """The config hash a study records in study.json (``engine.resume.run_fingerprint``: every setting
+    outside ``REUSE_SAFE``), taken with the ``RECIPE_FREE`` settings at fixed values."""
+    neutral = cfg.model_copy(deep=True)
+    for dotted, value in RECIPE_FREE.items():
+        section, key = dotted.split(".")
+        setattr(getattr(neutral, section), key, value)
+    return run_fingerprint(neutral, {})["config"]
+
+
+def data_content(fingerprint: Any) -> dict[str, Any] | None:
+    """A run's data fingerprint (``data.fingerprint.data_fingerprint``) without its media hashes, which
+    hold file times (None when there is none)."""
+    if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("splits"), dict):
+        return None
+    splits = {n: {k: v for k, v in s.items() if k != "media"} for n, s in fingerprint["splits"].items()}
+    return {"format": fingerprint.get("format"), "splits": splits}
+
+
+def load_reference(path: Path) -> dict[str, Any] | None:
+    """The reference comparison stored at ``path``, or None when none is there.
+
+    Raises:
+        ValueError: the file is unreadable, of another version or lacks a field; the message names it.
+    """
+    if not path.exists():
+        return None
+    fix = "rebuild it with `python benchmarks/demo_reference.py COMPARE_OUT --overwrite`, or delete it"
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable reference comparison ({exc}); {fix}") from exc
+    if not isinstance(reference, dict) or reference.get("version") != REFERENCE_VERSION:
+        raise ValueError(f"{path}: not a reference comparison of version {REFERENCE_VERSION}; {fix}")
+    if missing := [k for k in REFERENCE_KEYS if k not in reference]:
+        raise ValueError(f"{path}: the reference comparison lacks {missing}; {fix}")
+    return reference
+
+
+def mismatch(reference: dict[str, Any], configs: Mapping[str, ExperimentConfig], data: Any) -> str | None:
+    """Why ``reference`` is not the demo's recipe on the demo's data (``configs``: shown name -> config;
+    ``data``: the data fingerprint of the demo's runs), or None when it is."""
+    stored = reference["configs"]
+    if absent := [c.name for c in configs.values() if c.name not in stored]:
+        return f"it holds no runs of {', '.join(absent)}"
+    differ = [c.name for c in configs.values() if stored[c.name].get("recipe") != recipe_fingerprint(c)]
+    if differ:
+        free = ", ".join(RECIPE_FREE)
+        return f"the settings of {', '.join(differ)} differ from this demo's in more than {free}"
+    fold = next(iter(configs.values())).data.fold
+    theirs, ours = reference["data"].get(str(fold)), data_content(data)
+    if theirs is None:
+        return f"it holds no data fingerprint of fold {fold}, the demo's fold"
+    if ours is None:
+        return "this demo's runs record no data fingerprint to check its data against"
+    if set(theirs.get("splits") or {}) != set(ours["splits"]):
+        return f"it read the splits {sorted(theirs.get('splits') or {})}, this demo {sorted(ours['splits'])}"
+    if changes := data_changes(theirs, ours):
+        return f"its data differ from this demo's: {'; '.join(changes)}"
+    return None
+
+
+def reference_summary(reference: dict[str, Any], configs: Mapping[str, ExperimentConfig]) -> dict[str, Any]:
+    """``summarize_comparison`` of the reference's runs of ``configs`` (shown name -> config), under the
+    shown names."""
+    shown = {cfg.name: name for name, cfg in configs.items()}
+    rows = [{**r, "config": shown[r["config"]]} for r in reference["rows"] if r["config"] in shown]
+    return summarize_comparison(
+        rows,
+        configs=list(configs),
+        folds=reference["folds"],
+        seeds=reference["seeds"],
+        num_classes=reference["num_classes"],
+    )
+
+
+def uar_order(summary: dict[str, Any]) -> list[str]:
+    """The configs of a comparison summary, highest mean UAR first."""
+    per = summary["metrics"]["uar"]["per_config"]
+    return sorted(summary["configs"], key=lambda n: -per[n]["mean"])
+
+
+def _ranking(summary: dict[str, Any]) -> str:
+    """``soft 0.612 [0.590, 0.634] > hard ...``: the UAR ranking with each mean's interval."""
+    per = summary["metrics"]["uar"]["per_config"]
+
+    def shown(n: str) -> str:
+        c = per[n]
+        return f"{n} {c['mean']:.3f}" + (
+            "" if c["ci_low"] is None else f" [{c['ci_low']:.3f}, {c['ci_high']:.3f}]"
+        )
+
+    return " > ".join(shown(n) for n in uar_order(summary))
+
+
+def reference_lines(
+    reference: dict[str, Any] | None,
+    configs: Mapping[str, ExperimentConfig],
+    summary: dict[str, Any],
+    data: Any,
+) -> list[str]:
+    """What the demo prints below its own verdicts about the converged comparison.
+
+    Args:
+        reference: the stored reference (``load_reference``), or None when none ships.
+        configs: the demo's configs by the names it shows (its regimes).
+        summary: the demo's own comparison (``summarize_comparison`` of its runs).
+        data: the data fingerprint of the demo's runs (their metrics.json ``fingerprint.data``).
+    """
+    epochs = next(iter(configs.values())).optim.epochs
+    trained = f"{epochs} epoch{'s' * (epochs != 1)}"
+    if reference is None:
+        return [
+            f"Not the converged answer: these runs train {trained}, and the comparison at a converged "
+            f"budget over folds and seeds is not measured yet: {HOW_TO_MEASURE}."
+        ]
+    grid = f"folds {','.join(map(str, reference['folds']))} x seeds {','.join(map(str, reference['seeds']))}"
+    made = f"{reference['epochs']} epochs, {grid}, measured {reference['date']}"
+    if why := mismatch(reference, configs, data):
+        return [
+            f"The stored reference comparison ({made}) was not made with this demo's recipe and data: {why}. "
+            "Nothing is compared with it."
+        ]
+    ref = reference_summary(reference, configs)
+    lines = [f"The stored reference comparison ({made}), UAR mean [95% interval]:", f"  {_ranking(ref)}"]
+    lines += [f"  - {v}" for v in ref["verdicts"]]
+    if others := sorted({r["config"] for r in reference["rows"]} - {c.name for c in configs.values()}):
+        lines.append(f"  (the reference also holds {', '.join(others)}, which the demo does not train)")
+    if epochs < reference["epochs"]:
+        ours = uar_order(summary)
+        same = "ranks them the same way" if ours == uar_order(ref) else "ranks them differently"
+        lines.append(
+            f"This demo's ranking at {trained} ({' > '.join(ours)}, one run each) is not the converged one: "
+            f"the reference trained {reference['epochs']} epochs, and {same}."
+        )
+    return lines
