@@ -21,6 +21,11 @@ def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
+def _score_line(m: dict, prefix: str = "") -> str:
+    """A run's scores in one line (``train``, ``eval``): UAR, WAR, macro-F1 and ECE from metrics ``m``."""
+    return f"{prefix}UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}"
+
+
 def cmd_labels_votes(a: argparse.Namespace) -> None:
     from softfer.data.label_files import votes_to_labels
 
@@ -129,9 +134,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         )
     m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
     if m:
-        print(
-            f"test UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}"
-        )
+        print(_score_line(m, prefix="test "))
         print(f"outputs in {cfg.run.out_dir}")
 
 
@@ -149,7 +152,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
         overwrite=a.overwrite,
     )
     if m:  # under torchrun only rank 0 reports
-        print(f"UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}")
+        print(_score_line(m))
 
 
 def cmd_calibrate(a: argparse.Namespace) -> None:

@@ -47,20 +47,25 @@ class FaceDetector:
         from facenet_pytorch import MTCNN
 
         self.mtcnn = MTCNN(keep_all=True, device=device, min_face_size=min_face, post_process=False)
-        self.min_score, self.max_side = min_score, max_side
+        self.min_score, self.max_side, self.min_face = min_score, max_side, min_face
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Face]]:
-        """Faces per frame (all frames the same size), sorted by area, largest first."""
+        """Faces per frame (all frames the same size), sorted by area, largest first; none in frames too
+        small to show a face of ``min_face`` pixels at detection resolution."""
         if not frames:
             return []
         h, w = frames[0].shape[:2]
         scale = 1.0
         if self.max_side and max(h, w) > self.max_side:
             scale = self.max_side / max(h, w)
-            frames = [
-                cv2.resize(f, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-                for f in frames
-            ]
+        size = (round(w * scale), round(h * scale)) if scale != 1.0 else (w, h)
+        # MTCNN's pyramid starts at scale 12 / min_face (P-Net sees 12 px) and, in facenet's arithmetic
+        # here, has no level when the shorter side is under min_face: facenet then fails (torch.cat of no
+        # boxes) instead of finding nothing, and cv2.resize fails on a side that rounds to 0.
+        if min(size) * (12.0 / self.min_face) < 12:
+            return [[] for _ in frames]
+        if scale != 1.0:
+            frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
         batch = np.stack(frames) if len(frames) > 1 else frames[0]
         boxes, probs, points = self.mtcnn.detect(batch, landmarks=True)
         if len(frames) == 1:

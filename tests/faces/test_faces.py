@@ -74,6 +74,37 @@ def test_face_and_no_face_stretches(media, detector, name, present_until, absent
         assert present[(t >= absent_until + 0.1) & (t < 6.3)].all()
 
 
+def _face_at(media, w: int, h: int) -> np.ndarray:
+    """single_face.jpg's face (a 300 px square around it) resized to w x h."""
+    photo = Image.open(media / "single_face.jpg").convert("RGB")
+    return np.asarray(photo.crop((130, 120, 430, 420)).resize((w, h), Image.BILINEAR))
+
+
+TINY = [(39, 39), (32, 32), (16, 16), (40, 24), (1, 60), (60, 1), (1200, 30)]
+
+
+@pytest.mark.parametrize("size", TINY, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_frames_too_small_for_the_smallest_face_have_no_faces(media, size):
+    """Under min_face pixels at detection resolution (1200 x 30 is detected at 320 x 8) MTCNN's pyramid has
+    no level: no faces, where facenet raised; at min_face the face is found."""
+    detector = FaceDetector(max_side=320, min_face=40)
+    tiny = _face_at(media, *size)
+    assert detector.detect([tiny]) == [[]] and detector.detect([tiny, tiny]) == [[], []]
+    assert len(detector.detect([_face_at(media, 40, 40)])[0]) == 1
+
+
+def test_predict_on_tiny_media_writes_its_outputs_with_no_face(media, tmp_path):
+    predictor = Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt"))
+    frames = np.stack([_face_at(media, 32, 32)] * 6)
+    for result in (predictor.predict(frames[0]), predictor.predict(frames, fps=6)):
+        assert result.meta["faces"] == 0 and result.meta["size"] == [32, 32]
+        assert result.frames.empty and result.windows.empty  # as for any media without a face
+    Image.fromarray(frames[0]).save(tmp_path / "tiny.png")
+    [photo] = predict_media(tmp_path / "tiny.png", predictor, tmp_path / "out")
+    assert photo["faces"] == 0 and photo["frames"] == 1 and len(photo["outputs"]) == 5
+    assert all(Path(f).is_file() for f in photo["outputs"])
+
+
 def test_alignment_puts_eyes_on_the_template(media):
     img = np.asarray(Image.open(media / "single_face.jpg").convert("RGB"))
     det = FaceDetector(max_side=None)
