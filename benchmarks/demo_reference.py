@@ -8,7 +8,9 @@ python benchmarks/demo_reference.py COMPARE_OUT [--out PATH] [--overwrite] [--da
 
 Default --out: the demo's packaged reference (softfer/configs/demo/reference.json). A study that is not
 finished (any config x fold x seed of its study.json without a finished, full-budget run) is refused, and
-so is an existing --out without --overwrite.
+so is an existing --out without --overwrite. Each run is checked as `softfer compare` checks a run it
+reuses (``check_reusable``: its config.yaml, and its metrics.json fingerprint against the data at the
+configs' data.root as they are now), so those data must be in place.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from softfer.config import ExperimentConfig, load_config
 from softfer.demo import DEMO_CLIPS, DEMO_SIZE, demo_reference_path
 from softfer.engine.evaluate import read_metrics, summary_scalars
-from softfer.engine.resume import run_fingerprint
+from softfer.engine.resume import check_reusable, run_fingerprint
 from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_output, confined
 from softfer.metric_table import COMPARED_METRICS
@@ -69,37 +71,44 @@ def read_study(folder: Path) -> tuple[dict[str, Any], list[ExperimentConfig]]:
 def read_runs(folder: Path, study: dict[str, Any], configs: list[ExperimentConfig]) -> list[dict[str, Any]]:
     """Every run of the study's grid as a row (config, fold, seed, its metrics.json as compare reads it).
 
+    A run counts when it finished its full budget and ``check_reusable`` would reuse it for its config
+    (config.yaml, and the metrics.json fingerprint against the data as they are now).
+
     Raises:
-        ValueError: a run is missing or unfinished, was cut short, or was trained with other settings than
-            its config's (its metrics.json fingerprint); the message counts them and names the first ones.
+        ValueError: a run is missing or unfinished or was cut short, or ``check_reusable`` refuses it; the
+            message counts them and names the first ones.
     """
-    rows, missing, foreign = [], [], []
+    rows, missing, refused = [], [], []
     for cfg in configs:
         for f in study["folds"]:
             for s in study["seeds"]:
                 run = grid_config(cfg, f, s, folder)
-                metrics_path = Path(run.run.out_dir) / "metrics.json"
-                if not metrics_path.is_file():
+                run_dir = Path(run.run.out_dir)
+                if not (run_dir / "metrics.json").is_file():
                     missing.append(f"{cfg.name} fold {f} seed {s}")
                     continue
-                metrics = read_metrics(metrics_path)
-                if metrics.get("cut_short"):
+                metrics = read_metrics(run_dir / "metrics.json")
+                if metrics.get("cut_short"):  # finished, but not the full budget: check_reusable allows it
                     missing.append(f"{cfg.name} fold {f} seed {s} (cut short: {metrics['cut_short']})")
-                elif (metrics.get("fingerprint") or {}).get("config") != run_fingerprint(run, {})["config"]:
-                    foreign.append(str(metrics_path))
-                else:
-                    row = {"config": cfg.name, "fold": f, "seed": s, "run_dir": run.run.out_dir}
-                    rows.append({**row, **summary_scalars(metrics)})
+                    continue
+                try:
+                    check_reusable(run_dir, run)
+                except ValueError as exc:
+                    refused.append(str(exc))
+                    continue
+                row = {"config": cfg.name, "fold": f, "seed": s, "run_dir": run.run.out_dir}
+                rows.append({**row, **summary_scalars(metrics)})
     total = len(configs) * len(study["folds"]) * len(study["seeds"])
     if missing:
         raise ValueError(
             f"{folder}: the study is not finished: {len(missing)} of its {total} runs have no finished "
             f"full-budget run ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); {FINISH}"
         )
-    if foreign:
+    if refused:
         raise ValueError(
-            f"{folder}: {len(foreign)} run(s) were trained with other settings than their config's "
-            f"({', '.join(foreign[:3])}): run the study again into a new folder"
+            f"{folder}: {len(refused)} of its {total} runs cannot be used for their configs "
+            f"({'; '.join(refused[:3])}{'; ...' if len(refused) > 3 else ''}): run the study again into a "
+            "new folder"
         )
     return rows
 

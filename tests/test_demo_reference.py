@@ -7,6 +7,7 @@ layout, config dumps, study.json, run fingerprints) with hand-made metrics: soft
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -44,6 +45,19 @@ def data_fingerprint(fold: int, media: str, labels: str = "labels") -> dict:
         for name in ("test", "train")
     }
     return {"format": "dfew", "splits": split}
+
+
+@pytest.fixture(autouse=True)
+def data_now(monkeypatch) -> dict[str, str]:
+    """The data as they are now, where check_reusable reads them (``data_fingerprint_of``): the hand-made
+    data the study's runs recorded, with the labels a test may change (``data_now["labels"]``)."""
+    now = {"labels": "labels"}
+
+    def fingerprint(cfg) -> dict:
+        return data_fingerprint(cfg.data.fold, media="study", labels=now["labels"])
+
+    monkeypatch.setattr("softfer.engine.resume.data_fingerprint_of", fingerprint)
+    return now
 
 
 def fake_compare(out: Path, uar=UAR, epochs: int = 96) -> Path:
@@ -210,6 +224,38 @@ def test_the_script_refuses_a_run_cut_short_and_a_run_of_other_settings(tmp_path
     other = load_config("demo/hard.yaml", ["optim.lr=0.1"])
     write_json_atomic(path, {**metrics, "fingerprint": run_fingerprint(other, {})})
     with pytest.raises(ValueError, match="trained with other settings"):
+        dr.build_reference(compare)
+
+
+def test_the_script_refuses_runs_of_data_that_changed_since_naming_the_split(tmp_path, data_now):
+    # the runs' metrics.json fingerprints hold the data as they were; check_reusable compares them with
+    # the data as they are now
+    compare = fake_compare(tmp_path / "e96")
+    data_now["labels"] = "relabelled"
+    with pytest.raises(ValueError) as caught:
+        dr.build_reference(compare)
+    message = str(caught.value)
+    assert message.startswith(f"{compare}: 30 of its 30 runs cannot be used for their configs (")
+    first = compare / "demo-hard" / "fold_1_seed_0" / "metrics.json"
+    assert (
+        f"{first}: the data changed since this metrics.json was made: the test split (dfew test split, "
+        "fold 1): labels changed" in message
+    )
+    assert message.count("the data changed since") == 3 and "; ...): run the study again" in message
+
+
+def test_the_script_refuses_a_run_whose_config_yaml_is_not_its_configs(tmp_path):
+    # metrics.json still carries the fingerprint of the grid's config, but the run folder's config.yaml
+    # (what the run says it trained with) differs: check_reusable compares both
+    compare = fake_compare(tmp_path / "e96")
+    run_dir = compare / "demo-soft" / "fold_4_seed_1"
+    other = load_config(run_dir / "config.yaml", ["optim.lr=0.1"])
+    dump_config(other, run_dir / "config.yaml")
+    with pytest.raises(
+        ValueError,
+        match=r"1 of its 30 runs cannot be used for their configs \("
+        + re.escape(f"{run_dir} holds a run trained with other settings: optim.lr: stored 0.1, requested "),
+    ):
         dr.build_reference(compare)
 
 

@@ -221,12 +221,13 @@ def check_split(dataset: str, split: str | None, valid: Sequence[str]) -> str:
     return split
 
 
-def check_unique(ids: Iterable[str], where: list[str]) -> None:
-    """Raise naming the row of the first duplicate id."""
+def check_unique(ids: Iterable[str], where: list[str], *, what: str = "id") -> None:
+    """Raise naming the row of the first duplicate key; ``what`` says what the keys are ("id", "image
+    path", ...) so that the message names it."""
     seen: dict[str, str] = {}
     for i, w in zip(ids, where, strict=True):
         if i in seen:
-            raise ValueError(f"{w}: duplicate id {i!r} (first at {seen[i]})")
+            raise ValueError(f"{w}: duplicate {what} {i!r} (first at {seen[i]})")
         seen[i] = w
 
 

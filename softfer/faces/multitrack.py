@@ -13,7 +13,7 @@ Face/no-face changes are therefore found to within ``every`` frames.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from softfer.faces.detect import Face, FaceDetector
+from softfer.faces.detect import Batch, Face, FaceDetector, detect_batches
 
 THUMB = 16
 APPEARANCE_WEIGHT = 0.5
@@ -133,8 +133,14 @@ def _fill(t: _Live, n: int, max_gap: int) -> Track:
     return Track(t.id, boxes, marks, status)
 
 
+def detection_frames(every: int) -> Callable[[int, bool], bool]:
+    """The frames ``track_faces(every=...)`` looks at: every ``every``-th and the last (a ``Keep`` for
+    ``softfer.io.video.iter_frames``, so the others need not become pixels)."""
+    return lambda i, last: i % every == 0 or last
+
+
 def track_faces(
-    frames: Iterable[tuple[float, np.ndarray]],
+    frames: Iterable[tuple[float, np.ndarray | None]],
     detector: FaceDetector,
     *,
     every: int = 5,
@@ -142,43 +148,56 @@ def track_faces(
     largest_only: bool = False,
     min_iou: float = 0.1,
     batch: int = 8,
+    workers: int = 1,
 ) -> Tracking:
     """Detect and track every face of a video given as (time, RGB frame) pairs.
 
     Args:
-        frames: the decoded frames (``softfer.io.video.iter_frames``); a photo is one frame.
+        frames: the decoded frames (``softfer.io.video.iter_frames``); a photo is one frame. Frames other
+            than ``detection_frames(every)`` may be None (only their times are used).
         detector: the MTCNN wrapper.
         every: detect on every ``every``-th frame.
         max_gap: frames a track may go unseen before it ends (and the longest interpolated gap).
         largest_only: keep only the largest face of each keyframe (``--faces largest``).
         min_iou: the smallest box overlap that continues a track.
         batch: keyframes per MTCNN call.
+        workers: MTCNN calls at once, each on one thread (``detect_batches``); 1 on a GPU.
+
+    Raises:
+        ValueError: a frame that detection needs is None.
     """
     times: list[float] = []
-    pending: list[tuple[int, np.ndarray]] = []
-    keyframes: list[Keyframe] = []
-    size = (0, 0)
+    size = [(0, 0)]
 
-    def flush() -> None:  # only the faces and their thumbnails are kept, not the frames
-        found = detector.detect([f for _, f in pending])
-        for (i, frame), faces in zip(pending, found, strict=True):
+    def keyframe_batches() -> Iterator[Batch]:  # records every frame's time and the frame size on the way
+        pending: Batch = []
+        last = None
+        for i, (t, frame) in enumerate(frames):
+            times.append(t)
+            if frame is not None:
+                size[0] = frame.shape[:2]
+            if i % every == 0:
+                pending.append(_with_pixels(i, frame))
+                if len(pending) == batch:
+                    yield pending
+                    pending = []
+            last = (i, frame)
+        if last is not None and last[0] % every:  # the last frame is a keyframe too: no guessing at the end
+            pending.append(_with_pixels(*last))
+        if pending:
+            yield pending
+
+    keyframes: list[Keyframe] = []  # only the faces and their thumbnails are kept, not the frames
+    for done, found in detect_batches(detector, keyframe_batches(), workers):
+        for (i, frame), faces in zip(done, found, strict=True):
             faces = faces[:1] if largest_only else faces
             keyframes.append((i, faces, [appearance(frame, f.box) for f in faces]))
-        pending.clear()
-
-    last: tuple[int, np.ndarray] | None = None
-    for i, (t, frame) in enumerate(frames):
-        times.append(t)
-        size = frame.shape[:2]
-        if i % every == 0:
-            pending.append((i, frame))
-            if len(pending) == batch:
-                flush()
-        last = (i, frame)
-    if last is not None and last[0] % every:  # the last frame is a keyframe too: no guessing at the end
-        pending.append(last)
-    if pending:
-        flush()
     live = _associate(keyframes, max_gap, min_iou)
     n = len(times)
-    return Tracking(np.asarray(times), size, [_fill(t, n, max_gap) for t in live])
+    return Tracking(np.asarray(times), size[0], [_fill(t, n, max_gap) for t in live])
+
+
+def _with_pixels(i: int, frame: np.ndarray | None) -> tuple[int, np.ndarray]:
+    if frame is None:
+        raise ValueError(f"frame {i} has no pixels, but faces are detected on it (detection_frames)")
+    return i, frame

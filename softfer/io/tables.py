@@ -5,11 +5,13 @@ Every row keeps a human-readable location ("annotation.xlsx:row 12") so that err
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from softfer.io.files import atomic_write
 
@@ -65,40 +67,42 @@ def _cell(v: object) -> str:
     return str(v).strip()
 
 
-def read_table(path: str | Path, *, header: bool = True, delimiter: str | None = None) -> Table:
-    """Read a .csv/.tsv/.txt (delimiter sniffed unless given) or .xlsx file (first sheet).
+def iter_table_chunks(
+    path: str | Path, *, header: bool = True, delimiter: str | None = None, chunk_rows: int = 10_000
+) -> Iterator[Table]:
+    """``read_table``'s rows, ``chunk_rows`` at a time: each chunk a ``Table`` with the file's header.
 
-    Text is UTF-8 (a byte-order mark is allowed), or UTF-16 with a byte-order mark (Excel's "Unicode
-    text" export). Delimiter " " splits on runs of whitespace.
+    The file is read as the chunks are taken, so memory holds one chunk, not the file (a table read whole
+    takes about 6 times its size). The same checks and normalisation as ``read_table``; a problem is raised
+    when its row is reached, after the chunks before it.
 
     Raises:
-        ValueError: naming the file (and line) for a missing, empty or undecodable file, a NUL byte, a
-            header with no rows under it, or a row whose column count differs from the header's.
+        ValueError: as ``read_table``.
     """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be 1 or more, got {chunk_rows}")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        numbered = [(i + 1, r) for i, r in enumerate(_read_xlsx(path))]
+        numbered: Iterator[tuple[int, list[str]]] = enumerate(_read_xlsx(path), start=1)
         kind = "row"
     else:
         numbered, kind = _read_text_rows(path, delimiter), "line"
-    numbered = [(n, r) for n, r in numbered if any(c.strip() for c in r)]
-    if not numbered:
+    numbered = ((n, r) for n, r in numbered if any(c.strip() for c in r))
+    first = next(numbered, None)
+    if first is None:
         raise ValueError(f"{path}: file is empty")
     if header:
-        head = [c.strip() for c in numbered[0][1]]
-        body = numbered[1:]
-        if not body:
-            raise ValueError(f"{path}: a header line ({', '.join(head)}) but no rows under it")
+        head = [c.strip() for c in first[1]]
     else:
-        head = [f"col{i}" for i in range(len(numbered[0][1]))]
-        body = numbered
+        head = [f"col{i}" for i in range(len(first[1]))]
+        numbered = itertools.chain([first], numbered)
     # Trailing empty cells (common in spreadsheets) do not count as columns.
     while head and head[-1] == "":
         head.pop()
-    rows, where = [], []
-    for lineno, r in body:
+    chunk, count = Table(path, list(head), [], []), 0
+    for lineno, r in numbered:
         cells = [c.strip() for c in r]
         while len(cells) > len(head) and cells[-1] == "":
             cells.pop()
@@ -106,9 +110,75 @@ def read_table(path: str | Path, *, header: bool = True, delimiter: str | None =
             raise ValueError(
                 f"{path}:{kind} {lineno}: expected {len(head)} columns ({', '.join(head)}), got {len(cells)}"
             )
-        rows.append(cells)
-        where.append(f"{path.name}:{kind} {lineno}")
-    return Table(path, head, rows, where)
+        chunk.rows.append(cells)
+        chunk.where.append(f"{path.name}:{kind} {lineno}")
+        count += 1
+        if len(chunk.rows) == chunk_rows:
+            yield chunk
+            chunk = Table(path, list(head), [], [])
+    if chunk.rows:
+        yield chunk
+    elif not count:
+        raise ValueError(f"{path}: a header line ({', '.join(head)}) but no rows under it")
+
+
+def read_table(path: str | Path, *, header: bool = True, delimiter: str | None = None) -> Table:
+    """Read a .csv/.tsv/.txt (delimiter sniffed unless given) or .xlsx file (first sheet).
+
+    Text is UTF-8 (a byte-order mark is allowed), or UTF-16 with a byte-order mark (Excel's "Unicode
+    text" export). Delimiter " " splits on runs of whitespace. A large file can be read a chunk of rows at
+    a time with ``iter_table_chunks``, which this reads through.
+
+    Raises:
+        ValueError: naming the file (and line) for a missing, empty or undecodable file, a NUL byte, a
+            header with no rows under it, or a row whose column count differs from the header's.
+    """
+    chunks = iter_table_chunks(path, header=header, delimiter=delimiter)
+    table = next(chunks)  # there is one: a file without rows raises
+    for chunk in chunks:
+        table.rows.extend(chunk.rows)
+        table.where.extend(chunk.where)
+    return table
+
+
+def _text_encoding(path: Path) -> str:
+    """UTF-16 when the file starts with its byte-order mark, else UTF-8 (a byte-order mark allowed)."""
+    try:
+        with path.open("rb") as f:
+            start = f.read(2)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int] | None:
+    """(byte, its offset in the file) of the first byte of ``path`` that is not ``encoding`` text, or None;
+    decoded a block at a time, as the readers read."""
+    decoder = codecs.getincrementaldecoder("utf-8" if encoding == "utf-8-sig" else encoding)()
+    with path.open("rb") as f:
+        offset = 3 if encoding == "utf-8-sig" and f.read(3) == codecs.BOM_UTF8 else 0
+        f.seek(offset)
+        while True:
+            block = f.read(1 << 20)
+            start = offset - len(decoder.getstate()[0])  # file offset of the bytes the decoder is given
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return exc.object[exc.start], start + exc.start
+            if not block:
+                return None
+            offset += len(block)
+
+
+def _not_text(path: Path, encoding: str) -> ValueError:
+    """The error for a file that does not decode, naming its first byte that is not text."""
+    try:
+        bad = _first_bad_byte(path, encoding)
+    except OSError:
+        bad = None
+    at = f" (byte {bad[0]:#04x} at offset {bad[1]})" if bad else ""  # None: the file changed meanwhile
+    name = "UTF-16" if encoding == "utf-16" else "UTF-8"
+    return ValueError(f"{path}: not {name} text{at}; save the file as UTF-8 text (CSV UTF-8)")
 
 
 def read_text(path: str | Path) -> str:
@@ -118,47 +188,55 @@ def read_text(path: str | Path) -> str:
         ValueError: naming the file: it cannot be read, or the offset of its first byte that is not text
             in that encoding.
     """
+    path = Path(path)
+    encoding = _text_encoding(path)
     try:
-        data = Path(path).read_bytes()
+        with path.open(encoding=encoding, newline="") as f:
+            return f.read()
+    except UnicodeDecodeError:
+        raise _not_text(path, encoding) from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def _lines(f: TextIO, path: Path) -> Iterator[str]:
+    """The lines of a text table (split at \\n, \\r\\n or \\r, endings kept, as csv wants them), refusing a
+    NUL: UTF-16 text without its byte-order mark reads as UTF-8 with a NUL in every other byte."""
+    for lineno, line in enumerate(f, start=1):
+        if "\x00" in line:
+            raise ValueError(
+                f"{path}:line {lineno}: a NUL byte: not a UTF-8 text table (UTF-16 text needs its "
+                "byte-order mark); save the file as UTF-8 text (CSV UTF-8)"
+            )
+        yield line
+
+
+def _read_text_rows(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of every record of a text table, read as they are taken."""
+    encoding = _text_encoding(path)
     try:
-        return data.decode("utf-16") if utf16 else data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        encoding = "UTF-16" if utf16 else "UTF-8"
-        raise ValueError(
-            f"{path}: not {encoding} text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-            "save the file as UTF-8 text (CSV UTF-8)"
-        ) from None
+        with path.open(encoding=encoding, newline="") as f:
+            if delimiter is None:
+                sample = f.read(4096)
+                f.seek(0)
+                delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
+            if delimiter == " ":
+                for lineno, line in enumerate(_lines(f, path), start=1):
+                    yield lineno, line.split()
+                return
+            reader = csv.reader(_lines(f, path), delimiter=delimiter)
+            try:
+                for cells in reader:
+                    yield reader.line_num, cells
+            except csv.Error as exc:
+                raise ValueError(f"{path}:line {reader.line_num}: not a readable CSV row ({exc})") from None
+    except UnicodeDecodeError:
+        raise _not_text(path, encoding) from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _read_text_rows(path: Path, delimiter: str | None) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every record of a text table."""
-    text = read_text(path)
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise ValueError(
-            f"{path}:line {line}: a NUL byte: not a UTF-8 text table (UTF-16 text needs its byte-order "
-            "mark); save the file as UTF-8 text (CSV UTF-8)"
-        )
-    if delimiter is None:
-        sample = text[:4096]
-        delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
-    if delimiter == " ":
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        return [(i, line.split()) for i, line in enumerate(lines, start=1)]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    out = []
-    try:
-        for cells in reader:
-            out.append((reader.line_num, cells))
-    except csv.Error as exc:
-        raise ValueError(f"{path}:line {reader.line_num}: not a readable CSV row ({exc})") from None
-    return out
-
-
-def _read_xlsx(path: Path) -> list[list[str]]:
+def _read_xlsx(path: Path) -> Iterator[list[str]]:
     from openpyxl import load_workbook
 
     try:
@@ -167,7 +245,8 @@ def _read_xlsx(path: Path) -> list[list[str]]:
         raise ValueError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
     try:
         sheet = wb.worksheets[0]
-        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        for row in sheet.iter_rows(values_only=True):
+            yield [_cell(v) for v in row]
     finally:
         wb.close()
 

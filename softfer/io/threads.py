@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,20 @@ def apply_threads(threads: int | None = None) -> int:
         except RuntimeError:  # the pool already started in this process (a second call): it stays
             log.debug("torch's inter-op pool already started; left at %d", torch.get_num_interop_threads())
     return n
+
+
+@contextmanager
+def ops_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads at ``n`` inside the block, as before after it. Process-wide: threads started
+    inside the block keep ``n`` (torch reads the count once per thread), so start worker threads there."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def loader_workers(requested: int) -> int:

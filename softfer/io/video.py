@@ -8,7 +8,7 @@ counts, or, with ``strict=False``, is counted in a ``DecodeReport`` for the call
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # torch is imported where a tensor is made: `softfer view` de
     import torch
 
 log = logging.getLogger(__name__)
+
+Keep = Callable[[int, bool], bool]
+"""Which frames a reader turns into pixels, given (frame index, is it the last frame)."""
 
 
 class VideoError(MediaError, ValueError):
@@ -203,8 +206,8 @@ def _decode(path: str | Path, report: DecodeReport, strict: bool) -> Iterator[tu
 
 
 def iter_frames(
-    path: str | Path, *, report: DecodeReport | None = None, strict: bool = True
-) -> Iterator[tuple[float, np.ndarray]]:
+    path: str | Path, *, report: DecodeReport | None = None, strict: bool = True, keep: Keep | None = None
+) -> Iterator[tuple[float, np.ndarray | None]]:
     """Yield (time in seconds, RGB uint8 HxWx3) for every frame, rotation applied.
 
     Args:
@@ -213,30 +216,43 @@ def iter_frames(
         strict: raise VideoError at a packet that fails to decode and, after the last frame, for a video
             cut short (``DecodeReport.truncated``). With ``strict=False`` bad packets are skipped and both
             are counted in ``report`` and logged: record them (``report.problem()``) with the outputs.
+        keep: which frames become pixels, given (index, is it the last frame); the others are decoded (the
+            codec needs them) but yielded as (time, None), which saves their RGB conversion: about two
+            thirds of reading a 640x360 video (docs/BENCHMARKS.md). None: every frame.
 
     Raises:
         VideoError: naming the file (and both frame counts for a video cut short).
     """
     report = report if report is not None else DecodeReport(Path(path))
+    if keep is None:
+        for t, frame in _decode(path, report, strict):
+            yield t, _to_rgb(frame, _rotation(frame))
+        return
+    held, index = None, -1  # one frame is held back: whether it is the last is known at the next one
     for t, frame in _decode(path, report, strict):
-        yield t, _to_rgb(frame, _rotation(frame))
+        if held is not None:
+            yield held[0], _to_rgb(held[1], _rotation(held[1])) if keep(index, False) else None
+        held, index = (t, frame), index + 1
+    if held is not None:
+        yield held[0], _to_rgb(held[1], _rotation(held[1])) if keep(index, True) else None
 
 
 PREFETCH_BYTES = 192 * 2**20  # frames decoded ahead: ~64 at 640x360, ~30 at 1080p, 7 at 4K
 
 
 def prefetched_frames(
-    path: str | Path, *, budget_bytes: int = PREFETCH_BYTES
-) -> Iterator[tuple[float, np.ndarray]]:
-    """``iter_frames`` (strict) decoded ahead in a background thread, holding at most ``budget_bytes`` of
-    frames (2 to 64): the next frames decode on another core while the caller works on these ones."""
+    path: str | Path, *, budget_bytes: int = PREFETCH_BYTES, keep: Keep | None = None
+) -> Iterator[tuple[float, np.ndarray | None]]:
+    """``iter_frames`` (strict, ``keep``) decoded ahead in a background thread, holding at most
+    ``budget_bytes`` of frames (2 to 64): the next frames decode on another core while the caller works on
+    these ones."""
     container, stream = _open(path)
     try:
         width, height = stream.codec_context.width, stream.codec_context.height
     finally:
         container.close()
     depth = max(2, min(64, budget_bytes // max(3 * width * height, 1)))
-    yield from prefetched(iter_frames(path), depth)
+    yield from prefetched(iter_frames(path, keep=keep), depth)
 
 
 def video_info(path: str | Path, *, strict: bool = True, report: DecodeReport | None = None) -> VideoInfo:
@@ -276,8 +292,8 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> torch.Tensor:
     need = set(wanted.tolist())
     last = int(wanted.max())
     got: dict[int, np.ndarray] = {}
-    for i, (_, img) in enumerate(iter_frames(path)):
-        if i in need:
+    for i, (_, img) in enumerate(iter_frames(path, keep=lambda i, _: i in need)):
+        if img is not None:
             got[i] = img
         if i >= last:
             break

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from PIL import Image
 from softfer.config import validate_config
 from softfer.convert.onnx import export_checkpoint, load_onnx
 from softfer.faces.detect import FaceDetector
-from softfer.faces.multitrack import Tracking, track_faces
+from softfer.faces.multitrack import Tracking, detection_frames, track_faces
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
@@ -33,7 +32,7 @@ from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
 from softfer.io.video import prefetched_frames, stated_frames
 from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS
 from softfer.models import spec_of
-from softfer.predict.pipeline import analyse
+from softfer.predict.pipeline import FrameSource, analyse
 from softfer.predict.results import Prediction, frame_table, track_summary, window_table
 
 SYNTHETIC_NOTE = (
@@ -42,7 +41,7 @@ SYNTHETIC_NOTE = (
 )
 FACES = ("all", "largest")
 
-Frames = Callable[[], Iterator[tuple[float, np.ndarray]]]
+Frames = FrameSource  # a fresh pass over the frames per call; ``keep`` says which need pixels
 
 
 def provenance(cfg: Any, trained_on: dict | None) -> str:
@@ -104,7 +103,7 @@ class FaceSettings:
 
 
 def _image_frames(img: np.ndarray) -> Frames:
-    return lambda: iter([(0.0, img)])
+    return lambda keep=None: iter([(0.0, img)])
 
 
 def _array_frames(pixels: np.ndarray, fps: float | None) -> tuple[Frames, bool]:
@@ -113,7 +112,7 @@ def _array_frames(pixels: np.ndarray, fps: float | None) -> tuple[Frames, bool]:
         return _image_frames(pixels), True
     if not fps or fps <= 0:
         raise ValueError("numpy frames need their frame rate: predict(frames, fps=25)")
-    return (lambda: ((i / fps, f) for i, f in enumerate(pixels))), False
+    return (lambda keep=None: ((i / fps, f) for i, f in enumerate(pixels))), False
 
 
 def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
@@ -140,7 +139,7 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
         return _image_frames(read_photo(path)), True, str(path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         # decoded ahead on another core while detection and the model work (docs/BENCHMARKS.md)
-        return (lambda: prefetched_frames(path)), False, str(path)
+        return (lambda keep=None: prefetched_frames(path, keep=keep)), False, str(path)
     raise ValueError(f"{path}: not a video or image file ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
 
 
@@ -260,10 +259,17 @@ class Predictor:
         # a video file's total as its container states it: the bar shows N frames and an ETA
         video = not photo and Path(name).suffix.lower() in VIDEO_SUFFIXES
         total = stated_frames(name) if video else None
-        shown = progress(frames(), description=f"faces in {Path(name).name}", total=total, enabled=not photo)
         every = 1 if photo else f.every
+        passes = frames(detection_frames(every))  # only the frames detection looks at become pixels
+        shown = progress(passes, description=f"faces in {Path(name).name}", total=total, enabled=not photo)
+        workers = torch.get_num_threads() if f.device == "cpu" else 1  # one MTCNN call per core
         return track_faces(
-            shown, self.detector(), every=every, max_gap=f.max_gap, largest_only=f.faces == "largest"
+            shown,
+            self.detector(),
+            every=every,
+            max_gap=f.max_gap,
+            largest_only=f.faces == "largest",
+            workers=workers,
         )
 
     def predict(self, source: Any, *, fps: float | None = None) -> Prediction:
@@ -281,7 +287,7 @@ class Predictor:
         frames, photo, name = frames_of(source, fps)
         tracking = self.track(frames, photo, name)
         a = analyse(
-            frames(),
+            frames,
             tracking,
             self.model,
             self.cfg,

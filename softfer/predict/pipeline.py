@@ -9,7 +9,7 @@ windows that cover it. Entropy is in nats (ln K for a uniform distribution over 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +19,13 @@ import torch
 from softfer.faces.align import align_face, box_crop
 from softfer.faces.multitrack import Track, Tracking
 from softfer.inference.batch import forward, frames_input, probabilities
+from softfer.io.video import Keep
 from softfer.models import spec_of
 
 MIN_FACE_SHARE = 0.5
+
+FrameSource = Callable[[Keep | None], Iterable[tuple[float, np.ndarray | None]]]
+"""A fresh pass over a video's (time, RGB frame) pairs per call; frames ``keep`` rejects may be None."""
 
 
 @dataclass
@@ -81,16 +85,42 @@ def _inside(times: np.ndarray, span: tuple[float, float]) -> np.ndarray:
     return np.flatnonzero((rel >= span[0] - 1e-9) & (rel < span[1] - 1e-9))
 
 
-def _crops(frames: Iterable[tuple[float, np.ndarray]], tracks: list[Track], model, size: int) -> Iterator:
-    """(track id, frame index, crop) of every tracked face, in frame order."""
+def _crops(frames: Iterable, wanted: dict[int, set[int]], tracks: list[Track], model, size: int) -> Iterator:
+    """(track id, frame index, crop) of the ``wanted`` frames of each track, in frame order."""
     for i, (_, frame) in enumerate(frames):
         for t in tracks:
-            if t.present[i]:
+            if i in wanted[t.id]:
                 yield t.id, i, face_crop(model, frame, t.boxes[i], t.landmarks[i], size)
 
 
+def _frames_for(frames: FrameSource, wanted: dict[int, set[int]]) -> Iterable:
+    """The frames of ``frames`` with pixels where a track wants a crop (the others need not be converted)."""
+    needed: set[int] = set().union(*wanted.values())
+    return frames(lambda i, _last: i in needed)
+
+
+def _seen(times: np.ndarray, span: tuple[float, float], present: np.ndarray) -> tuple[np.ndarray, float]:
+    """The frames of a window that show the face, and their share of the window's frames."""
+    inside = _inside(times, span)
+    seen = inside[present[inside]] if len(inside) else inside
+    return seen, len(seen) / max(len(inside), 1)
+
+
+def _clip_picks(tracking: Tracking, spans, need: int) -> tuple[dict[int, list], dict[int, np.ndarray]]:
+    """Per track: (window, the ``need`` frame indices of its clip) of each window shown enough, and every
+    window's face share."""
+    picks, shares = {}, {}
+    for t in tracking.tracks:
+        picks[t.id], shares[t.id] = [], np.zeros(len(spans))
+        for w, span in enumerate(spans):
+            seen, shares[t.id][w] = _seen(tracking.times, span, t.present)
+            if len(seen) and shares[t.id][w] >= MIN_FACE_SHARE:
+                picks[t.id].append((w, seen[np.linspace(0, len(seen) - 1, need).round().astype(int)]))
+    return picks, shares
+
+
 def analyse(
-    frames: Iterable[tuple[float, np.ndarray]],
+    frames: FrameSource,
     tracking: Tracking,
     model: torch.nn.Module,
     cfg: Any,
@@ -100,32 +130,26 @@ def analyse(
     stride: float = 0.5,
     temperature: float = 1.0,
 ) -> Analysis:
-    """Classify the tracked faces of ``frames`` (a second pass over the frames ``tracking`` came from);
-    ``temperature`` divides the logits (``classify``)."""
+    """Classify the tracked faces of a second pass over the frames ``tracking`` came from (``frames(keep)``
+    gives them; only the frames a crop is taken from need pixels); ``temperature`` divides the logits
+    (``classify``)."""
     n, spans = len(tracking.times), windows(tracking.times, window, stride)
     size = cfg.data.size
     if spec_of(model).input_kind == "image":
         return _analyse_images(frames, tracking, model, size, spans, num_classes, temperature)
+    picks, shares = _clip_picks(tracking, spans, cfg.data.segments * cfg.data.frames_per_segment)
+    wanted = {tid: {int(i) for _, p in chosen for i in p} for tid, chosen in picks.items()}
     kept: dict[int, dict[int, np.ndarray]] = {t.id: {} for t in tracking.tracks}
-    for tid, i, crop in _crops(frames, tracking.tracks, model, size):
+    for tid, i, crop in _crops(_frames_for(frames, wanted), wanted, tracking.tracks, model, size):
         kept[tid][i] = crop
-    need = cfg.data.segments * cfg.data.frames_per_segment
-    frame_probs, window_probs, shares = {}, {}, {}
+    frame_probs, window_probs = {}, {}
     for t in tracking.tracks:
-        clips, where, share = [], [], np.zeros(len(spans))
-        for w, span in enumerate(spans):
-            inside = _inside(tracking.times, span)
-            seen = [i for i in inside if i in kept[t.id]]
-            share[w] = len(seen) / max(len(inside), 1)
-            if seen and share[w] >= MIN_FACE_SHARE:
-                pick = np.linspace(0, len(seen) - 1, need).round().astype(int)
-                clips.append(np.stack([kept[t.id][seen[p]] for p in pick]))
-                where.append(w)
         wp = np.full((len(spans), num_classes), np.nan)
-        if clips:
-            wp[where] = classify(model, clips, temperature=temperature)
+        if picks[t.id]:
+            clips = [np.stack([kept[t.id][i] for i in p]) for _, p in picks[t.id]]
+            wp[[w for w, _ in picks[t.id]]] = classify(model, clips, temperature=temperature)
         frame_probs[t.id] = _frames_from_windows(wp, spans, tracking.times, n, t.present)
-        window_probs[t.id], shares[t.id] = wp, share
+        window_probs[t.id] = wp
     return Analysis(tracking, frame_probs, spans, window_probs, shares)
 
 
@@ -143,7 +167,7 @@ def _frames_from_windows(wp, spans, times, n: int, present: np.ndarray) -> np.nd
 
 
 def _analyse_images(
-    frames, tracking: Tracking, model, size: int, spans, k: int, temperature: float
+    frames: FrameSource, tracking: Tracking, model, size: int, spans, k: int, temperature: float
 ) -> Analysis:
     n = len(tracking.times)
     frame_probs = {t.id: np.full((n, k), np.nan) for t in tracking.tracks}
@@ -155,7 +179,8 @@ def _analyse_images(
             frame_probs[tid][i] = p
         batch.clear()
 
-    for item in _crops(frames, tracking.tracks, model, size):
+    wanted = {t.id: set(np.flatnonzero(t.present).tolist()) for t in tracking.tracks}
+    for item in _crops(_frames_for(frames, wanted), wanted, tracking.tracks, model, size):
         batch.append(item)
         if len(batch) == 64:
             flush()
@@ -166,9 +191,7 @@ def _analyse_images(
         fp = frame_probs[t.id]
         wp, share = np.full((len(spans), fp.shape[1]), np.nan), np.zeros(len(spans))
         for w, span in enumerate(spans):
-            inside = _inside(tracking.times, span)
-            seen = inside[t.present[inside]] if len(inside) else inside
-            share[w] = len(seen) / max(len(inside), 1)
+            seen, share[w] = _seen(tracking.times, span, t.present)
             if len(seen) and share[w] >= MIN_FACE_SHARE:
                 wp[w] = fp[seen].mean(axis=0)
         window_probs[t.id], shares[t.id] = wp, share

@@ -16,7 +16,7 @@ from softfer.data.formats import FORMATS, ReadRequest, read_afew, read_affectnet
 from softfer.data.label_files import votes_to_labels
 from softfer.data.records import ReadReport
 from softfer.engine.data import read_records
-from softfer.io.tables import read_table
+from softfer.io.tables import iter_table_chunks, read_table, read_text
 from tests.data.test_formats import AFFECTNET_HEADER, _csv, _dfew_release, _frames
 
 # --- case 3: AFEW ------------------------------------------------------------------------------------
@@ -84,6 +84,18 @@ def test_affectnet_empty_face_box_is_a_counted_skip_and_dropped_codes_are_counte
     # under the default cap (1 %) one empty box in 9 images stops the read, naming it
     with pytest.raises(ValueError, match=r"1 of 9 clips have unusable media.*1/empty\.jpg: face box 0x0"):
         read_affectnet(tmp_path, split="train")
+
+
+def test_affectnet_one_image_listed_twice_is_called_a_duplicate_image_path(tmp_path):
+    # AffectNet's lists key images by path ("1/a.jpg" and "1/./a.jpg" are one image), so the message
+    # names an image path, not an id
+    _affectnet(tmp_path, [_row("1/a.jpg", 1), _row("1/./a.jpg", 2)])
+    image = (tmp_path / "Manually_Annotated_Images" / "1" / "a.jpg").resolve()
+    with pytest.raises(ValueError) as caught:
+        read_affectnet(tmp_path, split="train")
+    assert str(caught.value) == (
+        f"training.csv:line 3: duplicate image path {str(image)!r} (first at training.csv:line 2)"
+    )
 
 
 # --- case 8: paths leaving the data root -----------------------------------------------------------------
@@ -211,3 +223,58 @@ def test_a_non_numeric_valence_names_file_row_and_value(tmp_path):
     _frames(aw / "frames" / "v00", n=2)
     with pytest.raises(ValueError, match=r"v00\.txt:line 2: valence 'abc' is not a number"):
         read_affwild(aw, stats, split="train", test_share=0.0)
+
+
+# --- one table reader, whole or a chunk of rows at a time -------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_table_read_in_chunks_gives_read_tables_rows_and_reaches_a_bad_row_after_them(tmp_path, suffix):
+    from openpyxl import Workbook
+
+    rows = [[f"c{i}", str(i), ""] for i in range(7)]  # a trailing empty cell: not a column
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".csv":
+        _csv(path, ["name", "n", ""], rows)
+    else:
+        wb = Workbook()
+        for r in [["name", "n"], *rows]:
+            wb.active.append(r)
+        wb.save(path)
+    chunks = list(iter_table_chunks(path, chunk_rows=3))
+    assert [len(c.rows) for c in chunks] == [3, 3, 1] and all(c.header == ["name", "n"] for c in chunks)
+    kind = "line" if suffix == ".csv" else "row"
+    assert [r for c in chunks for r in c.rows] == [[f"c{i}", str(i)] for i in range(7)]
+    assert [w for c in chunks for w in c.where] == [f"{path.name}:{kind} {i}" for i in range(2, 9)]
+    whole = read_table(path)
+    assert whole.header == ["name", "n"]
+    assert (whole.rows, whole.where) == (
+        [r for c in chunks for r in c.rows],
+        [w for c in chunks for w in c.where],
+    )
+    if suffix == ".csv":  # the file is read as the chunks are taken: the rows before a bad one come first
+        path.write_text(path.read_text() + "c7,7,x\n")
+        chunks = iter_table_chunks(path, chunk_rows=3)
+        assert len(next(chunks).rows) == 3
+        with pytest.raises(ValueError, match=r"t\.csv:line 9: expected 2 columns \(name, n\), got 3"):
+            list(chunks)
+
+
+def test_an_undecodable_byte_is_named_at_its_offset_in_the_file(tmp_path):
+    path = tmp_path / "t.csv"
+    # a byte-order mark counts: the offset is the file's
+    path.write_bytes(b"\xef\xbb\xbfa,b\n1,\xe9\n")
+    match = r"t\.csv: not UTF-8 text \(byte 0xe9 at offset 9\)"
+    for read in (read_table, read_text, lambda p: list(iter_table_chunks(p, chunk_rows=1))):
+        with pytest.raises(ValueError, match=match):
+            read(path)
+    # past the first block of 1 MiB that decoding takes at a time, after a character split between blocks
+    head = b"a,b\n" + b"1,x\n" * ((1 << 18) - 2) + b"1,y"
+    data = head + b"\xc3" + b"\xa9\n" + b"2,y\n" * 100 + b"3,\xff\n"  # \xc3\xa9: an e-acute
+    assert len(head) == (1 << 20) - 1  # \xc3 the last byte of the first block, \xa9 the first of the next
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=rf"not UTF-8 text \(byte 0xff at offset {len(data) - 2}\)"):
+        read_table(path)
+    path.write_bytes("a,b\n1,2\n".encode("utf-16") + b"\x00")  # UTF-16 cut inside its last character
+    with pytest.raises(ValueError, match=r"not UTF-16 text \(byte 0x00 at offset 18\)"):
+        read_table(path)

@@ -133,7 +133,7 @@ def read_affectnet(
     table = read_table(csv_path)
     cols = {c: table.column(c) for c in AFFECTNET_COLUMNS}
     keys = _image_keys(table, images)
-    check_unique(keys, table.where)
+    check_unique(keys, table.where, what="image path")
     if check_overlap:
         _check_disjoint_lists(keys, images, split, root, csv_path)
     report = report if report is not None else ReadReport()

@@ -155,7 +155,7 @@ def _folder_rows(base: Path, split: str, root: Path, allow_outside_root: bool) -
             )
         )
         boxes.append(_box(row[1], where) if width == 12 else None)
-    check_unique(ids, table.where)
+    check_unique(ids, table.where, what="image name")
     return _Rows(ids, votes, table.where, paths, boxes)
 
 
@@ -195,7 +195,7 @@ def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
         )
     names = [row[cols[1]] for row in table.rows]
     named = [(n, w) for n, w in zip(names, table.where, strict=True) if n]
-    check_unique([n for n, _ in named], [w for _, w in named])
+    check_unique([n for n, _ in named], [w for _, w in named], what="image name")
     keep, no_name = [], 0
     for i, (row, where) in enumerate(zip(table.rows, table.where, strict=True)):
         ours = row[cols[0]]

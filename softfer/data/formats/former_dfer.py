@@ -35,7 +35,7 @@ def _list_rows(path: Path, base: Path) -> tuple[Table, list[str]]:
     if len(table.header) != 3:
         raise ValueError(f"{path}: expected 3 columns (frame_dir num_frames label), got {len(table.header)}")
     keys = [path_key(base / r[0]) for r in table.rows]
-    check_unique(keys, table.where)
+    check_unique(keys, table.where, what="frame folder")
     return table, keys
 
 

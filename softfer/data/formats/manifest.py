@@ -208,7 +208,7 @@ def read_manifest(
     if ("valence" in get) != ("arousal" in get):
         raise ValueError(f"{path}: a manifest with valence needs arousal too, and vice versa")
     ids = [r[get["id"]] if "id" in get else r[get["path"]] for r in table.rows]
-    check_unique(ids, table.where)
+    check_unique(ids, table.where, what="id" if "id" in get else "path")
     base = path.parent
     paths = [
         dataset_path(base, r[get["path"]], root=base, where=w, allow_outside_root=allow_outside_root)
