@@ -17,6 +17,10 @@ MIDAS config at its 64 px size, batch 16, on synthetic DFEW-layout clips. The go
 the hog, a run is at most as much slower as the share of cores the hog takes (1 of 2 cores: +50 %).
 
     PYTHONPATH=. python benchmarks/threads.py [--skip-predict] [--skip-train] [--json OUT.json]
+        [--repeats N] [--baseline OTHER_CHECKOUT]
+
+``--baseline`` times predict from another checkout (e.g. ``git worktree add /tmp/base COMMIT``) with the
+default settings, taking turns with this one: a before/after pair measured in one run.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def predict_seconds(setting: dict, video: Path, ckpt: Path, out: Path) -> float:
     if setting["threads"]:
         argv += ["--threads", str(setting["threads"])]
     start = time.perf_counter()
-    subprocess.run(argv, env=clean_env(), check=True, capture_output=True)
+    subprocess.run(argv, env=clean_env(Path(setting.get("tree", ROOT))), check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -114,6 +118,32 @@ def train_worker(root: str, out: str, setting: dict) -> None:
     print(statistics.median(times[1:]))
 
 
+def measure_settings(what: str, measure, settings: dict, repeats: int) -> list[dict]:
+    """One row per setting: the median of ``repeats`` runs idle and beside a hog. The settings take turns
+    within each repeat, so a machine whose speed drifts slows them alike (a paired comparison)."""
+    times: dict[tuple[str, str], list[float]] = {}
+    for busy in (False, True):
+        key = "busy" if busy else "idle"
+        with hog(busy):
+            for _ in range(repeats):
+                for name, setting in settings.items():
+                    times.setdefault((name, key), []).append(measure(setting))
+    rows = []
+    for name in settings:
+        row = {"what": what, "setting": name, "repeats": repeats}
+        for key in ("idle", "busy"):
+            row[key] = statistics.median(times[(name, key)])
+            row[f"{key} runs"] = [round(x, 2) for x in times[(name, key)]]
+        row["busy / idle"] = row["busy"] / row["idle"]
+        rows.append(row)
+        print(
+            f"{what:24s} {name:20s} idle {row['idle']:7.2f}  beside a hog {row['busy']:7.2f}  "
+            f"ratio {row['busy / idle']:.2f}  (runs: {row['idle runs']} / {row['busy runs']})",
+            flush=True,
+        )
+    return rows
+
+
 def _checkpoint(path: Path) -> Path:
     from benchmarks.faces import _demo_checkpoint
 
@@ -125,6 +155,10 @@ def main() -> None:
     p.add_argument("--skip-predict", action="store_true")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--repeats", type=int, default=1, help="runs per setting and load (the median is kept)")
+    p.add_argument(
+        "--baseline", help="another commit's checkout: its predict runs beside this one's (default settings)"
+    )
     p.add_argument("--train-worker", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--worker-setting", help=argparse.SUPPRESS)
@@ -149,20 +183,10 @@ def main() -> None:
                 ("demo training step (s)", lambda s: train_step_seconds(s, tmp / "dfew", tmp / "run"))
             )
         for what, measure in jobs:
-            for name, setting in SETTINGS.items():
-                row = {"what": what, "setting": name}
-                for busy in (False, True):
-                    key = "busy" if busy else "idle"
-                    row[f"load before {key}"] = round(os.getloadavg()[0], 2)
-                    with hog(busy):
-                        row[key] = measure(setting)
-                row["busy / idle"] = row["busy"] / row["idle"]
-                results.append(row)
-                print(
-                    f"{what:24s} {name:12s} idle {row['idle']:7.2f}  beside a hog {row['busy']:7.2f}  "
-                    f"ratio {row['busy / idle']:.2f}",
-                    flush=True,
-                )
+            settings = dict(SETTINGS)
+            if a.baseline and what.startswith("predict"):
+                settings = {"default, --baseline": {**SETTINGS["default"], "tree": a.baseline}, **settings}
+            results += measure_settings(what, measure, settings, a.repeats)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))

@@ -54,8 +54,12 @@ class FaceOptions:
 def aligned_frames(path: Path, track: FaceTrack, size: int) -> Iterator[tuple[int, float, np.ndarray]]:
     """(frame index, time, aligned RGB crop) for every frame of ``path`` that has a face in ``track``."""
     present = track.present
-    for i, (t, frame) in enumerate(iter_frames(path)):
-        if i < len(present) and present[i]:
+
+    def shown(i: int, _last: bool) -> bool:  # frames without the face are decoded but not converted
+        return i < len(present) and bool(present[i])
+
+    for i, (t, frame) in enumerate(iter_frames(path, keep=shown)):
+        if frame is not None:
             yield i, t, align_face(frame, track.landmarks[i], size)
 
 

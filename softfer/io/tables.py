@@ -8,7 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -74,52 +74,68 @@ def iter_table_chunks(
 
     The file is read as the chunks are taken, so memory holds one chunk, not the file (a table read whole
     takes about 6 times its size). The same checks and normalisation as ``read_table``; a problem is raised
-    when its row is reached, after the chunks before it.
+    when its row is reached, after the chunks before it. The file stays open until the chunks end, fail
+    or the iterator is closed (``close()``, or dropped).
 
     Raises:
-        ValueError: as ``read_table``.
+        ValueError: a ``chunk_rows`` below 1 or a missing file (here); as ``read_table`` (at the chunk).
     """
-    if chunk_rows < 1:
+    if chunk_rows < 1:  # checked here, at the call, not at the first chunk
         raise ValueError(f"chunk_rows must be 1 or more, got {chunk_rows}")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        numbered: Iterator[tuple[int, list[str]]] = enumerate(_read_xlsx(path), start=1)
-        kind = "row"
-    else:
-        numbered, kind = _read_text_rows(path, delimiter), "line"
-    numbered = ((n, r) for n, r in numbered if any(c.strip() for c in r))
-    first = next(numbered, None)
-    if first is None:
-        raise ValueError(f"{path}: file is empty")
-    if header:
-        head = [c.strip() for c in first[1]]
-    else:
-        head = [f"col{i}" for i in range(len(first[1]))]
-        numbered = itertools.chain([first], numbered)
-    # Trailing empty cells (common in spreadsheets) do not count as columns.
-    while head and head[-1] == "":
-        head.pop()
-    chunk, count = Table(path, list(head), [], []), 0
-    for lineno, r in numbered:
-        cells = [c.strip() for c in r]
-        while len(cells) > len(head) and cells[-1] == "":
-            cells.pop()
-        if len(cells) != len(head):
-            raise ValueError(
-                f"{path}:{kind} {lineno}: expected {len(head)} columns ({', '.join(head)}), got {len(cells)}"
-            )
-        chunk.rows.append(cells)
-        chunk.where.append(f"{path.name}:{kind} {lineno}")
-        count += 1
-        if len(chunk.rows) == chunk_rows:
+        sheet = _read_xlsx(path)
+        return _chunks(path, enumerate(sheet, start=1), sheet, "row", header, chunk_rows)
+    lines = _read_text_rows(path, delimiter)
+    return _chunks(path, lines, lines, "line", header, chunk_rows)
+
+
+def _chunks(
+    path: Path,
+    source: Iterator[tuple[int, list[str]]],
+    reader: Generator,
+    kind: str,
+    header: bool,
+    chunk_rows: int,
+) -> Iterator[Table]:
+    """``iter_table_chunks``' work; the file is closed when the chunks end, fail or are closed."""
+    try:
+        numbered = ((n, r) for n, r in source if any(c.strip() for c in r))
+        first = next(numbered, None)
+        if first is None:
+            raise ValueError(f"{path}: file is empty")
+        if header:
+            head = [c.strip() for c in first[1]]
+        else:
+            head = [f"col{i}" for i in range(len(first[1]))]
+            numbered = itertools.chain([first], numbered)
+        # Trailing empty cells (common in spreadsheets) do not count as columns.
+        while head and head[-1] == "":
+            head.pop()
+        chunk, count = Table(path, list(head), [], []), 0
+        for lineno, r in numbered:
+            cells = [c.strip() for c in r]
+            while len(cells) > len(head) and cells[-1] == "":
+                cells.pop()
+            if len(cells) != len(head):
+                raise ValueError(
+                    f"{path}:{kind} {lineno}: expected {len(head)} columns ({', '.join(head)}), "
+                    f"got {len(cells)}"
+                )
+            chunk.rows.append(cells)
+            chunk.where.append(f"{path.name}:{kind} {lineno}")
+            count += 1
+            if len(chunk.rows) == chunk_rows:
+                yield chunk
+                chunk = Table(path, list(head), [], [])
+        if chunk.rows:
             yield chunk
-            chunk = Table(path, list(head), [], [])
-    if chunk.rows:
-        yield chunk
-    elif not count:
-        raise ValueError(f"{path}: a header line ({', '.join(head)}) but no rows under it")
+        elif not count:
+            raise ValueError(f"{path}: a header line ({', '.join(head)}) but no rows under it")
+    finally:  # not left to the garbage collector: a kept error's traceback would hold the file open
+        reader.close()
 
 
 def read_table(path: str | Path, *, header: bool = True, delimiter: str | None = None) -> Table:
@@ -237,6 +253,7 @@ def _read_text_rows(path: Path, delimiter: str | None) -> Iterator[tuple[int, li
 
 
 def _read_xlsx(path: Path) -> Iterator[list[str]]:
+    """The first sheet's rows as text cells; the workbook stays open until the rows end or are closed."""
     from openpyxl import load_workbook
 
     try:

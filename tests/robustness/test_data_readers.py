@@ -278,3 +278,28 @@ def test_an_undecodable_byte_is_named_at_its_offset_in_the_file(tmp_path):
     path.write_bytes("a,b\n1,2\n".encode("utf-16") + b"\x00")  # UTF-16 cut inside its last character
     with pytest.raises(ValueError, match=r"not UTF-16 text \(byte 0x00 at offset 18\)"):
         read_table(path)
+
+
+def _open_files() -> set[str]:
+    fd = Path("/proc/self/fd")
+    return {os.readlink(fd / f) for f in os.listdir(fd) if (fd / f).exists()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_a_table_error_kept_alive_does_not_hold_the_file_open(tmp_path):
+    # the error's traceback holds the reader's frame: the file must be closed before it is raised (a
+    # file held open cannot be replaced by its fixed copy on Windows)
+    bad = tmp_path / "a.csv"
+    bad.write_text("a,b\n1,2,3\n")
+    with pytest.raises(ValueError, match="expected 2 columns") as kept:
+        read_table(bad)
+    assert kept.value and str(bad) not in _open_files()
+    good = tmp_path / "b.csv"
+    good.write_text("a,b\n" + "1,2\n" * 5)
+    chunks = iter_table_chunks(good, chunk_rows=1)
+    next(chunks)
+    assert str(good) in _open_files()
+    chunks.close()
+    assert str(good) not in _open_files()
+    with pytest.raises(ValueError, match="chunk_rows must be 1 or more"):
+        iter_table_chunks(good, chunk_rows=0)  # at the call, not at the first chunk
