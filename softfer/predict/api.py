@@ -262,7 +262,7 @@ class Predictor:
         every = 1 if photo else f.every
         passes = frames(detection_frames(every))  # only the frames detection looks at become pixels
         shown = progress(passes, description=f"faces in {Path(name).name}", total=total, enabled=not photo)
-        workers = torch.get_num_threads() if f.device == "cpu" else 1  # one MTCNN call per core
+        workers = torch.get_num_threads() if torch.device(f.device).type == "cpu" else 1  # a call per core
         return track_faces(
             shown,
             self.detector(),

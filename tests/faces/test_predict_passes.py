@@ -149,3 +149,25 @@ def test_both_passes_on_a_real_video_equal_converting_every_frame(media, make):
         assert converted < n / 2
     else:  # an image model classifies every frame that shows a face
         assert converted == int(np.any([t.present for t in serial.tracks], axis=0).sum())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_predict_detects_one_batch_per_torch_thread(media, tmp_path, monkeypatch, threads):
+    from softfer.faces import multitrack
+    from softfer.predict import Predictor
+    from tests.faces.test_faces import _checkpoint
+
+    seen = []
+
+    def spy(detector, batches, workers=1):
+        seen.append(workers)
+        return detect_batches(detector, batches, workers)
+
+    monkeypatch.setattr(multitrack, "detect_batches", spy)
+    before = torch.get_num_threads()
+    try:
+        predictor = Predictor.from_checkpoint(_checkpoint(tmp_path / "m.pt"), threads=threads)
+        result = predictor.predict(media / "single_face.mp4")
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [threads] and len(result.frames) > 0
