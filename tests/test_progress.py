@@ -134,6 +134,44 @@ def test_a_study_waiting_on_jobs_names_each_runs_epoch_and_loss(tmp_path):
     assert run_progress(run, 32) == "starting"
 
 
+def test_a_waiting_study_says_how_far_each_run_is_and_when_it_should_end(tmp_path):
+    """The demo trains its runs as local jobs: the waiting line must carry elapsed time and an ETA, as a
+    run trained in this process does (a log file shows nothing else for minutes)."""
+    from types import SimpleNamespace
+
+    from softfer.studies.schedulers import JobBoard, run_fraction
+
+    run = tmp_path / "run"
+    run.mkdir()
+    log = run / "log.csv"
+    assert run_fraction(run, 10) is None
+    log.write_text("epoch,step,loss,lr\n0,1,2.5,0.1\n0,2,2.4,0.1\n", encoding="utf-8")
+    assert run_fraction(run, 10) == 0.0  # steps per epoch unknown until the first epoch ends
+    log.write_text(
+        "epoch,step,loss,lr\n0,1,2.5,0.1\n0,4,2.4,0.1\n1,1,2.3,0.1\n1,3,2.2,0.1\n2,1", encoding="utf-8"
+    )
+    assert run_fraction(run, 10) == pytest.approx((1 + 3 / 4) / 10)  # the half-written last row ignored
+    board = JobBoard.__new__(JobBoard)  # only the progress-line state: no scheduler, nothing written
+    board.first_seen, board.started = {}, 100.0
+    assert board.run_eta("k", 0.25, now=100.0) is None  # first sight: no pace yet
+    assert board.run_eta("k", 0.25, now=130.0) is None  # has not moved
+    assert board.run_eta("k", 0.5, now=160.0) == pytest.approx(60 / 0.25 * 0.5)  # 120 s to go
+    cfg = SimpleNamespace(name="demo-hard", optim=SimpleNamespace(epochs=10))
+    board.runs, board.live, board.ended, board.queue = (
+        {str(run): SimpleNamespace(cfg=cfg)},
+        {str(run): None},
+        {},
+        [1],
+    )
+    board.first_seen = {str(run): (0.0, 0.0)}
+    line = board.progress_line()
+    assert re.fullmatch(
+        r"0 of 1 runs done, elapsed \d+:\d\d:\d\d; "
+        r"demo-hard epoch 2/10, loss 2\.200, ETA \d+:\d\d:\d\d; 1 waiting",
+        line,
+    ), line
+
+
 def test_the_demo_trains_its_regimes_side_by_side_without_a_gpu(monkeypatch):
     import softfer.demo as demo
 

@@ -78,7 +78,8 @@ def plain_lines() -> bool:
     return bool(_state["lines"])
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """Seconds as H:MM:SS (the elapsed time and ETA of progress lines)."""
     s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
@@ -121,10 +122,10 @@ class ProgressLines:
         rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         if self.total and rate > 0:
-            eta = _clock(max(self.total - self.done, 0) / rate)
+            eta = clock(max(self.total - self.done, 0) / rate)
         else:
             eta = "?"
-        parts = [f"{count} {self.unit}".rstrip(), note, f"elapsed {_clock(elapsed)}", f"ETA {eta}"]
+        parts = [f"{count} {self.unit}".rstrip(), note, f"elapsed {clock(elapsed)}", f"ETA {eta}"]
         text = f"{self.what}: " + ", ".join(p for p in parts if p)
         log.info(text)
         return text

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from softfer.faces.multitrack import Track
 from softfer.inference.calibration import DEFAULT_MARGIN, face_states, top2
 from softfer.io.files import atomic_write, write_json_atomic
 from softfer.io.outputs import check_outputs
@@ -135,25 +136,33 @@ def _prob_columns(probs: np.ndarray, classes: list[str], threshold: float) -> di
 def frame_table(a: Analysis, classes: list[str], threshold: float = DEFAULT_MARGIN) -> pd.DataFrame:
     """One row per (frame, track) where the track has a face; ``threshold``: the top-2 margin below which
     a distribution is ambiguous (``softfer.inference.calibration``)."""
-    parts = []
     times = a.tracking.times
-    for t in a.tracking.tracks:
-        idx = np.flatnonzero(t.present)
-        cols: dict[str, Any] = {
-            "frame": idx,
-            "time": times[idx],
-            "track": t.id,
-            "status": np.array(t.status)[idx],
-        }
-        for j, name in enumerate(("x0", "y0", "x1", "y1")):
-            cols[name] = t.boxes[idx, j]
-        for j, name in enumerate(LANDMARKS):
-            cols[f"{name}_x"], cols[f"{name}_y"] = t.landmarks[idx, j, 0], t.landmarks[idx, j, 1]
-        cols.update(_prob_columns(a.frame_probs[t.id][idx], classes, threshold))
-        parts.append(pd.DataFrame(cols))
-    if not parts:
-        return pd.DataFrame(columns=["frame", "time", "track", "status", "x0", "y0", "x1", "y1"])
+    parts = [
+        _frame_part(t, np.flatnonzero(t.present), times, a.frame_probs[t.id], classes, threshold)
+        for t in a.tracking.tracks
+    ]
+    if not parts:  # no face: no rows, but every column, so that code written for faces still runs
+        none = Track(-1, np.zeros((0, 4)), np.zeros((0, 5, 2)), [])
+        return _frame_part(none, np.zeros(0, int), times, np.zeros((0, len(classes))), classes, threshold)
     return pd.concat(parts).sort_values(["frame", "track"], kind="stable").reset_index(drop=True)
+
+
+def _frame_part(
+    t: Track, idx: np.ndarray, times: np.ndarray, probs: np.ndarray, classes: list[str], threshold: float
+) -> pd.DataFrame:
+    """The rows of track ``t`` at frames ``idx``: box, landmarks and the distribution's columns."""
+    cols: dict[str, Any] = {
+        "frame": idx,
+        "time": times[idx],
+        "track": np.full(len(idx), t.id),
+        "status": np.array(t.status, dtype=object)[idx],
+    }
+    for j, name in enumerate(("x0", "y0", "x1", "y1")):
+        cols[name] = t.boxes[idx, j]
+    for j, name in enumerate(LANDMARKS):
+        cols[f"{name}_x"], cols[f"{name}_y"] = t.landmarks[idx, j, 0], t.landmarks[idx, j, 1]
+    cols.update(_prob_columns(probs[idx], classes, threshold))
+    return pd.DataFrame(cols)
 
 
 def window_table(a: Analysis, classes: list[str], threshold: float = DEFAULT_MARGIN) -> pd.DataFrame:
@@ -170,8 +179,9 @@ def window_table(a: Analysis, classes: list[str], threshold: float = DEFAULT_MAR
         }
         cols.update(_prob_columns(a.window_probs[t.id], classes, threshold))
         parts.append(pd.DataFrame(cols))
-    if not parts:
-        return pd.DataFrame(columns=["track", "start", "end", "face_share"])
+    if not parts:  # no face: no rows, but every column
+        empty = {"track": np.zeros(0, int), **{c: np.zeros(0) for c in ("start", "end", "face_share")}}
+        return pd.DataFrame({**empty, **_prob_columns(np.zeros((0, len(classes))), classes, threshold)})
     return pd.concat(parts).reset_index(drop=True)
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from softfer.io.console import LINE_EVERY_S
+from softfer.io.console import LINE_EVERY_S, clock
 from softfer.studies.launch import (
     ACTIVE_STATES,
     JOBS_FILE,
@@ -58,13 +58,41 @@ def visible_gpus() -> list[int]:
 
 def run_progress(run_dir: Path, epochs: int) -> str:
     """ "epoch E/N, loss L" from the last row of a run's log.csv ("starting" before its first step)."""
+    rows = _log_rows(run_dir)
+    if not rows:
+        return "starting"
+    return f"epoch {int(rows[-1]['epoch']) + 1}/{epochs}, loss {float(rows[-1]['loss']):.3f}"
+
+
+def run_fraction(run_dir: Path, epochs: int) -> float | None:
+    """The share of its budget a run's log.csv shows done: the finished epochs, plus the last epoch's steps
+    as a share of the first epoch's once that one has ended; None before the first step."""
+    rows = _log_rows(run_dir)
+    if not rows:
+        return None
+    epoch, step = int(rows[-1]["epoch"]), int(rows[-1]["step"])
+    first = [int(r["step"]) for r in rows if int(r["epoch"]) == int(rows[0]["epoch"])]
+    per_epoch = max(first) if epoch > int(rows[0]["epoch"]) else None  # a resumed log starts later
+    part = min(step / per_epoch, 1.0) if per_epoch else 0.0
+    return min((epoch + part) / max(epochs, 1), 1.0)
+
+
+def _log_rows(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of RUN/log.csv up to the first without a readable epoch, step and loss (the job may be
+    writing the last one); none when the file is absent or has no such row."""
     try:
         with open(run_dir / "log.csv", encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
-        last = rows[-1]
-        return f"epoch {int(last['epoch']) + 1}/{epochs}, loss {float(last['loss']):.3f}"
-    except (OSError, IndexError, KeyError, ValueError):
-        return "starting"
+    except OSError:
+        return []
+    good = []
+    for r in rows:
+        try:
+            int(r["epoch"]), int(r["step"]), float(r["loss"])
+        except (KeyError, ValueError, TypeError):
+            break
+        good.append(r)
+    return good
 
 
 def cpu_cores() -> int:
@@ -224,6 +252,8 @@ class JobBoard:
         self.ended: dict[str, Any] = {}  # run key -> job of this call that ended
         self.earlier: list[str] = []
         self.runs: dict[str, Run] = {}  # run key -> run, for the progress lines
+        self.started = time.monotonic()
+        self.first_seen: dict[str, tuple[float, float]] = {}  # run key -> (time, share done) when first seen
 
     def submit(self, runs: list[Run]) -> None:
         """Submit every run, except those an earlier call's job still trains (waited for instead)."""
@@ -290,17 +320,34 @@ class JobBoard:
             raise
 
     def progress_line(self) -> str:
-        """Where each live run stands: its epoch and last loss (from RUN/log.csv), and the runs waiting."""
+        """Where each live run stands: its epoch and last loss (from RUN/log.csv) and when it should end, the
+        time since the study started, and the runs waiting."""
         parts = []
         for key in self.live:
             run = self.runs[key]
-            parts.append(f"{run.cfg.name} {run_progress(Path(key), run.cfg.optim.epochs)}")
+            eta = self.run_eta(key, run_fraction(Path(key), run.cfg.optim.epochs))
+            parts.append(
+                f"{run.cfg.name} {run_progress(Path(key), run.cfg.optim.epochs)}"
+                + (f", ETA {clock(eta)}" if eta is not None else "")
+            )
         waiting = f"; {len(self.queue)} waiting" if self.queue else ""
+        elapsed = clock(time.monotonic() - self.started)
         return (
-            f"{len(self.ended)} of {len(self.runs)} runs done; "
+            f"{len(self.ended)} of {len(self.runs)} runs done, elapsed {elapsed}; "
             + (", ".join(parts) or "none at work")
             + waiting
         )
+
+    def run_eta(self, key: str, done: float | None, now: float | None = None) -> float | None:
+        """Seconds until run ``key`` ends, at the pace it kept since this process first saw it (a resumed
+        run's earlier epochs are not counted); None until it has moved."""
+        now = time.monotonic() if now is None else now
+        if done is None:
+            return None
+        since, at = self.first_seen.setdefault(key, (now, done))
+        if done <= at or now <= since:
+            return None
+        return (now - since) / (done - at) * (1.0 - done)
 
     def pending_lines(self) -> list[str]:
         """What --no-wait left running, and how to collect it."""

@@ -71,3 +71,18 @@ def test_single_file_refuses_to_overwrite(media, tmp_path):
     with pytest.raises(ValueError, match=r"single_face\.jpg_frames\.csv"):
         predict_media(media / "single_face.jpg", Predictor.from_checkpoint(ckpt), out)
     assert (out / "single_face.jpg_frames.csv").read_text() == "someone else's file"
+
+
+def test_a_video_without_faces_gives_tables_with_every_column(media, tmp_path):
+    # code written for faces (`frames[frames.state == "ambiguous"]`, docs/OUTPUTS.md) must run on a video
+    # without any: no rows, but the columns of a video with faces, in the tables and in the CSV files
+    predictor = Predictor.from_checkpoint(_checkpoint(tmp_path / "m.pt"))
+    empty, faces = predictor.predict(media / "no_face.mp4"), predictor.predict(media / "single_face.mp4")
+    assert len(empty.frames) == len(empty.windows) == 0 and len(faces.frames) > 0
+    assert list(empty.frames.columns) == list(faces.frames.columns)
+    assert list(empty.windows.columns) == list(faces.windows.columns)
+    assert empty.frames[empty.frames.state == "ambiguous"].empty
+    assert empty.windows[empty.windows.state == "clear"].empty
+    empty.save(tmp_path / "out" / "no_face")
+    header = (tmp_path / "out" / "no_face_frames.csv").read_text().splitlines()[0]
+    assert header.split(",") == list(faces.frames.columns)
