@@ -2,6 +2,7 @@
 
 Each label is written on a filled box of the face's colour, above the face box, or inside it where the face
 touches the top of the frame, and moved left where it would leave the frame on the right: never cut off.
+Labels of different faces never overlap: one that would cover an earlier one moves (``place_labels``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,69 @@ def label_box(text: str, box: tuple[int, int, int, int], shape: tuple[int, ...])
     pad = thick + 2
     w, h = w + 2 * pad, h + base + 2 * pad
     x = min(max(0, box[0]), max(0, shape[1] - w))
-    y = box[1] - h if box[1] - h >= 0 else min(max(0, box[1]), max(0, shape[0] - h))
+    y = min(box[1] - h if box[1] - h >= 0 else max(0, box[1]), max(0, shape[0] - h))
     return x, y, x + w, y + h
+
+
+def _overlaps(rect: tuple[int, int, int, int], placed: list[tuple[int, int, int, int]]) -> bool:
+    """Whether ``rect`` shares a pixel with any of ``placed`` (rectangles are [x0, x1) x [y0, y1))."""
+    x0, y0, x1, y1 = rect
+    return any(x0 < p[2] and p[0] < x1 and y0 < p[3] and p[1] < y1 for p in placed)
+
+
+def _free_spot(
+    first: tuple[int, int, int, int],
+    box: tuple[int, int, int, int],
+    placed: list[tuple[int, int, int, int]],
+    shape: tuple[int, ...],
+) -> tuple[int, int, int, int] | None:
+    """Where a label of ``first``'s size goes when ``first`` (its ``label_box``) covers a placed label:
+    below the box, inside its top, else the free in-frame spot nearest to ``first``; None if none is free."""
+    x, y, x1, y1 = first
+    w, h = x1 - x, y1 - y
+    height, width = shape[0], shape[1]
+    for cy in (box[3], min(max(0, box[1]), height - h)):  # below the box, then inside its top
+        rect = (x, cy, x + w, cy + h)
+        if cy >= 0 and cy + h <= height and x + w <= width and not _overlaps(rect, placed):
+            return rect
+    # A free spot, if any, can slide left and up until it meets the frame's edge or a placed label, so
+    # these corners hold one whenever the frame has room; the others are there to stay near the face.
+    p = np.array(placed)
+    xs = np.unique(np.concatenate([[x, 0, width - w], p[:, 2], p[:, 0] - w]))
+    ys = np.unique(np.concatenate([[y, 0, height - h], p[:, 3], p[:, 1] - h]))
+    gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+    ok = (gx >= 0) & (gy >= 0) & (gx + w <= width) & (gy + h <= height)
+    gx1, gy1 = gx[:, None] + w, gy[:, None] + h
+    hit = (gx[:, None] < p[:, 2]) & (p[:, 0] < gx1) & (gy[:, None] < p[:, 3]) & (p[:, 1] < gy1)
+    ok &= ~hit.any(axis=1)
+    if not ok.any():
+        return None
+    gx, gy = gx[ok], gy[ok]
+    best = np.lexsort((gx, gy, np.abs(gx - x) + np.abs(gy - y)))[0]  # nearest, then topmost, then leftmost
+    return int(gx[best]), int(gy[best]), int(gx[best]) + w, int(gy[best]) + h
+
+
+def place_labels(
+    texts: list[str], boxes: list[tuple[int, int, int, int]], shape: tuple[int, ...]
+) -> list[tuple[int, int, int, int] | None]:
+    """The label rectangle (x0, y0, x1, y1), half-open, of each face of one frame, none covering another.
+
+    Faces are taken in order. A label goes where ``label_box`` puts it (above its box, kept inside the frame)
+    unless that covers a label already placed; then below its box, else inside the top of its box, else at
+    the free spot of the frame nearest to that first place (least |dx| + |dy|, then topmost, then leftmost),
+    always inside the frame. It keeps its face's colour, so it stays linked to its box wherever it goes.
+    None where the frame has no free spot left for a label (that face gets its box only).
+    """
+    placed: list[tuple[int, int, int, int]] = []
+    out: list[tuple[int, int, int, int] | None] = []
+    for text, box in zip(texts, boxes, strict=True):
+        rect: tuple[int, int, int, int] | None = label_box(text, box, shape)
+        if _overlaps(rect, placed):
+            rect = _free_spot(rect, box, placed, shape)
+        if rect is not None:
+            placed.append(rect)
+        out.append(rect)
+    return out
 
 
 def face_label(row: dict) -> str:
@@ -53,15 +115,18 @@ def face_label(row: dict) -> str:
 
 def draw_faces(frame: np.ndarray, rows: list[dict]) -> np.ndarray:
     """A copy of an RGB frame with a box and a filled "id: emotion p" label per face row of the frame
-    table."""
+    table; boxes first, then labels (``place_labels``), so that no box line crosses a label."""
     out = frame.copy()
     scale, thick = label_scale(frame.shape[0], frame.shape[1])
-    for r in rows:
+    boxes = [tuple(round(float(r[k])) for k in ("x0", "y0", "x1", "y1")) for r in rows]
+    texts = [face_label(r) for r in rows]
+    for r, (x0, y0, x1, y1) in zip(rows, boxes, strict=True):
+        cv2.rectangle(out, (x0, y0), (x1, y1), COLOURS[int(r["track"]) % len(COLOURS)], thick + 1)
+    for r, text, label in zip(rows, texts, place_labels(texts, boxes, frame.shape), strict=True):
+        if label is None:
+            continue
         colour = COLOURS[int(r["track"]) % len(COLOURS)]
-        x0, y0, x1, y1 = (round(float(r[k])) for k in ("x0", "y0", "x1", "y1"))
-        cv2.rectangle(out, (x0, y0), (x1, y1), colour, thick + 1)
-        text = face_label(r)
-        lx0, ly0, lx1, ly1 = label_box(text, (x0, y0, x1, y1), frame.shape)
+        lx0, ly0, lx1, ly1 = label
         cv2.rectangle(out, (lx0, ly0), (lx1 - 1, ly1 - 1), colour, cv2.FILLED)
         ink = (0, 0, 0) if np.dot(colour, (0.299, 0.587, 0.114)) > 150 else (255, 255, 255)  # yellow, orange
         base = cv2.getTextSize(text, FONT, scale, thick)[1]

@@ -21,7 +21,7 @@ from PIL import Image
 
 from softfer.cli import main
 from softfer.io.video import iter_frames
-from softfer.predict.annotate import COLOURS, face_label, label_box
+from softfer.predict.annotate import COLOURS, draw_faces, face_label, label_box, place_labels
 from softfer.predict.view import write_view
 from tests.analysis.test_html_report import _chromium
 
@@ -294,3 +294,74 @@ def test_a_label_moves_to_stay_inside_the_frame():
     assert top[1] == 0  # no room above: inside, at the top edge
     right = label_box(text, (280, 100, 300, 150), shape)
     assert right[2] <= 300 and right[0] >= 0  # at the right edge: moved left
+
+
+# ---- labels of several faces ------------------------------------------------------------------------
+
+
+def _apart_and_inside(labels, shape) -> None:
+    """Every label lies inside the frame and no pixel is covered by two of them (counted on a pixel grid)."""
+    cover = np.zeros(shape[:2], int)
+    for x0, y0, x1, y1 in labels:
+        assert 0 <= x0 < x1 <= shape[1] and 0 <= y0 < y1 <= shape[0]
+        cover[y0:y1, x0:x1] += 1
+    assert cover.max() == 1
+
+
+def _collide(rects) -> bool:
+    return any(
+        a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+        for i, a in enumerate(rects)
+        for b in rects[i + 1 :]
+    )
+
+
+def test_labels_of_a_group_photo_never_cover_each_other(pages):
+    out = pages["out"]
+    rows = pd.read_csv(out / "group.jpg_frames.csv").to_dict(orient="records")
+    drawn = np.asarray(Image.open(out / "group.jpg_annotated.jpg").convert("RGB")).astype(int)
+    assert len(rows) >= 4
+    boxes = [tuple(round(r[k]) for k in ("x0", "y0", "x1", "y1")) for r in rows]
+    texts = [face_label(r) for r in rows]
+    old = [label_box(t, b, drawn.shape) for t, b in zip(texts, boxes, strict=True)]
+    assert _collide(old)  # each label above its box: they clash on this photo
+    labels = place_labels(texts, boxes, drawn.shape)
+    _apart_and_inside(labels, drawn.shape)
+    for r, (lx0, ly0, lx1, ly1) in zip(rows, labels, strict=True):  # each drawn whole, in its face's colour
+        inside = drawn[ly0:ly1, lx0:lx1]
+        filled = np.abs(inside - np.array(COLOURS[int(r["track"]) % len(COLOURS)])).max(axis=2) < 60
+        assert filled.mean() > 0.6 and filled.any(axis=1).all()
+
+
+def test_labels_of_faces_side_by_side_move_apart_and_stay_in_the_frame():
+    shape = (240, 320, 3)
+    texts = [f"{i}: surprise 0.99" for i in range(5)]
+    boxes = [(20 + 56 * i, 100, 76 + 56 * i, 160) for i in range(5)]  # touching: each x1 is the next x0
+    assert _collide([label_box(t, b, shape) for t, b in zip(texts, boxes, strict=True)])
+    labels = place_labels(texts, boxes, shape)
+    _apart_and_inside(labels, shape)
+    assert labels[0] == label_box(texts[0], boxes[0], shape)  # the first keeps its place above its box
+    assert labels[1][1] == boxes[1][3]  # the next goes below its box
+    assert place_labels(texts, boxes, shape) == labels  # the same frame, the same places
+
+    # a crowd: labels beyond above/below/inside find the free spots left; a full frame leaves some out
+    crowd = [(8 * i, 60 + 10 * (i % 3), 8 * i + 30, 120) for i in range(12)]
+    names = [f"{i}: happy 0.5" for i in range(12)]
+    labels = place_labels(names, crowd, shape)
+    assert None not in labels
+    _apart_and_inside(labels, shape)
+    labels = place_labels(names, crowd, (40, 320, 3))
+    assert labels[0] is not None and None in labels
+    _apart_and_inside([b for b in labels if b is not None], (40, 320, 3))
+
+    # drawn: every label whole in its face's colour (none painted over by another label or box)
+    frame = np.full(shape, 128, np.uint8)
+    rows = [
+        {"track": i, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3], "top": "surprise", "p_surprise": 0.99}
+        for i, b in enumerate(boxes)
+    ]
+    assert [face_label(r) for r in rows] == texts
+    out = draw_faces(frame, rows).astype(int)
+    for i, (lx0, ly0, lx1, ly1) in enumerate(place_labels(texts, boxes, shape)):
+        filled = np.abs(out[ly0:ly1, lx0:lx1] - np.array(COLOURS[i])).max(axis=2) == 0
+        assert filled.mean() > 0.6 and filled.any(axis=1).all()
