@@ -125,7 +125,7 @@ def check_outputs(
         shown = ", ".join(str(p) for p, _ in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise ValueError(
-            f"{shown}{more}: output already exists (not written by this command); pass --overwrite "
+            f"{shown}{more}: output already exists (from before this run); pass --overwrite "
             f"to replace it, or choose another {existing[0][1]}"
         )
     return outs
