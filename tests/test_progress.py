@@ -123,15 +123,15 @@ def test_softfer_train_into_a_log_file_writes_plain_lines_with_epoch_loss_and_et
 
 def test_a_study_waiting_on_jobs_names_each_runs_epoch_and_loss(tmp_path):
     """The local and SLURM launchers run training elsewhere: the waiting study reads each run's log.csv."""
-    from softfer.studies.schedulers import run_progress
+    from softfer.studies.schedulers import read_log, run_progress
 
     run = tmp_path / "run"
-    assert run_progress(run, 32) == "starting"  # no folder yet
+    assert run_progress(read_log(run), 32) == "starting"  # no folder yet
     run.mkdir()
     (run / "log.csv").write_text("epoch,step,loss,lr\n0,1,2.5,0.002\n4,7,1.23456,0.0019\n", encoding="utf-8")
-    assert run_progress(run, 32) == "epoch 5/32, loss 1.235"
+    assert run_progress(read_log(run), 32) == "epoch 5/32, loss 1.235"
     (run / "log.csv").write_text("epoch,step,loss,lr\n", encoding="utf-8")  # header only: no step yet
-    assert run_progress(run, 32) == "starting"
+    assert run_progress(read_log(run), 32) == "starting"
 
 
 def test_a_waiting_study_says_how_far_each_run_is_and_when_it_should_end(tmp_path):
@@ -139,18 +139,20 @@ def test_a_waiting_study_says_how_far_each_run_is_and_when_it_should_end(tmp_pat
     run trained in this process does (a log file shows nothing else for minutes)."""
     from types import SimpleNamespace
 
-    from softfer.studies.schedulers import JobBoard, run_fraction
+    from softfer.studies.schedulers import JobBoard, read_log, run_fraction
 
     run = tmp_path / "run"
     run.mkdir()
     log = run / "log.csv"
-    assert run_fraction(run, 10) is None
+    assert run_fraction(read_log(run), 10) is None
     log.write_text("epoch,step,loss,lr\n0,1,2.5,0.1\n0,2,2.4,0.1\n", encoding="utf-8")
-    assert run_fraction(run, 10) == 0.0  # steps per epoch unknown until the first epoch ends
+    assert run_fraction(read_log(run), 10) == 0.0  # steps per epoch unknown until the first epoch ends
     log.write_text(
         "epoch,step,loss,lr\n0,1,2.5,0.1\n0,4,2.4,0.1\n1,1,2.3,0.1\n1,3,2.2,0.1\n2,1", encoding="utf-8"
     )
-    assert run_fraction(run, 10) == pytest.approx((1 + 3 / 4) / 10)  # the half-written last row ignored
+    assert run_fraction(read_log(run), 10) == pytest.approx(
+        (1 + 3 / 4) / 10
+    )  # the half-written last row ignored
     board = JobBoard.__new__(JobBoard)  # only the progress-line state: no scheduler, nothing written
     board.first_seen, board.started = {}, 100.0
     assert board.run_eta("k", 0.25, now=100.0) is None  # first sight: no pace yet

@@ -224,7 +224,7 @@ def iter_frames(
         VideoError: naming the file (and both frame counts for a video cut short).
     """
     report = report if report is not None else DecodeReport(Path(path))
-    if keep is None:
+    if keep is None:  # no frame held back: a video cut short raises after its last frame, not before
         for t, frame in _decode(path, report, strict):
             yield t, _to_rgb(frame, _rotation(frame))
         return

@@ -167,22 +167,36 @@ def _frame_part(
 
 def window_table(a: Analysis, classes: list[str], threshold: float = DEFAULT_MARGIN) -> pd.DataFrame:
     """One row per (track, window); a window not classified (face_share < 0.5) is ``no_face``."""
-    parts = []
     starts = np.array([s for s, _ in a.windows])
     ends = np.array([e for _, e in a.windows])
-    for t in a.tracking.tracks:
-        cols: dict[str, Any] = {
-            "track": t.id,
-            "start": starts,
-            "end": ends,
-            "face_share": a.window_share[t.id],
-        }
-        cols.update(_prob_columns(a.window_probs[t.id], classes, threshold))
-        parts.append(pd.DataFrame(cols))
+    parts = [
+        _window_part(t.id, starts, ends, a.window_share[t.id], a.window_probs[t.id], classes, threshold)
+        for t in a.tracking.tracks
+    ]
     if not parts:  # no face: no rows, but every column
-        empty = {"track": np.zeros(0, int), **{c: np.zeros(0) for c in ("start", "end", "face_share")}}
-        return pd.DataFrame({**empty, **_prob_columns(np.zeros((0, len(classes))), classes, threshold)})
+        none = np.zeros(0)
+        return _window_part(-1, none, none, none, np.zeros((0, len(classes))), classes, threshold)
     return pd.concat(parts).reset_index(drop=True)
+
+
+def _window_part(
+    track: int,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    share: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    threshold: float,
+) -> pd.DataFrame:
+    """The rows of one track's windows: span, face share and the distribution's columns."""
+    cols: dict[str, Any] = {
+        "track": np.full(len(starts), track),
+        "start": starts,
+        "end": ends,
+        "face_share": share,
+    }
+    cols.update(_prob_columns(probs, classes, threshold))
+    return pd.DataFrame(cols)
 
 
 def track_summary(a: Analysis) -> list[dict[str, Any]]:

@@ -56,18 +56,17 @@ def visible_gpus() -> list[int]:
     return [int(p) for p in given[:count]]
 
 
-def run_progress(run_dir: Path, epochs: int) -> str:
-    """ "epoch E/N, loss L" from the last row of a run's log.csv ("starting" before its first step)."""
-    rows = _log_rows(run_dir)
+def run_progress(rows: list[dict[str, str]], epochs: int) -> str:
+    """ "epoch E/N, loss L" from the last row of a run's log.csv (``read_log``; "starting" before its first
+    step)."""
     if not rows:
         return "starting"
     return f"epoch {int(rows[-1]['epoch']) + 1}/{epochs}, loss {float(rows[-1]['loss']):.3f}"
 
 
-def run_fraction(run_dir: Path, epochs: int) -> float | None:
-    """The share of its budget a run's log.csv shows done: the finished epochs, plus the last epoch's steps
-    as a share of the first epoch's once that one has ended; None before the first step."""
-    rows = _log_rows(run_dir)
+def run_fraction(rows: list[dict[str, str]], epochs: int) -> float | None:
+    """The share of its budget a run's log.csv (``read_log``) shows done: the finished epochs, plus the last
+    epoch's steps as a share of the first epoch's once that one has ended; None before the first step."""
     if not rows:
         return None
     epoch, step = int(rows[-1]["epoch"]), int(rows[-1]["step"])
@@ -77,7 +76,7 @@ def run_fraction(run_dir: Path, epochs: int) -> float | None:
     return min((epoch + part) / max(epochs, 1), 1.0)
 
 
-def _log_rows(run_dir: Path) -> list[dict[str, str]]:
+def read_log(run_dir: Path) -> list[dict[str, str]]:
     """The rows of RUN/log.csv up to the first without a readable epoch, step and loss (the job may be
     writing the last one); none when the file is absent or has no such row."""
     try:
@@ -324,10 +323,10 @@ class JobBoard:
         time since the study started, and the runs waiting."""
         parts = []
         for key in self.live:
-            run = self.runs[key]
-            eta = self.run_eta(key, run_fraction(Path(key), run.cfg.optim.epochs))
+            run, rows = self.runs[key], read_log(Path(key))  # read once for both
+            eta = self.run_eta(key, run_fraction(rows, run.cfg.optim.epochs))
             parts.append(
-                f"{run.cfg.name} {run_progress(Path(key), run.cfg.optim.epochs)}"
+                f"{run.cfg.name} {run_progress(rows, run.cfg.optim.epochs)}"
                 + (f", ETA {clock(eta)}" if eta is not None else "")
             )
         waiting = f"; {len(self.queue)} waiting" if self.queue else ""
