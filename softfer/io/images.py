@@ -249,19 +249,35 @@ def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
 
 
 def _captured_stderr(sink: IO[bytes], decode) -> tuple:
-    """``decode()`` and the lines C libraries wrote to file descriptor 2 meanwhile."""
+    """``decode()`` and the lines C libraries wrote to file descriptor 2 meanwhile.
+
+    A Python signal handler runs in the main thread between any two bytecodes, whichever thread took the
+    signal (so masking signals here cannot keep it out), and what it writes lands in the capture too. When
+    it raises (submitit's requeue exits with ``sys.exit``; Ctrl-C), everything captured is passed on to
+    fd 2 before the exception goes on, so its message ("this job is preempted") is not lost.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
-    os.dup2(sink.fileno(), 2)
+    done = False
     try:
+        os.dup2(sink.fileno(), 2)
         result = decode()
+        done = True
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+        if not done:
+            os.write(2, _drained(sink))
+    text = _drained(sink).decode("utf-8", "replace")
+    return result, [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _drained(sink: IO[bytes]) -> bytes:
+    """What ``sink`` holds, leaving it empty."""
     if not os.fstat(sink.fileno()).st_size:
-        return result, []  # the usual case: nothing written, nothing to read back
+        return b""  # the usual case: nothing written, nothing to read back
     sink.seek(0)
-    text = sink.read().decode("utf-8", "replace")
+    data = sink.read()
     sink.seek(0)
     sink.truncate()
-    return result, [line.strip() for line in text.splitlines() if line.strip()]
+    return data

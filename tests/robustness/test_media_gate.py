@@ -8,7 +8,9 @@ bad dtypes, ranges and channel counts. Then one regression test per case the iss
 
 import io
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import cv2
@@ -24,6 +26,7 @@ from softfer.data.records import frame_index
 from softfer.engine.data import build_data, read_records
 from softfer.engine.outputs import evaluate_and_write
 from softfer.engine.train import fit
+from softfer.io import images
 from softfer.io.images import MediaError, decode_image, read_bytes
 from softfer.io.media_gate import pil_rgb8
 from softfer.models import create_model
@@ -253,6 +256,42 @@ def test_a_harmless_libjpeg_warning_is_not_damage_but_lost_pixels_are(tmp_path, 
     assert "extraneous bytes before marker 0xd9" in capfd.readouterr().err  # passed on, not swallowed
     with pytest.raises(MediaError, match=r"f\.jpg: damaged JPEG \(Corrupt JPEG data: premature end of data"):
         decode_image(_entropy_damaged(data), path)
+
+
+class _Preempted(Exception):
+    pass
+
+
+def test_a_signal_during_a_decode_keeps_its_message_and_stderr(tmp_path, capfd, monkeypatch):
+    """Found: a CI run lost submitit's "this job is preempted" line. The signal came while a training frame
+    decoded with fd 2 redirected to catch libjpeg's warnings; the handler's message went into that capture,
+    and its exit (the requeue) took the message with it."""
+    path = tmp_path / "f.jpg"
+    path.write_bytes(_jpeg(_blocks()))
+    real = images._imdecode
+
+    def signalled(data, flags):  # the signal arrives while the frame decodes
+        os.kill(os.getpid(), signal.SIGUSR1)
+        return real(data, flags)
+
+    def handler(signum, frame):
+        os.write(2, b"handler: this job is preempted\n")
+        if raising:
+            raise _Preempted
+
+    monkeypatch.setattr(images, "_imdecode", signalled)
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        raising = True
+        with pytest.raises(_Preempted):
+            decode_image(path.read_bytes(), path)
+        os.write(2, b"after\n")  # fd 2 is the stream again
+        assert capfd.readouterr().err == "handler: this job is preempted\nafter\n"
+        raising = False  # a handler that returns: its line is passed on, the frame decoded
+        assert decode_image(path.read_bytes(), path).shape == (32, 48, 3)
+        assert capfd.readouterr().err == "handler: this job is preempted\n"
+    finally:
+        signal.signal(signal.SIGUSR1, old)
 
 
 # ------------------------------------------------------------------------ regression tests of issue 21, 3
