@@ -1,7 +1,8 @@
 """Emotions of every face in real videos and photos: ``Predictor`` for notebooks, ``predict_media`` for
 `softfer predict`. Layout: pipeline.py (crops, classification, windows), results.py (tables and files),
 api.py (``Predictor``), media.py (files and folders), annotate.py (annotated videos and photos),
-view.py (the viewer page of `softfer view`)."""
+colours.py (one colour per face, different for faces on screen together), view.py (the viewer page of
+`softfer view`)."""
 
 from softfer._lazy import lazy_attributes
 

@@ -18,9 +18,9 @@ from PIL import Image
 from softfer.io.files import atomic_write
 from softfer.io.images import read_photo
 from softfer.io.video import iter_frames
+from softfer.predict.colours import COLOURS, ink, track_colours
 from softfer.predict.results import Prediction
 
-COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -113,25 +113,26 @@ def face_label(row: dict) -> str:
     return label
 
 
-def draw_faces(frame: np.ndarray, rows: list[dict]) -> np.ndarray:
+def draw_faces(frame: np.ndarray, rows: list[dict], colours: dict[int, int] | None = None) -> np.ndarray:
     """A copy of an RGB frame with a box and a filled "id: emotion p" label per face row of the frame
-    table; boxes first, then labels (``place_labels``), so that no box line crosses a label."""
+    table; boxes first, then labels (``place_labels``), so that no box line crosses a label. ``colours``:
+    each track's colour (``track_colours`` of the whole video), by default those of ``rows``."""
     out = frame.copy()
+    palette = colours if colours is not None else track_colours(rows)
     scale, thick = label_scale(frame.shape[0], frame.shape[1])
     boxes = [tuple(round(float(r[k])) for k in ("x0", "y0", "x1", "y1")) for r in rows]
     texts = [face_label(r) for r in rows]
     for r, (x0, y0, x1, y1) in zip(rows, boxes, strict=True):
-        cv2.rectangle(out, (x0, y0), (x1, y1), COLOURS[int(r["track"]) % len(COLOURS)], thick + 1)
+        cv2.rectangle(out, (x0, y0), (x1, y1), COLOURS[palette[int(r["track"])]], thick + 1)
     for r, text, label in zip(rows, texts, place_labels(texts, boxes, frame.shape), strict=True):
         if label is None:
             continue
-        colour = COLOURS[int(r["track"]) % len(COLOURS)]
+        colour = COLOURS[palette[int(r["track"])]]
         lx0, ly0, lx1, ly1 = label
         cv2.rectangle(out, (lx0, ly0), (lx1 - 1, ly1 - 1), colour, cv2.FILLED)
-        ink = (0, 0, 0) if np.dot(colour, (0.299, 0.587, 0.114)) > 150 else (255, 255, 255)  # yellow, orange
         base = cv2.getTextSize(text, FONT, scale, thick)[1]
         origin = (lx0 + thick + 2, ly1 - thick - 2 - base)
-        cv2.putText(out, text, origin, FONT, scale, ink, thick, cv2.LINE_AA)
+        cv2.putText(out, text, origin, FONT, scale, ink(colour), thick, cv2.LINE_AA)
     return out
 
 
@@ -152,8 +153,10 @@ def annotate_video(
     The frame rate is the video's mean rate; the file appears only when complete (atomic write).
     """
     by_frame: dict[int, list[dict]] = {}
-    for r in prediction.frames.to_dict(orient="records"):
+    records = prediction.frames.to_dict(orient="records")
+    for r in records:
         by_frame.setdefault(int(r["frame"]), []).append(r)
+    colours = track_colours(records)
     duration, n = prediction.meta["duration"], prediction.meta["frames"]
     rate = Fraction(n / duration).limit_denominator(1001) if duration > 0 else Fraction(25)
     out = Path(out)
@@ -163,7 +166,7 @@ def annotate_video(
         for i, (_, frame) in enumerate(iter_frames(video)):
             if i == 0:
                 stream.height, stream.width = (frame.shape[0] // 2) * 2, (frame.shape[1] // 2) * 2
-            img = draw_faces(frame, by_frame.get(i, []))[: stream.height, : stream.width]
+            img = draw_faces(frame, by_frame.get(i, []), colours)[: stream.height, : stream.width]
             for packet in stream.encode(
                 av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             ):

@@ -33,6 +33,7 @@ from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_text_atomic
 from softfer.io.images import read_photo
 from softfer.io.outputs import check_output
 from softfer.io.video import iter_frames
+from softfer.predict.colours import COLOURS, ink, track_colours
 
 PREVIEW_SIDE = 640  # the embedded video's long side in pixels: ~1-2 MB per minute at CRF 28
 PHOTO_SIDE = 1600
@@ -129,6 +130,11 @@ def render_page(result: dict[str, Any], media: Path) -> str:
         uri = "data:video/mp4;base64," + base64.b64encode(mp4).decode("ascii")
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     view = {"frame_times": times, "duration": times[-1] + step, "height": size[0], "width": size[1]}
+    # the annotated video's colours: faces on screen together differ, each track keeps one
+    view["track_colours"] = {
+        str(t): ["rgb({},{},{})".format(*COLOURS[c]), "rgb({},{},{})".format(*ink(COLOURS[c]))]
+        for t, c in track_colours(result["frames"]).items()
+    }
     return TEMPLATES.get_template("view.html.j2").render(
         title=Path(str(meta.get("media", "media"))).name,
         meta=meta,

@@ -22,7 +22,8 @@ from PIL import Image
 from softfer.cli import main
 from softfer.io.video import iter_frames
 from softfer.predict.annotate import COLOURS, draw_faces, face_label, label_box, place_labels
-from softfer.predict.view import write_view
+from softfer.predict.colours import track_colours
+from softfer.predict.view import read_result, write_page, write_view
 from tests.analysis.test_html_report import _chromium
 
 TRACK0 = np.array(COLOURS[0])
@@ -209,6 +210,53 @@ def test_a_photo_page_shows_every_face_with_its_box(pages, tmp_path):
     s = width / w_px
     for _, r in rows.iterrows():  # each box's left edge, half-way down, in its face's colour
         assert _off(shot, left + r.x0 * s, top + (r.y0 + r.y1) / 2 * s, COLOURS[r.track]) < 40, r.track
+
+
+def test_faces_on_the_page_together_never_share_a_colour(pages, tmp_path):
+    """Found: colours went by track id modulo 6, so faces 0 and 6 on screen together looked alike."""
+    result = read_result(pages["out"] / "group.jpg.json")
+    for r in result["frames"]:
+        r["track"] = {1: 6}.get(r["track"], r["track"])  # faces 0 and 6 in one photo
+    page = write_page(result, pages["src"] / "group.jpg", tmp_path / "page.html")
+    el = _Elements(_browser(page)[0])
+    drawn, (left, top, width, _) = _drawn(el)
+    shot_file = tmp_path / "page.png"
+    _browser(page, screenshot=shot_file)
+    shot = np.asarray(Image.open(shot_file).convert("RGB"))
+    s = width / Image.open(pages["src"] / "group.jpg").size[0]
+    colours = track_colours(result["frames"])
+    assert sorted(colours) == [0, 2, 3, 4, 6] and len(set(colours.values())) == 5
+    for d in drawn:  # each box's left edge, half-way down, in its own colour
+        x0, y0, _, y1 = d["box"]
+        assert _off(shot, left + x0 * s, top + (y0 + y1) / 2 * s, COLOURS[colours[d["track"]]]) < 40, d
+
+
+def test_track_colours_by_hand():
+    # tracks 0 and 6 together (one colour under id modulo 6); 1 and 12 meet later
+    rows = [{"frame": 0, "track": 0}, {"frame": 0, "track": 6}, {"frame": 1, "track": 6}]
+    rows += [{"frame": 2, "track": 1}, {"frame": 3, "track": 12}, {"frame": 3, "track": 1}]
+    rows += [{"frame": 4, "track": float("nan")}, {"frame": 5, "track": None}]  # frames without a face
+    assert track_colours(rows) == {0: 0, 6: 1, 1: 0, 12: 1}
+    crowd = [{"frame": 0, "track": t} for t in range(8)]  # more faces than colours: the least used repeats
+    assert track_colours(crowd) == {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 0, 7: 1}
+
+    # drawn: the two labels in different colours; a track alone in a frame keeps its video's colour
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    boxes = [(20, 100, 76, 160), (200, 100, 256, 160)]
+    faces = [
+        {"track": t, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3], "top": "happy", "p_happy": 0.9}
+        for t, b in zip((0, 6), boxes, strict=True)
+    ]
+    labels = place_labels([face_label(r) for r in faces], boxes, frame.shape)
+    for colours, rows_, want in (
+        (None, faces, [0, 1]),
+        (None, faces[1:], [0]),
+        ({0: 0, 6: 1}, faces[1:], [1]),
+    ):
+        out = draw_faces(frame, rows_, colours).astype(int)
+        for (lx0, ly0, lx1, ly1), c in zip(labels[len(faces) - len(rows_) :], want, strict=True):
+            filled = np.abs(out[ly0:ly1, lx0:lx1] - np.array(COLOURS[c])).max(axis=2) == 0
+            assert filled.mean() > 0.6, (rows_, c)
 
 
 def test_names_in_the_result_stay_text(pages, tmp_path):
