@@ -231,6 +231,28 @@ def test_faces_on_the_page_together_never_share_a_colour(pages, tmp_path):
         assert _off(shot, left + x0 * s, top + (y0 + y1) / 2 * s, COLOURS[colours[d["track"]]]) < 40, d
 
 
+def test_labels_on_the_page_never_cover_each_other(pages, tmp_path):
+    """Found: the page drew each label above its box, so faces side by side had labels covering each
+    other (the annotated video and photo already placed them apart)."""
+    result = read_result(pages["out"] / "group.jpg.json")
+    for i, r in enumerate(result["frames"]):  # five faces side by side, each box touching the next
+        r.update(x0=40 + 60 * i, y0=200, x1=100 + 60 * i, y1=260)
+    page = write_page(result, pages["src"] / "group.jpg", tmp_path / "page.html")
+    drawn, _ = _drawn(_Elements(_browser(page)[0]))
+    width, height = Image.open(pages["src"] / "group.jpg").size
+    labels = [d["label"] for d in drawn]
+    assert len(drawn) == 5 and None not in labels
+    first = []  # where each label would be above its box (kept inside the frame), as before
+    for d, (lx0, ly0, lx1, ly1) in zip(drawn, labels, strict=True):
+        (x0, y0, _, _), w, h = d["box"], lx1 - lx0, ly1 - ly0
+        x = min(max(0, x0), max(0, width - w))
+        y = y0 - h if y0 - h >= 0 else min(max(0, y0), max(0, height - h))
+        first.append((x, y, x + w, y + h))
+    assert _collide(first)  # they would clash
+    assert not _collide(labels)
+    assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height for x0, y0, x1, y1 in labels)
+
+
 def test_track_colours_by_hand():
     # tracks 0 and 6 together (one colour under id modulo 6); 1 and 12 meet later
     rows = [{"frame": 0, "track": 0}, {"frame": 0, "track": 6}, {"frame": 1, "track": 6}]
