@@ -201,25 +201,23 @@ _worker_threads_limited = False
 
 
 def verify_images(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
-    """(path, problem) for every file of ``paths`` that is not a cleanly decodable image.
+    """(path, problem) for every file of ``paths`` that training would refuse.
 
-    Each file is decoded with the decoder training uses (OpenCV's libjpeg-turbo or libpng; JPEGs at 1/8
-    scale, which still entropy-decodes every block) while what the library writes to the standard error
-    stream is captured. OpenCV returns an image even when libjpeg warns ("Corrupt JPEG data: premature
-    end of data segment", "N extraneous bytes before marker", "Premature end of JPEG file"): those
-    warnings, and files that do not decode at all, are problems. Damage that leaves a well-formed bit
-    stream of the right length (the entropy decoder resynchronises) cannot be seen by decoding and is
-    not found. Only regular files are opened: a FIFO would block. File descriptor 2 is redirected while
-    a file decodes: do not run this beside threads that write to the standard error stream.
+    Each file goes through the decode training uses (``decode_image``; JPEGs at 1/8 scale, which still
+    entropy-decodes every block), so a file passes here exactly when training accepts it: files that do
+    not decode, JPEGs whose libjpeg warnings mean lost pixels ("Corrupt JPEG data", "Premature end of
+    JPEG file"; bytes after the last scan lose none and pass), and pixels the media gate refuses (e.g.
+    8-bit values in a 16-bit container). Damage that leaves a well-formed bit stream of the right length
+    (the entropy decoder resynchronises) cannot be seen by decoding and is not found. Only regular files
+    are opened: a FIFO would block.
     """
-    with tempfile.TemporaryFile() as sink:
-        for p in paths:
-            problem = _verify_image(Path(p), sink)
-            if problem:
-                yield Path(p), problem
+    for p in paths:
+        problem = _verify_image(Path(p))
+        if problem:
+            yield Path(p), problem
 
 
-def _verify_image(path: Path, sink: IO[bytes]) -> str | None:
+def _verify_image(path: Path) -> str | None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return "not a regular file"
@@ -227,17 +225,11 @@ def _verify_image(path: Path, sink: IO[bytes]) -> str | None:
         return f"cannot read ({exc.strerror or exc})"
     try:
         data = read_bytes(path)
+        if not data:
+            return "empty file"
+        decode_image(data, path, 8, oriented=False)
     except MediaError as exc:
-        return str(exc)
-    if not data:
-        return "empty file"
-    flags = _REDUCED[8] if _is_jpeg(data) else _RGB
-    img, lines = _captured_stderr(sink, lambda: _imdecode(data, flags))
-    messages = " / ".join(lines)
-    if img is None:
-        return "corrupt or unreadable image" + (f" ({messages})" if messages else "")
-    if messages:
-        return f"decoder warning: {messages}"
+        return str(exc).removeprefix(f"{path}: ")
     return None
 
 

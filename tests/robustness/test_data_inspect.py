@@ -17,6 +17,7 @@ from softfer.data.inspect import inspect_dataset
 from softfer.data.records import Record
 from softfer.io.images import MediaError, decode_image
 from tests.data.test_formats import _csv, _frames
+from tests.robustness.test_media_gate import _blocks, _jpeg
 
 DFEW_HEADER = ["Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"]
 
@@ -120,13 +121,30 @@ def test_verify_reports_a_jpeg_whose_entropy_data_is_damaged(tmp_path):
     with pytest.raises(MediaError, match=r"00003_00001\.jpg: damaged JPEG \(Corrupt JPEG data"):
         decode_image(data, bad)
     found = list(verify_images([bad, bad.with_name("00003_00002.jpg")]))
-    assert found == [(bad, "decoder warning: Corrupt JPEG data: premature end of data segment")]
+    damage = "damaged JPEG (Corrupt JPEG data: premature end of data segment); replace the file or remove it"
+    assert found == [(bad, damage)]
     report = inspect_dataset("dfew", str(tmp_path), verify=True)
     assert "verified every image and video file: 1 unreadable" in report, report
-    assert (
-        f"unreadable or damaged image: {bad} (decoder warning: Corrupt JPEG data: premature end of data "
-        "segment)" in report
-    )
+    assert f"unreadable or damaged image: {bad} ({damage})" in report
+
+
+def test_verify_passes_exactly_what_training_accepts(tmp_path, capfd):
+    """Found: `data inspect --verify` called a JPEG with bytes after its last scan (common in webcam frames,
+    no pixel lost) damaged, which training decodes; and passed a 16-bit PNG holding 8-bit values, which
+    training refuses."""
+    from softfer.io.images import verify_images
+
+    data = _jpeg(_blocks())
+    tail = tmp_path / "tail.jpg"
+    tail.write_bytes(data[:-2] + b"\x00\x00" + data[-2:])  # as in test_media_gate
+    wide = tmp_path / "wide.png"
+    cv2.imwrite(str(wide), np.full((32, 48, 3), 200, np.uint16))
+    decode_image(tail.read_bytes(), tail)  # training's decode accepts the first, refuses the second
+    with pytest.raises(MediaError, match="8-bit pixels in a 16-bit container") as refused:
+        decode_image(wide.read_bytes(), wide)
+    found = list(verify_images([tail, wide]))
+    assert found == [(wide, str(refused.value).removeprefix(f"{wide}: "))]
+    assert "extraneous bytes before marker 0xd9" in capfd.readouterr().err  # passed on, as in training
 
 
 def test_a_fifo_in_a_frame_folder_is_never_opened(tmp_path):
