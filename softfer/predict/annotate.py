@@ -2,7 +2,8 @@
 
 Each label is written on a filled box of the face's colour, above the face box, or inside it where the face
 touches the top of the frame, and moved left where it would leave the frame on the right: never cut off.
-Labels of different faces never overlap: one that would cover an earlier one moves (``place_labels``).
+Labels of different faces never overlap, and cover no other face where the frame has room: one that would
+moves (``place_labels``).
 """
 
 from __future__ import annotations
@@ -48,55 +49,60 @@ def _overlaps(rect: tuple[int, int, int, int], placed: list[tuple[int, int, int,
     return any(x0 < p[2] and p[0] < x1 and y0 < p[3] and p[1] < y1 for p in placed)
 
 
-def _free_spot(
+def _spot(
     first: tuple[int, int, int, int],
     box: tuple[int, int, int, int],
     placed: list[tuple[int, int, int, int]],
+    others: list[tuple[int, int, int, int]],
     shape: tuple[int, ...],
 ) -> tuple[int, int, int, int] | None:
-    """Where a label of ``first``'s size goes when ``first`` (its ``label_box``) covers a placed label:
-    below the box, inside its top, else the free in-frame spot nearest to ``first``; None if none is free."""
+    """Where a label of ``first``'s size goes (``first``: its ``label_box``), covering no ``placed`` label
+    and, where the frame has room, no face box of ``others``: ``first``, below the box, inside its top, else
+    the in-frame spot covering the fewest faces, then nearest to ``first``; None if no spot is free of
+    labels."""
     x, y, x1, y1 = first
     w, h = x1 - x, y1 - y
     height, width = shape[0], shape[1]
+    if not _overlaps(first, placed + others):
+        return first  # in the frame as far as the frame is big enough (label_box)
     for cy in (box[3], min(max(0, box[1]), height - h)):  # below the box, then inside its top
         rect = (x, cy, x + w, cy + h)
-        if cy >= 0 and cy + h <= height and x + w <= width and not _overlaps(rect, placed):
+        if cy >= 0 and cy + h <= height and x + w <= width and not _overlaps(rect, placed + others):
             return rect
-    # A free spot, if any, can slide left and up until it meets the frame's edge or a placed label, so
-    # these corners hold one whenever the frame has room; the others are there to stay near the face.
-    p = np.array(placed)
+    # A free spot, if any, can slide left and up until it meets the frame's edge, a placed label or a face,
+    # so these corners hold one whenever the frame has room; the others are there to stay near the face.
+    p = np.array(placed + others, float).reshape(-1, 4)
     xs = np.unique(np.concatenate([[x, 0, width - w], p[:, 2], p[:, 0] - w]))
     ys = np.unique(np.concatenate([[y, 0, height - h], p[:, 3], p[:, 1] - h]))
     gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
-    ok = (gx >= 0) & (gy >= 0) & (gx + w <= width) & (gy + h <= height)
     gx1, gy1 = gx[:, None] + w, gy[:, None] + h
     hit = (gx[:, None] < p[:, 2]) & (p[:, 0] < gx1) & (gy[:, None] < p[:, 3]) & (p[:, 1] < gy1)
-    ok &= ~hit.any(axis=1)
+    ok = (gx >= 0) & (gy >= 0) & (gx + w <= width) & (gy + h <= height) & ~hit[:, : len(placed)].any(axis=1)
     if not ok.any():
-        return None
+        return None if _overlaps(first, placed) else first
+    covered = hit[ok, len(placed) :].sum(axis=1)
     gx, gy = gx[ok], gy[ok]
-    best = np.lexsort((gx, gy, np.abs(gx - x) + np.abs(gy - y)))[0]  # nearest, then topmost, then leftmost
+    best = np.lexsort((gx, gy, np.abs(gx - x) + np.abs(gy - y), covered))[0]  # then topmost, leftmost
     return int(gx[best]), int(gy[best]), int(gx[best]) + w, int(gy[best]) + h
 
 
 def place_labels(
     texts: list[str], boxes: list[tuple[int, int, int, int]], shape: tuple[int, ...]
 ) -> list[tuple[int, int, int, int] | None]:
-    """The label rectangle (x0, y0, x1, y1), half-open, of each face of one frame, none covering another.
+    """The label rectangle (x0, y0, x1, y1), half-open, of each face of one frame, none covering another
+    and, where the frame has room, none covering another face's box.
 
-    Faces are taken in order. A label goes where ``label_box`` puts it (above its box, kept inside the frame)
-    unless that covers a label already placed; then below its box, else inside the top of its box, else at
-    the free spot of the frame nearest to that first place (least |dx| + |dy|, then topmost, then leftmost),
-    always inside the frame. It keeps its face's colour, so it stays linked to its box wherever it goes.
-    None where the frame has no free spot left for a label (that face gets its box only).
+    Faces are taken in order. A label goes where ``label_box`` puts it (above its box, kept inside the
+    frame) unless that covers a label already placed or another face; then below its box, else inside the
+    top of its box, else at the spot of the frame free of labels that covers the fewest faces, then lies
+    nearest to that first place (least |dx| + |dy|, then topmost, then leftmost). It keeps its face's
+    colour, so it stays linked to its box wherever it goes. None where the frame has no spot free of
+    labels left (that face gets its box only).
     """
     placed: list[tuple[int, int, int, int]] = []
     out: list[tuple[int, int, int, int] | None] = []
-    for text, box in zip(texts, boxes, strict=True):
-        rect: tuple[int, int, int, int] | None = label_box(text, box, shape)
-        if _overlaps(rect, placed):
-            rect = _free_spot(rect, box, placed, shape)
+    for i, (text, box) in enumerate(zip(texts, boxes, strict=True)):
+        rect = _spot(label_box(text, box, shape), box, placed, boxes[:i] + boxes[i + 1 :], shape)
         if rect is not None:
             placed.append(rect)
         out.append(rect)

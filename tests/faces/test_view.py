@@ -253,6 +253,22 @@ def test_labels_on_the_page_never_cover_each_other(pages, tmp_path):
     assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height for x0, y0, x1, y1 in labels)
 
 
+def test_labels_on_the_page_cover_no_other_face(pages, tmp_path):
+    """The page places labels as the annotated photo does: long labels on the group photo hide no face."""
+    result = read_result(pages["out"] / "group.jpg.json")
+    classes = result["meta"]["classes"]
+    for r in result["frames"]:  # every face ambiguous: "id: top p / second p"
+        ranked = sorted(classes, key=lambda c: -r["p_" + c])
+        r.update(state="ambiguous", second=ranked[1])
+    page = write_page(result, pages["src"] / "group.jpg", tmp_path / "page.html")
+    drawn, _ = _drawn(_Elements(_browser(page)[0]))
+    width, height = Image.open(pages["src"] / "group.jpg").size
+    labels, boxes = [d["label"] for d in drawn], [tuple(d["box"]) for d in drawn]
+    assert len(drawn) == 5 and None not in labels and not _collide(labels)
+    assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height for x0, y0, x1, y1 in labels)
+    assert _covers_a_face(labels, boxes) == []
+
+
 def test_track_colours_by_hand():
     # tracks 0 and 6 together (one colour under id modulo 6); 1 and 12 meet later
     rows = [{"frame": 0, "track": 0}, {"frame": 0, "track": 6}, {"frame": 1, "track": 6}]
@@ -401,6 +417,27 @@ def test_labels_of_a_group_photo_never_cover_each_other(pages):
         inside = drawn[ly0:ly1, lx0:lx1]
         filled = np.abs(inside - np.array(COLOURS[int(r["track"]) % len(COLOURS)])).max(axis=2) < 60
         assert filled.mean() > 0.6 and filled.any(axis=1).all()
+
+
+def _covers_a_face(labels, boxes) -> list[int]:
+    """The faces whose label covers another face's box."""
+    return [
+        i
+        for i, lab in enumerate(labels)
+        if lab is not None and any(_collide([tuple(lab), b]) for j, b in enumerate(boxes) if j != i)
+    ]
+
+
+def test_labels_of_a_group_photo_cover_no_other_face(pages):
+    """Found: on the group photo, long labels ("3: surprise 0.14 / fear 0.14") moved out of each other's
+    way onto other faces, hiding them, though the photo had room."""
+    rows = pd.read_csv(pages["out"] / "group.jpg_frames.csv").to_dict(orient="records")
+    shape = np.asarray(Image.open(pages["out"] / "group.jpg_annotated.jpg")).shape
+    boxes = [tuple(round(r[k]) for k in ("x0", "y0", "x1", "y1")) for r in rows]
+    texts = [f"{int(r['track'])}: surprise 0.14 / fear 0.14" for r in rows]
+    labels = place_labels(texts, boxes, shape)
+    _apart_and_inside(labels, shape)
+    assert _covers_a_face(labels, boxes) == []
 
 
 def test_labels_of_faces_side_by_side_move_apart_and_stay_in_the_frame():
