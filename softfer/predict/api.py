@@ -50,10 +50,8 @@ def provenance(cfg: Any, trained_on: dict | None) -> str:
         return SYNTHETIC_NOTE
     if trained_on and trained_on.get("dataset"):
         return f"trained on {trained_on['dataset']}; weights: {trained_on.get('weights', 'unknown')}"
-    return (
-        f"trained on {cfg.data.format} data ({cfg.data.root}); "
-        "softfer ships no weights trained on licensed data"
-    )
+    where = f" ({cfg.data.root})" if cfg.data.root else ""  # a config made in code may name no folder
+    return f"trained on {cfg.data.format} data{where}; softfer ships no weights trained on licensed data"
 
 
 def checked(

@@ -18,7 +18,7 @@ from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.engine.train import fit
 from softfer.models import spec_of
 from softfer.predict import Predictor
-from softfer.predict.api import SYNTHETIC_NOTE
+from softfer.predict.api import SYNTHETIC_NOTE, provenance
 
 PHOTO = "single_face.jpg"
 COLUMNS = [f"p_{c}" for c in FERPLUS_CLASSES]
@@ -106,3 +106,12 @@ def test_the_cli_and_the_onnx_export_predict_alike(checkpoint, predictor, media,
     assert by_onnx.classes == predictor.classes == FERPLUS_CLASSES
     want = predictor.predict(media / PHOTO).frames[COLUMNS].to_numpy()
     assert np.abs(by_onnx.predict(media / PHOTO).frames[COLUMNS].to_numpy() - want).max() <= 1e-4
+
+
+def test_provenance_names_the_data_folder_only_when_there_is_one():
+    """Found: a checkpoint whose config named no data folder said "trained on dfew data ()"."""
+    cfg = load_config("demo/soft.yaml", overrides=['data.root=""'])
+    assert provenance(cfg, None) == "trained on dfew data; softfer ships no weights trained on licensed data"
+    cfg = load_config("demo/soft.yaml", overrides=["data.root=/data/DFEW"])
+    assert provenance(cfg, {}).startswith("trained on dfew data (/data/DFEW); ")
+    assert provenance(cfg, {"dataset": "FER+", "weights": "w.pt"}) == "trained on FER+; weights: w.pt"
