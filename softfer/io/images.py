@@ -132,8 +132,8 @@ def _decode_jpeg(data: bytes, flags: int, path: str | Path) -> np.ndarray | None
         _sinks[pid] = tempfile.TemporaryFile()
     with _capture_lock:
         img, messages = _captured_stderr(_sinks[pid], lambda: _imdecode(data, flags))
-    damage = [m for m in messages if _DAMAGE.search(m) and not _HARMLESS.search(m)]
-    others = [m for m in messages if m not in damage]
+    damage = [m.strip() for m in messages if _DAMAGE.search(m) and not _HARMLESS.search(m)]
+    others = [m for m in messages if m.strip() not in damage]  # passed on as written
     if others:
         os.write(2, ("\n".join(others) + "\n").encode())
     if damage:
@@ -204,33 +204,43 @@ def verify_images(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
     """(path, problem) for every file of ``paths`` that training would refuse.
 
     Each file goes through the decode training uses (``decode_image``; JPEGs at 1/8 scale, which still
-    entropy-decodes every block), so a file passes here exactly when training accepts it: files that do
-    not decode, JPEGs whose libjpeg warnings mean lost pixels ("Corrupt JPEG data", "Premature end of
-    JPEG file"; bytes after the last scan lose none and pass), and pixels the media gate refuses (e.g.
-    8-bit values in a 16-bit container). Damage that leaves a well-formed bit stream of the right length
-    (the entropy decoder resynchronises) cannot be seen by decoding and is not found. Only regular files
-    are opened: a FIFO would block.
+    entropy-decodes every block), so a file passes here when training's decode accepts it: files that do
+    not decode (with what the decoder said), JPEGs whose libjpeg warnings mean lost pixels ("Corrupt JPEG
+    data", "Premature end of JPEG file"; bytes after the last scan lose none and pass), and pixels the
+    media gate refuses (e.g. 8-bit values in a 16-bit container). What decoders print is captured, not
+    shown beside the progress bar. Damage that leaves a well-formed bit stream of the right length (the
+    entropy decoder resynchronises) cannot be seen by decoding and is not found. Only regular files are
+    opened: a FIFO would block.
     """
-    for p in paths:
-        problem = _verify_image(Path(p))
-        if problem:
-            yield Path(p), problem
+    with tempfile.TemporaryFile() as sink:
+        for p in paths:
+            problem = _verify_image(Path(p), sink)
+            if problem:
+                yield Path(p), problem
 
 
-def _verify_image(path: Path) -> str | None:
+def _verify_image(path: Path, sink: IO[bytes]) -> str | None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return "not a regular file"
+        data = path.read_bytes()
     except OSError as exc:
-        return f"cannot read ({exc.strerror or exc})"
-    try:
-        data = read_bytes(path)
-        if not data:
-            return "empty file"
-        decode_image(data, path, 8, oriented=False)
-    except MediaError as exc:
-        return str(exc).removeprefix(f"{path}: ")
-    return None
+        return f"cannot read ({exc.strerror or exc})"  # the reason only: the report names the file
+    if not data:
+        return "empty file"
+
+    def refusal() -> str | None:
+        try:
+            decode_image(data, path, 8, oriented=False)
+        except MediaError as exc:
+            return str(exc).removeprefix(f"{path}: ")
+        return None
+
+    problem, lines = _captured_stderr(sink, refusal)  # libjpeg's harmless lines and OpenCV's warnings
+    said = " / ".join(line.strip() for line in lines)
+    if problem and said and said not in problem:
+        return f"{problem} ({said})"
+    return problem
 
 
 def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
@@ -246,22 +256,30 @@ def _captured_stderr(sink: IO[bytes], decode) -> tuple:
     A Python signal handler runs in the main thread between any two bytecodes, whichever thread took the
     signal (so masking signals here cannot keep it out), and what it writes lands in the capture too. When
     it raises (submitit's requeue exits with ``sys.exit``; Ctrl-C), everything captured is passed on to
-    fd 2 before the exception goes on, so its message ("this job is preempted") is not lost.
+    fd 2 before the exception goes on, so its message ("this job is preempted") is not lost; what an
+    interrupted capture still left in ``sink`` is passed on before the next one, never read as its lines.
     """
     sys.stderr.flush()
-    saved = os.dup(2)
-    done = False
+    stale = _drained(sink)
+    if stale:
+        os.write(2, stale)
+    saved, done = None, False
     try:
+        saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
         result = decode()
         done = True
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        if not done:
-            os.write(2, _drained(sink))
+        try:
+            if saved is not None:
+                os.dup2(saved, 2)
+        finally:
+            if saved is not None:
+                os.close(saved)
+            if not done:
+                os.write(2, _drained(sink))
     text = _drained(sink).decode("utf-8", "replace")
-    return result, [line.strip() for line in text.splitlines() if line.strip()]
+    return result, [line for line in text.splitlines() if line.strip()]
 
 
 def _drained(sink: IO[bytes]) -> bytes:

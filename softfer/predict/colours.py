@@ -11,12 +11,15 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
 
 
 def track_colours(rows: Iterable[dict]) -> dict[int, int]:
-    """Each track's index in ``COLOURS``, for face rows of a frame table: faces on screen together get
-    different colours as long as the palette lasts, and a track keeps its colour for the whole video.
+    """Each track's index in ``COLOURS``, for face rows of a frame table; a track keeps its colour for the
+    whole video.
 
     Tracks are coloured in order of first appearance (then id), each with the first colour that no track
-    it shares a frame with already has (greedy colouring of the tracks' co-occurrence); with more faces at
-    once than colours, the colour fewest of those tracks have. Rows without a track are left out.
+    it shares a frame with already has (greedy colouring of the tracks' co-occurrence); where all are taken,
+    the colour fewest of them have. Faces on screen together get different colours whenever at most
+    ``len(COLOURS)`` are on screen at once and tracks are unbroken (intervals of frames, for which this
+    order is optimal); a track that leaves and comes back can meet more tracks over the video than there
+    are colours, and then share one. Rows without a track are left out.
     """
     seen: dict[int, set[int]] = {}
     first: dict[int, int] = {}

@@ -17,6 +17,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from softfer.cli import main
@@ -267,6 +269,20 @@ def test_labels_on_the_page_cover_no_other_face(pages, tmp_path):
     assert len(drawn) == 5 and None not in labels and not _collide(labels)
     assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height for x0, y0, x1, y1 in labels)
     assert _covers_a_face(labels, boxes) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 30)), min_size=1, max_size=25))
+def test_unbroken_tracks_never_share_a_colour_on_screen_when_six_fit(spans):
+    """Tracks as intervals of frames (first frame, length): whenever at most six are on screen at once
+    (the reference: the most intervals covering one frame), no frame shows two in one colour."""
+    rows = [{"frame": f, "track": t} for t, (a, n) in enumerate(spans) for f in range(a, a + n)]
+    on_screen: dict[int, list[int]] = {}
+    for r in rows:
+        on_screen.setdefault(r["frame"], []).append(r["track"])
+    colours = track_colours(rows)
+    if max(len(v) for v in on_screen.values()) <= len(COLOURS):
+        assert all(len({colours[t] for t in v}) == len(v) for v in on_screen.values())
 
 
 def test_track_colours_by_hand():

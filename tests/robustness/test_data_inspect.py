@@ -142,9 +142,14 @@ def test_verify_passes_exactly_what_training_accepts(tmp_path, capfd):
     decode_image(tail.read_bytes(), tail)  # training's decode accepts the first, refuses the second
     with pytest.raises(MediaError, match="8-bit pixels in a 16-bit container") as refused:
         decode_image(wide.read_bytes(), wide)
-    found = list(verify_images([tail, wide]))
-    assert found == [(wide, str(refused.value).removeprefix(f"{wide}: "))]
-    assert "extraneous bytes before marker 0xd9" in capfd.readouterr().err  # passed on, as in training
+    assert "extraneous bytes before marker 0xd9" in capfd.readouterr().err  # training passes it on
+    png = cv2.imencode(".png", np.full((64, 64, 3), 100, np.uint8))[1].tobytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png[: len(png) // 2])
+    found = list(verify_images([tail, wide, cut]))
+    assert found[0] == (wide, str(refused.value).removeprefix(f"{wide}: "))
+    assert found[1][0] == cut and re.fullmatch(r"corrupt or unreadable image \(.*incomplete\)", found[1][1])
+    assert len(found) == 2 and capfd.readouterr().err == ""  # what decoders said: in the report only
 
 
 def test_a_fifo_in_a_frame_folder_is_never_opened(tmp_path):

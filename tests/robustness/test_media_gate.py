@@ -294,6 +294,17 @@ def test_a_signal_during_a_decode_keeps_its_message_and_stderr(tmp_path, capfd, 
         signal.signal(signal.SIGUSR1, old)
 
 
+def test_lines_left_by_an_interrupted_capture_are_not_the_next_frames(tmp_path, capfd):
+    """Found (review): a signal that cut a capture short after a damaged frame left libjpeg's line in the
+    capture file; the next, clean frame was refused as "damaged JPEG" with it."""
+    path = tmp_path / "f.jpg"
+    data = _jpeg(_blocks())
+    decode_image(data, path)  # the process's capture file exists
+    os.write(images._sinks[os.getpid()].fileno(), b"Corrupt JPEG data: premature end of data segment\n")
+    np.testing.assert_array_equal(decode_image(data, path), decode_image(data, path))
+    assert capfd.readouterr().err == "Corrupt JPEG data: premature end of data segment\n"  # passed on
+
+
 # ------------------------------------------------------------------------ regression tests of issue 21, 3
 
 
