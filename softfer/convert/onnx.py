@@ -22,11 +22,16 @@ onnx and onnxruntime are imported only here, when used.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import io
 import json
+import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,7 @@ from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.files import atomic_write
 from softfer.io.outputs import check_output
+from softfer.limits import OPSETS
 from softfer.models.affect import AffectOutput
 from softfer.models.spec import SPEC_ATTR, ModelSpec, spec_of
 
@@ -68,7 +74,29 @@ def _outputs(out: Any) -> list[np.ndarray]:
     return [out.numpy()]
 
 
-def _to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int | None, frames_axis: bool) -> bytes:
+@contextlib.contextmanager
+def _graph_dump_dropped() -> Iterator[None]:
+    """File descriptor 1 into a temp file while torch's exporter runs: when it refuses a model it first
+    prints the whole graph from C++ (hundreds of lines) before the error that says why. What it printed is
+    passed on when the export succeeds, dropped when it fails (the one-line error follows)."""
+    sys.stdout.flush()
+    saved, done = os.dup(1), False
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            yield
+            done = True
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            if done and sink.seek(0, os.SEEK_END):
+                sink.seek(0)
+                os.write(1, sink.read())
+
+
+def _to_onnx(
+    model: torch.nn.Module, example: torch.Tensor, opset: int | None, frames_axis: bool, source: str
+) -> bytes:
     """The legacy (TorchScript-tracing) exporter's ONNX bytes, batch axis (and frame axis) dynamic."""
     outputs = ["logits", "va"] if spec_of(model).has_va else ["logits"]
     axes: dict[str, dict[int, str]] = {INPUT_NAME: {0: "batch", 1: "frames"} if frames_axis else {0: "batch"}}
@@ -77,22 +105,30 @@ def _to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int | None, f
     # the argument.
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _graph_dump_dropped():
         # the deprecation notice of the legacy exporter, tracer warnings about Python values baked into the
         # graph and the GRU's batch-size warning: the export check finds out what the graph reproduces.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", "Exporting a model to ONNX with a batch_size other than 1")
-        torch.onnx.export(
-            model,
-            (example,),
-            buf,
-            input_names=[INPUT_NAME],
-            output_names=outputs,
-            dynamic_axes=axes,
-            opset_version=opset,
-            **legacy,
-        )
+        try:
+            torch.onnx.export(
+                model,
+                (example,),
+                buf,
+                input_names=[INPUT_NAME],
+                output_names=outputs,
+                dynamic_axes=axes,
+                opset_version=opset,
+                **legacy,
+            )
+        except Exception as exc:  # the exporter's own refusals: an opset it lacks, an operator an opset lacks
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(
+                f"{source}: torch's ONNX exporter cannot write model {spec_of(model).name} at opset "
+                f"{opset if opset is not None else 'default'} ({why[:300]}); leave --opset out for the "
+                f"exporter's default, or choose another between {OPSETS[0]} and {OPSETS[1]}"
+            ) from exc
     return buf.getvalue()
 
 
@@ -167,13 +203,13 @@ def _checked_export(
     """(ONNX bytes, input shape with named dynamic axes, fewest frames) of a graph checked against PyTorch."""
     spec = spec_of(model)
     example = _example(spec, size, frames, 2, seed=0)
-    data = _to_onnx(model, example, opset, frames_axis=frames is not None)
+    data = _to_onnx(model, example, opset, frames_axis=frames is not None, source=source)
     session = _session(data)
     fewest = None
     if frames is not None:
         fewest = _fewest_frames(model, session, size, frames)
         if fewest is None:  # export again with the frame count fixed, so the graph itself refuses others
-            data = _to_onnx(model, example, opset, frames_axis=False)
+            data = _to_onnx(model, example, opset, frames_axis=False, source=source)
             session, fewest = _session(data), frames
     single = _example(spec, size, frames, 1, seed=1)
     for x in (example, single):
@@ -215,7 +251,7 @@ def export_checkpoint(
             reproduce the PyTorch model on the export shape; ``out`` is the checkpoint, or exists without
             ``overwrite`` (``softfer.io.outputs``).
     """
-    check_output(out, inputs=[checkpoint], overwrite=overwrite, what="--onnx")
+    check_output(out, inputs=[checkpoint], overwrite=overwrite, what="--onnx", suffix=".onnx")
     state = load_checkpoint(checkpoint)
     model, cfg, classes = model_from_state(state, checkpoint)
     spec = spec_of(model)

@@ -29,7 +29,7 @@ from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
 from softfer.engine.evaluate import predict, unreadable_record
 from softfer.engine.outputs import eval_loader
-from softfer.engine.runs import held_out_config
+from softfer.engine.runs import check_held_out_overrides, held_out_config
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.batch import probabilities
 from softfer.inference.calibration import (
@@ -66,6 +66,7 @@ def _held_out_config(
     (its validation split), refused when it held none out."""
     if any(data[k] for k in ("root", "fmt", "split")):
         return held_out_config(cfg, classes, ckpt, **data)
+    check_held_out_overrides(data["overrides"], "calibrate")
     cfg = validate_config(apply_overrides(cfg.model_dump(mode="json"), data["overrides"]), "calibrate")
     if cfg.data.val_fraction <= 0:
         raise ValueError(

@@ -73,6 +73,28 @@ def evaluate_checkpoint(
     )
 
 
+# What --set may change when a trained model is scored or calibrated: the data it reads and where it
+# runs. Every other setting describes the model or its training; changing it would change nothing but
+# the config recorded beside the score.
+HELD_OUT_SETTABLE = ("data.", "run.device", "run.amp", "run.progress", "run.deterministic")
+
+
+def check_held_out_overrides(overrides: list[str] | None, command: str) -> None:
+    """Refuse ``--set`` keys a trained model's evaluation cannot honour (``HELD_OUT_SETTABLE``).
+
+    Raises:
+        ValueError: naming the key and what may be set.
+    """
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in HELD_OUT_SETTABLE):
+            raise ValueError(
+                f"--set {item}: {key} describes the trained model or its training, which {command} cannot "
+                "change (the score would not change, only the config recorded beside it); it may set "
+                "data.* and run.device, run.amp, run.progress, run.deterministic"
+            )
+
+
 def held_out_config(
     cfg: ExperimentConfig,
     classes: tuple[str, ...],
@@ -89,6 +111,7 @@ def held_out_config(
     Raises:
         ValueError: that data's classes are not the model's (naming both).
     """
+    check_held_out_overrides(overrides, "an evaluation")
     data = cfg.model_dump(mode="json")
     if fmt:
         data["data"]["test_format"] = fmt

@@ -139,9 +139,17 @@ def check_output(
     what: str = "--out",
     kind: Literal["file", "folder"] | None = "file",
     fills: Iterable[str | Path] = (),
+    suffix: str | None = None,
 ) -> Path:
-    """``check_outputs`` for one output, a file unless ``kind`` says otherwise; returns it as a Path."""
-    return check_outputs([path], inputs=inputs, overwrite=overwrite, what=what, kind=kind, fills=fills)[0]
+    """``check_outputs`` for one output, a file unless ``kind`` says otherwise; returns it as a Path.
+
+    ``suffix``: the extension the file must have, where readers choose the format by it (an ONNX file
+    named model.pt would be read as a PyTorch checkpoint and called corrupt).
+    """
+    out = check_outputs([path], inputs=inputs, overwrite=overwrite, what=what, kind=kind, fills=fills)[0]
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise ValueError(f"{what} {path}: the file written is {suffix}; name it NAME{suffix}")
+    return out
 
 
 def check_folder(

@@ -1,6 +1,7 @@
 """The dual-domain training path, evaluation of saved models, analysis, and the demo."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -72,6 +73,17 @@ def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "predicts 7 classes" in r.stderr
+
+    # Found (audit): eval --set model.options.width=32 or optim.lr=5 scored the model unchanged and
+    # recorded the changed config beside the score
+    for key in ("model.options.width=32", "optim.lr=5", "labels.target=hard", "run.out_dir=x"):
+        with pytest.raises(ValueError, match=rf"--set {re.escape(key)}: .* cannot change"):
+            evaluate_checkpoint(run / "model.pt", overrides=[key], out=tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    moved = evaluate_checkpoint(
+        run / "model.pt", overrides=["data.num_workers=0", "run.amp=none"], out=tmp_path / "ok"
+    )
+    assert moved["uar"] == pytest.approx(trained["uar"])
 
 
 def test_demo_quick(tmp_path):

