@@ -165,7 +165,16 @@ def test_reproduce_lists_tables_and_reports_absent_data(tmp_path):
     assert (
         r.returncode == 0 and "midas-table2: dfew_tsm_hard" in r.stdout and "dual-domain-table3" in r.stdout
     )
-    r = _run("reproduce", "midas-table2", "--set", f"data.root={tmp_path / 'nowhere'}", "--folds", "1")
+    # in tmp_path: the study writes its runs/ folder (config.yaml, study.json) where it is called
+    r = _run(
+        "reproduce",
+        "midas-table2",
+        "--set",
+        f"data.root={tmp_path / 'nowhere'}",
+        "--folds",
+        "1",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and "the dfew dataset is not at" in r.stderr
     assert main(["reproduce", "no-such-table"]) == 2
 
