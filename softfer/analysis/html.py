@@ -208,6 +208,18 @@ def run_page(run_dir: Path) -> tuple[str, str]:
     return f"softfer run {run_dir.name}", body
 
 
+def _fold_metrics(cv_dir: Path, fold: int) -> dict[str, Any]:
+    """FOLD's metrics.json, refused when its fingerprint says another fold made it (a file copied in)."""
+    path = cv_dir / f"fold_{fold}" / "metrics.json"
+    m = read_metrics(path)
+    made = ((m.get("fingerprint") or {}).get("run") or {}).get("data.fold")
+    if isinstance(made, int) and made != fold:  # a fingerprint as softfer writes it names its fold
+        raise ValueError(
+            f"{path}: made by a run of fold {made}, not fold {fold}; run the cross-validation again"
+        )
+    return m
+
+
 def cv_page(cv_dir: Path) -> tuple[str, str]:
     """(title, body) of a cross-validation's report: the summary, every fold, the folds' figures."""
     source = cv_dir / "summary.json"
@@ -225,7 +237,7 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
         for k, v in summary["metrics"].items()
     ]
     # flattened as the summary was, so that its clear / ambiguous columns find their per-fold values
-    per_fold = {k: summary_scalars(read_metrics(cv_dir / f"fold_{k}" / "metrics.json")) for k in folds}
+    per_fold = {k: summary_scalars(_fold_metrics(cv_dir, k)) for k in folds}
     keys = [k for k in RUN_PAGE_KEYS if k in summary["metrics"]]
     body = _render(
         "cv.html.j2",
@@ -347,17 +359,22 @@ def write_report(folder: str | Path, out: str | Path | None = None, *, overwrite
     path = Path(out) if out else folder / "report.html"
     read = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() != ".html"]
     check_output(path, inputs=read, overwrite=overwrite)
-    if (folder / "comparison.json").is_file():
-        title, body = compare_page(folder)
-    elif (folder / "summary.json").is_file():
-        title, body = cv_page(folder)
-    elif (folder / "metrics.json").is_file():
-        title, body = run_page(folder)
-    else:
+    pages = (("comparison.json", compare_page), ("summary.json", cv_page), ("metrics.json", run_page))
+    name, page_of = next(((n, f) for n, f in pages if (folder / n).is_file()), (None, None))
+    if page_of is None:
         raise ValueError(
             f"{folder}: not a finished run, cross-validation or comparison (no metrics.json, summary.json "
             "or comparison.json)"
         )
+    try:
+        title, body = page_of(folder)
+    except (KeyError, IndexError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        # a file edited, truncated or written by something else: one line naming it, not a traceback
+        why = f"{type(exc).__name__}: {exc}" if isinstance(exc, (KeyError, IndexError)) else str(exc)
+        raise ValueError(
+            f"{folder / name}: not as softfer writes it, or a file it names is not ({why}); run the command "
+            "that made the folder again"
+        ) from exc
     page = _render("page.html.j2", title=title, folder=str(folder.resolve()), body=body)
     write_text_atomic(path, page)
     return path

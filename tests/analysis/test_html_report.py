@@ -257,3 +257,32 @@ def test_a_comparison_whose_mean_or_interval_is_a_string_is_refused_naming_the_f
     path.write_text(json.dumps(summary))
     assert main(["report", str(demo_folder)]) == 2
     assert f"{path}: metrics.uar.per_config.soft.ci_high is 'nan'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        '{"folds": [1], "metrics": {"uar": ',
+        "{}",
+        '{"folds": 7, "metrics": {}}',
+        '{"folds": [1], "metrics": []}',
+    ],
+)
+def test_a_summary_not_as_softfer_writes_it_is_one_line_naming_it(tmp_path, capsys, summary):
+    """Found (audit): a truncated summary.json said only "Expecting ',' delimiter", and `{}` gave
+    "KeyError: 'folds'": neither named the file."""
+    folder = _cv_folder(tmp_path, 0.4, 0.6)
+    (folder / "summary.json").write_text(summary)
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'summary.json'}: not as softfer writes it" in err and "Traceback" not in err
+    assert not (folder / "report.html").exists()
+
+
+def test_a_fold_whose_metrics_another_fold_made_is_refused(tmp_path, capsys):
+    """Found (audit): fold 2's metrics.json replaced by fold 1's was shown as fold 2's result."""
+    folder = _cv_folder(tmp_path, 0.4, 0.6)
+    made_by_fold_2 = {"uar": 0.99, "fingerprint": {"run": {"data.fold": 2}}}
+    (folder / "fold_1" / "metrics.json").write_text(json.dumps(made_by_fold_2))
+    assert main(["report", str(folder)]) == 2
+    assert "made by a run of fold 2, not fold 1" in capsys.readouterr().err
