@@ -158,6 +158,34 @@ def check_fingerprint(stored: Any, cfg: ExperimentConfig, where: str | Path, *, 
         log.info("%s was made by softfer %s; this is %s", where, stored.get("code"), current["code"])
 
 
+def check_own_config(state: dict[str, Any], cfg: ExperimentConfig, path: str | Path) -> None:
+    """Refuse a checkpoint whose config no longer hashes to the one its fingerprint recorded at training
+    (edited since: the score would be recorded beside settings that did not make the model). Saved by
+    another softfer version, the difference may be a setting added since, so it is logged instead.
+
+    Raises:
+        ValueError: one line naming the file, when the same softfer saved it.
+    """
+    stored = state.get("fingerprint")
+    if not isinstance(stored, dict) or "config" not in stored:
+        return  # an older or imported checkpoint: it records no hash to check against
+    current = run_fingerprint(cfg, {})
+    if stored["config"] == current["config"]:
+        return
+    if (stored.get("code") or {}).get("softfer") == current["code"]["softfer"]:
+        raise ValueError(
+            f"{path}: its config is not the one it was trained with (its fingerprint's config hash differs): "
+            "edited after training? use the run's own model.pt"
+        )
+    log.warning(
+        "%s: its config does not hash as at training (softfer %s; this is %s): a setting added since, or "
+        "an edit",
+        path,
+        (stored.get("code") or {}).get("softfer"),
+        current["code"]["softfer"],
+    )
+
+
 def _normalised(data: dict[str, Any], source: str) -> dict[str, Any]:
     # The stored config as today's schema reads it (defaults of keys added since filled in); as stored
     # when today's schema refuses it (the comparison then names what changed).

@@ -7,12 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from softfer.analysis.report import analyze_run
 from softfer.config import load_config, packaged_configs
 from softfer.data.synthetic.generate import generate_affectnet
 from softfer.engine.runs import evaluate_checkpoint
 from softfer.engine.train import fit
+from softfer.inference.checkpoint import load_checkpoint
 from tests.engine.conftest import tiny_config
 
 
@@ -51,7 +53,7 @@ def test_affect_model_with_fusion_swa_and_validation_selection(tmp_path):
     assert [h["lr"] for h in metrics["history"]] == pytest.approx([1.25e-4, 1.25e-4, 1.25e-4])
 
 
-def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path):
+def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path, caplog):
     run = tmp_path / "run"
     cfg = load_config(
         packaged_configs() / "demo" / "soft.yaml", tiny_config(tiny_dfew, run, **{"optim.epochs": 1})
@@ -84,6 +86,18 @@ def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path):
         run / "model.pt", overrides=["data.num_workers=0", "run.amp=none"], out=tmp_path / "ok"
     )
     assert moved["uar"] == pytest.approx(trained["uar"])
+
+    # Found (audit): a checkpoint whose config was edited after training (data.size) was scored silently
+    state = load_checkpoint(run / "model.pt")
+    state["config"]["data"]["size"] = 48
+    torch.save(state, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match=r"edited\.pt: its config is not the one it was trained with"):
+        evaluate_checkpoint(tmp_path / "edited.pt", out=tmp_path / "edited")
+    state["fingerprint"]["code"]["softfer"] = "0.0.1"  # another version: maybe a setting added since
+    torch.save(state, tmp_path / "older.pt")
+    with caplog.at_level("WARNING"):
+        evaluate_checkpoint(tmp_path / "older.pt", overrides=["data.num_workers=0"], out=tmp_path / "older")
+    assert "does not hash as at training (softfer 0.0.1" in caplog.text
 
 
 def test_demo_quick(tmp_path):
