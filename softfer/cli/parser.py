@@ -29,6 +29,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     overrides.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01"
     )
+    held_out = argparse.ArgumentParser(add_help=False)  # a trained model: only what it is scored on
+    held_out.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override data.* (e.g. data.num_workers=0), run.device, run.amp, run.progress or "
+        "run.deterministic; the model's own settings cannot change",
+    )
     faces = argparse.ArgumentParser(add_help=False)
     faces.add_argument(
         "--every",
@@ -59,6 +67,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     )
     return {
         "overrides": overrides,
+        "held_out": held_out,
         "faces": faces,
         "common": common_options(),
         "overwrite": overwrite,
@@ -131,7 +140,7 @@ def _add_train_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
 def _add_eval_command(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     ev = sub.add_parser(
         "eval",
-        parents=[parents["overrides"], parents["common"], parents["overwrite"], parents["threads"]],
+        parents=[parents["held_out"], parents["common"], parents["overwrite"], parents["threads"]],
         help="evaluate a trained model (RUN/model.pt) on a dataset",
     )
     ev.add_argument("checkpoint")

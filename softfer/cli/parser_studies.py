@@ -128,7 +128,7 @@ def add_calibrate_command(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     """softfer calibrate: a trained model's temperature and ambiguity threshold (softfer.engine.calibrate)."""
     cal = sub.add_parser(
         "calibrate",
-        parents=[parents["overrides"], parents["common"], parents["overwrite"], parents["threads"]],
+        parents=[parents["held_out"], parents["common"], parents["overwrite"], parents["threads"]],
         help="fit a trained model's temperature and ambiguity threshold on held-out clips; writes a "
         "calibrated copy of the checkpoint",
         description="Fit temperature scaling (one scalar, minimum NLL) and the top-2 margin threshold that "
