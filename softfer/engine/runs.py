@@ -60,7 +60,8 @@ def evaluate_checkpoint(
     rank, world, device = setup_distributed(cfg.run.device)
     bundle = build_data(cfg, with_train=False)
     seen = training_items_in(state, bundle, cfg, checkpoint, allow_train_items)
-    notes = {"evaluated_on_training_items": seen, "calibration": calibration.describe()}
+    scored = {"path": str(Path(checkpoint).resolve()), "weights_sha256": state.get("weights_sha256")}
+    notes = {"evaluated_on_training_items": seen, "calibration": calibration.describe(), "checkpoint": scored}
     return evaluate_and_write(
         model.to(device),
         bundle,

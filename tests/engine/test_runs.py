@@ -61,6 +61,9 @@ def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path, caplog):
     trained = fit(cfg)
     again = evaluate_checkpoint(run / "model.pt", out=tmp_path / "eval")
     assert again["uar"] == pytest.approx(trained["uar"]) and again["war"] == pytest.approx(trained["war"])
+    scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())["checkpoint"]  # which model (audit)
+    weights = load_checkpoint(run / "model.pt")["weights_sha256"]
+    assert scored == {"path": str((run / "model.pt").resolve()), "weights_sha256": weights} and weights
     text = analyze_run(run)
     result = json.loads((run / "analysis" / "analysis.json").read_text())
     assert result["coexistence_source"] == "training split"
