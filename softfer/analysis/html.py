@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from softfer.config import validate_config
 from softfer.engine.evaluate import read_metrics, summary_scalars
+from softfer.engine.resume import check_own_config
 from softfer.io.files import write_text_atomic
 from softfer.io.outputs import check_output
 from softfer.metric_table import METRICS_BY_NAME, RUN_PAGE_KEYS, SHOWN_IN_TABLE, VOTE_METRICS
@@ -202,10 +205,25 @@ def run_page(run_dir: Path) -> tuple[str, str]:
         **_run_metrics(m),
         left_out=_left_out(m),
         figures=_figures(sorted(run_dir.glob("*.png"))),
-        config=_text_file(run_dir / "config.yaml"),
+        config=_checked_config(run_dir, m),
         provenance=provenance_table(run_dir),
     )
     return f"softfer run {run_dir.name}", body
+
+
+def _checked_config(run_dir: Path, m: dict[str, Any]) -> str | None:
+    """RUN/config.yaml's text, refused when it is not the config metrics.json's fingerprint records (an
+    edited config.yaml would be shown beside results it did not make)."""
+    path = run_dir / "config.yaml"
+    text = _text_file(path)
+    if text is None:
+        return None
+    try:
+        cfg = validate_config(yaml.safe_load(text), str(path))
+    except (ValueError, yaml.YAMLError):
+        return text  # not a config softfer reads: shown as text (escaped), with nothing to check it by
+    check_own_config(m, cfg, path, made="metrics.json was made with", advice="edited after the run?")
+    return text
 
 
 def _fold_metrics(cv_dir: Path, fold: int) -> dict[str, Any]:

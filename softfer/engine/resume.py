@@ -158,13 +158,22 @@ def check_fingerprint(stored: Any, cfg: ExperimentConfig, where: str | Path, *, 
         log.info("%s was made by softfer %s; this is %s", where, stored.get("code"), current["code"])
 
 
-def check_own_config(state: dict[str, Any], cfg: ExperimentConfig, path: str | Path) -> None:
-    """Refuse a checkpoint whose config no longer hashes to the one its fingerprint recorded at training
-    (edited since: the score would be recorded beside settings that did not make the model). Saved by
-    another softfer version, the difference may be a setting added since, so it is logged instead.
+def check_own_config(
+    state: dict[str, Any],
+    cfg: ExperimentConfig,
+    path: str | Path,
+    *,
+    made: str = "it was trained with",
+    advice: str = "edited after training? use the run's own model.pt",
+) -> None:
+    """Refuse a config that no longer hashes to the one the fingerprint ``state["fingerprint"]`` recorded
+    (a checkpoint's config, or a run's config.yaml beside its metrics.json, edited since: a score would be
+    shown beside settings that did not make it). Recorded by another softfer version, the difference may
+    be a setting added since, so it is logged instead.
 
     Raises:
-        ValueError: one line naming the file, when the same softfer saved it.
+        ValueError: one line naming ``path`` (``made``: what the fingerprint belongs to), when the same
+            softfer version recorded it.
     """
     stored = state.get("fingerprint")
     if not isinstance(stored, dict) or "config" not in stored:
@@ -174,11 +183,10 @@ def check_own_config(state: dict[str, Any], cfg: ExperimentConfig, path: str | P
         return
     if (stored.get("code") or {}).get("softfer") == current["code"]["softfer"]:
         raise ValueError(
-            f"{path}: its config is not the one it was trained with (its fingerprint's config hash differs): "
-            "edited after training? use the run's own model.pt"
+            f"{path}: its config is not the one {made} (the fingerprint's config hash differs): {advice}"
         )
     log.warning(
-        "%s: its config does not hash as at training (softfer %s; this is %s): a setting added since, or "
+        "%s: its config does not hash as recorded (softfer %s; this is %s): a setting added since, or "
         "an edit",
         path,
         (stored.get("code") or {}).get("softfer"),

@@ -286,3 +286,17 @@ def test_a_fold_whose_metrics_another_fold_made_is_refused(tmp_path, capsys):
     (folder / "fold_1" / "metrics.json").write_text(json.dumps(made_by_fold_2))
     assert main(["report", str(folder)]) == 2
     assert "made by a run of fold 2, not fold 1" in capsys.readouterr().err
+
+
+def test_a_run_whose_config_yaml_was_edited_is_refused(folders, tmp_path, capsys):
+    """Found (audit): a run's config.yaml edited after the run (another lr) was shown beside its metrics."""
+    run = tmp_path / "run"
+    shutil.copytree(folders["run"], run, ignore=shutil.ignore_patterns("tensorboard", "*.pt", "*.html"))
+    assert main(["report", str(run)]) == 0  # as the run wrote it
+    text = (run / "config.yaml").read_text()
+    assert "lr: 0.5\n" not in text
+    (run / "config.yaml").write_text(re.sub(r"(?m)^(\s+lr): .*$", r"\1: 0.5", text, count=1))
+    assert main(["report", str(run), "--out", str(tmp_path / "edited.html")]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'config.yaml'}: its config is not the one metrics.json was made with" in err
+    assert not (tmp_path / "edited.html").exists()

@@ -100,7 +100,7 @@ def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path, caplog):
     torch.save(state, tmp_path / "older.pt")
     with caplog.at_level("WARNING"):
         evaluate_checkpoint(tmp_path / "older.pt", overrides=["data.num_workers=0"], out=tmp_path / "older")
-    assert "does not hash as at training (softfer 0.0.1" in caplog.text
+    assert "does not hash as recorded (softfer 0.0.1" in caplog.text
 
 
 def test_demo_quick(tmp_path):
