@@ -282,3 +282,36 @@ def test_predictor_runs_the_onnx_model_like_the_pytorch_one(media, frames, tmp_p
     cols = [f"p_{c}" for c in CLASSES]
     assert len(want) == len(got) >= 1
     assert np.abs(got[cols].to_numpy() - want[cols].to_numpy()).max() <= 1e-4
+
+
+def test_a_checkpoint_edited_after_training_is_refused_by_every_loader(tmp_path, frames):
+    """Found (audit): eval checked the config hash a checkpoint's fingerprint records, export and predict
+    did not; a model.pt whose data.size was edited was exported and applied at the edited size."""
+    from softfer import __version__
+    from softfer.config.identity import config_hash
+    from softfer.inference.checkpoint import load_checkpoint
+
+    ckpt = _checkpoint(tmp_path / "model.pt", "fer_mini_xception", frames)
+    state = load_checkpoint(ckpt)
+    fingerprint = {"config": config_hash(validate_config(state["config"])), "code": {"softfer": __version__}}
+    save_checkpoint({**state, "fingerprint": fingerprint}, ckpt)
+    export_checkpoint(ckpt, tmp_path / "good.onnx")  # its own config: exported and loaded
+    assert load_onnx(tmp_path / "good.onnx")[1]["data"]["size"] == SIZE
+    edited = tmp_path / "edited.pt"
+    save_checkpoint({**state, "fingerprint": fingerprint, "config": {**state["config"], "name": "x"}}, edited)
+    load_trained_model(edited)  # a name is not a setting that makes the model (REUSE_SAFE)
+    state["config"]["data"]["size"] = 48
+    save_checkpoint({**state, "fingerprint": fingerprint}, edited)
+    for load in (
+        lambda: export_checkpoint(edited, tmp_path / "edited.onnx"),
+        lambda: Predictor.from_checkpoint(edited),
+        lambda: load_trained_model(edited),
+    ):
+        assert "its config is not the one it was trained with" in _one_line_error(load, edited)
+    assert not (tmp_path / "edited.onnx").exists()
+    proto = onnx.load(tmp_path / "good.onnx")
+    entry = next(p for p in proto.metadata_props if p.key == "softfer.config")
+    entry.value = json.dumps({**json.loads(entry.value), "data": {**state["config"]["data"], "size": 48}})
+    onnx.save(proto, tmp_path / "edited.onnx")
+    msg = _one_line_error(lambda: load_onnx(tmp_path / "edited.onnx"), tmp_path / "edited.onnx")
+    assert "its config is not the one it was exported with" in msg

@@ -19,8 +19,8 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from softfer.config import validate_config
+from softfer.config.identity import check_own_config
 from softfer.engine.evaluate import read_metrics, summary_scalars
-from softfer.engine.resume import check_own_config
 from softfer.io.files import write_text_atomic
 from softfer.io.outputs import check_output
 from softfer.metric_table import METRICS_BY_NAME, RUN_PAGE_KEYS, SHOWN_IN_TABLE, VOTE_METRICS

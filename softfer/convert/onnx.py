@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from softfer.config import validate_config
+from softfer.config.identity import check_own_config
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.files import atomic_write
@@ -50,7 +51,9 @@ from softfer.models.spec import SPEC_ATTR, ModelSpec, spec_of
 INPUT_NAME = "input"
 META_PREFIX = "softfer."
 META_KEYS = ("spec", "classes", "config", "trained_on", "input")
-OPTIONAL_KEYS = ("calibration",)  # `softfer calibrate`'s; files exported before it or uncalibrated lack it
+# `softfer calibrate`'s, and the training run's fingerprint (config hash, data, code): files exported
+# before these were recorded, uncalibrated or from an imported checkpoint lack them.
+OPTIONAL_KEYS = ("calibration", "fingerprint")
 # The export check compares onnxruntime's outputs with PyTorch's relative to their largest magnitude: float32
 # kernels differ by ~1e-6 of it, a wrong graph (a baked frame count, a dropped branch) by far more than 1e-3.
 RTOL = 1e-3
@@ -267,6 +270,7 @@ def export_checkpoint(
         "trained_on": state.get("trained_on"),
         "input": {"name": INPUT_NAME, "shape": shape, "min_frames": fewest},
         "calibration": state.get("calibration"),
+        "fingerprint": state.get("fingerprint"),
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -303,7 +307,8 @@ def _metadata(session: Any, path: Path) -> dict[str, Any]:
     meta["spec"] = _spec(meta["spec"], path)
     if not isinstance(meta["input"], dict) or not isinstance(meta["input"].get("name"), str):
         raise ValueError(f"{path}: metadata {META_PREFIX}input names no input")
-    validate_config(meta["config"], str(path))
+    cfg = validate_config(meta["config"], str(path))
+    check_own_config(meta, cfg, path, made="it was exported with", advice="edited after export?")
     if not isinstance(meta["classes"], list) or not all(isinstance(c, str) for c in meta["classes"]):
         raise ValueError(f"{path}: metadata {META_PREFIX}classes is not a list of names")
     width = session.get_outputs()[0].shape[-1]

@@ -29,7 +29,6 @@ from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
 from softfer.engine.evaluate import predict, unreadable_record
 from softfer.engine.outputs import eval_loader
-from softfer.engine.resume import check_own_config
 from softfer.engine.runs import check_held_out_overrides, held_out_config
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.batch import probabilities
@@ -208,7 +207,6 @@ def calibrate_checkpoint(
     report_path = out.with_suffix(".json")
     state = load_checkpoint(ckpt)
     model, cfg, classes = model_from_state(state, ckpt)
-    check_own_config(state, cfg, ckpt)
     held = {"root": data_root, "fmt": data_format, "split": split, "overrides": overrides}
     cfg = _held_out_config(cfg, classes, ckpt, held)
     # before any data is read: never onto the checkpoint or into the data (config_inputs)

@@ -23,7 +23,10 @@ from typing import Any
 
 from softfer import __version__
 from softfer.config import ExperimentConfig, load_config, validate_config
-from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes, digest
+from softfer.config.identity import REUSE_SAFE as REUSE_SAFE
+from softfer.config.identity import check_own_config as check_own_config
+from softfer.config.identity import config_hash, flatten, ignored
+from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes
 from softfer.engine.data import config_inputs, data_fingerprint_of
 from softfer.engine.environment import git_commit
 from softfer.engine.evaluate import read_metrics
@@ -34,18 +37,6 @@ from softfer.io.outputs import check_output
 
 log = logging.getLogger(__name__)
 
-# Settings that name, show or place a run, or choose how it is computed, not what: a finished run
-# trained with other values of these is the same experiment.
-REUSE_SAFE = (
-    "name",
-    "reference",
-    "run.out_dir",
-    "run.progress",
-    "run.device",
-    "run.deterministic",
-    "run.checkpoint_every",
-    "data.num_workers",
-)
 # A resumed run may also change when it stops (a cut is recorded in metrics.json) and how many
 # unreadable items it tolerates (each epoch records the ones it met).
 RESUME_SAFE = (*REUSE_SAFE, "run.max_steps", "run.time_budget_s", "data.max_skip")
@@ -59,17 +50,6 @@ EPOCH_FREE_SCHEDULES = ("step", "none")
 _RESUME_KEYS = tuple(k for k in STATE_KEYS if k not in ("swa_model", "swa_scheduler", "rng_cuda", "running"))
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"optim.lr": 0.02, ...}: a nested config dict as dotted keys (dict values are descended into)."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def config_differences(
     stored: dict[str, Any], requested: dict[str, Any], ignore: tuple[str, ...] = ()
 ) -> list[tuple[str, Any, Any]]:
@@ -81,7 +61,7 @@ def config_differences(
     a, b = flatten(stored), flatten(requested)
     out = []
     for key in sorted(set(a) | set(b)):
-        if _ignored(key, ignore):
+        if ignored(key, ignore):
             continue
         old, new = a.get(key, "<unset>"), b.get(key, "<unset>")
         if old != new:
@@ -92,10 +72,6 @@ def config_differences(
 def describe(differences: list[tuple[str, Any, Any]], theirs: str, ours: str = "requested") -> str:
     """``optim.lr: checkpoint 0.001, requested 0.01; ...`` on one line."""
     return "; ".join(f"{k}: {theirs} {old!r}, {ours} {new!r}" for k, old, new in differences)
-
-
-def _ignored(key: str, ignore: tuple[str, ...]) -> bool:
-    return any(key == k or key.startswith(f"{k}.") for k in ignore)
 
 
 @functools.cache
@@ -117,11 +93,10 @@ def run_fingerprint(cfg: ExperimentConfig, data: dict[str, Any]) -> dict[str, An
     outside ``REUSE_SAFE``, "evaluation": the ``EVALUATION_KEYS`` values, "data": ``data`` (the data
     fingerprint of ``engine.data``), "code": ``code_version``}.
     """
-    flat = flatten(cfg.model_dump(mode="json"))
     return {
         "version": FINGERPRINT_VERSION,
         "run": {"name": cfg.name, "data.fold": cfg.data.fold, "run.seed": cfg.run.seed},
-        "config": digest({k: v for k, v in flat.items() if not _ignored(k, REUSE_SAFE)}),
+        "config": config_hash(cfg),
         "evaluation": evaluation_settings(cfg),
         "data": data,
         "code": code_version(),
@@ -156,42 +131,6 @@ def check_fingerprint(stored: Any, cfg: ExperimentConfig, where: str | Path, *, 
         raise ValueError(f"{where}: the data changed since this {what} was made: {'; '.join(changes)}")
     if stored.get("code") != current["code"]:
         log.info("%s was made by softfer %s; this is %s", where, stored.get("code"), current["code"])
-
-
-def check_own_config(
-    state: dict[str, Any],
-    cfg: ExperimentConfig,
-    path: str | Path,
-    *,
-    made: str = "it was trained with",
-    advice: str = "edited after training? use the run's own model.pt",
-) -> None:
-    """Refuse a config that no longer hashes to the one the fingerprint ``state["fingerprint"]`` recorded
-    (a checkpoint's config, or a run's config.yaml beside its metrics.json, edited since: a score would be
-    shown beside settings that did not make it). Recorded by another softfer version, the difference may
-    be a setting added since, so it is logged instead.
-
-    Raises:
-        ValueError: one line naming ``path`` (``made``: what the fingerprint belongs to), when the same
-            softfer version recorded it.
-    """
-    stored = state.get("fingerprint")
-    if not isinstance(stored, dict) or "config" not in stored:
-        return  # an older or imported checkpoint: it records no hash to check against
-    current = run_fingerprint(cfg, {})
-    if stored["config"] == current["config"]:
-        return
-    if (stored.get("code") or {}).get("softfer") == current["code"]["softfer"]:
-        raise ValueError(
-            f"{path}: its config is not the one {made} (the fingerprint's config hash differs): {advice}"
-        )
-    log.warning(
-        "%s: its config does not hash as recorded (softfer %s; this is %s): a setting added since, or "
-        "an edit",
-        path,
-        (stored.get("code") or {}).get("softfer"),
-        current["code"]["softfer"],
-    )
 
 
 def _normalised(data: dict[str, Any], source: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import DataBundle, build_data, class_names, config_inputs, evaluation_split
 from softfer.engine.outputs import RESULT_FILES, evaluate_and_write
-from softfer.engine.resume import check_own_config
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
@@ -47,7 +46,6 @@ def evaluate_checkpoint(
     """
     state = load_checkpoint(checkpoint)
     model, cfg, classes = model_from_state(state, checkpoint)
-    check_own_config(state, cfg, checkpoint)
     calibration = Calibration.from_state(state, checkpoint)
     cfg = held_out_config(
         cfg, classes, checkpoint, root=data_root, fmt=data_format, split=split, overrides=overrides
