@@ -22,16 +22,12 @@ onnx and onnxruntime are imported only here, when used.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import io
 import json
-import os
-import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +38,7 @@ from softfer.config import validate_config
 from softfer.config.identity import check_own_config
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
+from softfer.io.capture import captured_fd, write_all
 from softfer.io.files import atomic_write
 from softfer.io.outputs import check_output
 from softfer.limits import OPSETS
@@ -77,26 +74,6 @@ def _outputs(out: Any) -> list[np.ndarray]:
     return [out.numpy()]
 
 
-@contextlib.contextmanager
-def _graph_dump_dropped() -> Iterator[None]:
-    """File descriptor 1 into a temp file while torch's exporter runs: when it refuses a model it first
-    prints the whole graph from C++ (hundreds of lines) before the error that says why. What it printed is
-    passed on when the export succeeds, dropped when it fails (the one-line error follows)."""
-    sys.stdout.flush()
-    saved, done = os.dup(1), False
-    with tempfile.TemporaryFile() as sink:
-        try:
-            os.dup2(sink.fileno(), 1)
-            yield
-            done = True
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            if done and sink.seek(0, os.SEEK_END):
-                sink.seek(0)
-                os.write(1, sink.read())
-
-
 def _to_onnx(
     model: torch.nn.Module, example: torch.Tensor, opset: int | None, frames_axis: bool, source: str
 ) -> bytes:
@@ -108,23 +85,29 @@ def _to_onnx(
     # the argument.
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     buf = io.BytesIO()
-    with warnings.catch_warnings(), _graph_dump_dropped():
+
+    def export() -> None:
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            input_names=[INPUT_NAME],
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=opset,
+            **legacy,
+        )
+
+    with warnings.catch_warnings(), tempfile.TemporaryFile() as sink:
         # the deprecation notice of the legacy exporter, tracer warnings about Python values baked into the
         # graph and the GRU's batch-size warning: the export check finds out what the graph reproduces.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", "Exporting a model to ONNX with a batch_size other than 1")
         try:
-            torch.onnx.export(
-                model,
-                (example,),
-                buf,
-                input_names=[INPUT_NAME],
-                output_names=outputs,
-                dynamic_axes=axes,
-                opset_version=opset,
-                **legacy,
-            )
+            # when the exporter refuses a model it first prints the whole graph from C++ (hundreds of
+            # lines) before the error that says why: dropped, the one-line error follows
+            _, printed = captured_fd(1, sink, export, on_error="drop")
         except Exception as exc:  # the exporter's own refusals: an opset it lacks, an operator an opset lacks
             why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ValueError(
@@ -132,6 +115,7 @@ def _to_onnx(
                 f"{opset if opset is not None else 'default'} ({why[:300]}); leave --opset out for the "
                 f"exporter's default, or choose another between {OPSETS[0]} and {OPSETS[1]}"
             ) from exc
+    write_all(1, printed)
     return buf.getvalue()
 
 

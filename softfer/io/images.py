@@ -19,7 +19,6 @@ import math
 import os
 import re
 import stat
-import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from softfer.io.capture import captured_fd, write_all
 from softfer.io.errors import MediaError
 from softfer.io.media_gate import exif_orientation, orient, rgb8
 
@@ -131,11 +131,12 @@ def _decode_jpeg(data: bytes, flags: int, path: str | Path) -> np.ndarray | None
     if pid not in _sinks:
         _sinks[pid] = tempfile.TemporaryFile()
     with _capture_lock:
-        img, messages = _captured_stderr(_sinks[pid], lambda: _imdecode(data, flags))
+        img, printed = captured_fd(2, _sinks[pid], lambda: _imdecode(data, flags), on_error="pass")
+    messages = _lines(printed)
     damage = [m.strip() for m in messages if _DAMAGE.search(m) and not _HARMLESS.search(m)]
     others = [m for m in messages if m.strip() not in damage]  # passed on as written
     if others:
-        os.write(2, ("\n".join(others) + "\n").encode())
+        write_all(2, ("\n".join(others) + "\n").encode())
     if damage:
         raise MediaError(f"{path}: damaged JPEG ({' / '.join(damage)}); replace the file or remove it")
     return img
@@ -236,11 +237,16 @@ def _verify_image(path: Path, sink: IO[bytes]) -> str | None:
             return str(exc).removeprefix(f"{path}: ")
         return None
 
-    problem, lines = _captured_stderr(sink, refusal)  # libjpeg's harmless lines and OpenCV's warnings
+    problem, printed = captured_fd(2, sink, refusal, on_error="pass")  # libjpeg's and OpenCV's warnings
+    lines = _lines(printed)
     said = " / ".join(line.strip() for line in lines)
     if problem and said and said not in problem:
         return f"{problem} ({said})"
     return problem
+
+
+def _lines(printed: bytes) -> list[str]:
+    return [line for line in printed.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
@@ -248,46 +254,3 @@ def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
         return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:  # OpenCV raises instead of returning None for some malformed headers
         return None
-
-
-def _captured_stderr(sink: IO[bytes], decode) -> tuple:
-    """``decode()`` and the lines C libraries wrote to file descriptor 2 meanwhile.
-
-    A Python signal handler runs in the main thread between any two bytecodes, whichever thread took the
-    signal (so masking signals here cannot keep it out), and what it writes lands in the capture too. When
-    it raises (submitit's requeue exits with ``sys.exit``; Ctrl-C), everything captured is passed on to
-    fd 2 before the exception goes on, so its message ("this job is preempted") is not lost; what an
-    interrupted capture still left in ``sink`` is passed on before the next one, never read as its lines.
-    """
-    sys.stderr.flush()
-    stale = _drained(sink)
-    if stale:
-        os.write(2, stale)
-    saved, done = None, False
-    try:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        result = decode()
-        done = True
-    finally:
-        try:
-            if saved is not None:
-                os.dup2(saved, 2)
-        finally:
-            if saved is not None:
-                os.close(saved)
-            if not done:
-                os.write(2, _drained(sink))
-    text = _drained(sink).decode("utf-8", "replace")
-    return result, [line for line in text.splitlines() if line.strip()]
-
-
-def _drained(sink: IO[bytes]) -> bytes:
-    """What ``sink`` holds, leaving it empty."""
-    if not os.fstat(sink.fileno()).st_size:
-        return b""  # the usual case: nothing written, nothing to read back
-    sink.seek(0)
-    data = sink.read()
-    sink.seek(0)
-    sink.truncate()
-    return data
