@@ -1,5 +1,6 @@
-"""The numeric caps shared by the config schema and the CLI's range-checked options (ground floor: imports
-nothing, so that the parser can use them without loading the schema and torch).
+"""The numeric caps shared by the config schema and the CLI's range-checked options, and the settings
+`eval` and `calibrate` may change (ground floor: imports nothing, so that the parser can use them without
+loading the schema and torch).
 
 Every numeric key and option has a lower and an upper bound: an open upper end lets a typo (epochs 4500000,
 lr 20) or inf through. The caps are far above any sensible value; raise one here if a real experiment needs
@@ -21,3 +22,14 @@ MAX_THREADS = 1024  # torch CPU threads: at least 1
 # ONNX_MIN_OPSET and ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET, checked by a test). A model may need more than
 # the lowest: an operator missing from an old opset is refused by the exporter, in one line.
 OPSETS = (7, 20)
+
+# What `eval` and `calibrate` --set may change on a trained model: the data it reads and where it runs
+# (a key ending in "." is a section). Every other setting describes the model or its training; changing it
+# would change nothing but the config recorded beside the score.
+HELD_OUT_SETTABLE = ("data.", "run.device", "run.amp", "run.progress", "run.deterministic")
+
+
+def held_out_settable_words() -> str:
+    """``HELD_OUT_SETTABLE`` as the help and the errors say it: "data.*, run.device, ... or run.x"."""
+    words = [k + "*" if k.endswith(".") else k for k in HELD_OUT_SETTABLE]
+    return f"{', '.join(words[:-1])} or {words[-1]}"

@@ -36,3 +36,20 @@ def test_shared_options_exist_where_they_belong():
     with pytest.raises(SystemExit):
         parser.parse_args(["data", "inspect", "nope", "root"])
     assert set(FORMATS) >= {"dfew", "affwild"}
+
+
+def test_eval_and_calibrate_name_every_settable_key_in_help_and_refusal(capsys):
+    """The help and the refusal of eval/calibrate --set say what HELD_OUT_SETTABLE allows, from the tuple
+    itself (they repeated the list by hand)."""
+    from softfer.engine.runs import check_held_out_overrides
+    from softfer.limits import HELD_OUT_SETTABLE
+
+    words = [k + "*" if k.endswith(".") else k for k in HELD_OUT_SETTABLE]
+    with pytest.raises(ValueError) as refused:
+        check_held_out_overrides(["optim.lr=5"], "eval")
+    for command in ("eval", "calibrate"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        assert all(w in text and w in str(refused.value) for w in words), (command, words)
+    check_held_out_overrides([f"{k}x=1" if k.endswith(".") else f"{k}=1" for k in HELD_OUT_SETTABLE], "eval")

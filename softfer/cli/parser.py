@@ -15,7 +15,7 @@ from softfer.cli.parser_tools import (
     int_range,
 )
 from softfer.data.formats import FORMATS
-from softfer.limits import MAX_EVERY, MAX_SECONDS, MAX_THREADS, OPSETS
+from softfer.limits import MAX_EVERY, MAX_SECONDS, MAX_THREADS, OPSETS, held_out_settable_words
 
 # A window or stride of predict, in seconds: above zero (0 gave zero-length windows), at most a day.
 SECONDS = float_range(0.0, MAX_SECONDS, lo_open=True)
@@ -34,8 +34,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override data.* (e.g. data.num_workers=0), run.device, run.amp, run.progress or "
-        "run.deterministic; the model's own settings cannot change",
+        help=f"override {held_out_settable_words()} (e.g. data.num_workers=0); the model's own settings "
+        "cannot change",
     )
     faces = argparse.ArgumentParser(add_help=False)
     faces.add_argument(

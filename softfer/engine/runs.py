@@ -15,6 +15,7 @@ from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.outputs import check_outputs
+from softfer.limits import HELD_OUT_SETTABLE, held_out_settable_words
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,6 @@ def evaluate_checkpoint(
     )
 
 
-# What --set may change when a trained model is scored or calibrated: the data it reads and where it
-# runs. Every other setting describes the model or its training; changing it would change nothing but
-# the config recorded beside the score.
-HELD_OUT_SETTABLE = ("data.", "run.device", "run.amp", "run.progress", "run.deterministic")
-
-
 def check_held_out_overrides(overrides: list[str] | None, command: str) -> None:
     """Refuse ``--set`` keys a trained model's evaluation cannot honour (``HELD_OUT_SETTABLE``).
 
@@ -91,8 +86,8 @@ def check_held_out_overrides(overrides: list[str] | None, command: str) -> None:
         if not any(key == k or (k.endswith(".") and key.startswith(k)) for k in HELD_OUT_SETTABLE):
             raise ValueError(
                 f"--set {item}: {key} describes the trained model or its training, which {command} cannot "
-                "change (the score would not change, only the config recorded beside it); it may set "
-                "data.* and run.device, run.amp, run.progress, run.deterministic"
+                f"change (the score would not change, only the config recorded beside it); it may set "
+                f"{held_out_settable_words()}"
             )
 
 
