@@ -18,6 +18,7 @@ from softfer.inference.batch import model_input as model_input  # re-exported: o
 from softfer.io.console import progress as bar
 from softfer.io.files import atomic_write, write_json_atomic
 from softfer.io.images import MediaError
+from softfer.metric_table import METRICS_BY_NAME
 
 
 @torch.no_grad()
@@ -178,10 +179,28 @@ def summary_scalars(report: dict[str, Any]) -> dict[str, Any]:
     as cross-validation and comparison summaries average them; None where the run has no votes or the
     group no clip."""
     groups = report.get("clear_vs_ambiguous") or {}
-    flat = {
-        f"{g}_{m}": (groups.get(g) or {}).get(m) for g in ("clear", "ambiguous") for m in ("accuracy", "uar")
-    }
+    flat = {f"{g}_{m}": _group(groups, g).get(m) for g in ("clear", "ambiguous") for m in ("accuracy", "uar")}
     return {**report, **flat}
+
+
+def _group(groups: Any, name: str) -> dict[str, Any]:
+    group = groups.get(name) if isinstance(groups, dict) else None
+    return group if isinstance(group, dict) else {}
+
+
+def metric_value_problems(report: dict[str, Any]) -> list[str]:
+    """``key = value`` for every metric of the table (``METRIC_TABLE``) whose value in ``report`` is neither a
+    number nor null, nested group scores included: softfer writes no other, so the file was edited."""
+    scalars = summary_scalars(report)
+    bad = []
+    for name in METRICS_BY_NAME:
+        value = scalars.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            bad.append(f"{name} = {json.dumps(value)[:40]}")
+    groups = report.get("clear_vs_ambiguous")
+    if groups is not None and not isinstance(groups, dict):
+        bad.append(f"clear_vs_ambiguous = {json.dumps(groups)[:40]}")
+    return bad
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
@@ -200,5 +219,11 @@ def read_metrics(path: Path) -> dict[str, Any]:
         raise ValueError(
             f"{path}: unreadable metrics.json ({why}); delete it to evaluate the run again from its "
             "last.pt, or retrain it with --overwrite"
+        )
+    bad = metric_value_problems(report)
+    if bad:
+        raise ValueError(
+            f"{path}: not as softfer writes it (not a number: {'; '.join(bad)}); delete it to "
+            "evaluate the run again from its last.pt, or retrain it with --overwrite"
         )
     return report

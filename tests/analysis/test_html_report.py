@@ -300,3 +300,19 @@ def test_a_run_whose_config_yaml_was_edited_is_refused(folders, tmp_path, capsys
     err = capsys.readouterr().err
     assert f"{run / 'config.yaml'}: its config is not the one metrics.json was made with" in err
     assert not (tmp_path / "edited.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("uar", "high"), ("ece", True), ("nll", [1.0]), ("clear_vs_ambiguous", {"clear": {"uar": "0.9"}})],
+)
+def test_a_metric_that_is_not_a_number_is_refused_naming_the_file(folders, tmp_path, capsys, key, value):
+    """Found (audit): a metrics.json value like "uar": "high" was rendered as is on the run page."""
+    run = tmp_path / "run"
+    shutil.copytree(folders["run"], run, ignore=shutil.ignore_patterns("tensorboard", "*.pt", "*.html"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, key: value}))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'metrics.json'}: not as softfer writes it (not a number:" in err
+    assert "Traceback" not in err and not (run / "report.html").exists()
