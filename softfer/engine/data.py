@@ -289,11 +289,14 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
 
 
 def evaluation_split(d: DataConfig) -> tuple[str, str | None]:
-    """(format, split) of the test set: a cross-dataset test reads the other dataset's own evaluation
-    split (AFEW: Val)."""
-    test_fmt = d.test_format or d.format
-    test_split = get_format(test_fmt).default_test_split or d.test_split if d.test_format else d.test_split
-    return test_fmt, test_split
+    """(format, split) of the test set. A cross-dataset test left at the default ``data.test_split``
+    ("test") reads the other dataset's own evaluation split (AFEW: Val; the formats whose default differs
+    have no split named "test"); a split named in the config or by ``--split`` is read as named."""
+    if not d.test_format:
+        return d.format, d.test_split
+    if d.test_split != DataConfig.model_fields["test_split"].default:
+        return d.test_format, d.test_split
+    return d.test_format, get_format(d.test_format).default_test_split or d.test_split
 
 
 def split_source(d: DataConfig, fmt: str, split: str | None) -> str:

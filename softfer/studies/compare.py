@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
-from softfer.engine.data import config_inputs
+from softfer.engine.data import config_inputs, evaluation_split
 from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import evaluation_settings, plan_run
 from softfer.io.files import write_json_atomic, write_text_atomic
@@ -59,7 +59,8 @@ def check_comparable(configs: list[ExperimentConfig]) -> None:
 
     def test_set(c: ExperimentConfig) -> tuple:
         d = c.data
-        return (d.test_format or d.format, d.test_root or d.root, d.test_split, d.num_classes)
+        fmt, split = evaluation_split(d)  # as the runs read it: AFEW's Val whether named or by default
+        return (fmt, d.test_root or d.root, split, d.num_classes)
 
     first = test_set(configs[0])
     for c in configs[1:]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from softfer.analysis.report import analyze_run
-from softfer.config import load_config, packaged_configs
+from softfer.config import load_config, packaged_configs, validate_config
 from softfer.data.synthetic.generate import generate_affectnet
 from softfer.engine.runs import evaluate_checkpoint
 from softfer.engine.train import fit
@@ -133,3 +133,21 @@ def _says_one_run_cannot_tell(stdout: str, results: dict[str, dict[str, float]])
         said = f"{b} - {a} on uar: {diff:+.4f} from a single run: no interval and no test are possible, "
         assert said + "so this cannot be told from run-to-run noise" in text
     assert "better than" not in text and "worse than" not in text  # no pair is called better or worse
+
+
+@pytest.mark.parametrize(
+    ("data", "want"),
+    [
+        ({"format": "dfew", "test_split": "train"}, ("dfew", "train")),
+        ({"format": "dfew", "test_format": "afew"}, ("afew", "Val")),  # AFEW's own evaluation split
+        ({"format": "dfew", "test_format": "afew", "test_split": "Train"}, ("afew", "Train")),
+        ({"format": "dfew", "test_format": "dfew", "test_split": "train"}, ("dfew", "train")),
+        ({"format": "dfew", "test_format": "affectnet", "num_classes": 7}, ("affectnet", "val")),
+    ],
+)
+def test_a_named_test_split_is_read_as_named(data, want):
+    """Found (audit): with --format (data.test_format) given, eval and calibrate read the format's default
+    split whatever --split said: `--split train` scored the test items, `--split nosuch` was accepted."""
+    from softfer.engine.data import evaluation_split
+
+    assert evaluation_split(validate_config({"data": data}).data) == want
