@@ -102,6 +102,10 @@ def test_margin_threshold_by_hand():
     assert fit["youden_j"] == pytest.approx(0.75) and fit["balanced_accuracy"] == pytest.approx(0.875)
     with pytest.raises(ValueError, match="all clear"):
         fit_margin_threshold(margins, np.zeros(7, bool))
+    # Found (audit): margins higher on the ambiguous clips than on the clear ones: every cut has J <= 0,
+    # the best was roc_curve's +inf cut, and the threshold became -inf (a checkpoint nothing could load)
+    with pytest.raises(ValueError, match="better than chance"):
+        fit_margin_threshold(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1], bool))
 
 
 def test_threshold_is_fitted_on_the_votes_of_the_items_that_have_them():

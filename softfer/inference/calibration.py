@@ -101,7 +101,8 @@ def fit_margin_threshold(margins: np.ndarray, ambiguous: np.ndarray) -> dict[str
         {"threshold", "youden_j", "balanced_accuracy", "clear", "ambiguous"} (the last two: item counts).
 
     Raises:
-        ValueError: the items are all clear or all ambiguous (nothing to separate).
+        ValueError: the items are all clear or all ambiguous (nothing to separate), or no cut separates
+            them better than chance (the margins carry no sign of ambiguity on these items).
     """
     from sklearn.metrics import roc_curve  # a second's import: only `softfer calibrate` needs it
 
@@ -114,6 +115,11 @@ def fit_margin_threshold(margins: np.ndarray, ambiguous: np.ndarray) -> dict[str
         )
     fpr, tpr, cuts = roc_curve(amb, -m, drop_intermediate=False)
     best = int(np.argmax(tpr - fpr))
+    if tpr[best] - fpr[best] <= 0:  # the best "cut" is roc_curve's first, +inf: call nothing ambiguous
+        raise ValueError(
+            f"ambiguity threshold: no margin cut tells the {int(amb.sum())} ambiguous clips from the "
+            f"{int((~amb).sum())} clear ones better than chance (Youden's J <= 0)"
+        )
     called = -cuts[best]  # items with margin <= called are predicted ambiguous
     above = m[m > called]
     threshold = (called + above.min()) / 2 if len(above) else float(np.nextafter(called, np.inf))
