@@ -156,8 +156,8 @@ def _add_eval_command(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     ev.add_argument(
         "--allow-train-items",
         action="store_true",
-        help="score test items the model was trained on instead of refusing them (metrics.json then "
-        "counts them: evaluated_on_training_items)",
+        help="score test items the model was trained or calibrated on instead of refusing them "
+        "(metrics.json then counts them: evaluated_on_training_items, evaluated_on_calibration_items)",
     )
     ev.set_defaults(func=c.cmd_eval)
 

@@ -10,8 +10,8 @@ ambiguous clips (``data.clear_threshold``) on the items with votes.
 The calibrated model is a new checkpoint, never the input (``softfer.io.outputs``): by default
 ``<stem>_calibrated<suffix>`` beside it (RUN/model_calibrated.pt), with the report beside that
 (``<out stem>.json``). The copy keeps every entry of the input (weights, config, classes, fingerprint,
-training items) and adds ``calibration``, so `eval` still refuses the model's training items and the
-run's identity is unchanged.
+training items) and adds ``calibration`` and ``calibration_items`` (the items fitted on), so `eval`
+refuses the model's training items and its calibration items, and the run's identity is unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 
 from softfer import metrics
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
-from softfer.data.fingerprint import items_trained_on
+from softfer.data.fingerprint import items_trained_on, training_items
 from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
 from softfer.engine.evaluate import predict, unreadable_record
 from softfer.engine.outputs import eval_loader
@@ -223,7 +223,9 @@ def calibrate_checkpoint(
     calibration, report = fit_calibration(pred, cfg.data.clear_threshold, n_bins=n_bins)
     report["data"] |= {"source": source, "skipped": skipped}
     report = {"checkpoint": str(ckpt), "out": str(out), **report}
-    new_state = {**state, "calibration": calibration.to_state()}
+    # the items it was fitted on: `eval` refuses to pass off a score on them as a test score
+    fitted_on = training_items(fmt, dataset.records)
+    new_state = {**state, "calibration": calibration.to_state(), "calibration_items": fitted_on}
     if out.suffix == ".safetensors":
         save_safetensors_checkpoint(new_state, out)
     else:

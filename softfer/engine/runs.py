@@ -38,9 +38,10 @@ def evaluate_checkpoint(
     read (``config_inputs``: nothing onto a manifest or inside the data root; ``softfer.io.outputs``); the
     refusal comes before any data is read.
 
-    Test items the model was trained on (its checkpoint's ``training_items``) are refused, or with
-    ``allow_train_items`` scored and counted in metrics.json ``evaluated_on_training_items`` (None: the
-    checkpoint, an older or imported one, does not record what it was trained on).
+    Test items the model was trained on (its checkpoint's ``training_items``) or calibrated on
+    (``calibration_items``) are refused, or with ``allow_train_items`` scored and counted in metrics.json
+    ``evaluated_on_training_items`` and ``evaluated_on_calibration_items`` (None: the checkpoint does not
+    record them: an older or imported one, or an uncalibrated one).
 
     A calibrated checkpoint (`softfer calibrate`) is scored with its temperature; metrics.json
     ``calibration`` says which temperature was used.
@@ -58,9 +59,14 @@ def evaluate_checkpoint(
     cfg.run.out_dir = str(out_dir)
     rank, world, device = setup_distributed(cfg.run.device)
     bundle = build_data(cfg, with_train=False)
-    seen = training_items_in(state, bundle, cfg, checkpoint, allow_train_items)
+    seen = fitted_items_in(state, bundle, cfg, checkpoint, allow_train_items)
     scored = {"path": str(Path(checkpoint).resolve()), "weights_sha256": state.get("weights_sha256")}
-    notes = {"evaluated_on_training_items": seen, "calibration": calibration.describe(), "checkpoint": scored}
+    notes = {
+        "evaluated_on_training_items": seen["training"],
+        "evaluated_on_calibration_items": seen["calibration"],
+        "calibration": calibration.describe(),
+        "checkpoint": scored,
+    }
     return evaluate_and_write(
         model.to(device),
         bundle,
@@ -126,31 +132,46 @@ def held_out_config(
     return cfg
 
 
-def training_items_in(
+# What a checkpoint was fitted on: its weights (training) and, when `softfer calibrate` made it, its
+# temperature and ambiguity threshold. A score on either kind of item is no test score.
+FITTED_ON = {
+    "training": ("training_items", "this model was trained on"),
+    "calibration": ("calibration_items", "this model's calibration (temperature, threshold) was fitted on"),
+}
+
+
+def fitted_items_in(
     state: dict[str, Any], bundle: DataBundle, cfg: ExperimentConfig, checkpoint: str | Path, allow: bool
-) -> int | None:
-    """How many test items of ``bundle`` the checkpoint ``state`` was trained on (None: it does not say).
+) -> dict[str, int | None]:
+    """{"training": n, "calibration": n}: how many test items of ``bundle`` the checkpoint ``state`` was
+    trained or calibrated on (None: it does not record them; an uncalibrated model records no calibration).
 
     Raises:
-        ValueError: some, unless ``allow``: naming the count and the first ids.
+        ValueError: some, unless ``allow``: naming the count, the kind and the first ids.
     """
-    stored = state.get("training_items")
-    if not isinstance(stored, dict):
-        log.warning(
-            "%s does not record what it was trained on (an older or imported model): the test items cannot "
-            "be checked against its training items",
-            checkpoint,
-        )
-        return None
     records = bundle.test.records
-    found = items_trained_on(stored, evaluation_split(cfg.data)[0], records)
-    if found and not allow:
-        raise ValueError(
-            f"{checkpoint}: {len(found)} of the {len(records)} test items are items this model was trained "
-            f"on (first: {', '.join(found[:5])}), so its score on them is no test score; evaluate it on data "
-            "it was not trained on (for a fold's model: that fold, data.fold), or pass --allow-train-items "
-            "to score them anyway (metrics.json then says evaluated_on_training_items)"
-        )
-    if found:
-        log.warning("%d of the %d test items are items the model was trained on", len(found), len(records))
-    return len(found)
+    fmt = evaluation_split(cfg.data)[0]
+    counts: dict[str, int | None] = {}
+    for kind, (key, fitted) in FITTED_ON.items():
+        stored = state.get(key)
+        if not isinstance(stored, dict):
+            if kind == "training":
+                log.warning(
+                    "%s does not record what it was trained on (an older or imported model): the test "
+                    "items cannot be checked against its training items",
+                    checkpoint,
+                )
+            counts[kind] = None
+            continue
+        found = items_trained_on(stored, fmt, records)
+        if found and not allow:
+            raise ValueError(
+                f"{checkpoint}: {len(found)} of the {len(records)} test items are items {fitted} (first: "
+                f"{', '.join(found[:5])}), so its score on them is no test score; evaluate it on data it was "
+                "neither trained nor calibrated on (for a fold's model: that fold, data.fold), or pass "
+                f"--allow-train-items to score them anyway (metrics.json then says evaluated_on_{key})"
+            )
+        if found:
+            log.warning("%d of the %d test items are items %s", len(found), len(records), fitted)
+        counts[kind] = len(found)
+    return counts

@@ -49,7 +49,8 @@ def test_calibrate_on_the_validation_split_keeps_the_identity_and_eval_applies_i
     for when in ("before", "after"):
         counts = report[when]["reliability"]["count"]
         assert len(counts) == 15 and sum(counts) == held
-    assert set(calibrated) == set(plain) | {"calibration"}
+    assert set(calibrated) == set(plain) | {"calibration", "calibration_items"}
+    assert calibrated["calibration_items"]["count"] == held  # what eval refuses to score as a test
     for key in plain:  # weights, config, classes, fingerprint, training items: all as they were
         if key == "model":
             assert all(torch.equal(plain["model"][k], calibrated["model"][k]) for k in plain["model"])
@@ -62,6 +63,11 @@ def test_calibrate_on_the_validation_split_keeps_the_identity_and_eval_applies_i
     evaluate_checkpoint(run / "model_calibrated.pt", out=tmp_path / "calibrated")
     metrics = json.loads((tmp_path / "calibrated" / "metrics.json").read_text())
     assert metrics["calibration"]["temperature"] == t and metrics["calibration"]["calibrated"]
+    assert metrics["evaluated_on_calibration_items"] == 0  # fitted on the validation hold-out
+    assert (
+        json.loads((tmp_path / "plain" / "metrics.json").read_text())["evaluated_on_calibration_items"]
+        is None
+    )
     p = _probs(tmp_path / "plain" / "predictions.csv")
     expected = softmax(np.log(np.clip(p, 1e-6, None)) / t, axis=1)  # the CSV's 6 decimals
     np.testing.assert_allclose(_probs(tmp_path / "calibrated" / "predictions.csv"), expected, atol=5e-4)
@@ -88,6 +94,12 @@ def test_calibrate_on_held_out_clips_and_refusals(run, tiny_dfew, tmp_path, caps
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["data"]["source"] == "dfew test split, fold 1" and report["data"]["with_votes"] > 0
     assert "fitted" in report["ambiguity"]
+    # Found (audit): a model calibrated on the test split was scored on it as a test, unflagged
+    with pytest.raises(ValueError, match=r"test items are items this model's calibration .* was fitted on"):
+        evaluate_checkpoint(out, out=tmp_path / "eval_on_test")
+    evaluate_checkpoint(out, out=tmp_path / "eval_on_test", allow_train_items=True)
+    metrics = json.loads((tmp_path / "eval_on_test" / "metrics.json").read_text())
+    assert metrics["evaluated_on_calibration_items"] == report["data"]["items"] > 0
     # the clips the model was trained on are refused: it is over-confident on them
     args = [
         "calibrate",
