@@ -282,7 +282,7 @@ def cmd_data_inspect(a: argparse.Namespace) -> int | None:
         allow_outside_root=a.allow_outside_root,
     )
     print(found.text)
-    return 1 if found.unreadable else None
+    return 1 if found.problems else None  # a script can stop on a dataset with problems
 
 
 def cmd_preprocess(a: argparse.Namespace) -> int | None:

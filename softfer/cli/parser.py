@@ -190,11 +190,16 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     di = dsub.add_parser(
         "inspect",
         parents=[parents["common"]],
-        help="counts per split/fold/class, vote ambiguity, missing or unreadable files",
+        help="counts per split/fold/class, vote ambiguity, missing or unreadable files; exits 1 when it "
+        "lists a problem",
     )
     di.add_argument("format", choices=sorted(FORMATS))
     di.add_argument("root")
-    di.add_argument("--verify", action="store_true", help="check every frame file is a complete image")
+    di.add_argument(
+        "--verify",
+        action="store_true",
+        help="decode every image and video as training does, and check face boxes against their images",
+    )
     di.add_argument(
         "--affectnet-stats",
         help="AffectNet VA statistics (softfer labels va --save-stats); needed for affwild",
@@ -313,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ambiguity-aware facial expression recognition.",
         parents=[parents["common"]],
         epilog="Exit codes: 0 success, 1 a failure while running (unreadable media, disk full, inputs that "
-        "failed in preprocess/predict/inspect --verify), 2 a usage error (arguments, config, dataset files).",
+        "failed in preprocess/predict, a dataset with problems in data inspect), 2 a usage error (arguments, "
+        "config, dataset files).",
     )
     p.add_argument("--version", action="version", version=f"softfer {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 from torchvision.transforms.v2 import functional as F
 
 from softfer.data.fingerprint import digest, media_stats
-from softfer.data.records import Record
+from softfer.data.records import Record, face_box_region
 from softfer.data.sampling import item_rng, segment_indices
 from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
 from softfer.io.files import atomic_write, remove_stale_temporaries
@@ -361,15 +361,7 @@ class ImageDataset(_LabelledDataset):
         H, W = image_size(data, rec.path)
         x0, y0, x1, y1 = 0, 0, W, H
         if rec.box is not None:
-            x, y, w, h = rec.box
-            bx0, by0, bx1, by1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-            if bx1 - bx0 < 2 or by1 - by0 < 2:
-                # never the whole photo instead: that would measure another input than the one listed
-                raise MediaError(
-                    f"{rec.path}: face box x={x} y={y} w={w} h={h} lies outside the {W}x{H} image "
-                    "(less than 2 px of it inside)"
-                )
-            x0, y0, x1, y1 = bx0, by0, bx1, by1
+            x0, y0, x1, y1 = face_box_region(rec.box, W, H, rec.path)
         # Reduce only as far as the face box (not the whole photo) stays at least the model size.
         reduction = jpeg_reduction(min(x1 - x0, y1 - y0), self.size) if self.reduced_decode else 1
         # Boxes are in stored pixels (the datasets' tools ignore EXIF): crop those, then turn the crop

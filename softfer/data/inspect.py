@@ -20,9 +20,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
-from softfer.data.records import ReadReport, Record, is_regular_file, paired_splits, path_key, split_role
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    face_box_region,
+    is_regular_file,
+    paired_splits,
+    path_key,
+    split_role,
+)
 from softfer.io.console import progress
-from softfer.io.images import verify_images
+from softfer.io.errors import MediaError
+from softfer.io.images import image_size, read_bytes, verify_images
 from softfer.io.video import VideoError, video_info
 
 # Above this share of items whose label disagrees with their vote argmax, `data inspect` warns loudly.
@@ -178,15 +187,29 @@ def _verify(records: dict[str, Record]) -> list[str]:
             video_info(path)
         except VideoError as exc:
             problems.append(f"unreadable or truncated video: {exc}")
-    checked = verify_images(progress(images, description="verify images"))
-    problems += [f"unreadable or damaged image: {p} ({why})" for p, why in checked]
+    checked = dict(verify_images(progress(images, description="verify images")))
+    problems += [f"unreadable or damaged image: {p} ({why})" for p, why in checked.items()]
+    boxed = [r for r in records.values() if r.box is not None and not r.frames and r.path not in checked]
+    return problems + [f"unusable face box: {why}" for why in _box_problems(boxed)]
+
+
+def _box_problems(records: list[Record]) -> list[str]:
+    """A face box that training would refuse (``face_box_region``), per record of a decodable image."""
+    problems = []
+    for r in records:
+        try:
+            data = read_bytes(r.path)
+            height, width = image_size(data, r.path)
+            face_box_region(r.box, width, height, r.path)
+        except MediaError as exc:
+            problems.append(str(exc))
     return problems
 
 
 @dataclass
 class Inspection:
-    """What ``data inspect`` found: the text report, every problem line, and the files that failed to
-    decode under ``verify`` (the CLI exits 1 when there are any)."""
+    """What ``data inspect`` found: the text report, every problem line (the CLI exits 1 when there are
+    any), and those of ``verify``: files that failed to decode, face boxes outside their image."""
 
     text: str
     problems: list[str]

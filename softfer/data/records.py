@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,26 @@ class ReadReport:
         if self.notes:
             text += f"; {len(self.notes)} note(s), first: {self.notes[0]}"
         return text
+
+
+def face_box_region(
+    box: tuple[int, int, int, int], width: int, height: int, path: str | Path
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the part of a ``width`` x ``height`` image that the face ``box`` (x, y, w, h)
+    covers, as training crops it and `data inspect --verify` checks it.
+
+    Raises:
+        MediaError: less than 2 px of the box inside the image (never the whole photo instead: that would
+            measure another input than the one listed).
+    """
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise MediaError(
+            f"{path}: face box x={x} y={y} w={w} h={h} lies outside the {width}x{height} image "
+            "(less than 2 px of it inside)"
+        )
+    return x0, y0, x1, y1
 
 
 def is_regular_file(path: str | Path) -> bool:

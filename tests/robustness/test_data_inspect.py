@@ -178,3 +178,45 @@ def test_verify_refuses_special_files_given_as_media(tmp_path, kind):
         report = inspect_dataset("manifest", str(man), verify=True)
     kind_name = "image" if kind == "image" else "video file"
     assert f"all: {name}: {kind_name} not a regular file ({tmp_path / name})" in report, report
+
+
+def test_verify_refuses_a_face_box_outside_its_image_as_training_does(tmp_path, capsys):
+    """Found (audit): an AffectNet face box lying wholly outside its image passed `data inspect --verify`
+    ("0 unreadable"), and training refused the image."""
+    import pandas as pd
+
+    from softfer.cli import main
+    from softfer.data.datasets import ImageDataset
+    from softfer.data.synthetic.generate import generate_affectnet
+
+    generate_affectnet(tmp_path, images=40, size=32, seed=0, workers=1)
+    assert main(["data", "inspect", "affectnet", str(tmp_path), "--verify"]) == 0
+    capsys.readouterr()
+    table_path = tmp_path / "Manually_Annotated_file_lists" / "training.csv"
+    table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+    table.loc[1, "face_x"] = "-50"
+    table.to_csv(table_path, index=False)
+    assert main(["data", "inspect", "affectnet", str(tmp_path), "--verify"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    listed = re.search(r"unusable face box: (\S+): (face box x=-50 .*? inside\))", out)
+    assert listed, out
+    row = table.loc[1]
+    box = tuple(int(row[k]) for k in ("face_x", "face_y", "face_width", "face_height"))
+    record = Record(id="x", path=Path(listed[1]), label=0, box=box)
+    with pytest.raises(MediaError) as refused:  # training's refusal, word for word
+        ImageDataset([record], num_classes=8, train=False, size=32).load(0)
+    assert str(refused.value) == f"{listed[1]}: {listed[2]}"
+
+
+def test_inspect_exits_1_when_it_lists_a_problem(tmp_path, capsys):
+    """Found (audit): missing clip folders were listed ("problems: 5") with exit status 0."""
+    import shutil
+
+    from softfer.cli import main
+
+    _dfew(tmp_path, clips=7)
+    assert main(["data", "inspect", "dfew", str(tmp_path)]) == 0
+    assert "problems: 0" in capsys.readouterr().out
+    shutil.rmtree(tmp_path / "Clip" / "clip_224x224" / "00003")
+    assert main(["data", "inspect", "dfew", str(tmp_path)]) == 1
+    assert "problems: 0" not in capsys.readouterr().out
