@@ -26,7 +26,7 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 from torchvision.transforms.v2 import functional as F
 
 from softfer.data.fingerprint import digest, media_stats
-from softfer.data.records import Record, face_box_region
+from softfer.data.records import Record, image_region
 from softfer.data.sampling import item_rng, segment_indices
 from softfer.data.transforms import ClipTransform, eval_transform, seeded_call
 from softfer.io.files import atomic_write, remove_stale_temporaries
@@ -34,7 +34,6 @@ from softfer.io.images import (
     MediaError,
     decode_frames,
     decode_image,
-    image_size,
     jpeg_reduction,
     limit_worker_threads,
     read_bytes,
@@ -358,10 +357,7 @@ class ImageDataset(_LabelledDataset):
     def load(self, i: int) -> dict[str, torch.Tensor]:
         rec = self.records[i]
         data = read_bytes(rec.path)
-        H, W = image_size(data, rec.path)
-        x0, y0, x1, y1 = 0, 0, W, H
-        if rec.box is not None:
-            x0, y0, x1, y1 = face_box_region(rec.box, W, H, rec.path)
+        H, W, x0, y0, x1, y1 = image_region(data, rec.path, rec.box)  # the checks inspect --verify runs
         # Reduce only as far as the face box (not the whole photo) stays at least the model size.
         reduction = jpeg_reduction(min(x1 - x0, y1 - y0), self.size) if self.reduced_decode else 1
         # Boxes are in stored pixels (the datasets' tools ignore EXIF): crop those, then turn the crop

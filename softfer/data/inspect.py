@@ -23,7 +23,7 @@ from softfer.data.formats import ReadRequest, get_format
 from softfer.data.records import (
     ReadReport,
     Record,
-    face_box_region,
+    image_region,
     is_regular_file,
     paired_splits,
     path_key,
@@ -31,7 +31,7 @@ from softfer.data.records import (
 )
 from softfer.io.console import progress
 from softfer.io.errors import MediaError
-from softfer.io.images import image_size, read_bytes, verify_images
+from softfer.io.images import read_bytes, verify_images
 from softfer.io.video import VideoError, video_info
 
 # Above this share of items whose label disagrees with their vote argmax, `data inspect` warns loudly.
@@ -189,20 +189,19 @@ def _verify(records: dict[str, Record]) -> list[str]:
             problems.append(f"unreadable or truncated video: {exc}")
     checked = dict(verify_images(progress(images, description="verify images")))
     problems += [f"unreadable or damaged image: {p} ({why})" for p, why in checked.items()]
-    boxed = [r for r in records.values() if r.box is not None and not r.frames and r.path not in checked]
-    return problems + [f"unusable face box: {why}" for why in _box_problems(boxed)]
+    stills = [r for r in records.values() if not r.frames and not r.is_video_file and r.path not in checked]
+    return problems + _still_image_problems(stills)
 
 
-def _box_problems(records: list[Record]) -> list[str]:
-    """A face box that training would refuse (``face_box_region``), per record of a decodable image."""
+def _still_image_problems(records: list[Record]) -> list[str]:
+    """What training's load of a still image refuses beyond the decode (``image_region``): a header that
+    does not read, a face box outside its image."""
     problems = []
     for r in records:
         try:
-            data = read_bytes(r.path)
-            height, width = image_size(data, r.path)
-            face_box_region(r.box, width, height, r.path)
+            image_region(read_bytes(r.path), r.path, r.box)
         except MediaError as exc:
-            problems.append(str(exc))
+            problems.append(f"unusable image: {exc}")
     return problems
 
 

@@ -82,16 +82,19 @@ class ReadReport:
         return text
 
 
-def face_box_region(
-    box: tuple[int, int, int, int], width: int, height: int, path: str | Path
-) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1): the part of a ``width`` x ``height`` image that the face ``box`` (x, y, w, h)
-    covers, as training crops it and `data inspect --verify` checks it.
+def image_region(data: bytes, path: str | Path, box: tuple[int, int, int, int] | None) -> tuple[int, ...]:
+    """(height, width, x0, y0, x1, y1) of a still image from its header: the part a face ``box`` (x, y, w,
+    h) covers, or the whole image without one. Training crops it and `data inspect --verify` checks it.
 
     Raises:
-        MediaError: less than 2 px of the box inside the image (never the whole photo instead: that would
-            measure another input than the one listed).
+        MediaError: a header that does not read, or less than 2 px of the box inside the image (never the
+            whole photo instead: that would measure another input than the one listed).
     """
+    from softfer.io.images import image_size  # here: OpenCV's import (50 ms) is not the CLI parser's
+
+    height, width = image_size(data, path)
+    if box is None:
+        return height, width, 0, 0, width, height
     x, y, w, h = box
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -99,7 +102,7 @@ def face_box_region(
             f"{path}: face box x={x} y={y} w={w} h={h} lies outside the {width}x{height} image "
             "(less than 2 px of it inside)"
         )
-    return x0, y0, x1, y1
+    return height, width, x0, y0, x1, y1
 
 
 def is_regular_file(path: str | Path) -> bool:

@@ -198,7 +198,7 @@ def test_verify_refuses_a_face_box_outside_its_image_as_training_does(tmp_path, 
     table.to_csv(table_path, index=False)
     assert main(["data", "inspect", "affectnet", str(tmp_path), "--verify"]) == 1
     out = " ".join(capsys.readouterr().out.split())
-    listed = re.search(r"unusable face box: (\S+): (face box x=-50 .*? inside\))", out)
+    listed = re.search(r"unusable image: (\S+): (face box x=-50 .*? inside\))", out)
     assert listed, out
     row = table.loc[1]
     box = tuple(int(row[k]) for k in ("face_x", "face_y", "face_width", "face_height"))
