@@ -33,3 +33,9 @@ def held_out_settable_words() -> str:
     """``HELD_OUT_SETTABLE`` as the help and the errors say it: "data.*, run.device, ... or run.x"."""
     words = [k + "*" if k.endswith(".") else k for k in HELD_OUT_SETTABLE]
     return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+# Annotator votes for one class of one clip or face (every vote table: `labels votes`, DFEW, FER+). The
+# datasets have 10 to 40 annotators, so a larger count is a damaged cell; checked before the int64 cast,
+# which would wrap a count above 9.2e18 into a negative one.
+MAX_VOTES = 1000

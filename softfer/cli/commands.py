@@ -17,6 +17,8 @@ def _kv_map(items: Sequence[str] | None) -> dict[str, str]:
         if "=" not in item:
             raise ValueError(f"--column: expected CLASS=COLUMN, got {item!r}")
         k, v = item.split("=", 1)
+        if k.strip() in out:  # the second would silently replace the first
+            raise ValueError(f"--column: class {k.strip()!r} given twice; give one column per class")
         out[k.strip()] = v.strip()
     return out
 

@@ -92,7 +92,7 @@ def votes_to_labels(
 
     ``out`` is never ``path`` and replaces an existing file only with ``overwrite`` (``softfer.io.outputs``).
     """
-    check_output(out, inputs=[path], overwrite=overwrite)
+    check_output(out, inputs=[path], overwrite=overwrite, suffix=".csv")  # CSV is what is written
     table = read_table(path)
     cols = find_class_columns(table, classes, column_map=column_map)
     votes = validate_votes(
@@ -100,6 +100,7 @@ def votes_to_labels(
         num_classes=len(classes),
         source=str(path),
         row_names=table.where,
+        columns=[table.header[c] for c in cols],
     )
     soft, hard, agree = soft_labels(votes), hard_labels(votes, tie=tie), clip_agreement(votes)
     id_idx = _id_column(table, id_column)
@@ -206,6 +207,7 @@ def va_to_labels(
     _check_class_names(class_names)
     outputs, options = ([out, save_stats], ["--out", "--save-stats"]) if save_stats else ([out], ["--out"])
     check_outputs(outputs, inputs=[path, stats_path], overwrite=overwrite, what=options, kind="file")
+    check_output(out, inputs=[path, stats_path], overwrite=overwrite, suffix=".csv")  # CSV is what is written
     table = read_table(path)
     if not table.rows:
         raise ValueError(f"{path}: no rows under the header")

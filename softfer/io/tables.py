@@ -83,6 +83,8 @@ def iter_table_chunks(
     if chunk_rows < 1:  # checked here, at the call, not at the first chunk
         raise ValueError(f"chunk_rows must be 1 or more, got {chunk_rows}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give the table file in it (.csv, .tsv, .txt or .xlsx)")
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
@@ -300,6 +302,25 @@ def match_class_columns(table: Table, classes: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def _map_classes(column_map: Mapping[str, str], classes: list[str]) -> dict[str, str]:
+    """``column_map`` keyed by the names in ``classes``; a key that names no class (or one named by another
+    key) is refused, not ignored: the class would silently take the column its header matches."""
+    wanted = {class_key(c): c for c in classes}
+    unknown = [k for k in column_map if not class_key(k) or class_key(k) not in wanted]
+    if unknown:
+        raise ValueError(
+            f"column map: {', '.join(map(repr, unknown))} name(s) no class; the classes are "
+            f"{', '.join(classes)} (case and synonyms such as 'happiness' are accepted)"
+        )
+    out: dict[str, str] = {}
+    for key, column in column_map.items():
+        name = wanted[class_key(key)]
+        if name in out:
+            raise ValueError(f"column map: two keys name class {name!r}; give one column per class")
+        out[name] = column
+    return out
+
+
 def find_class_columns(
     table: Table, classes: Iterable[str], *, column_map: Mapping[str, str] | None = None
 ) -> list[int]:
@@ -308,14 +329,16 @@ def find_class_columns(
     Args:
         table: the table.
         classes: canonical class names in the wanted order (e.g. DFEW_CLASSES).
-        column_map: optional overrides, canonical class name -> column name in the file (matched exactly,
-            ignoring case and surrounding whitespace).
+        column_map: optional overrides, class -> column name in the file. The class is named as a header
+            names it (``class_key``: "Happy" and "happiness" are "happy"); the column is matched exactly,
+            ignoring case and surrounding whitespace.
 
     Raises:
-        ValueError: for a class with no column, or two columns naming one class.
+        ValueError: for a class with no column, two columns naming one class, or a column map whose key
+            names no class or a class twice.
     """
     classes = list(classes)
-    column_map = dict(column_map or {})
+    column_map = _map_classes(column_map or {}, classes)
     matched = match_class_columns(table, [c for c in classes if c not in column_map])
     out, missing = [], []
     for c in classes:

@@ -16,6 +16,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 VA_MISSING = -2.0  # AffectNet's sentinel for "no valence/arousal annotation"
+STATS_FIELDS = ("priors", "means", "covs", "counts")  # AffectStats' fields, in order (to_dict, from_dict)
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,59 @@ class AffectStats:
         return len(self.priors)
 
     def to_dict(self) -> dict[str, list]:
-        return {k: getattr(self, k).tolist() for k in ("priors", "means", "covs", "counts")}
+        return {k: getattr(self, k).tolist() for k in STATS_FIELDS}
 
     @classmethod
-    def from_dict(cls, d: dict[str, list]) -> AffectStats:
-        return cls(*(np.asarray(d[k], dtype=np.float64) for k in ("priors", "means", "covs", "counts")))
+    def from_dict(cls, d: object) -> AffectStats:
+        """Statistics from ``to_dict``'s fields, checked (``_check_stats_fields``); other fields are ignored.
+
+        Raises:
+            ValueError: naming the first field that is missing, of the wrong shape, or not statistics.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"expected an object with the fields {', '.join(STATS_FIELDS)}")
+        missing = [k for k in STATS_FIELDS if k not in d]
+        if missing:
+            raise ValueError(f"no field {', '.join(map(repr, missing))} (fields: {', '.join(STATS_FIELDS)})")
+        arrays = {}
+        for k in STATS_FIELDS:
+            try:
+                arrays[k] = np.asarray(d[k], dtype=np.float64)
+            except (ValueError, TypeError):  # text, null, or rows of unequal length
+                raise ValueError(f"field {k!r} is not an array of numbers") from None
+        _check_stats_fields(arrays)
+        return cls(*(arrays[k] for k in STATS_FIELDS))
+
+
+def _check_stats_fields(a: dict[str, np.ndarray]) -> None:
+    """Refuse arrays that are no per-class VA statistics, naming the field (and class): shapes (K,), (K, 2),
+    (K, 2, 2), (K,); finite; priors and counts >= 0, priors with a positive sum; means in [-1, 1] (means of
+    VA values); covariances symmetric positive definite (as ``fit_affect_stats`` fits them) with variances
+    at most 1 (those of VA values)."""
+    if a["priors"].ndim != 1 or len(a["priors"]) == 0:
+        raise ValueError(f"field 'priors' has shape {a['priors'].shape}, expected one number per class")
+    k = len(a["priors"])
+    shapes = {"priors": (k,), "means": (k, 2), "covs": (k, 2, 2), "counts": (k,)}
+    for name, shape in shapes.items():
+        if a[name].shape != shape:
+            raise ValueError(f"field {name!r} has shape {a[name].shape}, expected {shape} for {k} classes")
+        if not np.isfinite(a[name]).all():
+            raise ValueError(f"field {name!r} holds NaN or infinite values")
+    for name in ("priors", "counts"):
+        if (a[name] < 0).any():
+            raise ValueError(f"field {name!r} holds a negative value: {a[name].tolist()}")
+    if a["priors"].sum() <= 0:
+        raise ValueError("field 'priors' sums to 0: no class has a prior")
+    far = np.flatnonzero((np.abs(a["means"]) > 1).any(axis=1))
+    if len(far):
+        raise ValueError(f"field 'means': class {far[0]} mean {a['means'][far[0]].tolist()} outside [-1, 1]")
+    for c, cov in enumerate(a["covs"]):
+        symmetric = np.isclose(cov[0, 1], cov[1, 0], rtol=1e-9, atol=1e-12)
+        if not symmetric or cov[0, 0] <= 0 or cov[1, 1] > 1 or cov[0, 0] > 1 or np.linalg.det(cov) <= 1e-12:
+            raise ValueError(
+                f"field 'covs': class {c} covariance {cov.tolist()} is not symmetric positive definite "
+                "with variances at most 1"
+            )
 
 
 def validate_va(

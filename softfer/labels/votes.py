@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from softfer.classes import CLEAR_THRESHOLD, SHARE_TOLERANCE
+from softfer.limits import MAX_VOTES
 
 TieRule = Literal["first", "random", "drop"]
 
@@ -17,20 +19,45 @@ def _row_name(row_names: Sequence[str] | None, i: int) -> str:
     return f"row {i}" if row_names is None else str(row_names[i])
 
 
+def _empty_hint(source: str) -> str:
+    """Why a vote cell may read as NaN: it is empty, or (in a workbook) a formula no spreadsheet computed."""
+    hint = " (an empty cell reads as NaN"
+    if Path(source).suffix.lower() in (".xlsx", ".xlsm"):
+        # openpyxl reads the value a spreadsheet stored; a file written by a script stores none for a formula
+        hint += "; so does a formula cell never computed: open and save the file in a spreadsheet program"
+    return hint + ")"
+
+
+def _check_cap(
+    arr: np.ndarray, source: str, row_names: Sequence[str] | None, columns: Sequence[str] | None
+) -> None:
+    """Refuse a (finite) count above ``MAX_VOTES``, naming its row and column."""
+    big = arr > MAX_VOTES
+    if big.any():
+        i, j = (int(k) for k in np.argwhere(big)[0])
+        column = f"column {columns[j]!r}" if columns is not None else f"vote column {j + 1} of {arr.shape[1]}"
+        raise ValueError(
+            f"{source}: {_row_name(row_names, i)} has a vote count of {arr[i, j]:g} in {column}, "
+            f"above {MAX_VOTES} (softfer.limits.MAX_VOTES): a damaged cell; fix it"
+        )
+
+
 def validate_votes(
     votes: np.ndarray | Sequence[Sequence[float]],
     *,
     num_classes: int | None = None,
     source: str = "votes",
     row_names: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Check a vote-count table and return it as int64.
 
     Args:
-        votes: (N, C) non-negative integer vote counts.
+        votes: (N, C) non-negative integer vote counts, each at most ``softfer.limits.MAX_VOTES``.
         num_classes: expected C; None accepts any C >= 2.
         source: what the table came from (a file name), used in error messages.
         row_names: optional per-row names for error messages (e.g. "annotation.xlsx:row 12").
+        columns: optional names of the C vote columns (headers), for the message of a count above the cap.
 
     Raises:
         ValueError: naming the source and the first offending row.
@@ -43,7 +70,7 @@ def validate_votes(
     if arr.shape[1] < 2:
         raise ValueError(f"{source}: need at least 2 classes, got {arr.shape[1]}")
     checks = (
-        (~np.isfinite(arr).all(axis=1), "contains NaN or infinite vote counts"),
+        (~np.isfinite(arr).all(axis=1), "contains NaN or infinite vote counts" + _empty_hint(source)),
         ((arr < 0).any(axis=1), "contains negative vote counts"),
         ((arr != np.round(arr)).any(axis=1), "contains non-integer vote counts"),
         (arr.sum(axis=1) == 0, "has no votes at all (all-zero row)"),
@@ -52,6 +79,7 @@ def validate_votes(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{source}: {_row_name(row_names, i)} {what}: {arr[i].tolist()}")
+    _check_cap(arr, source, row_names, columns)  # before the int64 cast, which would wrap a huge count
     return arr.astype(np.int64)
 
 
