@@ -182,7 +182,8 @@ def test_row_counts_pixels_and_votes_are_checked_naming_file_and_row(tmp_path):
         read_ferplus(votes, split="test")
     lines[2] = lines[2].replace(",-6,", f",{'9' * 25},")  # would wrap round as an int64
     (votes / "fer2013new.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"fer2013new.csv:line 3 has a vote count of 1e\+25 in column .happiness., above 1000"):
+    big = r"fer2013new.csv:line 3 has a vote count of 1e\+25 in column .happiness., above 1000"
+    with pytest.raises(ValueError, match=big):
         read_ferplus(votes, split="test")
 
 
