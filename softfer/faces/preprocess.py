@@ -25,7 +25,7 @@ from softfer.faces.track import FaceTrack, track_main_face
 from softfer.io.console import progress
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, atomic_write, write_json_atomic
 from softfer.io.outputs import check_outputs, safe_name
-from softfer.io.video import iter_frames
+from softfer.io.video import iter_frames, still_image_format
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,18 @@ def aligned_frames(path: Path, track: FaceTrack, size: int) -> Iterator[tuple[in
             yield i, t, align_face(frame, track.landmarks[i], size)
 
 
+def check_video(path: Path) -> None:
+    """Refuse a still image named as a video (``photo.mp4`` holding a JPEG) before anything is written; the
+    video reader refuses it too (``softfer.io.video``), this names it up front. Decided by the content, as
+    FFmpeg opens it; a file it cannot open passes here (decoding then says why)."""
+    still = still_image_format(path)
+    if still:
+        raise ValueError(
+            f"{path} is a still image ({still}) named as a video: preprocess takes videos; give a photo "
+            "its own suffix (.jpg, .png) and predict it with `softfer predict`"
+        )
+
+
 def list_videos(src: Path) -> list[Path]:
     """The video files of a folder (sorted), or the file itself."""
     if src.is_file():
@@ -71,6 +83,7 @@ def list_videos(src: Path) -> list[Path]:
                 f"{src} is a file but not a video ({', '.join(VIDEO_SUFFIXES)}): preprocess takes a video "
                 "or a folder of videos"
             )
+        check_video(src)
         return [src]
     if not src.is_dir():
         raise ValueError(f"{src}: no such file or folder")
@@ -144,16 +157,42 @@ def _frames_only(folder: Path) -> bool:
     )
 
 
-def _check_clip_folders(finals: list[Path], overwrite: bool) -> None:
-    """With ``overwrite``, an existing clip folder is replaced only when it holds frames and nothing else:
-    preprocess never removes a folder of anything else (e.g. a user's folder with a clip's name)."""
+MANIFEST_COLUMNS = ["path", "id", "source", "frames", "aligned_frames", "note"]
+
+
+def _earlier_clips(out: Path) -> set[Path]:
+    """The clip folders (resolved) that the manifest of an earlier preprocess into ``out`` lists: what
+    preprocess can show it wrote there; none without a manifest of preprocess's own columns."""
+    try:
+        with (out / "manifest.csv").open(newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != MANIFEST_COLUMNS:
+                return set()
+            return {(out / row["path"]).resolve() for row in reader if row.get("path")}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return set()
+
+
+def _check_clip_folders(finals: list[Path], overwrite: bool, out: Path) -> None:
+    """With ``overwrite``, an existing clip folder is replaced only when it holds frames and nothing else
+    and OUT/manifest.csv lists it as a clip preprocess wrote: preprocess never removes a folder it did not
+    make (e.g. a user's folder of photos with a clip's name)."""
     if not overwrite:
         return  # existing ones were refused by check_outputs
-    other = [f for f in finals if (f.exists() or f.is_symlink()) and not _frames_only(f)]
+    existing = [f for f in finals if f.exists() or f.is_symlink()]
+    other = [f for f in existing if not _frames_only(f)]
     if other:
         raise ValueError(
             f"{other[0]} exists and is not a folder of frames ({len(other)} such): preprocess replaces "
             "earlier clips only; move it away or choose another OUT"
+        )
+    ours = _earlier_clips(out)
+    foreign = [f for f in existing if f.resolve() not in ours]
+    if foreign:
+        raise ValueError(
+            f"{foreign[0]} exists, but {out / 'manifest.csv'} does not list it as a clip preprocess wrote "
+            f"({len(foreign)} such): preprocess replaces its own earlier clips only; move it away or "
+            "choose another OUT"
         )
 
 
@@ -163,6 +202,7 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
     tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
     created = False  # only what this call created is ever removed
     try:
+        check_video(video)
         frames = progress(iter_frames(video), description=f"faces in {video.name}")
         track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
         if not track.present.any():
@@ -206,7 +246,8 @@ def preprocess_videos(
 
     Before any video is read, every output is checked (``softfer.io.outputs``): nothing is written inside
     ``src``; an existing clip folder, manifest or report is refused without ``overwrite``, and with it only
-    a folder of frames is replaced.
+    a folder of frames that OUT/manifest.csv lists (a clip of an earlier preprocess) is replaced. A still
+    image named as a video is refused (``check_video``).
     """
     opts = options or FaceOptions()
     out = Path(out)
@@ -222,7 +263,7 @@ def preprocess_videos(
     finals = [_inside(frames_root, frames_root / n) for n in names]
     summary = [out / "manifest.csv", out / "preprocess_report.json"]
     check_outputs([*finals, *summary], inputs=[src], overwrite=overwrite, what="OUT")
-    _check_clip_folders(finals, overwrite)
+    _check_clip_folders(finals, overwrite, out)
     detector = opts.detector()
     frames_root.mkdir(parents=True, exist_ok=True)
     report: dict = {"videos": len(videos), "no_face": [], "failed": []}
@@ -242,7 +283,7 @@ def preprocess_videos(
             report["no_face"].append(str(video))
     with atomic_write(out / "manifest.csv", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "id", "source", "frames", "aligned_frames", "note"])
+        w.writerow(MANIFEST_COLUMNS)
         w.writerows([[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0])
     report["clips_written"] = sum(r[3] > 0 for r in rows)
     report["frames_total"] = sum(r[2] for r in rows)

@@ -119,9 +119,37 @@ def _open(path: str | Path):
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: has no video stream")
+    still = _still_image(container)
+    if still:
+        container.close()
+        raise VideoError(
+            f"{path} is a still image ({still}) named as a video: read as a one-frame clip its pixels would "
+            "pass no media gate check; give it an image suffix (.jpg, .png)"
+        )
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream
+
+
+def _still_image(container) -> str | None:
+    """The image format FFmpeg opened a file with (jpeg, png, ...; its image demuxers: image2, image2pipe,
+    <format>_pipe), or None for a video container."""
+    name = container.format.name
+    if name in ("image2", "image2pipe") or name.endswith("_pipe"):
+        return name.removesuffix("_pipe")
+    return None
+
+
+def still_image_format(path: str | Path) -> str | None:
+    """The image format of a file FFmpeg opens as a still image (a photo named .mp4), else None (a video,
+    or a file it cannot open: decoding then says why)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return _still_image(container)
+    except (av.error.FFmpegError, OSError):
+        return None
 
 
 def _rotation(frame) -> int:

@@ -343,6 +343,74 @@ def test_view_refuses_missing_or_other_media_and_existing_pages(pages, tmp_path,
         write_view(tmp_path / "table.json")
 
 
+def test_view_writes_its_page_only_under_an_html_name(pages, tmp_path):
+    """Found: `view R.json --out clip.mp4` wrote the HTML page named .mp4 (or .json); with --overwrite it
+    replaced the user's video of that name."""
+    video = tmp_path / "clip.mp4"
+    shutil.copy(pages["src"] / "clip.mp4", video)
+    before = video.read_bytes()
+    for name in ("clip.mp4", "page.json"):
+        with pytest.raises(ValueError, match=r"the file written is \.html; name it NAME\.html"):
+            write_view(pages["out"] / "group.jpg.json", tmp_path / name, overwrite=True)
+    assert video.read_bytes() == before and not (tmp_path / "page.json").exists()
+    assert "<html" in write_view(pages["out"] / "group.jpg.json", tmp_path / "page.HTML").read_text()
+
+
+def _set(keys, value):
+    """An edit of a result: ``value`` at the path ``keys`` (deleted when it is ``del``)."""
+
+    def edit(result):
+        *inner, last = keys
+        for k in inner:
+            result = result[k]
+        if value == "del":
+            del result[last]
+        else:
+            result[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (_set(["meta", "size"], "del"), r"meta\.size is missing"),
+        (_set(["meta", "size"], ["a", "b"]), r'meta\.size is \["a", "b"\]'),
+        (_set(["meta", "frames"], "many"), r'meta\.frames is "many"'),
+        (_set(["meta", "photo"], "yes"), r'meta\.photo is "yes"'),
+        (_set(["meta", "note"], "del"), r"meta\.note is missing"),
+        (_set(["meta"], []), r"meta is \[\]"),
+        (_set(["frames"], 5), r"frames is 5"),
+        (_set(["frames", 0], []), r"frames\[0\] is \[\]"),
+        (_set(["frames", 0, "track"], "x"), r'frames\[0\]\.track is "x"'),
+        (_set(["frames", 0, "frame"], 1), r"frames\[0\]\.frame is 1.*below meta\.frames \(1\)"),
+        (_set(["frames", 0, "x0"], "12"), r'frames\[0\]\.x0 is "12"'),
+        (_set(["frames", 0, "second"], "joy"), r'frames\[0\]\.second is "joy"'),
+        (_set(["meta", "classes", 0], "Happy"), r"frames\[0\]\.p_Happy is missing"),  # a class renamed
+        (_set(["frames", 1, "p_happy"], float("nan")), r"frames\[1\]\.p_happy is NaN or infinite"),
+        (_set(["meta", "duration"], float("inf")), r"meta\.duration is NaN or infinite"),
+    ],
+)
+def test_view_refuses_an_edited_result_naming_the_file_and_the_field(pages, tmp_path, edit, said):
+    """Found: an edited JSON gave KeyError 'size', AttributeError, TypeError (exit 1) or `invalid literal
+    for int()` naming no file; a NaN (which the page's JSON.parse refuses) gave exit 0 and a blank page."""
+    result = json.loads((pages["out"] / "group.jpg.json").read_text())
+    edit(result)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(result))  # Python writes NaN and Infinity, as an editor might
+    with pytest.raises(ValueError, match=r"edited\.json: " + said) as caught:
+        read_result(path)
+    assert "\n" not in str(caught.value)
+    argv = ["view", str(path), "--media", str(pages["src"] / "group.jpg"), "--out", str(tmp_path / "p.html")]
+    assert main(argv) == 2 and not (tmp_path / "p.html").exists()
+
+
+def test_view_reads_predicts_own_results_as_they_are(pages):
+    """predict writes null where there is no value: its results pass the checks unchanged."""
+    for name in ("clip.mp4.json", "group.jpg.json"):
+        assert read_result(pages["out"] / name) == json.loads((pages["out"] / name).read_text())
+
+
 def test_view_of_a_video_or_a_photo_imports_no_torch(pages, tmp_path):
     """`softfer view` reads a JSON and re-encodes the media: it needs no model code, so it loads no torch
     (about 2 s of start-up on a CPU), as `softfer --help` loads none (tests/test_import_floors.py)."""

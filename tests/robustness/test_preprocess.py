@@ -155,3 +155,54 @@ def test_an_error_other_than_a_value_error_costs_only_its_video(media, tmp_path,
     assert report["clips_written"] == 1 and not report["no_face"]
     assert sorted(p.name for p in (tmp_path / "out" / "frames").iterdir()) == ["small"]
     assert [r["source"] for r in _manifest(tmp_path / "out")] == [str(src / "small.mp4")]
+
+
+def test_a_still_image_named_as_a_video_is_refused_not_read_as_a_one_frame_clip(media, tmp_path, opts):
+    """Found: a JPEG named .mp4 became a one-frame clip, its pixels read by FFmpeg past the media gate
+    (no EXIF orientation, no alpha compositing). Refused by its content, as the video it claims to be."""
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(media / "single_face.jpg", src / "photo.mp4")
+    shutil.copy(media / "single_face.mp4", src / "whole.mp4")
+    with pytest.raises(ValueError, match=r"photo\.mp4 is a still image \(jpeg\) named as a video"):
+        preprocess_videos(src / "photo.mp4", tmp_path / "one", layout="folders", options=opts)
+    assert not (tmp_path / "one").exists()
+    report = preprocess_videos(src, tmp_path / "out", layout="folders", options=opts)  # costs only itself
+    (failed,) = report["failed"]
+    assert failed["video"] == str(src / "photo.mp4") and "still image (jpeg)" in failed["error"]
+    assert report["clips_written"] == 1
+    assert sorted(p.name for p in (tmp_path / "out" / "frames").iterdir()) == ["whole"]
+    # one rule for every reader of videos: predict's too (softfer.io.video)
+    from softfer.io.video import VideoError, iter_frames, video_info
+
+    for read in (lambda: next(iter_frames(src / "photo.mp4")), lambda: video_info(src / "photo.mp4")):
+        with pytest.raises(VideoError, match=r"photo\.mp4 is a still image \(jpeg\) named as a video"):
+            read()
+
+
+def test_overwrite_never_removes_a_folder_of_photos_that_preprocess_did_not_write(media, tmp_path, opts):
+    """Found: --overwrite deleted a user's folder of photos named like a clip (any folder of images passed
+    for an earlier clip). Only the clips OUT/manifest.csv lists, which preprocess wrote, are replaced."""
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(media / "single_face.mp4", src / "a.mp4")
+    mine = tmp_path / "out" / "frames" / "a"
+    mine.mkdir(parents=True)
+    shutil.copy(media / "single_face.jpg", mine / "holiday.jpg")
+    with pytest.raises(ValueError, match=r"frames/a exists, but .*manifest\.csv does not list it"):
+        preprocess_videos(src, tmp_path / "out", layout="folders", options=opts, overwrite=True)
+    assert [p.name for p in mine.iterdir()] == ["holiday.jpg"]
+
+    shutil.rmtree(tmp_path / "out")  # preprocess's own clip is replaced; a user's beside it is not
+    preprocess_videos(src, tmp_path / "out", layout="folders", options=opts)
+    stale = mine / "000001.jpg"
+    stale.write_bytes(b"an earlier run's frame")
+    preprocess_videos(src, tmp_path / "out", layout="folders", options=opts, overwrite=True)
+    assert stale.read_bytes() != b"an earlier run's frame"
+    shutil.copy(media / "single_face.mp4", src / "b.mp4")
+    theirs = tmp_path / "out" / "frames" / "b"
+    theirs.mkdir()
+    shutil.copy(media / "single_face.jpg", theirs / "holiday.jpg")
+    with pytest.raises(ValueError, match=r"frames/b exists, but .*manifest\.csv does not list it"):
+        preprocess_videos(src, tmp_path / "out", layout="folders", options=opts, overwrite=True)
+    assert [p.name for p in theirs.iterdir()] == ["holiday.jpg"]
