@@ -12,6 +12,7 @@ import numpy as np
 from softfer import metrics
 from softfer.analysis.gradcam import CAM_SCALE_LABEL, Cam, explain
 from softfer.config import ExperimentConfig, load_config
+from softfer.config.identity import check_own_config
 from softfer.engine.data import build_data, config_inputs, read_records
 from softfer.engine.evaluate import read_metrics
 from softfer.inference.loading import load_trained_model
@@ -34,16 +35,122 @@ ANALYSIS_FILES = (
 )
 
 
-def read_predictions(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
-    """(ids, labels, predicted probabilities, target soft labels, classes) from predictions.csv."""
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{path}: no predictions")
-    classes = tuple(k[2:] for k in rows[0] if k.startswith("p_"))
-    probs = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
-    soft = np.array([[float(r[f"q_{c}"]) for c in classes] for r in rows])
-    return [r["id"] for r in rows], np.array([int(r["label"]) for r in rows]), probs, soft, classes
+def read_predictions(
+    path: Path, *, num_samples: int | None = None, classes: tuple[str, ...] | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    """(ids, labels, predicted probabilities, target soft labels, classes) from predictions.csv, checked
+    to be as ``engine.evaluate.write_predictions`` writes it: every column of each class, unique ids,
+    labels within the classes, each p_ and q_ row a probability distribution; with ``num_samples`` and
+    ``classes`` (metrics.json's), that many labelled rows and those classes.
+
+    Raises:
+        ValueError: one line naming the file, the line and column, and what to do.
+    """
+    header, lines = _csv_lines(path)
+    found = tuple(k[2:] for k in header if k.startswith("p_"))
+    if classes is not None and found != tuple(classes):
+        raise ValueError(
+            f"{path}: p_ columns for {', '.join(found) or 'no class'}, but metrics.json scores "
+            f"{', '.join(classes)}; {_REWRITE}"
+        )
+    col = {name: i for i, name in enumerate(header)}
+    missing = [n for n in ("id", "label", *(f"{k}_{c}" for k in "pq" for c in found)) if n not in col]
+    if not found or missing or len(col) < len(header):
+        what = "a column named twice" if found and not missing else f"no column {', '.join(missing) or 'p_*'}"
+        raise ValueError(f"{path}: {what}; {_REWRITE}")
+    probs = _distributions(path, lines, col, [f"p_{c}" for c in found])
+    soft = _distributions(path, lines, col, [f"q_{c}" for c in found])
+    ids, labels = _ids_and_labels(path, lines, col, len(found))
+    labelled = int((labels >= 0).sum())
+    if num_samples is not None and labelled != num_samples:
+        raise ValueError(
+            f"{path}: {labelled} labelled rows, but metrics.json scored {num_samples} test items (cut short "
+            f"or rows added?); {_REWRITE}"
+        )
+    if not labelled:
+        raise ValueError(f"{path}: no row has a class label (every label is -1): nothing to analyse")
+    return ids, labels, probs, soft, found
+
+
+# What to do about a predictions.csv that is not as the run wrote it.
+_REWRITE = (
+    "not as softfer writes it (edited or cut short?): restore the run's own file, or score the model again "
+    "with `softfer eval RUN/model.pt --out DIR`"
+)
+# write_predictions rounds to 6 decimals: a row's sum moves by at most K * 5e-7, float32 softmax and vote
+# shares by about 1e-6; 1e-4 allows for 100 classes and still refuses any edit seen at 4 decimals.
+SUM_TOLERANCE = 1e-4
+
+
+def _csv_lines(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """predictions.csv's header and its non-empty rows with their line numbers, each as long as the header."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            lines = [(reader.line_num, row) for row in reader if row]
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: unreadable CSV ({exc}); {_REWRITE}") from None
+    if len(lines) < 2:
+        raise ValueError(f"{path}: no predictions; {_REWRITE}")
+    header = lines[0][1]
+    for line, row in lines[1:]:
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}: line {line} has {len(row)} fields, the header {len(header)}; {_REWRITE}"
+            )
+    return header, lines[1:]
+
+
+def _distributions(
+    path: Path, lines: list[tuple[int, list[str]]], col: dict[str, int], names: list[str]
+) -> np.ndarray:
+    """(N, K) the columns ``names`` as numbers, each row a probability distribution (SUM_TOLERANCE)."""
+    x = np.empty((len(lines), len(names)))
+    for r, (line, row) in enumerate(lines):
+        for j, name in enumerate(names):
+            try:
+                x[r, j] = float(row[col[name]])
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {line}, column {name}: {row[col[name]]!r} is not a number; {_REWRITE}"
+                ) from None
+    bad = ~np.isfinite(x) | (x < 0) | (x > 1)
+    if bad.any():
+        r, j = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{path}: line {lines[r][0]}, column {names[j]}: {x[r, j]} is not a probability; {_REWRITE}"
+        )
+    off = np.abs(x.sum(axis=1) - 1) > SUM_TOLERANCE
+    if off.any():
+        r = int(np.argmax(off))
+        raise ValueError(
+            f"{path}: line {lines[r][0]}: the {names[0][:2]} columns sum to {x[r].sum():.6g}, not 1; "
+            f"{_REWRITE}"
+        )
+    return x
+
+
+def _ids_and_labels(
+    path: Path, lines: list[tuple[int, list[str]]], col: dict[str, int], k: int
+) -> tuple[list[str], np.ndarray]:
+    """The id column (each once) and the label column (a class index, or -1 for none)."""
+    seen: dict[str, int] = {}
+    labels = np.empty(len(lines), dtype=np.int64)
+    for r, (line, row) in enumerate(lines):
+        rid, text = row[col["id"]], row[col["label"]]
+        if rid in seen:
+            raise ValueError(f"{path}: line {line}: id {rid!r} repeats line {seen[rid]}; {_REWRITE}")
+        seen[rid] = line
+        try:
+            labels[r] = int(text)
+        except ValueError:
+            labels[r] = k  # not a number: refused below as no class index
+        if not -1 <= labels[r] < k:
+            raise ValueError(
+                f"{path}: line {line}, column label: {text!r} is not a class index 0..{k - 1} (or -1 for "
+                f"none); {_REWRITE}"
+            )
+    return list(seen), labels
 
 
 def clear_vs_ambiguous(
@@ -148,12 +255,20 @@ def _gradcam_png(run_dir: Path, out: Path, count: int = 3) -> list[str]:
     return list(dict.fromkeys(r[1].warning for r in rows if r[1].warning))
 
 
-def _run_config(run_dir: Path) -> ExperimentConfig | None:
-    """The run's config.yaml, or None where it is missing or no longer valid."""
-    try:
-        return load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
-    except ValueError:
+def _run_config(run_dir: Path, m: dict[str, Any] | None) -> ExperimentConfig | None:
+    """The run's config.yaml (None where it has none), refused when it is not valid or not the config
+    metrics.json ``m``'s fingerprint records (edited after the run: clear_threshold would split the
+    clips otherwise than metrics.json did), as `softfer report` refuses it (html._checked_config).
+
+    Raises:
+        ValueError: one line naming config.yaml.
+    """
+    path = run_dir / "config.yaml"
+    if not path.is_file():
         return None
+    cfg = load_config(path)
+    check_own_config(m or {}, cfg, path, made="metrics.json was made with", advice="edited after the run?")
+    return cfg
 
 
 def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = False) -> str:
@@ -161,17 +276,30 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
 
     An earlier analysis there is replaced only with ``overwrite``, and nothing is written into the data
     the run read (a run folder inside its data root; ``softfer.io.outputs``).
+
+    Raises:
+        ValueError: before anything is written, for a file given instead of the run folder, a config.yaml
+            that is invalid or not the one metrics.json's fingerprint records (``_run_config``), or a
+            predictions.csv not as the run wrote it (``read_predictions``).
     """
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise ValueError(f"{run_dir}: a file; analyze takes the run folder: softfer analyze {run_dir.parent}")
     pred_path = run_dir / "predictions.csv"
     if not pred_path.is_file():
         raise ValueError(f"{run_dir}: no predictions.csv; is it a finished softfer run?")
     out = run_dir / "analysis"
-    cfg = _run_config(run_dir)
+    m = _run_metrics(run_dir)
+    cfg = _run_config(run_dir, m)
+    recall = (m or {}).get("per_class_recall")
+    _, labels, probs, soft, classes = read_predictions(
+        pred_path,
+        num_samples=(m or {}).get("num_samples"),
+        classes=tuple(recall) if isinstance(recall, dict) else None,
+    )
     inputs = [pred_path, run_dir / "model.pt", *(config_inputs(cfg) if cfg else [])]
     check_outputs([out / n for n in ANALYSIS_FILES], inputs=inputs, overwrite=overwrite, what="RUN_DIR")
     out.mkdir(exist_ok=True)
-    _, labels, probs, soft, classes = read_predictions(pred_path)
     keep = labels >= 0
     result: dict[str, Any] = {"ece": metrics.ece(probs[keep], labels[keep])}
     cm = metrics.confusion_matrix(probs[keep], labels[keep], len(classes))
