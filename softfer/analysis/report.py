@@ -255,6 +255,15 @@ def _gradcam_png(run_dir: Path, out: Path, count: int = 3) -> list[str]:
     return list(dict.fromkeys(r[1].warning for r in rows if r[1].warning))
 
 
+def _recorded_threshold(m: dict[str, Any] | None) -> float:
+    """The clear threshold metrics.json ``m`` was scored with (a folder without config.yaml: `eval --out`),
+    else the default; the analysis then splits clear and ambiguous clips as metrics.json did."""
+    recorded = ((m or {}).get("fingerprint") or {}).get("evaluation") or {}
+    value = recorded.get("data.clear_threshold") if isinstance(recorded, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+    return float(value) if ok else metrics.CLEAR_THRESHOLD
+
+
 def _run_config(run_dir: Path, m: dict[str, Any] | None) -> ExperimentConfig | None:
     """The run's config.yaml (None where it has none), refused when it is not valid or not the config
     metrics.json ``m``'s fingerprint records (edited after the run: clear_threshold would split the
@@ -312,7 +321,7 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
     ).tolist()
     result["coexistence_source"] = source
     voted = _voted_rows(pred_path, run_dir, len(labels)) & keep
-    clear_threshold = cfg.data.clear_threshold if cfg else metrics.CLEAR_THRESHOLD
+    clear_threshold = cfg.data.clear_threshold if cfg else _recorded_threshold(m)
     result["clear_vs_ambiguous"] = (
         clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], clear_threshold) if voted.any() else None
     )

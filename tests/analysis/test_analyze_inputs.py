@@ -63,6 +63,18 @@ def test_a_run_as_written_is_analysed_as_metrics_json_scored_it(tmp_path):
     assert result["clear_vs_ambiguous"]["clear"]["count"] == int(metrics.clear_mask(VOTES, 0.55).sum()) == 9
 
 
+def test_a_folder_without_config_yaml_is_split_as_its_metrics_json_was(tmp_path):
+    """Found (audit): an `eval --out` folder has no config.yaml, and analyze split its clips at the default
+    clear threshold (0.9) whatever metrics.json was scored with."""
+    report = _run(tmp_path / "run", threshold=0.55)
+    (tmp_path / "run" / "config.yaml").unlink()
+    analyze_run(tmp_path / "run", gradcam=False)
+    result = json.loads((tmp_path / "run" / "analysis" / "analysis.json").read_text())
+    assert result["clear_vs_ambiguous"]["threshold"] == 0.55
+    for group in ("clear", "ambiguous"):
+        assert result["clear_vs_ambiguous"][group]["count"] == report["clear_vs_ambiguous"][group]["count"]
+
+
 def test_a_config_yaml_edited_after_the_run_is_refused(tmp_path):
     """Found (audit): clear_threshold 0.9 -> 0.5 in config.yaml swapped clips between the groups that
     metrics.json reports."""

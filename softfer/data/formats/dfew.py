@@ -133,7 +133,11 @@ def read_votes(path: str | Path, *, column_map: Mapping[str, str] | None = None)
     key = present[0]
     cols = _vote_columns(table, max(table.column(k) for k in present), column_map)
     votes = validate_votes(
-        parse_numbers(table, cols, what="vote counts"), num_classes=7, source=str(path), row_names=table.where
+        parse_numbers(table, cols, what="vote counts"),
+        num_classes=7,
+        source=str(path),
+        row_names=table.where,
+        columns=[table.header[c] for c in cols],  # a message names the header, not "vote column 1 of 7"
     )
     ids = [_clip_id(v, w) for v, w in zip(table.values(key), table.where, strict=True)]
     check_unique(ids, table.where)
