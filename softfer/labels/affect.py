@@ -162,9 +162,11 @@ def gmm_labels(va: np.ndarray, stats: AffectStats) -> np.ndarray:
     Computed in the log domain so that points far from every centroid stay finite.
     """
     va = np.atleast_2d(np.asarray(va, dtype=np.float64))
+    with np.errstate(divide="ignore"):  # a class without prior: log 0 = -inf, its posterior exactly 0
+        log_priors = np.log(stats.priors)
     logp = np.stack(
         [
-            np.log(stats.priors[k]) + _gaussian_log_pdf(va, stats.means[k], stats.covs[k])
+            log_priors[k] + _gaussian_log_pdf(va, stats.means[k], stats.covs[k])
             for k in range(stats.num_classes)
         ],
         axis=1,

@@ -117,3 +117,19 @@ def test_fit_falls_back_to_all_samples_for_tiny_classes():
     np.testing.assert_allclose(stats.means[0], va[:3].mean(0))  # < 3 within one std: all three used
     with pytest.raises(ValueError, match="class 1: only 2 samples"):
         fit_affect_stats(va[:5], np.array([0, 0, 0, 1, 1]), 2)
+
+
+def test_a_class_without_prior_gets_posterior_zero_without_a_warning():
+    """A stats file may give a class prior 0 (no training image of it): its posterior is exactly 0, and
+    numpy's divide-by-zero warning on log 0 is not printed beside every label file."""
+    import warnings
+
+    stats = AffectStats(
+        np.array([0.0, 1.0]),
+        np.array([[0.0, 0.0], [0.5, 0.5]]),
+        np.array([np.eye(2) * 0.1] * 2),
+        np.array([0, 5.0]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gmm_labels(np.array([[0.1, 0.1]]), stats).tolist() == [[0.0, 1.0]]
