@@ -197,13 +197,16 @@ def train_loader(
 
 def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path:
     # A new run replaces no file it did not write (softfer.io.outputs): a run, a first eval, a user's own
-    # config.yaml in run.out_dir. A resume continues the run its checkpoint came from (check_resumable).
-    # Neither writes onto or inside the data it reads (config_inputs): a run folder in a clip folder.
+    # config.yaml in run.out_dir. A resume continues the run its checkpoint came from (check_resumable):
+    # it replaces that run's files in the checkpoint's own folder; moved to another run.out_dir (a setting
+    # a resume may change) it is a new folder's writer like any run, and replaces nothing there without
+    # --overwrite. Neither writes onto or inside the data it reads (config_inputs).
     run_dir = Path(cfg.run.out_dir)
     if not resume and not overwrite and (run_dir / "last.pt").exists():
         raise ValueError(f"{run_dir} already holds a run; pass --resume {run_dir / 'last.pt'} or --overwrite")
+    own_folder = bool(resume) and Path(resume).resolve().parent == run_dir.resolve()
     outputs = [run_dir / f for f in RUN_FILES]
-    check_outputs(outputs, inputs=config_inputs(cfg), overwrite=overwrite or bool(resume), what="run.out_dir")
+    check_outputs(outputs, inputs=config_inputs(cfg), overwrite=overwrite or own_folder, what="run.out_dir")
     return run_dir
 
 

@@ -550,3 +550,26 @@ def test_demo_refuses_a_folder_holding_other_files(tmp_path, capsys):
     err = _stderr_line(capsys)
     assert "my_dataset is not empty and holds no earlier run of this demo" in err
     assert _listing(user) == ["clips.csv"]
+
+
+def test_a_resume_moved_to_another_folder_replaces_nothing_there_without_overwrite(
+    tiny_dfew, tmp_path, capsys
+):
+    """Found (audit): `train --resume r1/last.pt --set run.out_dir=c2` replaced the finished run c2's
+    model.pt, metrics.json and config.yaml (or a user's own files) without --overwrite."""
+    from tests.engine.conftest import tiny_config
+
+    sets = [x for s in tiny_config(tiny_dfew, tmp_path / "r1", **{"optim.epochs": 1}) for x in ("--set", s)]
+    assert main(["train", "demo/base.yaml", *sets]) == 0
+    other = tmp_path / "c2"
+    other.mkdir()
+    (other / "model.pt").write_bytes(b"someone's model")
+    moved = [*sets, "--resume", str(tmp_path / "r1" / "last.pt"), "--set", f"run.out_dir={other}"]
+    assert main(["train", "demo/base.yaml", *moved]) == 2
+    assert "model.pt" in (err := _stderr_line(capsys)) and "--overwrite" in err
+    assert (other / "model.pt").read_bytes() == b"someone's model"
+    assert (
+        main(["train", "demo/base.yaml", *sets, "--resume", str(tmp_path / "r1" / "last.pt")]) == 0
+    )  # its own
+    assert main(["train", "demo/base.yaml", *moved, "--overwrite"]) == 0
+    assert (other / "model.pt").read_bytes() != b"someone's model"
