@@ -172,8 +172,33 @@ def test_class_names_come_from_the_table():
     assert FORMATS["affwild"].class_names(8) == AFFECTNET_CLASSES
     for name in ("dfew", "ferv39k", "afew", "manifest", "former_dfer"):
         assert FORMATS[name].class_names(7) == DFEW_CLASSES
-    with pytest.raises(ValueError, match=r"num_classes=8, but the dfew format has 7 classes"):
+    with pytest.raises(ValueError, match=r"num_classes=8, but the dfew format reads 7 classes"):
         FORMATS["dfew"].class_names(8)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_format_takes_only_the_class_counts_its_reader_supports(tree, name):
+    """Found (audit): data.num_classes=3 on DFEW passed (only the upper end was checked) and the run
+    crashed in the loss on 7-class votes. Each count a format takes reads labels within it."""
+    entry = FORMATS[name]
+    counts = entry.class_counts or (len(entry.classes),)
+    for n in range(2, len(entry.classes) + 1):
+        if n not in counts:
+            with pytest.raises(ValueError, match=rf"num_classes={n}, but the {name} format reads"):
+                entry.class_names(n)
+            continue
+        assert entry.class_names(n) == entry.classes[:n]
+        for split, test in EXPECTED[name]:
+            request = _request(tree, name, split, test=test, num_classes=n)
+            if entry.borrows_va_stats and n != len(entry.classes):  # the tree's statistics have 8 classes
+                with pytest.raises(
+                    ValueError, match=rf"statistics of 8 classes, but data.num_classes is {n}"
+                ):
+                    entry.read(request)
+                continue
+            records = entry.read(request)
+            assert {r.label for r in records} - {-1} <= set(range(n)), (n, split)
+            assert all(r.soft is None or len(r.soft) == n for r in records), (n, split)
 
 
 def test_afew_raw_videos_are_refused_with_the_preprocess_command_and_inspect_accepts_them(tmp_path):

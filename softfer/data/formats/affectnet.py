@@ -220,4 +220,5 @@ FORMAT = DatasetFormat(
     media="image",
     default_test_split="val",  # AffectNet's test set is not public: papers report its validation set
     description="AffectNet (Manually_Annotated lists): face images with expression code and valence/arousal",
+    class_counts=(7, 8),
 )

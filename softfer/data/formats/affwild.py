@@ -149,4 +149,5 @@ FORMAT = DatasetFormat(
     default_test_split="test",
     description="Aff-Wild: per-frame valence/arousal, labels from AffectNet's GMM (data.affectnet_stats)",
     borrows_va_stats=True,  # dual-domain 5.1: AffectNet's p(y|x)_GMM for each VA annotation
+    class_counts=(7, 8),
 )

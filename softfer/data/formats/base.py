@@ -80,6 +80,8 @@ class DatasetFormat:
             those statistics too instead of refitting them on this dataset.
         root_kind: what the root is: a "folder" (the dataset's), a "file" (a manifest) or "any"
             (Former-DFER: a folder of lists, or one list); ``check_root`` refuses the other kind.
+        class_counts: the ``data.num_classes`` values ``read`` supports, each the first so many of
+            ``classes`` (AffectNet: 7 leaves contempt out, or 8); empty: all of ``classes`` only.
     """
 
     name: str
@@ -93,6 +95,7 @@ class DatasetFormat:
     splits_present: Callable[[Path], tuple[str | None, ...]] | None = None
     borrows_va_stats: bool = False
     root_kind: RootKind = "folder"
+    class_counts: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # A malformed entry fails when softfer is imported, not halfway through a run.
@@ -102,6 +105,10 @@ class DatasetFormat:
             raise ValueError(f"format {self.name}: media {self.media!r} is not one of {MEDIA}")
         if not self.classes:
             raise ValueError(f"format {self.name}: empty class vocabulary")
+        if not all(2 <= n <= len(self.classes) for n in self.class_counts):
+            raise ValueError(
+                f"format {self.name}: class_counts {self.class_counts} outside 2..{len(self.classes)}"
+            )
         if self.splits is not None and not self.splits:
             raise ValueError(f"format {self.name}: splits must be None or a non-empty tuple")
         if self.default_test_split is not None and self.splits is not None:
@@ -115,12 +122,14 @@ class DatasetFormat:
         """The first ``num_classes`` names of the vocabulary (AffectNet's 7 classes drop contempt).
 
         Raises:
-            ValueError: when the format has fewer than ``num_classes`` classes.
+            ValueError: when the format does not read ``num_classes`` classes (``class_counts``): fewer
+                than its labels and votes have would fail in the loss, or score other classes.
         """
-        if not 1 <= num_classes <= len(self.classes):
+        counts = self.class_counts or (len(self.classes),)
+        if num_classes not in counts:
             raise ValueError(
-                f"data.num_classes={num_classes}, but the {self.name} format has {len(self.classes)} "
-                f"classes {list(self.classes)}"
+                f"data.num_classes={num_classes}, but the {self.name} format reads "
+                f"{' or '.join(map(str, counts))} classes {list(self.classes[: max(counts)])}"
             )
         return self.classes[:num_classes]
 

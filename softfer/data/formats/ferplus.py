@@ -333,4 +333,5 @@ FORMAT = DatasetFormat(
     media="image",
     default_test_split="test",
     description="FER+ (fer2013.csv + fer2013new.csv, or the FER+ folders): 48x48 grey faces, 10 votes each",
+    class_counts=(7, 8),
 )
