@@ -8,6 +8,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from softfer.inference.device import resolve_device
+
 
 class EpochSampler(Sampler[int]):
     """A seeded permutation per epoch, sharded over ranks, that can start part-way (for resuming)."""
@@ -41,12 +43,14 @@ def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
-    device = torch.device(f"cuda:{local}" if cuda else ("cpu" if device_name == "auto" else device_name))
-    if cuda:
+    device = resolve_device(device_name)  # one line naming run.device when this machine lacks it
+    cuda = device.type == "cuda" and device_name in ("auto", "cuda")
+    if cuda:  # each torchrun process on its own GPU
+        device = torch.device(f"cuda:{local}")
+    if device.type == "cuda":
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return rank, world, device
 
 
