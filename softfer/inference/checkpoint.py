@@ -28,6 +28,7 @@ from softfer.models.pretrained import check_finite_weights, refused_for_safety
 
 SAFETENSORS_KEY = "softfer"
 DIGEST_KEY = "weights_sha256"
+STATE_DIGEST_KEY = "state_sha256"  # the other tensors of a training checkpoint (last.pt)
 log = logging.getLogger(__name__)
 
 
@@ -44,9 +45,36 @@ def weights_digest(weights: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _tensors(tree: Any, path: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a nested state (dicts, lists, tuples) by its path: "optimizer.state.3.exp_avg"."""
+    if isinstance(tree, torch.Tensor):
+        return {path: tree}
+    items = (
+        tree.items()
+        if isinstance(tree, Mapping)
+        else enumerate(tree)
+        if isinstance(tree, list | tuple)
+        else ()
+    )
+    out: dict[str, torch.Tensor] = {}
+    for key, value in items:
+        out.update(_tensors(value, f"{path}.{key}" if path else str(key)))
+    return out
+
+
+def state_digest(state: Mapping[str, Any]) -> str | None:
+    """sha256 of the tensors a training checkpoint holds beside its weights (optimiser and scheduler state,
+    random generator states), or None when it holds none (model.pt)."""
+    rest = _tensors({k: v for k, v in state.items() if k not in ("model", DIGEST_KEY, STATE_DIGEST_KEY)})
+    return weights_digest(rest) if rest else None
+
+
 def _with_digest(state: dict[str, Any]) -> dict[str, Any]:
     weights = state.get("model")
-    return {**state, DIGEST_KEY: weights_digest(weights)} if isinstance(weights, Mapping) else state
+    if not isinstance(weights, Mapping):
+        return state
+    rest = state_digest(state)
+    return {**state, DIGEST_KEY: weights_digest(weights), **({STATE_DIGEST_KEY: rest} if rest else {})}
 
 
 def check_weights_digest(state: dict[str, Any], path: str | Path) -> None:
@@ -65,6 +93,12 @@ def check_weights_digest(state: dict[str, Any], path: str | Path) -> None:
         raise ValueError(
             f"{path}: corrupt checkpoint: its model weights are not the bytes it was written with (sha256 "
             "mismatch: damaged on disk or in a copy); use another copy, or train again"
+        )
+    rest = state.get(STATE_DIGEST_KEY)
+    if isinstance(rest, str) and state_digest(state) != rest:  # a resume would continue from damaged state
+        raise ValueError(
+            f"{path}: corrupt checkpoint: its optimiser or scheduler state is not the bytes it was written "
+            "with (sha256 mismatch: damaged on disk or in a copy); use another copy, or train again"
         )
 
 

@@ -359,3 +359,28 @@ def test_a_checkpoint_without_a_weights_digest_loads(tmp_path, caplog):
     with caplog.at_level("DEBUG", logger="softfer.inference.checkpoint"):
         assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
     assert "records no digest" in caplog.text
+
+
+def test_a_training_checkpoint_whose_optimiser_state_was_damaged_is_refused(tmp_path):
+    """Found (audit): zeroing the optimiser's bytes in last.pt went unnoticed (the digest covered the
+    weights only); the resumed run then differed from an uninterrupted one."""
+    from softfer.inference.checkpoint import load_checkpoint, save_checkpoint
+
+    state = {
+        "model": {"w": torch.ones(3)},
+        "config": {},
+        "optimizer": {"state": {0: {"exp_avg": torch.full((3,), 0.5)}}, "param_groups": [{"lr": 0.1}]},
+        "rng_cpu": torch.arange(8, dtype=torch.uint8),
+    }
+    path = tmp_path / "last.pt"
+    save_checkpoint(state, path)
+    loaded = load_checkpoint(path)  # as written: loads
+    assert torch.equal(loaded["optimizer"]["state"][0]["exp_avg"], torch.full((3,), 0.5))
+    for damage in ("optimizer", "rng_cpu"):
+        damaged = torch.load(path, weights_only=True)
+        (damaged["optimizer"]["state"][0]["exp_avg"] if damage == "optimizer" else damaged["rng_cpu"]).zero_()
+        torch.save(damaged, tmp_path / "damaged.pt")  # the bytes changed, the stored digests did not
+        with pytest.raises(
+            ValueError, match=r"damaged\.pt: corrupt checkpoint: its optimiser or scheduler state"
+        ):
+            load_checkpoint(tmp_path / "damaged.pt")
