@@ -283,12 +283,18 @@ def smoke_config(
 def smoke_table(
     table: str, *, overrides: list[str] | None = None, overwrite: bool = False
 ) -> tuple[str, bool]:
-    """Smoke-run every config of a table; returns (report, every config passed)."""
+    """Smoke-run every config of a table; returns (report, every config passed).
+
+    Raises:
+        ValueError: before anything runs, when ``overrides`` do not make a valid config of every one (a
+            setting error is the user's, one line, not a failure of each config).
+    """
+    configs = _table(table, overrides)
     lines = [f"## smoke run of {table}: {SMOKE_STEPS} training steps, {SMOKE_EVAL_ITEMS} test items", ""]
     ok = True
-    for path in _paths(table):
+    for path, cfg in configs:
         try:
-            metrics: dict[str, Any] = smoke_config(load_config(path, overrides), overwrite=overwrite)
+            metrics: dict[str, Any] = smoke_config(cfg, overwrite=overwrite)
             lines.append(f"- ok      {path.stem}: {metrics.get('num_samples', 0)} test items evaluated")
         except Exception as exc:  # report every config, then fail the command
             ok = False

@@ -96,3 +96,21 @@ def test_a_fraction_table_stays_in_fractions_and_one_run_has_no_interval(monkeyp
     ]
     assert _rows(table)[(row, "war")] == want
     assert want[1] == "0.6085" and low < 0.6012  # the interval of two runs is wide
+
+
+def test_a_setting_error_in_a_smoke_run_is_one_usage_error_before_anything_runs(
+    tmp_path, monkeypatch, capsys
+):
+    """Found (audit): `reproduce TABLE --smoke --set foo.bar=1` listed every config as a FAILED run (exit
+    1), each with a source-code location."""
+    from softfer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "midas-table1", "--smoke", "--set", "foo.bar=1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "invalid configuration" in err
+        and "foo: Extra inputs are not permitted" in err
+        and "FAILED" not in err
+    )
+    assert list(tmp_path.iterdir()) == []
