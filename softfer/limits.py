@@ -39,3 +39,10 @@ def held_out_settable_words() -> str:
 # datasets have 10 to 40 annotators, so a larger count is a damaged cell; checked before the int64 cast,
 # which would wrap a count above 9.2e18 into a negative one.
 MAX_VOTES = 1000
+
+# Windows of `softfer predict` and `softfer.Predictor` per frame: the stride must be at least the frames'
+# spacing / MAX_WINDOWS_PER_FRAME (checked where the spacing is known: a video's times, or the fps given
+# with frames). A stride below the spacing repeats the same frames window after window, and a tiny stride
+# or frame rate (fps 1e-9: frames 1e9 s apart) asked for billions of windows, which failed for lack of
+# memory; with this bound the windows take memory in proportion to the frames.
+MAX_WINDOWS_PER_FRAME = 10

