@@ -25,3 +25,11 @@ def test_a_device_this_machine_lacks_is_refused_and_auto_picks_what_it_has():
     if not count:  # found (audit): run.device=cuda on a CPU machine failed at the first tensor moved
         with pytest.raises(ValueError, match=r"run.device='cuda', but this machine has no CUDA device"):
             resolve_device("cuda")
+
+
+def test_the_predictor_checks_its_device_before_the_model_loads(tmp_path):
+    """Found (audit): Predictor.from_checkpoint(..., device="gpu") passed torch's RuntimeError through."""
+    from softfer.predict import Predictor
+
+    with pytest.raises(ValueError, match=r"^device='gpu' is not a device"):
+        Predictor.from_checkpoint(tmp_path / "never_read.pt", device="gpu")

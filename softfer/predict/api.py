@@ -25,6 +25,7 @@ from softfer.faces.detect import FaceDetector
 from softfer.faces.multitrack import Tracking, detection_frames, track_faces
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
+from softfer.inference.device import resolve_device
 from softfer.inference.loading import model_from_state
 from softfer.io.console import progress
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -99,6 +100,7 @@ class FaceSettings:
         checked(self.max_gap, "max_gap", 0, 100_000, integer=True)
         checked(self.detect_max_side, "detect_max_side", 16, 16_384, integer=True)
         checked(self.min_face, "min_face", 1, 16_384, integer=True)
+        self.device = str(resolve_device(self.device, "device"))  # "auto" as the device it picks
 
 
 def _image_frames(img: np.ndarray) -> Frames:
@@ -256,7 +258,8 @@ class Predictor:
         Args:
             backend: "torch", "onnx" (onnxruntime; a PyTorch checkpoint is exported first, into a
                 temporary folder) or "auto" (by the file's suffix).
-            device: where the classifier and MTCNN run ("cpu", "cuda").
+            device: where the classifier and MTCNN run ("cpu", "cuda", "cuda:N" or "auto"; a device this
+                machine lacks is refused in one line).
             threads: torch CPU threads for this process (on a shared 2-core machine 1 is fastest).
             faces: "all" faces, or only the "largest" of each keyframe.
             every: detect faces every ``every`` frames and track in between.
@@ -268,7 +271,7 @@ class Predictor:
         if threads is not None:
             checked(threads, "threads", 1, MAX_THREADS, integer=True)  # softfer predict --threads
             torch.set_num_threads(threads)
-        model, cfg, classes, trained_on, calibration = _load(Path(path), backend, device, threads)
+        model, cfg, classes, trained_on, calibration = _load(Path(path), backend, settings.device, threads)
         note = provenance(cfg, trained_on)
         return cls(
             model,
