@@ -13,6 +13,7 @@ from softfer.classes import DFEW_CLASSES
 from softfer.config import ExperimentConfig, load_config, packaged_configs
 from softfer.data.formats import read_dfew
 from softfer.data.synthetic.cli import synth_dfew
+from softfer.data.synthetic.generate import check_new_folder
 from softfer.engine.resume import plan_run
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_folder, check_outputs
@@ -91,7 +92,12 @@ def _check_outputs(
     """The output rule (``softfer.io.outputs``) before anything runs: OUT is new, empty or an earlier run of
     this demo (its ``STUDY_FILE``: a rerun, whose own files are rewritten); other existing files are
     replaced, and other folders written into, only with ``overwrite``; the data folder is generated only
-    into an empty or absent folder. Returns whether the data must be made."""
+    into an empty or absent folder, with ``overwrite`` too (checked first: ``overwrite`` cannot help
+    there). Returns whether the data must be made."""
+    generate = not (data_dir / "Annotation" / "annotation.xlsx").exists()
+    if generate:
+        check_folder(data_dir, overwrite=True, what="--out")  # the rules but the one on existing files
+        check_new_folder(data_dir, what="--out")
     own = overwrite or holds_study(out, "demo", configs, (1,), (configs[0].run.seed,))
     check_outputs([*(out / n for n in (*DEMO_FILES, STUDY_FILE)), *launched], overwrite=own)
     if not own and out.is_dir() and any(out.iterdir()):
@@ -99,9 +105,6 @@ def _check_outputs(
             f"{out} is not empty and holds no earlier run of this demo: the demo would write its data, runs "
             "and figures among these files; choose a new or empty --out, or pass --overwrite to write there"
         )
-    generate = not (data_dir / "Annotation" / "annotation.xlsx").exists()
-    if generate:
-        check_folder(data_dir, overwrite=overwrite, what="--out")
     return generate
 
 

@@ -156,7 +156,9 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     synth = sub.add_parser("synth", help="built-in synthetic benchmark of ambiguous facial expressions")
     ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
     common = argparse.ArgumentParser(add_help=False, parents=[parents["common"], parents["overwrite"]])
-    common.add_argument("out", help="output folder")
+    common.add_argument(
+        "out", help="output folder, new or empty (--overwrite replaces only an existing --montage file)"
+    )
     common.add_argument("--seed", type=SEED, default=0)
     common.add_argument("--workers", type=int_range(0, 256), default=0, help="processes (default: all cores)")
     common.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
@@ -187,7 +189,7 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
         "AffectNet, Aff-Wild, MorphSet, FER+) + weight files: run `softfer reproduce TABLE --smoke` in OUT",
     )
-    sl.add_argument("out", help="output folder (data/ and weights/ are written below it)")
+    sl.add_argument("out", help="output folder, new or empty (data/ and weights/ are written below it)")
     sl.add_argument("--size", type=int_range(16, 1024), default=32, help="frame size in pixels (default 32)")
     sl.add_argument("--seed", type=SEED, default=0)
     sl.set_defaults(func=c.cmd_synth_all)

@@ -227,11 +227,12 @@ class ClipDataset(_LabelledDataset):
         assert self.cache_dir is not None
         rec = self.records[i]
         path = self._cache_path(i)
+        n = self._num_frames(rec)  # known already: ``load`` sampled the clip's frames from it
         if path.is_file():
-            cached = self._cached(path)
+            cached = self._cached(path, n)
             if cached is not None:
                 return cached
-        frames = self._frames(i, np.arange(self._num_frames(rec)))
+        frames = self._frames(i, np.arange(n))
         packed = eval_transform(self.size)(frames).permute(0, 2, 3, 1).numpy()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with atomic_write(path, "wb") as f:  # a concurrent reader never sees half a file
@@ -251,15 +252,15 @@ class ClipDataset(_LabelledDataset):
             self._cache_paths[i] = self.cache_dir / f"{key}_{self.size}_hwc.npy"
         return self._cache_paths[i]
 
-    def _cached(self, path: Path) -> np.ndarray | None:
-        """The cache file's frames, or None (logged) when it is damaged and must be rebuilt."""
+    def _cached(self, path: Path, num_frames: int) -> np.ndarray | None:
+        """The cache file's frames, or None (logged) when it is damaged and must be rebuilt: unreadable, of
+        another dtype or frame shape, or holding another number of frames than the clip's ``num_frames``
+        (the record's frame list, or the count of a video's frames, stored in ``rec.meta``)."""
         try:
             packed = np.load(path, mmap_mode="r")
         except (ValueError, OSError, EOFError) as exc:  # truncated, or not an .npy file at all
             log.warning("frame cache %s is damaged (%s); rebuilding it", path, exc)
             return None
-        # The frame count is not checked: for a video it would cost opening the container, which the
-        # cache exists to avoid.
         if packed.dtype != np.uint8 or packed.ndim != 4 or packed.shape[1:] != (self.size, self.size, 3):
             log.warning(
                 "frame cache %s holds %s %s, not uint8 (frames, %d, %d, 3); rebuilding it",
@@ -270,8 +271,9 @@ class ClipDataset(_LabelledDataset):
                 self.size,
             )
             return None
-        if packed.shape[0] == 0:
-            log.warning("frame cache %s holds no frames; rebuilding it", path)
+        if packed.shape[0] != num_frames:  # sampled indices reach up to num_frames - 1
+            shown = (path, len(packed), num_frames)
+            log.warning("frame cache %s holds %d frames, the clip has %d; rebuilding it", *shown)
             return None
         return packed
 

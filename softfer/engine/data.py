@@ -166,6 +166,19 @@ def _stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nd
     return held
 
 
+def _check_holdout(held: np.ndarray, fraction: float, source: str) -> None:
+    """Refuse a validation hold-out (rounded per class) that leaves no training or no validation records."""
+    n, k = len(held), int(held.sum())
+    if 0 < k < n:
+        return
+    left, advice = ("training", "a smaller") if k == n else ("validation", "a larger")
+    raise ValueError(
+        f"data.val_fraction={fraction:g} holds out {k} of the {n} records ({source}) for validation "
+        f"(rounded per class), which leaves no {left} records: choose {advice} data.val_fraction"
+        + ("" if k == n else ", or 0 for no validation split")
+    )
+
+
 def _dataset(records, cfg: ExperimentConfig, *, train: bool, image: bool, num_classes: int):
     d = cfg.data
     transform = (
@@ -262,6 +275,7 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
             records = _inject_noise(records, cfg)
         if d.val_fraction > 0:
             held = _stratified_holdout(np.array([r.label for r in records]), d.val_fraction, cfg.run.seed)
+            _check_holdout(held, d.val_fraction, split_source(d, d.format, d.train_split))
             val_records = [r for r, h in zip(records, held, strict=True) if h]
             val = _dataset(val_records, cfg, train=False, image=image, num_classes=k)
             records = [r for r, h in zip(records, held, strict=True) if not h]

@@ -151,3 +151,16 @@ def test_a_named_test_split_is_read_as_named(data, want):
     from softfer.engine.data import evaluation_split
 
     assert evaluation_split(validate_config({"data": data}).data) == want
+
+
+def test_a_validation_hold_out_that_leaves_no_training_records_says_so(tiny_dfew, tmp_path):
+    """Found (audit): data.val_fraction=0.99 said only "the dataset has no records"."""
+    from softfer.engine.data import build_data
+
+    for fraction, left in ((0.99, "no training records: choose a smaller"), (0.001, "no validation records")):
+        cfg = load_config(
+            packaged_configs() / "demo" / "soft.yaml",
+            tiny_config(tiny_dfew, tmp_path / "run", **{"data.val_fraction": fraction}),
+        )
+        with pytest.raises(ValueError, match=rf"data.val_fraction={fraction:g} holds out .*{left}"):
+            build_data(cfg)

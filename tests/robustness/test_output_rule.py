@@ -321,7 +321,7 @@ def test_cv_does_not_replace_a_summary_it_did_not_write(tmp_path):
 def test_analyze_and_synth_and_demo_replace_nothing_without_overwrite(tmp_path, capsys):
     run = tmp_path / "run"
     (run / "analysis").mkdir(parents=True)
-    (run / "predictions.csv").write_text("id,label\n")
+    (run / "predictions.csv").write_text("id,label,pred,p_a,p_b,q_a,q_b\nx,0,0,0.9,0.1,1,0\n")  # as written
     (run / "analysis" / "analysis.json").write_text("earlier")
     assert main(["analyze", str(run), "--no-gradcam"]) == 2
     assert "analysis.json: output already exists" in _stderr_line(capsys)
@@ -420,7 +420,7 @@ def test_analyze_of_a_run_inside_its_data_root_is_refused(tmp_path, capsys):
     root, _ = _fake_dfew(tmp_path)
     run = root / "run"
     run.mkdir()
-    (run / "predictions.csv").write_text("id,label\n")
+    (run / "predictions.csv").write_text("id,label,pred,p_a,p_b,q_a,q_b\nx,0,0,0.9,0.1,1,0\n")  # as written
     cfg = load_config(packaged_configs() / "demo" / "hard.yaml", [f"data.root={root}"])
     from softfer.config import dump_config
 

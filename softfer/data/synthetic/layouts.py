@@ -31,7 +31,14 @@ from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES
 from softfer.data.formats.affectnet import read_affectnet
 from softfer.data.formats.ferv39k import FERV39K_CLASSES
 from softfer.data.synthetic.ferplus import generate_ferplus
-from softfer.data.synthetic.generate import ClipRecord, _folds, generate_affectnet, generate_dfew, staging
+from softfer.data.synthetic.generate import (
+    ClipRecord,
+    _folds,
+    check_new_folder,
+    generate_affectnet,
+    generate_dfew,
+    staging,
+)
 from softfer.data.synthetic.model import SynthConfig
 from softfer.io.tables import CLASS_SYNONYMS, write_csv
 from softfer.labels.affect import AffectStats, fit_affect_stats, gmm_labels
@@ -285,6 +292,8 @@ def build_smoke_tree(root: str | Path, *, size: int = 32, seed: int = 0) -> dict
     """
     root = Path(root)
     data = root / "data"
+    for name in ("DFEW", "FERV39k", "AFEW", "AffectNet", "Aff-Wild", "MorphSet", "FERPlus"):
+        check_new_folder(data / name)  # each is staged: all refused before the first is rendered
     # Balanced classes and short clips: every class in every split, and few frames to write.
     cfg = SynthConfig(priors=(1 / len(DFEW_CLASSES),) * len(DFEW_CLASSES), max_frames=32)
     dfew = generate_dfew(
