@@ -72,7 +72,8 @@ def test_reference_has_a_row_per_key_with_type_bounds_and_default():
     for row in (
         "| `data.fold` | int, >= 1, <= 5 | `1` | ",
         "| `data.val_fraction` | float, >= 0.0, < 1.0 | `0.0` | ",
-        '| `data.root` | str | `""` | ',
+        '| `data.root` | path | `""` | ',
+        "| `data.test_root` | path or null | `null` | ",
         "| `data.augment.scale` | [float (> 0.0, <= 1.0), float (> 0.0, <= 1.0)] or null | `[0.7, 1.0]` | ",
         "| `optim.name` | sgd, adam | `sgd` | ",
         "| `optim.swa_lr` | float or null, > 0.0, <= 10.0 | `null` | ",

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from softfer.classes import CLEAR_THRESHOLD
-from softfer.config.strict import StrictModel
+from softfer.config.strict import PathSetting, StrictModel
 from softfer.data.formats import FORMATS, MAX_FOLD
 
 # An area fraction of the frame kept by the random crop: (0, 1].
@@ -63,7 +63,7 @@ class DataConfig(StrictModel):
         description=f"Dataset layout of data.root, one of: {', '.join(FORMATS)} (docs/DATASETS.md).",
         json_schema_extra={"enum": list(FORMATS)},
     )
-    root: str = Field("", description="Dataset folder (a manifest CSV file for format manifest).")
+    root: PathSetting = Field("", description="Dataset folder (a manifest CSV file for format manifest).")
     fold: int = Field(
         1, ge=1, le=MAX_FOLD, description="DFEW's official fold, 1..5 (`softfer cv` runs them all)."
     )
@@ -75,10 +75,10 @@ class DataConfig(StrictModel):
         "data.test_root; null: test on data.root.",
         json_schema_extra={"enum": [*FORMATS, None]},
     )
-    test_root: str | None = Field(
+    test_root: PathSetting | None = Field(
         None, description="Folder of the test dataset when data.test_format is set."
     )
-    soft_labels: str | None = Field(
+    soft_labels: PathSetting | None = Field(
         None,
         description="A vote/probability table (CSV) joined by clip, e.g. FERV39k-Plus soft labels for "
         "FERV39k clips; null: the dataset's own labels.",
@@ -127,12 +127,12 @@ class DataConfig(StrictModel):
     num_classes: int = Field(
         7, ge=2, le=1000, description="Classes the model predicts (DFEW 7, AffectNet 8)."
     )
-    affectnet_stats: str | None = Field(
+    affectnet_stats: PathSetting | None = Field(
         None,
         description="JSON of AffectNet VA statistics (`softfer labels va --save-stats`) that Aff-Wild "
         "labels are derived from; required for format affwild.",
     )
-    cache_dir: str | None = Field(
+    cache_dir: PathSetting | None = Field(
         None, description="Folder for a packed uint8 frame cache reused across epochs; null: no cache."
     )
     # WHY: decoding at a reduced scale is much faster and loses nothing once frames are resized to size.

@@ -3,7 +3,8 @@
 A YAML file may name a ``base`` file whose values it overrides: a path relative to the file itself or,
 when no such file exists, the name of a config shipped with softfer (``base: midas/base_dfew.yaml``).
 ``--set a.b=value`` overrides are applied last (values parsed as YAML, so ``--set optim.lr=0.01`` gives a
-float).
+float; a mapping value merges into the section as a ``base`` does). YAML is read by ``yaml_rules``: YAML
+1.2 plain values, no key twice, no leading-zero integer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from softfer.config.schema import ExperimentConfig
+from softfer.config.yaml_rules import YamlRuleError, dump_yaml, load_yaml
 from softfer.io.files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -69,13 +71,20 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if path.resolve() in seen:
         raise ValueError(f"{path}: circular 'base' chain")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
+    except YamlRuleError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: invalid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config must be a mapping")
     base = data.pop("base", None)
-    if base:
+    if base is not None:
+        if not isinstance(base, str) or not base.strip():
+            raise ValueError(
+                f"{path}: base must name one config file (e.g. base: midas/base_dfew.yaml), got {base!r}; "
+                "for several, let each base name the next"
+            )
         try:
             base_path = resolve_config_path(base, relative_to=path.parent)
         except ValueError as exc:
@@ -84,23 +93,51 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return data
 
 
+def _override_value(item: str) -> tuple[list[str], object]:
+    """The dotted key and the YAML value of one ``key.sub=value`` override."""
+    key, eq, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not eq or not all(p.strip() for p in parts):
+        raise ValueError(f"override {item!r} must look like key.sub=value")
+    try:
+        return [p.strip() for p in parts], load_yaml(raw)
+    except YamlRuleError as exc:
+        raise ValueError(f"override {item!r}: {exc}") from None
+    except yaml.YAMLError as exc:  # a Python tag among them: refused, never constructed
+        reason = " ".join(str(exc).split())
+        raise ValueError(f"override {item!r}: invalid YAML value ({reason})") from None
+
+
 def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
-    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config dict."""
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config dict; a mapping given for a
+    section merges into it as a ``base`` does (``--set 'data={root: X}'`` changes data.root only).
+
+    Raises:
+        ValueError: naming the override, for a malformed item, a key below a value that is no section, or
+            an empty mapping for a section that has keys (merging it would change nothing).
+    """
     data = dict(data)
     for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key.sub=value")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:  # a Python tag among them: refused, never constructed
-            reason = " ".join(str(exc).split())
-            raise ValueError(f"override {item!r}: invalid YAML value ({reason})") from None
+        parts, value = _override_value(item)
         node = data
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node[p] = dict(node.get(p) or {})
+        for at, p in enumerate(parts[:-1]):
+            inner = node.get(p)
+            if inner is not None and not isinstance(inner, dict):
+                above = ".".join(parts[: at + 1])
+                raise ValueError(
+                    f"override {item!r}: {above} is a value ({inner!r}), not a section with keys: "
+                    f"set {above}=VALUE"
+                )
+            node[p] = dict(inner or {})
             node = node[p]
+        old = node.get(parts[-1])
+        if isinstance(value, dict) and isinstance(old, dict):
+            if not value and old:
+                raise ValueError(
+                    f"override {item!r}: a mapping merges into {'.'.join(parts)} as a base file's does, "
+                    "so {} would change nothing; set its keys one by one"
+                )
+            value = _merge(old, value)
         node[parts[-1]] = value
     return data
 
@@ -140,4 +177,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    write_text_atomic(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    write_text_atomic(path, dump_yaml(cfg.model_dump(mode="json")))

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from softfer.config.schema import ExperimentConfig
+from softfer.config.strict import EXPANDS_HOME
 
 REGENERATE = "python -m softfer.config > docs/CONFIG.md"
 
@@ -47,13 +48,22 @@ run: {{out_dir: runs/my-dfew-run}}
 ```
 
 Types below: a list of names means one of those values; `null` means the key may be left empty (YAML
-`null`); bounds (`>= 1`) are checked when the file is loaded.
+`null`); bounds (`>= 1`) are checked when the file is loaded; a `path` (a file or folder) may start with
+`~` for your home folder (`--set data.root=~/data`).
+
+Values are read as YAML 1.2 reads them, in files and in `--set`: `yes`, `no`, `on`, `off`, `1:30` and
+`2024-01-01` are text (a true/false key still reads `yes` and `no`), and an integer with a leading zero
+(`010`: octal 8 in YAML 1.1, 10 in YAML 1.2) is refused: write `10`, or `0o10` for octal. A key given
+twice in one mapping is an error naming both lines. A mapping given to `--set` merges into the section
+as a `base` does: `--set 'data={{root: /data/DFEW, fold: 2}}'` changes those two keys only.
 """
 
 
 def _type_text(annotation: object) -> str:
     """A readable type: ``int``, ``float or null``, ``hard, soft, fused`` (a choice), ``[float, float]``."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated and EXPANDS_HOME in args[1:]:
+        return "path"
     if origin is Annotated:  # a number with its own bounds, e.g. each element of a tuple
         bounds = _bounds_text(args[1:])
         return f"{_type_text(args[0])} ({bounds})" if bounds else _type_text(args[0])
@@ -111,7 +121,7 @@ def _section(model: type[BaseModel], prefix: str) -> list[str]:
         if _is_section(field):
             nested.append((field.annotation, key))
             continue
-        kind = _type_text(field.annotation)
+        kind = "path" if EXPANDS_HOME in field.metadata else _type_text(field.annotation)
         bounds = _bounds_text(field.metadata)
         kind = f"{kind}, {bounds}" if bounds else kind
         lines.append(f"| `{key}` | {kind} | {_default_text(field)} | {field.description} |")

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 # the data section lives in its own module; its models are part of this schema (and importable from it)
 from softfer.config.data_section import AugmentConfig as AugmentConfig
 from softfer.config.data_section import DataConfig as DataConfig
-from softfer.config.strict import StrictModel
+from softfer.config.strict import PathSetting, StrictModel
 from softfer.limits import MAX_EPOCHS, MAX_LR, MAX_SEED, MAX_STEPS
 from softfer.models import model_option_problems
 from softfer.models.registry import option_bounds_text
@@ -31,7 +31,7 @@ class ModelConfig(StrictModel):
     name: str = Field(
         "tsm_r18", description="Registered model name, e.g. tsm_r18, r18_gru, r3d_18, r18_affect."
     )
-    pretrained: str | None = Field(
+    pretrained: PathSetting | None = Field(
         None,
         description="Backbone weights: a local file (torchvision/timm state dict, safetensors or a softfer "
         'checkpoint), or "hub" to download them; null: random initialisation.',
@@ -170,7 +170,7 @@ class RunConfig(StrictModel):
         "auto", description='"auto" (CUDA when available, else CPU), "cpu", "cuda" or a torch device string.'
     )
     amp: Literal["none", "bf16", "fp16"] = Field("none", description="Mixed precision (autocast) dtype.")
-    out_dir: str = Field(
+    out_dir: PathSetting = Field(
         "runs", description="Run folder: checkpoints, metrics.json, config.yaml, predictions."
     )
     checkpoint_every: int = Field(

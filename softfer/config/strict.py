@@ -1,13 +1,29 @@
 """The base of every config section: unknown keys refused, and one rule for every numeric key (a boolean,
-NaN or inf is refused before the range check, naming the key), present or future."""
+NaN or inf is refused before the range check, naming the key), present or future; and ``PathSetting``,
+the type of every path-valued setting (a leading ``~`` expanded)."""
 
 from __future__ import annotations
 
 import math
+import os
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+
+
+def expand_home(value: str) -> str:
+    """``value`` with a leading ``~`` or ``~user`` expanded as a shell would; any other path unchanged
+    (a relative one stays relative to the working folder)."""
+    # WHY in the schema: a shell leaves ~ alone inside --set run.out_dir=~/x and in YAML files, and a
+    # folder literally named ~ in the working folder is never what was meant.
+    return os.path.expanduser(value) if value.startswith("~") else value
+
+
+# Every setting that names a file or folder has this type, so all of them read ~ alike (docs/CONFIG.md
+# shows its type as "path": reference.py looks for EXPANDS_HOME).
+EXPANDS_HOME = AfterValidator(expand_home)
+PathSetting = Annotated[str, EXPANDS_HOME]
 
 
 def _number_types(annotation: Any) -> set[type]:
