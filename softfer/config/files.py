@@ -108,6 +108,29 @@ def _override_value(item: str) -> tuple[list[str], object]:
         raise ValueError(f"override {item!r}: invalid YAML value ({reason})") from None
 
 
+def config_files(path: str | Path) -> list[Path]:
+    """The files a config is read from: ``path`` (as ``load_config`` resolves it) and its ``base`` chain,
+    in order. A command that writes passes them to the output rule as inputs: a run's config.yaml must
+    never replace a base file that happens to lie in run.out_dir under that name."""
+    files = [resolve_config_path(path)]
+    while True:
+        base = _base_of(files[-1])
+        if base is None or base.resolve() in {f.resolve() for f in files}:
+            return files  # the end of the chain (a circle is refused by load_config, which ran first)
+        files.append(base)
+
+
+def _base_of(path: Path) -> Path | None:
+    try:
+        data = load_yaml(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None  # load_config reads the same file and says what is wrong with it
+    base = data.get("base") if isinstance(data, dict) else None
+    return (
+        resolve_config_path(base, relative_to=path.parent) if isinstance(base, str) and base.strip() else None
+    )
+
+
 def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     """Apply ``key.sub=value`` overrides (values parsed as YAML) to a config dict; a mapping given for a
     section merges into it as a ``base`` does (``--set 'data={root: X}'`` changes data.root only).

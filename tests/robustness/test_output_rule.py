@@ -573,3 +573,17 @@ def test_a_resume_moved_to_another_folder_replaces_nothing_there_without_overwri
     )  # its own
     assert main(["train", "demo/base.yaml", *moved, "--overwrite"]) == 0
     assert (other / "model.pt").read_bytes() != b"someone's model"
+
+
+def test_a_run_never_writes_its_config_yaml_onto_a_base_of_its_config(tmp_path, capsys):
+    """Found (audit): a base file named config.yaml in run.out_dir was replaced by the run's config.yaml
+    with --overwrite (only the named config was protected)."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    base = "base: demo/soft.yaml\nname: mine\n"
+    (folder / "config.yaml").write_text(base)
+    (folder / "child.yaml").write_text(f"base: config.yaml\nrun:\n  out_dir: {folder}\n")
+    assert main(["train", str(folder / "child.yaml"), "--overwrite"]) == 2
+    assert f"{folder / 'config.yaml'} is an input of this command" in _stderr_line(capsys)
+    assert (folder / "config.yaml").read_text() == base
+    assert sorted(p.name for p in folder.iterdir()) == ["child.yaml", "config.yaml"]
