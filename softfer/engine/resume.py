@@ -75,9 +75,15 @@ def describe(differences: list[tuple[str, Any, Any]], theirs: str, ours: str = "
 
 
 @functools.cache
+def _code_version() -> tuple[str, str | None]:
+    return __version__, git_commit()
+
+
 def code_version() -> dict[str, Any]:
-    """{"softfer": version, "commit": the checkout's commit or None}, looked up once per process."""
-    return {"softfer": __version__, "commit": git_commit()}
+    """{"softfer": version, "commit": the checkout's commit or None}, looked up once per process; a new
+    dict at each call, so that a caller editing a fingerprint cannot change the next one's."""
+    version, commit = _code_version()
+    return {"softfer": version, "commit": commit}
 
 
 def evaluation_settings(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -384,3 +384,16 @@ def test_a_training_checkpoint_whose_optimiser_state_was_damaged_is_refused(tmp_
             ValueError, match=r"damaged\.pt: corrupt checkpoint: its optimiser or scheduler state"
         ):
             load_checkpoint(tmp_path / "damaged.pt")
+
+
+def test_editing_a_fingerprint_changes_no_later_one():
+    """Found (CI): a test set fingerprint["code"]["softfer"] = "0.0.1" on a fingerprint it had made; the
+    dict was the process-wide cached one, so every later fingerprint recorded version 0.0.1 and edited
+    configs were logged instead of refused."""
+    from softfer import __version__
+    from softfer.config import validate_config
+    from softfer.engine.resume import run_fingerprint
+
+    cfg = validate_config({})
+    run_fingerprint(cfg, {})["code"]["softfer"] = "0.0.1"
+    assert run_fingerprint(cfg, {})["code"]["softfer"] == __version__
