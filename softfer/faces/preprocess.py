@@ -201,8 +201,7 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
     row. An existing ``final`` (checked to be an earlier clip, ``_check_clip_folders``) is replaced."""
     tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
     created = False  # only what this call created is ever removed
-    try:
-        check_video(video)
+    try:  # a still image named as a video is refused by the video reader itself (softfer.io.video)
         frames = progress(iter_frames(video), description=f"faces in {video.name}")
         track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
         if not track.present.any():
@@ -247,7 +246,7 @@ def preprocess_videos(
     Before any video is read, every output is checked (``softfer.io.outputs``): nothing is written inside
     ``src``; an existing clip folder, manifest or report is refused without ``overwrite``, and with it only
     a folder of frames that OUT/manifest.csv lists (a clip of an earlier preprocess) is replaced. A still
-    image named as a video is refused (``check_video``).
+    image named as a video is refused (given alone: ``check_video``; in a folder: the video reader).
     """
     opts = options or FaceOptions()
     out = Path(out)
