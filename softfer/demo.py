@@ -13,7 +13,6 @@ from softfer.classes import DFEW_CLASSES
 from softfer.config import ExperimentConfig, load_config, packaged_configs
 from softfer.data.formats import read_dfew
 from softfer.data.synthetic.cli import synth_dfew
-from softfer.data.synthetic.generate import check_new_folder
 from softfer.engine.resume import plan_run
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_folder, check_outputs
@@ -96,8 +95,7 @@ def _check_outputs(
     there). Returns whether the data must be made."""
     generate = not (data_dir / "Annotation" / "annotation.xlsx").exists()
     if generate:
-        check_folder(data_dir, overwrite=True, what="--out")  # the rules but the one on existing files
-        check_new_folder(data_dir, what="--out")
+        check_folder(data_dir, what="--out", staged=True)
     own = overwrite or holds_study(out, "demo", configs, (1,), (configs[0].run.seed,))
     check_outputs([*(out / n for n in (*DEMO_FILES, STUDY_FILE)), *launched], overwrite=own)
     if not own and out.is_dir() and any(out.iterdir()):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,14 @@ from softfer.faces.align import align_face
 from softfer.faces.detect import FaceDetector
 from softfer.faces.track import FaceTrack, track_main_face
 from softfer.io.console import progress
-from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, atomic_write, write_json_atomic
+from softfer.io.files import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    atomic_write,
+    remove_stale_staging,
+    staged_folder,
+    write_json_atomic,
+)
 from softfer.io.outputs import check_outputs, safe_name
 from softfer.io.video import iter_frames, still_image_format
 
@@ -199,16 +205,13 @@ def _check_clip_folders(finals: list[Path], overwrite: bool, out: Path) -> None:
 def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layout: str, detector) -> list:
     """Track and align one video into ``final`` (through a temporary folder of this process); its manifest
     row. An existing ``final`` (checked to be an earlier clip, ``_check_clip_folders``) is replaced."""
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
-    created = False  # only what this call created is ever removed
-    try:  # a still image named as a video is refused by the video reader itself (softfer.io.video)
-        frames = progress(iter_frames(video), description=f"faces in {video.name}")
-        track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
-        if not track.present.any():
-            return [clip_id, str(video), len(track.times), 0, "no face"]
-        tmp.mkdir()
-        created = True
-        written = 0
+    # a still image named as a video is refused by the video reader itself (softfer.io.video)
+    frames = progress(iter_frames(video), description=f"faces in {video.name}")
+    track = track_main_face(frames, detector, every=opts.every, max_gap=opts.max_gap)
+    if not track.present.any():
+        return [clip_id, str(video), len(track.times), 0, "no face"]
+    written = 0
+    with staged_folder(final, clean=False) as tmp:  # stale ones: once per folder, in preprocess_videos
         for i, _, crop in aligned_frames(video, track, opts.size):
             written += 1
             name = (
@@ -219,12 +222,8 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
         if _frames_only(final):
             shutil.rmtree(final)
         tmp.rename(final)
-        dropped = f"{track.counts()['missing']} frames without a face dropped"
-        return [clip_id, str(video), len(track.times), written, dropped]
-    except BaseException:
-        if created:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    dropped = f"{track.counts()['missing']} frames without a face dropped"
+    return [clip_id, str(video), len(track.times), written, dropped]
 
 
 def preprocess_videos(
@@ -265,6 +264,11 @@ def preprocess_videos(
     _check_clip_folders(finals, overwrite, out)
     detector = opts.detector()
     frames_root.mkdir(parents=True, exist_ok=True)
+    by_parent: dict[Path, list[str]] = {}
+    for final in finals:
+        by_parent.setdefault(final.parent, []).append(final.name)
+    for parent, clip_folders in by_parent.items():  # what killed runs left while writing a clip
+        remove_stale_staging(parent, clip_folders)
     report: dict = {"videos": len(videos), "no_face": [], "failed": []}
     rows = []
     jobs = list(zip(videos, names, finals, strict=True))

@@ -6,8 +6,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -78,21 +79,85 @@ def remove_stale_temporaries(run_dir: Path, *, min_age_s: float = 0.0) -> list[P
     temporaries of live processes whose ids this machine cannot see.
     """
     removed: list[Path] = []
-    if not run_dir.is_dir():
-        return removed
-    now = time.time()
-    for path in sorted(run_dir.iterdir()):
-        match = _TEMPORARY.match(path.name)
-        if not match or not path.is_file() or _running(int(match["pid"])):
+    for path, match in _leftovers(run_dir, _TEMPORARY, min_age_s):
+        try:
+            if not path.is_file():
+                continue
+            size = path.stat().st_size
+        except OSError:  # removed meanwhile by another process's clean-up
             continue
-        stat = path.stat()
-        if now - stat.st_mtime < min_age_s:
-            continue
-        size = stat.st_size
         path.unlink(missing_ok=True)
         removed.append(path)
         log.warning("removed %s (%d bytes), left by an interrupted write of %s", path, size, match["name"])
     return removed
+
+
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.partial$")  # the names staged_folder gives
+STALE_STAGING_S = 3600.0  # an hour: processes on other machines (a shared file system) may still write
+
+
+def staging_path(final: Path) -> Path:
+    """The folder of this process in which ``final`` is built before it is renamed into place."""
+    return final.with_name(f".{final.name}.{os.getpid()}.partial")
+
+
+def remove_stale_staging(
+    folder: Path, names: Iterable[str] | None = None, *, min_age_s: float = STALE_STAGING_S
+) -> list[Path]:
+    """Remove the staging folders (``staging_path``) in ``folder`` that interrupted processes left; returns
+    them.
+
+    Only folders of ``names`` (None: of any name), of a process that no longer runs, and ``min_age_s`` old
+    are removed (a shared file system may hold live ones of other machines' processes); a folder of the
+    user's named ``NAME.partial`` never matches.
+    """
+    wanted = None if names is None else set(names)
+    removed: list[Path] = []
+    for path, match in _leftovers(folder, _STAGING, min_age_s):
+        if (wanted is not None and match["name"] not in wanted) or path.is_symlink() or not path.is_dir():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+        log.warning("removed %s, left by an interrupted process building %s", path, match["name"])
+    return removed
+
+
+@contextmanager
+def staged_folder(final: Path, *, clean: bool = True) -> Iterator[Path]:
+    """A new folder of this process beside ``final`` (``staging_path``) for the caller to fill and rename
+    over ``final`` inside the block; removed when the block raises. ``clean``: first remove the stale
+    staging folders of ``final`` (``remove_stale_staging``; a caller staging many folders of one parent
+    does that once)."""
+    if clean:
+        remove_stale_staging(final.parent, [final.name])
+    tmp = staging_path(final)
+    # one of this process's id is left by an earlier process (the id was reused) or an earlier failure
+    # of this one: a folder is never staged twice at once in one process
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _leftovers(folder: Path, pattern: re.Pattern, min_age_s: float) -> Iterator[tuple[Path, re.Match]]:
+    """The entries of ``folder`` named by ``pattern`` (with a ``pid`` group) whose process no longer runs
+    and which were last modified ``min_age_s`` or more ago."""
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for path in sorted(folder.iterdir()):
+        match = pattern.match(path.name)
+        if not match or _running(int(match["pid"])):
+            continue
+        try:
+            if now - path.lstat().st_mtime < min_age_s:
+                continue
+        except OSError:  # removed meanwhile by another process's clean-up
+            continue
+        yield path, match
 
 
 def _running(pid: int) -> bool:

@@ -153,14 +153,38 @@ def check_output(
 
 
 def check_folder(
-    folder: str | Path, *, inputs: Iterable[str | Path] = (), overwrite: bool = False, what: str = "OUT"
+    folder: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
+    what: str = "OUT",
+    staged: bool = False,
 ) -> Path:
     """Check a folder whose files are not known in advance (a generated dataset): refused when it is or lies
     inside an input, and, without ``overwrite``, when it exists and is not empty (files of the same names
-    would be replaced). Returns it as a Path."""
+    would be replaced). Returns it as a Path.
+
+    ``staged``: the folder is built beside it and renamed into place (``softfer.io.files.staged_folder``),
+    so it must be new or empty, with ``overwrite`` too (it replaces no file), and neither the current
+    folder nor one holding it (which a rename cannot replace).
+    """
     folder = Path(folder)
     check_outputs([folder], inputs=inputs, overwrite=True, what=what)
+    if staged:
+        real, here = folder.resolve(), Path.cwd().resolve()
+        if real == here or real in here.parents:
+            where = "the current folder" if real == here else f"a folder above the current one ({here})"
+            raise ValueError(
+                f"{what} {folder} is {where}, which a generated set cannot replace: name a new folder (e.g. "
+                f"{folder / 'data'}), or run the command from the folder above"
+            )
     if folder.is_dir():
+        if staged and any(folder.iterdir()):
+            raise ValueError(
+                f"{folder} exists and is not empty: a generated set is written only into a new or empty "
+                f"folder and replaces no file there (--overwrite neither); choose another {what}, or move "
+                f"{folder} away first"
+            )
         if not overwrite and any(folder.iterdir()):
             raise ValueError(
                 f"{folder} is not empty: files in it would be replaced; pass --overwrite to write into it, "

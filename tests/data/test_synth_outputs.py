@@ -74,7 +74,7 @@ def test_only_stale_staging_folders_of_processes_that_no_longer_run_are_removed(
     fresh = _user_partial(tmp_path / f".data.{fresh_dead}.partial")  # maybe a live writer on another machine
     generate_dfew(tmp_path / "data", clips=5, size=16, workers=1)
     assert not old["stale"].exists()
-    assert f"removed {old['stale']}, left by an interrupted generation" in caplog.text
+    assert f"removed {old['stale']}, left by an interrupted process building data" in caplog.text
     for path in (old["live"], old["other output"], old["user"], fresh):
         assert (path / "mine.txt").read_text() == "precious", path
 

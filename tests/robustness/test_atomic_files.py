@@ -76,3 +76,20 @@ def test_a_torch_write_error_without_its_cause_still_names_the_checkpoint(tmp_pa
         save_checkpoint({"model": {}}, target)
     assert target.read_bytes() == b"the previous checkpoint"
     assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
+
+
+def test_a_staged_folder_is_removed_when_its_block_fails_and_replaces_a_reused_pids_leftover(tmp_path):
+    final = tmp_path / "data"
+    leftover = files.staging_path(final)  # this process's id: an earlier process's, the id reused since
+    leftover.mkdir()
+    (leftover / "old.txt").write_text("half")
+    with files.staged_folder(final) as tmp:
+        assert tmp == leftover and list(tmp.iterdir()) == []
+        (tmp / "new.txt").write_text("whole")
+        tmp.rename(final)
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]
+    with pytest.raises(RuntimeError, match="broke"):
+        with files.staged_folder(tmp_path / "other") as tmp:
+            (tmp / "a.txt").write_text("a")
+            raise RuntimeError("broke")
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]

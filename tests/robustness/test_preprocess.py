@@ -7,7 +7,10 @@ becomes an aligned crop, so each clip's expected frame count is the video's own 
 """
 
 import csv
+import os
 import shutil
+import subprocess
+import time
 
 import av
 import numpy as np
@@ -206,3 +209,24 @@ def test_overwrite_never_removes_a_folder_of_photos_that_preprocess_did_not_writ
     with pytest.raises(ValueError, match=r"frames/b exists, but .*manifest\.csv does not list it"):
         preprocess_videos(src, tmp_path / "out", layout="folders", options=opts, overwrite=True)
     assert [p.name for p in theirs.iterdir()] == ["holiday.jpg"]
+
+
+def test_a_killed_runs_staging_folder_is_removed_and_a_users_hidden_folder_is_not(media, tmp_path, opts):
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(media / "single_face.mp4", src / "x.mp4")
+    frames = tmp_path / "out" / "frames"
+    child = subprocess.Popen(["true"])  # a process that no longer runs, as a killed preprocess
+    child.wait()
+    hour_ago = time.time() - 3700
+    left = {
+        name: frames / name for name in (f".x.{child.pid}.partial", ".x.partial", f".y.{child.pid}.partial")
+    }
+    for path in left.values():
+        path.mkdir(parents=True)
+        (path / "000001.jpg").write_bytes(b"frame")
+        os.utime(path, (hour_ago, hour_ago))
+    report = preprocess_videos(src, tmp_path / "out", layout="folders", options=opts)
+    assert report["clips_written"] == 1
+    # the killed run's staging of clip x goes; a folder of the user's and one of another clip name stay
+    assert sorted(p.name for p in frames.iterdir()) == sorted([".x.partial", f".y.{child.pid}.partial", "x"])

@@ -14,13 +14,13 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from softfer.data.records import parse_int
+from softfer.io.files import remove_stale_staging, staging_path
 from softfer.io.tables import iter_table_chunks
 
 FER_COLUMNS = ("emotion", "pixels", "Usage")
@@ -108,9 +108,9 @@ def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
     usage = _cached_usage(folder)
     if usage is not None:
         return folder, usage
-    staging = base / f".{folder.name}.{os.getpid()}.partial"
+    staging = staging_path(folder)
     try:
-        _remove_stale(base)
+        remove_stale_staging(base)  # of any content key: an older fer2013.csv's build killed midway too
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     except OSError as exc:
@@ -138,15 +138,3 @@ def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder, usage
-
-
-def _remove_stale(base: Path, min_age_s: float = 3600.0) -> None:
-    """Partial cache folders an interrupted build left an hour or more ago."""
-    if not base.is_dir():
-        return
-    for entry in base.glob(".*.partial"):
-        try:
-            if time.time() - entry.stat().st_mtime >= min_age_s:
-                shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            continue

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES, FERPLUS_CLASSES
 from softfer.data.label_files import agreement_report
 from softfer.data.synthetic.ferplus import generate_ferplus
-from softfer.data.synthetic.generate import ClipRecord, check_new_folder, generate_affectnet, generate_dfew
+from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
 from softfer.io.console import bars_allowed, console
 from softfer.io.outputs import check_folder, check_output
@@ -23,15 +23,14 @@ if TYPE_CHECKING:
 
 def check_synth_outputs(out: str | Path, montage: str | Path | None, *, overwrite: bool) -> None:
     """The output rule (``softfer.io.outputs``) of `softfer synth`, before anything is generated: OUT new or
-    empty, with ``overwrite`` too (``check_new_folder``: a generated set replaces no file); the montage
-    outside OUT (whose generated files it would replace or be replaced by), named with an image format
+    empty, with ``overwrite`` too (``check_folder(staged=True)``: a generated set replaces no file); the
+    montage outside OUT (whose generated files it would replace or be replaced by), named with an image format
     matplotlib writes, and onto no existing file without ``overwrite``.
 
     Raises:
         ValueError: naming OUT or --montage and what to do.
     """
-    check_folder(out, overwrite=True)  # the rules but the one on existing files, which is stricter here
-    check_new_folder(out)
+    check_folder(out, staged=True)
     if not montage:
         return
     from matplotlib.backend_bases import FigureCanvasBase

@@ -10,9 +10,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
-import shutil
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +27,8 @@ from softfer.data.provenance import GROUND_TRUTH
 from softfer.data.synthetic.landmarks import landmarks68
 from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
 from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
-from softfer.io.files import _running  # the rule remove_stale_temporaries decides by
+from softfer.io.files import staged_folder
+from softfer.io.outputs import check_folder
 from softfer.io.tables import write_csv
 
 log = logging.getLogger(__name__)
@@ -157,82 +155,24 @@ def _folds(labels: np.ndarray, seed: int, k: int = NUM_FOLDS) -> np.ndarray:
     return fold
 
 
-def check_new_folder(out: str | Path, *, what: str = "OUT") -> Path:
-    """Refuse an ``out`` that ``staging`` may not make: one that exists and is not an empty folder (a
-    generated set replaces no file, with --overwrite neither), or the current folder or one holding it
-    (which it cannot replace). Returns ``out`` as a Path.
-
-    Raises:
-        ValueError: naming ``out``, ``what`` chose it, and what to do.
-    """
-    out = Path(out)
-    real, here = out.resolve(), Path.cwd().resolve()
-    if real == here or real in here.parents:
-        where = "the current folder" if real == here else f"a folder above the current one ({here})"
-        raise ValueError(
-            f"{what} {out} is {where}, which a generated set cannot replace: name a new folder (e.g. "
-            f"{out / 'data'}), or run the command from the folder above"
-        )
-    if real.is_dir() and any(real.iterdir()):
-        raise ValueError(
-            f"{out} exists and is not empty: a synthetic set is written only into a new or empty folder and "
-            f"replaces no file there (--overwrite neither); choose another {what}, or move {out} away first"
-        )
-    if (out.exists() or out.is_symlink()) and not real.is_dir():
-        raise ValueError(f"{out} exists and is not a folder: choose another {what}")
-    return out
-
-
-STALE_STAGING_S = 3600.0  # an hour: processes on other machines (a shared file system) may still write
-
-
-def _remove_stale_staging(final: Path, min_age_s: float = STALE_STAGING_S) -> None:
-    """Remove the staging folders of ``final`` that interrupted runs left: named by ``staging`` for it, of
-    a process that no longer runs (``softfer.io.files``' rule for temporaries), ``min_age_s`` old."""
-    pattern = re.compile(rf"\.{re.escape(final.name)}\.(\d+)\.partial")
-    for entry in final.parent.iterdir():
-        match = pattern.fullmatch(entry.name)
-        if not match or entry.is_symlink() or not entry.is_dir():
-            continue
-        pid = int(match[1])
-        # a folder with this process's id is an earlier process's (staging is not nested for one ``out``)
-        if pid != os.getpid() and _running(pid):
-            continue
-        try:
-            if time.time() - entry.stat().st_mtime < min_age_s:
-                continue
-        except OSError:  # removed meanwhile by another process's clean-up
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-        log.warning("removed %s, left by an interrupted generation of %s", entry, final)
-
-
 @contextmanager
 def staging(out: Path) -> Iterator[Path]:
-    """A folder of this process beside ``out`` (``.NAME.PID.partial``), renamed to ``out`` on success and
-    removed on failure: nothing else is ever removed, but the staging folders of ``out`` that runs killed
-    an hour or more ago left (``_remove_stale_staging``). ``out`` must be new or empty
-    (``check_new_folder``)."""
-    check_new_folder(out)
+    """A folder of this process beside ``out`` (``softfer.io.files.staged_folder``), renamed to ``out`` on
+    success and removed on failure: nothing else is ever removed, but the staging folders of ``out`` that
+    runs killed an hour or more ago left. ``out`` must be new or empty (``check_folder(staged=True)``)."""
+    check_folder(out, staged=True)
     final = out.resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(final)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
-    tmp.mkdir()
-    try:
+    with staged_folder(final) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    try:
-        if final.is_dir() and not any(final.iterdir()):
-            final.rmdir()
-        tmp.rename(final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if final.exists():  # made (and filled) by another process since ``check_new_folder``
-            raise ValueError(f"{out}: another process wrote it meanwhile; it is left as it is") from exc
-        raise
+        try:
+            if final.is_dir() and not any(final.iterdir()):
+                final.rmdir()
+            tmp.rename(final)
+        except OSError as exc:
+            if final.exists():  # made (and filled) by another process since the check
+                raise ValueError(f"{out}: another process wrote it meanwhile; it is left as it is") from exc
+            raise
 
 
 def generate_dfew(

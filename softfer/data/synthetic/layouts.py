@@ -34,12 +34,12 @@ from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.data.synthetic.generate import (
     ClipRecord,
     _folds,
-    check_new_folder,
     generate_affectnet,
     generate_dfew,
     staging,
 )
 from softfer.data.synthetic.model import SynthConfig
+from softfer.io.outputs import check_folder
 from softfer.io.tables import CLASS_SYNONYMS, write_csv
 from softfer.labels.affect import AffectStats, fit_affect_stats, gmm_labels
 
@@ -293,7 +293,7 @@ def build_smoke_tree(root: str | Path, *, size: int = 32, seed: int = 0) -> dict
     root = Path(root)
     data = root / "data"
     for name in ("DFEW", "FERV39k", "AFEW", "AffectNet", "Aff-Wild", "MorphSet", "FERPlus"):
-        check_new_folder(data / name)  # each is staged: all refused before the first is rendered
+        check_folder(data / name, staged=True)  # each is staged: all refused before the first is rendered
     # Balanced classes and short clips: every class in every split, and few frames to write.
     cfg = SynthConfig(priors=(1 / len(DFEW_CLASSES),) * len(DFEW_CLASSES), max_frames=32)
     dfew = generate_dfew(
