@@ -206,8 +206,15 @@ def va_to_labels(
         raise ValueError(f"method must be 'gmm' or 'euclid', got {method!r}")
     _check_class_names(class_names)
     outputs, options = ([out, save_stats], ["--out", "--save-stats"]) if save_stats else ([out], ["--out"])
-    check_outputs(outputs, inputs=[path, stats_path], overwrite=overwrite, what=options, kind="file")
-    check_output(out, inputs=[path, stats_path], overwrite=overwrite, suffix=".csv")  # CSV is what is written
+    suffixes = [".csv", None]  # CSV is what --out gets; the statistics' reader does not go by the name
+    check_outputs(
+        outputs,
+        inputs=[path, stats_path],
+        overwrite=overwrite,
+        what=options,
+        kind="file",
+        suffix=suffixes[: len(outputs)],
+    )
     table = read_table(path)
     if not table.rows:
         raise ValueError(f"{path}: no rows under the header")

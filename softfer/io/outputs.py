@@ -68,6 +68,7 @@ def check_outputs(
     what: str | Sequence[str] = "--out",
     kind: Literal["file", "folder"] | None = None,
     fills: Iterable[str | Path] = (),
+    suffix: str | Sequence[str | None] | None = None,
 ) -> list[Path]:
     """Check, before anything is written, that every one of ``paths`` may be written; returns them.
 
@@ -80,14 +81,19 @@ def check_outputs(
         kind: every path is a "file" or a "folder" (None: not checked); the other kind is refused.
         fills: folders the command fills with files it does not name in advance (a generated dataset);
             no output may lie inside one.
+        suffix: the extension a file must have where readers choose the format by it (an ONNX file named
+            model.pt would be read as a PyTorch checkpoint and called corrupt), or one per path (None:
+            any).
 
     Raises:
         ValueError: an output is an input, the same file as one, inside an input folder or a filled
             folder, below an existing file, of the other ``kind``, given twice, or exists without
-            ``overwrite``; the message names the file and the option that chose it.
+            ``overwrite``, or not named with its ``suffix``; the message names the file and the option that
+            chose it.
     """
     outs = [Path(p) for p in paths]
     options = [what] * len(outs) if isinstance(what, str) else list(what)
+    suffixes = [suffix] * len(outs) if suffix is None or isinstance(suffix, str) else list(suffix)
     given = [Path(p) for p in inputs if p is not None]
     resolved = {p.resolve(): p for p in given}
     filled = {Path(p).resolve(): Path(p) for p in fills}
@@ -95,7 +101,7 @@ def check_outputs(
     identities.pop(None, None)
     seen: dict[Path, Path] = {}
     existing = []
-    for out, option in zip(outs, options, strict=True):
+    for out, option, wanted in zip(outs, options, suffixes, strict=True):
         real = out.resolve()
         inp = resolved.get(real) or identities.get(_identity(out))  # type: ignore[arg-type]
         if inp is not None:
@@ -119,6 +125,8 @@ def check_outputs(
             raise ValueError(f"{seen[real]} and {out} are one file: give each output its own name")
         seen[real] = out
         _check_kind(out, kind, option)
+        if wanted is not None and out.suffix.lower() != wanted:
+            raise ValueError(f"{option} {out}: the file written is {wanted}; name it NAME{wanted}")
         if _exists(out):
             existing.append((out, option))
     if existing and not overwrite:
@@ -141,15 +149,9 @@ def check_output(
     fills: Iterable[str | Path] = (),
     suffix: str | None = None,
 ) -> Path:
-    """``check_outputs`` for one output, a file unless ``kind`` says otherwise; returns it as a Path.
-
-    ``suffix``: the extension the file must have, where readers choose the format by it (an ONNX file
-    named model.pt would be read as a PyTorch checkpoint and called corrupt).
-    """
-    out = check_outputs([path], inputs=inputs, overwrite=overwrite, what=what, kind=kind, fills=fills)[0]
-    if suffix is not None and out.suffix.lower() != suffix:
-        raise ValueError(f"{what} {path}: the file written is {suffix}; name it NAME{suffix}")
-    return out
+    """``check_outputs`` for one output, a file unless ``kind`` says otherwise; returns it as a Path."""
+    kw = {"inputs": inputs, "overwrite": overwrite, "what": what, "kind": kind, "fills": fills}
+    return check_outputs([path], suffix=suffix, **kw)[0]
 
 
 def check_folder(
