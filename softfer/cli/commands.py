@@ -122,18 +122,12 @@ def cmd_synth_all(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from softfer.config import load_config
-    from softfer.config.files import config_files
     from softfer.engine.train import fit
-    from softfer.io.outputs import check_output
 
+    # the config file and its bases are inputs of the run (engine.data.config_inputs): never replaced
     overrides = [*(a.set or []), *(["run.deterministic=true"] if a.deterministic else [])]
     cfg = load_config(a.config, overrides)
-    if not a.resume:  # a new run's config.yaml is never written onto its config file nor one of its bases
-        out = Path(cfg.run.out_dir) / "config.yaml"
-        check_output(out, inputs=config_files(a.config), overwrite=True, what="run.out_dir")
     m = fit(cfg, resume=a.resume, overwrite=a.overwrite)
     if m:
         print(_score_line(m, prefix="test "))

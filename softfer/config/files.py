@@ -195,7 +195,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     ``midas/dfew_tsm_midas.yaml``.
     """
     resolved = resolve_config_path(path)
-    return validate_config(apply_overrides(_read_yaml(resolved), overrides), str(resolved))
+    cfg = validate_config(apply_overrides(_read_yaml(resolved), overrides), str(resolved))
+    cfg._source_files = tuple(config_files(resolved))
+    return cfg
 
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:

@@ -7,9 +7,10 @@ the one place for checks that involve several keys.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 # the data section lives in its own module; its models are part of this schema (and importable from it)
 from softfer.config.data_section import AugmentConfig as AugmentConfig
@@ -228,6 +229,20 @@ class ExperimentConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig, description="Optimisation.")
     run: RunConfig = Field(default_factory=RunConfig, description="Run settings.")
     reference: PaperReference = Field(default_factory=PaperReference, description="Paper numbers.")
+    # The files ``load_config`` read it from (the config and its ``base`` chain): inputs of every command
+    # that writes (``engine.data.config_inputs``), so no run's config.yaml replaces one. Not a setting: no
+    # part of the dump, the hash or equality; kept by ``model_copy``.
+    _source_files: tuple[Path, ...] = PrivateAttr(default=())
+
+    @property
+    def source_files(self) -> tuple[Path, ...]:
+        """The files this config was read from (none for one built from a dict or a checkpoint)."""
+        return self._source_files
+
+    def __eq__(self, other: object) -> bool:  # the settings, not where they were read from
+        if not isinstance(other, ExperimentConfig):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
 
     @model_validator(mode="after")
     def _settings_that_fit_together(self) -> ExperimentConfig:

@@ -6,8 +6,10 @@ run folder that already holds a run, a global batch that does not split over the
 the training set, a mixing that cannot mix, a model whose input kind does not match the data, a VA loss
 without a VA head.
 
-Then the run folder is prepared: temporaries of interrupted writes removed, metrics.json (the mark of a
-finished run) removed, log.csv cut back to the checkpoint's step (or started afresh), config.yaml written.
+Then the run folder is prepared: temporaries of interrupted writes removed, a replaced earlier run's files
+removed (a new run with ``overwrite``: ``engine.outputs.remove_earlier_run``; a resume removes none),
+metrics.json (the mark of a finished run) removed, log.csv cut back to the checkpoint's step (or started
+afresh), config.yaml written.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
 from softfer.engine.mixer import Mixer, build_mixer
-from softfer.engine.outputs import RESULT_FILES
+from softfer.engine.outputs import RESULT_FILES, remove_earlier_run
 from softfer.engine.resume import (
     check_resumable,
     check_resumable_data,
@@ -143,6 +145,10 @@ def build_training(
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(run_dir)
+        if saved is None and overwrite:
+            # A new run replacing an earlier one (--overwrite, a study's plan): none of that run's files
+            # may stand beside this run's (a best.pt it never writes, curves, analyses). A resume keeps all.
+            remove_earlier_run(run_dir)
         # metrics.json marks a finished run: from here on this folder holds one in progress.
         (run_dir / "metrics.json").unlink(missing_ok=True)
         # The steps logged after the checkpoint are trained again; a fresh run starts a fresh log.
@@ -206,7 +212,10 @@ def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path
         raise ValueError(f"{run_dir} already holds a run; pass --resume {run_dir / 'last.pt'} or --overwrite")
     own_folder = bool(resume) and Path(resume).resolve().parent == run_dir.resolve()
     outputs = [run_dir / f for f in RUN_FILES]
-    check_outputs(outputs, inputs=config_inputs(cfg), overwrite=overwrite or own_folder, what="run.out_dir")
+    inputs = config_inputs(cfg)
+    if own_folder:  # the run's own config.yaml, given to continue it, is its output: rewritten as what ran
+        inputs = [p for p in inputs if p.resolve() != (run_dir / "config.yaml").resolve()]
+    check_outputs(outputs, inputs=inputs, overwrite=overwrite or own_folder, what="run.out_dir")
     return run_dir
 
 

@@ -63,8 +63,9 @@ def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
 
 
 def config_inputs(cfg: ExperimentConfig) -> list[Path]:
-    """The files and folders ``cfg`` makes a command read: ``data.root`` (a manifest: its file),
-    ``data.test_root``, ``data.soft_labels``, ``data.affectnet_stats`` and a local ``model.pretrained``.
+    """The files and folders ``cfg`` makes a command read: the config files it was read from (with its
+    ``base`` chain), ``data.root`` (a manifest: its file), ``data.test_root``, ``data.soft_labels``,
+    ``data.affectnet_stats`` and a local ``model.pretrained``.
 
     Every command that writes passes them to the output rule (``softfer.io.outputs``) as inputs, so that no
     output lands onto or inside the data (a run folder in a clip folder would become frames of the clip).
@@ -72,7 +73,8 @@ def config_inputs(cfg: ExperimentConfig) -> list[Path]:
     d = cfg.data
     pretrained = cfg.model.pretrained if cfg.model.pretrained != "hub" else None
     named = (d.root, d.test_root, d.soft_labels, d.affectnet_stats, pretrained)
-    return [Path(p) for p in named if p]  # an empty setting is no path (Path("") is the working folder)
+    # an empty setting is no path (Path("") is the working folder)
+    return [*cfg.source_files, *(Path(p) for p in named if p)]
 
 
 def check_cache_dir(cfg: ExperimentConfig) -> None:

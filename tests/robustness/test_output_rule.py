@@ -587,3 +587,23 @@ def test_a_run_never_writes_its_config_yaml_onto_a_base_of_its_config(tmp_path, 
     assert f"{folder / 'config.yaml'} is an input of this command" in _stderr_line(capsys)
     assert (folder / "config.yaml").read_text() == base
     assert sorted(p.name for p in folder.iterdir()) == ["child.yaml", "config.yaml"]
+
+
+@pytest.mark.parametrize("command", ["train", "cv", "compare"])
+def test_no_command_writes_a_config_yaml_onto_the_config_it_was_given(tmp_path, capsys, command):
+    """Found (audit 4): `cv exp/mine/config.yaml --overwrite` with run.out_dir exp/mine replaced the user's
+    config (comments and all) by the dumped one; only `train` protected its config file. The files a config
+    is read from are now inputs of every command that writes (``config_inputs``)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    text = f"# my notes\nbase: demo/hard.yaml\nname: mine\nrun:\n  out_dir: {folder}\n"
+    (folder / "config.yaml").write_text(text)
+    extra = {
+        "train": [],
+        "cv": ["--folds", "1"],
+        "compare": ["demo/soft.yaml", "--folds", "1", "--out", str(tmp_path)],
+    }
+    sets = ["--set", f"data.root={tmp_path / 'no_data'}"]
+    assert main([command, str(folder / "config.yaml"), *extra[command], *sets, "--overwrite"]) == 2
+    assert f"{folder / 'config.yaml'} is an input of this command" in _stderr_line(capsys)
+    assert (folder / "config.yaml").read_text() == text
