@@ -15,8 +15,9 @@ from softfer.config import ExperimentConfig, load_config
 from softfer.config.identity import check_own_config
 from softfer.engine.data import build_data, config_inputs, read_records
 from softfer.engine.evaluate import read_metrics
+from softfer.engine.outputs import ANALYSIS_FILES
 from softfer.inference.loading import load_trained_model
-from softfer.io.files import write_json_atomic, write_text_atomic
+from softfer.io.files import atomic_write, write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs
 from softfer.plots import figures as plots
 
@@ -24,15 +25,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 CAM_CMAP = "inferno"  # perceptually uniform: brightness rises with the map (jet's bands invent edges)
-# What `softfer analyze` writes into RUN_DIR/analysis (an earlier analysis is replaced only with --overwrite).
-ANALYSIS_FILES = (
-    "confusion_matrix.png",
-    "reliability.png",
-    "coexisting_emotions.png",
-    "gradcam.png",
-    "analysis.json",
-    "analysis.md",
-)
 
 
 def read_predictions(
@@ -250,7 +242,8 @@ def _gradcam_png(run_dir: Path, out: Path, count: int = 3) -> list[str]:
 
     rows = _gradcam_rows(run_dir, count)
     fig = gradcam_figure(rows)
-    fig.savefig(out, dpi=110)
+    with atomic_write(out, "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
     return list(dict.fromkeys(r[1].warning for r in rows if r[1].warning))
 

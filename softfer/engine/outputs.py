@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from softfer.config import ExperimentConfig
 from softfer.data.datasets import collate_items
+from softfer.data.formats import FORMATS
 from softfer.engine.data import DataBundle
 from softfer.engine.evaluate import (
     compute_metrics,
@@ -37,6 +38,32 @@ RESULT_FILES = (
     "per_class_recall.png",
     "curves.png",
 )
+# What a run writes beside RESULT_FILES, and what softfer's other commands write into a run folder under
+# their default names: ``eval`` (eval_<format>/), ``analyze`` (analysis/), ``calibrate``
+# (<checkpoint>_calibrated.pt and its .json), ``report`` (report.html). They describe the run in the folder,
+# so a new run that replaces it (``--overwrite``, a study's plan "overwrite") removes them with it
+# (``remove_earlier_run``). config.yaml and environment.json are not listed: every run writes them anew.
+RUN_ARTEFACTS = (
+    "log.csv",
+    "last.pt",
+    "best.pt",
+    "model.pt",
+    *RESULT_FILES,
+    *(f"{stem}_calibrated{ext}" for stem in ("model", "best", "last") for ext in (".pt", ".json")),
+    "report.html",
+)
+# What `softfer analyze` writes into RUN/analysis (softfer.analysis.report): named here, on the engine's
+# floor, so that a new run replacing an earlier one removes them (an analysis is replaced only with
+# --overwrite).
+ANALYSIS_FILES = (
+    "confusion_matrix.png",
+    "reliability.png",
+    "coexisting_emotions.png",
+    "gradcam.png",
+    "analysis.json",
+    "analysis.md",
+)
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # SummaryWriter's file names, in RUN/tensorboard/
 
 
 def eval_loader(ds: Dataset, cfg: ExperimentConfig, rank: int = 0, world: int = 1) -> DataLoader:
@@ -164,3 +191,33 @@ def write_run_outputs(
     if history:
         plots.curves_png(history, run_dir / "curves.png")
     return report
+
+
+def earlier_run_files(run_dir: Path) -> list[Path]:
+    """The files of an earlier run in ``run_dir`` that a new run would leave standing beside its own:
+    ``RUN_ARTEFACTS``, the TensorBoard event files in tensorboard/, ``ANALYSIS_FILES`` in analysis/ and
+    ``RESULT_FILES`` in eval_<format>/ for every format softfer reads. Nothing else in the folder."""
+    found = [run_dir / n for n in RUN_ARTEFACTS]
+    found += sorted((run_dir / "tensorboard").glob(TENSORBOARD_EVENTS))
+    found += [run_dir / "analysis" / n for n in ANALYSIS_FILES]
+    found += [run_dir / f"eval_{fmt}" / n for fmt in FORMATS for n in RESULT_FILES]
+    return [p for p in found if p.is_file() or p.is_symlink()]
+
+
+def remove_earlier_run(run_dir: Path) -> list[Path]:
+    """Remove ``earlier_run_files(run_dir)`` and the softfer folders that this leaves empty; one warning
+    names what was removed. Returns the removed files.
+
+    Only for a new run that may replace the one there (``--overwrite``, a study's plan): a model.pt,
+    best.pt or analysis left standing would describe the earlier run under the new run's config.
+    """
+    stale = earlier_run_files(run_dir)
+    for path in stale:
+        path.unlink()
+    for folder in {p.parent for p in stale} - {run_dir}:
+        if not any(folder.iterdir()):  # a folder holding other files than softfer's stays
+            folder.rmdir()
+    if stale:
+        names = ", ".join(str(p.relative_to(run_dir)) for p in stale)
+        log.warning("%s: a new run replaces the earlier one there; removed its %s", run_dir, names)
+    return stale

@@ -38,11 +38,53 @@ class EpochSampler(Sampler[int]):
         return len(self.indices)
 
 
+def process_ranks() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from the environment torchrun sets; (0, 1, 0) outside torchrun.
+
+    Raises:
+        ValueError: a value that is not an integer, WORLD_SIZE below 1, RANK outside [0, WORLD_SIZE),
+            LOCAL_RANK below 0, or RANK without WORLD_SIZE (a process that would train as one rank of
+            a group that does not exist, and write nothing); the message names the variable and its value.
+    """
+    env = os.environ
+    if "RANK" in env and "WORLD_SIZE" not in env:
+        raise ValueError(
+            f"RANK={env['RANK']!r} is set but WORLD_SIZE is not: torchrun sets RANK, WORLD_SIZE and "
+            "LOCAL_RANK together; unset RANK to train in one process, or launch with torchrun"
+        )
+    world = _env_int("WORLD_SIZE", 1, minimum=1)
+    rank = _env_int("RANK", 0, minimum=0)
+    local = _env_int("LOCAL_RANK", 0, minimum=0)
+    if rank >= world:
+        raise ValueError(f"RANK={rank} is not below WORLD_SIZE={world}: ranks are 0 .. WORLD_SIZE - 1")
+    if world > 1 and "RANK" not in env:
+        raise ValueError(
+            f"WORLD_SIZE={world} is set but RANK is not: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK "
+            "together; unset WORLD_SIZE to train in one process, or launch with torchrun"
+        )
+    return rank, world, local
+
+
+def _env_int(name: str, default: int, *, minimum: int) -> int:
+    # One environment variable of torchrun's, an integer of at least ``minimum``; ``default`` when unset.
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer: unset it, or launch with torchrun") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be at least {minimum}: unset it, or launch with torchrun")
+    return value
+
+
 def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device); initialises torch.distributed under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
+    """(rank, world size, device); initialises torch.distributed under torchrun.
+
+    The process environment is checked first (``process_ranks``), before any device or data is touched.
+    """
+    rank, world, local = process_ranks()
     device = resolve_device(device_name)  # one line naming run.device when this machine lacks it
     cuda = device.type == "cuda" and device_name in ("auto", "cuda")
     if cuda:  # each torchrun process on its own GPU

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -227,9 +228,31 @@ def final_model(t: Training) -> torch.nn.Module:
         batches = (batch_input(s.model, b, t.device) for b in bn_loader)
         torch.optim.swa_utils.update_bn(batches, s.swa_model, device=t.device)
         return s.swa_model.module
-    if cfg.run.select == "val" and t.data.val is not None and (t.run_dir / "best.pt").exists():
-        s.model.load_state_dict(load_checkpoint(t.run_dir / "best.pt")["model"])
+    if cfg.run.select == "val" and t.data.val is not None:
+        best = best_checkpoint(t.run_dir / "best.pt", s.best)
+        if best is not None:
+            s.model.load_state_dict(best["model"])
     return s.model
+
+
+def best_checkpoint(path: Path, best: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` when this run wrote it for its best epoch ``best`` (``TrainState.best``);
+    None when the run recorded no best (stopped before its first validation: it tests its last weights).
+
+    A best.pt is trusted only when it records the same best: one of another run (a folder reused with
+    --overwrite, a resume moved to another run.out_dir) must never be tested as this run's model.
+    """
+    if best.get("epoch", -1) < 0:
+        return None
+    saved = load_checkpoint(path) if path.is_file() else None
+    if saved is None or saved.get("best") != best:
+        log.warning(
+            "run.select=val: %s is not this run's best checkpoint (epoch %s); testing the last weights",
+            path,
+            best["epoch"],
+        )
+        return None
+    return saved
 
 
 def _record_unreadable(record: dict[str, Any], key: str, found: list[int], dataset: Any) -> None:
