@@ -88,6 +88,9 @@ def test_default_threads_reads_omp_num_threads_then_the_cores(monkeypatch):
     assert threads.default_threads({"OMP_NUM_THREADS": "1"}) == 1
     assert threads.default_threads({"OMP_NUM_THREADS": "0"}) == 4  # not a thread count: ignored
     assert threads.default_threads({"OMP_NUM_THREADS": "4,2"}) == 4  # nested lists: ignored
+    assert threads.default_threads({"OMP_NUM_THREADS": "1024"}) == 1024  # --threads' range, found in audit 4
+    with pytest.raises(ValueError, match=r"OMP_NUM_THREADS=40000 .*at most 1024"):
+        threads.default_threads({"OMP_NUM_THREADS": "40000"})
     with pytest.raises(ValueError, match="--threads"):
         threads.apply_threads(0)
 

@@ -218,7 +218,12 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
                 f"{clip_id.rsplit('/', 1)[-1]}_{written:05d}.jpg" if layout == "dfew" else f"{i + 1:06d}.jpg"
             )
             bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
-            cv2.imwrite(str(tmp / name), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            # encoded here and written by Python, which raises on a full disk naming the file (imwrite
+            # returns False and writes what fits)
+            ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise ValueError(f"{video}: frame {i} could not be encoded as JPEG")
+            (tmp / name).write_bytes(jpeg.tobytes())
         if _frames_only(final):
             shutil.rmtree(final)
         tmp.rename(final)

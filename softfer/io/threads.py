@@ -15,6 +15,8 @@ import os
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 
+from softfer.limits import MAX_THREADS
+
 log = logging.getLogger(__name__)
 
 WAIT_POLICY = "PASSIVE"
@@ -40,8 +42,18 @@ def set_wait_policy(environ: MutableMapping[str, str] = os.environ) -> None:
 def default_threads(environ: MutableMapping[str, str] = os.environ) -> int:
     """torch's intra-op threads when ``--threads`` is not given: ``OMP_NUM_THREADS`` where the user set it,
     else the usable cores (with passive waiting, all of them are fastest idle and still share a busy
-    machine; docs/BENCHMARKS.md)."""
+    machine; docs/BENCHMARKS.md).
+
+    Raises:
+        ValueError: ``OMP_NUM_THREADS`` above ``limits.MAX_THREADS``, the range of ``--threads`` (a typo
+            such as 40000 would start that many threads).
+    """
     value = environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > MAX_THREADS:
+        raise ValueError(
+            f"OMP_NUM_THREADS={value} is more threads than softfer uses (at most {MAX_THREADS}, as "
+            "--threads): set it lower, or unset it to use the usable cores"
+        )
     if value.isdigit() and int(value) > 0:
         return int(value)
     return usable_cores()

@@ -59,6 +59,22 @@ def test_labels_votes_and_the_dfew_reader_refuse_a_count_that_would_wrap(tmp_pat
         read_votes(path)
 
 
+def test_the_manifest_reader_caps_vote_counts_as_every_reader_does(tmp_path):
+    """Found (audit 4): manifest class columns of counts up to 2**62 were votes (5000 read silently)."""
+    from softfer.data.formats.manifest import read_manifest
+
+    header = "path,split,happy,sad,neutral,angry,surprise,disgust,fear\n"
+    for clip in ("a", "b"):
+        (tmp_path / clip).mkdir()
+        (tmp_path / clip / "00001.jpg").write_bytes(b"")  # frames are listed, not decoded, here
+    path = tmp_path / "m.csv"
+    path.write_text(header + f"a,train,{MAX_VOTES + 1},1,0,0,0,0,0\nb,test,3,1,0,0,0,0,0\n")
+    with pytest.raises(ValueError, match=rf"m\.csv:line 2: .*count of {MAX_VOTES + 1} in column 'happy'"):
+        read_manifest(path, split="train")
+    path.write_text(header + f"a,train,{MAX_VOTES},1,0,0,0,0,0\nb,test,3,1,0,0,0,0,0\n")
+    assert read_manifest(path, split="train")[0].votes.tolist() == [MAX_VOTES, 1, 0, 0, 0, 0, 0]
+
+
 # --- 2. the statistics file of `labels va --stats` and data.affectnet_stats ------------------------------
 
 

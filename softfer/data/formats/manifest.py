@@ -40,6 +40,7 @@ from softfer.data.records import (
     split_role,
 )
 from softfer.io.tables import Table, class_key, match_class_columns, read_table, read_text
+from softfer.labels.votes import validate_votes
 
 
 def _json_object(line: str, where: str) -> dict:
@@ -100,8 +101,10 @@ def _manifest_record(
         if not np.all(np.isfinite(v)) or np.any(v < 0) or not 0 < v.sum() < np.inf:
             raise ValueError(f"{where}: class values {v.tolist()} must be non-negative with a positive sum")
         rec.soft = v / v.sum()
-        if np.allclose(v, np.round(v)) and v.sum() > 1 and v.max() < 2**62:
-            rec.votes = v.astype(np.int64)
+        if np.allclose(v, np.round(v)) and v.sum() > 1:  # counts: the vote rules of every reader
+            names = [str(c) for c in classes] if len(classes) == len(v) else None
+            votes = validate_votes(np.round(v)[None], source=where, row_names=["the row"], columns=names)
+            rec.votes = votes[0]
         rec.label = int(np.argmax(v))
     if "label" in get and row[get["label"]] != "":
         rec.label = _manifest_label(row[get["label"]], classes, where)

@@ -15,6 +15,7 @@ from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
 from softfer.io.console import bars_allowed, console
+from softfer.io.files import atomic_write
 from softfer.io.outputs import check_folder, check_output
 
 if TYPE_CHECKING:
@@ -119,8 +120,8 @@ def save_montage(
     import matplotlib.pyplot as plt
 
     fig = montage_figure(images, titles, captions)
-    Path(png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
+    with atomic_write(png, "wb") as f:  # the format matplotlib chooses by the name, which is checked
+        fig.savefig(f, dpi=110, format=Path(png).suffix.lstrip(".").lower())
     plt.close(fig)
 
 

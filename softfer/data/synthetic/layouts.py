@@ -19,7 +19,6 @@ at the paths the shipped configs name relative to the working directory.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import replace
@@ -39,6 +38,7 @@ from softfer.data.synthetic.generate import (
     staging,
 )
 from softfer.data.synthetic.model import SynthConfig
+from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_folder
 from softfer.io.tables import CLASS_SYNONYMS, write_csv
 from softfer.labels.affect import AffectStats, fit_affect_stats, gmm_labels
@@ -152,8 +152,7 @@ def write_affectnet_stats(
     # Only class rows with VA: a reader that also returns unlabelled rows (code 8) must not shift the fit.
     recs = [r for r in recs if r.va is not None and 0 <= r.label < num_classes]
     stats = fit_affect_stats(np.stack([r.va for r in recs]), np.array([r.label for r in recs]), num_classes)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(stats.to_dict(), indent=2))
+    write_json_atomic(out, stats.to_dict())
     return stats
 
 
