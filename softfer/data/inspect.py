@@ -215,6 +215,12 @@ class Inspection:
     unreadable: list[str]
 
 
+def _count_line(title: str, records: list[Record], classes: tuple[str, ...]) -> str:
+    counts = Counter(r.label for r in records)
+    per_class = ", ".join(f"{c}={counts.get(i, 0)}" for i, c in enumerate(classes))
+    return f"  {title:16s} {len(records):7d} items  {per_class}"
+
+
 def inspect_dataset(
     fmt: str,
     root: str,
@@ -250,9 +256,10 @@ def run_inspection(
     problems: list[str] = []
     splits = _splits(fmt, root, affectnet_stats=affectnet_stats, allow_outside_root=allow_outside_root)
     for s in splits:
-        counts = Counter(r.label for r in s.records)
-        per_class = ", ".join(f"{c}={counts.get(i, 0)}" for i, c in enumerate(classes))
-        lines.append(f"  {s.title:16s} {len(s.records):7d} items  {per_class}")
+        lines.append(_count_line(s.title, s.records, classes))
+        if s.name == "all" and any(r.split for r in s.records):  # a manifest: its rows name their splits
+            for name, records in _by_split([s])[s.fold].items():
+                lines.append(_count_line(f"  {name}", records, classes))
         problems += [f"{s.title}: {line}" for line in s.report.skipped + s.report.notes]
         if s.report.dropped:
             left = ", ".join(f"{k}: {n}" for k, n in s.report.dropped.items())

@@ -220,3 +220,17 @@ def test_inspect_exits_1_when_it_lists_a_problem(tmp_path, capsys):
     shutil.rmtree(tmp_path / "Clip" / "clip_224x224" / "00003")
     assert main(["data", "inspect", "dfew", str(tmp_path)]) == 1
     assert "problems: 0" not in capsys.readouterr().out
+
+
+def test_a_manifest_is_counted_per_split_its_rows_name(tmp_path):
+    """Found (README walk): a manifest with a split column was counted only as "all 375 items"."""
+    rows = [[f"c{i}", i % 7, "train" if i < 5 else "val"] for i in range(7)]
+    for row in rows:
+        _frames(tmp_path / row[0], n=1)
+    _csv(tmp_path / "m.csv", ["path", "label", "split"], rows)
+    text = inspect_dataset("manifest", str(tmp_path / "m.csv"))
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^ +(\w+) +(\d+) items", text, re.M)}
+    assert counts == {"all": 7, "train": 5, "val": 2}
+    assert re.search(
+        r"^ +val +2 items  happy=0, sad=0, neutral=0, angry=0, surprise=0, disgust=1, fear=1$", text, re.M
+    )
