@@ -8,7 +8,8 @@ entry exists, the report produces the key, and docs/METRICS.md documents it with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class MetricEntry:
         group: a clear/ambiguous group score, flattened from ``clear_vs_ambiguous``.
         needs_votes: scored against the annotators' votes: absent (None), never 0, without them.
         why_not_compared: the reason a summarized metric is not compared.
+        value_range: (lowest, highest) value the metric can take (``math.inf``: unbounded above); a
+            metrics.json value outside it is refused (``engine.evaluate.metric_value_problems``).
     """
 
     name: str
@@ -36,31 +39,54 @@ class MetricEntry:
     group: bool = False
     needs_votes: bool = False
     why_not_compared: str = ""
+    value_range: tuple[float, float] = field(kw_only=True)  # required: every metric states its range
+
+
+SHARE = (0.0, 1.0)  # a rate or a mean of rates (recall, accuracy, F1, calibration gap, error rate)
+NATS = (0.0, math.inf)  # a mean of log-probability terms (nats): no upper bound
 
 
 METRIC_TABLE: tuple[MetricEntry, ...] = (
-    MetricEntry("uar", True, "mean of the per-class recalls (unweighted average recall)", shown=True),
+    MetricEntry(
+        "uar",
+        True,
+        "mean of the per-class recalls (unweighted average recall)",
+        shown=True,
+        value_range=SHARE,
+    ),
     MetricEntry(
         "war",
         True,
         "share of clips whose top class is the true one (weighted average recall, accuracy)",
         shown=True,
+        value_range=SHARE,
     ),
-    MetricEntry("macro_f1", True, "unweighted mean of the per-class F1 scores", shown=True),
-    MetricEntry("nll", False, "mean -ln p of the true class (nats)", shown=True),
-    MetricEntry("brier", False, "mean squared distance of the probabilities to the one-hot label (0 to 2)"),
+    MetricEntry(
+        "macro_f1", True, "unweighted mean of the per-class F1 scores", shown=True, value_range=SHARE
+    ),
+    MetricEntry("nll", False, "mean -ln p of the true class (nats)", shown=True, value_range=NATS),
+    MetricEntry(
+        "brier",
+        False,
+        "mean squared distance of the probabilities to the one-hot label (0 to 2)",
+        value_range=(0.0, 2.0),
+    ),
     MetricEntry(
         "ece",
         False,
         "gap between top-class confidence and accuracy, averaged over 15 equal-width bins",
         shown=True,
+        value_range=SHARE,
     ),
-    MetricEntry("ece_equal_mass", False, "the same with 15 bins holding equally many clips"),
+    MetricEntry(
+        "ece_equal_mass", False, "the same with 15 bins holding equally many clips", value_range=SHARE
+    ),
     MetricEntry(
         "aurc",
         False,
         "mean error rate of the clips kept when abstaining on the least confident first",
         shown=True,
+        value_range=SHARE,
     ),
     MetricEntry(
         "soft_cross_entropy",
@@ -70,12 +96,14 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         needs_votes=True,
         why_not_compared="H(q, p) = H(q) + KL(q || p) and H(q) is the same for every config on a fold, so "
         "its paired differences are kl_to_votes' and testing both would count one result twice",
+        value_range=NATS,
     ),
     MetricEntry(
         "kl_to_votes",
         False,
         "KL(q ‖ p) between the vote distribution q and the prediction p (nats)",
         needs_votes=True,
+        value_range=NATS,
     ),
     MetricEntry(
         "js_to_votes",
@@ -83,6 +111,7 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         "Jensen-Shannon divergence of prediction and votes (nats, at most ln 2)",
         shown=True,
         needs_votes=True,
+        value_range=(0.0, math.log(2)),
     ),
     MetricEntry(
         "clear_accuracy",
@@ -90,17 +119,33 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         "accuracy on the clear clips (top vote share above the clear threshold)",
         needs_votes=True,
         group=True,
+        value_range=SHARE,
     ),
-    MetricEntry("clear_uar", True, "UAR on the clear clips", needs_votes=True, shown=True, group=True),
+    MetricEntry(
+        "clear_uar",
+        True,
+        "UAR on the clear clips",
+        needs_votes=True,
+        shown=True,
+        group=True,
+        value_range=SHARE,
+    ),
     MetricEntry(
         "ambiguous_accuracy",
         True,
         "accuracy on the ambiguous clips (top vote share at most the threshold)",
         needs_votes=True,
         group=True,
+        value_range=SHARE,
     ),
     MetricEntry(
-        "ambiguous_uar", True, "UAR on the ambiguous clips", needs_votes=True, shown=True, group=True
+        "ambiguous_uar",
+        True,
+        "UAR on the ambiguous clips",
+        needs_votes=True,
+        shown=True,
+        group=True,
+        value_range=SHARE,
     ),
     # valence/arousal models only: on a run's page, not averaged (few configs predict VA)
     MetricEntry(
@@ -109,6 +154,7 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         "root mean squared error of the predicted valence",
         summarized=False,
         compared=False,
+        value_range=(0.0, math.inf),
     ),
     MetricEntry(
         "rmse_arousal",
@@ -116,6 +162,7 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         "root mean squared error of the predicted arousal",
         summarized=False,
         compared=False,
+        value_range=(0.0, math.inf),
     ),
     MetricEntry(
         "ccc_valence",
@@ -123,6 +170,7 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         "concordance correlation of predicted and true valence",
         summarized=False,
         compared=False,
+        value_range=(-1.0, 1.0),
     ),
     MetricEntry(
         "ccc_arousal",
@@ -130,6 +178,7 @@ METRIC_TABLE: tuple[MetricEntry, ...] = (
         "concordance correlation of predicted and true arousal",
         summarized=False,
         compared=False,
+        value_range=(-1.0, 1.0),
     ),
 )
 

@@ -292,3 +292,73 @@ def test_the_results_table_says_its_budget_and_whether_its_ranking_is_the_conver
     text = " ".join(console.file.getvalue().split())  # the caption wraps at the table's width
     assert f"trained {epochs} epochs" in text
     assert ("not the converged ranking" in text) is unsettled
+
+
+# --- the whole reference is checked when it is read, before the demo trains ---
+
+
+def _edit_row(key, value):
+    return lambda r: r["rows"][4].update({key: value})
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        # reference_lines raised AttributeError on it, after the demo had trained for 10 minutes
+        (lambda r: r["configs"].update({"demo-hard": "abc"}), "configs.demo-hard: Input should be a valid"),
+        (_edit_row("uar", 7.5), "rows[4]: out of range: uar = 7.5 (a number in [0, 1])"),
+        (_edit_row("war", float("nan")), "rows[4]: not a number: war = NaN"),
+        (_edit_row("nll", "1.2"), 'rows[4]: not a number: nll = "1.2"'),
+        (_edit_row("uar", None), "rows[4]: no uar"),
+        (_edit_row("fold", True), "rows.4.fold: true is a boolean"),
+        (_edit_row("seed", 7), "rows[4]: config 'demo-hard', fold 3, seed 7: not a run of the grid"),
+        (
+            _edit_row("per_class_recall", {"happy": 1.5}),
+            "rows.4.per_class_recall.happy: Input should be less",
+        ),
+        (_edit_row("ucr", 0.5), "rows[4]: unknown keys ['ucr']"),
+        (
+            lambda r: r["rows"].pop(4),
+            "rows: 1 of the grid's 30 runs have no row (first: ('demo-hard', 3, 0))",
+        ),
+        (lambda r: r["rows"].append(dict(r["rows"][0])), "a second row of demo-hard fold 1 seed 0"),
+        (lambda r: r.update(epochs=0), "epochs: Input should be greater than or equal to 1"),
+        (lambda r: r.update(num_classes=True), "num_classes: true is a boolean"),
+        (lambda r: r.update(folds=[1, 2, 3, 4, 5, 5]), "folds: [1, 2, 3, 4, 5, 5] given twice"),
+        (
+            lambda r: r["data"].pop("3"),
+            "data: holds folds ['1', '2', '4', '5'], the grid folds [1, 2, 3, 4, 5]",
+        ),
+        (lambda r: r["data"]["1"]["splits"]["test"].update(count=-1), "data.1.splits.test.count: Input"),
+        (lambda r: r.update(date=20240101), "date: Input should be a valid string"),
+    ],
+)
+def test_a_reference_the_demo_cannot_use_is_refused_when_read_naming_the_file_and_field(tmp_path, edit, said):
+    """Found (audit): load_reference checked only the top-level keys of reference.json."""
+    path = dr.write_reference(fake_compare(tmp_path / "e96"), tmp_path / "reference.json")
+    reference = json.loads(path.read_text())
+    assert reference["rows"][4]["config"] == "demo-hard"  # fold 3, seed 0
+    assert load_reference(path)["rows"][4]["uar"] == reference["rows"][4]["uar"]  # as written: accepted
+    edit(reference)
+    path.write_text(json.dumps(reference))
+    with pytest.raises(ValueError) as caught:
+        load_reference(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not a reference comparison the demo can use:\n  ")
+    assert said in message and message.endswith("--overwrite`, or delete it")
+
+
+def test_the_demo_refuses_a_broken_reference_before_it_makes_data_or_trains(tmp_path, monkeypatch, capsys):
+    from softfer import demo
+    from softfer.cli import main
+
+    path = tmp_path / "reference.json"
+    reference = dr.build_reference(fake_compare(tmp_path / "e96"))
+    path.write_text(json.dumps({**reference, "configs": {**reference["configs"], "demo-soft": "abc"}}))
+    monkeypatch.setattr(demo, "demo_reference_path", lambda: path)
+    monkeypatch.setattr(demo, "run_grid", lambda *a, **k: pytest.fail("the demo trained"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: not a reference comparison the demo can use" in err and "configs.demo-soft" in err
+    assert "Traceback" not in err and not out.exists()

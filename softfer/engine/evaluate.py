@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,9 @@ def compute_metrics(
             num_va_samples=int(known.sum()),  # may exceed num_samples: AffectNet's code-8 images
             rmse_valence=float(rmse[0]),
             rmse_arousal=float(rmse[1]),
-            ccc_valence=float(ccc[0]),
-            ccc_arousal=float(ccc[1]),
+            # null, not NaN, where a side is constant (torchmetrics' CCC is then NaN): not measured
+            ccc_valence=float(ccc[0]) if np.isfinite(ccc[0]) else None,
+            ccc_arousal=float(ccc[1]) if np.isfinite(ccc[1]) else None,
         )
     return report
 
@@ -188,27 +190,110 @@ def _group(groups: Any, name: str) -> dict[str, Any]:
     return group if isinstance(group, dict) else {}
 
 
+# Room for float rounding at the ends of a range: the probabilities are float32 softmax outputs whose sum is
+# 1 only to float32 precision, so KL(q || p) of equal distributions may come out -1e-7 and a Brier score
+# 2 + 1e-7 (more with many classes); the slack is far below any difference a metric is read for.
+RANGE_SLACK = 1e-5
+# The kinds of problem metric_value_problems names, in the order it lists them.
+PROBLEM_KINDS = ("not a number", "out of range", "not a count", "malformed")
+COUNT_KEYS = ("num_samples", "num_vote_samples", "num_va_samples")
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, default=str)[:40]
+
+
+def number_problem(key: str, value: Any, lo: float, hi: float) -> str | None:
+    """Why ``value`` (of ``key``) is not a finite number in [lo, hi] (``RANGE_SLACK`` aside), as
+    ``KIND: key = value (...)``; None when it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"not a number: {key} = {_shown(value)}"  # NaN and Infinity included: JSON writes them so
+    if not lo - RANGE_SLACK <= value <= hi + RANGE_SLACK:
+        span = f"in [{lo:g}, {hi:g}]" if math.isfinite(hi) else f">= {lo:g}"
+        return f"out of range: {key} = {_shown(value)} (a number {span})"
+    return None
+
+
+def _count_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` is not a count (an integer >= 0), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"not a count: {key} = {_shown(value)} (an integer >= 0)"
+    return None
+
+
+def metric_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the value of metric ``name`` (``METRICS_BY_NAME``): not a finite number in its
+    ``value_range``; None when it can, or is None (not measured: no votes, an empty group)."""
+    return None if value is None else number_problem(name, value, *METRICS_BY_NAME[name].value_range)
+
+
+def _group_problems(groups: Any) -> list[str | None]:
+    """The clear / ambiguous groups as ``metrics.clear_vs_ambiguous`` writes them (null: no votes); their
+    accuracy and UAR are checked as the table's flattened metrics."""
+    if groups is None:
+        return []
+    if not isinstance(groups, dict):
+        return [f"malformed: clear_vs_ambiguous = {_shown(groups)}"]
+    out = [number_problem("clear_vs_ambiguous.threshold", groups.get("threshold"), 0.0, 1.0)]
+    for name in ("clear", "ambiguous"):
+        group = groups.get(name)
+        if not isinstance(group, dict):
+            out.append(f"malformed: clear_vs_ambiguous.{name} = {_shown(group)}")
+        else:
+            out.append(_count_problem(f"clear_vs_ambiguous.{name}.count", group.get("count")))
+    return out
+
+
+def _table_problems(report: dict[str, Any]) -> list[str | None]:
+    """The per-class recalls (a share, or null for a class the test set lacks) and the confusion matrix
+    (a square table of counts), where present."""
+    out: list[str | None] = []
+    if "per_class_recall" in report:
+        recall = report["per_class_recall"]
+        if not isinstance(recall, dict):
+            return [f"malformed: per_class_recall = {_shown(recall)}"]
+        out += [
+            number_problem(f"per_class_recall.{c}", v, 0.0, 1.0) for c, v in recall.items() if v is not None
+        ]
+    if "confusion_matrix" in report:
+        matrix = report["confusion_matrix"]
+        square = isinstance(matrix, list) and all(
+            isinstance(r, list) and len(r) == len(matrix) for r in matrix
+        )
+        if not square:
+            return [*out, f"malformed: confusion_matrix = {_shown(matrix)}"]
+        cells = (
+            _count_problem(f"confusion_matrix[{i}][{j}]", v)
+            for i, r in enumerate(matrix)
+            for j, v in enumerate(r)
+        )
+        out.append(next((c for c in cells if c), None))  # the first bad cell stands for the others
+    return out
+
+
 def metric_value_problems(report: dict[str, Any]) -> list[str]:
-    """``key = value`` for every metric of the table (``METRIC_TABLE``) whose value in ``report`` is neither a
-    number nor null, nested group scores included: softfer writes no other, so the file was edited."""
+    """What in ``report`` (a metrics.json) softfer does not write, each as ``KIND: key = value``, the kinds in
+    the order of ``PROBLEM_KINDS``: a metric of the table (``METRIC_TABLE``, nested group scores included)
+    that is neither null nor a finite number in its ``value_range``; a count (``COUNT_KEYS``, the groups'
+    and the skipped items') that is no integer >= 0; per-class recalls outside [0, 1]; a confusion matrix
+    that is no square table of counts. Keys that are absent are not checked (older files lack some)."""
     scalars = summary_scalars(report)
-    bad = []
-    for name in METRICS_BY_NAME:
-        value = scalars.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            bad.append(f"{name} = {json.dumps(value)[:40]}")
-    groups = report.get("clear_vs_ambiguous")
-    if groups is not None and not isinstance(groups, dict):
-        bad.append(f"clear_vs_ambiguous = {json.dumps(groups)[:40]}")
-    return bad
+    bad = [metric_problem(name, scalars.get(name)) for name in METRICS_BY_NAME]
+    bad += [_count_problem(key, report[key]) for key in COUNT_KEYS if key in report]
+    if isinstance(skipped := report.get("skipped"), dict):
+        bad.append(_count_problem("skipped.count", skipped.get("count")))
+    bad += _group_problems(report.get("clear_vs_ambiguous"))
+    bad += _table_problems(report)
+    found = [b for b in bad if b]
+    return sorted(found, key=lambda b: next(i for i, k in enumerate(PROBLEM_KINDS) if b.startswith(k)))
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
     """A finished run's metrics.json.
 
     Raises:
-        ValueError: one line naming the file when it is not a JSON object (truncated, say), with what
-            to do.
+        ValueError: one line naming the file when it is not a JSON object (truncated, say) or holds a
+            value softfer does not write (``metric_value_problems``), with what to do.
     """
     try:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -223,7 +308,7 @@ def read_metrics(path: Path) -> dict[str, Any]:
     bad = metric_value_problems(report)
     if bad:
         raise ValueError(
-            f"{path}: not as softfer writes it (not a number: {'; '.join(bad)}); delete it to "
+            f"{path}: not as softfer writes it ({'; '.join(bad)}); delete it to "
             "evaluate the run again from its last.pt, or retrain it with --overwrite"
         )
     return report

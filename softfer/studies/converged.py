@@ -13,11 +13,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError
 
 from softfer.config import ExperimentConfig
+from softfer.config.strict import StrictModel
 from softfer.data.fingerprint import data_changes
+from softfer.data.formats import MAX_FOLD
+from softfer.engine.evaluate import metric_problem
 from softfer.engine.resume import run_fingerprint
+from softfer.limits import MAX_EPOCHS, MAX_SEED
+from softfer.metric_table import COMPARED_METRICS
 from softfer.studies.stats_report import summarize_comparison
 
 REFERENCE_VERSION = 1
@@ -58,11 +65,104 @@ def data_content(fingerprint: Any) -> dict[str, Any] | None:
     return {"format": fingerprint.get("format"), "splits": splits}
 
 
+Fold = Annotated[int, Field(ge=1, le=MAX_FOLD)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+ROW_KEYS = frozenset({"config", "fold", "seed", "per_class_recall", *COMPARED_METRICS})
+
+
+class ConfigRecord(StrictModel):
+    """A config of the reference: its hash in the study's study.json and its ``recipe_fingerprint``."""
+
+    study: str
+    recipe: str
+
+
+class SplitRecord(StrictModel):
+    """One split of a fold's data as ``data_content`` keeps it (its media hash left out)."""
+
+    source: str
+    count: int = Field(ge=0, le=10**9)
+    ids: str
+    labels: str
+
+
+class FoldData(StrictModel):
+    """The data a fold's runs read (``data_content``)."""
+
+    format: str
+    splits: dict[str, SplitRecord] = Field(min_length=1)
+
+
+class RowRecord(StrictModel):
+    """One run of the reference: config, fold, seed, per-class recalls and, as further keys, its compared
+    metrics (``COMPARED_METRICS``; ``_row_problems`` checks them against the metric table)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    config: str
+    fold: Fold
+    seed: Seed
+    per_class_recall: dict[str, Annotated[float, Field(ge=0, le=1)] | None] | None = None
+
+
+class ReferenceFile(StrictModel):
+    """A stored reference comparison as benchmarks/demo_reference.py writes it; ``rows`` are checked by
+    ``_row_problems``."""
+
+    version: Literal[1]
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    folds: list[Fold] = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
+    date: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    configs: dict[str, ConfigRecord] = Field(min_length=1)
+    data: dict[str, FoldData]
+    num_classes: int = Field(ge=2, le=1000)
+    rows: list[RowRecord] = Field(min_length=1)
+    # what made it, for people: the demo reads none of these
+    data_command: str | None = None
+    data_root: str | None = None
+    code: list[Any] | None = None
+    made_from: str | None = None
+
+
+def _row_problems(reference: dict[str, Any]) -> list[str]:
+    """What in a reference (its shape checked by ``ReferenceFile``) the comparison cannot use: folds or
+    seeds given twice, a fold without its data, a row of a config, fold or seed outside the grid, a run given
+    twice or missing, an unknown key, a compared metric outside its ``value_range`` or UAR (which ranks the
+    configs) absent."""
+    folds, seeds, configs = reference["folds"], reference["seeds"], reference["configs"]
+    out = [f"{k}: {v} given twice" for k, v in (("folds", folds), ("seeds", seeds)) if len(set(v)) < len(v)]
+    if set(reference["data"]) != {str(f) for f in folds}:
+        out.append(f"data: holds folds {sorted(reference['data'])}, the grid folds {folds}")
+    seen: set[tuple[str, int, int]] = set()
+    for i, row in enumerate(reference["rows"]):
+        at, run = f"rows[{i}]", (row["config"], row["fold"], row["seed"])
+        if run[0] not in configs or run[1] not in folds or run[2] not in seeds:
+            out.append(f"{at}: config {run[0]!r}, fold {run[1]}, seed {run[2]}: not a run of the grid")
+        elif run in seen:
+            out.append(f"{at}: a second row of {run[0]} fold {run[1]} seed {run[2]}")
+        seen.add(run)
+        if unknown := sorted(set(row) - ROW_KEYS):
+            out.append(f"{at}: unknown keys {unknown}")
+        if row.get("uar") is None:
+            out.append(f"{at}: no uar")
+        out += [f"{at}: {p}" for m in COMPARED_METRICS if (p := metric_problem(m, row.get(m)))]
+    grid = {(c, f, s) for c in configs for f in folds for s in seeds}
+    if missing := sorted(grid - seen):
+        out.append(f"rows: {len(missing)} of the grid's {len(grid)} runs have no row (first: {missing[0]})")
+    return out
+
+
 def load_reference(path: Path) -> dict[str, Any] | None:
     """The reference comparison stored at ``path``, or None when none is there.
 
+    Every field the demo and ``reference_lines`` read is checked here, before the demo trains: types,
+    ranges (metric values finite and in their ``value_range``), and the grid (every config x fold x seed
+    once).
+
     Raises:
-        ValueError: the file is unreadable, of another version or lacks a field; the message names it.
+        ValueError: the file is unreadable, of another version, lacks a field or holds a value the
+            comparison cannot use; the message names the file and each field.
     """
     if not path.exists():
         return None
@@ -75,6 +175,17 @@ def load_reference(path: Path) -> dict[str, Any] | None:
         raise ValueError(f"{path}: not a reference comparison of version {REFERENCE_VERSION}; {fix}")
     if missing := [k for k in REFERENCE_KEYS if k not in reference]:
         raise ValueError(f"{path}: the reference comparison lacks {missing}; {fix}")
+    try:  # the checked values, as the types say (a fold "1" pairs with fold 1 in the comparison)
+        reference = ReferenceFile.model_validate(reference).model_dump()
+        problems = _row_problems(reference)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        ]
+    if problems:
+        more = f"\n  ... ({len(problems) - 10} more)" if len(problems) > 10 else ""
+        shown = "\n  ".join(problems[:10])
+        raise ValueError(f"{path}: not a reference comparison the demo can use:\n  {shown}{more}\n{fix}")
     return reference
 
 

@@ -23,12 +23,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from softfer.config import ExperimentConfig, apply_overrides, dump_config, validate_config
+from softfer.config.strict import StrictModel
+from softfer.config.yaml_rules import YamlRuleError, load_yaml
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import check_reusable, plan_run
 from softfer.engine.train import fit
@@ -49,11 +51,10 @@ LOCAL_TIMEOUT_MIN = 60 * 24 * 365  # submitit's local jobs end after 2 minutes u
 _LAUNCH_ONLY = ("launcher", "jobs", "gpus_per_run", "wait")
 
 
-class LaunchOptions(BaseModel):
+class LaunchOptions(StrictModel):
     """How a study's runs are launched: the command line's --launcher, --jobs, --gpus-per-run, --no-wait and
-    --slurm KEY=VALUE over the ``launch:`` section of a --launch-config YAML file."""
-
-    model_config = ConfigDict(extra="forbid")
+    --slurm KEY=VALUE over the ``launch:`` section of a --launch-config YAML file (unknown keys refused, and
+    numbers are numbers: no booleans, NaN or inf, as in an experiment config)."""
 
     launcher: Literal["sequential", "local", "slurm"] = Field(
         "sequential", description="sequential: in this process, one after another; local: --jobs at once here"
@@ -105,9 +106,11 @@ def launch_options(
     source = "the command line"
     if config_file:
         source = f"{config_file} (section launch)"
-        try:
-            text = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
+        try:  # softfer's YAML rules, as for configs: 010 is no octal 8, a key given twice is refused
+            text = load_yaml(Path(config_file).read_text(encoding="utf-8")) or {}
+        except YamlRuleError as exc:
+            raise ValueError(f"--launch-config {config_file}: {exc}") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ValueError(f"--launch-config {config_file}: cannot be read as YAML ({exc})") from None
         data = text.get("launch") if isinstance(text, dict) else None
         if not isinstance(data, dict):
@@ -122,11 +125,7 @@ def launch_options(
     try:
         return LaunchOptions.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg)
-        raise ValueError(f"{source}: invalid launch settings:\n  " + "\n  ".join(lines)) from None
+        raise ValueError(f"{source}: invalid launch settings:\n  {_problems(exc)}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,20 +226,61 @@ def collect(runs: list[Run], board: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+# A job id as submitit records it: a SLURM job number, or the process id of a local job's controller (the
+# local launcher reads it back as an integer).
+JobId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+Seconds = Annotated[float, Field(ge=0, le=1e11)]  # a time.time() stamp
+
+
+class JobEntry(StrictModel):
+    """One run's record in jobs.json, as ``schedulers.JobBoard`` writes it."""
+
+    name: str
+    job_id: JobId
+    plan: Literal["train", "resume", "overwrite", "auto"]
+    gpus: list[Annotated[int, Field(ge=0, le=1023)]] | None
+    submitted: Seconds
+    ended: Seconds | None
+    state: str
+    log: str
+    earlier_jobs: list[JobId]
+
+
+class JobsRecord(StrictModel):
+    """A study folder's jobs.json: which study and launcher, and each run folder's job."""
+
+    study: str
+    launcher: Literal["local", "slurm"]
+    runs: dict[str, JobEntry]
+
+
 def read_jobs(study_dir: Path) -> dict[str, Any]:
-    """The study folder's jobs.json ({"study", "launcher", "runs": {run folder: record}}), empty if none."""
+    """The study folder's jobs.json ({"study", "launcher", "runs": {run folder: record}}), empty if none.
+
+    Raises:
+        ValueError: the file is no JSON or not as softfer writes it, naming the file and each bad field.
+    """
     path = study_dir / JOBS_FILE
     if not path.is_file():
         return {"runs": {}}
+    again = "move it away to start the record anew"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path}: not a jobs record ({exc}); move it away to start the record anew"
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
-        raise ValueError(f"{path}: not a jobs record; move it away to start the record anew")
-    return data
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a jobs record ({exc}); {again}") from None
+    try:  # field by field: a job id the local launcher reads as a number, the states it shows
+        return JobsRecord.model_validate(data).model_dump()
+    except ValidationError as exc:
+        raise ValueError(f"{path}: not a jobs record:\n  {_problems(exc)}\n{again}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """pydantic's errors, one per line, each as ``dotted.field: message``."""
+    lines = []
+    for e in exc.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg)
+    return "\n  ".join(lines)
 
 
 def write_jobs(study_dir: Path, record: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ reproduce); the local launcher's GPUs per job (CUDA_VISIBLE_DEVICES) with a fake
 import functools
 import json
 import os
+import re
 import signal
 import stat
 import threading
@@ -335,3 +336,88 @@ def test_a_launched_study_replaces_no_jobs_record_it_did_not_write(tmp_path, cap
     assert main(argv) == 2
     assert "jobs.json: output already exists" in capsys.readouterr().err
     assert (tmp_path / "jobs.json").read_text() == "mine" and not (tmp_path / "jobs").exists()
+
+
+# --- launch settings read by softfer's YAML rules into a strict model; jobs.json checked field by field ---
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("cpus_per_run: 010", "line 3: 010 is ambiguous"),  # PyYAML read octal 8
+        ("mem_gb: 16\n  mem_gb: 64", "duplicate key 'mem_gb' (lines 3 and 4)"),  # the last one won
+        ("jobs: true", "jobs: true is a boolean, not a number"),  # read as 1
+        ("max_requeues: yes", "max_requeues: Input should be a valid integer"),  # read as 1
+        ("time_min: .nan", "time_min: nan is not a number"),
+    ],
+)
+def test_a_launch_config_is_read_by_softfers_yaml_rules_into_a_strict_model(tmp_path, capsys, text, said):
+    """Found (audit): yaml.safe_load and a plain model read these as 8, 64, 1 and 1 jobs or requeues."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"launch:\n  launcher: {'local' if 'jobs' in text else 'slurm'}\n  {text}\n")
+    with pytest.raises(ValueError, match=re.escape(said)) as caught:
+        launch_options(str(path))
+    assert str(path) in str(caught.value)
+    assert main(["cv", "demo/soft.yaml", "--launch-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and said in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("key,kind,bounds,default", LAUNCH_KEYS, ids=[k for k, *_ in LAUNCH_KEYS])
+def test_every_numeric_launch_setting_refuses_a_boolean_and_nan(tmp_path, key, kind, bounds, default):
+    path = tmp_path / "cluster.yaml"
+    for value, said in (("true", "true is a boolean, not a number"), (".nan", "nan is not a number")):
+        path.write_text(f"launch:\n  launcher: slurm\n  {key}: {value}\n")
+        with pytest.raises(ValueError, match=rf"cluster\.yaml \(section launch\): .*\n  {key}: {said}"):
+            launch_options(str(path))
+    if key not in ("jobs", "gpus_per_run"):  # these two have their own options
+        with pytest.raises(ValueError, match=rf"the command line: .*\n  {key}: true is a boolean"):
+            launch_options(None, [f"{key}=true"], launcher="slurm")
+
+
+def _job_record(tmp_path: Path, **entry) -> dict:
+    """A jobs.json record as the JobBoard writes it, with ``entry`` over its one run's fields."""
+    run = {
+        "name": "demo-soft-fold1",
+        "job_id": "4242",
+        "plan": "train",
+        "gpus": [0],
+        "submitted": 1.7e9,
+        "ended": None,
+        "state": "SUBMITTED",
+        "log": str(tmp_path / "jobs" / "4242_0_log.err"),
+        "earlier_jobs": ["41"],
+    }
+    return {"study": "cv demo-soft", "launcher": "local", "runs": {str(tmp_path / "fold_1"): run | entry}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "said"),
+    [
+        ({"job_id": "abc"}, "job_id", "String should match pattern"),  # int(job_id) raised, naming nothing
+        ({"job_id": 4242}, "job_id", "Input should be a valid string"),
+        ({"earlier_jobs": "41"}, "earlier_jobs", "Input should be a valid list"),
+        ({"gpus": [True]}, "gpus", "true is a boolean"),
+        ({"submitted": float("nan")}, "submitted", "nan is not a number"),
+        ({"plan": "reuse"}, "plan", "Input should be 'train'"),
+        ({"nmae": "x"}, "nmae", "Extra inputs are not permitted"),
+    ],
+)
+def test_a_jobs_record_is_checked_field_by_field_naming_the_file_and_field(tmp_path, entry, field, said):
+    from softfer.studies.launch import holds_jobs, read_jobs, write_jobs
+
+    good = _job_record(tmp_path)
+    write_jobs(tmp_path, good)
+    assert read_jobs(tmp_path) == good and holds_jobs(tmp_path, "cv demo-soft")
+    record = _job_record(tmp_path, **entry)
+    (tmp_path / "jobs.json").write_text(json.dumps(record))
+    path, run = re.escape(str(tmp_path / "jobs.json")), re.escape(str(tmp_path / "fold_1"))
+    pattern = rf"^{path}: not a jobs record:\n  runs\.{run}\.{field}.*: {said}"
+    with pytest.raises(ValueError, match=pattern) as caught:
+        read_jobs(tmp_path)
+    assert str(caught.value).endswith("move it away to start the record anew")
+    assert not holds_jobs(tmp_path, "cv demo-soft")  # not this study's record: its outputs are not replaced
+    for broken in ({"study": "x", "launcher": "local", "runs": []}, {"runs": {}}):
+        (tmp_path / "jobs.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=r"jobs\.json: not a jobs record:\n  (runs|study): "):
+            read_jobs(tmp_path)

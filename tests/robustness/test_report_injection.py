@@ -18,6 +18,7 @@ import yaml
 
 from softfer.cli import main
 from softfer.config import load_config, packaged_configs
+from softfer.engine.evaluate import COUNT_KEYS
 from softfer.engine.train import fit
 from softfer.metric_table import METRICS_BY_NAME
 from softfer.studies.compare import compare_configs
@@ -74,9 +75,12 @@ def _hostile_copy(source: Path, tmp: Path) -> Path:
         free = {"per_class_recall": 1, "data_reading": 1, "dropped": 1}
         original = json.loads(path.read_text())
         marked = _rewrite_json(path, MARK, numbers=True, free=free)
-        # the metric table's scores stay numbers: a metrics.json whose score is text is refused, not shown
-        # (test_html_report.py::test_a_metric_that_is_not_a_number_is_refused_naming_the_file)
-        kept = {k: original[k] for k in (*METRICS_BY_NAME, "clear_vs_ambiguous") if k in original}
+        # the metric table's scores and the counts stay numbers: a metrics.json whose score is text is
+        # refused, not shown (test_html_report.py::test_a_metric_that_is_not_a_number_is_refused_naming_
+        # the_file, engine.evaluate.metric_value_problems); their strings and class names are still marked
+        checked = _mark(original, MARK, numbers=False, free=free)
+        numeric = (*METRICS_BY_NAME, *COUNT_KEYS, "clear_vs_ambiguous", "per_class_recall")
+        kept = {k: checked[k] for k in (*numeric, "confusion_matrix", "skipped") if k in original}
         path.write_text(json.dumps({**marked, **kept}))
     for path in folder.rglob("environment.json"):
         _rewrite_json(path, MARK, numbers=False, free={"packages": 1, "machine": 1})
