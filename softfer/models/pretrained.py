@@ -190,6 +190,12 @@ def load_backbone_weights(model: nn.Module, source: str | Path) -> LoadReport:
     if not isinstance(target, nn.Module):
         raise ValueError(f"{spec.name} has no pretrained trunk {spec.trunk!r} to load weights into")
     prefix = spec.trunk + "."
+    if str(source) != "hub" and not Path(source).is_file():
+        raise ValueError(
+            f"model.pretrained: {source} is not a file; {spec.name} starts from "
+            f"{PRETRAINED_SOURCES[spec.pretrained_kind][1]}: give such a local file, 'hub' to download them "
+            "once (internet needed), or null to start from random weights (--set model.pretrained=...)"
+        )
     state = _hub_state_dict(spec.pretrained_kind) if str(source) == "hub" else read_state_dict(source)
     _check_architecture(state, spec, source)
     check_finite_weights(state, source)

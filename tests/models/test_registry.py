@@ -63,7 +63,12 @@ def test_r3d_loads_torchvision_kinetics_layout(tmp_path):
 
 
 def test_pretrained_errors(tmp_path):
-    with pytest.raises(ValueError, match="not found"):
+    # the setting, what it wants and the two ways out (README walk: only "file not found" was said)
+    with pytest.raises(
+        ValueError,
+        match=r"model\.pretrained: .*nope\.pth is not a file; tsm_r18 starts from "
+        r"ImageNet ResNet-18 weights .* 'hub' to download them .* or null",
+    ):
         create_model("tsm_r18", pretrained=tmp_path / "nope.pth")
     wrong = tmp_path / "r3d.pth"
     torch.save(r3d_18().state_dict(), wrong)
