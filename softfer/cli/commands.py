@@ -118,7 +118,8 @@ def cmd_synth_all(a: argparse.Namespace) -> None:
     paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
     for name, path in paths.items():
         print(f"{name}: {path}")
-    print(f"then: cd {a.out} && softfer reproduce midas-table2 --smoke --set data.size={a.size}")
+    sets = f"--set data.size={a.size} --set data.num_workers=0 --set run.amp=none"  # as the README's
+    print(f"then: cd {a.out} && softfer reproduce midas-table2 --smoke {sets}")
 
 
 def cmd_train(a: argparse.Namespace) -> None:

@@ -7,6 +7,8 @@ spec), the output split (logits, valence/arousal) and mixed precision are decide
 
 from __future__ import annotations
 
+import functools
+import logging
 from contextlib import nullcontext
 from typing import Any
 
@@ -15,6 +17,8 @@ import torch
 
 from softfer.data.transforms import normalize
 from softfer.models import spec_of
+
+log = logging.getLogger(__name__)
 
 
 def split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -28,8 +32,29 @@ def autocast(device: torch.device, amp: str):
     """An autocast context for "bf16"/"fp16", or a no-op for "none"."""
     if amp == "none":
         return nullcontext()
+    if amp == "bf16" and device.type == "cpu" and not native_cpu_bf16():
+        _warn_slow_bf16()
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX, as oneDNN reports); elsewhere
+    bf16 autocast emulates it, several times slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no native path either
+        return False
+
+
+@functools.cache
+def _warn_slow_bf16() -> None:
+    # once per process: the paper configs train with run.amp=bf16 (GPUs); a CPU without native bfloat16
+    # ran two steps in 100 s where run.amp=none took 20 s (README walk)
+    log.warning(
+        "run.amp=bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX) is emulated, several times "
+        "slower than float32: set run.amp=none on this machine"
+    )
 
 
 def model_input(

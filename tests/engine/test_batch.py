@@ -78,3 +78,22 @@ def test_split_output_separates_logits_and_va():
     assert logits.shape == (2, 5) and va is not None and va.shape == (2, 2)
     plain = torch.ones(2, 5)
     assert split_output(plain)[0] is plain and split_output(plain)[1] is None
+
+
+def test_bf16_on_a_cpu_without_native_bfloat16_warns_once(monkeypatch, caplog):
+    """README walk: the paper configs' run.amp=bf16 trained 5x slower on a CPU, without a word."""
+    from softfer.inference import batch
+
+    batch._warn_slow_bf16.cache_clear()
+    monkeypatch.setattr(batch, "native_cpu_bf16", lambda: False)
+    cpu = torch.device("cpu")
+    for amp in ("none", "bf16", "bf16"):
+        with batch.autocast(cpu, amp):
+            pass
+    assert caplog.text.count("run.amp=bf16 on a CPU without native bfloat16") == 1
+    batch._warn_slow_bf16.cache_clear()
+    monkeypatch.setattr(batch, "native_cpu_bf16", lambda: True)
+    caplog.clear()
+    with batch.autocast(cpu, "bf16"):
+        pass
+    assert "bfloat16" not in caplog.text
