@@ -1,16 +1,21 @@
 """Issue 24, calibration and the ambiguous state: the fits of ``softfer.inference.calibration`` against
 closed forms, a grid search and hand-computed cases, and a deliberately over-confident model."""
 
+import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy.special import softmax
 
 from softfer import metrics
+from softfer.cli import main
+from softfer.config import ExperimentConfig
 from softfer.engine.calibrate import fit_calibration
 from softfer.inference.calibration import (
     DEFAULT_MARGIN,
+    T_BOUNDS,
     Calibration,
     face_states,
     fit_margin_threshold,
@@ -18,6 +23,8 @@ from softfer.inference.calibration import (
     temperature_nll,
     top2,
 )
+from softfer.inference.checkpoint import save_checkpoint, save_safetensors_checkpoint
+from softfer.models import create_model
 
 
 @pytest.mark.parametrize("k", [2, 7])
@@ -141,7 +148,128 @@ def test_calibration_round_trips_and_refuses_values_out_of_range():
         stored = c.to_state()
         for key, value in bad.items():
             stored[key] = {**stored[key], **value} if isinstance(value, dict) else value
-        with pytest.raises(ValueError, match=r"model\.pt: calibration .* out of range.*softfer calibrate"):
+        field = "ambiguity.threshold" if "ambiguity" in bad else "temperature"
+        with pytest.raises(ValueError, match=rf"model\.pt: calibration\.{field}: .*softfer calibrate"):
             Calibration.from_state({"calibration": stored}, "model.pt")
-    with pytest.raises(ValueError, match="unreadable calibration"):
+    with pytest.raises(ValueError, match=r"model\.pt: calibration\.ambiguity: Field required"):
         Calibration.from_state({"calibration": {"temperature": 1.0}}, "model.pt")
+
+
+# --- a stored calibration is read back only as `softfer calibrate` writes it ---------------------------
+
+CLASSES7 = ["happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
+
+
+def _fitted_entry() -> dict:
+    """The "calibration" entry `softfer calibrate` writes, from a real fit (a temperature inside the range
+    searched, a fitted threshold) with the data it records."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(200, 7)) * 3
+    label = np.where(np.arange(200) % 4 == 0, rng.integers(0, 7, 200), logits.argmax(1))  # 80 % right
+    margin = np.sort(softmax(logits, axis=1), axis=1)[:, -1]
+    soft = np.where((margin > 0.6)[:, None], np.eye(7)[label], np.full((200, 7), 1 / 7))  # clear or tied
+    calibration, _ = fit_calibration(
+        {"logits": logits, "label": label, "soft": soft, "has_votes": np.ones(200, bool)}, 0.9
+    )
+    data = {**calibration.fitted["data"], "source": "held-out clips", "skipped": {"count": 1, "ids": ["7"]}}
+    assert calibration.threshold_fitted and T_BOUNDS[0] < calibration.temperature < T_BOUNDS[1]
+    return replace(calibration, fitted={**calibration.fitted, "data": data}).to_state()
+
+
+def _edited(entry: dict, dotted: str, value) -> dict:
+    entry = json.loads(json.dumps(entry))  # a deep copy
+    *parents, key = dotted.split(".")
+    inner = entry
+    for p in parents:
+        inner = inner[p]
+    inner[key] = value
+    return entry
+
+
+EDITS = [
+    ("temperature", 1e-300),  # found (audit): every probability NaN, predict said no_face and exited 0
+    ("temperature", 1e-3),
+    ("temperature", 1e3),
+    ("temperature", "2.0"),
+    ("temperature", True),
+    ("ambiguity.fitted", "false"),  # found (audit): bool("false") is True
+    ("ambiguity.threshold", 1.5),
+    ("ambiguity.rule", "entropy"),
+    ("ambiguity.other", 1),
+    ("fitted", [1, 2]),
+    ("fitted.data", "x"),
+    ("fitted.data", None),  # describe() read None.get("source")
+    ("fitted.data.items", "10"),
+    ("fitted.data.items", 0),
+    ("fitted.data.source", 3),
+    ("fitted.data.skipped.ids", "007"),
+    ("fitted.nll_after", -0.5),
+    ("fitted.nll_before", float("nan")),
+    ("fitted.ece_after", 1.5),
+    ("fitted.ambiguity.threshold", -0.1),
+    ("fitted.ambiguity.clear", 2.5),
+    ("fitted.note", "not written by softfer"),
+]
+
+
+def test_the_entry_calibrate_writes_round_trips_through_json():
+    entry = _fitted_entry()
+    want = Calibration.from_state({"calibration": entry})
+    assert Calibration.from_state({"calibration": json.loads(json.dumps(entry))}) == want  # .safetensors
+    assert want.to_state() == entry and T_BOUNDS[0] <= want.temperature <= T_BOUNDS[1]
+
+
+@pytest.mark.parametrize(("field", "value"), EDITS, ids=[f"{f}={v!r}" for f, v in EDITS])
+def test_a_calibration_entry_not_as_calibrate_writes_it_is_refused_naming_the_field(field, value):
+    """Found (audit): from_state checked T > 0 and the threshold only; 1e-300, the string "false" and any
+    ``fitted`` record were taken as they were."""
+    stored = _edited(_fitted_entry(), field, value)
+    with pytest.raises(ValueError) as err:
+        Calibration.from_state({"calibration": stored}, "cal.pt")
+    msg = str(err.value)
+    assert msg.startswith(f"cal.pt: calibration.{field}: ") and "softfer calibrate" in msg and "\n" not in msg
+
+
+def test_the_fitted_temperature_stays_within_the_range_a_checkpoint_is_loaded_with():
+    """exp(log(100)) is 100.00000000000004: a fit at a bound must still load."""
+    logits = np.array([[5.0, 0.0], [0.0, 5.0]])
+    for labels in ([0, 1], [1, 0]):  # all right (T -> 0) and all wrong (T -> infinity)
+        t = fit_temperature(logits, np.array(labels))
+        assert T_BOUNDS[0] <= t <= T_BOUNDS[1]
+        Calibration.from_state({"calibration": Calibration(t).to_state()})
+
+
+def _calibrated(path, entry: dict):
+    """A small tsm_r18 checkpoint (as tests/faces/test_faces.py's ``_checkpoint``) with ``entry``."""
+    cfg = ExperimentConfig.model_validate(
+        {"data": {"size": 32, "segments": 4}, "model": {"name": "tsm_r18", "options": {"width": 8}}}
+    )
+    state = {
+        "model": create_model("tsm_r18", num_classes=7, width=8).state_dict(),
+        "config": cfg.model_dump(mode="json"),
+        "classes": CLASSES7,
+        "calibration": entry,
+    }
+    (save_safetensors_checkpoint if path.suffix == ".safetensors" else save_checkpoint)(state, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "suffix"),
+    [("temperature", 1e-300, ".pt"), ("ambiguity.fitted", "false", ".safetensors")],
+)
+def test_predict_eval_and_export_refuse_a_stored_calibration_out_of_range_with_exit_2(
+    field, value, suffix, media, tmp_path, capsys
+):
+    """Found (audit): with T = 1e-300 stored, `predict` marked a detected face no_face with null
+    probabilities and exited 0; `eval` failed on a NaN probability row naming neither file nor setting."""
+    ckpt = _calibrated(tmp_path / f"cal{suffix}", _edited(_fitted_entry(), field, value))
+    for argv in (
+        ["predict", str(media / "single_face.jpg"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "p")],
+        ["eval", str(ckpt), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "e")],
+        ["export", str(ckpt), "--onnx", str(tmp_path / "cal.onnx")],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()[-1]  # the error, after any warning
+        assert err.startswith(f"softfer: error: {ckpt}: calibration.{field}: "), err
+    assert not any((tmp_path / name).exists() for name in ("p", "e", "cal.onnx"))

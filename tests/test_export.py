@@ -315,3 +315,97 @@ def test_a_checkpoint_edited_after_training_is_refused_by_every_loader(tmp_path,
     onnx.save(proto, tmp_path / "edited.onnx")
     msg = _one_line_error(lambda: load_onnx(tmp_path / "edited.onnx"), tmp_path / "edited.onnx")
     assert "its config is not the one it was exported with" in msg
+
+
+# --- every value read back from an ONNX file's metadata is checked on load --------------------------------
+
+CALIBRATION = {"temperature": 2.0, "ambiguity": {"rule": "top-2 margin", "threshold": 0.3, "fitted": True}}
+
+
+@pytest.fixture(scope="module")
+def calibrated_onnx(tmp_path_factory, frames):
+    """A calibrated clip model (tsm_r18) exported: min_frames, trained_on and calibration in its metadata."""
+    from softfer.inference.checkpoint import load_checkpoint
+
+    tmp = tmp_path_factory.mktemp("calibrated_onnx")
+    state = load_checkpoint(_checkpoint(tmp / "model.pt", "tsm_r18", frames))
+    save_checkpoint({**state, "calibration": CALIBRATION}, tmp / "model.pt")
+    export_checkpoint(tmp / "model.pt", tmp / "model.onnx")
+    return tmp / "model.onnx"
+
+
+def _with(meta: dict, **changes) -> dict:
+    return {**meta, **changes}
+
+
+NAN = float("nan")
+METADATA_EDITS = [  # (metadata key, its new value from the exported one, what the error names)
+    ("input", lambda v: _with(v, min_frames="2"), "softfer.input.min_frames"),  # found (audit)
+    ("input", lambda v: _with(v, min_frames=0), "softfer.input.min_frames"),
+    ("input", lambda v: _with(v, min_frames=FRAMES + 1), "softfer.input: min_frames 5"),
+    ("input", lambda v: _with(v, min_frames=None), "softfer.input: min_frames None"),
+    ("input", lambda v: _with(v, min_frames=True), "softfer.input.min_frames"),
+    ("input", lambda v: _with(v, name="pixels"), "softfer.input: name 'pixels'"),
+    ("input", lambda v: _with(v, shape=["batch", 3, SIZE, SIZE]), "softfer.input: shape"),
+    ("input", lambda v: _with(v, layout="NCHW"), "softfer.input.layout"),
+    ("input", lambda v: [v], "softfer.input: Input should be a JSON object"),
+    ("trained_on", lambda v: _with(v, synthetic="false"), "softfer.trained_on.synthetic"),
+    ("trained_on", lambda v: [v], "softfer.trained_on: Input should be a JSON object"),
+    ("classes", lambda v: ",".join(v), "softfer.classes: Input should be a valid list"),
+    ("classes", lambda v: [1, *v[1:]], "softfer.classes.0"),
+    ("spec", lambda v: _with(v, box_margin="0.2"), "softfer.spec.box_margin"),
+    ("spec", lambda v: _with(v, input_size=0), "softfer.spec.input_size"),
+    ("spec", lambda v: _with(v, mean=[NAN, NAN, NAN]), "softfer.spec.mean.0"),
+    ("calibration", lambda v: _with(v, temperature=1e-300), "softfer.calibration.temperature"),
+    (
+        "calibration",
+        lambda v: _with(v, ambiguity={**v["ambiguity"], "fitted": "false"}),
+        "softfer.calibration.ambiguity.fitted",
+    ),
+    ("fingerprint", lambda v: {"config": 5}, "softfer.fingerprint.config"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "edit", "named"), METADATA_EDITS, ids=[f"{k}-{n}" for k, _, n in METADATA_EDITS]
+)
+def test_onnx_metadata_not_as_export_writes_it_is_refused_on_load_naming_the_field(
+    key, edit, named, calibrated_onnx, tmp_path
+):
+    """Found (audit): softfer.input.min_frames "2" loaded and failed with a TypeError during predict; the
+    metadata's values were not checked (types and ranges) when the file was loaded."""
+    from softfer.inference.calibration import Calibration
+
+    module = load_onnx(calibrated_onnx)[0]  # as exported: loads, its calibration applied
+    assert Calibration.from_state(module.metadata) == Calibration(2.0, 0.3, True)
+    proto = onnx.load(calibrated_onnx)
+    entry = next((p for p in proto.metadata_props if p.key == f"softfer.{key}"), None)
+    if entry is None:  # the fingerprint: exported from a checkpoint that records none
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = f"softfer.{key}", "null"
+    entry.value = json.dumps(edit(json.loads(entry.value)))
+    onnx.save(proto, tmp_path / "edited.onnx")
+    assert named in _one_line_error(lambda: load_onnx(tmp_path / "edited.onnx"), tmp_path / "edited.onnx")
+
+
+def test_predict_refuses_an_onnx_file_whose_min_frames_is_a_string_with_exit_2(
+    calibrated_onnx, media, tmp_path, capsys
+):
+    proto = onnx.load(calibrated_onnx)
+    entry = next(p for p in proto.metadata_props if p.key == "softfer.input")
+    entry.value = json.dumps({**json.loads(entry.value), "min_frames": "2"})
+    onnx.save(proto, tmp_path / "edited.onnx")
+    argv = ["predict", str(media / "single_face.jpg"), "--checkpoint", str(tmp_path / "edited.onnx")]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"softfer: error: {tmp_path / 'edited.onnx'}: metadata softfer.input.min_frames")
+    assert "\n" not in err and not (tmp_path / "out").exists()
+
+
+def test_export_refuses_a_checkpoint_whose_calibration_its_onnx_file_could_not_load(tmp_path, frames):
+    from softfer.inference.checkpoint import load_checkpoint
+
+    state = load_checkpoint(_checkpoint(tmp_path / "model.pt", "fer_mini_xception", frames))
+    save_checkpoint({**state, "calibration": {**CALIBRATION, "temperature": 1e-300}}, tmp_path / "model.pt")
+    msg = _one_line_error(lambda: export_checkpoint(tmp_path / "model.pt", tmp_path / "m.onnx"), "model.pt")
+    assert "calibration.temperature" in msg and not (tmp_path / "m.onnx").exists()

@@ -16,18 +16,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field, ValidationError
 
 from softfer.classes import CLEAR_THRESHOLD
+from softfer.inference.checkpoint import StoredModel, stored_problems
 
 # A distribution read as vote shares is clear by the vote rule (top share > CLEAR_THRESHOLD) only if its
 # top-2 margin exceeds 2 * CLEAR_THRESHOLD - 1 (top 0.9 leaves at most 0.1 to the second): 0.8, the margin
 # below which a model without a fitted threshold calls a distribution ambiguous.
 DEFAULT_MARGIN = round(2 * CLEAR_THRESHOLD - 1, 9)
 STATES = ("clear", "ambiguous", "no_face")
-# The temperatures the fit searches (log-spaced bounds): far beyond any useful scaling on either side.
+# The temperatures the fit searches (log-spaced bounds): far beyond any useful scaling on either side. A
+# stored temperature outside them was not fitted here (T = 1e-300 made every probability NaN).
 T_BOUNDS = (1e-2, 1e2)
 
 
@@ -61,7 +64,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         method="bounded",
         options={"xatol": 1e-10},
     )
-    return float(math.exp(found.x))
+    # exp(log(100)) is 100.00000000000004: kept within the range a calibrated checkpoint is loaded with
+    return float(min(max(math.exp(found.x), T_BOUNDS[0]), T_BOUNDS[1]))
 
 
 def top2(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,6 +137,59 @@ def fit_margin_threshold(margins: np.ndarray, ambiguous: np.ndarray) -> dict[str
     }
 
 
+_Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+_Count = Annotated[int, Field(ge=0)]
+
+
+class _Exact(StoredModel):
+    """Part of the "calibration" entry: only keys ``to_state`` writes, so that a foreign one is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Skipped(_Exact):
+    count: _Count
+    ids: list[str]
+
+
+class _FittedData(_Exact):  # `softfer calibrate` writes every key; a Calibration made in code may not
+    items: Annotated[int, Field(ge=1)] | None = None
+    with_votes: _Count | None = None
+    source: str = "held-out data"  # ``describe`` names it: no null
+    skipped: _Skipped | None = None
+
+
+class _FittedAmbiguity(_Exact):  # engine.calibrate's threshold fit, or why there is none
+    why: str | None = None
+    clear_threshold: _Fraction | None = None
+    threshold: _Fraction | None = None
+    youden_j: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
+    balanced_accuracy: _Fraction | None = None
+    clear: _Count | None = None
+    ambiguous: _Count | None = None
+
+
+class _Fitted(_Exact):
+    data: _FittedData = Field(default_factory=_FittedData)  # ``describe`` reads it: no null
+    nll_before: Annotated[float, Field(ge=0.0)] | None = None
+    nll_after: Annotated[float, Field(ge=0.0)] | None = None
+    ece_before: _Fraction | None = None
+    ece_after: _Fraction | None = None
+    ambiguity: _FittedAmbiguity | None = None
+
+
+class _Ambiguity(_Exact):
+    rule: Literal["top-2 margin"]
+    threshold: _Fraction
+    fitted: bool
+
+
+class _Entry(_Exact):
+    temperature: Annotated[float, Field(ge=T_BOUNDS[0], le=T_BOUNDS[1])]
+    ambiguity: _Ambiguity
+    fitted: _Fitted | None = None
+
+
 @dataclass(frozen=True)
 class Calibration:
     """A model's temperature and ambiguity threshold, as stored in its checkpoint under "calibration".
@@ -151,29 +208,32 @@ class Calibration:
     fitted: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], source: str | Path = "checkpoint") -> Calibration:
-        """The calibration a checkpoint dict stores (none: temperature 1, the default threshold).
+    def from_state(
+        cls, state: dict[str, Any], source: str | Path = "checkpoint", *, name: str = "calibration"
+    ) -> Calibration:
+        """The calibration a checkpoint dict stores (none: temperature 1, the default threshold); ``name``
+        is what errors call the entry (an ONNX file's metadata: "softfer.calibration").
+
+        The entry must be as ``to_state`` writes it: JSON's own types (a boolean, not the string "false"),
+        a temperature within ``T_BOUNDS`` (the fit's range), a threshold in [0, 1], the record of the fit
+        with its counts, NLL >= 0 and fractions in [0, 1], and no other key. (``weights_sha256`` does not
+        cover the entry: outputs record the temperature and threshold they used.)
 
         Raises:
-            ValueError: naming ``source`` when the stored values are not a positive finite temperature and
-                a threshold in [0, 1].
+            ValueError: naming ``source`` and each field that is not so, with the value found.
         """
         stored = state.get("calibration")
         if stored is None:
             return cls()
         try:
-            t, amb = float(stored["temperature"]), stored["ambiguity"]
-            threshold, fitted = float(amb["threshold"]), bool(amb["fitted"])
-        except (KeyError, TypeError, ValueError) as exc:
+            entry = _Entry.model_validate(stored)
+        except ValidationError as exc:
             raise ValueError(
-                f"{source}: unreadable calibration ({exc!r}); run `softfer calibrate` again"
-            ) from exc
-        if not (math.isfinite(t) and t > 0 and 0.0 <= threshold <= 1.0):
-            raise ValueError(
-                f"{source}: calibration temperature {t} or ambiguity threshold {threshold} out of range "
-                "(T > 0, threshold in [0, 1]); run `softfer calibrate` again"
-            )
-        return cls(t, threshold, fitted, dict(stored.get("fitted") or {}))
+                f"{source}: {stored_problems(exc, name)}: not as `softfer calibrate` writes it; "
+                "run `softfer calibrate` again"
+            ) from None
+        amb = entry.ambiguity
+        return cls(entry.temperature, amb.threshold, amb.fitted, dict(stored.get("fitted") or {}))
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint's "calibration" entry (plain JSON types: safetensors keep it as JSON)."""

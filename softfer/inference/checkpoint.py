@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import safe_open
 from safetensors.torch import save as save_safetensors
 
@@ -30,6 +31,72 @@ SAFETENSORS_KEY = "softfer"
 DIGEST_KEY = "weights_sha256"
 STATE_DIGEST_KEY = "state_sha256"  # the other tensors of a training checkpoint (last.pt)
 log = logging.getLogger(__name__)
+
+
+class StoredModel(BaseModel):
+    """A value softfer wrote to a file and reads back: JSON's own types (the string "false" is no boolean,
+    "2" no integer), finite numbers; keys it does not read pass (a later version may add some)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
+
+
+def stored_problems(exc: ValidationError, prefix: str = "") -> str:
+    """A ``StoredModel``'s validation error as one line: each field's dotted name under ``prefix`` (an entry
+    or metadata key), what is wrong and the value found ("calibration.temperature: Input should be greater
+    than or equal to 0.01 (got 1e-300)")."""
+    parts = []
+    for e in exc.errors():
+        where = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        what = "Input should be a JSON object" if e["type"] == "model_type" else e["msg"]
+        found = "" if e["type"] == "missing" else f" (got {e['input']!r:.80})"
+        parts.append(f"{where}: {what.removeprefix('Value error, ')}{found}")
+    return "; ".join(parts)
+
+
+class _Items(StoredModel):  # ``data.fingerprint.training_items``, which ``items_trained_on`` reads
+    paths: list[str] = []
+    items: list[str] = []
+
+
+class _TrainedOn(StoredModel):  # what predict's provenance note reads
+    synthetic: bool = False
+    dataset: str | None = None
+    weights: str | None = None
+
+
+class _Fingerprint(StoredModel):  # what ``config.identity.check_own_config`` reads
+    config: str | None = None
+    code: dict[str, Any] | None = None
+
+
+class _Entries(StoredModel):
+    """The entries of a checkpoint (and of an ONNX file's metadata) that softfer's loaders read."""
+
+    config: dict[str, Any]
+    classes: list[str] | None = Field(None, min_length=2, max_length=1000)  # data.num_classes' range
+    trained_on: _TrainedOn | None = None
+    fingerprint: _Fingerprint | None = None
+    training_items: _Items | None = None
+    calibration_items: _Items | None = None
+    calibration: dict[str, Any] | None = None  # checked by ``Calibration.from_state``
+    weights_sha256: str | None = None
+    state_sha256: str | None = None
+
+
+def check_entries(state: Mapping[str, Any], path: str | Path, prefix: str = "") -> None:
+    """Refuse a checkpoint (or an ONNX file's metadata: ``prefix`` "softfer") whose entries are not of
+    the types softfer writes, before any of them is used.
+
+    Raises:
+        ValueError: one line naming ``path`` and each entry or field, the problem and the value found.
+    """
+    try:
+        _Entries.model_validate({k: state[k] for k in _Entries.model_fields if k in state})
+    except ValidationError as exc:
+        raise ValueError(
+            f"{path}: {stored_problems(exc, prefix)}: not as softfer writes it (damaged or edited?); use "
+            "another copy, or the file softfer wrote"
+        ) from None
 
 
 def weights_digest(weights: Mapping[str, Any]) -> str:
@@ -146,11 +213,18 @@ def _load_safetensors(path: Path) -> dict[str, Any]:
         raise ValueError(
             f"{path}: a safetensors file without softfer metadata (config, classes): not a checkpoint"
         )
-    state = json.loads(meta[SAFETENSORS_KEY])
-    state["model"] = tensors
-    if "config" not in state:
-        raise ValueError(f"{path}: not a softfer checkpoint (no config in its metadata)")
-    return state
+    try:
+        state = json.loads(meta[SAFETENSORS_KEY])
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path}: its metadata {SAFETENSORS_KEY!r} is not JSON ({exc}): a damaged or edited checkpoint"
+        ) from None
+    if not isinstance(state, dict) or "config" not in state:
+        raise ValueError(
+            f"{path}: not a softfer checkpoint (its metadata {SAFETENSORS_KEY!r} is no JSON object with a "
+            f"config: {type(state).__name__})"
+        )
+    return {**state, "model": tensors}
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -159,7 +233,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         ValueError: one line naming the file when it is missing, empty, not a PyTorch file (text, say),
             truncated, corrupt (its weights do not match their stored digest), not a softfer
-            checkpoint, or its model weights hold NaN or infinity (naming the tensor).
+            checkpoint, an entry is not of the type softfer writes (``check_entries``, naming it), or its
+            model weights hold NaN or infinity (naming the tensor).
     """
     path = Path(path)
     if path.is_dir():
@@ -170,6 +245,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         state = _load_safetensors(path)
+        check_entries(state, path)
         check_weights_digest(state, path)
         check_finite_weights(state["model"], path)
         return state
@@ -198,6 +274,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: corrupt or truncated checkpoint ({_reason(exc)})") from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path}: not a softfer checkpoint (no model state and config)")
+    check_entries(state, path)
     if isinstance(state["model"], dict):
         check_weights_digest(state, path)
         check_finite_weights(state["model"], path)

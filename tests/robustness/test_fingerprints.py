@@ -397,3 +397,85 @@ def test_editing_a_fingerprint_changes_no_later_one():
     cfg = validate_config({})
     run_fingerprint(cfg, {})["code"]["softfer"] = "0.0.1"
     assert run_fingerprint(cfg, {})["code"]["softfer"] == __version__
+
+
+# --- a checkpoint's entries are read back only as softfer writes them --------------------------------
+
+
+def _safetensors_with_metadata(path, text: str):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(3)}, str(path), metadata={"softfer": text})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[1, 2]", "its metadata 'softfer' is no JSON object with a config: list"),  # was a TypeError
+        ('{"config": {}', "its metadata 'softfer' is not JSON (Expecting"),  # named no file
+        ('"config"', "its metadata 'softfer' is no JSON object with a config: str"),
+    ],
+)
+def test_a_safetensors_checkpoint_whose_metadata_is_not_a_json_object_is_one_line_naming_it(
+    tmp_path, capsys, text, says
+):
+    """Found (audit): metadata that was a JSON list gave "TypeError: list indices must be integers",
+    broken JSON "Expecting property name ..."; neither named the file."""
+    from softfer.cli import main
+    from softfer.inference.checkpoint import load_checkpoint
+
+    path = _safetensors_with_metadata(tmp_path / "model.safetensors", text)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ") and says in msg and "\n" not in msg
+    assert main(["export", str(path), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert capsys.readouterr().err.strip() == f"softfer: error: {msg}"
+
+
+ENTRY_EDITS = [  # (entry, value, what the error names)
+    ("classes", "happy,sad", "classes: Input should be a valid list"),
+    ("classes", ["happy", 2], "classes.1: Input should be a valid string"),
+    ("classes", ["happy"], "classes: List should have at least 2 items"),
+    ("trained_on", ["dfew"], "trained_on: Input should be a JSON object"),
+    ("trained_on", {"format": "dfew", "synthetic": "false"}, "trained_on.synthetic"),
+    ("fingerprint", "abc", "fingerprint: Input should be a JSON object"),
+    ("fingerprint", {"config": ["x"]}, "fingerprint.config"),
+    ("training_items", {"paths": [["a"]], "items": []}, "training_items.paths.0"),
+    ("calibration_items", [], "calibration_items: Input should be a JSON object"),
+    ("calibration", "T=2", "calibration: Input should be a valid dictionary"),
+    ("weights_sha256", 5, "weights_sha256: Input should be a valid string"),  # skipped the digest check
+    ("config", ["x"], "config: Input should be a valid dictionary"),
+]
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+@pytest.mark.parametrize(("entry", "value", "named"), ENTRY_EDITS, ids=[n for _, _, n in ENTRY_EDITS])
+def test_a_checkpoint_entry_not_of_the_type_softfer_writes_is_refused_naming_it(
+    tmp_path, suffix, entry, value, named
+):
+    """Found (audit): entries were used as they were read: a list trained_on failed in predict's note,
+    a weights_sha256 that was no string skipped the digest check, the string "false" read as true."""
+    import json
+
+    from softfer.inference.checkpoint import load_checkpoint, save_checkpoint
+
+    state = {
+        "model": {"w": torch.ones(3)},
+        "config": {},
+        "classes": ["happy", "sad"],
+        "trained_on": {"format": "dfew", "synthetic": False},
+    }
+    path = tmp_path / f"model{suffix}"
+    save_checkpoint(state, tmp_path / "good.pt")
+    assert load_checkpoint(tmp_path / "good.pt")["trained_on"] == state["trained_on"]
+    if suffix == ".pt":
+        torch.save({**torch.load(tmp_path / "good.pt", weights_only=True), entry: value}, path)
+    else:  # the metadata as save_safetensors_checkpoint writes it, one entry edited
+        good = {k: v for k, v in load_checkpoint(tmp_path / "good.pt").items() if k != "model"}
+        _safetensors_with_metadata(path, json.dumps({**good, entry: value}))
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: {named}") and "not as softfer writes it" in msg and "\n" not in msg
