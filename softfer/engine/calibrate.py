@@ -11,12 +11,16 @@ The calibrated model is a new checkpoint, never the input (``softfer.io.outputs`
 ``<stem>_calibrated<suffix>`` beside it (RUN/model_calibrated.pt), with the report beside that
 (``<out stem>.json``). The copy keeps every entry of the input (weights, config, classes, fingerprint,
 training items) and adds ``calibration`` and ``calibration_items`` (the items fitted on), so `eval`
-refuses the model's training items and its calibration items, and the run's identity is unchanged.
+refuses the model's training items and its calibration items, and the run's identity is unchanged. Both
+the report and the copy say what the items were (resolved data root, format, split, fold, count, digests:
+"dfew test split" alone reads as the run's own test set), and the report warns (``fit_warnings``) when the
+fit made the NLL or ECE on these items worse or stopped at an end of the temperatures searched.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,8 @@ import torch
 
 from softfer import metrics
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
-from softfer.data.fingerprint import items_trained_on, training_items
+from softfer.data.fingerprint import items_trained_on, split_fingerprint, training_items
+from softfer.data.formats import get_format
 from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
 from softfer.engine.evaluate import predict, unreadable_record
 from softfer.engine.outputs import eval_loader
@@ -34,9 +39,11 @@ from softfer.engine.runtime import setup_distributed
 from softfer.inference.batch import probabilities
 from softfer.inference.calibration import (
     DEFAULT_MARGIN,
+    T_BOUNDS,
     Calibration,
     fit_margin_threshold,
     fit_temperature,
+    temperature_nll,
     top2,
 )
 from softfer.inference.checkpoint import load_checkpoint, save_checkpoint, save_safetensors_checkpoint
@@ -47,6 +54,9 @@ from softfer.io.outputs import check_outputs
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+# Float noise (the ECE is computed in float32): a score after the fit counts as worse than before only by
+# more than this, and an end of T_BOUNDS fits as well as the fitted temperature when its NLL is within it.
+WORSE_BY = 1e-6
 
 
 def calibrated_path(checkpoint: Path) -> Path:
@@ -77,16 +87,26 @@ def _held_out_config(
     return cfg
 
 
-def _held_out(cfg: ExperimentConfig, given: bool) -> tuple[Any, str, str]:
-    """(dataset, source in words, format) of the items to fit on: the --data items (``given``), else the
-    run's validation split."""
+def _held_out(cfg: ExperimentConfig, given: bool) -> tuple[Any, dict[str, Any]]:
+    """(dataset, what it is) of the items to fit on: the --data items (``given``), else the run's
+    validation split. What it is: ``source`` (all of it in words, "dfew test split, fold 1 in /data/cal"),
+    the resolved data ``root``, ``format``, ``split``, ``fold`` (None: the format has none) and
+    ``validation_fraction`` (None: not the run's validation hold-out)."""
+    d = cfg.data
     if given:
-        fmt, split = evaluation_split(cfg.data)
-        return build_data(cfg, with_train=False).test, split_source(cfg.data, fmt, split), fmt
-    bundle = build_data(cfg, with_train=True)
-    train = split_source(cfg.data, cfg.data.format, cfg.data.train_split)
-    source = f"the validation hold-out ({cfg.data.val_fraction:g}) of the {train}"
-    return bundle.val, source, cfg.data.format
+        fmt, split = evaluation_split(d)
+        dataset = build_data(cfg, with_train=False).test
+        root, words, fraction = d.test_root or d.root, split_source(d, fmt, split), None
+    else:
+        fmt, split, fraction = d.format, d.train_split, d.val_fraction
+        dataset = build_data(cfg, with_train=True).val
+        root = d.root
+        words = f"the validation hold-out ({fraction:g}) of the {split_source(d, fmt, split)}"
+    # the root in the words too: "dfew test split" alone reads as the run's own test set
+    resolved = str(Path(root).resolve())
+    described = {"source": f"{words} in {resolved}", "root": resolved, "format": fmt, "split": split}
+    fold = d.fold if get_format(fmt).folds else None
+    return dataset, described | {"fold": fold, "validation_fraction": fraction}
 
 
 def _refuse_training_items(state: dict[str, Any], records: list, fmt: str, ckpt: Path) -> None:
@@ -128,12 +148,54 @@ def _fit_threshold(probs: np.ndarray, soft: np.ndarray, voted: np.ndarray, clear
     return {"fitted": True, "clear_threshold": clear, **fit}
 
 
+def _bound_warning(logits: np.ndarray, labels: np.ndarray, temperature: float) -> list[str]:
+    """[why the items do not determine the temperature], or [] when the NLL at ``temperature`` is lower
+    than at both ends of ``T_BOUNDS``. The NLL can stop falling short of an end in float precision: a
+    model right on every item with wide margins has NLL 0.0 at every T below some value."""
+    at_t = temperature_nll(logits, labels, temperature)
+    flat = [t for t in T_BOUNDS if temperature_nll(logits, labels, t) <= at_t + WORSE_BY]
+    if not flat:
+        return []
+    items, span = len(labels), f"the range searched ({T_BOUNDS[0]:g} to {T_BOUNDS[1]:g})"
+    if len(flat) == 2:
+        return [
+            f"the NLL on the {items} fitted items is the same at every temperature in {span}: they do not "
+            "determine a temperature (the model's logits do not tell them apart); fit on other held-out items"
+        ]
+    end, why = ("lower", "right") if flat[0] == T_BOUNDS[0] else ("upper", "wrong")
+    return [
+        f"the fitted temperature {temperature:.4g} fits the {items} items no better than the {end} end of "
+        f"{span}, T = {flat[0]:g}: the NLL keeps falling towards it, as when the model is {why} on (nearly) "
+        "every fitted item, so these items do not determine a temperature; fit on more held-out items"
+    ]
+
+
+def fit_warnings(
+    logits: np.ndarray, labels: np.ndarray, temperature: float, before: dict[str, Any], after: dict[str, Any]
+) -> list[str]:
+    """What a reader of a temperature fit on ``logits`` and ``labels`` must know, one sentence each: the NLL
+    or ECE on these items is worse ``after`` than ``before`` (temperature 1), or an end of ``T_BOUNDS``
+    fits them as well as ``temperature`` (``_bound_warning``)."""
+    out = []
+    worse = [k for k in ("ece", "nll") if after[k] > before[k] + WORSE_BY]
+    if worse:
+        names = " and the ".join(k.upper() for k in worse)
+        numbers = "; ".join(f"{k.upper()} {before[k]:.4f} before, {after[k]:.4f} after" for k in worse)
+        out.append(
+            f"the calibration (T = {temperature:.4g}) made the {names} worse on the {len(labels)} items it "
+            f"was fitted on ({numbers}): temperature scaling minimises the NLL, not the ECE, and on few or "
+            "already calibrated items it can worsen the ECE; check the calibrated model with `softfer eval` "
+            "on other held-out items, or fit on more items"
+        )
+    return out + _bound_warning(logits, labels, temperature)
+
+
 def fit_calibration(
     pred: dict[str, np.ndarray], clear_threshold: float, *, n_bins: int = 15
 ) -> tuple[Calibration, dict[str, Any]]:
     """The calibration fitted on ``engine.evaluate.predict``'s output (logits, labels, votes), and its
     report: data counts, temperature, NLL/ECE/reliability before and after on these items, the ambiguity
-    threshold's fit (or why there is none).
+    threshold's fit (or why there is none), and ``warnings`` (``fit_warnings``, each also logged).
 
     Raises:
         ValueError: no item has a class label.
@@ -156,6 +218,9 @@ def fit_calibration(
         "note": "before (temperature 1) and after are measured on the items the temperature was fitted "
         "on; `softfer eval` the calibrated checkpoint on the test split for held-out numbers",
     }
+    report["warnings"] = fit_warnings(logits, labels, temperature, report["before"], report["after"])
+    for warning in report["warnings"]:
+        log.warning("calibrate: %s", warning)
     fitted = {f"{k}_{w}": report[w][k] for k in ("nll", "ece") for w in ("before", "after")}
     calibration = Calibration(
         temperature,
@@ -168,6 +233,26 @@ def fit_calibration(
         },
     )
     return calibration, report
+
+
+def _record_fitted_on(
+    calibration: Calibration,
+    report: dict[str, Any],
+    described: dict[str, Any],
+    records: list,
+    skipped: dict[str, Any],
+) -> tuple[Calibration, dict[str, Any], dict[str, Any]]:
+    """What the fit was fitted on, where each reader finds it: the report's ``data`` (``described``, the
+    items' digests, ``skipped``), the calibration's record (the words: its note names the data root) and
+    the checkpoint's ``calibration_items`` (``training_items`` of the records, which `eval` refuses to
+    score as a test, with ``described``)."""
+    data = {**calibration.fitted["data"], "source": described["source"], "skipped": skipped}
+    calibration = replace(calibration, fitted={**calibration.fitted, "data": data})
+    # hashed as a run's metrics.json `fingerprint` hashes each split: equal `ids` there are the same items
+    digests = split_fingerprint(records, described["source"])
+    described = described | {"digests": {k: digests[k] for k in ("ids", "labels", "media")}}
+    report = report | {"data": {**report["data"], **described, "skipped": skipped}}
+    return calibration, report, training_items(described["format"], records) | described
 
 
 def calibrate_checkpoint(
@@ -193,8 +278,10 @@ def calibrate_checkpoint(
         n_bins: bins of the ECE and the reliability table.
 
     Returns:
-        The report: checkpoint, out, data (source, items, with votes), temperature, before and after
-        (NLL, ECE, reliability bins on the fitted items), ambiguity (the threshold fit or why not).
+        The report: checkpoint, out, data (items, with votes, skipped, and what they are: source in
+        words, resolved root, format, split, fold, validation fraction, digests), temperature, before and
+        after (NLL, ECE, reliability bins on the fitted items), ambiguity (the threshold fit or why not),
+        warnings (``fit_warnings``).
 
     Raises:
         ValueError: outputs refused, no held-out items, items the model was trained on, data of other
@@ -212,7 +299,8 @@ def calibrate_checkpoint(
     # before any data is read: never onto the checkpoint or into the data (config_inputs)
     inputs = [ckpt, *config_inputs(cfg)]
     check_outputs([out, report_path], inputs=inputs, overwrite=overwrite, kind="file")
-    dataset, source, fmt = _held_out(cfg, any(held[k] for k in ("root", "fmt", "split")))
+    dataset, described = _held_out(cfg, any(held[k] for k in ("root", "fmt", "split")))
+    fmt, source = described["format"], described["source"]
     _refuse_training_items(state, dataset.records, fmt, ckpt)
     _, _, device = setup_distributed(cfg.run.device)
     pred = predict(
@@ -221,11 +309,9 @@ def calibrate_checkpoint(
     ids = [r.id for r in dataset.records]
     skipped = unreadable_record(pred["unreadable"], ids, dataset.max_unreadable, source)
     calibration, report = fit_calibration(pred, cfg.data.clear_threshold, n_bins=n_bins)
-    report["data"] |= {"source": source, "skipped": skipped}
+    calibration, report, items = _record_fitted_on(calibration, report, described, dataset.records, skipped)
     report = {"checkpoint": str(ckpt), "out": str(out), **report}
-    # the items it was fitted on: `eval` refuses to pass off a score on them as a test score
-    fitted_on = training_items(fmt, dataset.records)
-    new_state = {**state, "calibration": calibration.to_state(), "calibration_items": fitted_on}
+    new_state = {**state, "calibration": calibration.to_state(), "calibration_items": items}
     if out.suffix == ".safetensors":
         save_safetensors_checkpoint(new_state, out)
     else:

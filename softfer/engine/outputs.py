@@ -39,7 +39,7 @@ RESULT_FILES = (
     "curves.png",
 )
 # What a run writes beside RESULT_FILES, and what softfer's other commands write into a run folder under
-# their default names: ``eval`` (eval_<format>/), ``analyze`` (analysis/), ``calibrate``
+# their default names: ``eval`` (``eval_folder``), ``analyze`` (analysis/), ``calibrate``
 # (<checkpoint>_calibrated.pt and its .json), ``report`` (report.html). They describe the run in the folder,
 # so a new run that replaces it (``--overwrite``, a study's plan "overwrite") removes them with it
 # (``remove_earlier_run``). config.yaml and environment.json are not listed: every run writes them anew.
@@ -193,14 +193,25 @@ def write_run_outputs(
     return report
 
 
+def eval_folder(fmt: str, checkpoint: str | Path) -> str:
+    """`softfer eval`'s default folder name for ``checkpoint`` on ``fmt`` data: eval_<format> for model.pt
+    (and model.safetensors), eval_<format>_<stem> for any other (eval_dfew_model_calibrated), so that the
+    calibrated copy's results do not land on the model's."""
+    stem = Path(checkpoint).stem
+    return f"eval_{fmt}" if stem == "model" else f"eval_{fmt}_{stem}"
+
+
 def earlier_run_files(run_dir: Path) -> list[Path]:
     """The files of an earlier run in ``run_dir`` that a new run would leave standing beside its own:
     ``RUN_ARTEFACTS``, the TensorBoard event files in tensorboard/, ``ANALYSIS_FILES`` in analysis/ and
-    ``RESULT_FILES`` in eval_<format>/ for every format softfer reads. Nothing else in the folder."""
+    ``RESULT_FILES`` in the ``eval_folder`` of every checkpoint in ``RUN_ARTEFACTS`` on every format
+    softfer reads. Nothing else in the folder."""
     found = [run_dir / n for n in RUN_ARTEFACTS]
     found += sorted((run_dir / "tensorboard").glob(TENSORBOARD_EVENTS))
     found += [run_dir / "analysis" / n for n in ANALYSIS_FILES]
-    found += [run_dir / f"eval_{fmt}" / n for fmt in FORMATS for n in RESULT_FILES]
+    checkpoints = [n for n in RUN_ARTEFACTS if n.endswith(".pt")]
+    evals = {eval_folder(fmt, c) for fmt in FORMATS for c in checkpoints}
+    found += [run_dir / e / n for e in sorted(evals) for n in RESULT_FILES]
     return [p for p in found if p.is_file() or p.is_symlink()]
 
 

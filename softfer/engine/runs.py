@@ -9,7 +9,7 @@ from typing import Any
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import DataBundle, build_data, class_names, config_inputs, evaluation_split
-from softfer.engine.outputs import RESULT_FILES, evaluate_and_write
+from softfer.engine.outputs import RESULT_FILES, eval_folder, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
@@ -33,10 +33,12 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Evaluate a trained model on a dataset's test split and write the usual outputs to ``out``.
 
-    ``out`` defaults to ``eval_<format>`` beside the checkpoint. Results already in ``out`` (a first eval's,
-    a run's own metrics.json) are replaced only with ``overwrite``, and never the checkpoint or the data
-    read (``config_inputs``: nothing onto a manifest or inside the data root; ``softfer.io.outputs``); the
-    refusal comes before any data is read.
+    ``out`` defaults to ``eval_<format>`` beside model.pt, ``eval_<format>_<stem>`` beside another
+    checkpoint (``engine.outputs.eval_folder``: RUN/eval_dfew_model_calibrated for RUN/model_calibrated.pt,
+    so that evaluating the calibrated copy next needs no other ``out``). Results already in ``out`` (a first
+    eval's, a run's own metrics.json) are replaced only with ``overwrite``, and never the checkpoint or the
+    data read (``config_inputs``: nothing onto a manifest or inside the data root; ``softfer.io.outputs``);
+    the refusal comes before any data is read.
 
     Test items the model was trained on (its checkpoint's ``training_items``) or calibrated on
     (``calibration_items``) are refused, or with ``allow_train_items`` scored and counted in metrics.json
@@ -53,7 +55,7 @@ def evaluate_checkpoint(
         cfg, classes, checkpoint, root=data_root, fmt=data_format, split=split, overrides=overrides
     )
     target = data_format or cfg.data.format
-    out_dir = Path(out) if out else Path(checkpoint).parent / f"eval_{target}"
+    out_dir = Path(out) if out else Path(checkpoint).parent / eval_folder(target, checkpoint)
     inputs = [checkpoint, *config_inputs(cfg)]  # the data too: --out in a clip folder, onto a manifest
     check_outputs([out_dir / f for f in RESULT_FILES], inputs=inputs, overwrite=overwrite, kind="file")
     cfg.run.out_dir = str(out_dir)

@@ -2,6 +2,7 @@
 checkpoint that keeps the run's identity, and applied by `eval`."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,11 @@ from scipy.special import softmax
 
 from softfer.cli import main
 from softfer.config import load_config, packaged_configs
+from softfer.engine.calibrate import fit_calibration
 from softfer.engine.data import read_records
 from softfer.engine.runs import evaluate_checkpoint
 from softfer.engine.train import fit
+from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
 from tests.engine.conftest import tiny_config
 from tests.faces.test_faces import _checkpoint
@@ -34,12 +37,16 @@ def _probs(path) -> np.ndarray:
     return table[[c for c in table if c.startswith("p_")]].to_numpy(float)
 
 
-def test_calibrate_on_the_validation_split_keeps_the_identity_and_eval_applies_it(run, tmp_path, capsys):
+def test_calibrate_on_the_validation_split_keeps_the_identity_and_eval_applies_it(
+    run, tiny_dfew, tmp_path, capsys
+):
     assert main(["calibrate", str(run)]) == 0
     printed = capsys.readouterr().out
     assert "temperature" in printed and "before: NLL" in printed and "model_calibrated.pt" in printed
     report = json.loads((run / "model_calibrated.json").read_text())
     assert report["data"]["source"].startswith("the validation hold-out (0.25) of the dfew train split")
+    where = {"root": str(tiny_dfew.resolve()), "format": "dfew", "split": "train", "fold": 1}
+    assert {k: report["data"][k] for k in where} == where and report["data"]["validation_fraction"] == 0.25
     assert report["after"]["nll"] <= report["before"]["nll"] + 1e-9  # the fit minimises it on these items
     plain, calibrated = load_checkpoint(run / "model.pt"), load_checkpoint(run / "model_calibrated.pt")
     # the hold-out is the training split's clips that the model was not trained on
@@ -92,7 +99,8 @@ def test_calibrate_on_held_out_clips_and_refusals(run, tiny_dfew, tmp_path, caps
     out = tmp_path / "on_test.pt"
     assert main(["calibrate", str(run), "--data", str(tiny_dfew), "--split", "test", "--out", str(out)]) == 0
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["data"]["source"] == "dfew test split, fold 1" and report["data"]["with_votes"] > 0
+    assert report["data"]["source"] == f"dfew test split, fold 1 in {tiny_dfew.resolve()}"
+    assert report["data"]["with_votes"] > 0
     assert "fitted" in report["ambiguity"]
     # Found (audit): a model calibrated on the test split was scored on it as a test, unflagged
     with pytest.raises(ValueError, match=r"test items are items this model's calibration .* was fitted on"):
@@ -117,3 +125,89 @@ def test_calibrate_on_held_out_clips_and_refusals(run, tiny_dfew, tmp_path, caps
     assert main(["calibrate", str(_checkpoint(tmp_path / "model.pt"))]) == 2
     line = _stderr_line(capsys)
     assert "held out no validation split" in line and "--data" in line
+
+
+def test_calibrate_says_which_data_it_was_fitted_on(run, tiny_dfew, tmp_path, capsys):
+    """Found (user): `calibrate RUN --data cal --split test` said "fitted on dfew test split, fold 1" in the
+    report and in the checkpoint's note, which read as the run's own test set: the data root was lost."""
+    cal = tmp_path / "cal"
+    shutil.copytree(tiny_dfew, cal)  # held-out clips at another root (here: the same clips, copied)
+    out = tmp_path / "fitted.pt"
+    assert main(["calibrate", str(run), "--data", str(cal), "--split", "test", "--out", str(out)]) == 0
+    words = f"dfew test split, fold 1 in {cal.resolve()}"
+    assert words in capsys.readouterr().out
+    data = json.loads(out.with_suffix(".json").read_text())["data"]
+    assert data["source"] == words
+    where = {"root": str(cal.resolve()), "format": "dfew", "split": "test", "fold": 1}
+    assert {k: data[k] for k in where} == where and data["validation_fraction"] is None
+    # hashed as the run's own metrics.json hashes its test split: a reader can tell these are its test items
+    run_test = json.loads((run / "metrics.json").read_text())["fingerprint"]["data"]["splits"]["test"]
+    assert {k: data["digests"][k] for k in ("ids", "labels")} == {k: run_test[k] for k in ("ids", "labels")}
+    assert data["items"] == run_test["count"] > 0
+    state = load_checkpoint(out)
+    assert {k: state["calibration_items"][k] for k in where} == where
+    assert state["calibration_items"]["count"] == data["items"]
+    assert state["calibration_items"]["digests"] == data["digests"]
+    assert Calibration.from_state(state, out).describe()["note"].endswith(f"on {words}")
+
+
+def _pred(logits: list[list[float]], labels: list[int]) -> dict[str, np.ndarray]:
+    """``engine.evaluate.predict``'s output for ``logits`` and ``labels``, without votes."""
+    n, k = len(labels), len(logits[0])
+    return {
+        "logits": np.array(logits, np.float32),
+        "label": np.array(labels),
+        "soft": np.full((n, k), 1 / k),
+        "has_votes": np.zeros(n, bool),
+    }
+
+
+def _sigmoid(x: float) -> float:
+    return float(1 / (1 + np.exp(-x)))
+
+
+def test_a_fit_that_worsens_the_ece_or_stops_at_a_bound_warns(caplog):
+    """Found (user): T = 0.09 took the ECE on the fitted items from 0.010 to 0.238 without a word."""
+    # three right at confidence 0.95, one wrong at 0.73: the NLL asks to soften (T > 1), which takes the
+    # right ones further from their accuracy 1 than it brings the wrong one to its 0
+    with caplog.at_level("WARNING"):
+        _, report = fit_calibration(_pred([[3, 0]] * 3 + [[1, 0]], [0, 0, 0, 1]), 0.5)
+    t = report["temperature"]
+    assert t > 1
+    # each confidence alone in its 15th-wide bin: ECE = mean |confidence - right|
+    before, after = (0.75 * (1 - _sigmoid(3 / x)) + 0.25 * _sigmoid(1 / x) for x in (1, t))
+    assert report["before"]["ece"] == pytest.approx(before, abs=1e-6) and after > before
+    assert report["after"]["ece"] == pytest.approx(after, abs=1e-6)
+    (warning,) = report["warnings"]
+    said = f"made the ECE worse on the 4 items it was fitted on (ECE {before:.4f} before, {after:.4f} after)"
+    assert said in warning and f"T = {t:.4g}" in warning and said in caplog.text
+    # every item right: the NLL keeps falling as T -> 0 (in float64 it is 0.0 below T ~ 0.08 here, so the
+    # search stops short of the bound); all wrong: it falls up to the upper end. The ECE and NLL improve in
+    # both, so the temperature the items cannot determine is the only warning
+    for labels, end in (
+        ([0, 1, 0, 1], "lower end of the range searched (0.01 to 100), T = 0.01"),
+        ([1, 0, 1, 0], "upper end of the range searched (0.01 to 100), T = 100"),
+    ):
+        _, report = fit_calibration(_pred([[3, 0], [0, 3]] * 2, labels), 0.5)
+        (warning,) = report["warnings"]
+        assert f"fits the 4 items no better than the {end}" in warning, warning
+    # logits that do not tell the items apart: every temperature fits them the same
+    _, report = fit_calibration(_pred([[1, 1]] * 4, [0, 1, 0, 1]), 0.5)
+    assert ["is the same at every temperature" in w for w in report["warnings"]] == [True]
+    # a fit that improves both on items it does not get all right or all wrong says nothing
+    _, report = fit_calibration(_pred([[1, 0]] * 3 + [[0.1, 0]], [0, 0, 0, 1]), 0.5)
+    assert report["after"]["ece"] < report["before"]["ece"] and report["warnings"] == []
+
+
+def test_the_documented_eval_of_the_calibrated_copy_needs_no_out(run, tmp_path, capsys):
+    """Found (user): `softfer eval RUN/model_calibrated.pt`, as docs/OUTPUTS.md suggests after
+    `softfer eval RUN/model.pt`, was refused: both wrote to RUN/eval_dfew."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(run / "model.pt", folder / "model.pt")
+    assert main(["calibrate", str(folder)]) == 0
+    for name, evals in (("model.pt", "eval_dfew"), ("model_calibrated.pt", "eval_dfew_model_calibrated")):
+        assert main(["eval", str(folder / name)]) == 0, capsys.readouterr().err
+        metrics = json.loads((folder / evals / "metrics.json").read_text())
+        assert metrics["checkpoint"]["path"] == str((folder / name).resolve())
+        assert metrics["calibration"]["calibrated"] == (name != "model.pt")
