@@ -1,5 +1,7 @@
 """Paired statistics against SciPy: the t interval, the exact sign-flip test, wins, and the honest limits."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -57,6 +59,19 @@ def test_mean_ci_matches_scipy_t_interval():
     assert ci["std"] == pytest.approx(np.std(v, ddof=1))
     single = mean_ci([0.4])
     assert single["mean"] == 0.4 and single["ci_low"] is None and single["std"] is None
+
+
+def test_an_interval_past_the_metrics_range_is_cut_at_it_and_says_so():
+    """README walk: cv printed clear_uar 0.1667 [-1.9510, 2.2844] over two folds."""
+    v = [0.0, 1 / 3]
+    low, high = sps.t.interval(0.95, 1, loc=np.mean(v), scale=sps.sem(v))
+    assert low < 0 < 1 < high  # the case: the t interval reaches past [0, 1]
+    ci = mean_ci(v, bounds=(0.0, 1.0))
+    assert (ci["ci_low"], ci["ci_high"], ci["ci_cut"]) == (0.0, 1.0, True)
+    inside = mean_ci([0.41, 0.45, 0.39], bounds=(0.0, 1.0))
+    assert inside["ci_cut"] is False and inside["ci_low"] > 0
+    nats = mean_ci([0.2, 2.0], bounds=(0.0, math.inf))  # unbounded above: only the low end is cut
+    assert nats["ci_low"] == 0.0 and nats["ci_high"] > 2.0 and nats["ci_cut"]
 
 
 def test_paired_comparison_interval_matches_ttest_rel_and_counts_wins():

@@ -17,7 +17,7 @@ from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import REUSE_SAFE, config_differences, plan_run, run_fingerprint
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs
-from softfer.metric_table import SUMMARY_KEYS
+from softfer.metric_table import SUMMARY_KEYS, metric_range
 from softfer.stats import mean_ci
 from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
 
@@ -121,12 +121,13 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
     keys += sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_")))
     for k in keys:
         v = [float(per_fold[f][k]) for f in sorted(per_fold)]
-        ci = mean_ci(v)
+        ci = mean_ci(v, bounds=metric_range(k))
         summary["metrics"][k] = {
             "mean": ci["mean"],
             "std": ci["std"],  # None for one fold: one value has no spread to report
             "ci_low": ci["ci_low"],  # Student t interval of the mean over folds (None for one fold)
             "ci_high": ci["ci_high"],
+            "ci_cut": ci["ci_cut"],  # the interval reached past the metric's range and was cut at it
             "values": v,
         }
     classes = list(next(iter(per_fold.values()))["per_class_recall"])
@@ -156,6 +157,7 @@ def summary_markdown(name: str, summary: dict[str, Any]) -> str:
     ]
     for k, v in summary["metrics"].items():
         ci = "-" if v.get("ci_low") is None else f"[{v['ci_low']:.4f}, {v['ci_high']:.4f}]"
+        ci += " (cut at the metric's range)" if v.get("ci_cut") else ""
         spread = "" if v["std"] is None else f" +- {v['std']:.4f}"
         lines.append(f"| {k} | {v['mean']:.4f}{spread} | {ci} |")
     lines += ["", "| class | recall |", "|---|---|"]

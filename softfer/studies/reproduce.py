@@ -19,6 +19,7 @@ from softfer.engine.data import build_data
 from softfer.engine.resume import REUSE_SAFE, config_differences, describe, plan_run
 from softfer.engine.train import fit
 from softfer.io.outputs import check_outputs
+from softfer.metric_table import metric_range
 from softfer.stats import mean_ci
 from softfer.studies.crossval import finish_cv, holds_run, prepare_cv
 from softfer.studies.launch import LaunchOptions, Run, execute, holds_jobs, launch_outputs
@@ -180,7 +181,7 @@ def _summary(
         found = _one_seed(scfg, folds, metrics)
         keys = found.keys() if i == 0 else found.keys() & values.keys()
         values = {k: values.get(k, []) + found[k] for k in keys}
-    return {k: mean_ci(v) for k, v in values.items()}
+    return {k: mean_ci(v, bounds=metric_range(k)) for k, v in values.items()}
 
 
 def _launched(runs: list[Run], table: str, launch: LaunchOptions | None, overwrite: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-from softfer.metric_table import COMPARED_METRICS, SHOWN_IN_TABLE
+from softfer.metric_table import COMPARED_METRICS, SHOWN_IN_TABLE, metric_range
 from softfer.stats import TEST_CHOICE, mean_ci, paired_comparison, sign_flip_test_name, verdict
 
 
@@ -106,7 +106,8 @@ def summarize_comparison(
             continue
         entry: dict[str, Any] = {"higher_is_better": higher, "per_config": {}, "pairs": []}
         for n in configs:
-            entry["per_config"][n] = {**mean_ci(values[n], confidence), "values": values[n]}
+            ci = mean_ci(values[n], confidence, bounds=metric_range(metric))
+            entry["per_config"][n] = {**ci, "values": values[n]}
         for a, b in combinations(configs, 2):
             result = paired_comparison(values[a], values[b], confidence, higher_is_better=higher)
             result.update(a=a, b=b, verdict=verdict(a, b, result, metric=metric))
@@ -121,7 +122,8 @@ def summarize_comparison(
 def _interval(c: dict[str, Any]) -> str:
     if c["ci_low"] is None:
         return f"{c['mean']:.4f}"
-    return f"{c['mean']:.4f} [{c['ci_low']:.4f}, {c['ci_high']:.4f}]"
+    cut = " (cut at the range)" if c.get("ci_cut") else ""
+    return f"{c['mean']:.4f} [{c['ci_low']:.4f}, {c['ci_high']:.4f}]{cut}"
 
 
 def _recall_lines(recall: dict[str, dict[str, Any]]) -> list[str]:
