@@ -151,7 +151,8 @@ def _add_eval_command(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
     ev.add_argument(
         "--out",
-        help="output folder (default: eval_<format> next to the checkpoint; refused if it holds results)",
+        help="output folder (default next to the checkpoint: eval_<format> for model.pt, "
+        "eval_<format>_<name> for another, e.g. eval_dfew_model_calibrated; refused if it holds results)",
     )
     ev.add_argument(
         "--allow-train-items",
