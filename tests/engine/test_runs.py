@@ -117,6 +117,10 @@ def test_demo_quick(tmp_path):
     for name in ("comparison.png", "coexisting_emotions.png", "montage.png"):
         assert (tmp_path / "demo" / name).is_file()
     assert (tmp_path / "demo" / "runs" / "midas" / "model.pt").is_file()
+    # the page `softfer report` makes of the folder (README walk: "with a report", but none was written)
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert "hard" in page and "midas" in page and f"{results['midas']['uar']:.4f}" in page
+    assert "JS(votes, pred)" in r.stdout and "js_to_votes" in results["midas"]  # as comparison.md shows
 
 
 def _says_one_run_cannot_tell(stdout: str, results: dict[str, dict[str, float]]) -> None:
