@@ -193,3 +193,20 @@ def test_every_experiment_config_validates_and_names_missing_data(tmp_path):
             build_data(cfg)
     with pytest.raises(ValueError, match=r"optim.lrr: Extra inputs are not permitted"):
         load_config(configs[0], ["optim.lrr=0.1"])
+
+
+def test_cv_out_names_the_study_folder_as_compare_out_does(monkeypatch, tmp_path):
+    """README walk: cv had no --out (its folder only through --set run.out_dir)."""
+    import softfer.studies.crossval as crossval
+
+    seen = {}
+
+    def fake(cfg, **kw):
+        seen["out_dir"] = cfg.run.out_dir
+        return {"folds": [], "metrics": {}, "per_class_recall": {}}
+
+    monkeypatch.setattr(crossval, "cross_validate", fake)
+    monkeypatch.setattr(crossval, "summary_markdown", lambda name, summary: "")
+    odd = tmp_path / "my cv: null"  # a path YAML would read as something else unquoted
+    assert main(["cv", "demo/soft.yaml", "--out", str(odd)]) in (0, None)
+    assert seen["out_dir"] == str(odd)

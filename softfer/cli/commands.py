@@ -7,6 +7,7 @@ Each ``cmd_*`` returns the command's exit code (None for 0): commands that found
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -204,7 +205,8 @@ def cmd_cv(a: argparse.Namespace) -> int | None:
     from softfer.config import load_config
     from softfer.studies.crossval import cross_validate, summary_markdown
 
-    cfg = load_config(a.config, a.set)
+    out = [f"run.out_dir={json.dumps(a.out)}"] if a.out else []  # JSON quotes are YAML's: any path is text
+    cfg = load_config(a.config, [*(a.set or []), *out])
     launch = _launch(a)
     summary, code = _study(lambda: cross_validate(cfg, folds=a.folds, overwrite=a.overwrite, launch=launch))
     if summary is None:

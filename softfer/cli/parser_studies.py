@@ -64,6 +64,11 @@ def _add_cv(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     )
     cv.add_argument("config", help=CONFIG_HELP)
     cv.add_argument(
+        "--out",
+        help="study folder: the folds in OUT/fold_K, the summary in OUT (default: the config's run.out_dir; "
+        "the same as --set run.out_dir=OUT)",
+    )
+    cv.add_argument(
         "--folds", type=folds_type, default=(1, 2, 3, 4, 5), help="comma-separated folds (default 1,2,3,4,5)"
     )
     cv.add_argument(
