@@ -22,7 +22,8 @@ import yaml
 from budget_table import change_lines, read_runs
 from matplotlib.figure import Figure
 
-from softfer.engine.resume import REUSE_SAFE, config_differences, describe
+from softfer.config.identity import REUSE_SAFE
+from softfer.engine.resume import config_differences, describe
 from softfer.io.files import atomic_write, write_text_atomic
 
 # What may differ between the budgets' runs: where they live and how they were computed (REUSE_SAFE), and

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from softfer.config import validate_config
+from softfer.config import load_config
 from softfer.config.identity import check_own_config
 from softfer.engine.evaluate import read_metrics, summary_scalars
 from softfer.io.files import write_text_atomic
@@ -212,16 +211,14 @@ def run_page(run_dir: Path) -> tuple[str, str]:
 
 
 def _checked_config(run_dir: Path, m: dict[str, Any]) -> str | None:
-    """RUN/config.yaml's text, refused when it is not the config metrics.json's fingerprint records (an
-    edited config.yaml would be shown beside results it did not make)."""
+    """RUN/config.yaml's text, refused when it is not a valid config or not the one metrics.json's
+    fingerprint records (an edited config.yaml would be shown beside results it did not make), as
+    `softfer analyze` refuses it (``analysis.report._run_config``)."""
     path = run_dir / "config.yaml"
     text = _text_file(path)
     if text is None:
         return None
-    try:
-        cfg = validate_config(yaml.safe_load(text), str(path))
-    except (ValueError, yaml.YAMLError):
-        return text  # not a config softfer reads: shown as text (escaped), with nothing to check it by
+    cfg = load_config(path)  # the config rules (duplicate keys, YAML 1.2); invalid: one line naming it
     check_own_config(m, cfg, path, made="metrics.json was made with", advice="edited after the run?")
     return text
 

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from softfer.config import ExperimentConfig, dump_config, load_config
+from softfer.config.identity import REUSE_SAFE
 from softfer.data.formats import get_format
 from softfer.engine.data import config_inputs
 from softfer.engine.evaluate import summary_scalars
-from softfer.engine.resume import REUSE_SAFE, config_differences, plan_run, run_fingerprint
+from softfer.engine.resume import config_differences, plan_run, run_fingerprint
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs
 from softfer.metric_table import SUMMARY_KEYS, metric_range

@@ -300,6 +300,11 @@ def test_a_run_whose_config_yaml_was_edited_is_refused(folders, tmp_path, capsys
     err = capsys.readouterr().err
     assert f"{run / 'config.yaml'}: its config is not the one metrics.json was made with" in err
     assert not (tmp_path / "edited.html").exists()
+    # an edit that leaves no valid config (a key given twice) is refused too, as analyze refuses it; it
+    # was shown as text beside the run's results
+    (run / "config.yaml").write_text(text + "name: again\n")
+    assert main(["report", str(run), "--out", str(tmp_path / "edited.html")]) == 2
+    assert "config.yaml" in capsys.readouterr().err and not (tmp_path / "edited.html").exists()
 
 
 @pytest.mark.parametrize(
