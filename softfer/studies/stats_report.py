@@ -114,9 +114,30 @@ def summarize_comparison(
             entry["pairs"].append(result)
         summary["metrics"][metric] = entry
     summary["per_class_recall"] = per_class_recall(rows, configs)
+    summary["group_clips"] = group_clips(rows, configs[0], pairs)
     uar = summary["metrics"].get("uar")
     summary["verdicts"] = [p["verdict"] for p in uar["pairs"]] if uar else []
     return summary
+
+
+def group_clips(
+    rows: Sequence[dict[str, Any]], config: str, pairs: list[tuple[int, int]]
+) -> dict[str, list[int]] | None:
+    """The test clips of the clear and the ambiguous group in each paired run (the same for every config:
+    the groups come from the votes), which clear_uar and ambiguous_uar are scored on; None without votes."""
+    counts: dict[str, list[int]] = {"clear": [], "ambiguous": []}
+    by_pair = {(r["fold"], r["seed"]): r for r in rows if r["config"] == config}
+    for pair in pairs:
+        groups = by_pair[pair].get("clear_vs_ambiguous")
+        if not isinstance(groups, dict):
+            return None
+        for name, found in counts.items():
+            found.append(int(groups[name]["count"]))
+    return counts
+
+
+def _span(values: list[int]) -> str:
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}-{max(values)}"
 
 
 def _interval(c: dict[str, Any]) -> str:
@@ -162,6 +183,14 @@ def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> s
     for name in summary["configs"]:
         cells = [_interval(summary["metrics"][m]["per_config"][name]) for m in shown]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    groups = summary.get("group_clips")  # comparison.json files older than the field lack it
+    if groups and {"clear_uar", "ambiguous_uar"} & set(shown):
+        lines += [
+            "",
+            f"clear_uar and ambiguous_uar are scored on {_span(groups['clear'])} clear and "
+            f"{_span(groups['ambiguous'])} ambiguous test clips per run: a group of a few clips gives 0 or 1 "
+            "by chance.",
+        ]
     lines += [
         "",
         f"Paired differences (B - A), {test}, wins of B. Why this test: "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from softfer.config import load_config
-from softfer.engine.evaluate import compute_metrics
+from softfer.engine.evaluate import compute_metrics, summary_scalars
 from softfer.engine.train import fit
 from softfer.studies.compare import compare_configs
 from softfer.studies.crossval import cross_validate, summarize, summary_markdown
@@ -127,3 +127,19 @@ def test_a_run_scores_clear_clips_by_its_configs_threshold(tiny_dfew, tmp_path):
     with (tmp_path / "run" / "predictions.csv").open() as f:
         flags = [row["has_votes"] for row in csv.DictReader(f)]
     assert flags.count("1") == report["num_vote_samples"] > 0  # which rows are voted, for `softfer analyze`
+
+
+def test_comparison_md_says_how_many_clips_the_group_scores_rest_on():
+    """README walk: the demo's clear_uar of 1.0 or 0.0 came from one clear clip, and comparison.md did not
+    say so."""
+    rows = []
+    for seed, clear in ((0, 1), (1, 4)):
+        for name in ("A", "B"):
+            row = {"config": name, "fold": 1, "seed": seed, **_metrics(0.4, 1.0, {"happy": 0.5})}
+            row["clear_vs_ambiguous"] = {**row["clear_vs_ambiguous"], "clear": {"count": clear, "uar": 1.0}}
+            rows.append(summary_scalars(row))  # as compare's rows are
+    s = summarize_comparison(rows, configs=["A", "B"], folds=[1], seeds=[0, 1], num_classes=7)
+    assert s["group_clips"] == {"clear": [1, 4], "ambiguous": [0, 0]}
+    assert "scored on 1-4 clear and 0 ambiguous test clips per run" in comparison_markdown(s)
+    no_votes = summarize_comparison(_rows(2), configs=["A", "B"], folds=[1], seeds=[0, 1], num_classes=7)
+    assert no_votes["group_clips"] is None and "test clips per run" not in comparison_markdown(no_votes)
