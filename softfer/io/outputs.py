@@ -69,6 +69,7 @@ def check_outputs(
     kind: Literal["file", "folder"] | None = None,
     fills: Iterable[str | Path] = (),
     suffix: str | Sequence[str | None] | None = None,
+    overwrite_option: str = "--overwrite",
 ) -> list[Path]:
     """Check, before anything is written, that every one of ``paths`` may be written; returns them.
 
@@ -84,6 +85,8 @@ def check_outputs(
         suffix: the extension a file must have where readers choose the format by it (an ONNX file named
             model.pt would be read as a PyTorch checkpoint and called corrupt), or one per path (None:
             any).
+        overwrite_option: how the caller's user says "replace", named in the advice ("--overwrite"; a
+            Python API's ``overwrite=True``).
 
     Raises:
         ValueError: an output is an input, the same file as one, inside an input folder or a filled
@@ -133,7 +136,7 @@ def check_outputs(
         shown = ", ".join(str(p) for p, _ in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise ValueError(
-            f"{shown}{more}: output already exists (from before this run); pass --overwrite "
+            f"{shown}{more}: output already exists (from before this run); pass {overwrite_option} "
             f"to replace it, or choose another {existing[0][1]}"
         )
     return outs

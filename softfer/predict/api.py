@@ -151,7 +151,9 @@ def check_frame_rate(fps: float, frames: int, stride: float) -> None:
 
 def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]:
     """(a fresh frame iterator per call, is a photo, name) for a path, PIL image, numpy array or torch
-    tensor; pixels pass the media gate (``softfer.io.media_gate``: dtype, range, channels checked)."""
+    tensor; pixels pass the media gate (``softfer.io.media_gate``: dtype, range, channels checked). The
+    name of a file is its resolved path, so that the result's ``meta["media"]`` finds it from any folder
+    (``softfer view``); that of pixels is "image" or "frames"."""
     if fps is not None:
         checked(fps, "fps", 0.0, MAX_FPS, lo_open=True)
     if isinstance(source, Image.Image):
@@ -174,10 +176,10 @@ def frames_of(source: Any, fps: float | None = None) -> tuple[Frames, bool, str]
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return _image_frames(read_photo(path)), True, str(path)
+        return _image_frames(read_photo(path)), True, str(path.resolve())
     if path.suffix.lower() in VIDEO_SUFFIXES:
         # decoded ahead on another core while detection and the model work (docs/BENCHMARKS.md)
-        return (lambda keep=None: prefetched_frames(path, keep=keep)), False, str(path)
+        return (lambda keep=None: prefetched_frames(path, keep=keep)), False, str(path.resolve())
     raise ValueError(f"{path}: not a video or image file ({', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
 
 

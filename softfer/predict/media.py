@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from softfer.io.console import progress
+from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
 from softfer.io.outputs import check_outputs
 from softfer.predict.annotate import annotate_photo, annotate_video
@@ -129,6 +130,17 @@ def _check_outputs(
     check_outputs([p for paths in planned for p in paths], inputs=files, overwrite=overwrite, kind="file")
 
 
+def failure_reason(exc: BaseException, media: Path) -> str:
+    """Why ``media`` could not be predicted, without its path: the console and ``predict_report.json``
+    name the file once, beside the reason, while softfer's errors start with it (``PATH: ...``) and the
+    system's and PyAV's end with it (``[Errno N] ...: 'PATH'``)."""
+    text, name = str(exc), str(media)
+    text = text.removeprefix(f"{name}: ").replace(f": {name!r}", "")
+    if not isinstance(exc, ValueError | OSError | MediaError):
+        text = f"{type(exc).__name__}: {text}"  # an unexpected error: its kind says where to look
+    return text
+
+
 def _summary(media: Path, prediction, paths: list[Path]) -> dict[str, Any]:
     d = prediction.to_dict()
     return {
@@ -166,9 +178,10 @@ def predict_media(
 
     Returns:
         One summary dict per media file, in path order. For a folder, a file that cannot be read or
-        predicted does not stop the others: its dict has ``error`` (the reason) and no ``outputs``, and
-        ``OUT/predict_report.json`` lists every failure, and under ``skipped`` every picture or video of
-        an unsupported kind (.gif, .webp, ...; also logged). A single file's failure is raised.
+        predicted does not stop the others: its dict has ``error`` (the reason; ``media`` names the
+        file) and no ``outputs``, and ``OUT/predict_report.json`` lists every failure, and under
+        ``skipped`` every picture or video of an unsupported kind (.gif, .webp, ...; also logged). A
+        single file's failure is raised.
     """
     media, out = Path(media), Path(out)
     files, unsupported = _media_files(media, out)
@@ -191,8 +204,8 @@ def predict_media(
         except Exception as exc:  # one bad file of a folder must not cost the others (issue 14)
             if not media.is_dir():
                 raise
-            reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
-            log.error("%s: %s", f, reason)
+            reason = failure_reason(exc, f)
+            log.error("%s: failed: %s", f, reason)
             results.append(
                 {"media": str(f), "error": reason, "windows": [], "outputs": [], "note": predictor.note}
             )

@@ -73,7 +73,14 @@ class Prediction:
         paths.append(prefix.with_name(prefix.name + "_summary.csv"))
         media = Path(str(self.meta.get("media") or ""))
         inputs = [media] if media.name and media.is_file() else []  # not a PIL image's or an array's name
-        check_outputs(paths, inputs=inputs, overwrite=overwrite, what="prefix", kind="file")
+        check_outputs(
+            paths,
+            inputs=inputs,
+            overwrite=overwrite,
+            what="prefix",
+            kind="file",
+            overwrite_option="overwrite=True",
+        )
         summary = self.summary
         write_json_atomic(paths[0], self.to_dict(summary))
         tables = (self.frames, self.windows, summary.drop(columns="runs"))  # runs: the JSON's, as a list

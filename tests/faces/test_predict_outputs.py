@@ -1,11 +1,14 @@
 """`softfer predict` on a folder: one set of outputs per media file, never overwritten silently."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from softfer.cli import main
 from softfer.predict import Predictor, output_paths, predict_media
 from tests.faces.test_faces import _checkpoint
 
@@ -86,3 +89,45 @@ def test_a_video_without_faces_gives_tables_with_every_column(media, tmp_path):
     empty.save(tmp_path / "out" / "no_face")
     header = (tmp_path / "out" / "no_face_frames.csv").read_text().splitlines()[0]
     assert header.split(",") == list(faces.frames.columns)
+
+
+def test_saving_twice_from_python_names_the_argument_not_the_command_line_option(tmp_path):
+    """Found: a second ``Prediction.save`` said "pass --overwrite", an option of the command line; in
+    Python it is the argument ``overwrite=True``."""
+    predictor = Predictor.from_checkpoint(_checkpoint(tmp_path / "m.pt"))
+    prediction = predictor.predict(np.zeros((64, 64, 3), np.uint8))
+    prefix = tmp_path / "out" / "blank"
+    written = prediction.save(prefix)
+    with pytest.raises(ValueError, match=r"blank\.json.*already exists.*pass overwrite=True") as refused:
+        prediction.save(prefix)
+    assert "--overwrite" not in str(refused.value)
+    assert prediction.save(prefix, overwrite=True) == written
+
+
+def test_a_file_that_fails_in_a_folder_is_named_once_on_the_console_and_in_the_report(
+    tmp_path, capsys, caplog
+):
+    """Found: `softfer predict FOLDER` printed "mixed/broken.mp4: failed: mixed/broken.mp4: not a readable
+    video (... 'mixed/broken.mp4')": the path beside the reason, in it, and in PyAV's message."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    bad = {"broken.mp4": bytes(range(256)) * 12, "broken.jpg": b"not an image at all"}
+    for name, data in bad.items():
+        (folder / name).write_bytes(data)
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "--checkpoint", str(ckpt), "--out", str(out)]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    failed = json.loads((out / "predict_report.json").read_text())["failed"]
+    report = {Path(f["media"]).name: f for f in failed}
+    assert set(report) == set(bad)
+    for name in bad:
+        path = str(folder / name)
+        [line] = [line for line in printed if name in line]
+        [record] = [m for m in logged if name in m]
+        assert line.count(name) == record.count(name) == 1, (line, record)
+        assert line.startswith(f"{path}: failed: ") and record.startswith(f"{path}: failed: ")
+        assert report[name]["media"] == path and name not in report[name]["error"]
+        assert report[name]["error"] and line == f"{path}: failed: {report[name]['error']}"
+    assert report["broken.mp4"]["error"].startswith("not a readable video")

@@ -27,6 +27,7 @@ from softfer.predict.annotate import COLOURS, draw_faces, face_label, label_box,
 from softfer.predict.colours import track_colours
 from softfer.predict.view import read_result, write_page, write_view
 from tests.analysis.test_html_report import _chromium
+from tests.faces.test_faces import _checkpoint
 
 TRACK0 = np.array(COLOURS[0])
 CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
@@ -341,6 +342,31 @@ def test_view_refuses_missing_or_other_media_and_existing_pages(pages, tmp_path,
     (tmp_path / "table.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"table\.json: not predict's JSON"):
         write_view(tmp_path / "table.json")
+
+
+def test_view_finds_the_media_of_a_result_from_any_folder(media, tmp_path, monkeypatch):
+    """Found: predict recorded the media path relative to where it ran, so `softfer view OUT/NAME.json`
+    run from another folder asked for --media. A JSON of before (a relative path) is read as before."""
+    work = tmp_path / "work"
+    (work / "photos").mkdir(parents=True)
+    shutil.copy(media / "single_face.jpg", work / "photos" / "face.jpg")
+    ckpt = _checkpoint(tmp_path / "m.pt")
+    monkeypatch.chdir(work)
+    assert main(["predict", "photos", "--checkpoint", str(ckpt), "--out", "out", "--threads", "1"]) == 0
+    result = work / "out" / "face.jpg.json"
+    monkeypatch.chdir(tmp_path)
+    assert main(["view", str(result), "--out", "found.html"]) == 0
+    given = write_view(result, tmp_path / "given.html", media=work / "photos" / "face.jpg")
+    assert (tmp_path / "found.html").read_bytes() == given.read_bytes()  # the same photo was embedded
+    data = json.loads(result.read_text())
+    assert data["meta"]["media"] == str((work / "photos" / "face.jpg").resolve())
+
+    data["meta"]["media"] = "photos/face.jpg"  # as predict wrote it before, run in ``work``
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"its media photos/face\.jpg is not a file.*pass --media"):
+        write_view(tmp_path / "old.json", tmp_path / "old.html")
+    monkeypatch.chdir(work)
+    assert write_view(tmp_path / "old.json", tmp_path / "old.html").is_file()
 
 
 def test_view_writes_its_page_only_under_an_html_name(pages, tmp_path):
