@@ -295,7 +295,7 @@ def cmd_preprocess(a: argparse.Namespace) -> int | None:
         f"{len(r['failed'])} failed"
     )
     for f in r["failed"]:
-        print(f"  failed: {f['video']}: {f['error']}")
+        print(f"  failed: {f['error']}")  # the error names the video (preprocess_videos)
     print(f"manifest and report in {a.out}")
     return 1 if r["failed"] else None
 
