@@ -115,7 +115,8 @@ def _open(path: str | Path):
     try:
         container = av.open(str(path))
     except Exception as exc:  # PyAV raises InvalidDataError and friends
-        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+        # PyAV's message ends with the path again: its reason alone (strerror) where it has one
+        raise VideoError(f"{path}: not a readable video ({getattr(exc, 'strerror', None) or exc})") from exc
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: has no video stream")
