@@ -3,7 +3,9 @@
 A map can be degenerate and still look like an explanation once coloured: when the explained layer is
 1x1 (an input too small for the network) the upsampled map is flat, and when no channel has positive
 evidence ReLU leaves zeros. Stretching such a map to [0, 1] would turn float round-off into bright
-blobs, so a flat map is returned as zeros, and ``explain`` says why (``Cam.warning``, also logged).
+blobs, so a flat map is returned as zeros, and ``explain`` says why (``Cam.warning``, for its caller to
+show once however many items it explains: `softfer analyze` writes it in its summary); ``gradcam``, which
+returns the maps alone, logs it.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def explain(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) 
     """Class-activation maps for one input (1, T, C, H, W) or (1, C, H, W), with a degeneracy warning.
 
     ``x`` is either uint8 pixels, normalised here with the model's own statistics (its spec), or a float
-    input already normalised that way. The explained layer is the spec's ``cam_layer``.
+    input already normalised that way. The explained layer is the spec's ``cam_layer``. The warning is
+    returned, not logged: a caller explaining many items shows it once.
     """
     spec = spec_of(model)
     x = as_input(model, x)
@@ -103,8 +106,6 @@ def explain(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) 
         cam = F.relu((weights * act).sum(1))  # (T, h, w)
     size = (int(x.shape[-2]), int(x.shape[-1]))
     warning = degenerate(cam, spec.cam_layer, size)
-    if warning:
-        log.warning(warning)
     grid = (int(cam.shape[-2]), int(cam.shape[-1]))
     flat = flat_maps(cam)[:, None, None]
     cam = F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
@@ -117,7 +118,10 @@ def explain(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) 
 def gradcam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None) -> tuple[np.ndarray, int]:
     """Class-activation maps in [0, 1] for one input, as ``explain`` computes them.
 
-    Returns (maps of shape (T, H, W) or (1, H, W), explained class).
+    Returns (maps of shape (T, H, W) or (1, H, W), explained class); a degenerate map's warning is logged,
+    as the maps alone cannot say it.
     """
     cam = explain(model, x, target)
+    if cam.warning:
+        log.warning(cam.warning)
     return cam.maps, cam.cls

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from softfer.labels.votes import (
     validate_votes,
 )
 
-log = logging.getLogger(__name__)
 MAX_CLASSES = 100  # a label table without a class count may not imply more classes than this
 ID_COLUMNS = ("video_name", "clip", "name", "id", "subdirectory_filepath", "path")
 
@@ -247,9 +245,8 @@ def va_to_labels(
     _write_va_labels(Path(out), table, va, labels, missing, p_va, fused, names)
     method_name = "gmm" if method == "gmm" else f"euclid ({'squared' if squared else 'unsquared'})"
     agree = (p_va[keep].argmax(1) == labels[keep]).mean() if keep.any() else float("nan")
+    # returned, not logged too: the CLI prints it (logging it as well showed each count twice)
     lines = _row_counts(missing, is_class, dropped if affectnet else None, k)
-    for line in lines:
-        log.info("%s: %s", path, line)
     lines += [
         f"method: {method_name}  alpha: {alpha}",
         f"VA-derived argmax agrees with the class label on {agree:.1%} of class rows with VA",

@@ -23,8 +23,7 @@ from typing import Any
 
 from softfer import __version__
 from softfer.config import ExperimentConfig, load_config, validate_config
-from softfer.config.identity import REUSE_SAFE as REUSE_SAFE
-from softfer.config.identity import config_hash, flatten, ignored
+from softfer.config.identity import REUSE_SAFE, config_hash, flatten, ignored
 from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes
 from softfer.engine.data import config_inputs, data_fingerprint_of
 from softfer.engine.environment import git_commit

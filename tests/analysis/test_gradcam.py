@@ -1,6 +1,7 @@
 """Issue 16: Grad-CAM figures in a perceptual colour map with a colour bar, and a degenerate map (a 1x1
 last layer, a constant map) said to be one, in the log and on the figure, instead of drawn as a finding."""
 
+import json
 import logging
 
 import matplotlib.pyplot as plt
@@ -39,11 +40,13 @@ def test_a_1x1_last_layer_is_reported_and_drawn_flat(caplog):
         cam = explain(model, _pixels(16))  # ResNet-18 downsamples 32x: 16 px -> 1x1
     assert cam.grid == (1, 1) and cam.maps.shape == (1, 16, 16)
     assert "1x1" in cam.warning and "16x16" in cam.warning and "backbone.layer4" in cam.warning
-    assert cam.warning in caplog.text
+    assert cam.warning not in caplog.text  # returned for the caller to show once (see the analyze test)
     assert not cam.maps.any()  # zeros, not float round-off stretched to [0, 1]
-    maps, cls = gradcam(model, _pixels(16))
+    with caplog.at_level(logging.WARNING, logger="softfer.analysis.gradcam"):
+        maps, cls = gradcam(model, _pixels(16))
     np.testing.assert_array_equal(maps, cam.maps)
     assert cls == cam.cls
+    assert caplog.text.count(cam.warning) == 1  # the maps alone cannot say it: gradcam logs it
 
 
 def test_a_large_enough_input_gives_a_map_without_warning():
@@ -98,3 +101,27 @@ def test_the_colour_bar_says_the_maps_are_min_max_scaled():
 def test_figure_without_degenerate_maps_has_no_warning_text():
     fig = gradcam_figure(_rows()[:1])
     assert not [t for t in fig.texts if t.get_text()]
+
+
+def test_analyze_shows_a_degenerate_map_warning_once_and_records_it(tiny_dfew, tmp_path, capsys, caplog):
+    """Found (new-user audit): `softfer analyze RUN` printed the Grad-CAM degeneracy warning four times, once
+    per explained item in the log and once in the summary; analysis.json and .md still record it."""
+    from softfer.cli import main
+    from softfer.config import load_config, packaged_configs
+    from softfer.engine.train import fit
+    from tests.engine.conftest import tiny_config
+
+    run = tmp_path / "run"
+    sets = {"optim.epochs": 1, "run.max_steps": 1, "data.num_workers": 0, "run.amp": "none"}
+    fit(load_config(packaged_configs() / "demo" / "soft.yaml", tiny_config(tiny_dfew, run, **sets)))
+    capsys.readouterr()
+    with caplog.at_level(logging.DEBUG):
+        assert main(["analyze", str(run)]) == 0
+    out, err = capsys.readouterr()
+    # 32 px frames: ResNet-18's layer4 is 1x1, every explained clip's map is degenerate
+    warning = "Grad-CAM is degenerate: backbone.layer4 is 1x1 for a 32x32 input"
+    assert (out + err + caplog.text).count(warning) == 1
+    assert warning in out
+    result = json.loads((run / "analysis" / "analysis.json").read_text())
+    assert [w[: len(warning)] for w in result["gradcam_warnings"]] == [warning]
+    assert (run / "analysis" / "analysis.md").read_text().count(warning) == 1

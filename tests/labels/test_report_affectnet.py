@@ -6,6 +6,7 @@ VA-derived labels with scipy's Gaussian density.
 
 import csv
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -107,3 +108,18 @@ def test_codes_outside_affectnet_range_and_generic_tables_stay_strict(tmp_path):
     generic.write_text("valence,arousal,expression\n0.1,0.2,0\n0.3,0.1,8\n")
     with pytest.raises(ValueError, match=r"va.csv:line 3: label 8 outside 0..7"):
         va_to_labels(generic, tmp_path / "o.csv", num_classes=8)
+
+
+def test_labels_va_shows_its_summary_once(tmp_path, capsys, caplog):
+    """Found (new-user audit): `softfer labels va` printed the row counts and logged them too, so each
+    count showed twice on the terminal."""
+    from softfer.cli import main
+
+    _training_csv(tmp_path / "training.csv", np.random.default_rng(3))
+    with caplog.at_level(logging.DEBUG):
+        assert main(["labels", "va", str(tmp_path / "training.csv"), "--out", str(tmp_path / "o.csv")]) == 0
+    out, err = capsys.readouterr()
+    shown = out + err + caplog.text
+    for line in ("missing VA (-2): 9", "code 8 (none): 5", "without VA: 2", "method: gmm"):
+        assert shown.count(line) == 1, line
+    assert f"wrote {tmp_path / 'o.csv'}" in out
