@@ -189,6 +189,8 @@ def metric_range(name: str) -> tuple[float, float] | None:
     """The range metric ``name`` can take (its ``value_range``), None for a name the table lacks."""
     entry = METRICS_BY_NAME.get(name)
     return entry.value_range if entry is not None else None
+
+
 # Derived views, in the table's order (the reports' order).
 SUMMARY_KEYS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE if m.summarized)
 COMPARED_METRICS: dict[str, bool] = {m.name: m.higher_is_better for m in METRIC_TABLE if m.compared}
