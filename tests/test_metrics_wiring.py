@@ -184,3 +184,7 @@ def test_a_constant_valence_prediction_writes_a_null_ccc_not_nan(tmp_path):
     assert report["ccc_valence"] is None and report["ccc_arousal"] == pytest.approx(0.8)
     write_metrics(tmp_path / "metrics.json", report)
     assert read_metrics(tmp_path / "metrics.json")["ccc_valence"] is None
+    # a file an earlier softfer wrote, with NaN for it, reads the same (review: it was refused)
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({**report, "ccc_valence": float("nan")}))
+    assert read_metrics(legacy)["ccc_valence"] is None

@@ -28,7 +28,7 @@ from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
 from softfer.engine.mixer import Mixer, build_mixer
-from softfer.engine.outputs import RESULT_FILES, remove_earlier_run
+from softfer.engine.outputs import RESULT_FILES, earlier_run_files, remove_earlier_run
 from softfer.engine.resume import (
     check_resumable,
     check_resumable_data,
@@ -216,6 +216,8 @@ def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path
     if own_folder:  # the run's own config.yaml, given to continue it, is its output: rewritten as what ran
         inputs = [p for p in inputs if p.resolve() != (run_dir / "config.yaml").resolve()]
     check_outputs(outputs, inputs=inputs, overwrite=overwrite or own_folder, what="run.out_dir")
+    if overwrite and not resume:  # what remove_earlier_run will delete: never an input (model.pretrained)
+        check_outputs(earlier_run_files(run_dir), inputs=inputs, overwrite=True, what="run.out_dir")
     return run_dir
 
 

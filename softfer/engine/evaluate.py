@@ -305,6 +305,10 @@ def read_metrics(path: Path) -> dict[str, Any]:
             f"{path}: unreadable metrics.json ({why}); delete it to evaluate the run again from its "
             "last.pt, or retrain it with --overwrite"
         )
+    for key in ("ccc_valence", "ccc_arousal"):  # earlier softfer wrote NaN for an undefined CCC: read as null
+        value = report.get(key)
+        if isinstance(value, float) and math.isnan(value):
+            report[key] = None
     bad = metric_value_problems(report)
     if bad:
         raise ValueError(

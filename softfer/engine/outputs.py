@@ -212,7 +212,10 @@ def earlier_run_files(run_dir: Path) -> list[Path]:
     checkpoints = [n for n in RUN_ARTEFACTS if n.endswith(".pt")]
     evals = {eval_folder(fmt, c) for fmt in FORMATS for c in checkpoints}
     found += [run_dir / e / n for e in sorted(evals) for n in RESULT_FILES]
-    return [p for p in found if p.is_file() or p.is_symlink()]
+    # only in the run's own folders: a linked analysis/ or eval folder holds someone else's files
+    real = run_dir.resolve()
+    own = {run_dir / d for d in ("tensorboard", "analysis", *evals) if (run_dir / d).resolve() == real / d}
+    return [p for p in found if (p.parent == run_dir or p.parent in own) and (p.is_file() or p.is_symlink())]
 
 
 def remove_earlier_run(run_dir: Path) -> list[Path]:

@@ -118,8 +118,12 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"folds": sorted(per_fold), "metrics": {}}
     per_fold = {k: summary_scalars(m) for k, m in per_fold.items()}
     # metrics a fold lacks (an older run) or reports as absent (vote metrics without votes) are left out
-    keys = [k for k in SUMMARY_KEYS if all(m.get(k) is not None for m in per_fold.values())]
-    keys += sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_")))
+    keys = [
+        *SUMMARY_KEYS,
+        *sorted(k for k in next(iter(per_fold.values())) if k.startswith(("rmse_", "ccc_"))),
+    ]
+    # CCC is null where a fold's predictions or targets are constant (undefined)
+    keys = [k for k in keys if all(m.get(k) is not None for m in per_fold.values())]
     for k in keys:
         v = [float(per_fold[f][k]) for f in sorted(per_fold)]
         ci = mean_ci(v, bounds=metric_range(k))
@@ -212,10 +216,14 @@ def prepare_cv(
         for c in configs
     ]
     seeds = (cfg.run.seed,)
-    own = overwrite or replace_other or holds_study(base, "cv", [cfg], folds, seeds)
+    same_study = holds_study(base, "cv", [cfg], folds, seeds)
+    own = overwrite or replace_other or same_study
     summary_files = [base / n for n in ("config.yaml", STUDY_FILE, "summary.json", "summary.md")]
     outputs = [*summary_files, *launch_outputs(base, launch)]
-    check_outputs(outputs, inputs=config_inputs(cfg), overwrite=own, what="run.out_dir")
+    inputs = config_inputs(cfg)
+    if same_study:  # relaunched from the study's own config.yaml (the same settings): rewritten as it was
+        inputs = [p for p in inputs if p.resolve() != (base / "config.yaml").resolve()]
+    check_outputs(outputs, inputs=inputs, overwrite=own, what="run.out_dir")
     base.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, base / "config.yaml")
     write_study(base, "cv", [cfg], folds, seeds)

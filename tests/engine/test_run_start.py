@@ -109,3 +109,22 @@ def test_final_model_tests_only_a_best_pt_this_run_wrote(tmp_path):
     # the best.pt of this run's recorded best
     t = _training(tmp_path, {"uar": 0.9, "epoch": 3})
     assert torch.equal(final_model(t).weight, other.weight)
+
+
+def test_a_replacing_run_never_removes_an_input_or_a_linked_folders_files(tiny_dfew, earlier, tmp_path):
+    """Review: model.pretrained=RUN/model_calibrated.pt was deleted by the new run it started, and a
+    linked RUN/analysis lost the files of the folder it links to."""
+    run = tmp_path / "run"
+    shutil.copytree(earlier, run)
+    calibrated = (run / "model_calibrated.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"model_calibrated\.pt is an input of this command"):
+        fit(
+            _cfg(tiny_dfew, run, {**SHORT, "model.pretrained": str(run / "model_calibrated.pt")}),
+            overwrite=True,
+        )
+    assert (run / "model_calibrated.pt").read_bytes() == calibrated and (run / "best.pt").is_file()
+    shared = tmp_path / "shared_analysis"
+    shutil.move(run / "analysis", shared)
+    (run / "analysis").symlink_to(shared)
+    fit(_cfg(tiny_dfew, run, SHORT), overwrite=True)
+    assert (shared / "analysis.md").is_file() and (shared / "gradcam.png").is_file()

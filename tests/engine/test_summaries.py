@@ -143,3 +143,13 @@ def test_comparison_md_says_how_many_clips_the_group_scores_rest_on():
     assert "scored on 1-4 clear and 0 ambiguous test clips per run" in comparison_markdown(s)
     no_votes = summarize_comparison(_rows(2), configs=["A", "B"], folds=[1], seeds=[0, 1], num_classes=7)
     assert no_votes["group_clips"] is None and "test clips per run" not in comparison_markdown(no_votes)
+
+
+def test_a_fold_whose_ccc_is_undefined_leaves_ccc_out_of_the_cv_summary():
+    """Review: compute_metrics writes ccc null where a side is constant; summarize called float(None)."""
+    folds = {
+        k: {**_metrics(0.4 + k / 10, None, {"a": 1.0}), "rmse_valence": 0.3, "ccc_valence": c}
+        for k, c in ((1, 0.5), (2, None))
+    }
+    m = summarize(folds)["metrics"]
+    assert "ccc_valence" not in m and m["rmse_valence"]["mean"] == pytest.approx(0.3)

@@ -363,7 +363,7 @@ def test_prediction_save_replaces_no_file_without_overwrite_and_never_its_media(
     before = photo.read_bytes()
     result = Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt")).predict(photo)
     (tmp_path / "save_summary.csv").write_text("mine")
-    with pytest.raises(ValueError, match=r"save_summary\.csv: output already exists.*--overwrite"):
+    with pytest.raises(ValueError, match=r"save_summary\.csv: output already exists.*pass overwrite=True"):
         result.save(tmp_path / "save")
     assert (tmp_path / "save_summary.csv").read_text() == "mine"
     assert not (tmp_path / "save.json").exists()  # refused before anything was written
@@ -607,3 +607,22 @@ def test_no_command_writes_a_config_yaml_onto_the_config_it_was_given(tmp_path, 
     assert main([command, str(folder / "config.yaml"), *extra[command], *sets, "--overwrite"]) == 2
     assert f"{folder / 'config.yaml'} is an input of this command" in _stderr_line(capsys)
     assert (folder / "config.yaml").read_text() == text
+
+
+def test_a_cv_study_is_relaunched_from_its_own_config_yaml(tmp_path):
+    """Review: with config files as inputs, `cv STUDY/config.yaml` (relaunching a killed study from its
+    own folder) was refused; a study's config.yaml of the same settings is its own output."""
+    from softfer.studies.crossval import prepare_cv
+
+    study = tmp_path / "study"
+    sets = [f"run.out_dir={study}", f"data.root={tmp_path / 'd'}"]
+    prepare_cv(load_config(packaged_configs() / "demo" / "hard.yaml", sets), (1, 2))
+    again = load_config(study / "config.yaml")
+    assert [r.cfg.run.out_dir for r in prepare_cv(again, (1, 2))] == [
+        str(study / "fold_1"),
+        str(study / "fold_2"),
+    ]
+    edited = study / "config.yaml"
+    edited.write_text(edited.read_text().replace("lr: ", "lr: 0.5 #", 1))  # other settings: not the study's
+    with pytest.raises(ValueError, match=r"config\.yaml is an input of this command"):
+        prepare_cv(load_config(edited), (1, 2))
