@@ -3,6 +3,7 @@ closed forms, a grid search and hand-computed cases, and a deliberately over-con
 
 import json
 import math
+import types
 from dataclasses import replace
 
 import numpy as np
@@ -230,11 +231,20 @@ def test_a_calibration_entry_not_as_calibrate_writes_it_is_refused_naming_the_fi
     assert msg.startswith(f"cal.pt: calibration.{field}: ") and "softfer calibrate" in msg and "\n" not in msg
 
 
-def test_the_fitted_temperature_stays_within_the_range_a_checkpoint_is_loaded_with():
+def test_the_fitted_temperature_stays_within_the_range_a_checkpoint_is_loaded_with(monkeypatch):
     """exp(log(100)) is 100.00000000000004: a fit at a bound must still load."""
+    import scipy.optimize
+
     logits = np.array([[5.0, 0.0], [0.0, 5.0]])
     for labels in ([0, 1], [1, 0]):  # all right (T -> 0) and all wrong (T -> infinity)
         t = fit_temperature(logits, np.array(labels))
+        assert T_BOUNDS[0] <= t <= T_BOUNDS[1]
+        Calibration.from_state({"calibration": Calibration(t).to_state()})
+    # the search may end exactly on a bound of log T (Brent's method here stops just inside it)
+    for bound in T_BOUNDS:
+        end = types.SimpleNamespace(x=math.log(bound))
+        monkeypatch.setattr(scipy.optimize, "minimize_scalar", lambda *a, end=end, **k: end)
+        t = fit_temperature(logits, np.array([1, 0]))
         assert T_BOUNDS[0] <= t <= T_BOUNDS[1]
         Calibration.from_state({"calibration": Calibration(t).to_state()})
 
