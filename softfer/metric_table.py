@@ -200,13 +200,18 @@ VOTE_METRICS: frozenset[str] = frozenset(m.name for m in METRIC_TABLE if m.needs
 RUN_PAGE_KEYS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE)
 
 
+def _range_text(bounds: tuple[float, float]) -> str:
+    low, high = bounds
+    return f"[{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
+
+
 def metric_table_markdown() -> str:
     """The table as the Markdown section docs/METRICS.md carries (a test keeps the two equal)."""
     yes = {True: "yes", False: ""}
     lines = [
-        "| key | better | definition | averaged by cv / compare | paired test in compare "
+        "| key | better | definition | range | averaged by cv / compare | paired test in compare "
         "| column of the tables | needs votes |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m in METRIC_TABLE:
         compared = yes[m.compared] or (f"no: {m.why_not_compared}" if m.why_not_compared else "")
@@ -215,6 +220,7 @@ def metric_table_markdown() -> str:
             f"`{m.name}`",
             better,
             m.definition,
+            _range_text(m.value_range),
             yes[m.summarized],
             compared,
             yes[m.shown],
