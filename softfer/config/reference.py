@@ -28,7 +28,7 @@ stored in its checkpoints.
 ## Packaged configs and your own
 
 The paper experiments and the demo ship inside the package, in `softfer/configs/` (`demo/`, `midas/`,
-`dual_domain/`); `softfer reproduce --list` names them by table, and
+`dual_domain/`, `ferplus/`); `softfer reproduce --list` names them by table, and
 `python -c "from softfer.config import packaged_configs; print(packaged_configs())"` prints their folder.
 `python -m softfer.configs.generate` rewrites the table configs from `softfer/configs/generate.py`; each
 carries the paper's numbers under `reference`, which `softfer reproduce` prints beside ours.

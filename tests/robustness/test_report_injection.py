@@ -85,8 +85,14 @@ def _hostile_copy(source: Path, tmp: Path) -> Path:
     for path in folder.rglob("environment.json"):
         _rewrite_json(path, MARK, numbers=False, free={"packages": 1, "machine": 1})
     for path in folder.rglob("config.yaml"):
+        # the settings that name, place or show a run (REUSE_SAFE): an edit of any other makes a config
+        # that is invalid or not the run's, which the report refuses rather than shows
+        # (test_html_report.py::test_a_run_whose_config_yaml_was_edited_is_refused)
         config = yaml.safe_load(path.read_text())
-        path.write_text(yaml.safe_dump(_mark(config, MARK, numbers=False, free={})))
+        config["name"] += MARK
+        config["run"]["out_dir"] += MARK
+        config["reference"] = _mark(config["reference"], MARK, numbers=False, free={})
+        path.write_text(yaml.safe_dump(config))
     if (folder / "summary.json").is_file():  # cross-validation: mark the fold numbers and their folders
         summary = _mark(json.loads((folder / "summary.json").read_text()), MARK, numbers=False, free={})
         for k in summary["folds"]:
