@@ -123,7 +123,7 @@ def build_training(
     saved = load_checkpoint(resume) if resume else None  # fails before anything is touched
     if saved is not None:
         check_resumable(saved, cfg, str(resume))
-    run_dir = _run_dir(cfg, resume, overwrite)
+    run_dir, stale = _run_dir(cfg, resume, overwrite)
     seed_everything(cfg.run.seed, cfg.run.deterministic)
     data = data or build_data(cfg)
     if saved is not None:
@@ -148,7 +148,7 @@ def build_training(
         if saved is None and overwrite:
             # A new run replacing an earlier one (--overwrite, a study's plan): none of that run's files
             # may stand beside this run's (a best.pt it never writes, curves, analyses). A resume keeps all.
-            remove_earlier_run(run_dir)
+            remove_earlier_run(run_dir, stale)
         # metrics.json marks a finished run: from here on this folder holds one in progress.
         (run_dir / "metrics.json").unlink(missing_ok=True)
         # The steps logged after the checkpoint are trained again; a fresh run starts a fresh log.
@@ -201,12 +201,13 @@ def train_loader(
     )
 
 
-def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path:
+def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> tuple[Path, list[Path]]:
     # A new run replaces no file it did not write (softfer.io.outputs): a run, a first eval, a user's own
     # config.yaml in run.out_dir. A resume continues the run its checkpoint came from (check_resumable):
     # it replaces that run's files in the checkpoint's own folder; moved to another run.out_dir (a setting
     # a resume may change) it is a new folder's writer like any run, and replaces nothing there without
-    # --overwrite. Neither writes onto or inside the data it reads (config_inputs).
+    # --overwrite. Neither writes onto or inside the data it reads (config_inputs). Returns the folder and
+    # the earlier run's files that a new run with --overwrite removes, checked here against the inputs.
     run_dir = Path(cfg.run.out_dir)
     if not resume and not overwrite and (run_dir / "last.pt").exists():
         raise ValueError(f"{run_dir} already holds a run; pass --resume {run_dir / 'last.pt'} or --overwrite")
@@ -216,9 +217,10 @@ def _run_dir(cfg: ExperimentConfig, resume: str | None, overwrite: bool) -> Path
     if own_folder:  # the run's own config.yaml, given to continue it, is its output: rewritten as what ran
         inputs = [p for p in inputs if p.resolve() != (run_dir / "config.yaml").resolve()]
     check_outputs(outputs, inputs=inputs, overwrite=overwrite or own_folder, what="run.out_dir")
-    if overwrite and not resume:  # what remove_earlier_run will delete: never an input (model.pretrained)
-        check_outputs(earlier_run_files(run_dir), inputs=inputs, overwrite=True, what="run.out_dir")
-    return run_dir
+    stale = earlier_run_files(run_dir) if overwrite and not resume else []
+    # what remove_earlier_run will delete: never an input (model.pretrained)
+    check_outputs(stale, inputs=inputs, overwrite=True, what="run.out_dir")
+    return run_dir, stale
 
 
 def _batches(cfg: ExperimentConfig, data: DataBundle, world: int) -> tuple[int, int]:

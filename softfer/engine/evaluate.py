@@ -284,8 +284,7 @@ def metric_value_problems(report: dict[str, Any]) -> list[str]:
         bad.append(_count_problem("skipped.count", skipped.get("count")))
     bad += _group_problems(report.get("clear_vs_ambiguous"))
     bad += _table_problems(report)
-    found = [b for b in bad if b]
-    return sorted(found, key=lambda b: next(i for i, k in enumerate(PROBLEM_KINDS) if b.startswith(k)))
+    return [b for kind in PROBLEM_KINDS for b in bad if b and b.startswith(kind)]
 
 
 def read_metrics(path: Path) -> dict[str, Any]:

@@ -218,14 +218,15 @@ def earlier_run_files(run_dir: Path) -> list[Path]:
     return [p for p in found if (p.parent == run_dir or p.parent in own) and (p.is_file() or p.is_symlink())]
 
 
-def remove_earlier_run(run_dir: Path) -> list[Path]:
-    """Remove ``earlier_run_files(run_dir)`` and the softfer folders that this leaves empty; one warning
-    names what was removed. Returns the removed files.
+def remove_earlier_run(run_dir: Path, stale: list[Path]) -> list[Path]:
+    """Remove ``stale`` (``earlier_run_files(run_dir)``, as the caller checked it against the run's
+    inputs) and the softfer folders that this leaves empty; one warning names what was removed. Returns
+    the removed files.
 
     Only for a new run that may replace the one there (``--overwrite``, a study's plan): a model.pt,
     best.pt or analysis left standing would describe the earlier run under the new run's config.
     """
-    stale = earlier_run_files(run_dir)
+    stale = [p for p in stale if p.is_file() or p.is_symlink()]  # gone since the check: nothing to remove
     for path in stale:
         path.unlink()
     for folder in {p.parent for p in stale} - {run_dir}:

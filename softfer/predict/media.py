@@ -132,8 +132,8 @@ def _check_outputs(
 
 def failure_reason(exc: BaseException, media: Path) -> str:
     """Why ``media`` could not be predicted, without its path: the console and ``predict_report.json``
-    name the file once, beside the reason, while softfer's errors start with it (``PATH: ...``) and the
-    system's and PyAV's end with it (``[Errno N] ...: 'PATH'``)."""
+    name the file once, beside the reason, while softfer's errors start with it (``PATH: ...``) and an
+    OSError's end with it (``[Errno N] ...: 'PATH'``; ``io.video`` gives PyAV's by their strerror)."""
     text, name = str(exc), str(media)
     text = text.removeprefix(f"{name}: ").replace(f": {name!r}", "")
     if not isinstance(exc, ValueError | OSError | MediaError):

@@ -174,7 +174,7 @@ def test_a_replaced_run_loses_the_eval_folders_of_each_of_its_checkpoints(tmp_pa
     """`softfer eval` writes eval_<format>_<stem> for a checkpoint other than model.pt (the calibrated copy's
     results must not land on the model's); a new run in the folder removes those too, and nothing of the
     user's."""
-    from softfer.engine.outputs import eval_folder, remove_earlier_run
+    from softfer.engine.outputs import earlier_run_files, eval_folder, remove_earlier_run
 
     assert eval_folder("dfew", "RUN/model.pt") == "eval_dfew"  # folders made before stay valid
     assert eval_folder("afew", "RUN/model_calibrated.pt") == "eval_afew_model_calibrated"
@@ -184,7 +184,7 @@ def test_a_replaced_run_loses_the_eval_folders_of_each_of_its_checkpoints(tmp_pa
     for name in (*ours, *users):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("{}")
-    removed = remove_earlier_run(tmp_path)
+    removed = remove_earlier_run(tmp_path, earlier_run_files(tmp_path))
     assert sorted(str(p.relative_to(tmp_path)) for p in removed) == sorted(ours)
     assert [n for n in ours if (tmp_path / n).parent.exists()] == [ours[1]]  # the others were left empty
     assert all((tmp_path / n).exists() for n in users)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.data.records import parse_int
-from softfer.io.files import remove_stale_staging, staging_path
+from softfer.io.files import remove_stale_staging, staged_folder
 from softfer.io.tables import iter_table_chunks
 
 FER_COLUMNS = ("emotion", "pixels", "Usage")
@@ -97,6 +97,12 @@ def _cached_usage(folder: Path) -> list[str] | None:
     return usage
 
 
+_ADVICE = (
+    "copy fer2013.csv and fer2013new.csv into a writable folder, or read the folders the FER+ repository's "
+    "generate_training_data.py writes (docs/DATASETS.md)"
+)
+
+
 def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
     """(folder of the faces of fer2013.csv as PNGs, each row's Usage), built once (see the module text).
 
@@ -108,33 +114,28 @@ def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
     usage = _cached_usage(folder)
     if usage is not None:
         return folder, usage
-    staging = staging_path(folder)
     try:
+        base.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(base)  # of any content key: an older fer2013.csv's build killed midway too
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
     except OSError as exc:
         raise ValueError(
-            f"{base}: cannot write the FER2013 faces as PNG files there ({exc.strerror or exc}); copy "
-            "fer2013.csv and fer2013new.csv into a writable folder, or read the folders the FER+ "
-            "repository's generate_training_data.py writes (docs/DATASETS.md)"
+            f"{base}: cannot write the FER2013 faces as PNG files there ({exc.strerror or exc}); {_ADVICE}"
         ) from None
     log.info("%s: writing each face as a PNG into %s (once)", csv_path, folder)
     try:
-        usage = _write_faces(csv_path, staging)
-        theirs = _cached_usage(folder)
-        if theirs is not None:  # another process (a DDP rank) finished the same folder first
-            shutil.rmtree(staging, ignore_errors=True)
-            return folder, theirs
-        shutil.rmtree(folder, ignore_errors=True)  # a damaged folder (no readable index)
-        os.replace(staging, folder)
+        with staged_folder(folder, clean=False) as staging:
+            usage = _write_faces(csv_path, staging)
+            theirs = _cached_usage(folder)
+            if theirs is not None:  # another process (a DDP rank) finished the same folder first
+                shutil.rmtree(staging, ignore_errors=True)
+                return folder, theirs
+            shutil.rmtree(folder, ignore_errors=True)  # a damaged folder (no readable index)
+            os.replace(staging, folder)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         theirs = _cached_usage(folder)
         if theirs is not None:  # another process renamed its complete copy in between
             return folder, theirs
-        raise ValueError(f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc})") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        raise ValueError(
+            f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc}); {_ADVICE}"
+        ) from None
     return folder, usage
