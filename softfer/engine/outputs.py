@@ -63,6 +63,7 @@ ANALYSIS_FILES = (
     "analysis.json",
     "analysis.md",
 )
+SHOWN_REMOVED = 6  # files named in the warning of remove_earlier_run
 TENSORBOARD_EVENTS = "events.out.tfevents.*"  # SummaryWriter's file names, in RUN/tensorboard/
 
 
@@ -233,6 +234,16 @@ def remove_earlier_run(run_dir: Path, stale: list[Path]) -> list[Path]:
         if not any(folder.iterdir()):  # a folder holding other files than softfer's stays
             folder.rmdir()
     if stale:
-        names = ", ".join(str(p.relative_to(run_dir)) for p in stale)
-        log.warning("%s: a new run replaces the earlier one there; removed its %s", run_dir, names)
+        names = [str(p.relative_to(run_dir)) for p in stale]
+        # the first few name what it was (a run, an evaluation); a long list repeated per run of a study
+        # (reproduce --smoke again, say) would hide the other messages
+        shown = ", ".join(names[:SHOWN_REMOVED]) + (
+            f" and {len(names) - SHOWN_REMOVED} more" if len(names) > SHOWN_REMOVED else ""
+        )
+        log.warning(
+            "%s: a new run replaces the earlier one there; removed its %d files: %s",
+            run_dir,
+            len(names),
+            shown,
+        )
     return stale

@@ -188,3 +188,17 @@ def test_a_replaced_run_loses_the_eval_folders_of_each_of_its_checkpoints(tmp_pa
     assert sorted(str(p.relative_to(tmp_path)) for p in removed) == sorted(ours)
     assert [n for n in ours if (tmp_path / n).parent.exists()] == [ours[1]]  # the others were left empty
     assert all((tmp_path / n).exists() for n in users)
+
+
+def test_the_warning_of_a_replaced_run_counts_its_files_and_names_the_first_few(tmp_path, caplog):
+    """A study replacing many runs (reproduce --smoke again) logs one short line per run, not every file."""
+    from softfer.engine.outputs import RUN_ARTEFACTS, SHOWN_REMOVED, earlier_run_files, remove_earlier_run
+
+    names = [n for n in RUN_ARTEFACTS if "/" not in n][: SHOWN_REMOVED + 3]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    with caplog.at_level("WARNING", logger="softfer"):
+        remove_earlier_run(tmp_path, earlier_run_files(tmp_path))
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert f"removed its {len(names)} files: " in message and message.endswith(" and 3 more")
+    assert sum(n in message for n in names) == SHOWN_REMOVED
