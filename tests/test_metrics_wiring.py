@@ -127,6 +127,9 @@ def _written(tmp_path, model) -> tuple[Path, dict]:
         (lambda m: m["confusion_matrix"][1].__setitem__(2, -3), "not a count: confusion_matrix[1][2] = -3"),
         (lambda m: m["confusion_matrix"].pop(), "malformed: confusion_matrix = [["),
         (lambda m: m["skipped"].update(count="2"), 'not a count: skipped.count = "2"'),
+        # another JSON written over it (found by audit: a calibration report; `report` showed no scores)
+        (lambda m: (m.clear(), m.update(temperature=1.3)), "malformed: no uar, war"),
+        (lambda m: m.pop("war"), "malformed: no war"),
     ],
 )
 def test_a_metric_value_softfer_never_writes_is_refused_naming_the_file_and_key(model, tmp_path, edit, said):

@@ -49,7 +49,7 @@ from softfer.inference.calibration import (
 from softfer.inference.checkpoint import load_checkpoint, save_checkpoint, save_safetensors_checkpoint
 from softfer.inference.loading import model_from_state
 from softfer.io.files import write_json_atomic
-from softfer.io.outputs import check_outputs
+from softfer.io.outputs import check_outputs, json_holding
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 # Float noise (the ECE is computed in float32): a score after the fit counts as worse than before only by
 # more than this, and an end of T_BOUNDS fits as well as the fitted temperature when its NLL is within it.
 WORSE_BY = 1e-6
+# What every calibration report (the .json beside the calibrated copy) holds: how calibrate knows its own
+REPORT_KEYS = ("checkpoint", "temperature", "before", "after")
 
 
 def calibrated_path(checkpoint: Path) -> Path:
@@ -298,7 +300,16 @@ def calibrate_checkpoint(
     cfg = _held_out_config(cfg, classes, ckpt, held)
     # before any data is read: never onto the checkpoint or into the data (config_inputs)
     inputs = [ckpt, *config_inputs(cfg)]
-    check_outputs([out, report_path], inputs=inputs, overwrite=overwrite, kind="file")
+    # the report's name is derived from --out: it replaces only an earlier calibration report (with
+    # --overwrite), never a run's metrics.json or environment.json (--out RUN/metrics.pt)
+    own_report = json_holding(*REPORT_KEYS)
+    check_outputs(
+        [out, report_path],
+        inputs=inputs,
+        overwrite=overwrite,
+        kind="file",
+        ours=lambda p: p != report_path or own_report(p),
+    )
     dataset, described = _held_out(cfg, any(held[k] for k in ("root", "fmt", "split")))
     fmt, source = described["format"], described["source"]
     _refuse_training_items(state, dataset.records, fmt, ckpt)

@@ -196,6 +196,7 @@ def _group(groups: Any, name: str) -> dict[str, Any]:
 RANGE_SLACK = 1e-5
 # The kinds of problem metric_value_problems names, in the order it lists them.
 PROBLEM_KINDS = ("not a number", "out of range", "not a count", "malformed")
+REQUIRED_METRICS = ("uar", "war")
 COUNT_KEYS = ("num_samples", "num_vote_samples", "num_va_samples")
 
 
@@ -308,7 +309,10 @@ def read_metrics(path: Path) -> dict[str, Any]:
         value = report.get(key)
         if isinstance(value, float) and math.isnan(value):
             report[key] = None
-    bad = metric_value_problems(report)
+    # every metrics.json softfer wrote holds these: without them it is another file (a report written
+    # over it), and a page or summary of it would show nothing as if the run had no scores
+    missing = [k for k in REQUIRED_METRICS if k not in report]
+    bad = [f"malformed: no {', '.join(missing)}"] if missing else metric_value_problems(report)
     if bad:
         raise ValueError(
             f"{path}: not as softfer writes it ({'; '.join(bad)}); delete it to "

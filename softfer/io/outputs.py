@@ -18,9 +18,10 @@ Every refusal is a ValueError (exit 2) naming the file and what to do. Ground fl
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -70,6 +71,7 @@ def check_outputs(
     fills: Iterable[str | Path] = (),
     suffix: str | Sequence[str | None] | None = None,
     overwrite_option: str = "--overwrite",
+    ours: Callable[[Path], bool] | None = None,
 ) -> list[Path]:
     """Check, before anything is written, that every one of ``paths`` may be written; returns them.
 
@@ -87,12 +89,16 @@ def check_outputs(
             any).
         overwrite_option: how the caller's user says "replace", named in the advice ("--overwrite"; a
             Python API's ``overwrite=True``).
+        ours: for outputs whose names the command derives (a report beside --out): whether an existing
+            one is a file of the kind this command writes (``json_holding``); with ``overwrite`` too, any
+            other is refused. A user who names ``--out NAME.pt`` to replace it has not named the run's
+            NAME.json beside it.
 
     Raises:
         ValueError: an output is an input, the same file as one, inside an input folder or a filled
             folder, below an existing file, of the other ``kind``, given twice, or exists without
-            ``overwrite``, or not named with its ``suffix``; the message names the file and the option that
-            chose it.
+            ``overwrite``, or not named with its ``suffix``, or exists and is not ``ours``; the message
+            names the file and the option that chose it.
     """
     outs = [Path(p) for p in paths]
     options = [what] * len(outs) if isinstance(what, str) else list(what)
@@ -132,6 +138,13 @@ def check_outputs(
             raise ValueError(f"{option} {out}: the file written is {wanted}; name it NAME{wanted}")
         if _exists(out):
             existing.append((out, option))
+    foreign = [(p, o) for p, o in existing if ours is not None and not ours(p)]
+    if foreign:
+        out, option = foreign[0]
+        raise ValueError(
+            f"{out} exists and is not a file this command writes (its name comes from {option}): it is not "
+            f"replaced, {overwrite_option} or not; choose another {option}"
+        )
     if existing and not overwrite:
         shown = ", ".join(str(p) for p, _ in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
@@ -140,6 +153,22 @@ def check_outputs(
             f"to replace it, or choose another {existing[0][1]}"
         )
     return outs
+
+
+def json_holding(*keys: str, suffix: str = ".json") -> Callable[[Path], bool]:
+    """For ``check_outputs(ours=...)``: a path ending in ``suffix`` is this command's when it is a JSON
+    object holding every one of ``keys``; a path with another suffix is left to the other checks."""
+
+    def holds(path: Path) -> bool:
+        if path.suffix.lower() != suffix:
+            return True
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(value, dict) and all(k in value for k in keys)
+
+    return holds
 
 
 def check_output(

@@ -18,7 +18,7 @@ import pandas as pd
 from softfer.faces.multitrack import Track
 from softfer.inference.calibration import DEFAULT_MARGIN, face_states, top2
 from softfer.io.files import atomic_write, write_json_atomic
-from softfer.io.outputs import check_outputs
+from softfer.io.outputs import check_outputs, json_holding
 from softfer.plots.timeline import tracks_timeline_png
 from softfer.predict.pipeline import Analysis, entropy
 from softfer.predict.summary import summary_table
@@ -65,7 +65,8 @@ class Prediction:
         file is replaced only with ``overwrite``, and the media predicted (``meta["media"]``) never.
 
         Raises:
-            ValueError: an output is the media file or a folder, or exists without ``overwrite``.
+            ValueError: an output is the media file or a folder, or exists without ``overwrite``, or
+                ``<prefix>.json`` exists and is no predict result (``overwrite`` does not replace it).
         """
         prefix = Path(prefix)
         paths = [prefix.with_name(prefix.name + tail) for tail in (".json", "_frames.csv", "_windows.csv")]
@@ -80,6 +81,7 @@ class Prediction:
             what="prefix",
             kind="file",
             overwrite_option="overwrite=True",
+            ours=json_holding("meta", "frames", "windows"),  # prefix RUN/metrics: not the run's metrics.json
         )
         summary = self.summary
         write_json_atomic(paths[0], self.to_dict(summary))

@@ -227,7 +227,7 @@ def _cv_folder(tmp_path, ci_low, ci_high):
     """A cv folder whose summary.json has one metric with the given interval bounds (as JSON values)."""
     entry = {"mean": 0.5, "std": 0.1, "ci_low": ci_low, "ci_high": ci_high, "values": [0.5]}
     (tmp_path / "fold_1").mkdir(parents=True)
-    (tmp_path / "fold_1" / "metrics.json").write_text(json.dumps({"uar": 0.5}))
+    (tmp_path / "fold_1" / "metrics.json").write_text(json.dumps({"uar": 0.5, "war": 0.5}))
     (tmp_path / "summary.json").write_text(json.dumps({"folds": [1], "metrics": {"uar": entry}}))
     return tmp_path
 
@@ -282,7 +282,7 @@ def test_a_summary_not_as_softfer_writes_it_is_one_line_naming_it(tmp_path, caps
 def test_a_fold_whose_metrics_another_fold_made_is_refused(tmp_path, capsys):
     """Found (audit): fold 2's metrics.json replaced by fold 1's was shown as fold 2's result."""
     folder = _cv_folder(tmp_path, 0.4, 0.6)
-    made_by_fold_2 = {"uar": 0.99, "fingerprint": {"run": {"data.fold": 2}}}
+    made_by_fold_2 = {"uar": 0.99, "war": 0.99, "fingerprint": {"run": {"data.fold": 2}}}
     (folder / "fold_1" / "metrics.json").write_text(json.dumps(made_by_fold_2))
     assert main(["report", str(folder)]) == 2
     assert "made by a run of fold 2, not fold 1" in capsys.readouterr().err

@@ -95,6 +95,21 @@ def test_calibrate_never_writes_over_its_input_or_an_existing_file(run, capsys):
     assert "already exists" in _stderr_line(capsys) and out.read_bytes() == b"someone's model"
 
 
+def test_the_report_named_after_out_never_replaces_a_run_file_even_with_overwrite(run, capsys):
+    """Found (audit): `calibrate RUN --out RUN/metrics.pt --overwrite` wrote its report over the run's
+    metrics.json (its scores and fingerprint); `report` then showed the run without scores."""
+    for name in ("metrics", "environment"):
+        before = (run / f"{name}.json").read_bytes()
+        args = ["calibrate", str(run), "--out", str(run / f"{name}.pt"), "--overwrite"]
+        assert main(args) == 2
+        assert f"{name}.json exists and is not a file this command writes" in _stderr_line(capsys)
+        assert (run / f"{name}.json").read_bytes() == before and not (run / f"{name}.pt").exists()
+    out = run / "again.pt"  # its own earlier report is replaced with --overwrite, as before
+    assert main(["calibrate", str(run), "--out", str(out)]) == 0
+    assert main(["calibrate", str(run), "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["out"] == str(out)
+
+
 def test_calibrate_on_held_out_clips_and_refusals(run, tiny_dfew, tmp_path, capsys):
     out = tmp_path / "on_test.pt"
     assert main(["calibrate", str(run), "--data", str(tiny_dfew), "--split", "test", "--out", str(out)]) == 0

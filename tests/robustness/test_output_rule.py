@@ -371,6 +371,12 @@ def test_prediction_save_replaces_no_file_without_overwrite_and_never_its_media(
     with pytest.raises(ValueError, match=r"x_timeline\.png is an input"):
         result.save(tmp_path / "x", overwrite=True)
     assert photo.read_bytes() == before
+    # prefix RUN/metrics: overwrite=True replaces earlier predict results, never a run's metrics.json
+    (tmp_path / "metrics.json").write_text('{"uar": 0.5, "war": 0.6}')
+    with pytest.raises(ValueError, match=r"metrics\.json exists and is not a file this command writes"):
+        result.save(tmp_path / "metrics", overwrite=True)
+    assert (tmp_path / "metrics.json").read_text() == '{"uar": 0.5, "war": 0.6}'
+    assert not (tmp_path / "metrics_frames.csv").exists()
 
 
 def test_eval_never_writes_onto_the_manifest_or_into_the_data_it_reads(tmp_path, capsys):
