@@ -27,6 +27,10 @@ OPSETS = (7, 20)
 # (a key ending in "." is a section). Every other setting describes the model or its training; changing it
 # would change nothing but the config recorded beside the score.
 HELD_OUT_SETTABLE = ("data.", "run.device", "run.amp", "run.progress", "run.deterministic")
+# The data settings that change what a trained model sees (its input clips): `eval --set` may change them
+# (a measured experiment, recorded in its fingerprint), `calibrate` may not (the temperature it stores is
+# applied wherever the model is used with its own settings).
+MODEL_INPUT_KEYS = ("data.size", "data.segments", "data.frames_per_segment", "data.reduced_decode")
 
 
 def held_out_settable_words() -> str:

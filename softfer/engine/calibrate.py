@@ -29,6 +29,7 @@ import torch
 
 from softfer import metrics
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
+from softfer.config.identity import flatten
 from softfer.data.fingerprint import items_trained_on, split_fingerprint, training_items
 from softfer.data.formats import get_format
 from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
@@ -50,6 +51,7 @@ from softfer.inference.checkpoint import load_checkpoint, save_checkpoint, save_
 from softfer.inference.loading import model_from_state
 from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_outputs, json_holding
+from softfer.limits import MODEL_INPUT_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,20 @@ def _held_out_config(
             "--split S (with votes, to fit the ambiguity threshold too)"
         )
     return cfg
+
+
+def _check_model_inputs(own: ExperimentConfig, cfg: ExperimentConfig, ckpt: Path) -> None:
+    """Refuse a fit on inputs other than the checkpoint's own (``MODEL_INPUT_KEYS`` changed by --set):
+    predict and eval feed the calibrated copy its recorded settings, so a temperature fitted on 96-px clips
+    of a 32-px model would be recorded as this model's (found by audit)."""
+    mine, theirs = flatten(own.model_dump(mode="json")), flatten(cfg.model_dump(mode="json"))
+    changed = [k for k in MODEL_INPUT_KEYS if mine.get(k) != theirs.get(k)]
+    if changed:
+        said = ", ".join(f"{k}={theirs.get(k)} (the model's: {mine.get(k)})" for k in changed)
+        raise ValueError(
+            f"--set {said}: {ckpt} is calibrated on the inputs predict and eval give it, its own; measure "
+            "other input settings with `softfer eval --set` instead"
+        )
 
 
 def _held_out(cfg: ExperimentConfig, given: bool) -> tuple[Any, dict[str, Any]]:
@@ -295,9 +311,10 @@ def calibrate_checkpoint(
         raise ValueError(f"--out {out}: a checkpoint file name ends in {', '.join(CHECKPOINT_SUFFIXES)}")
     report_path = out.with_suffix(".json")
     state = load_checkpoint(ckpt)
-    model, cfg, classes = model_from_state(state, ckpt)
+    model, own, classes = model_from_state(state, ckpt)
     held = {"root": data_root, "fmt": data_format, "split": split, "overrides": overrides}
-    cfg = _held_out_config(cfg, classes, ckpt, held)
+    cfg = _held_out_config(own, classes, ckpt, held)
+    _check_model_inputs(own, cfg, ckpt)
     # before any data is read: never onto the checkpoint or into the data (config_inputs)
     inputs = [ckpt, *config_inputs(cfg)]
     # the report's name is derived from --out: it replaces only an earlier calibration report (with

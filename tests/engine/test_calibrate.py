@@ -226,3 +226,18 @@ def test_the_documented_eval_of_the_calibrated_copy_needs_no_out(run, tmp_path, 
         metrics = json.loads((folder / evals / "metrics.json").read_text())
         assert metrics["checkpoint"]["path"] == str((folder / name).resolve())
         assert metrics["calibration"]["calibrated"] == (name != "model.pt")
+
+
+@pytest.mark.parametrize("key", ["data.size", "data.segments"])
+def test_calibrate_refuses_inputs_other_than_the_models_own(run, tiny_dfew, tmp_path, capsys, key):
+    """Found (audit): `calibrate --set data.size=96` fitted the temperature on 96-px clips of a 32-px model
+    and stored it as that model's (predict and eval feed it its own size)."""
+    own = load_config(run / "config.yaml").model_dump(mode="json")["data"][key.split(".")[1]]
+    for extra in ([], ["--data", str(tiny_dfew), "--split", "test"]):
+        out = tmp_path / f"c{len(extra)}.pt"
+        assert main(["calibrate", str(run), "--out", str(out), "--set", f"{key}={own + 1}", *extra]) == 2
+        said = _stderr_line(capsys)
+        assert f"{key}={own + 1} (the model's: {own})" in said and "softfer eval --set" in said
+        assert not out.exists()
+    out = tmp_path / "same.pt"  # the model's own value changes nothing: accepted
+    assert main(["calibrate", str(run), "--out", str(out), "--set", f"{key}={own}"]) == 0
