@@ -57,6 +57,12 @@ class DataBundle:
             self.weight_labels = self.train_labels
 
 
+def trained_on(cfg: ExperimentConfig, data: DataBundle) -> dict[str, Any]:
+    """What a checkpoint of this run records it was trained on (model.pt, best.pt, last.pt): the format,
+    and whether the data were softfer's synthetic benchmark (predict's provenance note says so)."""
+    return {"format": cfg.data.format, "synthetic": data.synthetic}
+
+
 def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
     """The first ``num_classes`` class names of a dataset format (``FORMATS[fmt].class_names``)."""
     return get_format(fmt).class_names(num_classes)
