@@ -29,11 +29,25 @@ def _score_line(m: dict, prefix: str = "") -> str:
     return f"{prefix}UAR {m['uar']:.4f}  WAR {m['war']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}"
 
 
+def _names(text: str | None) -> list[str]:
+    """A comma-separated option's names ("a, b" -> ["a", "b"]); None -> []."""
+    return [n.strip() for n in text.split(",")] if text is not None else []
+
+
 def cmd_labels_votes(a: argparse.Namespace) -> None:
+    from softfer.classes import DFEW_CLASSES
     from softfer.data.label_files import votes_to_labels
 
     report = votes_to_labels(
-        a.file, a.out, column_map=_kv_map(a.column), id_column=a.id_column, tie=a.tie, overwrite=a.overwrite
+        a.file,
+        a.out,
+        classes=_names(a.classes) or DFEW_CLASSES,
+        column_map=_kv_map(a.column),
+        other_votes=_names(a.other_votes),
+        ignore_columns=_names(a.ignore_columns),
+        id_column=a.id_column,
+        tie=a.tie,
+        overwrite=a.overwrite,
     )
     print(report)
     print(f"wrote {a.out}")

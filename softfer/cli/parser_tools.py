@@ -89,8 +89,11 @@ def _add_labels_votes(lsub, parents: dict[str, argparse.ArgumentParser]) -> None
         parents=[parents["common"], parents["overwrite"]],
         help="vote counts (CSV or XLSX) -> soft and hard labels + agreement report",
         description="Read per-clip annotator vote counts, one column per class (found by name: happy, sad, "
-        "neutral, angry, surprise, disgust, fear; common spellings such as 'Happiness' or 'anger' accepted), "
-        "and write soft labels (vote proportions), majority labels and per-clip agreement.",
+        "neutral, angry, surprise, disgust, fear, or --classes; common spellings such as 'Happiness' or "
+        "'anger' accepted), and write soft labels (vote proportions), majority labels and per-clip "
+        "agreement. A column that may hold other votes (one named after a class or answer such as contempt, "
+        "unknown or NF, or whole numbers under another header) is refused until --classes, --other-votes "
+        "or --ignore-columns says how to treat it.",
     )
     votes.add_argument("file", help="CSV or XLSX file with one row per clip")
     votes.add_argument("--out", required=True, help="output CSV")
@@ -98,7 +101,23 @@ def _add_labels_votes(lsub, parents: dict[str, argparse.ArgumentParser]) -> None
         "--column", action="append", metavar="CLASS=COLUMN", help="map a class to a differently named column"
     )
     votes.add_argument(
-        "--id-column", help="column naming the clip (default: video_name/clip/name/id if present)"
+        "--classes",
+        help="comma-separated classes to read, in the output's order (default: DFEW's happy,sad,neutral,"
+        "angry,surprise,disgust,fear; FER+: neutral,happy,surprise,sad,angry,disgust,fear,contempt)",
+    )
+    votes.add_argument(
+        "--other-votes",
+        metavar="COLS",
+        help="comma-separated columns of answers that are no class (FER+: unknown,NF, or contempt with 7 "
+        "classes): their votes leave the soft labels, and a clip where one has at least the top class's "
+        "votes is left out, as the FER+ reader does",
+    )
+    votes.add_argument(
+        "--ignore-columns", metavar="COLS", help="comma-separated columns that hold no votes (ignored)"
+    )
+    votes.add_argument(
+        "--id-column",
+        help="column naming the clip (default: video_name/clip/name/id/image name if present)",
     )
     votes.add_argument(
         "--tie",

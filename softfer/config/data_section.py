@@ -130,7 +130,9 @@ class DataConfig(StrictModel):
     affectnet_stats: PathSetting | None = Field(
         None,
         description="JSON of AffectNet VA statistics (`softfer labels va --save-stats`) that Aff-Wild "
-        "labels are derived from; required for format affwild.",
+        "labels are derived from; required for format affwild. Statistics whose recorded class names are "
+        "not AffectNet's first `data.num_classes`, in order, are refused; a file without names is taken in "
+        "that order, with a warning.",
     )
     cache_dir: PathSetting | None = Field(
         None, description="Folder for a packed uint8 frame cache reused across epochs; null: no cache."

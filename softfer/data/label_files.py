@@ -13,27 +13,30 @@ from softfer.data.formats.affwild import read_affect_stats
 from softfer.data.records import check_unique, parse_int
 from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_output, check_outputs
-from softfer.io.tables import Table, find_class_columns, parse_numbers, read_table, write_csv
+from softfer.io.tables import Table, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
+    check_stats_classes,
     euclidean_labels,
     fit_affect_stats,
     fuse_labels,
     gmm_labels,
     validate_va,
 )
+from softfer.labels.vote_columns import check_vote_classes, select_vote_columns
 from softfer.labels.votes import (
     TieRule,
     clip_agreement,
     fleiss_kappa,
     hard_labels,
+    majority_outside,
     max_share_histogram,
     soft_labels,
     validate_votes,
 )
 
 MAX_CLASSES = 100  # a label table without a class count may not imply more classes than this
-ID_COLUMNS = ("video_name", "clip", "name", "id", "subdirectory_filepath", "path")
+ID_COLUMNS = ("video_name", "clip", "name", "id", "subdirectory_filepath", "path", "image name")
 
 
 def _id_column(table: Table, wanted: str | None) -> int | None:
@@ -51,12 +54,20 @@ def _id_key(text: str) -> str:
     return str(int(text)) if text.isascii() and text.isdigit() and len(text) <= 18 else text
 
 
-def agreement_report(votes: np.ndarray, classes: Sequence[str]) -> str:
-    """Human-readable agreement summary of a vote table."""
+_TIE_RULES = {
+    "first": "ties to the lowest class index",
+    "random": "ties to one of the tied classes at random, seed 0",
+    "drop": "label -1, no majority",
+}
+
+
+def agreement_report(votes: np.ndarray, classes: Sequence[str], *, tie: TieRule = "first") -> str:
+    """Human-readable agreement summary of a vote table; majorities by the ``tie`` rule the labels use."""
     agree = clip_agreement(votes)
-    hard = hard_labels(votes)
+    hard = hard_labels(votes, tie=tie)  # seed 0, as ``votes_to_labels`` writes them
     counts, edges = max_share_histogram(votes)
     totals = votes.sum(axis=1)
+    tied = int(((votes == votes.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
     lines = [
         f"clips: {len(votes)}   votes per clip: {int(totals.min())}..{int(totals.max())}",
         f"mean max share: {agree['max_share'].mean():.3f}   mean entropy: {agree['entropy'].mean():.3f} nats",
@@ -64,9 +75,11 @@ def agreement_report(votes: np.ndarray, classes: Sequence[str]) -> str:
     ]
     if np.all(totals == totals[0]) and totals[0] >= 2:
         lines.append(f"Fleiss' kappa: {fleiss_kappa(votes):.4f}")
-    lines.append(
-        "majority class counts: " + ", ".join(f"{c}={int((hard == i).sum())}" for i, c in enumerate(classes))
-    )
+    majority = ", ".join(f"{c}={int((hard == i).sum())}" for i, c in enumerate(classes))
+    if tie == "drop":
+        majority += f", dropped (tie): {int((hard < 0).sum())}"
+    lines.append(f"majority class counts: {majority}")
+    lines.append(f"clips with a tied top count: {tied} ({_TIE_RULES[tie]})")
     lines.append("histogram of max share:")
     peak = max(int(counts.max()), 1)
     for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True):
@@ -76,46 +89,94 @@ def agreement_report(votes: np.ndarray, classes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _read_votes(
+    table: Table,
+    classes: list[str],
+    id_idx: int | None,
+    column_map: Mapping[str, str] | None,
+    other_votes: Sequence[str],
+    ignore_columns: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(class votes of the clips kept, their row indices, a report line or "") of a vote table.
+
+    Votes of ``other_votes`` columns count against the majority (``majority_outside``): a clip whose
+    majority is there is left out and counted per column in the line; the others' soft labels are
+    proportions of their class votes, as the FER+ reader makes them.
+    """
+    cols, other = select_vote_columns(
+        table,
+        classes,
+        column_map=column_map,
+        other_votes=other_votes,
+        ignore_columns=ignore_columns,
+        id_index=id_idx,
+    )
+    every = cols + other
+    votes = validate_votes(
+        parse_numbers(table, every, what="vote counts"),
+        num_classes=len(every),
+        source=str(table.path),
+        row_names=table.where,
+        columns=[table.header[c] for c in every],
+    )
+    outside = majority_outside(votes[:, : len(cols)], votes[:, len(cols) :])
+    keep = np.flatnonzero(outside < 0)
+    if not other:
+        return votes, keep, ""
+    per_column = ", ".join(f"{table.header[c]}: {int((outside == j).sum())}" for j, c in enumerate(other))
+    line = f"left out, majority in a column that is no class: {len(votes) - len(keep)} ({per_column})"
+    if not len(keep):
+        named = ", ".join(table.header[c] for c in other)
+        raise ValueError(
+            f"{table.path}: every clip's majority lies in {named} (--other-votes): no clip is left"
+        )
+    return votes[keep, : len(cols)], keep, line
+
+
 def votes_to_labels(
     path: str | Path,
     out: str | Path,
     *,
     classes: Sequence[str] = DFEW_CLASSES,
     column_map: Mapping[str, str] | None = None,
+    other_votes: Sequence[str] = (),
+    ignore_columns: Sequence[str] = (),
     id_column: str | None = None,
     tie: TieRule = "first",
     overwrite: bool = False,
 ) -> str:
     """Read vote counts (CSV or XLSX), write soft + hard labels and agreement per clip; return the report.
 
-    ``out`` is never ``path`` and replaces an existing file only with ``overwrite`` (``softfer.io.outputs``).
+    Every column that may hold votes must be a class's, or named in ``other_votes`` (answers that are no
+    class: a clip whose majority is there is left out, as the FER+ reader does) or ``ignore_columns``
+    (``select_vote_columns``). ``out`` is never ``path`` and replaces an existing file only with
+    ``overwrite`` (``softfer.io.outputs``).
     """
     check_output(out, inputs=[path], overwrite=overwrite, suffix=".csv")  # CSV is what is written
+    classes = check_vote_classes(classes)
     table = read_table(path)
-    cols = find_class_columns(table, classes, column_map=column_map)
-    votes = validate_votes(
-        parse_numbers(table, cols, what="vote counts"),
-        num_classes=len(classes),
-        source=str(path),
-        row_names=table.where,
-        columns=[table.header[c] for c in cols],
-    )
-    soft, hard, agree = soft_labels(votes), hard_labels(votes, tie=tie), clip_agreement(votes)
     id_idx = _id_column(table, id_column)
-    ids = [r[id_idx] for r in table.rows] if id_idx is not None else [str(i) for i in range(len(votes))]
+    votes, kept, left_out = _read_votes(table, classes, id_idx, column_map, other_votes, ignore_columns)
+    soft, hard, agree = soft_labels(votes), hard_labels(votes, tie=tie), clip_agreement(votes)
+    ids = [table.rows[i][id_idx] if id_idx is not None else str(i) for i in kept]
+    where = [table.where[i] for i in kept]
+    for clip, w in zip(ids, where, strict=True):
+        if not clip:  # an output row without an id joins to no clip
+            raise ValueError(f"{w}: no clip id in column {table.header[id_idx]!r}")  # type: ignore[index]
     # The rule of the dataset readers: one row per clip (a second row would give one clip two labels).
-    check_unique([_id_key(i) for i in ids], table.where)
+    check_unique([_id_key(i) for i in ids], where)
     header = ["id", *(f"votes_{c}" for c in classes), *(f"soft_{c}" for c in classes)]
     header += ["hard_label", "hard_name", "max_share", "entropy"]
     rows = []
     for i in range(len(votes)):
         name = classes[hard[i]] if hard[i] >= 0 else ""
-        share, ent = f"{agree['max_share'][i]:.6f}", f"{agree['entropy'][i]:.6f}"
+        share, ent = f"{agree['max_share'][i]:.6f}", f"{agree['entropy'][i] + 0.0:.6f}"  # no "-0.000000"
         rows.append(
             [ids[i], *votes[i].tolist(), *(f"{p:.6f}" for p in soft[i]), int(hard[i]), name, share, ent]
         )
     write_csv(Path(out), header, rows)
-    return agreement_report(votes, classes)
+    report = agreement_report(votes, classes, tie=tie)
+    return f"{left_out}\n{report}" if left_out else report
 
 
 def _label_column(table: Table) -> str:
@@ -231,7 +292,8 @@ def va_to_labels(
     if len(names) != k:
         raise ValueError(f"{len(names)} class names given for {k} classes")
     has_va, keep = ~missing, ~missing & is_class  # keep: rows for class statistics and fusion
-    stats = _va_stats(path, va[keep], labels[keep], k, stats_path)
+    given = "--class-names" if class_names else "the defaults: --class-names not given"
+    stats = _va_stats(path, va[keep], labels[keep], names, stats_path, f"the table's classes ({given})")
     if save_stats:
         write_json_atomic(save_stats, stats.to_dict())
     p_va = np.full((len(va), k), np.nan)
@@ -255,16 +317,19 @@ def va_to_labels(
 
 
 def _va_stats(
-    path: str | Path, va: np.ndarray, labels: np.ndarray, k: int, stats_path: str | Path | None
+    path: str | Path,
+    va: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    stats_path: str | Path | None,
+    whose: str,
 ) -> AffectStats:
-    """The statistics of ``stats_path`` (checked against ``k`` classes), or fitted on the class rows."""
+    """The statistics of ``stats_path`` (checked against the table's classes ``names``: their number and,
+    when the file records them, their names and order), or fitted on the class rows; named ``names``."""
     if stats_path:
-        stats = read_affect_stats(stats_path)
-        if stats.num_classes != k:
-            raise ValueError(f"{stats_path}: statistics for {stats.num_classes} classes, data has {k}")
-        return stats
+        return check_stats_classes(read_affect_stats(stats_path), names, str(stats_path), whose)
     try:
-        return fit_affect_stats(va, labels, k)
+        return fit_affect_stats(va, labels, len(names), classes=names)
     except ValueError as exc:  # e.g. a class without a row with valence/arousal
         raise ValueError(f"{path}: {exc}") from exc
 

@@ -32,6 +32,9 @@ CLASS_SYNONYMS: dict[str, str] = {
     "fearful": "fear",
     "contempt": "contempt",
 }
+# Vote columns of answers that are no class: FER+'s "unknown" and "NF" (not a face), AffectNet's codes
+# 8-10 (none, uncertain, no face). A table holding one holds votes a reader must not silently drop.
+NON_CLASS_ANSWERS: frozenset[str] = frozenset({"unknown", "nf", "notaface", "noface", "none", "uncertain"})
 
 
 @dataclass
@@ -279,6 +282,13 @@ def class_key(header: str) -> str:
     """
     letters = "".join(ch for ch in header.lower() if ch.isalpha())
     return CLASS_SYNONYMS.get(letters, letters)
+
+
+def names_vote_answer(header: str) -> bool:
+    """Whether a column header names a class softfer knows (``CLASS_SYNONYMS``) or an answer that is no
+    class (``NON_CLASS_ANSWERS``): a column of votes, whatever classes a reader wants."""
+    key = class_key(header)
+    return bool(key) and (key in CLASS_SYNONYMS.values() or key in NON_CLASS_ANSWERS)
 
 
 def match_class_columns(table: Table, classes: Iterable[str]) -> dict[str, int]:

@@ -21,6 +21,7 @@ _NAMES = {
     "gmm_labels": "softfer.labels.affect",
     "hard_labels": "softfer.labels.votes",
     "label_smoothing": "softfer.labels.mixing",
+    "majority_outside": "softfer.labels.votes",
     "max_share_histogram": "softfer.labels.votes",
     "midas": "softfer.labels.mixing",
     "mixup": "softfer.labels.mixing",

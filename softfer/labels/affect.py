@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,23 +21,30 @@ STATS_FIELDS = ("priors", "means", "covs", "counts")  # AffectStats' fields, in 
 
 @dataclass(frozen=True)
 class AffectStats:
-    """Per-class valence/arousal statistics: priors (K,), means (K, 2), covariances (K, 2, 2), counts (K,)."""
+    """Per-class valence/arousal statistics: priors (K,), means (K, 2), covariances (K, 2, 2), counts (K,),
+    and the names of the K classes in their order (None in files written before softfer recorded them)."""
 
     priors: np.ndarray
     means: np.ndarray
     covs: np.ndarray
     counts: np.ndarray
+    classes: tuple[str, ...] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.priors)
 
     def to_dict(self) -> dict[str, list]:
-        return {k: getattr(self, k).tolist() for k in STATS_FIELDS}
+        d = {k: getattr(self, k).tolist() for k in STATS_FIELDS}
+        if self.classes is not None:
+            d["classes"] = list(self.classes)
+        return d
 
     @classmethod
     def from_dict(cls, d: object) -> AffectStats:
-        """Statistics from ``to_dict``'s fields, checked (``_check_stats_fields``); other fields are ignored.
+        """Statistics from ``to_dict``'s fields, checked (``_check_stats_fields``, ``_class_names``); other
+        fields are ignored, and a file without ``classes`` (written before they were recorded) loads with
+        ``classes`` None.
 
         Raises:
             ValueError: naming the first field that is missing, of the wrong shape, or not statistics.
@@ -54,7 +61,55 @@ class AffectStats:
             except (ValueError, TypeError):  # text, null, or rows of unequal length
                 raise ValueError(f"field {k!r} is not an array of numbers") from None
         _check_stats_fields(arrays)
-        return cls(*(arrays[k] for k in STATS_FIELDS))
+        names = _class_names(d["classes"], len(arrays["priors"])) if "classes" in d else None
+        return cls(*(arrays[k] for k in STATS_FIELDS), classes=names)
+
+
+def _class_names(value: object, k: int) -> tuple[str, ...]:
+    """The ``classes`` field: ``k`` distinct names (compared ignoring case and surrounding spaces)."""
+    if not isinstance(value, list) or not all(isinstance(n, str) and n.strip() for n in value):
+        raise ValueError("field 'classes' is not a list of class names")
+    if len(value) != k:
+        raise ValueError(f"field 'classes' names {len(value)} classes, the statistics have {k}")
+    if len({n.strip().casefold() for n in value}) != k:
+        raise ValueError(f"field 'classes' names a class twice: {value}")
+    return tuple(n.strip() for n in value)
+
+
+def check_stats_classes(stats: AffectStats, names: Sequence[str], source: str, whose: str) -> AffectStats:
+    """``stats`` for data whose classes are ``names`` in this order, with those names recorded.
+
+    Statistics applied to labels of another class order give each class another's posterior without a
+    word, so names that differ (ignoring case and surrounding spaces) are refused naming both lists.
+    Statistics without names (files written before they were recorded) are taken in the data's order,
+    with a warning saying so. ``source`` names the statistics file; ``whose`` the data's classes in the
+    messages ("the table's classes (--class-names)").
+
+    Raises:
+        ValueError: for another number of classes, or other names.
+    """
+    names = tuple(n.strip() for n in names)
+    if stats.num_classes != len(names):
+        raise ValueError(
+            f"{source}: statistics of {stats.num_classes} classes, but {whose} are {len(names)}: "
+            f"{', '.join(names)}"
+        )
+    if stats.classes is None:
+        log.warning(
+            "%s: statistics without class names (written before softfer recorded them); their class order "
+            "is taken as %s: %s",
+            source,
+            whose,
+            ", ".join(names),
+        )
+        return replace(stats, classes=names)
+    if [n.casefold() for n in stats.classes] != [n.casefold() for n in names]:
+        raise ValueError(
+            f"{source}: statistics of the classes {', '.join(stats.classes)} (in that order), but {whose} "
+            f"are {', '.join(names)}: each class would get another's statistics; use statistics fitted on "
+            "data of this class order (or correct the class names given)"
+        )
+    return stats
 
 
 def _check_stats_fields(a: dict[str, np.ndarray]) -> None:
@@ -110,8 +165,10 @@ def validate_va(
     return missing
 
 
-def fit_affect_stats(va: np.ndarray, labels: np.ndarray, num_classes: int) -> AffectStats:
-    """Fit the per-class VA statistics of the dual-domain paper.
+def fit_affect_stats(
+    va: np.ndarray, labels: np.ndarray, num_classes: int, *, classes: Sequence[str] | None = None
+) -> AffectStats:
+    """Fit the per-class VA statistics of the dual-domain paper; ``classes`` names the classes (recorded).
 
     prior pi_k = N_k / N over all samples; mean mu_k and population covariance Sigma_k over the samples of
     class k lying within one standard deviation of the class mean on each axis separately (section 4.2:
@@ -145,7 +202,8 @@ def fit_affect_stats(va: np.ndarray, labels: np.ndarray, num_classes: int) -> Af
         covs[k] = np.cov(core.T, bias=True)
         if np.linalg.det(covs[k]) <= 1e-12:
             raise ValueError(f"class {k}: degenerate (singular) valence/arousal covariance")
-    return AffectStats(counts / counts.sum(), means, covs, counts)
+    names = None if classes is None else _class_names([str(c) for c in classes], num_classes)
+    return AffectStats(counts / counts.sum(), means, covs, counts, classes=names)
 
 
 def _gaussian_log_pdf(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:

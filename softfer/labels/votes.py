@@ -115,6 +115,23 @@ def hard_labels(votes: np.ndarray, *, tie: TieRule = "first", seed: int = 0) -> 
     raise ValueError(f"unknown tie rule {tie!r}; choose 'first', 'random' or 'drop'")
 
 
+def majority_outside(class_votes: np.ndarray, other_votes: np.ndarray) -> np.ndarray:
+    """Per clip, the index of the vote column outside the classes that holds its majority, or -1.
+
+    ``other_votes`` (N, M) count answers that are no class (FER+'s unknown and NF, or a class left out such
+    as contempt). As the FER+ reader rules (``softfer.data.formats.ferplus.leave_out_reason``), a clip is
+    left out when one such column has at least as many votes as its top class (a tie leaves it out too);
+    the column named is the one with the most votes, the first on a tie. A clip kept has a top class count
+    above every other column's, so at least one class vote.
+    """
+    class_votes, other_votes = np.asarray(class_votes), np.asarray(other_votes)
+    if other_votes.shape[1] == 0:
+        return np.full(len(class_votes), -1)
+    top_other = other_votes.max(axis=1)
+    out = other_votes.argmax(axis=1)
+    return np.where(top_other >= class_votes.max(axis=1), out, -1)
+
+
 def clip_agreement(votes: np.ndarray) -> dict[str, np.ndarray]:
     """Per-clip agreement: share of the top class and entropy (nats) of the vote distribution."""
     p = soft_labels(votes)

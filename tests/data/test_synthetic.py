@@ -151,3 +151,16 @@ def test_data_is_learnable_by_a_tiny_cnn():
     with torch.no_grad():
         pred = net(x[900:]).argmax(1)
     assert balanced_accuracy_score(y[900:], pred) > 2 * (1 / 7)
+
+
+def test_the_synthetic_affectnet_stats_record_their_class_names(tmp_path):
+    """`data.affectnet_stats` refuses statistics of another class order; the smoke tree's own must say theirs
+    (without names every Aff-Wild read of `synth all` warned that the order could not be checked)."""
+    import json
+
+    from softfer.classes import AFFECTNET_CLASSES
+    from softfer.data.synthetic.layouts import write_affectnet_stats
+
+    generate_affectnet(tmp_path / "affectnet", images=200, size=32, seed=0, workers=1)
+    write_affectnet_stats(tmp_path / "affectnet", tmp_path / "stats.json", num_classes=8)
+    assert json.loads((tmp_path / "stats.json").read_text())["classes"] == list(AFFECTNET_CLASSES[:8])

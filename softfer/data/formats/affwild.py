@@ -6,9 +6,10 @@ Layout::
     ROOT/frames/<video>/<frame>.jpg                      (sorted; one image per annotated frame)
 
 Categorical labels are derived from VA with the GMM statistics given (dual-domain paper, section 4.1):
-AffectNet's, fitted by ``softfer labels va --save-stats`` (``read_affect_stats``). Aff-Wild ships no test
-split of its own here: splits "train" and "test" are a seeded split by video (``affwild_videos``); there
-is no "val".
+AffectNet's, fitted by ``softfer labels va --save-stats`` (``read_affect_stats``); statistics whose
+recorded class names are not AffectNet's first ``data.num_classes``, in order, are refused. Aff-Wild
+ships no test split of its own here: splits "train" and "test" are a seeded split by video
+(``affwild_videos``); there is no "val".
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from softfer.classes import AFFECTNET_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import Record, check_split, frame_index
 from softfer.io.tables import read_text
-from softfer.labels.affect import AffectStats, gmm_labels
+from softfer.labels.affect import AffectStats, check_stats_classes, gmm_labels
 
 AFFWILD_SPLITS = ("train", "test")  # a seeded split by video, ``test_share`` of the videos for test
 
@@ -131,12 +132,16 @@ def read_affwild(
 
 def _read(request: ReadRequest) -> list[Record]:
     stats = read_affect_stats(request.affectnet_stats)
+    # The labels are argmaxes over the statistics' classes, which the model's head reads in AffectNet's
+    # order: statistics of another size, names or order would give each class another's frames.
     if stats.num_classes != request.num_classes:
-        # The labels are argmaxes over the statistics' classes: a head of another size would misread them.
         raise ValueError(
             f"{request.affectnet_stats}: statistics of {stats.num_classes} classes, but data.num_classes is "
             f"{request.num_classes}; Aff-Wild labels take the classes of the AffectNet statistics"
         )
+    whose = f"Aff-Wild's classes (AffectNet's first data.num_classes={request.num_classes})"
+    names = AFFECTNET_CLASSES[: request.num_classes]
+    stats = check_stats_classes(stats, names, str(request.affectnet_stats), whose)
     return read_affwild(request.root, stats, split=request.split, seed=0)  # type: ignore[arg-type]
 
 

@@ -151,7 +151,9 @@ def write_affectnet_stats(
     recs = read_affectnet(affectnet_root, split="train", num_classes=num_classes)
     # Only class rows with VA: a reader that also returns unlabelled rows (code 8) must not shift the fit.
     recs = [r for r in recs if r.va is not None and 0 <= r.label < num_classes]
-    stats = fit_affect_stats(np.stack([r.va for r in recs]), np.array([r.label for r in recs]), num_classes)
+    va, labels = np.stack([r.va for r in recs]), np.array([r.label for r in recs])
+    # the class names are recorded: data.affectnet_stats refuses statistics of another class order
+    stats = fit_affect_stats(va, labels, num_classes, classes=AFFECTNET_CLASSES[:num_classes])
     write_json_atomic(out, stats.to_dict())
     return stats
 
