@@ -15,7 +15,10 @@ The rules:
   which the division would turn black. Refused rather than guessed (scaling by the observed range would
   also brighten a truly dark 16-bit image); the message says how to convert. Float with finite values
   in [0, 1] scaled by 255, otherwise in [0, 255] taken as they are (rounded). So a float image whose
-  values all lie in [0, 1] is read on the [0, 1] scale. Other dtypes and ranges are refused.
+  values all lie in [0, 1] is read on the [0, 1] scale. A float image whose largest value is above 1 but
+  at most ``AMBIGUOUS_FLOAT_MAX`` (2) is refused the same way as 8 bits in 16: one pixel over 1 (a
+  brightened or resampled [0, 1] image) would put the whole image on the 0-255 scale, black; the message
+  says to clip. Other dtypes and ranges are refused.
 - Channels: grey (a 2-D array, one channel, PIL ``L``/``1``) repeated to RGB; an alpha channel (RGBA,
   grey + alpha, a palette with transparency) composited over white, as a viewer shows the image on a
   white page; any other channel count is refused.
@@ -39,6 +42,9 @@ __all__ = ["exif_orientation", "orient", "pil_rgb8", "rgb8", "tensor_rgb8"]
 ORIENTATION = 0x0112  # the EXIF tag
 BACKGROUND = 255  # alpha is composited over white
 CHANNELS = {1: "grey", 3: "RGB", 4: "RGBA"}
+# Float pixels whose largest value lies in (1, this]: a [0, 1] image that overshoots 1 (brightened,
+# resampled with a cubic kernel), or a 0-255 image darker than 1% grey; refused, not guessed.
+AMBIGUOUS_FLOAT_MAX = 2.0
 EXPECTED = (
     "expected uint8 (0-255), uint16 (16-bit, 0-65535) or float (0-1 or 0-255) pixels shaped (H, W), "
     "(H, W, C) or (N, H, W, C) with C = 1 (grey), 3 (RGB) or 4 (RGBA)"
@@ -99,6 +105,13 @@ def _to_uint8(a: np.ndarray, what: str) -> np.ndarray:
     lo, hi = float(a.min()), float(a.max())
     if lo < 0 or hi > 255:
         raise ValueError(f"{what}: float pixels in [{lo:g}, {hi:g}]; {EXPECTED}")
+    if 1.0 < hi <= AMBIGUOUS_FLOAT_MAX:  # a [0, 1] image a little over 1, read on 0-255 it is black
+        raise ValueError(
+            f"{what}: float pixels in [{lo:g}, {hi:g}]: above 1, so not on the 0-1 scale, but at most "
+            f"{AMBIGUOUS_FLOAT_MAX:g}, which on the 0-255 scale is a black image; clip 0-1 pixels that "
+            "overshoot it (brightened, resampled): np.clip(pixels, 0, 1), or give them on the 0-255 scale: "
+            "np.clip(pixels, 0, 1) * 255"
+        )
     scale = 255.0 if hi <= 1.0 else 1.0
     return np.rint(a.astype(np.float32) * scale).astype(np.uint8)
 

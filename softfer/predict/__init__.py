@@ -2,7 +2,8 @@
 `softfer predict`. Layout: pipeline.py (crops, classification, windows), results.py (tables and files),
 api.py (``Predictor``), media.py (files and folders), annotate.py (annotated videos and photos),
 colours.py (one colour per face, different for faces on screen together), view.py (the viewer page of
-`softfer view`)."""
+`softfer view`), result_json.py (a result JSON read back and checked), identity.py (the media file's size
+and SHA-256, recorded by predict and checked by view)."""
 
 from softfer._lazy import lazy_attributes
 

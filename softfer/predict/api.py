@@ -21,6 +21,7 @@ from PIL import Image
 
 from softfer.config import validate_config
 from softfer.convert.onnx import export_checkpoint, load_onnx
+from softfer.data.provenance import is_synthetic
 from softfer.faces.detect import FaceDetector
 from softfer.faces.multitrack import Tracking, detection_frames, track_faces
 from softfer.inference.calibration import Calibration
@@ -34,6 +35,7 @@ from softfer.io.media_gate import pil_rgb8, rgb8, tensor_rgb8
 from softfer.io.video import prefetched_frames, stated_frames
 from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS, MAX_WINDOWS_PER_FRAME
 from softfer.models import spec_of
+from softfer.predict.identity import IDENTITY_KEY, media_identity
 from softfer.predict.pipeline import FrameSource, analyse, check_stride, rounded_up
 from softfer.predict.results import Prediction, frame_table, track_summary, window_table
 
@@ -52,6 +54,10 @@ def provenance(cfg: Any, trained_on: dict | None) -> str:
         return SYNTHETIC_NOTE
     if trained_on and trained_on.get("dataset"):
         return f"trained on {trained_on['dataset']}; weights: {trained_on.get('weights', 'unknown')}"
+    if trained_on is None and is_synthetic(cfg.data.root):
+        # a best.pt or last.pt of an earlier softfer records nothing: its data folder, where it still is,
+        # says whether it was the synthetic benchmark (found by audit: "trained on dfew data")
+        return SYNTHETIC_NOTE
     where = f" ({cfg.data.root})" if cfg.data.root else ""  # a config made in code may name no folder
     return f"trained on {cfg.data.format} data{where}; softfer ships no weights trained on licensed data"
 
@@ -319,7 +325,9 @@ class Predictor:
         Args:
             source: a path (video or photo), a ``PIL.Image``, a numpy image (H, W) or (H, W, C), numpy
                 frames (N, H, W, C), or a torch tensor (C, H, W) / (N, C, H, W); C is 1, 3 or 4, pixels
-                uint8, 16-bit or float in [0, 1] or [0, 255] (``softfer.io.media_gate``; others refused).
+                uint8, 16-bit or float in [0, 1] or [0, 255] (``softfer.io.media_gate``; others refused, and
+                float whose largest value is in (1, 2]). A file's size and SHA-256 are recorded in
+                ``meta["media_identity"]`` (``softfer.predict.identity``; None for pixels).
             fps: the frame rate of frames (4-D arrays or tensors): a number in (0, 1000], and at least
                 1 / (10 x stride) (``softfer.limits.MAX_WINDOWS_PER_FRAME``).
 
@@ -330,6 +338,9 @@ class Predictor:
         frames, photo, name = frames_of(source, fps)
         if isinstance(source, np.ndarray | torch.Tensor) and not photo:
             check_frame_rate(fps, len(source), self.stride)  # fps is set: frames_of refused frames without
+        # the file's bytes, hashed before they are decoded: `softfer view` refuses any other file; pixels
+        # given in memory have no file to name (null)
+        identity = media_identity(name) if isinstance(source, str | os.PathLike) else None
         tracking = self.track(frames, photo, name)
         a = analyse(
             frames,
@@ -346,6 +357,7 @@ class Predictor:
         step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
         meta = {
             "media": name,
+            IDENTITY_KEY: identity,
             "model": spec_of(self.model).name,
             "checkpoint": self.source,
             "classes": classes,

@@ -21,13 +21,14 @@ from typing import Any
 from softfer.io.console import progress
 from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
-from softfer.io.outputs import check_outputs
+from softfer.io.outputs import check_outputs, json_holding
 from softfer.predict.annotate import annotate_photo, annotate_video
 from softfer.predict.api import Predictor
 from softfer.predict.view import write_page
 
 log = logging.getLogger(__name__)
 
+REPORT = "predict_report.json"  # a folder's run: what failed and what was skipped
 TAILS = (".json", "_frames.csv", "_windows.csv", "_timeline.png", "_summary.csv")
 # The outputs with a picture or video suffix, which a folder's listing would take for media.
 MEDIA_TAILS = ("_timeline.png", "_annotated.jpg", "_annotated.mp4")
@@ -130,6 +131,38 @@ def _check_outputs(
     check_outputs([p for paths in planned for p in paths], inputs=files, overwrite=overwrite, kind="file")
 
 
+def _remove_earlier_outputs(out: Path, names: list[Path], planned: list[list[Path]]) -> None:
+    """With --overwrite, before any work: the outputs an earlier predict wrote for these media that this
+    run does not write (a viewer page, an annotated copy) are removed, where ``NAME.json`` beside them is
+    a predict result; left standing, the page would show the earlier model's faces beside this run's
+    tables (found by audit). Results of media no longer given are named, not removed."""
+    ours = json_holding("meta", "frames", "windows")
+    stale = []
+    for name, paths in zip(names, planned, strict=True):
+        result = paths[0]
+        if result.is_file() and ours(result):
+            every = output_paths(out, name, annotate=True, html=True)
+            stale += [p for p in every if p not in paths and p.is_file()]
+    for path in stale:
+        path.unlink()
+    if stale:
+        log.warning("%s: removed %d earlier output(s) this run does not write: %s", out, len(stale), stale[0])
+    given = {p[0] for p in planned}
+    # predict's pattern, NAME.json beside NAME_frames.csv: cheaper than reading every result
+    others = [
+        j
+        for j in sorted(out.rglob("*.json"))
+        if j not in given and j.with_name(j.name[:-5] + "_frames.csv").is_file()
+    ]
+    if others:
+        log.warning(
+            "%s holds %d earlier result(s) of media this run was not given (first: %s): not part of this run",
+            out,
+            len(others),
+            others[0],
+        )
+
+
 def failure_reason(exc: BaseException, media: Path) -> str:
     """Why ``media`` could not be predicted, without its path: the console and ``predict_report.json``
     name the file once, beside the reason, while softfer's errors start with it (``PATH: ...``) and an
@@ -186,8 +219,10 @@ def predict_media(
     media, out = Path(media), Path(out)
     files, unsupported = _media_files(media, out)
     planned = [output_paths(out, name, annotate=annotate, html=html) for _, name in files]
-    report = [out / "predict_report.json"] if media.is_dir() else []
+    report = [out / REPORT] if media.is_dir() else []
     _check_outputs(media, out, [f for f, _ in files], [*planned, report], overwrite)
+    if overwrite and out.is_dir():
+        _remove_earlier_outputs(out, [name for _, name in files], planned)
     results = []
     for (f, _), paths in progress(list(zip(files, planned, strict=True)), description="predict"):
         try:
@@ -206,6 +241,10 @@ def predict_media(
                 raise
             reason = failure_reason(exc, f)
             log.error("%s: failed: %s", f, reason)
+            # a failed file has no outputs: what this run wrote of it, or an earlier run's (--overwrite:
+            # checked as replaceable above), would read as this run's result
+            for path in paths:
+                path.unlink(missing_ok=True)
             results.append(
                 {"media": str(f), "error": reason, "windows": [], "outputs": [], "note": predictor.note}
             )
@@ -215,5 +254,5 @@ def predict_media(
         report["skipped"] = [
             {"media": str(f), "reason": f"unsupported suffix {f.suffix}"} for f in unsupported
         ]
-        write_json_atomic(out / "predict_report.json", report)
+        write_json_atomic(out / REPORT, report)
     return results

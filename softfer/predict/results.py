@@ -24,6 +24,12 @@ from softfer.predict.pipeline import Analysis, entropy
 from softfer.predict.summary import summary_table
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+# Seconds: written with 6 decimals (microseconds), whatever their size. The other numbers keep 6
+# significant digits, which for times would leave 10 ms steps from 1000 s on (neighbouring frames of a
+# long or high-frame-rate video would share one time).
+TIME_COLUMNS = frozenset(
+    ("time", "start", "end", "first_time", "last_time", "time_on_screen", "time_classified")
+)
 
 
 @dataclass
@@ -35,8 +41,8 @@ class Prediction:
             one probability column per class, entropy, top, margin, state, second.
         windows: one row per (track, window): track, start, end, face_share, probabilities (NaN when the
             window was not classified), entropy, top, margin, state, second.
-        meta: media, model, classes, provenance note, calibration, duration, frame count and size,
-            per-track summary.
+        meta: media, media identity (a file's size and SHA-256; None for pixels), model, classes,
+            provenance note, calibration, duration, frame count and size, per-track summary.
         summary: (derived from ``frames``) one row per track over the whole video
             (``softfer.predict.summary``).
     """
@@ -88,7 +94,7 @@ class Prediction:
         tables = (self.frames, self.windows, summary.drop(columns="runs"))  # runs: the JSON's, as a list
         for df, path in zip(tables, (paths[1], paths[2], paths[4]), strict=True):
             with atomic_write(path, newline="") as f:
-                df.to_csv(f, index=False, float_format="%.6g")
+                csv_form(df).to_csv(f, index=False, float_format="%.6g")
         tracks_timeline_png(self.timeline_data(), self.classes, self.meta.get("note", ""), paths[3])
         return paths
 
@@ -97,7 +103,11 @@ class Prediction:
         null); ``summary`` when already computed."""
 
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return json.loads(df.to_json(orient="records"))
+            rows = json.loads(df.to_json(orient="records"))  # 10 significant digits
+            for col in TIME_COLUMNS.intersection(df.columns):  # to the microsecond, as the CSVs
+                for row, t in zip(rows, df[col].to_numpy(float), strict=True):
+                    row[col] = None if np.isnan(t) else round(float(t), 6)
+            return rows
 
         return {
             "meta": self.meta,
@@ -125,6 +135,16 @@ class Prediction:
             "duration": self.meta.get("duration", 0.0),
             "tracks": tracks,
         }
+
+
+def csv_form(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``TIME_COLUMNS`` as text with 6 decimals (empty for NaN, as ``to_csv`` writes it);
+    the other columns as they are, for ``to_csv(float_format="%.6g")``."""
+
+    def text(col: str) -> list[str]:
+        return [f"{t:.6f}" if np.isfinite(t) else "" for t in df[col].to_numpy(float)]
+
+    return df.assign(**{col: text(col) for col in df.columns if col in TIME_COLUMNS})
 
 
 def _prob_columns(probs: np.ndarray, classes: list[str], threshold: float) -> dict[str, Any]:

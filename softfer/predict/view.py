@@ -12,14 +12,16 @@ What is embedded (docs/OUTPUTS.md, "Viewer page"):
 - a photo as a JPEG of the pixels predict saw (EXIF orientation applied, at most ``PHOTO_SIDE`` pixels);
 - predict's JSON, as data: Jinja2's ``tojson`` escapes ``<``, ``>``, ``&`` and ``'``, so no value of it
   (a file name, a class name) can end the script element or become markup.
+
+What is refused: a JSON not as predict writes it (``softfer.predict.result_json``), and media that are not
+the file predicted (``softfer.predict.identity``: size and SHA-256 as recorded, then pixel size and frame
+count as the frames are re-encoded).
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import json
-import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ from softfer.io.images import read_photo
 from softfer.io.outputs import check_output
 from softfer.io.video import iter_frames
 from softfer.predict.colours import COLOURS, ink, track_colours
+from softfer.predict.identity import check_media_identity
+from softfer.predict.result_json import read_result
 
 PREVIEW_SIDE = 640  # the embedded video's long side in pixels: ~1-2 MB per minute at CRF 28
 PHOTO_SIDE = 1600
@@ -48,112 +52,6 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def read_result(path: str | Path) -> dict[str, Any]:
-    """predict's JSON (``NAME.json``), checked to hold what the page reads (``check_result``); a one-line
-    ValueError naming the file, and the field, when it does not."""
-    path = Path(path)
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot be read as JSON ({exc}); pass a NAME.json from predict") from exc
-    return check_result(result, path)
-
-
-_MISSING = object()
-_BOX = ("x0", "y0", "x1", "y1")
-
-
-def _number(value: Any, *, integral: bool = False) -> bool:
-    # a JSON number (true is not 1 here), whole where it counts frames, pixels or faces
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return not integral or float(value).is_integer()
-
-
-def _non_finite(obj: Any, where: str = "") -> str | None:
-    """Where ``obj`` first holds NaN or an infinity (``frames[3].p_happy``), or None. Python's json reads
-    them, the page's JSON.parse does not: one would leave the page blank."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return where
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
-    for key, value in items:
-        inner = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip(".")
-        found = _non_finite(value, inner)
-        if found is not None:
-            return found
-    return None
-
-
-def _refusal(path: Path, where: str, value: Any, want: str) -> ValueError:
-    got = "missing" if value is _MISSING else json.dumps(value)[:40]
-    return ValueError(f"{path}: {where} is {got}, but predict writes {want}; pass a NAME.json from predict")
-
-
-def _check_meta(meta: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(meta, dict):
-        raise _refusal(path, "meta", meta, "an object")
-    size, frames, classes = (meta.get(k, _MISSING) for k in ("size", "frames", "classes"))
-    pixels = isinstance(size, list) and len(size) == 2
-    if not (pixels and all(_number(v, integral=True) and v > 0 for v in size)):
-        raise _refusal(path, "meta.size", size, "[height, width] in pixels")
-    if not (_number(frames, integral=True) and frames >= 1):
-        raise _refusal(path, "meta.frames", frames, "the number of frames")
-    if not isinstance(meta.get("photo", _MISSING), bool):
-        raise _refusal(path, "meta.photo", meta.get("photo", _MISSING), "true or false")
-    if not (isinstance(classes, list) and classes and all(isinstance(c, str) and c for c in classes)):
-        raise _refusal(path, "meta.classes", classes, "a list of class names")
-    for key in ("model", "note"):
-        if not isinstance(meta.get(key, _MISSING), str):
-            raise _refusal(path, f"meta.{key}", meta.get(key, _MISSING), "text")
-    return meta
-
-
-def _check_row(row: Any, where: str, meta: dict[str, Any], path: Path) -> None:
-    """One face of one frame: what the page draws (box), lists (probabilities) and names (state)."""
-    if not isinstance(row, dict):
-        raise _refusal(path, where, row, "an object (one face in one frame)")
-    frame, track = row.get("frame", _MISSING), row.get("track", _MISSING)
-    if not (_number(frame, integral=True) and 0 <= frame < meta["frames"]):
-        raise _refusal(path, f"{where}.frame", frame, f"a frame index below meta.frames ({meta['frames']})")
-    if not (track is None or (_number(track, integral=True) and track >= 0)):
-        raise _refusal(path, f"{where}.track", track, "a face id or null")
-    for key in (*_BOX, *(f"p_{c}" for c in meta["classes"])):  # null: no box, or not classified
-        if not (row.get(key, _MISSING) is None or _number(row.get(key, _MISSING))):
-            raise _refusal(path, f"{where}.{key}", row.get(key, _MISSING), "a number or null")
-    if not (row.get("entropy") is None or _number(row["entropy"])):
-        raise _refusal(path, f"{where}.entropy", row["entropy"], "a number or null")
-    if not (row.get("state") is None or isinstance(row["state"], str)):
-        raise _refusal(path, f"{where}.state", row["state"], "text or null")
-    if not (row.get("second") is None or row["second"] in meta["classes"]):
-        raise _refusal(path, f"{where}.second", row["second"], "one of meta.classes or null")
-
-
-def check_result(result: Any, path: str | Path) -> dict[str, Any]:
-    """``result`` (read from ``path``) checked to hold what the page reads, of the kinds predict writes:
-    meta (size, frames, photo, classes, model, note), one row per face and frame (frame, track, box,
-    probabilities), windows, and no NaN or infinity anywhere (predict writes null where there is no value).
-
-    Raises:
-        ValueError: one line naming ``path`` and the first field that is missing or wrong.
-    """
-    path = Path(path)
-    if not isinstance(result, dict) or not {"meta", "frames", "windows"} <= set(result):
-        raise ValueError(f"{path}: not predict's JSON (no meta, frames, windows): pass a predict NAME.json")
-    where = _non_finite(result)
-    if where is not None:
-        raise ValueError(
-            f"{path}: {where} is NaN or infinite, but predict writes null where there is no value; pass a "
-            "NAME.json from predict"
-        )
-    meta = _check_meta(result["meta"], path)
-    for key in ("frames", "windows"):
-        if not isinstance(result[key], list):
-            raise _refusal(path, key, result[key], "a list of rows")
-    for i, row in enumerate(result["frames"]):
-        _check_row(row, f"frames[{i}]", meta, path)
-    return result
 
 
 def _even(n: float) -> int:
@@ -277,12 +175,14 @@ def write_view(
         overwrite: replace an existing page (never the JSON or the media).
 
     Raises:
-        ValueError: the JSON is not predict's, the media is missing or is not the one predicted, or ``out``
-            may not be written (``softfer.io.outputs``).
+        ValueError: the JSON is not predict's (``softfer.predict.result_json``), the media is missing or
+            is not the one predicted (its size and SHA-256 differ from ``meta.media_identity``, or its pixel
+            size or frame count from the result's), or ``out`` may not be written (``softfer.io.outputs``).
     """
     result = Path(result)
     path = Path(out) if out else result.with_suffix(".html")
     data = read_result(result)
     source = find_media(result, data["meta"], media)
+    check_media_identity(result, data["meta"], source)
     check_output(path, inputs=[result, source], overwrite=overwrite, suffix=".html")
     return write_page(data, source, path)

@@ -115,3 +115,16 @@ def test_provenance_names_the_data_folder_only_when_there_is_one():
     cfg = load_config("demo/soft.yaml", overrides=["data.root=/data/DFEW"])
     assert provenance(cfg, {}).startswith("trained on dfew data (/data/DFEW); ")
     assert provenance(cfg, {"dataset": "FER+", "weights": "w.pt"}) == "trained on FER+; weights: w.pt"
+
+
+def test_a_checkpoint_recording_nothing_is_synthetic_when_its_data_folder_says_so(tmp_path):
+    """Found (audit): a best.pt of an earlier softfer (no trained_on) on the synthetic benchmark was
+    described as "trained on dfew data"; where its data folder still is, its marker tells."""
+    from softfer.data.provenance import GROUND_TRUTH
+    from softfer.predict.api import SYNTHETIC_NOTE
+
+    cfg = load_config("demo/soft.yaml", overrides=[f"data.root={tmp_path}"])
+    assert provenance(cfg, None).startswith("trained on dfew data (")
+    (tmp_path / GROUND_TRUTH).write_text("id\n")
+    assert provenance(cfg, None) == SYNTHETIC_NOTE
+    assert provenance(cfg, {"format": "dfew", "synthetic": False}) != SYNTHETIC_NOTE  # recorded: believed

@@ -131,3 +131,25 @@ def test_a_file_that_fails_in_a_folder_is_named_once_on_the_console_and_in_the_r
         assert report[name]["media"] == path and name not in report[name]["error"]
         assert report[name]["error"] and line == f"{path}: failed: {report[name]['error']}"
     assert report["broken.mp4"]["error"].startswith("not a readable video")
+
+
+def test_a_rerun_with_overwrite_leaves_no_page_of_the_earlier_run_beside_its_tables(folder, tmp_path, caplog):
+    """Found (audit): `predict FOLDER --overwrite` without --html left the earlier run's viewer pages (another
+    model's faces) beside the new tables, and a file that failed kept its earlier outputs."""
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    out = tmp_path / "out"
+    predict_media(folder, Predictor.from_checkpoint(ckpt), out, html=True)
+    assert (out / "x.jpg.html").is_file() and (out / "sub" / "x.jpg.html").is_file()
+    (out / "notes.html").write_text("mine")  # a user's page: no predict result beside it
+    (folder / "sub" / "x.jpg").unlink()  # its results stay, named as not part of the rerun
+    (folder / "x.mp4").write_bytes(b"not a video any more")  # fails this time
+    with caplog.at_level(logging.WARNING, logger="softfer"):
+        results = predict_media(folder, Predictor.from_checkpoint(ckpt), out, overwrite=True)
+    assert [("error" in r) for r in results] == [False, True]
+    assert not (out / "x.jpg.html").exists() and (out / "x.jpg.json").is_file()
+    assert not any(out.glob("x.mp4*"))  # the failed file has no outputs, neither this run's nor older
+    assert (out / "notes.html").read_text() == "mine"
+    assert (out / "sub" / "x.jpg.json").is_file()
+    said = caplog.text
+    assert "removed 2 earlier output(s) this run does not write" in said  # x.jpg.html, x.mp4.html
+    assert "holds 1 earlier result(s) of media this run was not given" in said
