@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,18 +12,24 @@ import numpy as np
 
 from softfer import metrics
 from softfer.analysis.gradcam import CAM_SCALE_LABEL, Cam, explain
+from softfer.analysis.run_identity import (
+    check_predictions_digest,
+    checked_gradcam_inputs,
+    coexistence_labels,
+)
 from softfer.config import ExperimentConfig, load_config
 from softfer.config.identity import check_own_config
-from softfer.engine.data import build_data, config_inputs, read_records
+from softfer.engine.data import config_inputs
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.outputs import ANALYSIS_FILES
-from softfer.inference.loading import load_trained_model
 from softfer.io.files import atomic_write, write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs
 from softfer.plots import figures as plots
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
 
 CAM_CMAP = "inferno"  # perceptually uniform: brightness rises with the map (jet's bands invent edges)
 
@@ -178,10 +185,12 @@ def _run_metrics(run_dir: Path) -> dict[str, Any] | None:
     return read_metrics(path) if path.is_file() else None
 
 
-def _gradcam_rows(run_dir: Path, count: int = 3) -> list[tuple[np.ndarray, Cam, str, str]]:
-    """(frames (T, H, W, 3) uint8, Grad-CAM, predicted class, true class) of ``count`` test items."""
-    model, cfg, classes = load_trained_model(run_dir / "model.pt")
-    data = build_data(cfg, with_train=False).test
+def _gradcam_rows(
+    run_dir: Path, m: dict[str, Any] | None, count: int = 3
+) -> list[tuple[np.ndarray, Cam, str, str]]:
+    """(frames (T, H, W, 3) uint8, Grad-CAM, predicted class, true class) of ``count`` test items, from
+    the run's own model.pt and test clips (``checked_gradcam_inputs``, else ValueError)."""
+    model, classes, data = checked_gradcam_inputs(run_dir, m)
     picks = np.linspace(0, len(data) - 1, min(count, len(data))).astype(int)
     rows = []
     for i in picks:
@@ -236,11 +245,11 @@ def gradcam_figure(rows: list[tuple[np.ndarray, Cam, str, str]], max_frames: int
     return fig
 
 
-def _gradcam_png(run_dir: Path, out: Path, count: int = 3) -> list[str]:
+def _gradcam_png(run_dir: Path, m: dict[str, Any] | None, out: Path, count: int = 3) -> list[str]:
     """Save ``gradcam_figure`` of ``count`` test items to ``out``; returns the degeneracy warnings."""
     import matplotlib.pyplot as plt
 
-    rows = _gradcam_rows(run_dir, count)
+    rows = _gradcam_rows(run_dir, m, count)
     fig = gradcam_figure(rows)
     with atomic_write(out, "wb") as f:
         fig.savefig(f, dpi=110, format="png")
@@ -282,7 +291,8 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
     Raises:
         ValueError: before anything is written, for a file given instead of the run folder, a config.yaml
             that is invalid or not the one metrics.json's fingerprint records (``_run_config``), or a
-            predictions.csv not as the run wrote it (``read_predictions``).
+            predictions.csv not the one metrics.json was written with (``check_predictions_digest``) or
+            not as the run wrote it (``read_predictions``).
     """
     run_dir = Path(run_dir)
     if run_dir.is_file():
@@ -293,6 +303,7 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
     out = run_dir / "analysis"
     m = _run_metrics(run_dir)
     cfg = _run_config(run_dir, m)
+    check_predictions_digest(pred_path, m)
     recall = (m or {}).get("per_class_recall")
     _, labels, probs, soft, classes = read_predictions(
         pred_path,
@@ -308,44 +319,37 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
     run_name = cfg.name if cfg else run_dir.name
     plots.confusion_matrix_png(cm, classes, out / "confusion_matrix.png", run=run_name)
     plots.reliability_png(probs[keep], labels[keep], out / "reliability.png")
-    soft_all, hard_all, source = _coexistence_labels(cfg, soft[keep], labels[keep])
+    soft_all, hard_all, source, why = coexistence_labels(cfg, m, soft[keep], labels[keep])
     result["coexistence"] = plots.coexistence_png(
         soft_all, hard_all, classes, out / "coexisting_emotions.png"
     ).tolist()
     result["coexistence_source"] = source
+    if why:
+        result["coexistence_note"] = why
     voted = _voted_rows(pred_path, run_dir, len(labels)) & keep
     clear_threshold = cfg.data.clear_threshold if cfg else _recorded_threshold(m)
     result["clear_vs_ambiguous"] = (
         clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], clear_threshold) if voted.any() else None
     )
     if gradcam and (run_dir / "model.pt").is_file():
-        result.update(_gradcam_entry(run_dir, out))
+        result.update(_gradcam_entry(run_dir, m, out))
+    if result.get("gradcam") != "gradcam.png":  # an earlier analysis's (check_outputs allowed replacing it)
+        (out / "gradcam.png").unlink(missing_ok=True)  # would stand beside this one as its figure
     write_json_atomic(out / "analysis.json", result)
     text = _summary_text(run_dir, out, result, source)
     write_text_atomic(out / "analysis.md", text + "\n")
     return text
 
 
-def _coexistence_labels(
-    cfg: Any, test_soft: np.ndarray, test_labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The soft labels the coexistence figure counts: the training split's where it can be read, else the
-    test split's; with the name of the split used (recorded in analysis.json)."""
-    if cfg:
-        try:
-            train = [r for r in read_records(cfg.data, cfg.data.train_split) if r.soft is not None]
-            if train:
-                return np.stack([r.soft for r in train]), np.array([r.label for r in train]), "training split"
-        except ValueError:
-            pass  # dataset not reachable from here: the test split's soft labels still tell the story
-    return test_soft, test_labels, "test split"
+def _gradcam_entry(run_dir: Path, m: dict[str, Any] | None, out: Path) -> dict[str, Any]:
+    """analysis.json's Grad-CAM entries: the figure's name and its warnings, or why it was skipped.
 
-
-def _gradcam_entry(run_dir: Path, out: Path) -> dict[str, Any]:
-    """analysis.json's Grad-CAM entries: the figure's name and its warnings, or why it was skipped."""
+    A model.pt or test data that is not the run's own skips the figure, with a warning, rather than the
+    analysis: every other figure and number comes from predictions.csv and metrics.json, which stay valid."""
     try:
-        warnings = _gradcam_png(run_dir, out / "gradcam.png")
+        warnings = _gradcam_png(run_dir, m, out / "gradcam.png")
     except ValueError as exc:
+        log.info("Grad-CAM skipped: %s", exc)  # the printed summary (analysis.md) says it once
         return {"gradcam": f"skipped: {exc}"}
     return {"gradcam": "gradcam.png", **({"gradcam_warnings": warnings} if warnings else {})}
 
@@ -358,6 +362,8 @@ def _summary_text(run_dir: Path, out: Path, result: dict[str, Any], source: str)
         f"ECE (15 bins): {result['ece']:.4f}",
         f"coexisting emotions from the {source}: coexisting_emotions.png",
     ]
+    if result.get("coexistence_note"):
+        lines.append(f"(not from the training split: {result['coexistence_note']})")
     if cva is None:
         lines.append("clear vs ambiguous clips: absent (no test clip is known to have annotator votes)")
     if cva:
@@ -370,5 +376,7 @@ def _summary_text(run_dir: Path, out: Path, result: dict[str, Any], source: str)
                 f"KL {g['kl_to_votes']:.4f}"
             )
     lines += [f"Grad-CAM warning: {w}" for w in result.get("gradcam_warnings", [])]
+    if str(result.get("gradcam", "")).startswith("skipped"):
+        lines.append(f"Grad-CAM {result['gradcam']}")
     lines.append(f"figures in {out}")
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import math
 from pathlib import Path
@@ -149,26 +151,47 @@ def compute_metrics(
     return report
 
 
+# metrics.json's key for the sha256 of the predictions.csv written with it: `softfer analyze` reads only the
+# run's own predictions.csv (another run's file of the same test items passes every check of its shape).
+PREDICTIONS_DIGEST = "predictions_sha256"
+
+
 def write_predictions(
     path: Path, pred: dict[str, np.ndarray], ids: list[str], classes: tuple[str, ...]
-) -> None:
+) -> str:
     """Per-item CSV: id, label, prediction, predicted p_<class>, target soft label q_<class>, VA, and
-    has_votes (1: q_ are the annotators' votes; 0: a one-hot stand-in for a clip without votes)."""
+    has_votes (1: q_ are the annotators' votes; 0: a one-hot stand-in for a clip without votes).
+
+    Returns the sha256 (hex) of the bytes written, which metrics.json records as ``PREDICTIONS_DIGEST``.
+    """
     has_votes = pred.get("has_votes", np.zeros(len(pred["label"]), dtype=bool))
-    with atomic_write(path, newline="") as f:
-        w = csv.writer(f)
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(
+        ["id", "label", "pred", *(f"p_{c}" for c in classes), *(f"q_{c}" for c in classes)]
+        + ["valence_pred", "arousal_pred", "has_votes"]
+    )
+    for i, idx in enumerate(pred["index"]):
         w.writerow(
-            ["id", "label", "pred", *(f"p_{c}" for c in classes), *(f"q_{c}" for c in classes)]
-            + ["valence_pred", "arousal_pred", "has_votes"]
+            [ids[int(idx)], int(pred["label"][i]), int(pred["probs"][i].argmax())]
+            + [f"{p:.6f}" for p in pred["probs"][i]]
+            + [f"{q:.6f}" for q in pred["soft"][i]]
+            + [f"{v:.4f}" if not np.isnan(v) else "" for v in pred["va_pred"][i]]
+            + [int(has_votes[i])]
         )
-        for i, idx in enumerate(pred["index"]):
-            w.writerow(
-                [ids[int(idx)], int(pred["label"][i]), int(pred["probs"][i].argmax())]
-                + [f"{p:.6f}" for p in pred["probs"][i]]
-                + [f"{q:.6f}" for q in pred["soft"][i]]
-                + [f"{v:.4f}" if not np.isnan(v) else "" for v in pred["va_pred"][i]]
-                + [int(has_votes[i])]
-            )
+    data = text.getvalue().encode("utf-8")  # the digest is of exactly these bytes
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 (hex) of a file's bytes, as ``write_predictions`` returns it for what it wrote."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_metrics(path: Path, report: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from softfer.data.datasets import collate_items
 from softfer.data.formats import FORMATS
 from softfer.engine.data import DataBundle
 from softfer.engine.evaluate import (
+    PREDICTIONS_DIGEST,
     compute_metrics,
     predict,
     unreadable_record,
@@ -175,8 +176,10 @@ def write_run_outputs(
     report = compute_metrics(pred, classes, clear_threshold=clear_threshold)
     report["history"] = history
     report.update(extra or {})
+    # predictions.csv first: metrics.json marks a finished run and records the digest of the file written
+    # with it (``PREDICTIONS_DIGEST``), which ties that file to it
+    report[PREDICTIONS_DIGEST] = write_predictions(run_dir / "predictions.csv", pred, ids, classes)
     write_metrics(run_dir / "metrics.json", report)
-    write_predictions(run_dir / "predictions.csv", pred, ids, classes)
     keep = pred["label"] >= 0
     name = name or run_dir.name
     cm = np.array(report["confusion_matrix"])
