@@ -61,6 +61,55 @@ def _check_kind(out: Path, kind: Literal["file", "folder"] | None, what: str) ->
         raise ValueError(f"{out} exists and is not a folder: choose another {what}")
 
 
+def _check_outside_inputs(
+    out: Path, same: Path | None, inputs: dict[Path, Path], filled: dict[Path, Path], option: str
+) -> None:
+    """Rule 1: ``out`` is not an input (``same``: the input it resolves to or shares an inode with), nor
+    inside an input folder or a folder the command fills (both keyed by resolved path)."""
+    if same is not None:
+        raise ValueError(
+            f"{out} is an input of this command ({same}): writing it would destroy it; "
+            f"choose another {option}"
+        )
+    real = out.resolve()
+    folder = next((inputs[d] for d in real.parents if d in inputs), None)
+    if folder is not None:
+        raise ValueError(
+            f"{out} lies inside the input folder {folder}, which this command reads: choose another "
+            f"{option} outside it"
+        )
+    folder = next((filled[d] for d in (real, *real.parents) if d in filled), None)
+    if folder is not None:
+        raise ValueError(
+            f"{out} lies inside {folder}, which this command fills with files of its own: choose "
+            f"another {option} outside it"
+        )
+
+
+def _check_existing(
+    existing: list[tuple[Path, str]],
+    overwrite: bool,
+    overwrite_option: str,
+    ours: Callable[[Path], bool] | None,
+) -> None:
+    """Rule 2: the outputs that exist (with the option that named each) are replaced only with
+    ``overwrite``, and a derived one only where ``ours`` recognises it, with ``overwrite`` too."""
+    foreign = [(p, o) for p, o in existing if ours is not None and not ours(p)]
+    if foreign:
+        out, option = foreign[0]
+        raise ValueError(
+            f"{out} exists and is not a file this command writes (its name comes from {option}): it is not "
+            f"replaced, {overwrite_option} or not; choose another {option}"
+        )
+    if existing and not overwrite:
+        shown = ", ".join(str(p) for p, _ in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise ValueError(
+            f"{shown}{more}: output already exists (from before this run); pass {overwrite_option} "
+            f"to replace it, or choose another {existing[0][1]}"
+        )
+
+
 def check_outputs(
     paths: Iterable[str | Path],
     *,
@@ -112,24 +161,9 @@ def check_outputs(
     existing = []
     for out, option, wanted in zip(outs, options, suffixes, strict=True):
         real = out.resolve()
-        inp = resolved.get(real) or identities.get(_identity(out))  # type: ignore[arg-type]
-        if inp is not None:
-            raise ValueError(
-                f"{out} is an input of this command ({inp}): writing it would destroy it; "
-                f"choose another {option}"
-            )
-        folder = next((resolved[d] for d in real.parents if d in resolved), None)
-        if folder is not None:
-            raise ValueError(
-                f"{out} lies inside the input folder {folder}, which this command reads: choose another "
-                f"{option} outside it"
-            )
-        folder = next((filled[d] for d in (real, *real.parents) if d in filled), None)
-        if folder is not None:
-            raise ValueError(
-                f"{out} lies inside {folder}, which this command fills with files of its own: choose "
-                f"another {option} outside it"
-            )
+        _check_outside_inputs(
+            out, resolved.get(real) or identities.get(_identity(out)), resolved, filled, option
+        )
         if real in seen:
             raise ValueError(f"{seen[real]} and {out} are one file: give each output its own name")
         seen[real] = out
@@ -138,20 +172,7 @@ def check_outputs(
             raise ValueError(f"{option} {out}: the file written is {wanted}; name it NAME{wanted}")
         if _exists(out):
             existing.append((out, option))
-    foreign = [(p, o) for p, o in existing if ours is not None and not ours(p)]
-    if foreign:
-        out, option = foreign[0]
-        raise ValueError(
-            f"{out} exists and is not a file this command writes (its name comes from {option}): it is not "
-            f"replaced, {overwrite_option} or not; choose another {option}"
-        )
-    if existing and not overwrite:
-        shown = ", ".join(str(p) for p, _ in existing[:3])
-        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        raise ValueError(
-            f"{shown}{more}: output already exists (from before this run); pass {overwrite_option} "
-            f"to replace it, or choose another {existing[0][1]}"
-        )
+    _check_existing(existing, overwrite, overwrite_option, ours)
     return outs
 
 
