@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from softfer.config import ExperimentConfig
 from softfer.data.datasets import collate_items
 from softfer.data.formats import FORMATS
-from softfer.engine.data import DataBundle
+from softfer.engine.data import DataBundle, trained_on
 from softfer.engine.evaluate import (
     PREDICTIONS_DIGEST,
     compute_metrics,
@@ -147,7 +147,7 @@ def write_model(model: torch.nn.Module, data: DataBundle, cfg: ExperimentConfig,
             "model": model.state_dict(),
             "config": cfg.model_dump(mode="json"),
             "classes": list(data.classes),
-            "trained_on": {"format": cfg.data.format, "synthetic": data.synthetic},
+            "trained_on": trained_on(cfg, data),
             "fingerprint": run_fingerprint(cfg, data.fingerprint),
             "training_items": data.training_items,
         },
