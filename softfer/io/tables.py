@@ -291,6 +291,24 @@ def names_vote_answer(header: str) -> bool:
     return bool(key) and (key in CLASS_SYNONYMS.values() or key in NON_CLASS_ANSWERS)
 
 
+def check_no_unread_votes(table: Table, read: Iterable[int], classes: Iterable[str]) -> None:
+    """Refuse a vote table with a column outside ``read`` whose header names a class or answer
+    (``names_vote_answer``): a reader of ``classes`` would drop its votes and renormalise the rest without
+    a word (9 contempt votes and 1 happy vote read as a unanimous happy clip).
+
+    Raises:
+        ValueError: naming the columns and what to do.
+    """
+    skip = set(read)
+    unread = [h for i, h in enumerate(table.header) if i not in skip and names_vote_answer(h)]
+    if unread:
+        raise ValueError(
+            f"{table.path}: column(s) {', '.join(map(repr, unread))} hold votes outside the classes read "
+            f"({', '.join(classes)}), which would be dropped without a word: remove them, or convert the "
+            "table with `softfer labels votes` (--other-votes, --classes) and read its output"
+        )
+
+
 def match_class_columns(table: Table, classes: Iterable[str]) -> dict[str, int]:
     """Column index of every wanted class (by its name in ``classes``) whose header names it (``class_key``).
 

@@ -39,7 +39,14 @@ from softfer.data.records import (
     parse_int,
     path_key,
 )
-from softfer.io.tables import Table, find_class_columns, match_class_columns, parse_numbers, read_table
+from softfer.io.tables import (
+    Table,
+    check_no_unread_votes,
+    find_class_columns,
+    match_class_columns,
+    parse_numbers,
+    read_table,
+)
 from softfer.labels.votes import validate_votes
 
 SPLIT_SPELLINGS = ("single-labeled", "single_labeled", "single-labelled", "single_labelled")
@@ -132,6 +139,7 @@ def read_votes(path: str | Path, *, column_map: Mapping[str, str] | None = None)
         )
     key = present[0]
     cols = _vote_columns(table, max(table.column(k) for k in present), column_map)
+    check_no_unread_votes(table, cols, DFEW_CLASSES)  # contempt, unknown, NF: never dropped silently
     votes = validate_votes(
         parse_numbers(table, cols, what="vote counts"),
         num_classes=7,

@@ -33,7 +33,13 @@ from softfer.data.records import (
     parse_int,
     path_key,
 )
-from softfer.io.tables import CLASS_SYNONYMS, find_class_columns, parse_numbers, read_table
+from softfer.io.tables import (
+    CLASS_SYNONYMS,
+    check_no_unread_votes,
+    find_class_columns,
+    parse_numbers,
+    read_table,
+)
 
 FERV39K_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FERV39K_SPLITS = ("train", "test")
@@ -72,6 +78,7 @@ def read_soft_labels(path: str | Path) -> dict[str, np.ndarray]:
     """
     table = read_table(path)
     cols = find_class_columns(table, DFEW_CLASSES)
+    check_no_unread_votes(table, cols, DFEW_CLASSES)
     values = np.array(parse_numbers(table, cols, what="soft labels"))
     name = next((k for k in SOFT_KEY_COLUMNS if table.has_column(k)), None)
     if name is None:

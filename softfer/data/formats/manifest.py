@@ -39,7 +39,14 @@ from softfer.data.records import (
     records_media_kind,
     split_role,
 )
-from softfer.io.tables import Table, class_key, match_class_columns, read_table, read_text
+from softfer.io.tables import (
+    Table,
+    check_no_unread_votes,
+    class_key,
+    match_class_columns,
+    read_table,
+    read_text,
+)
 from softfer.labels.votes import validate_votes
 
 
@@ -201,6 +208,8 @@ def read_manifest(
         missing = [c for c in classes if c not in matched]
         raise ValueError(f"{path}: class columns for {sorted(matched)} but none for {missing}")
     class_cols = [matched[c] for c in classes] if matched else None
+    if class_cols is not None:  # a manifest of votes: none of another class or answer is dropped
+        check_no_unread_votes(table, class_cols, classes)
     get = {
         k: table.column(k)
         for k in ("path", "id", "label", "valence", "arousal", "fold", "split")
