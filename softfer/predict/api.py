@@ -62,6 +62,25 @@ def provenance(cfg: Any, trained_on: dict | None) -> str:
     return f"trained on {cfg.data.format} data{where}; softfer ships no weights trained on licensed data"
 
 
+def check_classes(classes: Any, num_classes: int | None) -> None:
+    """One distinct name per output of the model (``data.num_classes`` of its config; None: any count): a
+    shorter tuple failed deep in numpy, and repeated names merged their columns into one (found by audit).
+
+    Raises:
+        ValueError: naming the count or the repeated name.
+    """
+    names = list(classes)
+    count = len(names) if num_classes is None else num_classes
+    if len(names) != count or not all(isinstance(c, str) and c for c in names):
+        raise ValueError(
+            f"classes: {count} names, one per output of the model (its config's data.num_classes), "
+            f"got {names!r:.200}"
+        )
+    repeated = next((c for c in names if names.count(c) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"classes: {repeated!r} is given twice; each output of the model needs its own name")
+
+
 def checked(
     value: Any, name: str, lo: float, hi: float, *, lo_open: bool = False, integer: bool = False
 ) -> Any:
@@ -241,6 +260,7 @@ class Predictor:
         calibration: Calibration | None = None,
     ) -> None:
         check_windows(window, stride)
+        check_classes(classes, cfg.data.num_classes if cfg is not None else None)
         self.model, self.cfg, self.classes, self.note = model, cfg, tuple(classes), note
         self.calibration = calibration or Calibration()
         self.faces = faces or FaceSettings()

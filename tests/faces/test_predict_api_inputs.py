@@ -127,3 +127,22 @@ def test_a_source_of_another_type_is_refused_with_what_predict_takes(source, hin
 def test_frames_without_a_frame_rate_are_named_as_given(frames, named):
     with pytest.raises(ValueError, match=rf"^frames given as {named} need their frame rate: predict\("):
         _predictor().predict(frames)
+
+
+@pytest.mark.parametrize(
+    ("classes", "said"),
+    [
+        (("angry", "disgust"), "classes: 7 names, one per output of the model"),
+        (("happy",) * 7, "classes: 'happy' is given twice"),
+        (("a", "b", "c", "d", "e", "f", ""), "classes: 7 names"),
+    ],
+)
+def test_a_predictor_needs_one_distinct_name_per_output(fer_checkpoint, classes, said):
+    """Found (audit): two names for a 7-class model failed in numpy's broadcasting; seven equal names merged
+    every probability into one column."""
+    from softfer.inference.checkpoint import load_checkpoint
+    from softfer.inference.loading import model_from_state
+
+    model, cfg, _ = model_from_state(load_checkpoint(fer_checkpoint), fer_checkpoint)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        Predictor(model, cfg, classes)
