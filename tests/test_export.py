@@ -409,3 +409,15 @@ def test_export_refuses_a_checkpoint_whose_calibration_its_onnx_file_could_not_l
     save_checkpoint({**state, "calibration": {**CALIBRATION, "temperature": 1e-300}}, tmp_path / "model.pt")
     msg = _one_line_error(lambda: export_checkpoint(tmp_path / "model.pt", tmp_path / "m.onnx"), "model.pt")
     assert "calibration.temperature" in msg and not (tmp_path / "m.onnx").exists()
+
+
+def test_eval_and_calibrate_of_an_onnx_file_say_what_they_read(tmp_path, capsys):
+    """Found (audit U3): eval called a valid ONNX file "a corrupt or truncated checkpoint", and calibrate
+    named its default --out instead."""
+    from tests.robustness.test_cli_errors import _stderr_line
+
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"\x08\x09 any ONNX bytes")
+    for argv in (["eval", str(onnx_file)], ["calibrate", str(onnx_file)]):
+        assert main(argv) == 2
+        assert f"{onnx_file}: an ONNX export; this command reads the PyTorch" in _stderr_line(capsys)

@@ -306,11 +306,11 @@ def calibrate_checkpoint(
             classes, or no item with a class label (``fit_calibration``).
     """
     ckpt = _checkpoint_of(checkpoint)
+    state = load_checkpoint(ckpt)  # first: an ONNX file is named as such, not by its default --out
     out = Path(out) if out else calibrated_path(ckpt)
     if out.suffix not in CHECKPOINT_SUFFIXES:
         raise ValueError(f"--out {out}: a checkpoint file name ends in {', '.join(CHECKPOINT_SUFFIXES)}")
     report_path = out.with_suffix(".json")
-    state = load_checkpoint(ckpt)
     model, own, classes = model_from_state(state, ckpt)
     held = {"root": data_root, "fmt": data_format, "split": split, "overrides": overrides}
     cfg = _held_out_config(own, classes, ckpt, held)

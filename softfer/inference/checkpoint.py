@@ -243,6 +243,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
+    if path.suffix.lower() == ".onnx":  # read as a torch file it was called corrupt (audit U3)
+        raise ValueError(
+            f"{path}: an ONNX export; this command reads the PyTorch or safetensors checkpoint it was "
+            "exported from (an ONNX file runs in `softfer predict` and softfer.Predictor)"
+        )
     if path.suffix == ".safetensors":
         state = _load_safetensors(path)
         check_entries(state, path)
