@@ -34,7 +34,10 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kw: Any) -> Iterator[
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write writes whole files: mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
+    shown = path = Path(path)
+    # the folder resolved first: "/x.csv/../y.csv" made a folder /x.csv before writing /y.csv (audit U9);
+    # the file's own name is not resolved, so a link there is replaced, not its target
+    path = path.parent.resolve() / path.name
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if mode == "w":
@@ -48,7 +51,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kw: Any) -> Iterator[
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.filename is None or Path(exc.filename) == tmp:  # name the file the user knows (disk full)
-            raise OSError(exc.errno, f"{exc.strerror or exc} while writing", str(path)) from exc
+            raise OSError(exc.errno, f"{exc.strerror or exc} while writing", str(shown)) from exc
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import torch
 from softfer.cli import main
 from softfer.inference.checkpoint import save_checkpoint
 from softfer.io import files
-from softfer.io.files import atomic_write
+from softfer.io.files import atomic_write, write_text_atomic
 
 
 def test_a_full_disk_leaves_the_old_file_and_names_the_destination(tmp_path):
@@ -93,3 +93,10 @@ def test_a_staged_folder_is_removed_when_its_block_fails_and_replaces_a_reused_p
             (tmp / "a.txt").write_text("a")
             raise RuntimeError("broke")
     assert [p.name for p in tmp_path.iterdir()] == ["data"]
+
+
+def test_a_dot_dot_in_the_path_creates_no_folder_on_the_way(tmp_path):
+    """Found (audit U9): `--out DIR/x.csv/../y.csv` made a folder x.csv before writing y.csv."""
+    write_text_atomic(tmp_path / "x.csv" / ".." / "y.csv", "written")
+    assert (tmp_path / "y.csv").read_text() == "written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["y.csv"]
