@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -49,13 +50,20 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kw: Any) -> Iterator[
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
         if exc.filename is None or Path(exc.filename) == tmp:  # name the file the user knows (disk full)
             raise OSError(exc.errno, f"{exc.strerror or exc} while writing", str(shown)) from exc
         raise
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
         raise
+
+
+def _remove_quietly(path: Path) -> None:
+    # a clean-up never replaces the error that called it: a name too long to create is too long to unlink
+    # (ENAMETOOLONG, not FileNotFoundError), which ended a whole `predict FOLDER` (found by audit)
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -12,6 +12,7 @@ media folder are never predicted as media.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mimetypes
 import os
@@ -244,7 +245,8 @@ def predict_media(
             # a failed file has no outputs: what this run wrote of it, or an earlier run's (--overwrite:
             # checked as replaceable above), would read as this run's result
             for path in paths:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a name too long to write is too long to unlink
+                    path.unlink(missing_ok=True)
             results.append(
                 {"media": str(f), "error": reason, "windows": [], "outputs": [], "note": predictor.note}
             )

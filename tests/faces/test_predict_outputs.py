@@ -153,3 +153,18 @@ def test_a_rerun_with_overwrite_leaves_no_page_of_the_earlier_run_beside_its_tab
     said = caplog.text
     assert "removed 2 earlier output(s) this run does not write" in said  # x.jpg.html, x.mp4.html
     assert "holds 1 earlier result(s) of media this run was not given" in said
+
+
+def test_a_file_whose_outputs_cannot_be_named_costs_only_itself(media, tmp_path):
+    """Found (audit): a media name too long for its outputs (over 255 bytes) raised again in the clean-up
+    (ENAMETOOLONG from unlink) and ended the folder's run: later files never predicted, no report."""
+    src = tmp_path / "media"
+    src.mkdir()
+    shutil.copy(media / "single_face.jpg", src / f"{'a' * 245}.jpg")
+    shutil.copy(media / "single_face.jpg", src / "zz.jpg")
+    out = tmp_path / "out"
+    results = predict_media(src, Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt")), out)
+    assert ["error" in r for r in results] == [True, False]
+    assert "too long" in results[0]["error"].lower() and (out / "zz.jpg.json").is_file()
+    report = json.loads((out / "predict_report.json").read_text())
+    assert report["predicted"] == 1 and len(report["failed"]) == 1
