@@ -236,9 +236,16 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         "--counts", action="store_true", help="parameters and FLOPs per clip (also shown with --verbose)"
     )
     ml.add_argument(
-        "--frames", type=int_range(1, 1024), default=8, help="frames per clip for --verbose (default 8)"
+        "--frames", type=int_range(1, 32), default=8, help="frames per clip for --verbose (default 8)"
     )
-    ml.add_argument("--size", type=PIXELS, default=224, help="input size for --verbose (default 224)")
+    # bounded so that one forward pass of the largest model fits in memory (1024 frames at 2048 px asked
+    # for 51 GB)
+    ml.add_argument(
+        "--size",
+        type=int_range(16, 448),
+        default=None,
+        help="input size for --verbose (default: each model's own input size)",
+    )
     ml.set_defaults(func=c.cmd_models_list)
     imp = msub.add_parser(
         "import-fer",

@@ -140,3 +140,21 @@ def test_hub_weights_follow_the_spec(tmp_path):
     for name in ("tsm_r18", "r18_gru", "r18_affect"):
         assert hub_weights(model_spec(name).pretrained_kind) is ResNet18_Weights.IMAGENET1K_V1
     assert ResNet18_Weights.IMAGENET1K_V1.url.endswith("/resnet18-f37072fd.pth")
+
+
+def test_models_list_counts_each_model_at_its_own_input_size_and_names_the_shape():
+    """Found (audit): every model was counted at 224 px, labelled "per image": the FER2013 CNN (64 px) at
+    12x its cost, VGG13 FER+ (48 px) at 22x."""
+    from rich.console import Console
+
+    from softfer.models import list_models
+    from softfer.models.registry import model_spec
+    from softfer.models.summary import describe_models
+
+    console = Console(width=400, record=True)
+    console.print(describe_models(verbose=True, frames=2))
+    lines = {line.split()[0]: line for line in console.export_text().splitlines() if line.strip()}
+    for name in list_models():
+        spec = model_spec(name)
+        shape = f"{spec.channels}x{spec.input_size}x{spec.input_size}"
+        assert (f"image ({shape})" if spec.input_kind == "image" else f"clip (2x{shape})") in lines[name]
