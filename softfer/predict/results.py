@@ -32,6 +32,25 @@ TIME_COLUMNS = frozenset(
 )
 
 
+def _checked_prefix(prefix: str | Path) -> Path:
+    """``prefix`` as a path, refused where the user meant something else (audit): a folder (``save("out/")``
+    wrote out.json beside it, not inside) or a file name with a suffix save adds (``save("x.json")`` wrote
+    x.json.json)."""
+    text = str(prefix)
+    path = Path(prefix)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        raise ValueError(
+            f"prefix {text!r} is a folder: save writes files named from the prefix, so give one inside it, "
+            f"e.g. {str(path / 'result')!r}"
+        )
+    if path.suffix.lower() in (".json", ".csv"):  # not .png: predict names a photo's outputs x.png.json
+        raise ValueError(
+            f"prefix {text!r}: save adds .json, _frames.csv, ... itself; give the name without "
+            f"{path.suffix}, e.g. {str(path.with_suffix(''))!r}"
+        )
+    return path
+
+
 @dataclass
 class Prediction:
     """The emotions of every face of one video or photo.
@@ -72,9 +91,10 @@ class Prediction:
 
         Raises:
             ValueError: an output is the media file or a folder, or exists without ``overwrite``, or
-                ``<prefix>.json`` exists and is no predict result (``overwrite`` does not replace it).
+                ``<prefix>.json`` exists and is no predict result (``overwrite`` does not replace it), or
+                ``prefix`` names a folder or ends in one of the suffixes written (``_checked_prefix``).
         """
-        prefix = Path(prefix)
+        prefix = _checked_prefix(prefix)
         paths = [prefix.with_name(prefix.name + tail) for tail in (".json", "_frames.csv", "_windows.csv")]
         paths.append(prefix.with_name(prefix.name + "_timeline.png"))
         paths.append(prefix.with_name(prefix.name + "_summary.csv"))

@@ -1,6 +1,7 @@
 """`softfer predict` on a folder: one set of outputs per media file, never overwritten silently."""
 
 import json
+import re
 import logging
 import shutil
 from pathlib import Path
@@ -168,3 +169,18 @@ def test_a_file_whose_outputs_cannot_be_named_costs_only_itself(media, tmp_path)
     assert "too long" in results[0]["error"].lower() and (out / "zz.jpg.json").is_file()
     report = json.loads((out / "predict_report.json").read_text())
     assert report["predicted"] == 1 and len(report["failed"]) == 1
+
+
+def test_save_refuses_a_folder_or_a_written_suffix_as_its_prefix(media, tmp_path):
+    """Found (audit): save("out/") wrote out.json beside the folder, save("x.json") wrote x.json.json."""
+    result = Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt")).predict(media / "single_face.jpg")
+    (tmp_path / "out").mkdir()
+    for prefix, said in [
+        (tmp_path / "out", "is a folder: save writes files named from the prefix"),
+        (f"{tmp_path / 'new'}/", "is a folder"),
+        (tmp_path / "x.json", "save adds .json, _frames.csv, ... itself"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(said)):
+            result.save(prefix)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "out"]
+    assert (tmp_path / "y.png.json") in result.save(tmp_path / "y.png")  # a photo's name: its outputs
