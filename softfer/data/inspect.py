@@ -4,6 +4,9 @@ Besides counts, the report checks what would silently change a result:
 
 - split overlap: a clip in a training split and in its paired evaluation split (``paired_splits``:
   ``train``/``test``, ``set_1_train``/``set_1_test``, within one fold), listed with the first ids;
+- FERV39k-Plus soft labels: the vote table given, or ``ferv39k_plus_votes.csv`` found in a FERV39k root
+  (``soft_labels_for``), is read as `train` reads ``data.soft_labels``, so its checks and the label-vs-vote
+  check below run on it;
 - labels against votes: per split, the share of items whose label is not a class with the most votes.
   Above ``LABEL_VOTE_THRESHOLD`` (10 %) the report warns loudly, naming the classes whose items mostly
   point elsewhere: a swapped column header in the annotation table shows up this way;
@@ -16,10 +19,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
+from softfer.data.formats.ferv39k import PLUS_VOTES_NAME
 from softfer.data.records import (
     ReadReport,
     Record,
@@ -51,8 +56,29 @@ class _Split:
         return f"fold {self.fold} {self.name}" if self.fold else self.name
 
 
+def soft_labels_for(fmt: str, root: str, given: str | None) -> tuple[str | None, list[str]]:
+    """The FERV39k-Plus vote table to read with a FERV39k copy, and a report line saying which: ``given``,
+    else ``ROOT/ferv39k_plus_votes.csv`` when it is there (inspect must check what `train` reads with
+    ``data.soft_labels``); None for other formats."""
+    if fmt != "ferv39k":
+        if given:
+            raise ValueError(f"soft labels {given}: only the ferv39k format reads a FERV39k-Plus vote table")
+        return None, []
+    if given:
+        return given, [f"soft labels (FERV39k-Plus): {given}"]
+    found = Path(root) / PLUS_VOTES_NAME
+    if found.is_file():
+        return str(found), [f"soft labels (FERV39k-Plus): {found}, found in the root and read"]
+    return None, [f"soft labels (FERV39k-Plus): none ({PLUS_VOTES_NAME} is not in the root)"]
+
+
 def _splits(
-    fmt: str, root: str, *, affectnet_stats: str | None = None, allow_outside_root: bool = False
+    fmt: str,
+    root: str,
+    *,
+    affectnet_stats: str | None = None,
+    allow_outside_root: bool = False,
+    soft_labels: str | None = None,
 ) -> list[_Split]:
     """Every fold and split the copy at ``root`` holds, read through ``FORMATS[fmt]``: leniently
     (``max_skip=1``), so inspect reports every problem instead of stopping at the first, without the
@@ -71,6 +97,7 @@ def _splits(
                 num_classes=len(entry.classes),
                 max_skip=1.0,
                 affectnet_stats=affectnet_stats,
+                soft_labels=soft_labels,
                 allow_raw_videos=True,
                 report=rep,
                 allow_outside_root=allow_outside_root,
@@ -228,10 +255,16 @@ def inspect_dataset(
     verify: bool = False,
     affectnet_stats: str | None = None,
     allow_outside_root: bool = False,
+    soft_labels: str | None = None,
 ) -> str:
     """The text report of :func:`run_inspection` (same arguments)."""
     return run_inspection(
-        fmt, root, verify=verify, affectnet_stats=affectnet_stats, allow_outside_root=allow_outside_root
+        fmt,
+        root,
+        verify=verify,
+        affectnet_stats=affectnet_stats,
+        allow_outside_root=allow_outside_root,
+        soft_labels=soft_labels,
     ).text
 
 
@@ -242,19 +275,28 @@ def run_inspection(
     verify: bool = False,
     affectnet_stats: str | None = None,
     allow_outside_root: bool = False,
+    soft_labels: str | None = None,
 ) -> Inspection:
     """Counts per split/fold/class, split overlap, labels against votes, vote ambiguity, missing and
     (``verify``) unreadable files.
 
     ``fmt`` is a name of ``FORMATS``; ``affectnet_stats`` is AffectNet's VA statistics file, which Aff-Wild's
     class labels are derived from (needed for ``affwild`` only); ``allow_outside_root`` accepts dataset
-    paths leading outside ``root`` (``data.allow_outside_root``).
+    paths leading outside ``root`` (``data.allow_outside_root``); ``soft_labels`` is a FERV39k-Plus vote
+    table (``data.soft_labels``; default: ``ferv39k_plus_votes.csv`` in a FERV39k root, ``soft_labels_for``).
     """
     classes = get_format(fmt).classes
-    lines = [f"{fmt} dataset at {root}"]
+    soft_labels, soft_lines = soft_labels_for(fmt, root, soft_labels)
+    lines = [f"{fmt} dataset at {root}", *soft_lines]
     all_records: dict[str, Record] = {}
     problems: list[str] = []
-    splits = _splits(fmt, root, affectnet_stats=affectnet_stats, allow_outside_root=allow_outside_root)
+    splits = _splits(
+        fmt,
+        root,
+        affectnet_stats=affectnet_stats,
+        allow_outside_root=allow_outside_root,
+        soft_labels=soft_labels,
+    )
     for s in splits:
         lines.append(_count_line(s.title, s.records, classes))
         if s.name == "all" and any(r.split for r in s.records):  # a manifest: its rows name their splits

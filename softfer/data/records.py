@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 class Record:
     """One clip or image with whatever labels its dataset provides.
 
-    ``frames`` is the per-clip frame index (sorted frame file names) built once when the dataset is read,
-    so items never glob the disk. ``soft`` is a probability vector (votes / total, or given
+    ``frames`` is the per-clip frame index (frame file names in ``frame_order``) built once when the
+    dataset is read, so items never glob the disk. ``soft`` is a probability vector (votes / total, or given
     probabilities); ``soft_is_votes`` says whether it is the annotators' distribution (evaluation scores
     the prediction against it only then: Aff-Wild's soft labels are derived from valence/arousal, not
     voted); ``label`` is the hard label (-1 when unknown); ``va`` is (valence, arousal) or None.
@@ -82,13 +82,20 @@ class ReadReport:
         return text
 
 
+# A face box may overshoot its image a little (AffectNet's do by a few px) and is clipped; one with less
+# than this share of its area inside is refused: a box in another unit or swapped columns, never the photo.
+MIN_BOX_INSIDE = 0.5
+
+
 def image_region(data: bytes, path: str | Path, box: tuple[int, int, int, int] | None) -> tuple[int, ...]:
     """(height, width, x0, y0, x1, y1) of a still image from its header: the part a face ``box`` (x, y, w,
-    h) covers, or the whole image without one. Training crops it and `data inspect --verify` checks it.
+    h) covers, clipped to the image, or the whole image without one. Training crops it and `data inspect
+    --verify` checks it.
 
     Raises:
-        MediaError: a header that does not read, or less than 2 px of the box inside the image (never the
-            whole photo instead: that would measure another input than the one listed).
+        MediaError: a header that does not read, less than 2 px of the box inside the image, or less than
+            ``MIN_BOX_INSIDE`` of the box's area inside it (never the whole photo instead: that would
+            measure another input than the one listed).
     """
     from softfer.io.images import image_size  # here: OpenCV's import (50 ms) is not the CLI parser's
 
@@ -97,10 +104,14 @@ def image_region(data: bytes, path: str | Path, box: tuple[int, int, int, int] |
         return height, width, 0, 0, width, height
     x, y, w, h = box
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    where = f"{path}: face box x={x} y={y} w={w} h={h} lies"
     if x1 - x0 < 2 or y1 - y0 < 2:
+        raise MediaError(f"{where} outside the {width}x{height} image (less than 2 px of it inside)")
+    inside = (x1 - x0) * (y1 - y0) / (w * h)  # w, h > 0 here: x1 - x0 >= 2 needs them
+    if inside < MIN_BOX_INSIDE:
         raise MediaError(
-            f"{path}: face box x={x} y={y} w={w} h={h} lies outside the {width}x{height} image "
-            "(less than 2 px of it inside)"
+            f"{where} mostly outside the {width}x{height} image ({inside:.1%} of its area inside, at least "
+            f"{MIN_BOX_INSIDE:.0%} must be): a box in another unit or swapped columns? Fix the annotation"
         )
     return height, width, x0, y0, x1, y1
 
@@ -114,8 +125,23 @@ def is_regular_file(path: str | Path) -> bool:
         return False
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def frame_order(name: str) -> tuple:
+    """Sort key of a frame file name: natural order, its runs of digits compared as numbers.
+
+    ``1.jpg, 2.jpg, ..., 10.jpg`` (ffmpeg's ``%d``) come in temporal order, not 1, 10, 11, ..., 2 as plain
+    text sorts them; zero-padded names (``00001.jpg``) keep their text order; names without digits are in
+    text order. Names whose numbers are equal (``1.jpg``, ``01.jpg``) fall back to their text.
+    """
+    parts = _DIGITS.split(name)  # text, number, text, ...: text at even, digits at odd positions
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
+
+
 def frame_index(folder: Path, special: list[str] | None = None) -> tuple[str, ...]:
-    """Sorted image file names of a frame folder (empty if the folder is missing).
+    """Image file names of a frame folder in temporal order (``frame_order``; empty if the folder is
+    missing).
 
     Only regular files (or links to them) count: opening a FIFO named like a frame would block the loader
     forever. The names of such special files are appended to ``special`` when it is given.
@@ -132,7 +158,7 @@ def frame_index(folder: Path, special: list[str] | None = None) -> tuple[str, ..
                     special.append(entry.name)
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return ()
-    return tuple(sorted(names))
+    return tuple(sorted(names, key=frame_order))
 
 
 def _has_media(r: Record, report: ReadReport) -> bool:
@@ -218,6 +244,13 @@ def records_media_kind(records: Sequence[Record], *, source: str = "records") ->
         f"{source}: mixes {len(images)} still images (e.g. {images[0].path}) with {len(clips)} clips "
         f"(e.g. {clips[0].path}); one dataset must list images only or clips only"
     )
+
+
+def add_notes(report: ReadReport, lines: Sequence[str], source: str) -> None:
+    """Append problems that cost no record to ``report.notes`` and log them (the first 20)."""
+    report.notes.extend(lines)
+    for line in lines[:20]:
+        log.warning("%s: %s", source, line)
 
 
 def check_skips(report: ReadReport, max_skip: float, source: str) -> None:

@@ -27,8 +27,16 @@ from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import ReadReport, Record, attach_frames, check_disjoint, check_unique, path_key
-from softfer.io.files import VIDEO_SUFFIXES
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    add_notes,
+    attach_frames,
+    check_disjoint,
+    check_unique,
+    path_key,
+)
+from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.tables import CLASS_SYNONYMS
 
 AFEW_FOLDERS = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
@@ -84,6 +92,27 @@ def _clip_entries(class_dir: Path) -> list[Path]:
     ]
 
 
+def unread_entries(root: Path, base: Path, found: list[Path]) -> list[str]:
+    """Notes on media no clip holds, which reading would otherwise lose without a word: image files lying
+    directly in a class folder (a clip's frames moved up a level) and, in a copy with split folders, class
+    folders beside them (clips of no split)."""
+    lines = []
+    for class_dir in found:
+        loose = [e.name for e in sorted(class_dir.iterdir()) if e.suffix.lower() in IMAGE_SUFFIXES]
+        if loose:
+            lines.append(
+                f"{class_dir}: {len(loose)} image file(s) directly in the class folder are in no clip folder "
+                f"and not read (first: {loose[0]}); move each clip's frames into a folder of its own"
+            )
+    if base != root:
+        for d in _class_dirs(root):
+            lines.append(
+                f"{d}: a class folder beside the split folders belongs to no split and is not read; move its "
+                "clips into a split folder"
+            )
+    return lines
+
+
 def _refuse_unknown_folders(base: Path, found: list[Path]) -> None:
     """Raise for a folder beside the class folders that names no class (a misspelt ``Angyr/``): its clips
     would otherwise be lost without a word. Hidden folders (unfinished preprocess output) are ignored."""
@@ -123,6 +152,9 @@ def read_afew(
 
     Labels are in DFEW_CLASSES order. ``Record.is_video_file`` marks raw videos (see the module docstring).
 
+    Image files directly in a class folder, and class folders beside the split folders, are read by no
+    clip: they are noted in ``report.notes`` and logged (``unread_entries``; ``data inspect`` lists them).
+
     Raises:
         ValueError: also for a folder beside the class folders that names no class (e.g. ``Angyr``), and
             with ``check_overlap`` for a clip of Train that is a clip of Val too (a link to it).
@@ -135,6 +167,8 @@ def read_afew(
         hint = f"; it holds split folders ({', '.join(splits)}): pass one as the split" if splits else ""
         raise ValueError(f"{base}: no AFEW class folders ({', '.join(AFEW_FOLDERS)}){hint}")
     _refuse_unknown_folders(base, found)
+    report = report if report is not None else ReadReport()
+    add_notes(report, unread_entries(root, base, found), str(base))
     records = []
     for class_dir in found:
         label = DFEW_CLASSES.index(CLASS_SYNONYMS[class_dir.name.lower()])

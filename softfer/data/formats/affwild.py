@@ -3,7 +3,10 @@
 Layout::
 
     ROOT/annotations/{valence,arousal}/<video>.txt      (one value per frame)
-    ROOT/frames/<video>/<frame>.jpg                      (sorted; one image per annotated frame)
+    ROOT/frames/<video>/<frame>.jpg                      (one image per annotated frame)
+
+Frame i of a video (in ``frame_order``: ``1.jpg ... 10.jpg`` by number, as ffmpeg's ``%d`` writes them,
+or zero-padded names) takes line i of its annotation files.
 
 Categorical labels are derived from VA with the GMM statistics given (dual-domain paper, section 4.1):
 AffectNet's, fitted by ``softfer labels va --save-stats`` (``read_affect_stats``); statistics whose

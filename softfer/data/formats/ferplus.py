@@ -5,7 +5,8 @@ Two layouts of one data set are read (docs/DATASETS.md):
 - **As distributed**: ``ROOT/fer2013new.csv`` (FER+: ``Usage, Image name, neutral, happiness, surprise,
   sadness, anger, disgust, fear, contempt, unknown, NF``) beside FER2013's ``fer2013.csv`` (``emotion,
   pixels, Usage``; also found as ``ROOT/fer2013/fer2013.csv``, where Kaggle's archive unpacks it). The rows
-  of the two files are one face each, in the same order; their ``Usage`` columns must agree row by row.
+  of the two files are one face each, in the same order; their ``Usage`` columns must agree row by row, and
+  an image name must be FER+'s name of its row (``fer0000011.png`` for data row 11, counted from 0).
 - **The FER+ repository's folders**: ``ROOT/FER2013Train``, ``FER2013Valid``, ``FER2013Test`` (or under
   ``ROOT/data/``, as in a clone of the repository), each holding the PNGs its
   ``generate_training_data.py`` writes and a ``label.csv`` without header: ``image name, votes x 10`` (the
@@ -175,6 +176,19 @@ def _check_folder_overlap(base: Path, split: str, rows: _Rows) -> None:
 # --- layout (a): fer2013.csv + fer2013new.csv ------------------------------------------------------------
 
 
+def _check_row_name(name: str, i: int, where: str, fer_path: Path) -> None:
+    """Refuse a named row of fer2013new.csv paired with another face than its name says: FER+ names the
+    face of FER2013's data row i (0-based) ``fer{i:07d}.png``, and the rows are paired by position, so a
+    reordered file (a spreadsheet sort within one Usage block) would give every face another's votes."""
+    want = f"fer{i:07d}.png"
+    if name and name != want:
+        raise ValueError(
+            f"{where}: image name {name!r} is paired by position with line {i + 2} of {fer_path.name}, "
+            f"whose face (row {i}, counted from 0) FER+ names {want!r}: the files are not aligned (restore "
+            "fer2013new.csv's order, or use the fer2013.csv FER+ was made from)"
+        )
+
+
 def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
     """The faces of ``split`` from fer2013new.csv, their pixels from fer2013.csv (as cached PNGs)."""
     new_path = root / "fer2013new.csv"
@@ -203,6 +217,7 @@ def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
                 f"{where}: Usage {ours!r}, but row {i + 1} of {fer_path.name} says {usage[i]!r}: the two "
                 "files are not aligned row by row (use the fer2013.csv FER+ was made from)"
             )
+        _check_row_name(names[i], i, where, fer_path)
         if USAGE[ours] != split:
             continue
         if not names[i]:

@@ -8,6 +8,7 @@ Layout::
 
 The label is a class name or an index in FERV39k's order (Angry, Disgust, Fear, Happy, Neutral, Sad,
 Surprise); softfer maps it to DFEW_CLASSES order so models trained on either dataset share one head.
+A label that contradicts the class folder of its clip path (``Action/Fear/0001 Happy``) is refused.
 An optional soft-label file (FERV39k-Plus; CSV or XLSX: a clip column + one column per class, counts or
 probabilities) adds soft labels, joined by clip path (``clip_key``: backslashes and surrounding slashes do
 not matter). Splits: ``FERV39K_SPLITS``.
@@ -44,6 +45,8 @@ from softfer.io.tables import (
 FERV39K_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FERV39K_SPLITS = ("train", "test")
 SOFT_KEY_COLUMNS = ("clip", "path", "video_name", "id")
+# The FERV39k-Plus vote table's name in a FERV39k root (as `synth` writes it and the MIDAS configs name it).
+PLUS_VOTES_NAME = "ferv39k_plus_votes.csv"
 
 
 def to_dfew_label(token: str, where: str, order: tuple[str, ...] = FERV39K_CLASSES) -> int:
@@ -68,6 +71,23 @@ def clip_key(text: str) -> str:
     parts = [p for p in text.strip().replace("\\", "/").split("/") if p not in ("", ".")]
     # ``a/../a/0001`` is ``a/0001``: one clip, one key (a clip listed twice is refused as a duplicate)
     return posixpath.normpath("/".join(parts)) if parts else ""
+
+
+def folder_label(clip: str, label: int, where: str) -> int:
+    """``label`` (DFEW order), refused when it contradicts the class folder of its own clip path.
+
+    FERV39k keeps each clip in ``Scene/<Class>/NNNN``: a list row whose label names another class (a
+    damaged or shifted list, another list's labels pasted in) would train or score the clip as another
+    class. A path whose folder names no class is not checked.
+    """
+    parts = clip.split("/")
+    folder = CLASS_SYNONYMS.get(parts[-2].lower()) if len(parts) >= 2 else None
+    if folder in DFEW_CLASSES and DFEW_CLASSES.index(folder) != label:
+        raise ValueError(
+            f"{where}: clip {clip!r} lies in the {parts[-2]!r} class folder but is labelled "
+            f"{DFEW_CLASSES[label]!r}: the list does not match its clips; fix the list (or the folder)"
+        )
+    return label
 
 
 def read_soft_labels(path: str | Path) -> dict[str, np.ndarray]:
@@ -155,7 +175,9 @@ def read_ferv39k(
     records = []
     for clip, row, where in zip(ids, rows, where_rows, strict=True):
         folder = dataset_path(frames, clip, root=root, where=where, allow_outside_root=allow_outside_root)
-        rec = Record(id=clip, path=folder, label=to_dfew_label(row[1], where), split=split)
+        rec = Record(
+            id=clip, path=folder, label=folder_label(clip, to_dfew_label(row[1], where), where), split=split
+        )
         if soft is not None:
             rec.soft = soft[clip]
         records.append(rec)

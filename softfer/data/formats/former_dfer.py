@@ -5,7 +5,8 @@ Labels are 0-based in DFEW order unless ``one_based``; frame_dir is relative to 
 and any leading outside that folder, are refused unless ``data.allow_outside_root: true``. As a format,
 ROOT is a folder of lists, one per split (``ROOT/<split>.txt``), or one list file read whole
 (``split=None``, as ``data inspect`` does). Paired lists (``train``/``test``, ``set_1_train``/``set_1_test``)
-must share no frame folder.
+must share no frame folder. ``num_frames`` must be at least 1; a count that differs from the frames in its
+folder is noted in the read report (softfer samples the folder's own frames; ``data inspect`` lists them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import (
     ReadReport,
     Record,
+    add_notes,
     attach_frames,
     check_disjoint,
     check_label,
@@ -70,13 +72,35 @@ def read_former_dfer_list(
     table, keys = _list_rows(path, base)
     if check_overlap:
         check_lists_disjoint(path, keys, base)
-    records = []
+    records, listed = [], {}
     for row, where in zip(table.rows, table.where, strict=True):
-        parse_int(row[1], where, "num_frames")
+        listed[row[0]] = (_frame_count(row[1], where), where)
         label = check_label(parse_int(row[2], where), num_classes, where, one_based=one_based)
         folder = dataset_path(base, row[0], root=base, where=where, allow_outside_root=allow_outside_root)
         records.append(Record(id=row[0], path=folder, label=label, split=path.stem))
-    return attach_frames(records, max_skip=max_skip, report=report, source=str(path))
+    report = report if report is not None else ReadReport()
+    kept = attach_frames(records, max_skip=max_skip, report=report, source=str(path))
+    add_notes(report, frame_count_notes(kept, listed), str(path))
+    return kept
+
+
+def _frame_count(text: str, where: str) -> int:
+    count = parse_int(text, where, "num_frames")
+    if count < 1:
+        raise ValueError(f"{where}: num_frames {count} is not a frame count (at least 1)")
+    return count
+
+
+def frame_count_notes(records: list[Record], listed: dict[str, tuple[int, str]]) -> list[str]:
+    """One note per clip whose listed ``num_frames`` differs from its folder's frames: a list written for
+    another extraction (16-frame clips against full-length ones, another frame rate). softfer samples the
+    folder's own frames, so nothing is read wrong, but the list does not describe these folders."""
+    notes = []
+    for r in records:
+        count, where = listed[r.id]
+        if r.frames and count != len(r.frames):
+            notes.append(f"{where}: {r.id} lists {count} frames but its folder holds {len(r.frames)}")
+    return notes
 
 
 def list_file(root: str | Path, split: str | None) -> Path:
