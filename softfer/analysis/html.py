@@ -8,7 +8,6 @@ package versions and the machine (``environment.json``, written when the run sta
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from softfer.analysis.html_checks import check_summary, fold_metrics, page_figures
 from softfer.config import load_config
 from softfer.config.identity import check_own_config
 from softfer.engine.evaluate import read_metrics, summary_scalars
@@ -118,8 +118,10 @@ def _render(template: str, **context: Any) -> str:
     return TEMPLATES.get_template(template).render(**context)
 
 
-def _figures(paths: Iterable[Path]) -> list[dict[str, str]]:
-    return [{"name": p.stem, "data": base64.b64encode(p.read_bytes()).decode("ascii")} for p in paths]
+def _figures(root: Path, folder: Path) -> list[dict[str, str]]:
+    """The figures (``*.png``) of ``folder``, each embedded or noted as left out: only PNG files that lie
+    inside ``root``, the folder of the page, links followed (``html_checks.page_figures``)."""
+    return page_figures(root, sorted(folder.glob("*.png")))
 
 
 def _text_file(path: Path) -> str | None:
@@ -203,7 +205,7 @@ def run_page(run_dir: Path) -> tuple[str, str]:
         "run.html.j2",
         **_run_metrics(m),
         left_out=_left_out(m),
-        figures=_figures(sorted(run_dir.glob("*.png"))),
+        figures=_figures(run_dir, run_dir),
         config=_checked_config(run_dir, m),
         provenance=provenance_table(run_dir),
     )
@@ -223,20 +225,11 @@ def _checked_config(run_dir: Path, m: dict[str, Any]) -> str | None:
     return text
 
 
-def _fold_metrics(cv_dir: Path, fold: int) -> dict[str, Any]:
-    """FOLD's metrics.json, refused when its fingerprint says another fold made it (a file copied in)."""
-    path = cv_dir / f"fold_{fold}" / "metrics.json"
-    m = read_metrics(path)
-    made = ((m.get("fingerprint") or {}).get("run") or {}).get("data.fold")
-    if isinstance(made, int) and made != fold:  # a fingerprint as softfer writes it names its fold
-        raise ValueError(
-            f"{path}: made by a run of fold {made}, not fold {fold}; run the cross-validation again"
-        )
-    return m
-
-
 def cv_page(cv_dir: Path) -> tuple[str, str]:
-    """(title, body) of a cross-validation's report: the summary, every fold, the folds' figures."""
+    """(title, body) of a cross-validation's report: the summary, every fold, the folds' figures.
+
+    summary.json is shown only when its numbers are those of the folds' own metrics.json, within each
+    metric's range (``html_checks.check_summary``)."""
     source = cv_dir / "summary.json"
     summary = json.loads(source.read_text())
     folds = summary["folds"]
@@ -252,7 +245,8 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
         for k, v in summary["metrics"].items()
     ]
     # flattened as the summary was, so that its clear / ambiguous columns find their per-fold values
-    per_fold = {k: summary_scalars(_fold_metrics(cv_dir, k)) for k in folds}
+    per_fold = {k: summary_scalars(fold_metrics(cv_dir, k)) for k in folds}
+    check_summary(source, summary, per_fold)
     keys = [k for k in RUN_PAGE_KEYS if k in summary["metrics"]]
     body = _render(
         "cv.html.j2",
@@ -262,7 +256,7 @@ def cv_page(cv_dir: Path) -> tuple[str, str]:
         every_fold=Table(
             ["fold", *keys], [[f"fold {k}", *(_num(per_fold[k].get(x)) for x in keys)] for k in folds]
         ),
-        fold_figures=[(k, _figures(sorted((cv_dir / f"fold_{k}").glob("*.png")))) for k in folds],
+        fold_figures=[(k, _figures(cv_dir, cv_dir / f"fold_{k}")) for k in folds],
         config=_text_file(cv_dir / "config.yaml"),
         provenance=provenance_table(cv_dir / f"fold_{folds[0]}"),
     )
@@ -352,7 +346,9 @@ def compare_page(cmp_dir: Path) -> tuple[str, str]:
         pairs=_pairs(s, shown, source),
         verdicts=s["verdicts"],
         recall=_recall_table(s.get("per_class_recall") or {}),
-        figures=_figures([cmp_dir / "comparison.png"] if (cmp_dir / "comparison.png").is_file() else []),
+        figures=page_figures(
+            cmp_dir, [p for p in [cmp_dir / "comparison.png"] if p.is_symlink() or p.exists()]
+        ),
         runs=_every_run(s, cmp_dir, shown),
         config_files=[(name, _config_text(cmp_dir, name, first[name])) for name in s["configs"]],
         provenance=provenance_table(first[s["configs"][0]]) if first[s["configs"][0]] else None,

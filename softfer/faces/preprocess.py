@@ -20,10 +20,18 @@ import numpy as np
 
 from softfer.faces.align import align_face
 from softfer.faces.detect import FaceDetector
+from softfer.faces.predict_outputs import is_own_output
+from softfer.faces.preprocess_manifest import (
+    MANIFEST_COLUMNS,
+    dfew_numbers,
+    earlier_clips,
+    earlier_rows,
+    frames_only,
+    kept_rows,
+)
 from softfer.faces.track import FaceTrack, track_main_face
 from softfer.io.console import progress
 from softfer.io.files import (
-    IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     atomic_write,
     remove_stale_staging,
@@ -82,7 +90,12 @@ def check_video(path: Path) -> None:
 
 
 def list_videos(src: Path) -> list[Path]:
-    """The video files of a folder (sorted), or the file itself."""
+    """The video files of a folder (sorted), or the file itself.
+
+    In a folder, `predict`'s annotated copies (``NAME_annotated.mp4`` beside that run's ``NAME.json``,
+    ``is_own_output``: the rule predict's own listing uses) are skipped and the skip is logged: their
+    pixels hold predict's boxes and emotion text, and aligned they would be a second, drawn-over clip.
+    """
     if src.is_file():
         if src.suffix.lower() not in VIDEO_SUFFIXES:
             raise ValueError(
@@ -94,6 +107,10 @@ def list_videos(src: Path) -> list[Path]:
     if not src.is_dir():
         raise ValueError(f"{src}: no such file or folder")
     videos = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    own = [p for p in videos if is_own_output(p)]
+    if own:
+        log.info("%s: %d file(s) skipped as predict's own outputs (first: %s)", src, len(own), own[0])
+        videos = [p for p in videos if p not in own]
     if not videos:
         raise ValueError(f"{src}: no video files ({', '.join(VIDEO_SUFFIXES)})")
     return videos
@@ -115,21 +132,30 @@ def _check_out_folder(out: Path) -> None:
 LAYOUTS = ("dfew", "folders", "mirror")
 
 
-def clip_names(src: Path, videos: list[Path], layout: str) -> list[str]:
+def clip_names(
+    src: Path, videos: list[Path], layout: str, numbers: tuple[dict[Path, int], int] | None = None
+) -> list[str]:
     """The clip folder of each video below the frames root: unique and safe, in the order of ``videos``.
 
-    "dfew" numbers the clips (00001, 00002, ...). "folders" flattens the video's path below ``src``
-    without its suffix (``a/b/x.mp4`` -> ``a__b__x``); "mirror" keeps the folders (``a/b/x``). Every part
-    is restricted to letters, digits and ``._-`` (others become ``_``), never starts with a dot and is
-    never empty, so a name cannot reach outside the frames root. Names that still coincide (``x.mp4`` and
-    ``x.avi``, or names equal once sanitised, or equal but for case) get ``-2``, ``-3``, ... in order, as
-    does a mirror clip whose folder would hold another clip (``a/b.mp4`` beside ``a/b/x.mp4``).
+    "dfew" numbers the clips (00001, 00002, ...): a video that ``numbers`` (resolved video -> number, the
+    highest number used; an earlier run's manifest, ``dfew_numbers``) lists keeps its number, and the
+    others are numbered after the highest, so a clip number never passes to another video. "folders"
+    flattens the video's path below ``src`` without its suffix (``a/b/x.mp4`` -> ``a__b__x``); "mirror"
+    keeps the folders (``a/b/x``). Every part is restricted to letters, digits and ``._-`` (others become
+    ``_``), never starts with a dot and is never empty, so a name cannot reach outside the frames root.
+    Names that still coincide (``x.mp4`` and ``x.avi``, or names equal once sanitised, or equal but for
+    case) get ``-2``, ``-3``, ... in order, as does a mirror clip whose folder would hold another clip
+    (``a/b.mp4`` beside ``a/b/x.mp4``).
     """
     names: list[str] = []
     used: set[str] = set()
     holding: set[str] = set()  # the folders that hold a clip folder
-    for n, video in enumerate(videos, start=1):
+    known, last = numbers or ({}, 0)
+    for video in videos:
         if layout == "dfew":
+            n = known.get(video.resolve())
+            if n is None:
+                n = last = last + 1
             base = f"{n:05d}"
         else:
             rel = Path(video.name) if video == src else video.relative_to(src)
@@ -154,45 +180,19 @@ def _inside(root: Path, target: Path) -> Path:
     return target
 
 
-def _frames_only(folder: Path) -> bool:
-    # an earlier clip: a real folder holding image files only (what --overwrite may replace)
-    return (
-        folder.is_dir()
-        and not folder.is_symlink()
-        and all(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
-    )
-
-
-MANIFEST_COLUMNS = ["path", "id", "source", "frames", "aligned_frames", "note"]
-
-
-def _earlier_clips(out: Path) -> set[Path]:
-    """The clip folders (resolved) that the manifest of an earlier preprocess into ``out`` lists: what
-    preprocess can show it wrote there; none without a manifest of preprocess's own columns."""
-    try:
-        with (out / "manifest.csv").open(newline="") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames != MANIFEST_COLUMNS:
-                return set()
-            return {(out / row["path"]).resolve() for row in reader if row.get("path")}
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return set()
-
-
-def _check_clip_folders(finals: list[Path], overwrite: bool, out: Path) -> None:
+def _check_clip_folders(finals: list[Path], overwrite: bool, out: Path, ours: set[Path]) -> None:
     """With ``overwrite``, an existing clip folder is replaced only when it holds frames and nothing else
     and OUT/manifest.csv lists it as a clip preprocess wrote: preprocess never removes a folder it did not
     make (e.g. a user's folder of photos with a clip's name)."""
     if not overwrite:
         return  # existing ones were refused by check_outputs
     existing = [f for f in finals if f.exists() or f.is_symlink()]
-    other = [f for f in existing if not _frames_only(f)]
+    other = [f for f in existing if not frames_only(f)]
     if other:
         raise ValueError(
             f"{other[0]} exists and is not a folder of frames ({len(other)} such): preprocess replaces "
             "earlier clips only; move it away or choose another OUT"
         )
-    ours = _earlier_clips(out)
     foreign = [f for f in existing if f.resolve() not in ours]
     if foreign:
         raise ValueError(
@@ -224,7 +224,7 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
             if not ok:
                 raise ValueError(f"{video}: frame {i} could not be encoded as JPEG")
             (tmp / name).write_bytes(jpeg.tobytes())
-        if _frames_only(final):
+        if frames_only(final):
             shutil.rmtree(final)
         tmp.rename(final)
     dropped = f"{track.counts()['missing']} frames without a face dropped"
@@ -241,7 +241,9 @@ def preprocess_videos(
 ) -> dict:
     """Align the main face of every video; returns the report (also written to OUT/preprocess_report.json).
 
-    Layouts: "dfew" (OUT/Clip/clip_SxS/00001/00001_00001.jpg, numbered in sorted order), "folders"
+    Layouts: "dfew" (OUT/Clip/clip_SxS/00001/00001_00001.jpg, numbered in sorted order; a rerun into
+    the same OUT keeps every video's number from OUT/manifest.csv and numbers new videos after the
+    highest, ``clip_names``), "folders"
     (OUT/frames/<path below SRC flattened, a__b__x>/000001.jpg), "mirror" (OUT/<path of the video below
     SRC, without its suffix>/000001.jpg: keeps a dataset's own folder structure, e.g. AFEW's
     Val/Angry/<clip>/). Names are made safe and unique (``clip_names``); the manifest's ``source`` column
@@ -249,7 +251,8 @@ def preprocess_videos(
 
     Before any video is read, every output is checked (``softfer.io.outputs``): nothing is written inside
     ``src``; an existing clip folder, manifest or report is refused without ``overwrite``, and with it only
-    a folder of frames that OUT/manifest.csv lists (a clip of an earlier preprocess) is replaced. A still
+    a folder of frames that OUT/manifest.csv lists (a clip of an earlier preprocess) is replaced; the
+    earlier clips not written again stay and keep their manifest rows (``kept_rows``). A still
     image named as a video is refused (given alone: ``check_video``; in a folder: the video reader).
     """
     opts = options or FaceOptions()
@@ -262,11 +265,14 @@ def preprocess_videos(
     frames_root = {"dfew": out / "Clip" / f"clip_{opts.size}x{opts.size}", "folders": out / "frames"}.get(
         layout, out
     )
-    names = clip_names(src, videos, layout)
+    # without --overwrite an earlier manifest is refused below; with it, its clips keep their numbers
+    earlier = earlier_rows(out) if overwrite else []
+    numbers = dfew_numbers(out, earlier) if layout == "dfew" else None
+    names = clip_names(src, videos, layout, numbers)
     finals = [_inside(frames_root, frames_root / n) for n in names]
     summary = [out / "manifest.csv", out / "preprocess_report.json"]
     check_outputs([*finals, *summary], inputs=[src], overwrite=overwrite, what="OUT")
-    _check_clip_folders(finals, overwrite, out)
+    _check_clip_folders(finals, overwrite, out, earlier_clips(out, earlier))
     detector = opts.detector()
     frames_root.mkdir(parents=True, exist_ok=True)
     by_parent: dict[Path, list[str]] = {}
@@ -289,10 +295,14 @@ def preprocess_videos(
             rows.append([clip_id, str(video), 0, 0, f"failed: {reason}"])
         if rows[-1][4] == "no face":
             report["no_face"].append(str(video))
+    written = [[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0]
+    kept = kept_rows(out, earlier, {(out / r[0]).resolve() for r in written})
+    report["earlier_clips_kept"] = len(kept)
     with atomic_write(out / "manifest.csv", newline="") as f:
         w = csv.writer(f)
         w.writerow(MANIFEST_COLUMNS)
-        w.writerows([[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0])
+        # in the order of the clip folders (dfew: by number, also when kept and new clips interleave)
+        w.writerows(sorted(written + [[r[c] for c in MANIFEST_COLUMNS] for r in kept], key=lambda r: r[0]))
     report["clips_written"] = sum(r[3] > 0 for r in rows)
     report["frames_total"] = sum(r[2] for r in rows)
     report["frames_with_face"] = sum(r[3] for r in rows)

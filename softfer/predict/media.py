@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from softfer.faces.predict_outputs import is_own_output  # one rule, preprocess's too
 from softfer.io.console import progress
 from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
@@ -31,17 +32,6 @@ log = logging.getLogger(__name__)
 
 REPORT = "predict_report.json"  # a folder's run: what failed and what was skipped
 TAILS = (".json", "_frames.csv", "_windows.csv", "_timeline.png", "_summary.csv")
-# The outputs with a picture or video suffix, which a folder's listing would take for media.
-MEDIA_TAILS = ("_timeline.png", "_annotated.jpg", "_annotated.mp4")
-
-
-def is_own_output(path: Path) -> bool:
-    """Whether ``path`` is a picture or video `predict` wrote: ``NAME`` + one of ``MEDIA_TAILS``, with that
-    run's ``NAME.json`` beside it (a user's own ``x_timeline.png`` without ``x.json`` is media)."""
-    for tail in MEDIA_TAILS:
-        if path.name.endswith(tail) and len(path.name) > len(tail):
-            return path.with_name(path.name[: -len(tail)] + ".json").is_file()
-    return False
 
 
 def output_paths(out: Path, name: Path, *, annotate: bool = False, html: bool = False) -> list[Path]:

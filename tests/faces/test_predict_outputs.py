@@ -1,8 +1,8 @@
 """`softfer predict` on a folder: one set of outputs per media file, never overwritten silently."""
 
 import json
-import re
 import logging
+import re
 import shutil
 from pathlib import Path
 
