@@ -293,6 +293,7 @@ def cmd_data_inspect(a: argparse.Namespace) -> int | None:
         verify=a.verify,
         affectnet_stats=a.affectnet_stats,
         allow_outside_root=a.allow_outside_root,
+        soft_labels=a.soft_labels,
     )
     print(found.text)
     return 1 if found.problems else None  # a script can stop on a dataset with problems

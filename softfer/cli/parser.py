@@ -210,6 +210,11 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         action="store_true",
         help="accept dataset paths outside ROOT (as data.allow_outside_root: true)",
     )
+    di.add_argument(
+        "--soft-labels",
+        help="a vote table read beside the data (as data.soft_labels; ferv39k: ROOT/ferv39k_plus_votes.csv "
+        "when it is there)",
+    )
     di.set_defaults(func=c.cmd_data_inspect)
 
     pre = sub.add_parser(

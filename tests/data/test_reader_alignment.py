@@ -226,3 +226,18 @@ def test_a_face_box_mostly_outside_its_image_is_refused_never_the_whole_photo(bo
 )
 def test_a_face_box_mostly_inside_its_image_is_clipped(box, region):
     assert image_region(_png(), "x.png", box) == (48, 48, *region)
+
+
+def test_data_inspect_takes_the_soft_labels_train_reads(tmp_path, capsys):
+    """`data inspect ferv39k ROOT --soft-labels FILE` checks the table a config's data.soft_labels names."""
+    from softfer.cli import main
+
+    swapped = [{"Happy": "Neutral", "Neutral": "Happy"}.get(h, h) for h in PLUS_HEADER]
+    _ferv39k_plus(tmp_path, swapped)
+    votes = tmp_path.parent / f"{tmp_path.name}_votes.csv"
+    (tmp_path / PLUS_VOTES_NAME).rename(votes)
+    assert main(["data", "inspect", "ferv39k", str(tmp_path), "--soft-labels", str(votes)]) == 1
+    out = capsys.readouterr().out
+    assert f"soft labels (FERV39k-Plus): {votes}" in out and "not their votes' argmax" in out
+    assert main(["data", "inspect", "dfew", str(tmp_path), "--soft-labels", str(votes)]) == 2
+    assert "only the ferv39k format reads a FERV39k-Plus vote table" in capsys.readouterr().err
