@@ -4,7 +4,8 @@ What cannot be honoured fails here, before the run folder is touched: an unreada
 checkpoint of another run (settings, model or state that differ: ``engine.resume.check_resumable``), a
 run folder that already holds a run, a global batch that does not split over the processes or exceeds
 the training set, a mixing that cannot mix, a model whose input kind does not match the data, a VA loss
-without a VA head.
+without a VA head, a test set holding items the run trains on (``engine.data.check_test_not_trained_on``:
+`eval`'s rule, so that the run's own test score is never one on its training items).
 
 Then the run folder is prepared: temporaries of interrupted writes removed, a replaced earlier run's files
 removed (a new run with ``overwrite``: ``engine.outputs.remove_earlier_run``; a resume removes none),
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from softfer.config import ExperimentConfig, dump_config
 from softfer.data.datasets import collate_items
-from softfer.engine.data import DataBundle, build_data, config_inputs, trained_on
+from softfer.engine.data import DataBundle, build_data, check_test_not_trained_on, config_inputs, trained_on
 from softfer.engine.environment import environment
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
@@ -129,6 +130,7 @@ def build_training(
     run_dir, stale = _run_dir(cfg, resume, overwrite)
     seed_everything(cfg.run.seed, cfg.run.deterministic)
     data = data or build_data(cfg)
+    check_test_not_trained_on(data, cfg)  # on the test items as scored (a smoke run's first few)
     if saved is not None:
         check_resumable_data(saved, cfg, str(resume), data.fingerprint)
     per_rank, steps_per_epoch = _batches(cfg, data, world)

@@ -12,7 +12,7 @@ import numpy as np
 
 from softfer.config import DataConfig, ExperimentConfig
 from softfer.data.datasets import ClipDataset, ImageDataset
-from softfer.data.fingerprint import data_fingerprint, training_items
+from softfer.data.fingerprint import data_fingerprint, items_trained_on, training_items
 from softfer.data.formats import ReadRequest, get_format
 from softfer.data.inspect import label_vote_check
 from softfer.data.provenance import is_synthetic
@@ -151,6 +151,7 @@ def reading_record(report: ReadReport, source: str, *, shown: int = 20) -> dict[
 INTEGRITY_CHECKS = (
     "media present (reader, within data.max_skip)",
     "training and evaluation splits share no item (reader)",
+    "no test item is an item trained on (same resolved path, or same format, id and labels)",
     "labels vs vote argmax (a loud warning above 10%: swapped vote columns)",
     "JPEG damage reported by libjpeg while decoding (an unreadable item under data.max_skip)",
 )
@@ -308,6 +309,45 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
         trained = [as_read.get((r.id, str(r.path)), r) for r in train.records]
         bundle.training_items = training_items(d.format, trained)
     return bundle
+
+
+def scored_fitted_items(where: str, found: list[str], total: int, fitted: str, advice: str) -> str:
+    """The refusal of a test score on items a model was fitted on, in train's and eval's words: "WHERE:
+    N of the M test items are items FITTED (first: ...), so its score on them is no test score; ADVICE"."""
+    first = ", ".join(found[:5])
+    return (
+        f"{where}: {len(found)} of the {total} test items are items {fitted} (first: {first}), so its "
+        f"score on them is no test score; {advice}"
+    )
+
+
+def check_test_not_trained_on(data: DataBundle, cfg: ExperimentConfig) -> None:
+    """Refuse a run whose test items include items it trains on, by the rule `eval` applies to a trained
+    model (``items_trained_on`` against ``data.training_items``: same resolved path, or same format, id
+    and labels): a test split that is the training split, a cross-dataset test set (data.test_root)
+    holding links to training clips (a copy is found in the same format only). The validation hold-out
+    (data.val_fraction) and the records a clear/mixed group leaves out are not trained on. Records the
+    count checked (0) in metrics.json ``data_reading.test.evaluated_on_training_items``; a bundle without
+    training items (an evaluation) is not checked here.
+
+    Raises:
+        ValueError: naming the test set, the count and the first ids, before anything is trained.
+    """
+    if data.training_items is None:
+        return
+    d = cfg.data
+    fmt, split = evaluation_split(d)
+    records = data.test.records
+    found = items_trained_on(data.training_items, fmt, records)
+    if found:
+        where = f"the test set ({split_source(d, fmt, split)} in {d.test_root or d.root})"
+        advice = (
+            "test on data it does not train on (data.test_split, data.test_root), or score them knowingly "
+            "after training with `softfer eval RUN/model.pt --allow-train-items` (metrics.json then says "
+            "evaluated_on_training_items)"
+        )
+        raise ValueError(scored_fitted_items(where, found, len(records), "this run trains on", advice))
+    data.reading.setdefault("test", {})["evaluated_on_training_items"] = 0
 
 
 def evaluation_split(d: DataConfig) -> tuple[str, str | None]:

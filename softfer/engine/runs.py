@@ -8,7 +8,14 @@ from typing import Any
 
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
-from softfer.engine.data import DataBundle, build_data, class_names, config_inputs, evaluation_split
+from softfer.engine.data import (
+    DataBundle,
+    build_data,
+    class_names,
+    config_inputs,
+    evaluation_split,
+    scored_fitted_items,
+)
 from softfer.engine.outputs import RESULT_FILES, eval_folder, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.calibration import Calibration
@@ -167,12 +174,12 @@ def fitted_items_in(
             continue
         found = items_trained_on(stored, fmt, records)
         if found and not allow:
-            raise ValueError(
-                f"{checkpoint}: {len(found)} of the {len(records)} test items are items {fitted} (first: "
-                f"{', '.join(found[:5])}), so its score on them is no test score; evaluate it on data it was "
-                "neither trained nor calibrated on (for a fold's model: that fold, data.fold), or pass "
-                f"--allow-train-items to score them anyway (metrics.json then says evaluated_on_{key})"
+            advice = (
+                "evaluate it on data it was neither trained nor calibrated on (for a fold's model: that "
+                "fold, data.fold), or pass --allow-train-items to score them anyway (metrics.json then "
+                f"says evaluated_on_{key})"
             )
+            raise ValueError(scored_fitted_items(str(checkpoint), found, len(records), fitted, advice))
         if found:
             log.warning("%d of the %d test items are items %s", len(found), len(records), fitted)
         counts[kind] = len(found)
