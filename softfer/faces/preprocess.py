@@ -28,6 +28,7 @@ from softfer.faces.preprocess_manifest import (
     earlier_rows,
     frames_only,
     kept_rows,
+    video_key,
 )
 from softfer.faces.track import FaceTrack, track_main_face
 from softfer.io.console import progress
@@ -153,7 +154,7 @@ def clip_names(
     known, last = numbers or ({}, 0)
     for video in videos:
         if layout == "dfew":
-            n = known.get(video.resolve())
+            n = known.get(video_key(video))
             if n is None:
                 n = last = last + 1
             base = f"{n:05d}"
@@ -228,7 +229,7 @@ def _write_clip(video: Path, clip_id: str, final: Path, opts: FaceOptions, layou
             shutil.rmtree(final)
         tmp.rename(final)
     dropped = f"{track.counts()['missing']} frames without a face dropped"
-    return [clip_id, str(video), len(track.times), written, dropped]
+    return [clip_id, str(video_key(video)), len(track.times), written, dropped]
 
 
 def preprocess_videos(
@@ -292,11 +293,12 @@ def preprocess_videos(
             reason = reason if str(video) in reason else f"{video}: {reason}"
             log.error("%s", reason)
             report["failed"].append({"video": str(video), "error": reason})
-            rows.append([clip_id, str(video), 0, 0, f"failed: {reason}"])
+            rows.append([clip_id, str(video_key(video)), 0, 0, f"failed: {reason}"])
         if rows[-1][4] == "no face":
             report["no_face"].append(str(video))
     written = [[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0]
-    kept = kept_rows(out, earlier, {(out / r[0]).resolve() for r in written})
+    mine = {video_key(v) for v in videos}
+    kept = kept_rows(out, earlier, {(out / r[0]).resolve() for r in written}, mine, frames_root)
     report["earlier_clips_kept"] = len(kept)
     with atomic_write(out / "manifest.csv", newline="") as f:
         w = csv.writer(f)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 
 from softfer.io.files import IMAGE_SUFFIXES
@@ -51,11 +52,13 @@ def _dfew_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def dfew_numbers(out: Path, rows: list[dict[str, str]]) -> tuple[dict[Path, int], int]:
-    """(resolved video -> its clip number, the highest number used) of the earlier dfew-layout rows.
+    """(video -> its clip number, the highest number used) of the earlier dfew-layout rows, keyed by
+    ``video_key``.
 
     A video keeps its number at every size (``clip_224x224/00002`` and ``clip_112x112/00002`` are one
-    video, as in DFEW). Sources are matched by their resolved path: a video moved or renamed since is a new
-    video and gets a new number (its earlier clip stays, under its own number).
+    video, as in DFEW). Sources are matched by their absolute path (``video_key``: a link to a video is a
+    video of its own, as the listing counts it): a video moved or renamed since is a new video and gets a
+    new number (its earlier clip stays on disk, under its own number).
 
     Raises:
         ValueError: the manifest gives one number to two videos or two numbers to one video (not as
@@ -64,7 +67,7 @@ def dfew_numbers(out: Path, rows: list[dict[str, str]]) -> tuple[dict[Path, int]
     numbers: dict[Path, int] = {}
     owner: dict[int, Path] = {}
     for row in _dfew_rows(rows):
-        source, n = Path(row["source"]).resolve(), int(row["id"])
+        source, n = video_key(row["source"]), int(row["id"])
         if numbers.setdefault(source, n) != n or owner.setdefault(n, source) != source:
             raise ValueError(
                 f"{out / 'manifest.csv'}: clip {row['id']} of {row['source']} conflicts with an earlier row "
@@ -74,15 +77,26 @@ def dfew_numbers(out: Path, rows: list[dict[str, str]]) -> tuple[dict[Path, int]
     return numbers, max(owner, default=0)
 
 
-def kept_rows(out: Path, rows: list[dict[str, str]], written: set[Path]) -> list[dict[str, str]]:
-    """The earlier rows whose clip this run did not write again (its video is gone, moved, failed or had
-    no face this time) and whose folder still holds frames: the clip stays in OUT, so the manifest keeps
-    listing it as it was written. Logged, naming the first."""
-    root = out.resolve()
+def video_key(video: str | Path) -> Path:
+    """A video as the manifest's ``source`` names it and reruns match it: its absolute path, links not
+    followed (two links to one file are two videos of the listing, each with its own clip)."""
+    return Path(os.path.abspath(video))
+
+
+def kept_rows(
+    out: Path, rows: list[dict[str, str]], written: set[Path], videos: set[Path], frames_root: Path
+) -> list[dict[str, str]]:
+    """The earlier rows of a video this run was not given (gone or moved since: ``videos`` holds this
+    run's ``video_key``s) whose clip lies in this run's ``frames_root`` and still holds frames: the clip
+    stays in OUT, so the manifest keeps listing it as it was written. A video of this run that failed or
+    had no face this time is listed as this run found it, and clips of another size or layout are not
+    listed (they would give one video two rows, one id twice). Logged, naming the first."""
+    root = frames_root.resolve()
     kept = []
     for row in rows:
         folder = (out / row["path"]).resolve()
-        if folder not in written and root in folder.parents and frames_only(folder):
+        mine = video_key(row["source"]) in videos or folder in written
+        if not mine and root in folder.parents and frames_only(folder):
             kept.append(row)
     if kept:
         log.warning(

@@ -129,3 +129,35 @@ def test_the_rule_is_predicts_own(tmp_path):
     assert owned == ["x.mp4_annotated.mp4", "x.mp4_timeline.png"] and all(
         t in MEDIA_TAILS for t in ("_annotated.mp4", "_timeline.png")
     )
+
+
+def _ids(out) -> list[str]:
+    with (out / "manifest.csv").open(newline="") as f:
+        return [r["id"] for r in csv.DictReader(f)]
+
+
+def test_a_rerun_at_another_size_lists_each_video_once(media, tmp_path, opts):
+    """Found (review): the earlier size's clips were kept as rows beside the new ones, id 00001 twice, and
+    the manifest reader then refused the whole file."""
+    src, out = tmp_path / "v", tmp_path / "o"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        _short_video(media, src / name)
+    preprocess_videos(src, out, options=opts)
+    report = preprocess_videos(src, out, options=FaceOptions(size=48), overwrite=True)
+    assert _ids(out) == ["00001", "00002"] and report["earlier_clips_kept"] == 0
+    with (out / "manifest.csv").open(newline="") as f:
+        assert all(r["path"].startswith("Clip/clip_48x48/") for r in csv.DictReader(f))
+
+
+def test_a_link_to_a_video_is_a_video_of_its_own_across_reruns(media, tmp_path, opts):
+    """Found (review): two videos resolving to one file got 00001 and 00002, and the next --overwrite
+    refused the manifest preprocess had written ("not as preprocess writes it")."""
+    src, out = tmp_path / "v", tmp_path / "o"
+    src.mkdir()
+    _short_video(media, src / "a.mp4")
+    (src / "b.mp4").symlink_to(src / "a.mp4")
+    preprocess_videos(src, out, options=opts)
+    assert _sources(out) == {"00001": "a.mp4", "00002": "b.mp4"}
+    preprocess_videos(src, out, options=opts, overwrite=True)
+    assert _sources(out) == {"00001": "a.mp4", "00002": "b.mp4"}
