@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from softfer.io.tables import class_key
+
 log = logging.getLogger(__name__)
 VA_MISSING = -2.0  # AffectNet's sentinel for "no valence/arousal annotation"
 STATS_FIELDS = ("priors", "means", "covs", "counts")  # AffectStats' fields, in order (to_dict, from_dict)
@@ -80,7 +82,8 @@ def check_stats_classes(stats: AffectStats, names: Sequence[str], source: str, w
     """``stats`` for data whose classes are ``names`` in this order, with those names recorded.
 
     Statistics applied to labels of another class order give each class another's posterior without a
-    word, so names that differ (ignoring case and surrounding spaces) are refused naming both lists.
+    word, so names that name other classes (``class_key``: case, punctuation and known synonyms such as
+    Anger / angry ignored) are refused naming both lists.
     Statistics without names (files written before they were recorded) are taken in the data's order,
     with a warning saying so. ``source`` names the statistics file; ``whose`` the data's classes in the
     messages ("the table's classes (--class-names)").
@@ -103,7 +106,7 @@ def check_stats_classes(stats: AffectStats, names: Sequence[str], source: str, w
             ", ".join(names),
         )
         return replace(stats, classes=names)
-    if [n.casefold() for n in stats.classes] != [n.casefold() for n in names]:
+    if [class_key(n) for n in stats.classes] != [class_key(n) for n in names]:  # Anger is angry
         raise ValueError(
             f"{source}: statistics of the classes {', '.join(stats.classes)} (in that order), but {whose} "
             f"are {', '.join(names)}: each class would get another's statistics; use statistics fitted on "

@@ -243,3 +243,18 @@ def test_affwild_refuses_statistics_named_in_another_order(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert [r.label for r in read("old")] == labels
     assert "old.json: statistics without class names" in caplog.text
+
+
+def test_stats_names_are_compared_as_classes_not_as_spellings():
+    """Found (review): statistics recorded as Anger, Happiness were refused for data naming angry, happy,
+    in the same order; another order is still refused."""
+    import numpy as np
+
+    from softfer.labels.affect import check_stats_classes, fit_affect_stats
+
+    rng = np.random.default_rng(0)
+    va = rng.uniform(-1, 1, (30, 2))
+    stats = fit_affect_stats(va, np.arange(30) % 3, 3, classes=["Anger", "Happiness", "neutral"])
+    assert check_stats_classes(stats, ["angry", "happy", "Neutral"], "s.json", "the table's").classes
+    with pytest.raises(ValueError, match="each class would get another's statistics"):
+        check_stats_classes(stats, ["happy", "angry", "neutral"], "s.json", "the table's")
