@@ -119,7 +119,16 @@ def _check_outputs(
             f"--out {out} is the media folder {media}: the next run would predict its own outputs; choose "
             "another --out (a sub-folder is fine, it is skipped)"
         )
-    check_outputs([p for paths in planned for p in paths], inputs=files, overwrite=overwrite, kind="file")
+    result, report = json_holding("meta", "frames", "windows"), json_holding("files", "predicted", "failed")
+    # with --overwrite too, a NAME.json that is no predict result (a photo's sidecar, say) is neither
+    # replaced nor removed when its file fails (found by review)
+    check_outputs(
+        [p for paths in planned for p in paths],
+        inputs=files,
+        overwrite=overwrite,
+        kind="file",
+        ours=lambda p: report(p) if p.name == REPORT else result(p),
+    )
 
 
 def _remove_earlier_outputs(out: Path, names: list[Path], planned: list[list[Path]]) -> None:

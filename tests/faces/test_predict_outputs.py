@@ -184,3 +184,16 @@ def test_save_refuses_a_folder_or_a_written_suffix_as_its_prefix(media, tmp_path
             result.save(prefix)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "out"]
     assert (tmp_path / "y.png.json") in result.save(tmp_path / "y.png")  # a photo's name: its outputs
+
+
+def test_a_json_beside_the_outputs_that_predict_did_not_write_is_never_replaced(media, tmp_path):
+    """Found (review): OUT/x.jpg.json of another program (a photo's sidecar) passed the folder's check,
+    and when x.jpg failed with --overwrite the failure handler deleted it."""
+    src, out = tmp_path / "media", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    shutil.copy(media / "single_face.jpg", src / "x.jpg")
+    (out / "x.jpg.json").write_text('{"title": "my sidecar"}')
+    with pytest.raises(ValueError, match=r"x\.jpg\.json exists and is not a file this command writes"):
+        predict_media(src, Predictor.from_checkpoint(_checkpoint(tmp_path / "model.pt")), out, overwrite=True)
+    assert (out / "x.jpg.json").read_text() == '{"title": "my sidecar"}'
