@@ -26,6 +26,7 @@ from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, write_json_atomic
 from softfer.io.outputs import check_outputs, json_holding
 from softfer.predict.annotate import annotate_photo, annotate_video
 from softfer.predict.api import Predictor
+from softfer.predict.results import IS_RESULT_JSON
 from softfer.predict.view import write_page
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def _check_outputs(
             f"--out {out} is the media folder {media}: the next run would predict its own outputs; choose "
             "another --out (a sub-folder is fine, it is skipped)"
         )
-    result, report = json_holding("meta", "frames", "windows"), json_holding("files", "predicted", "failed")
+    report = json_holding("files", "predicted", "failed")
     # with --overwrite too, a NAME.json that is no predict result (a photo's sidecar, say) is neither
     # replaced nor removed when its file fails (found by review)
     check_outputs(
@@ -127,7 +128,7 @@ def _check_outputs(
         inputs=files,
         overwrite=overwrite,
         kind="file",
-        ours=lambda p: report(p) if p.name == REPORT else result(p),
+        ours=lambda p: report(p) if p.name == REPORT else IS_RESULT_JSON(p),
     )
 
 
@@ -135,12 +136,11 @@ def _remove_earlier_outputs(out: Path, names: list[Path], planned: list[list[Pat
     """With --overwrite, before any work: the outputs an earlier predict wrote for these media that this
     run does not write (a viewer page, an annotated copy) are removed, where ``NAME.json`` beside them is
     a predict result; left standing, the page would show the earlier model's faces beside this run's
-    tables (found by audit). Results of media no longer given are named, not removed."""
-    ours = json_holding("meta", "frames", "windows")
+    tables (found by audit). Results of media no longer given are named, not removed. Runs after
+    ``_check_outputs``, which refused every existing ``NAME.json`` that is no predict result."""
     stale = []
     for name, paths in zip(names, planned, strict=True):
-        result = paths[0]
-        if result.is_file() and ours(result):
+        if paths[0].is_file():  # a predict result (checked above): not read a second time
             every = output_paths(out, name, annotate=True, html=True)
             stale += [p for p in every if p not in paths and p.is_file()]
     for path in stale:

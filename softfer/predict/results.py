@@ -32,6 +32,11 @@ TIME_COLUMNS = frozenset(
 )
 
 
+# Whether an existing NAME.json is a predict result (``to_dict``'s keys): the one test of save and of
+# `predict FOLDER`, which may replace only those
+IS_RESULT_JSON = json_holding("meta", "frames", "windows")
+
+
 def _checked_prefix(prefix: str | Path) -> Path:
     """``prefix`` as a path, refused where the user meant something else (audit): a folder (``save("out/")``
     wrote out.json beside it, not inside) or a file name with a suffix save adds (``save("x.json")`` wrote
@@ -107,7 +112,7 @@ class Prediction:
             what="prefix",
             kind="file",
             overwrite_option="overwrite=True",
-            ours=json_holding("meta", "frames", "windows"),  # prefix RUN/metrics: not the run's metrics.json
+            ours=IS_RESULT_JSON,  # prefix RUN/metrics: not the run's metrics.json
         )
         summary = self.summary
         write_json_atomic(paths[0], self.to_dict(summary))
