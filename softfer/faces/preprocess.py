@@ -274,28 +274,8 @@ def preprocess_videos(
     summary = [out / "manifest.csv", out / "preprocess_report.json"]
     check_outputs([*finals, *summary], inputs=[src], overwrite=overwrite, what="OUT")
     _check_clip_folders(finals, overwrite, out, earlier_clips(out, earlier))
-    detector = opts.detector()
-    frames_root.mkdir(parents=True, exist_ok=True)
-    by_parent: dict[Path, list[str]] = {}
-    for final in finals:
-        by_parent.setdefault(final.parent, []).append(final.name)
-    for parent, clip_folders in by_parent.items():  # what killed runs left while writing a clip
-        remove_stale_staging(parent, clip_folders)
     report: dict = {"videos": len(videos), "no_face": [], "failed": []}
-    rows = []
-    jobs = list(zip(videos, names, finals, strict=True))
-    for video, clip_id, final in progress(jobs, description="preprocess"):
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            rows.append(_write_clip(video, clip_id, final, opts, layout, detector))
-        except Exception as exc:  # one bad video must not cost the others: listed in the report
-            reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
-            reason = reason if str(video) in reason else f"{video}: {reason}"
-            log.error("%s", reason)
-            report["failed"].append({"video": str(video), "error": reason})
-            rows.append([clip_id, str(video_key(video)), 0, 0, f"failed: {reason}"])
-        if rows[-1][4] == "no face":
-            report["no_face"].append(str(video))
+    rows = _write_clips(list(zip(videos, names, finals, strict=True)), opts, layout, frames_root, report)
     written = [[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0]
     mine = {video_key(v) for v in videos}
     kept = kept_rows(out, earlier, {(out / r[0]).resolve() for r in written}, mine, frames_root)
@@ -311,3 +291,30 @@ def preprocess_videos(
     report["frames_dropped"] = report["frames_total"] - report["frames_with_face"]
     write_json_atomic(out / "preprocess_report.json", report)
     return report
+
+
+def _write_clips(
+    jobs: list[tuple[Path, str, Path]], opts: FaceOptions, layout: str, frames_root: Path, report: dict
+) -> list[list]:
+    """Write each (video, clip id, clip folder) job; a failed video is listed in ``report``, not raised."""
+    detector = opts.detector()
+    frames_root.mkdir(parents=True, exist_ok=True)
+    by_parent: dict[Path, list[str]] = {}
+    for _, _, final in jobs:
+        by_parent.setdefault(final.parent, []).append(final.name)
+    for parent, clip_folders in by_parent.items():  # what killed runs left while writing a clip
+        remove_stale_staging(parent, clip_folders)
+    rows = []
+    for video, clip_id, final in progress(jobs, description="preprocess"):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            rows.append(_write_clip(video, clip_id, final, opts, layout, detector))
+        except Exception as exc:  # one bad video must not cost the others: listed in the report
+            reason = str(exc) if isinstance(exc, ValueError | OSError) else f"{type(exc).__name__}: {exc}"
+            reason = reason if str(video) in reason else f"{video}: {reason}"
+            log.error("%s", reason)
+            report["failed"].append({"video": str(video), "error": reason})
+            rows.append([clip_id, str(video_key(video)), 0, 0, f"failed: {reason}"])
+        if rows[-1][4] == "no face":
+            report["no_face"].append(str(video))
+    return rows

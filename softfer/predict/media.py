@@ -188,6 +188,20 @@ def _summary(media: Path, prediction, paths: list[Path]) -> dict[str, Any]:
     }
 
 
+def _predict_one(f: Path, paths: list[Path], predictor: Predictor, overwrite: bool) -> dict[str, Any]:
+    """Predict one media file and write its planned outputs (``output_paths``); its summary dict."""
+    prediction = predictor.predict(f)
+    prefix = paths[0].with_name(paths[0].name[: -len(".json")])
+    written = prediction.save(prefix, overwrite=overwrite)
+    for path in paths[len(TAILS) :]:  # what was asked beyond the tables: pictures, the page
+        if path.name.endswith(".html"):
+            written.append(write_page(prediction.to_dict(), f, path))
+        else:
+            draw = annotate_video if path.suffix == ".mp4" else annotate_photo
+            written.append(draw(f, prediction, path))
+    return _summary(f, prediction, written)
+
+
 def predict_media(
     media: str | Path,
     predictor: Predictor,
@@ -226,16 +240,7 @@ def predict_media(
     results = []
     for (f, _), paths in progress(list(zip(files, planned, strict=True)), description="predict"):
         try:
-            prediction = predictor.predict(f)
-            prefix = paths[0].with_name(paths[0].name[: -len(".json")])
-            written = prediction.save(prefix, overwrite=overwrite)
-            for path in paths[len(TAILS) :]:  # what was asked beyond the tables: pictures, the page
-                if path.name.endswith(".html"):
-                    written.append(write_page(prediction.to_dict(), f, path))
-                else:
-                    draw = annotate_video if path.suffix == ".mp4" else annotate_photo
-                    written.append(draw(f, prediction, path))
-            results.append(_summary(f, prediction, written))
+            results.append(_predict_one(f, paths, predictor, overwrite))
         except Exception as exc:  # one bad file of a folder must not cost the others (issue 14)
             if not media.is_dir():
                 raise

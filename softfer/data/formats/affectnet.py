@@ -154,17 +154,22 @@ def read_affectnet(
             continue
         rec = _record(row, where, cols, images, root, allow_outside_root)
         rec.label, rec.va, rec.split = (-1 if va_only else code), va, split
-        report.total += 1
-        box = rec.box or (0, 0, 0, 0)
-        if min(box[2], box[3]) < MIN_BOX_SIDE:
-            report.skipped.append(f"{rec.id}: face box {box[2]}x{box[3]} has no face in it ({where})")
-        elif not is_regular_file(rec.path):
-            report.skipped.append(f"{rec.id}: image missing ({rec.path})")
-        else:
-            records.append(rec)
+        _keep_if_usable(rec, where, report, records)
     _record_dropped(report, dropped, csv_path)
     check_skips(report, max_skip, str(csv_path))
     return records
+
+
+def _keep_if_usable(rec: Record, where: str, report: ReadReport, records: list[Record]) -> None:
+    """Append ``rec`` to ``records`` unless its face box is too small or its image is missing (skipped)."""
+    report.total += 1
+    box = rec.box or (0, 0, 0, 0)
+    if min(box[2], box[3]) < MIN_BOX_SIDE:
+        report.skipped.append(f"{rec.id}: face box {box[2]}x{box[3]} has no face in it ({where})")
+    elif not is_regular_file(rec.path):
+        report.skipped.append(f"{rec.id}: image missing ({rec.path})")
+    else:
+        records.append(rec)
 
 
 def _images_folder(root: Path) -> Path:
