@@ -16,7 +16,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from softfer.analysis.html_checks import check_summary, fold_metrics, page_figures
+from softfer.analysis.html_checks import (
+    check_report_folder,
+    check_summary,
+    fold_metrics,
+    not_a_report_folder,
+    page_figures,
+    read_environment,
+)
 from softfer.config import load_config
 from softfer.config.identity import check_own_config
 from softfer.engine.evaluate import read_metrics, summary_scalars
@@ -134,9 +141,10 @@ def provenance_table(run_dir: Path) -> Table | None:
     path = run_dir / "environment.json"
     if not path.is_file():
         return None
-    env = json.loads(path.read_text())
-    data = env.get("data", {})
-    kind = {True: "softfer's synthetic benchmark", False: "real data"}.get(data.get("synthetic"), "unknown")
+    env = read_environment(path)  # a damaged file is named itself, not as the metrics.json it sits beside
+    data = env.get("data") or {}
+    synthetic, kinds = data.get("synthetic"), {True: "softfer's synthetic benchmark", False: "real data"}
+    kind = kinds[synthetic] if isinstance(synthetic, bool) else "unknown"  # null, 1, a list: not said
     rows = [
         ["data root", data.get("root")],
         ["data", kind],
@@ -363,20 +371,18 @@ def write_report(folder: str | Path, out: str | Path | None = None, *, overwrite
     one, and replaces an existing file only with ``overwrite`` (``softfer.io.outputs``).
 
     Raises:
-        ValueError: ``folder`` holds none of metrics.json, summary.json, comparison.json, or ``out`` may not
-            be written.
+        ValueError: ``folder`` is a file or missing, holds none of metrics.json, summary.json,
+            comparison.json (naming the finished folders below it), or ``out`` may not be written.
     """
     folder = Path(folder)
-    path = Path(out) if out else folder / "report.html"
-    read = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() != ".html"]
-    check_output(path, inputs=read, overwrite=overwrite)
+    check_report_folder(folder)  # `report RUN/model.pt`: said so, not "model.pt is not a folder"
     pages = (("comparison.json", compare_page), ("summary.json", cv_page), ("metrics.json", run_page))
     name, page_of = next(((n, f) for n, f in pages if (folder / n).is_file()), (None, None))
     if page_of is None:
-        raise ValueError(
-            f"{folder}: not a finished run, cross-validation or comparison (no metrics.json, summary.json "
-            "or comparison.json)"
-        )
+        raise not_a_report_folder(folder)  # naming the finished folders below it, if any
+    path = Path(out) if out else folder / "report.html"
+    read = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() != ".html"]
+    check_output(path, inputs=read, overwrite=overwrite)
     try:
         title, body = page_of(folder)
     except (KeyError, IndexError, TypeError, AttributeError, json.JSONDecodeError) as exc:

@@ -4,11 +4,14 @@ Figures: the page is made to be mailed or published, so it embeds only real PNG 
 folder (a link out of it, to a private file, is left out) and names each one it leaves out. Summaries: a
 cross-validation's summary.json is read as metrics.json is (``engine.evaluate.read_metrics``): every
 number within its metric's range, and its means, spreads and intervals those of the folds' own values.
+Folders: a file, a missing path or a folder of runs given for the folder is refused saying which folder
+to give. Provenance: environment.json is read as softfer writes it, or refused naming it.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +21,10 @@ from softfer.engine.evaluate import number_problem, read_metrics
 from softfer.metric_table import metric_range
 from softfer.stats import mean_ci
 
+# The file that makes a folder a page, in the order they are looked for (a comparison's folder holds runs).
+REPORT_FILES = ("comparison.json", "summary.json", "metrics.json")
+SHOWN_BELOW = 3  # finished folders one level down named in the refusal of a folder that is none
+ENVIRONMENT_PARTS = ("data", "packages", "machine")  # environment.json's objects the page reads
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # softfer's figures are a few hundred KB; a larger ".png" is no figure of softfer's, and is not read whole
 FIGURE_MAX_BYTES = 32 * 2**20
@@ -137,3 +144,66 @@ def check_summary(source: Path, summary: dict[str, Any], per_fold: dict[Any, dic
         if not isinstance(entry, dict):
             raise TypeError(f"metrics.{name} is no object")  # reported as not as softfer writes it
         _check_entry(source, name, entry, _fold_values(source, name, summary["folds"], per_fold))
+
+
+def check_report_folder(folder: Path) -> None:
+    """Refuse a ``folder`` that is a file (``report RUN/model.pt``) or does not exist, saying what to give.
+
+    Raises:
+        ValueError: one line naming the path and the folder to give instead.
+    """
+    if folder.is_file():
+        raise ValueError(
+            f"{folder}: a file; report takes the folder of a run, cross-validation or comparison: "
+            f"softfer report {folder.parent}"
+        )
+    if not folder.exists():
+        raise ValueError(
+            f"{folder}: no such folder; give the folder of a run, cross-validation or comparison"
+        )
+
+
+def finished_below(folder: Path) -> list[Path]:
+    """The folders one level below ``folder`` that hold one of ``REPORT_FILES`` (sorted)."""
+    try:
+        below = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    return [p for p in below if any((p / name).is_file() for name in REPORT_FILES)]
+
+
+def not_a_report_folder(folder: Path) -> ValueError:
+    """The refusal of a folder that holds none of ``REPORT_FILES``, naming up to ``SHOWN_BELOW`` finished
+    folders one level below it (a folder of runs, such as a ``run.out_dir`` parent)."""
+    text = (
+        f"{folder}: not a finished run, cross-validation or comparison (no metrics.json, summary.json or "
+        "comparison.json)"
+    )
+    below = finished_below(folder)
+    if below:
+        shown = ", ".join(str(p) for p in below[:SHOWN_BELOW])
+        more = f" and {len(below) - SHOWN_BELOW} more" if len(below) > SHOWN_BELOW else ""
+        text += f"; below it: {shown}{more}: report one of them (softfer report {below[0]})"
+    return ValueError(text)
+
+
+def read_environment(path: Path) -> dict[str, Any]:
+    """environment.json as a run writes it (``engine.environment.environment``): a JSON object whose
+    ``ENVIRONMENT_PARTS`` are objects (or absent).
+
+    Raises:
+        ValueError: one line naming the file, what is wrong and what to do (it is written when the run
+            starts, so it cannot be made again without training again).
+    """
+    advice = "restore the run's own file, or move it away (the page then shows no provenance)"
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not JSON as softfer writes it ({exc}); {advice}") from None
+    if not isinstance(env, dict):
+        raise ValueError(f"{path}: a JSON {type(env).__name__}, not an object as softfer writes it; {advice}")
+    for part in ENVIRONMENT_PARTS:
+        if part in env and not isinstance(env[part], dict):
+            shown = json.dumps(env[part])[:60]
+            raise ValueError(f"{path}: {part} is {shown}, not an object as softfer writes it; {advice}")
+    return env

@@ -331,7 +331,7 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
     result["clear_vs_ambiguous"] = (
         clear_vs_ambiguous(probs[voted], labels[voted], soft[voted], clear_threshold) if voted.any() else None
     )
-    if gradcam and (run_dir / "model.pt").is_file():
+    if gradcam:  # without model.pt too: skipped saying so (checked_gradcam_inputs), not without a word
         result.update(_gradcam_entry(run_dir, m, out))
     if result.get("gradcam") != "gradcam.png":  # an earlier analysis's (check_outputs allowed replacing it)
         (out / "gradcam.png").unlink(missing_ok=True)  # would stand beside this one as its figure

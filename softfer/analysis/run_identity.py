@@ -114,10 +114,15 @@ def checked_gradcam_inputs(
     labels and media: Grad-CAM reads the pixels).
 
     Raises:
-        ValueError: one line naming the file and what does not match (a model.pt of another run, data
-            changed since the run, or a metrics.json or model.pt without a fingerprint).
+        ValueError: one line naming the file and what does not match (no model.pt, a model.pt of another
+            run, data changed since the run, or a metrics.json or model.pt without a fingerprint).
     """
     path = run_dir / "model.pt"
+    if not path.is_file():  # an `eval --out` folder, or a run whose model.pt was moved away
+        raise ValueError(
+            f"{path}: missing or not a file, so there is no model to explain (an `eval --out` folder holds "
+            "none: analyze the run's own folder for Grad-CAM)"
+        )
     stored = _stored(m)
     if stored is None:
         raise ValueError(

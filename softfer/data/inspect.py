@@ -307,7 +307,11 @@ def run_inspection(
             left = ", ".join(f"{k}: {n}" for k, n in s.report.dropped.items())
             lines.append(f"  {'':16s} left out by the format's rule: {left}")
         all_records.update({path_key(r.path): r for r in s.records})
-    problems += split_overlaps(splits)
+    # a copy lacking a split it must hold (the format's ``missing_splits``): the others are still inspected
+    entry = get_format(fmt)
+    missing = entry.missing_splits(Path(root)) if entry.missing_splits else {}
+    lines += [f"  {split:16s} missing" for split in missing]
+    problems += [f"{split}: {why}" for split, why in missing.items()] + split_overlaps(splits)
     vote_lines, warnings = _label_vote_lines(splits, classes)
     lines += vote_lines
     problems += warnings

@@ -75,6 +75,9 @@ class DatasetFormat:
         folds: the folds the splits come in (DFEW: 1..5); empty for one fixed partition.
         splits_present: ``root -> split names`` a given copy holds, for formats whose copies differ
             (AFEW with or without split folders; None stands for "the whole copy"). Default: ``splits``.
+        missing_splits: ``root -> {split: what is missing}`` for formats whose copy must hold every split
+            but may be found without one (the FER+ folders without FER2013Test/): ``data inspect`` reads
+            the splits there are and reports these as problems; train and eval refuse such a copy.
         borrows_va_stats: the labels are derived from another dataset's VA statistics
             (``data.affectnet_stats``: Aff-Wild uses AffectNet's GMM), so fused training targets must use
             those statistics too instead of refitting them on this dataset.
@@ -93,6 +96,7 @@ class DatasetFormat:
     default_test_split: str | None = None
     folds: tuple[int, ...] = ()
     splits_present: Callable[[Path], tuple[str | None, ...]] | None = None
+    missing_splits: Callable[[Path], dict[str, str]] | None = None
     borrows_va_stats: bool = False
     root_kind: RootKind = "folder"
     class_counts: tuple[int, ...] = ()

@@ -123,13 +123,34 @@ def _box(text: str, where: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def _missing_label_csv(path: Path) -> str:
+    return f"{path}: missing; the FER+ folders need a label.csv in each of {', '.join(FOLDERS.values())}"
+
+
 def _label_csv(base: Path, split: str) -> Path:
     path = base / FOLDERS[split] / "label.csv"
     if not path.is_file():
-        raise ValueError(
-            f"{path}: missing; the FER+ folders need a label.csv in each of {', '.join(FOLDERS.values())}"
-        )
+        raise ValueError(_missing_label_csv(path))
     return path
+
+
+def present_splits(root: Path) -> tuple[str, ...]:
+    """The splits a copy holds, for `data inspect`: in the folders layout those with a label.csv
+    (``missing_splits`` names the others, which train and eval refuse); otherwise all of them (the CSV
+    layout lists every split in one file, and reading a root without FER+ data names both layouts)."""
+    base = folders_root(root)
+    if base is None:
+        return FERPLUS_SPLITS
+    return tuple(s for s in FERPLUS_SPLITS if (base / FOLDERS[s] / "label.csv").is_file())
+
+
+def missing_splits(root: Path) -> dict[str, str]:
+    """Split -> what is missing, for each split the folders layout at ``root`` lacks (no label.csv)."""
+    base = folders_root(root)
+    if base is None:
+        return {}
+    held = present_splits(root)
+    return {s: _missing_label_csv(base / FOLDERS[s] / "label.csv") for s in FERPLUS_SPLITS if s not in held}
 
 
 def _folder_rows(base: Path, split: str, root: Path, allow_outside_root: bool) -> _Rows:
@@ -349,4 +370,6 @@ FORMAT = DatasetFormat(
     default_test_split="test",
     description="FER+ (fer2013.csv + fer2013new.csv, or the FER+ folders): 48x48 grey faces, 10 votes each",
     class_counts=(7, 8),
+    splits_present=present_splits,  # data inspect reads the folders there are
+    missing_splits=missing_splits,  # and reports the others as problems
 )
