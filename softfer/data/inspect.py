@@ -25,15 +25,8 @@ import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
 from softfer.data.formats.ferv39k import PLUS_VOTES_NAME
-from softfer.data.records import (
-    ReadReport,
-    Record,
-    image_region,
-    is_regular_file,
-    paired_splits,
-    path_key,
-    split_role,
-)
+from softfer.data.records import ReadReport, Record, image_region, is_regular_file, path_key
+from softfer.data.splits import paired_splits, split_role
 from softfer.io.console import progress
 from softfer.io.errors import MediaError
 from softfer.io.images import read_bytes, verify_images

@@ -99,7 +99,7 @@ def test_manifest_rows_of_train_and_test_naming_one_clip_are_refused(tmp_path):
 
 
 def test_former_dfer_paired_lists_are_checked_and_other_folds_are_not(tmp_path):
-    from softfer.data.records import paired_splits
+    from softfer.data.splits import paired_splits
 
     for c in ("a", "b", "c"):
         _frames(tmp_path / "clips" / c, n=2)

@@ -27,15 +27,8 @@ from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import (
-    ReadReport,
-    Record,
-    add_notes,
-    attach_frames,
-    check_disjoint,
-    check_unique,
-    path_key,
-)
+from softfer.data.records import ReadReport, Record, add_notes, attach_frames, check_unique, path_key
+from softfer.data.splits import check_disjoint
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.tables import CLASS_SYNONYMS
 

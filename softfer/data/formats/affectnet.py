@@ -24,7 +24,6 @@ from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import (
     ReadReport,
     Record,
-    check_disjoint,
     check_skips,
     check_split,
     check_unique,
@@ -33,6 +32,7 @@ from softfer.data.records import (
     parse_int,
     path_key,
 )
+from softfer.data.splits import check_disjoint
 from softfer.io.tables import Table, read_table
 from softfer.labels.affect import VA_MISSING
 

@@ -32,13 +32,13 @@ from softfer.data.records import (
     ReadReport,
     Record,
     attach_frames,
-    check_disjoint,
     check_label,
     check_split,
     check_unique,
     parse_int,
     path_key,
 )
+from softfer.data.splits import check_disjoint
 from softfer.io.tables import (
     Table,
     check_no_unread_votes,

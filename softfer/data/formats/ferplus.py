@@ -47,7 +47,6 @@ from softfer.data.formats.fer2013_faces import face_cache
 from softfer.data.records import (
     ReadReport,
     Record,
-    check_disjoint,
     check_one_media_once,
     check_skips,
     check_split,
@@ -57,6 +56,7 @@ from softfer.data.records import (
     parse_int,
     path_key,
 )
+from softfer.data.splits import check_disjoint
 from softfer.io.tables import Table, parse_numbers, read_table
 from softfer.labels.votes import hard_labels, soft_labels, validate_votes
 

@@ -27,13 +27,13 @@ from softfer.data.records import (
     ReadReport,
     Record,
     attach_frames,
-    check_disjoint,
     check_split,
     check_unique,
     dataset_path,
     parse_int,
     path_key,
 )
+from softfer.data.splits import check_disjoint
 from softfer.io.tables import (
     CLASS_SYNONYMS,
     check_no_unread_votes,

@@ -20,14 +20,13 @@ from softfer.data.records import (
     Record,
     add_notes,
     attach_frames,
-    check_disjoint,
     check_label,
     check_unique,
     dataset_path,
-    paired_splits,
     parse_int,
     path_key,
 )
+from softfer.data.splits import check_disjoint, paired_splits
 from softfer.io.tables import Table, read_table
 
 

@@ -29,16 +29,14 @@ from softfer.data.records import (
     ReadReport,
     Record,
     attach_frames,
-    check_disjoint,
     check_label,
     check_unique,
     dataset_path,
-    paired_splits,
     parse_int,
     path_key,
     records_media_kind,
-    split_role,
 )
+from softfer.data.splits import check_disjoint, paired_splits, split_role
 from softfer.io.tables import (
     Table,
     check_no_unread_votes,
