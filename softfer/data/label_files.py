@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,67 +27,31 @@ from softfer.labels.affect import (
 from softfer.labels.vote_columns import check_vote_classes, select_vote_columns
 from softfer.labels.votes import (
     TieRule,
+    agreement_report,
     clip_agreement,
-    fleiss_kappa,
     hard_labels,
     majority_outside,
-    max_share_histogram,
     soft_labels,
     validate_votes,
 )
 
-MAX_CLASSES = 100  # a label table without a class count may not imply more classes than this
 ID_COLUMNS = ("video_name", "clip", "name", "id", "subdirectory_filepath", "path", "image name")
 
 
 def _id_column(table: Table, wanted: str | None) -> int | None:
+    """The clip id column: ``wanted``, else the first of ``ID_COLUMNS`` the table has, else None."""
     names = [h.strip().lower() for h in table.header]
     for cand in [wanted] if wanted else ID_COLUMNS:
         if cand and cand.lower() in names:
-            return names.index(cand.lower())
+            return table.column(cand)  # refuses two columns of the name
     if wanted:
-        raise ValueError(f"{table.path}: no id column {wanted!r}; columns are {table.header}")
+        raise ValueError(f"{table.path}: no id column {wanted!r}; {table.columns_text()}")
     return None
 
 
 def _id_key(text: str) -> str:
     """A clip id as the dataset readers compare it: clip numbers by value (``1`` and ``00001`` are one)."""
     return str(int(text)) if text.isascii() and text.isdigit() and len(text) <= 18 else text
-
-
-_TIE_RULES = {
-    "first": "ties to the lowest class index",
-    "random": "ties to one of the tied classes at random, seed 0",
-    "drop": "label -1, no majority",
-}
-
-
-def agreement_report(votes: np.ndarray, classes: Sequence[str], *, tie: TieRule = "first") -> str:
-    """Human-readable agreement summary of a vote table; majorities by the ``tie`` rule the labels use."""
-    agree = clip_agreement(votes)
-    hard = hard_labels(votes, tie=tie)  # seed 0, as ``votes_to_labels`` writes them
-    counts, edges = max_share_histogram(votes)
-    totals = votes.sum(axis=1)
-    tied = int(((votes == votes.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
-    lines = [
-        f"clips: {len(votes)}   votes per clip: {int(totals.min())}..{int(totals.max())}",
-        f"mean max share: {agree['max_share'].mean():.3f}   mean entropy: {agree['entropy'].mean():.3f} nats",
-        f"clips with max share >= 0.9: {(agree['max_share'] >= 0.9).mean():.1%}",
-    ]
-    if np.all(totals == totals[0]) and totals[0] >= 2:
-        lines.append(f"Fleiss' kappa: {fleiss_kappa(votes):.4f}")
-    majority = ", ".join(f"{c}={int((hard == i).sum())}" for i, c in enumerate(classes))
-    if tie == "drop":
-        majority += f", dropped (tie): {int((hard < 0).sum())}"
-    lines.append(f"majority class counts: {majority}")
-    lines.append(f"clips with a tied top count: {tied} ({_TIE_RULES[tie]})")
-    lines.append("histogram of max share:")
-    peak = max(int(counts.max()), 1)
-    for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True):
-        lines.append(
-            f"  [{lo:.1f}, {hi:.1f}{']' if hi == 1.0 else ')'} {int(n):6d} {'#' * round(40 * n / peak)}"
-        )
-    return "\n".join(lines)
 
 
 def _read_votes(
@@ -170,7 +135,7 @@ def votes_to_labels(
     rows = []
     for i in range(len(votes)):
         name = classes[hard[i]] if hard[i] >= 0 else ""
-        share, ent = f"{agree['max_share'][i]:.6f}", f"{agree['entropy'][i] + 0.0:.6f}"  # no "-0.000000"
+        share, ent = f"{agree['max_share'][i]:.6f}", f"{agree['entropy'][i]:.6f}"
         rows.append(
             [ids[i], *votes[i].tolist(), *(f"{p:.6f}" for p in soft[i]), int(hard[i]), name, share, ent]
         )
@@ -184,41 +149,54 @@ def _label_column(table: Table) -> str:
         if table.has_column(cand):
             return cand
     raise ValueError(
-        f"{table.path}: no class column (label/expression/class/emotion); columns are {table.header}"
+        f"{table.path}: no class column (label/expression/class/emotion); {table.columns_text()}"
     )
 
 
-def _class_rows(
-    table: Table, labels: np.ndarray, num_classes: int | None, affectnet: bool
-) -> tuple[int, np.ndarray, dict[str, int]]:
-    """(number of classes, mask of rows that carry a class, rows left out per reason).
-
-    In AffectNet's official lists (``affectnet``) codes 0..10 are valid and codes from ``num_classes``
-    (default 8) up are not classes, as in ``read_affectnet``; in any other table every label must be a class.
-    """
-    if affectnet:
-        k = num_classes or 8
-        if k not in (7, 8):
-            raise ValueError(f"AffectNet num_classes must be 7 or 8, got {k}")
-        lo, hi = 0, len(AFFECTNET_CODES) - 1
+def _class_names(
+    table: Table, labels: np.ndarray, num_classes: int | None, class_names: Sequence[str] | None
+) -> list[str]:
+    """The classes of a table that is no AffectNet list: ``num_classes`` or ``class_names`` when given,
+    else the largest label + 1 of AffectNet's 8 (the default names). A label outside them is refused
+    naming its row: a stray 99 implied 100 classes, and fitting then failed on a class without rows."""
+    k = num_classes or (len(class_names) if class_names else None)
+    if num_classes:
+        whose = f"the classes of --num-classes {num_classes}"
+    elif class_names:
+        whose = f"the classes of --class-names {','.join(class_names)}"
     else:
-        k = num_classes or int(labels.max()) + 1
-        if k > MAX_CLASSES:
-            i = int(np.argmax(labels))
-            raise ValueError(
-                f"{table.where[i]}: label {labels[i]} means {k} classes, more than {MAX_CLASSES}; "
-                "give the number of classes"
-            )
-        lo, hi = 0, k - 1
-    bad = (labels < lo) | (labels > hi)
+        whose = "AffectNet's 8 classes, read when --class-names and --num-classes are not given"
+        k = min(int(labels.max()) + 1, len(AFFECTNET_CLASSES))
+    bad = (labels < 0) | (labels >= k)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{table.where[i]}: label {labels[i]} outside {lo}..{hi}")
-    is_class = labels < k
+        raise ValueError(
+            f"{table.where[i]}: label {labels[i]} outside 0..{k - 1} ({whose}): fix the label, or name "
+            "every class with --class-names"
+        )
+    if class_names and len(class_names) != k:
+        raise ValueError(f"{len(class_names)} class names given for {k} classes")
+    return list(class_names or (AFFECTNET_CLASSES[:k] if k <= 8 else [str(i) for i in range(k)]))
+
+
+def _affectnet_names(
+    table: Table, labels: np.ndarray, num_classes: int | None, class_names: Sequence[str] | None
+) -> tuple[list[str], dict[str, int]]:
+    """(class names, rows left out per code) of AffectNet's official lists: codes 0..10 are valid, and
+    codes from ``num_classes`` (default 8) up are no classes, as in ``read_affectnet``."""
+    k = num_classes or 8
+    if k not in (7, 8):
+        raise ValueError(f"AffectNet num_classes must be 7 or 8, got {k}")
+    bad = (labels < 0) | (labels >= len(AFFECTNET_CODES))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{table.where[i]}: label {labels[i]} outside 0..{len(AFFECTNET_CODES) - 1}")
+    if class_names and len(class_names) != k:
+        raise ValueError(f"{len(class_names)} class names given for {k} classes")
     dropped = {
-        f"code {c} ({AFFECTNET_CODES[c]})": int((labels == c).sum()) for c in range(k, hi + 1) if affectnet
+        f"code {c} ({AFFECTNET_CODES[c]})": int((labels == c).sum()) for c in range(k, len(AFFECTNET_CODES))
     }
-    return k, is_class, dropped
+    return list(class_names or AFFECTNET_CLASSES[:k]), dropped
 
 
 def _check_class_names(names: Sequence[str] | None) -> None:
@@ -239,6 +217,74 @@ def _check_class_names(names: Sequence[str] | None) -> None:
         seen[key] = name.strip()
 
 
+@dataclass
+class _VaTable:
+    """A VA table as ``va_to_labels`` reads it: per row VA, its missing mark, the label and whether it
+    is a class; the class names; rows left out per AffectNet code (None for another table)."""
+
+    table: Table
+    va: np.ndarray
+    missing: np.ndarray
+    labels: np.ndarray
+    is_class: np.ndarray
+    names: list[str]
+    dropped: dict[str, int] | None
+
+
+def _va_values(table: Table) -> np.ndarray:
+    """(N, 2) valence and arousal; an empty cell is refused naming its row and column, before it reads
+    as NaN: a formula that no spreadsheet computed is stored without a value."""
+    cols = [table.column("valence"), table.column("arousal")]
+    why = ""
+    if table.path.suffix.lower() in (".xlsx", ".xlsm"):  # openpyxl reads the value a spreadsheet saved
+        why = " (a formula without a saved value? open and save the file in a spreadsheet program)"
+    for cells, where in zip(table.rows, table.where, strict=True):
+        empty = [table.header[c] for c in cols if cells[c] == ""]
+        if empty:
+            raise ValueError(
+                f"{where}: empty cell in column {empty[0]!r}{why}; give a number in [-1, 1], or -2 in both "
+                "columns for no valence/arousal"
+            )
+    return np.array(parse_numbers(table, cols, what="valence/arousal"))
+
+
+def _read_va_table(path: str | Path, num_classes: int | None, class_names: Sequence[str] | None) -> _VaTable:
+    """Read and check a VA table: values, labels, the classes and the rows that carry one."""
+    table = read_table(path)
+    va = _va_values(table)
+    missing = validate_va(va, source=str(path), row_names=table.where)
+    label_name = _label_column(table)
+    label_col = table.column(label_name)
+    labels = np.array(
+        [parse_int(r[label_col], w, label_name) for r, w in zip(table.rows, table.where, strict=True)]
+    )
+    if label_name == "expression" and table.has_column("subDirectory_filePath"):  # AffectNet's lists
+        names, dropped = _affectnet_names(table, labels, num_classes, class_names)
+    else:
+        names, dropped = _class_names(table, labels, num_classes, class_names), None
+    return _VaTable(table, va, missing, labels, labels < len(names), names, dropped)
+
+
+def _check_va_outputs(
+    path: str | Path,
+    out: str | Path,
+    stats_path: str | Path | None,
+    save_stats: str | Path | None,
+    overwrite: bool,
+) -> None:
+    """``out`` and ``save_stats`` are never an input and replace existing files only with ``overwrite``."""
+    outputs, options = ([out, save_stats], ["--out", "--save-stats"]) if save_stats else ([out], ["--out"])
+    suffixes = [".csv", None]  # CSV is what --out gets; the statistics' reader does not go by the name
+    check_outputs(
+        outputs,
+        inputs=[path, stats_path],
+        overwrite=overwrite,
+        what=options,
+        kind="file",
+        suffix=suffixes[: len(outputs)],
+    )
+
+
 def va_to_labels(
     path: str | Path,
     out: str | Path,
@@ -257,58 +303,34 @@ def va_to_labels(
     AffectNet's official lists (columns ``subDirectory_filePath`` and ``expression``) are filtered as the
     AffectNet reader does: only codes 0..num_classes-1 (default 8) are classes. Every row with VA gets
     VA-derived labels (code 8 "none" images have VA and count for VA metrics); class statistics and fused
-    labels use the class rows with VA only. Rows with VA -2 (missing) are left out of both. The summary
-    says how many rows each reason left out. ``out`` and ``save_stats`` are never an input and replace
-    existing files only with ``overwrite`` (``softfer.io.outputs``).
+    labels use the class rows with VA only. Rows with VA -2 (missing) are left out of both. In another
+    table every label is a class: of ``num_classes``, of ``class_names``, or of AffectNet's 8 (the largest
+    label + 1 of them). The summary says how many rows each reason left out. ``out`` and ``save_stats``
+    are never an input and replace existing files only with ``overwrite`` (``softfer.io.outputs``).
     """
     if method not in ("gmm", "euclid"):
         raise ValueError(f"method must be 'gmm' or 'euclid', got {method!r}")
     _check_class_names(class_names)
-    outputs, options = ([out, save_stats], ["--out", "--save-stats"]) if save_stats else ([out], ["--out"])
-    suffixes = [".csv", None]  # CSV is what --out gets; the statistics' reader does not go by the name
-    check_outputs(
-        outputs,
-        inputs=[path, stats_path],
-        overwrite=overwrite,
-        what=options,
-        kind="file",
-        suffix=suffixes[: len(outputs)],
-    )
-    table = read_table(path)
-    if not table.rows:
-        raise ValueError(f"{path}: no rows under the header")
-    va = np.array(
-        parse_numbers(table, [table.column("valence"), table.column("arousal")], what="valence/arousal")
-    )
-    missing = validate_va(va, source=str(path), row_names=table.where)
-    label_name = _label_column(table)
-    label_col = table.column(label_name)
-    labels = np.array(
-        [parse_int(r[label_col], w, label_name) for r, w in zip(table.rows, table.where, strict=True)]
-    )
-    affectnet = label_name == "expression" and table.has_column("subDirectory_filePath")
-    k, is_class, dropped = _class_rows(table, labels, num_classes, affectnet)
-    names = list(class_names or (AFFECTNET_CLASSES[:k] if k <= 8 else [str(i) for i in range(k)]))
-    if len(names) != k:
-        raise ValueError(f"{len(names)} class names given for {k} classes")
-    has_va, keep = ~missing, ~missing & is_class  # keep: rows for class statistics and fusion
+    _check_va_outputs(path, out, stats_path, save_stats, overwrite)
+    t = _read_va_table(path, num_classes, class_names)
+    has_va, keep = ~t.missing, ~t.missing & t.is_class  # keep: rows for class statistics and fusion
     given = "--class-names" if class_names else "the defaults: --class-names not given"
-    stats = _va_stats(path, va[keep], labels[keep], names, stats_path, f"the table's classes ({given})")
+    stats = _va_stats(path, t.va[keep], t.labels[keep], t.names, stats_path, f"the table's classes ({given})")
     if save_stats:
         write_json_atomic(save_stats, stats.to_dict())
-    p_va = np.full((len(va), k), np.nan)
+    p_va = np.full((len(t.va), len(t.names)), np.nan)
     p_va[has_va] = (
-        gmm_labels(va[has_va], stats)
+        gmm_labels(t.va[has_va], stats)
         if method == "gmm"
-        else euclidean_labels(va[has_va], stats.means, squared=squared)
+        else euclidean_labels(t.va[has_va], stats.means, squared=squared)
     )
     fused = np.full_like(p_va, np.nan)
-    fused[keep] = fuse_labels(labels[keep], p_va[keep], alpha=alpha)
-    _write_va_labels(Path(out), table, va, labels, missing, p_va, fused, names)
+    fused[keep] = fuse_labels(t.labels[keep], p_va[keep], alpha=alpha)
+    _write_va_labels(Path(out), t.table, t.va, t.labels, t.missing, p_va, fused, t.names)
     method_name = "gmm" if method == "gmm" else f"euclid ({'squared' if squared else 'unsquared'})"
-    agree = (p_va[keep].argmax(1) == labels[keep]).mean() if keep.any() else float("nan")
+    agree = (p_va[keep].argmax(1) == t.labels[keep]).mean() if keep.any() else float("nan")
     # returned, not logged too: the CLI prints it (logging it as well showed each count twice)
-    lines = _row_counts(missing, is_class, dropped if affectnet else None, k)
+    lines = _row_counts(t.missing, t.is_class, t.dropped, len(t.names))
     lines += [
         f"method: {method_name}  alpha: {alpha}",
         f"VA-derived argmax agrees with the class label on {agree:.1%} of class rows with VA",

@@ -1,19 +1,19 @@
 """Reading the tabular files that datasets ship (CSV, space-separated lists, XLSX) with row provenance.
 
-Every row keeps a human-readable location ("annotation.xlsx:row 12") so that errors can name it.
+Every row keeps a human-readable location ("Annotation/annotation.xlsx:row 12", its file named with its
+folder) so that errors can name it. The bytes are decoded in ``softfer.io.table_files``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import itertools
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from softfer.io.files import atomic_write
+from softfer.io.table_files import not_text, text_encoding, text_rows, xlsx_rows
 
 # Spellings seen in FER annotation files, mapped to softfer's canonical class names.
 CLASS_SYNONYMS: dict[str, str] = {
@@ -39,20 +39,32 @@ NON_CLASS_ANSWERS: frozenset[str] = frozenset({"unknown", "nf", "notaface", "nof
 
 @dataclass
 class Table:
-    """A header and string rows; ``where[i]`` names row i in its file for error messages."""
+    """A header and string rows; ``where[i]`` names row i in its file for error messages (``file_place``);
+    ``sheets`` names a workbook's sheets, of which only the first was read (empty for a text file)."""
 
     path: Path
     header: list[str]
     rows: list[list[str]]
     where: list[str]
+    sheets: tuple[str, ...] = ()
 
     def column(self, name: str) -> int:
-        """Index of a column by (case-insensitive, whitespace-trimmed) name."""
+        """Index of a column by (case-insensitive, whitespace-trimmed) name.
+
+        Raises:
+            ValueError: for no such column, or for two (``valence`` and ``Valence``): which one holds the
+                values is not for softfer to guess.
+        """
         wanted = name.strip().lower()
-        for i, h in enumerate(self.header):
-            if h.strip().lower() == wanted:
-                return i
-        raise ValueError(f"{self.path}: no column named {name!r}; columns are {self.header}")
+        found = [i for i, h in enumerate(self.header) if h.strip().lower() == wanted]
+        if not found:
+            raise ValueError(f"{self.path}: no column named {name!r}; {self.columns_text()}")
+        if len(found) > 1:
+            first, second = (self.header[i] for i in found[:2])
+            raise ValueError(
+                f"{self.path}: columns {first!r} and {second!r} both name {name!r}; rename or remove one"
+            )
+        return found[0]
 
     def has_column(self, name: str) -> bool:
         return any(h.strip().lower() == name.strip().lower() for h in self.header)
@@ -61,13 +73,34 @@ class Table:
         i = self.column(name)
         return [r[i] for r in self.rows]
 
+    def columns_text(self) -> str:
+        """The "columns are [...]" of an error, saying for a workbook of several sheets that only the first
+        was read: a table on another sheet otherwise looks like a file without its columns."""
+        return f"columns are {self.header}{sheet_note(self.sheets)}"
 
-def _cell(v: object) -> str:
-    if v is None:
+
+def sheet_note(sheets: Sequence[str]) -> str:
+    """For a workbook of several sheets, the note that only the first is read, naming the others; else ""."""
+    if len(sheets) < 2:
         return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
+    others = ", ".join(map(repr, sheets[1:]))
+    return f" (only the workbook's first sheet, {sheets[0]!r}, is read, not {others}: put the table there)"
+
+
+def file_place(path: Path) -> str:
+    """A table file as rows name it (``Table.where``): with its folder (``train(single-labeled)/set_1.csv``),
+    as DFEW's train and test folders each hold a ``set_1.csv``."""
+    folder = path.absolute().parent.name
+    return f"{folder}/{path.name}" if folder else path.name
+
+
+def name_row(source: str, row_names: Sequence[str] | None, i: int) -> str:
+    """Row ``i`` of ``source`` for a message: a row name that names the file already (``Table.where``) as
+    it is, another row name or the row's index after the source ("votes.csv: row 3")."""
+    if row_names is None:
+        return f"{source}: row {i}"
+    name = str(row_names[i])
+    return name if f"{Path(source).name}:" in name else f"{source}: {name}"
 
 
 def iter_table_chunks(
@@ -91,10 +124,11 @@ def iter_table_chunks(
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        sheet = _read_xlsx(path)
-        return _chunks(path, enumerate(sheet, start=1), sheet, "row", header, chunk_rows)
-    lines = _read_text_rows(path, delimiter)
-    return _chunks(path, lines, lines, "line", header, chunk_rows)
+        sheets: list[str] = []  # filled when the workbook is opened, before its first row
+        rows = xlsx_rows(path, sheets)
+        return _chunks(path, enumerate(rows, start=1), rows, "row", header, chunk_rows, sheets)
+    lines = text_rows(path, delimiter)
+    return _chunks(path, lines, lines, "line", header, chunk_rows, [])
 
 
 def _chunks(
@@ -104,13 +138,16 @@ def _chunks(
     kind: str,
     header: bool,
     chunk_rows: int,
+    sheets: list[str],
 ) -> Iterator[Table]:
     """``iter_table_chunks``' work; the file is closed when the chunks end, fail or are closed."""
     try:
         numbered = ((n, r) for n, r in source if any(c.strip() for c in r))
         first = next(numbered, None)
         if first is None:
-            raise ValueError(f"{path}: file is empty")
+            raise ValueError(
+                f"{path}: {'the first sheet' if sheets else 'file'} is empty{sheet_note(sheets)}"
+            )
         if header:
             head = [c.strip() for c in first[1]]
         else:
@@ -119,7 +156,7 @@ def _chunks(
         # Trailing empty cells (common in spreadsheets) do not count as columns.
         while head and head[-1] == "":
             head.pop()
-        chunk, count = Table(path, list(head), [], []), 0
+        chunk, count, place = Table(path, list(head), [], [], tuple(sheets)), 0, file_place(path)
         for lineno, r in numbered:
             cells = [c.strip() for c in r]
             while len(cells) > len(head) and cells[-1] == "":
@@ -130,15 +167,17 @@ def _chunks(
                     f"got {len(cells)}"
                 )
             chunk.rows.append(cells)
-            chunk.where.append(f"{path.name}:{kind} {lineno}")
+            chunk.where.append(f"{place}:{kind} {lineno}")
             count += 1
             if len(chunk.rows) == chunk_rows:
                 yield chunk
-                chunk = Table(path, list(head), [], [])
+                chunk = Table(path, list(head), [], [], tuple(sheets))
         if chunk.rows:
             yield chunk
         elif not count:
-            raise ValueError(f"{path}: a header line ({', '.join(head)}) but no rows under it")
+            raise ValueError(
+                f"{path}: a header line ({', '.join(head)}) but no rows under it{sheet_note(sheets)}"
+            )
     finally:  # not left to the garbage collector: a kept error's traceback would hold the file open
         reader.close()
 
@@ -162,46 +201,6 @@ def read_table(path: str | Path, *, header: bool = True, delimiter: str | None =
     return table
 
 
-def _text_encoding(path: Path) -> str:
-    """UTF-16 when the file starts with its byte-order mark, else UTF-8 (a byte-order mark allowed)."""
-    try:
-        with path.open("rb") as f:
-            start = f.read(2)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-
-
-def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int] | None:
-    """(byte, its offset in the file) of the first byte of ``path`` that is not ``encoding`` text, or None;
-    decoded a block at a time, as the readers read."""
-    decoder = codecs.getincrementaldecoder("utf-8" if encoding == "utf-8-sig" else encoding)()
-    with path.open("rb") as f:
-        offset = 3 if encoding == "utf-8-sig" and f.read(3) == codecs.BOM_UTF8 else 0
-        f.seek(offset)
-        while True:
-            block = f.read(1 << 20)
-            start = offset - len(decoder.getstate()[0])  # file offset of the bytes the decoder is given
-            try:
-                decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                return exc.object[exc.start], start + exc.start
-            if not block:
-                return None
-            offset += len(block)
-
-
-def _not_text(path: Path, encoding: str) -> ValueError:
-    """The error for a file that does not decode, naming its first byte that is not text."""
-    try:
-        bad = _first_bad_byte(path, encoding)
-    except OSError:
-        bad = None
-    at = f" (byte {bad[0]:#04x} at offset {bad[1]})" if bad else ""  # None: the file changed meanwhile
-    name = "UTF-16" if encoding == "utf-16" else "UTF-8"
-    return ValueError(f"{path}: not {name} text{at}; save the file as UTF-8 text (CSV UTF-8)")
-
-
 def read_text(path: str | Path) -> str:
     """The text of a table file: UTF-8 (byte-order mark allowed) or UTF-16 with a byte-order mark.
 
@@ -210,67 +209,14 @@ def read_text(path: str | Path) -> str:
             in that encoding.
     """
     path = Path(path)
-    encoding = _text_encoding(path)
+    encoding = text_encoding(path)
     try:
         with path.open(encoding=encoding, newline="") as f:
             return f.read()
     except UnicodeDecodeError:
-        raise _not_text(path, encoding) from None
+        raise not_text(path, encoding) from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def _lines(f: TextIO, path: Path) -> Iterator[str]:
-    """The lines of a text table (split at \\n, \\r\\n or \\r, endings kept, as csv wants them), refusing a
-    NUL: UTF-16 text without its byte-order mark reads as UTF-8 with a NUL in every other byte."""
-    for lineno, line in enumerate(f, start=1):
-        if "\x00" in line:
-            raise ValueError(
-                f"{path}:line {lineno}: a NUL byte: not a UTF-8 text table (UTF-16 text needs its "
-                "byte-order mark); save the file as UTF-8 text (CSV UTF-8)"
-            )
-        yield line
-
-
-def _read_text_rows(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of every record of a text table, read as they are taken."""
-    encoding = _text_encoding(path)
-    try:
-        with path.open(encoding=encoding, newline="") as f:
-            if delimiter is None:
-                sample = f.read(4096)
-                f.seek(0)
-                delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
-            if delimiter == " ":
-                for lineno, line in enumerate(_lines(f, path), start=1):
-                    yield lineno, line.split()
-                return
-            reader = csv.reader(_lines(f, path), delimiter=delimiter)
-            try:
-                for cells in reader:
-                    yield reader.line_num, cells
-            except csv.Error as exc:
-                raise ValueError(f"{path}:line {reader.line_num}: not a readable CSV row ({exc})") from None
-    except UnicodeDecodeError:
-        raise _not_text(path, encoding) from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def _read_xlsx(path: Path) -> Iterator[list[str]]:
-    """The first sheet's rows as text cells; the workbook stays open until the rows end or are closed."""
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several unrelated types for broken files
-        raise ValueError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
-    try:
-        sheet = wb.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield [_cell(v) for v in row]
-    finally:
-        wb.close()
 
 
 def class_key(header: str) -> str:
@@ -378,7 +324,7 @@ def find_class_columns(
             missing.append(c)
     if missing:
         raise ValueError(
-            f"{table.path}: no column for class(es) {missing}; columns are {table.header}. "
+            f"{table.path}: no column for class(es) {missing}; {table.columns_text()}. "
             "Name the columns after the classes or pass a column map."
         )
     if len(set(out)) != len(out):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from softfer.io.tables import class_key
+from softfer.io.tables import class_key, name_row
 
 log = logging.getLogger(__name__)
 VA_MISSING = -2.0  # AffectNet's sentinel for "no valence/arousal annotation"
@@ -152,19 +152,23 @@ def validate_va(
     """Check (N, 2) VA values; returns a boolean mask of rows marked missing (-2 sentinel).
 
     Raises:
-        ValueError: naming the row for NaN or values outside [-1, 1] other than the -2 sentinel.
+        ValueError: naming the row (``name_row``) for NaN or infinity (an empty cell reads as NaN), or a
+            value outside [-1, 1] other than the -2 sentinel.
     """
     arr = np.asarray(va, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"{source}: expected (N, 2) valence/arousal values, got shape {arr.shape}")
     missing = np.all(arr == VA_MISSING, axis=1)  # both values -2: the row has no annotation
-    bad = ~np.isfinite(arr) | ((np.abs(arr) > 1.0) & ~missing[:, None])
+    not_finite = ~np.isfinite(arr).all(axis=1)
+    bad = not_finite | ((np.abs(arr) > 1.0) & ~missing[:, None]).any(axis=1)
     if bad.any():
-        i = int(np.flatnonzero(bad.any(axis=1))[0])
-        name = f"row {i}" if row_names is None else str(row_names[i])
-        raise ValueError(
-            f"{source}: {name} has valence/arousal {arr[i].tolist()} outside [-1, 1] (-2 = missing)"
+        i = int(np.flatnonzero(bad)[0])
+        what = (
+            "not a number (an empty cell reads as NaN, as does a formula without a saved value)"
+            if not_finite[i]
+            else "outside [-1, 1] (-2 = missing)"
         )
+        raise ValueError(f"{name_row(source, row_names, i)} has valence/arousal {arr[i].tolist()} {what}")
     return missing
 
 

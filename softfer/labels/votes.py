@@ -10,13 +10,10 @@ from typing import Literal
 import numpy as np
 
 from softfer.classes import CLEAR_THRESHOLD, SHARE_TOLERANCE
+from softfer.io.tables import name_row
 from softfer.limits import MAX_VOTES
 
 TieRule = Literal["first", "random", "drop"]
-
-
-def _row_name(row_names: Sequence[str] | None, i: int) -> str:
-    return f"row {i}" if row_names is None else str(row_names[i])
 
 
 def _empty_hint(source: str) -> str:
@@ -37,7 +34,7 @@ def _check_cap(
         i, j = (int(k) for k in np.argwhere(big)[0])
         column = f"column {columns[j]!r}" if columns is not None else f"vote column {j + 1} of {arr.shape[1]}"
         raise ValueError(
-            f"{source}: {_row_name(row_names, i)} has a vote count of {arr[i, j]:g} in {column}, "
+            f"{name_row(source, row_names, i)} has a vote count of {arr[i, j]:g} in {column}, "
             f"above {MAX_VOTES} (softfer.limits.MAX_VOTES): a damaged cell; fix it"
         )
 
@@ -56,7 +53,8 @@ def validate_votes(
         votes: (N, C) non-negative integer vote counts, each at most ``softfer.limits.MAX_VOTES``.
         num_classes: expected C; None accepts any C >= 2.
         source: what the table came from (a file name), used in error messages.
-        row_names: optional per-row names for error messages (e.g. "annotation.xlsx:row 12").
+        row_names: optional per-row names for error messages (e.g. "annotation.xlsx:row 12", which names
+            the file: ``source`` is then not repeated before it).
         columns: optional names of the C vote columns (headers), for the message of a count above the cap.
 
     Raises:
@@ -78,7 +76,7 @@ def validate_votes(
     for bad, what in checks:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{source}: {_row_name(row_names, i)} {what}: {arr[i].tolist()}")
+            raise ValueError(f"{name_row(source, row_names, i)} {what}: {arr[i].tolist()}")
     _check_cap(arr, source, row_names, columns)  # before the int64 cast, which would wrap a huge count
     return arr.astype(np.int64)
 
@@ -136,7 +134,7 @@ def clip_agreement(votes: np.ndarray) -> dict[str, np.ndarray]:
     """Per-clip agreement: share of the top class and entropy (nats) of the vote distribution."""
     p = soft_labels(votes)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1) + 0.0  # + 0.0: a unanimous clip's -0.0 is 0
     return {"max_share": p.max(axis=1), "entropy": ent}
 
 
@@ -166,6 +164,41 @@ def max_share_histogram(votes: np.ndarray, *, bins: int = 10) -> tuple[np.ndarra
     # Rounded edges: linspace gives 0.7000000000000001, which would put a 7/10 share in the bin below.
     edges = np.round(np.linspace(0.0, 1.0, bins + 1), 12)
     return np.histogram(share, bins=edges)
+
+
+_TIE_RULES = {
+    "first": "ties to the lowest class index",
+    "random": "ties to one of the tied classes at random, seed 0",
+    "drop": "label -1, no majority",
+}
+
+
+def agreement_report(votes: np.ndarray, classes: Sequence[str], *, tie: TieRule = "first") -> str:
+    """Human-readable agreement summary of a vote table; majorities by the ``tie`` rule the labels use."""
+    agree = clip_agreement(votes)
+    hard = hard_labels(votes, tie=tie)  # seed 0, as ``votes_to_labels`` writes them
+    counts, edges = max_share_histogram(votes)
+    totals = votes.sum(axis=1)
+    tied = int(((votes == votes.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+    lines = [
+        f"clips: {len(votes)}   votes per clip: {int(totals.min())}..{int(totals.max())}",
+        f"mean max share: {agree['max_share'].mean():.3f}   mean entropy: {agree['entropy'].mean():.3f} nats",
+        f"clips with max share >= 0.9: {(agree['max_share'] >= 0.9).mean():.1%}",
+    ]
+    if np.all(totals == totals[0]) and totals[0] >= 2:
+        lines.append(f"Fleiss' kappa: {fleiss_kappa(votes):.4f}")
+    majority = ", ".join(f"{c}={int((hard == i).sum())}" for i, c in enumerate(classes))
+    if tie == "drop":
+        majority += f", dropped (tie): {int((hard < 0).sum())}"
+    lines.append(f"majority class counts: {majority}")
+    lines.append(f"clips with a tied top count: {tied} ({_TIE_RULES[tie]})")
+    lines.append("histogram of max share:")
+    peak = max(int(counts.max()), 1)
+    for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True):
+        lines.append(
+            f"  [{lo:.1f}, {hi:.1f}{']' if hi == 1.0 else ')'} {int(n):6d} {'#' * round(40 * n / peak)}"
+        )
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

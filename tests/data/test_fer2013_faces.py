@@ -147,11 +147,12 @@ def test_fer2013_rows_read_in_chunks_are_the_rows_of_the_file(
 
     text = record(["emotion", "pixels", "Usage", *[""] * padded_header])
     expected = []
+    path = tmp_path_factory.mktemp("fer") / "fer2013.csv"
     for emotion, pixels, usage, empties, blanks in rows:
         text += (" " + ending) * blanks + record([f" {emotion}", pixels, usage, *["  "] * empties])
         line = len(re.findall(r"\r\n|\r|\n", text))  # the row's own line ending included
-        expected.append((f"fer2013.csv:line {line}", [str(emotion), pixels.strip(), usage.strip()]))
-    path = tmp_path_factory.mktemp("fer") / "fer2013.csv"
+        where = f"{path.parent.name}/fer2013.csv:line {line}"
+        expected.append((where, [str(emotion), pixels.strip(), usage.strip()]))
     path.write_bytes(text.encode(encoding))
     fer2013_faces.CHUNK_ROWS, before = chunk, fer2013_faces.CHUNK_ROWS  # no monkeypatch: one per example
     try:

@@ -185,7 +185,8 @@ def test_former_dfer_frame_count_differing_from_the_folder_is_noted(tmp_path):
     report = ReadReport()
     records = read_former_dfer_list(tmp_path / "train.txt", report=report)
     assert [r.id for r in records] == ["clips/a", "clips/b"]
-    assert report.notes == ["train.txt:line 1: clips/a lists 999 frames but its folder holds 5"]
+    where = f"{tmp_path.name}/train.txt:line 1"
+    assert report.notes == [f"{where}: clips/a lists 999 frames but its folder holds 5"]
     problems = run_inspection("former_dfer", str(tmp_path)).problems
     assert any("clips/a lists 999 frames but its folder holds 5" in p for p in problems), problems
 

@@ -316,7 +316,7 @@ def test_ferv39k_soft_labels_join_by_normalised_clip_path(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"plus.csv: 1 clip\(s\) of the FERV39k train split have no soft label: "
-        r"Action/Angry/0002 \(train_All.csv:line 2\)",
+        r"Action/Angry/0002 \(All_scenes/train_All.csv:line 2\)",
     ):
         read_ferv39k(tmp_path, split="train", soft_labels=soft)
     _csv(soft, ["clip", *DFEW_HEADER], [rows[0], rows[1], ["Action/Happy/0001", 1, 0, 0, 0, 0, 0, 0]])

@@ -41,6 +41,7 @@ from softfer.io.tables import (
     Table,
     check_no_unread_votes,
     class_key,
+    file_place,
     match_class_columns,
     read_table,
     read_text,
@@ -60,11 +61,11 @@ def _json_object(line: str, where: str) -> dict:
 
 
 def _jsonl_table(path: Path) -> Table:
-    objs, where = [], []
+    objs, where, place = [], [], file_place(path)  # rows named as read_table names a CSV's
     for i, line in enumerate(read_text(path).split("\n"), start=1):
         if line.strip():
-            objs.append(_json_object(line, f"{path.name}:line {i}"))
-            where.append(f"{path.name}:line {i}")
+            objs.append(_json_object(line, f"{place}:line {i}"))
+            where.append(f"{place}:line {i}")
     if not objs:
         raise ValueError(f"{path}: no JSON lines")
     header = sorted({k for o in objs for k in o})
