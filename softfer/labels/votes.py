@@ -117,10 +117,10 @@ def majority_outside(class_votes: np.ndarray, other_votes: np.ndarray) -> np.nda
     """Per clip, the index of the vote column outside the classes that holds its majority, or -1.
 
     ``other_votes`` (N, M) count answers that are no class (FER+'s unknown and NF, or a class left out such
-    as contempt). As the FER+ reader rules (``softfer.data.formats.ferplus.leave_out_reason``), a clip is
-    left out when one such column has at least as many votes as its top class (a tie leaves it out too);
-    the column named is the one with the most votes, the first on a tie. A clip kept has a top class count
-    above every other column's, so at least one class vote.
+    as contempt). The FER+ reader's rule (``softfer.data.formats.ferplus.leave_out_reason`` calls this):
+    a clip is left out when one such column has at least as many votes as its top class (a tie leaves it
+    out too); the column named is the one with the most votes, the first on a tie. A clip kept has a top
+    class count above every other column's, so at least one class vote.
     """
     class_votes, other_votes = np.asarray(class_votes), np.asarray(other_votes)
     if other_votes.shape[1] == 0:

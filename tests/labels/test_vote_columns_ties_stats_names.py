@@ -70,6 +70,26 @@ def test_an_unnamed_count_column_is_refused_and_ignore_columns_reads_it_knowingl
     assert row["soft_happy"] == "0.750000" and row["soft_sad"] == "0.250000"
 
 
+def _ferplus_paper_rule(votes: np.ndarray, k: int) -> bool:
+    """Kept by FER+'s rule, written out from its definition (independent of softfer's code): one class of
+    the first ``k`` has strictly more votes than unknown, than NF, and (7 classes) than contempt."""
+    return int(votes[:k].max()) > max(int(v) for v in votes[k:])
+
+
+def test_ferplus_reasons_on_hand_made_ties():
+    """order: neutral happiness surprise sadness anger disgust fear contempt unknown NF"""
+    cases = [
+        ([3, 0, 0, 0, 0, 0, 0, 0, 3, 3], 8, "majority NF (not a face)"),  # unknown = NF = top class
+        ([3, 0, 0, 0, 0, 0, 0, 0, 3, 0], 8, "majority unknown"),
+        ([3, 0, 0, 0, 0, 0, 0, 3, 0, 0], 8, None),  # contempt is a class with 8
+        ([3, 0, 0, 0, 0, 0, 0, 3, 0, 0], 7, "majority contempt (7 classes)"),
+        ([2, 0, 0, 0, 0, 0, 0, 3, 3, 0], 7, "majority unknown"),  # unknown before contempt on a tie
+        ([4, 0, 0, 0, 0, 0, 0, 3, 3, 3], 7, None),
+    ]
+    for votes, k, want in cases:
+        assert leave_out_reason(np.array(votes), k) == want, (votes, k)
+
+
 def test_other_votes_follow_the_ferplus_readers_rule(tmp_path):
     """Kept faces and their soft labels are those of the FER+ reader's rule (``leave_out_reason``), with 7
     classes (contempt, unknown, NF not classes) and with 8 (contempt a class)."""
@@ -83,6 +103,7 @@ def test_other_votes_follow_the_ferplus_readers_rule(tmp_path):
         out = tmp_path / f"o{k}.csv"
         report = votes_to_labels(path, out, classes=FERPLUS_CLASSES[:k], other_votes=other)
         kept = [i for i, v in enumerate(votes) if leave_out_reason(v, k) is None]
+        assert kept == [i for i, v in enumerate(votes) if _ferplus_paper_rule(v, k)]
         got = _rows(out)
         assert [r["id"] for r in got] == [rows[i][0] for i in kept]  # "Image name" is the id
         want = votes[kept, :k] / votes[kept, :k].sum(axis=1, keepdims=True)

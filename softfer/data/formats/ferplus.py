@@ -58,7 +58,7 @@ from softfer.data.records import (
 )
 from softfer.data.splits import check_disjoint
 from softfer.io.tables import Table, parse_numbers, read_table
-from softfer.labels.votes import hard_labels, soft_labels, validate_votes
+from softfer.labels.votes import hard_labels, majority_outside, soft_labels, validate_votes
 
 FERPLUS_SPLITS = ("train", "val", "test")
 USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -260,14 +260,22 @@ def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
 # --- the vote rules, shared by both layouts ------------------------------------------------------------
 
 
+# why a face is left out, by the vote column outside the classes that holds its majority (VOTE_COLUMNS[7:])
+_LEFT_OUT = ("majority contempt (7 classes)", "majority unknown", "majority NF (not a face)")
+
+
 def leave_out_reason(votes: np.ndarray, num_classes: int) -> str | None:
-    """Why a face with these 10 vote counts is left out, or None when it is kept (see the module text)."""
-    emotions, unknown, nf = votes[:8], int(votes[8]), int(votes[9])
-    if int(emotions.max()) <= max(unknown, nf):
-        return "majority NF (not a face)" if nf >= unknown else "majority unknown"
-    if num_classes == 7 and emotions[7] >= emotions[:7].max():
-        return "majority contempt (7 classes)"
-    return None
+    """Why a face with these 10 vote counts is left out, or None when it is kept (see the module text).
+
+    The rule is ``labels.votes.majority_outside``'s (also that of ``labels votes --other-votes``), with the
+    columns after the classes (contempt with 7 classes, unknown, NF) as the other votes. On a tie between
+    those columns the reason names NF before unknown before contempt.
+    """
+    others = np.asarray(votes[num_classes:])
+    if majority_outside(np.asarray(votes[None, :num_classes]), others[None])[0] < 0:
+        return None
+    names = _LEFT_OUT[-len(others) :]
+    return next(n for v, n in zip(others[::-1], names[::-1], strict=True) if v == others.max())
 
 
 def _records(rows: _Rows, split: str, num_classes: int, report: ReadReport) -> list[Record]:
