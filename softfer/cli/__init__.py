@@ -8,10 +8,12 @@ torch error, inputs that failed in ``preprocess``/``predict``/``data inspect --v
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 
 from softfer.cli.parser import build_parser
 from softfer.cli.parser_tools import folds_type, seeds_type
@@ -55,6 +57,23 @@ def error_line(exc: BaseException) -> str:
     return f"softfer: error: {type(exc).__name__}: {first}{more} (run again with --debug for the traceback)"
 
 
+@contextmanager
+def printed_as_asked(args: argparse.Namespace) -> Iterator[None]:
+    """Silence what the command prints on stdout under --quiet ("warnings and errors only"), unless its
+    printed text is its result: one place for every command, so that a new command inherits it.
+
+    Most commands print what they did and wrote (scores, a summary, "wrote ..."): info, all of it in their
+    files. A command whose printed text is the answer asked for and is written to no file (`data inspect`,
+    `models list`, `reproduce`) says so with ``prints_result`` in the parser and prints it with --quiet too
+    (tests/cli/test_quiet.py walks the parser). Warnings and errors go to stderr (the logging handler,
+    ``error_line``) and stay."""
+    if not getattr(args, "quiet", False) or getattr(args, "prints_result", False):
+        yield
+        return
+    with open(os.devnull, "w") as null, redirect_stdout(null):  # print() and rich consoles alike
+        yield
+
+
 def _log_level(args) -> int:
     if getattr(args, "quiet", False):
         return logging.WARNING
@@ -70,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "threads"):  # a command that computes: its --threads, or the default, before it runs
             args.threads = apply_threads(args.threads)
-        code = args.func(args)
+        with printed_as_asked(args):
+            code = args.func(args)
     except BrokenPipeError:  # the reader went away (`softfer ... | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return BROKEN_PIPE

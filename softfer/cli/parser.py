@@ -186,6 +186,12 @@ def _add_report_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> No
 
 
 def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Datasets, videos and models: data inspect, preprocess, models list | import-fer."""
+    _add_data_commands(sub, parents)
+    _add_models_commands(sub, parents)
+
+
+def _add_data_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     data = sub.add_parser("data", help="dataset tools")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="TOOL")
     di = dsub.add_parser(
@@ -215,7 +221,8 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         help="a vote table read beside the data (as data.soft_labels; ferv39k: ROOT/ferv39k_plus_votes.csv "
         "when it is there)",
     )
-    di.set_defaults(func=c.cmd_data_inspect)
+    # its report is the answer (it writes nothing): printed with --quiet too (softfer.cli printed_as_asked)
+    di.set_defaults(func=c.cmd_data_inspect, prints_result=True)
 
     pre = sub.add_parser(
         "preprocess",
@@ -234,24 +241,30 @@ def _add_media_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
     pre.add_argument("--size", type=PIXELS, default=224, help="aligned crop size (default 224)")
     pre.set_defaults(func=c.cmd_preprocess)
 
+
+def _add_models_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     models = sub.add_parser("models", help="model registry")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="TOOL")
     ml = msub.add_parser("list", parents=[parents["common"]], help="list registered models")
     ml.add_argument(
         "--counts", action="store_true", help="parameters and FLOPs per clip (also shown with --verbose)"
     )
+    # each in its own range; their product (frames x size x size) is bounded in models/summary.py
+    # (MAX_COUNTED_PIXELS), so that one forward pass fits in memory: 1024 frames at 2048 px asked for 51 GB
     ml.add_argument(
-        "--frames", type=int_range(1, 32), default=8, help="frames per clip for --verbose (default 8)"
+        "--frames",
+        type=int_range(1, 512),
+        default=8,
+        help="frames per clip for --counts (default 8; frames x size x size at most 32 x 448 x 448)",
     )
-    # bounded so that one forward pass of the largest model fits in memory (1024 frames at 2048 px asked
-    # for 51 GB)
     ml.add_argument(
         "--size",
-        type=int_range(16, 448),
+        type=int_range(16, 1024),
         default=None,
-        help="input size for --verbose (default: each model's own input size)",
+        help="input size for --counts (default: each model's own input size)",
     )
-    ml.set_defaults(func=c.cmd_models_list)
+    # the table is the answer: printed with --quiet too (softfer.cli printed_as_asked)
+    ml.set_defaults(func=c.cmd_models_list, prints_result=True)
     imp = msub.add_parser(
         "import-fer",
         parents=[parents["common"], parents["overwrite"]],

@@ -126,7 +126,9 @@ def _add_reproduce(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         type=seeds_type,
         help="run every config with these seeds too (default: its own seed); intervals cover folds x seeds",
     )
-    rep.set_defaults(func=c.cmd_reproduce)
+    # its paper-vs-ours table, --list and the --smoke report are written nowhere else: printed with --quiet
+    # too (softfer.cli printed_as_asked)
+    rep.set_defaults(func=c.cmd_reproduce, prints_result=True)
 
 
 def add_calibrate_command(sub, parents: dict[str, argparse.ArgumentParser]) -> None:

@@ -30,12 +30,18 @@ import torch
 from softfer import metrics
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.config.identity import flatten
+from softfer.data.datasets import ImageDataset
 from softfer.data.fingerprint import items_trained_on, split_fingerprint, training_items
 from softfer.data.formats import get_format
 from softfer.engine.data import build_data, config_inputs, evaluation_split, split_source
 from softfer.engine.evaluate import predict, unreadable_record
 from softfer.engine.outputs import eval_loader
-from softfer.engine.runs import check_held_out_overrides, held_out_config
+from softfer.engine.runs import (
+    check_held_out_overrides,
+    check_media_kind,
+    held_out_config,
+    in_data_order,
+)
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.batch import probabilities
 from softfer.inference.calibration import (
@@ -73,13 +79,11 @@ def _checkpoint_of(source: str | Path) -> Path:
     return path / "model.pt" if path.is_dir() else path
 
 
-def _held_out_config(
-    cfg: ExperimentConfig, classes: tuple[str, ...], ckpt: Path, data: dict[str, Any]
-) -> ExperimentConfig:
+def _held_out_config(cfg: ExperimentConfig, ckpt: Path, data: dict[str, Any]) -> ExperimentConfig:
     """The config of the items to fit on: the --data items' (``held_out_config``), else the run's own
     (its validation split), refused when it held none out."""
-    if any(data[k] for k in ("root", "fmt", "split")):
-        return held_out_config(cfg, classes, ckpt, **data)
+    if _given(data):
+        return held_out_config(cfg, **data)
     check_held_out_overrides(data["overrides"], "calibrate")
     cfg = validate_config(apply_overrides(cfg.model_dump(mode="json"), data["overrides"]), "calibrate")
     if cfg.data.val_fraction <= 0:
@@ -103,6 +107,12 @@ def _check_model_inputs(own: ExperimentConfig, cfg: ExperimentConfig, ckpt: Path
             f"--set {said}: {ckpt} is calibrated on the inputs predict and eval give it, its own; measure "
             "other input settings with `softfer eval --set` instead"
         )
+
+
+def _given(data: dict[str, Any]) -> bool:
+    """Whether held-out clips were named (--data, --format or --split) rather than the run's validation
+    split."""
+    return any(data[k] for k in ("root", "fmt", "split"))
 
 
 def _held_out(cfg: ExperimentConfig, given: bool) -> tuple[Any, dict[str, Any]]:
@@ -302,43 +312,30 @@ def calibrate_checkpoint(
         warnings (``fit_warnings``).
 
     Raises:
-        ValueError: outputs refused, no held-out items, items the model was trained on, data of other
-            classes, or no item with a class label (``fit_calibration``).
+        ValueError: outputs refused, no held-out items, items the model was trained on, data of another
+            set of classes (the same set in another order is fitted with the model's outputs in the data's
+            order: ``in_data_order``), or no item with a class label (``fit_calibration``).
     """
     ckpt = _checkpoint_of(checkpoint)
     state = load_checkpoint(ckpt)  # first: an ONNX file is named as such, not by its default --out
     out = Path(out) if out else calibrated_path(ckpt)
     if out.suffix not in CHECKPOINT_SUFFIXES:
         raise ValueError(f"--out {out}: a checkpoint file name ends in {', '.join(CHECKPOINT_SUFFIXES)}")
-    report_path = out.with_suffix(".json")
     model, own, classes = model_from_state(state, ckpt)
     held = {"root": data_root, "fmt": data_format, "split": split, "overrides": overrides}
-    cfg = _held_out_config(own, classes, ckpt, held)
+    cfg = _held_out_config(own, ckpt, held)
     _check_model_inputs(own, cfg, ckpt)
-    # before any data is read: never onto the checkpoint or into the data (config_inputs)
-    inputs = [ckpt, *config_inputs(cfg)]
-    # the report's name is derived from --out: it replaces only an earlier calibration report (with
-    # --overwrite), never a run's metrics.json or environment.json (--out RUN/metrics.pt)
-    own_report = json_holding(*REPORT_KEYS)
-    check_outputs(
-        [out, report_path],
-        inputs=inputs,
-        overwrite=overwrite,
-        kind="file",
-        ours=lambda p: p != report_path or own_report(p),
-    )
-    dataset, described = _held_out(cfg, any(held[k] for k in ("root", "fmt", "split")))
-    fmt, source = described["format"], described["source"]
-    _refuse_training_items(state, dataset.records, fmt, ckpt)
-    _, _, device = setup_distributed(cfg.run.device)
-    pred = predict(
-        model.to(device), eval_loader(dataset, cfg), device, amp="none", max_unreadable=dataset.max_unreadable
-    )
-    ids = [r.id for r in dataset.records]
-    skipped = unreadable_record(pred["unreadable"], ids, dataset.max_unreadable, source)
-    calibration, report = fit_calibration(pred, cfg.data.clear_threshold, n_bins=n_bins)
-    calibration, report, items = _record_fitted_on(calibration, report, described, dataset.records, skipped)
+    # the data's classes in the model's order, or in another (its outputs reordered), before any data
+    fmt = evaluation_split(cfg.data)[0] if _given(held) else cfg.data.format
+    model, _ = in_data_order(model, classes, cfg, fmt, ckpt)
+    report_path = _check_calibrate_outputs(cfg, ckpt, out, overwrite)
+    dataset, described = _held_out(cfg, _given(held))
+    check_media_kind(model, isinstance(dataset, ImageDataset), described["source"], ckpt)
+    _refuse_training_items(state, dataset.records, described["format"], ckpt)
+    calibration, report, items = _fit_on(model, dataset, described, cfg, n_bins)
     report = {"checkpoint": str(ckpt), "out": str(out), **report}
+    # the copy keeps the model's own weights and class order: a temperature and a margin threshold are the
+    # same in every order of the classes
     new_state = {**state, "calibration": calibration.to_state(), "calibration_items": items}
     if out.suffix == ".safetensors":
         save_safetensors_checkpoint(new_state, out)
@@ -346,3 +343,34 @@ def calibrate_checkpoint(
         save_checkpoint(new_state, out)
     write_json_atomic(report_path, report)
     return {**report, "report": str(report_path)}
+
+
+def _fit_on(
+    model: torch.nn.Module, dataset: Any, described: dict[str, Any], cfg: ExperimentConfig, n_bins: int
+) -> tuple[Calibration, dict[str, Any], dict[str, Any]]:
+    """(calibration, report, calibration_items) of ``model``'s predictions on the held-out ``dataset``
+    (``described`` by ``_held_out``): ``fit_calibration``, then ``_record_fitted_on``."""
+    _, _, device = setup_distributed(cfg.run.device)
+    cap = dataset.max_unreadable
+    pred = predict(model.to(device), eval_loader(dataset, cfg), device, amp="none", max_unreadable=cap)
+    ids = [r.id for r in dataset.records]
+    skipped = unreadable_record(pred["unreadable"], ids, cap, described["source"])
+    calibration, report = fit_calibration(pred, cfg.data.clear_threshold, n_bins=n_bins)
+    return _record_fitted_on(calibration, report, described, dataset.records, skipped)
+
+
+def _check_calibrate_outputs(cfg: ExperimentConfig, ckpt: Path, out: Path, overwrite: bool) -> Path:
+    """The report's path (``out`` as .json), after the output rule has passed ``out`` and the report:
+    before any data is read, never onto the checkpoint or into the data (``config_inputs``)."""
+    report_path = out.with_suffix(".json")
+    # the report's name is derived from --out: it replaces only an earlier calibration report (with
+    # --overwrite), never a run's metrics.json or environment.json (--out RUN/metrics.pt)
+    own_report = json_holding(*REPORT_KEYS)
+    check_outputs(
+        [out, report_path],
+        inputs=[ckpt, *config_inputs(cfg)],
+        overwrite=overwrite,
+        kind="file",
+        ours=lambda p: p != report_path or own_report(p),
+    )
+    return report_path

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import (
@@ -15,14 +17,16 @@ from softfer.engine.data import (
     config_inputs,
     evaluation_split,
     scored_fitted_items,
+    split_source,
 )
 from softfer.engine.outputs import RESULT_FILES, eval_folder, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
-from softfer.inference.loading import model_from_state
+from softfer.inference.loading import ReorderedClasses, class_order, model_from_state
 from softfer.io.outputs import check_outputs
 from softfer.limits import HELD_OUT_SETTABLE, held_out_settable_words
+from softfer.models import spec_of
 
 log = logging.getLogger(__name__)
 
@@ -47,47 +51,57 @@ def evaluate_checkpoint(
     data read (``config_inputs``: nothing onto a manifest or inside the data root; ``softfer.io.outputs``);
     the refusal comes before any data is read.
 
-    Test items the model was trained on (its checkpoint's ``training_items``) or calibrated on
-    (``calibration_items``) are refused, or with ``allow_train_items`` scored and counted in metrics.json
-    ``evaluated_on_training_items`` and ``evaluated_on_calibration_items`` (None: the checkpoint does not
-    record them: an older or imported one, or an uncalibrated one).
-
-    A calibrated checkpoint (`softfer calibrate`) is scored with its temperature; metrics.json
-    ``calibration`` says which temperature was used.
+    Data with the model's classes in another order is scored with the model's outputs in the data's order
+    (``in_data_order``; metrics.json ``model_classes`` keeps the model's). Test items the model was trained
+    on (``training_items``) or calibrated on (``calibration_items``) are refused, or with
+    ``allow_train_items`` scored and counted in metrics.json (``fitted_items_in``). A calibrated checkpoint
+    (`softfer calibrate`) is scored with its temperature; metrics.json ``calibration`` says which.
     """
     state = load_checkpoint(checkpoint)
     model, cfg, classes = model_from_state(state, checkpoint)
     calibration = Calibration.from_state(state, checkpoint)
-    cfg = held_out_config(
-        cfg, classes, checkpoint, root=data_root, fmt=data_format, split=split, overrides=overrides
-    )
-    target = data_format or cfg.data.format
-    out_dir = Path(out) if out else Path(checkpoint).parent / eval_folder(target, checkpoint)
+    cfg = held_out_config(cfg, root=data_root, fmt=data_format, split=split, overrides=overrides)
+    model, data_classes = in_data_order(model, classes, cfg, evaluation_split(cfg.data)[0], checkpoint)
+    out_dir = _eval_outputs(cfg, checkpoint, data_format, out, overwrite)
+    rank, world, device = setup_distributed(cfg.run.device)
+    bundle = build_data(cfg, with_train=False)
+    check_media_kind(model, bundle.is_image, split_source(cfg.data, *evaluation_split(cfg.data)), checkpoint)
+    bundle.classes = data_classes  # named as the test data orders them (a cross-dataset test: its own)
+    notes = {
+        **_eval_notes(state, bundle, cfg, checkpoint, allow_train_items),
+        "calibration": calibration.describe(),
+        "model_classes": list(classes),
+    }
+    kept = {"save_model": False, "notes": notes, "temperature": calibration.temperature}
+    return evaluate_and_write(model.to(device), bundle, cfg, out_dir, device, rank, world, **kept)
+
+
+def _eval_outputs(
+    cfg: ExperimentConfig, checkpoint: str | Path, fmt: str | None, out: str | Path | None, overwrite: bool
+) -> Path:
+    """The eval folder (``out``, or ``eval_folder`` beside the checkpoint), its result files checked by the
+    output rule before any data is read, and set as ``cfg.run.out_dir``."""
+    out_dir = Path(out) if out else Path(checkpoint).parent / eval_folder(fmt or cfg.data.format, checkpoint)
     inputs = [checkpoint, *config_inputs(cfg)]  # the data too: --out in a clip folder, onto a manifest
     check_outputs([out_dir / f for f in RESULT_FILES], inputs=inputs, overwrite=overwrite, kind="file")
     cfg.run.out_dir = str(out_dir)
-    rank, world, device = setup_distributed(cfg.run.device)
-    bundle = build_data(cfg, with_train=False)
-    seen = fitted_items_in(state, bundle, cfg, checkpoint, allow_train_items)
-    scored = {"path": str(Path(checkpoint).resolve()), "weights_sha256": state.get("weights_sha256")}
-    notes = {
+    return out_dir
+
+
+def _eval_notes(
+    state: dict[str, Any], bundle: DataBundle, cfg: ExperimentConfig, checkpoint: str | Path, allow: bool
+) -> dict[str, Any]:
+    """metrics.json's record of the model scored: which file (path, weights digest), and how many test
+    items it was trained and calibrated on (``fitted_items_in``)."""
+    seen = fitted_items_in(state, bundle, cfg, checkpoint, allow)
+    return {
         "evaluated_on_training_items": seen["training"],
         "evaluated_on_calibration_items": seen["calibration"],
-        "calibration": calibration.describe(),
-        "checkpoint": scored,
+        "checkpoint": {
+            "path": str(Path(checkpoint).resolve()),
+            "weights_sha256": state.get("weights_sha256"),
+        },
     }
-    return evaluate_and_write(
-        model.to(device),
-        bundle,
-        cfg,
-        out_dir,
-        device,
-        rank,
-        world,
-        save_model=False,
-        notes=notes,
-        temperature=calibration.temperature,
-    )
 
 
 def check_held_out_overrides(overrides: list[str] | None, command: str) -> None:
@@ -108,8 +122,6 @@ def check_held_out_overrides(overrides: list[str] | None, command: str) -> None:
 
 def held_out_config(
     cfg: ExperimentConfig,
-    classes: tuple[str, ...],
-    checkpoint: str | Path,
     *,
     root: str | None = None,
     fmt: str | None = None,
@@ -117,11 +129,8 @@ def held_out_config(
     overrides: list[str] | None = None,
 ) -> ExperimentConfig:
     """A trained model's config with other test data: ``fmt`` (a cross-dataset test), ``root`` (its
-    root, or the training format's), ``split``, and ``overrides`` applied.
-
-    Raises:
-        ValueError: that data's classes are not the model's (naming both).
-    """
+    root, or the training format's), ``split``, and ``overrides`` applied (``check_held_out_overrides``).
+    Whether that data has the model's classes is ``in_data_order``'s question."""
     check_held_out_overrides(overrides, "an evaluation")
     data = cfg.model_dump(mode="json")
     if fmt:
@@ -130,15 +139,59 @@ def held_out_config(
         data["data"]["test_root" if fmt else "root"] = root
     if split:
         data["data"]["test_split"] = split
-    cfg = validate_config(apply_overrides(data, overrides), "eval overrides")
-    target = fmt or cfg.data.format
-    wanted = class_names(target, cfg.data.num_classes)
-    if tuple(wanted) != tuple(classes):
+    return validate_config(apply_overrides(data, overrides), "eval overrides")
+
+
+def in_data_order(
+    model: torch.nn.Module,
+    classes: tuple[str, ...],
+    cfg: ExperimentConfig,
+    fmt: str,
+    checkpoint: str | Path,
+) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """(``model`` with its outputs in the order of the ``fmt`` data's classes, those classes): the model
+    itself when the order is its own, its outputs reordered (``ReorderedClasses``, said in one info line)
+    when the data lists the same classes in another order (the FER2013 model on DFEW: audit U11). The one
+    check of a model's classes against the data's, used by `eval` and `calibrate`.
+
+    Raises:
+        ValueError: the data's classes are another set (naming both).
+    """
+    wanted = class_names(fmt, cfg.data.num_classes)
+    order = class_order(classes, wanted)
+    if order is None:
         raise ValueError(
-            f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {target} data has "
-            f"{list(wanted)}; evaluate it on data with the same classes"
+            f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {fmt} data has "
+            f"{list(wanted)}; evaluate it on data with the same classes (in any order)"
         )
-    return cfg
+    if order == sorted(order):
+        return model, wanted
+    log.info(
+        "%s: the model's classes %s are the %s data's in another order: its outputs are taken in the "
+        "data's order %s",
+        checkpoint,
+        ", ".join(classes),
+        fmt,
+        ", ".join(wanted),
+    )
+    return ReorderedClasses(model, order), wanted
+
+
+def check_media_kind(model: torch.nn.Module, image: bool, what: str, checkpoint: str | Path) -> None:
+    """Refuse data of the other media kind than ``model`` takes (``image``: the data are still images),
+    before a batch reaches it: the FER2013 CNN on DFEW's clips failed inside the model, naming no file.
+
+    Raises:
+        ValueError: naming the checkpoint, the model's kind and the data's.
+    """
+    spec = spec_of(model)
+    if (spec.input_kind == "image") == image:
+        return
+    held, other = ("still images", "clips") if image else ("clips", "still images")
+    raise ValueError(
+        f"{checkpoint}: model {spec.name} takes {other}, the {what} holds {held}: give data of {other}"
+        + (" (affectnet, ferplus), or run it on videos with `softfer predict`" if not image else "")
+    )
 
 
 # What a checkpoint was fitted on: its weights (training) and, when `softfer calibrate` made it, its

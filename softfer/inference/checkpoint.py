@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +31,10 @@ SAFETENSORS_KEY = "softfer"
 DIGEST_KEY = "weights_sha256"
 STATE_DIGEST_KEY = "state_sha256"  # the other tensors of a training checkpoint (last.pt)
 log = logging.getLogger(__name__)
+# The protobuf tags of an ONNX ModelProto's fields 2-8 (producer name and version, domain, model version,
+# doc string, graph, opset imports), one of which follows its IR version in every serialised model: fields
+# are written in number order.
+ONNX_NEXT_TAGS = frozenset(b"\x12\x1a\x22\x28\x32\x3a\x42")
 
 
 class StoredModel(BaseModel):
@@ -202,12 +206,33 @@ def save_safetensors_checkpoint(state: dict[str, Any], path: str | Path) -> None
         f.write(data)
 
 
-def _load_safetensors(path: Path) -> dict[str, Any]:
+def onnx_head(head: bytes) -> bool:
+    """Whether a file's first bytes are an ONNX model's (a protobuf ``ModelProto``): its field 1, the IR
+    version (tag 0x08, a one-byte varint), then one of the fields 2-8 (``ONNX_NEXT_TAGS``). Used only to
+    name a file that is refused anyway: a torch file starts with "PK" or 0x80."""
+    return len(head) >= 3 and head[0] == 0x08 and 0 < head[1] < 0x80 and head[2] in ONNX_NEXT_TAGS
+
+
+def _refuse_onnx(path: Path) -> NoReturn:
+    """Refuse an ONNX file given where a PyTorch checkpoint is read (eval, calibrate, export, resume, a
+    torch backend), saying what is read and where ONNX runs: every loader says the same (audit U3)."""
+    named = path.suffix.lower() == ".onnx"
+    called = "" if named else f" (named {path.suffix or 'without a suffix'}, by its bytes)"
+    raise ValueError(
+        f"{path}: an ONNX export{called}; this command reads the PyTorch checkpoint (.pt, .pth or "
+        ".safetensors) it was exported from; ONNX files run in `softfer predict` and softfer.Predictor"
+        + ("" if named else ", named .onnx")
+    )
+
+
+def _load_safetensors(path: Path, head: bytes) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for damaged files
+        if onnx_head(head):  # only for a file safetensors cannot read: its header length may look alike
+            _refuse_onnx(path)
         raise ValueError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from exc
     if SAFETENSORS_KEY not in meta:
         raise ValueError(
@@ -231,7 +256,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a softfer checkpoint (torch file or ``.safetensors``) without executing pickled code.
 
     Raises:
-        ValueError: one line naming the file when it is missing, empty, not a PyTorch file (text, say),
+        ValueError: one line naming the file when it is missing, an ONNX export (by its name or its first
+            bytes: ``_refuse_onnx`` says where it runs), empty, not a PyTorch file (text, say),
             truncated, corrupt (its weights do not match their stored digest), not a softfer
             checkpoint, an entry is not of the type softfer writes (``check_entries``, naming it), or its
             model weights hold NaN or infinity (naming the tensor).
@@ -243,25 +269,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise ValueError(f"checkpoint not found: {path}")
+    with path.open("rb") as f:
+        head = f.read(4)
     if path.suffix.lower() == ".onnx":  # read as a torch file it was called corrupt (audit U3)
-        raise ValueError(
-            f"{path}: an ONNX export; this command reads the PyTorch or safetensors checkpoint it was "
-            "exported from (an ONNX file runs in `softfer predict` and softfer.Predictor)"
-        )
+        _refuse_onnx(path)
     if path.suffix == ".safetensors":
-        state = _load_safetensors(path)
+        state = _load_safetensors(path, head)
         check_entries(state, path)
         check_weights_digest(state, path)
         check_finite_weights(state["model"], path)
         return state
-    with path.open("rb") as f:
-        head = f.read(4)
     if not head:
         raise ValueError(
             f"{path}: empty file: a corrupt or truncated checkpoint (a write that never finished?)"
         )
     # torch.save writes a zip archive; torch's legacy format starts with a pickle protocol byte.
     if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":
+        if onnx_head(head):  # an ONNX export under another name (audit U3: "not a PyTorch file")
+            _refuse_onnx(path)
         raise ValueError(
             f"{path}: not a PyTorch file (it starts with {head!r}): a corrupt or truncated checkpoint, or "
             "another kind of file"

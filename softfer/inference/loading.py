@@ -1,7 +1,9 @@
-"""A trained model from a softfer checkpoint: the model in eval mode, its config and its class names."""
+"""A trained model from a softfer checkpoint: the model in eval mode, its config and its class names; and
+the same model with its class outputs in another order (a dataset that lists the same classes otherwise)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +43,29 @@ def load_trained_model(
 ) -> tuple[torch.nn.Module, ExperimentConfig, tuple[str, ...]]:
     """(model in eval mode, its config, its class names) from RUN/model.pt or a training checkpoint."""
     return model_from_state(load_checkpoint(path), path, device)
+
+
+def class_order(model_classes: Sequence[str], data_classes: Sequence[str]) -> list[int] | None:
+    """For each of ``data_classes``, the index of the model output that predicts it (FER2013's angry,
+    disgust, fear, happy, sad, surprise, neutral on DFEW's happy, sad, neutral, angry, surprise, disgust,
+    fear: [3, 4, 6, 0, 5, 1, 2]); None when the two are not the same set of distinct names."""
+    if len(set(model_classes)) != len(model_classes) or sorted(model_classes) != sorted(data_classes):
+        return None
+    return [list(model_classes).index(name) for name in data_classes]
+
+
+class ReorderedClasses(torch.nn.Module):
+    """A model whose class outputs come in another order: output j is the wrapped model's ``order[j]``
+    (``class_order``). The model is ``.module``, where ``models.spec_of`` finds its spec as through DDP;
+    valence/arousal outputs pass unchanged."""
+
+    def __init__(self, model: torch.nn.Module, order: Sequence[int]) -> None:
+        super().__init__()
+        self.module = model
+        self.register_buffer("order", torch.as_tensor(list(order), dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        out = self.module(x)
+        if isinstance(out, tuple) and hasattr(out, "logits"):  # a model with a VA head (AffectOutput)
+            return out._replace(logits=out.logits[:, self.order])
+        return out[:, self.order]
