@@ -38,3 +38,33 @@ FERPLUS_CLASSES: tuple[str, ...] = (
     "fear",
     "contempt",
 )
+
+# Spellings seen in FER annotation files, mapped to softfer's canonical class names.
+CLASS_SYNONYMS: dict[str, str] = {
+    "happiness": "happy",
+    "happy": "happy",
+    "sadness": "sad",
+    "sad": "sad",
+    "neutral": "neutral",
+    "anger": "angry",
+    "angry": "angry",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "contempt": "contempt",
+}
+
+
+def class_order(have: tuple[str, ...] | list[str], want: tuple[str, ...] | list[str]) -> list[int] | None:
+    """For each of ``want``, the index of the class of ``have`` that is it (names compared through
+    ``CLASS_SYNONYMS``: AffectNet's anger is FER+'s angry); None when the two are not the same set of
+    distinct classes. FER2013's angry, disgust, fear, happy, sad, surprise, neutral for DFEW's happy, sad,
+    neutral, angry, surprise, disgust, fear: [3, 4, 6, 0, 5, 1, 2]."""
+    a = [CLASS_SYNONYMS.get(n.lower(), n.lower()) for n in have]
+    b = [CLASS_SYNONYMS.get(n.lower(), n.lower()) for n in want]
+    if len(set(a)) != len(a) or sorted(a) != sorted(b):
+        return None
+    return [a.index(name) for name in b]

@@ -17,6 +17,7 @@ from softfer.data.formats import ReadRequest, get_format
 from softfer.data.inspect import label_vote_check
 from softfer.data.provenance import is_synthetic
 from softfer.data.records import ReadReport, Record, records_media_kind
+from softfer.data.relabel import in_training_order
 from softfer.data.transforms import eval_transform, train_transform
 from softfer.engine.targets import training_targets
 from softfer.io.outputs import check_output
@@ -274,7 +275,9 @@ def build_data(cfg: ExperimentConfig, *, with_train: bool = True) -> DataBundle:
     found = {"test": integrity_record(test_records, test_fmt, f"{test_fmt} {test_split} split")}
     train = val = None
     labels = weight_labels = np.zeros(0, dtype=np.int64)
-    if with_train:
+    if with_train:  # eval and calibrate take the model's outputs in the data's order instead (in_data_order)
+        have, want = class_names(test_fmt, d.num_classes), class_names(d.format, d.num_classes)
+        test_records = in_training_order(test_records, have, want, read["test"][0])
         records = read_records(d, d.train_split, report=reports["train"])
         read["train"] = (split_source(d, d.format, d.train_split), records)
         found["train"] = integrity_record(records, d.format, f"{d.format} {d.train_split} split")

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from softfer.classes import class_order
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import (
@@ -23,7 +24,7 @@ from softfer.engine.outputs import RESULT_FILES, eval_folder, evaluate_and_write
 from softfer.engine.runtime import setup_distributed
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import load_checkpoint
-from softfer.inference.loading import ReorderedClasses, class_order, model_from_state
+from softfer.inference.loading import ReorderedClasses, model_from_state
 from softfer.io.outputs import check_outputs
 from softfer.limits import HELD_OUT_SETTABLE, held_out_settable_words
 from softfer.models import spec_of

@@ -45,15 +45,6 @@ def load_trained_model(
     return model_from_state(load_checkpoint(path), path, device)
 
 
-def class_order(model_classes: Sequence[str], data_classes: Sequence[str]) -> list[int] | None:
-    """For each of ``data_classes``, the index of the model output that predicts it (FER2013's angry,
-    disgust, fear, happy, sad, surprise, neutral on DFEW's happy, sad, neutral, angry, surprise, disgust,
-    fear: [3, 4, 6, 0, 5, 1, 2]); None when the two are not the same set of distinct names."""
-    if len(set(model_classes)) != len(model_classes) or sorted(model_classes) != sorted(data_classes):
-        return None
-    return [list(model_classes).index(name) for name in data_classes]
-
-
 class ReorderedClasses(torch.nn.Module):
     """A model whose class outputs come in another order: output j is the wrapped model's ``order[j]``
     (``class_order``). The model is ``.module``, where ``models.spec_of`` finds its spec as through DDP;

@@ -12,26 +12,10 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from softfer.classes import CLASS_SYNONYMS
 from softfer.io.files import atomic_write
 from softfer.io.table_files import not_text, text_encoding, text_rows, xlsx_rows
 
-# Spellings seen in FER annotation files, mapped to softfer's canonical class names.
-CLASS_SYNONYMS: dict[str, str] = {
-    "happiness": "happy",
-    "happy": "happy",
-    "sadness": "sad",
-    "sad": "sad",
-    "neutral": "neutral",
-    "anger": "angry",
-    "angry": "angry",
-    "surprise": "surprise",
-    "surprised": "surprise",
-    "disgust": "disgust",
-    "disgusted": "disgust",
-    "fear": "fear",
-    "fearful": "fear",
-    "contempt": "contempt",
-}
 # Vote columns of answers that are no class: FER+'s "unknown" and "NF" (not a face), AffectNet's codes
 # 8-10 (none, uncertain, no face). A table holding one holds votes a reader must not silently drop.
 NON_CLASS_ANSWERS: frozenset[str] = frozenset({"unknown", "nf", "notaface", "noface", "none", "uncertain"})

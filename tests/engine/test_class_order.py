@@ -28,12 +28,14 @@ DFEW_FROM_FER2013 = [3, 4, 6, 0, 5, 1, 2]
 
 
 def test_the_order_of_dfew_classes_in_fer2013_outputs_is_the_hand_computed_one():
-    from softfer.inference.loading import class_order
+    from softfer.classes import class_order
 
     assert DFEW_CLASSES == ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
     assert class_order(FER2013, DFEW_CLASSES) == DFEW_FROM_FER2013
     assert class_order(DFEW_CLASSES, DFEW_CLASSES) == list(range(7))
-    assert class_order(FER2013, (*DFEW_CLASSES[:3], "anger", *DFEW_CLASSES[4:])) is None  # another set
+    assert class_order(FER2013, (*DFEW_CLASSES[:3], "contempt", *DFEW_CLASSES[4:])) is None  # another set
+    # one class spelt two ways (AffectNet's anger, DFEW's angry) is one class
+    assert class_order(FER2013, (*DFEW_CLASSES[:3], "anger", *DFEW_CLASSES[4:])) == DFEW_FROM_FER2013
     assert class_order(FER2013, DFEW_CLASSES[:6]) is None  # fewer classes
     assert class_order(("a", "a", "b"), ("a", "b", "b")) is None  # repeated names are no order
 
@@ -114,16 +116,16 @@ def test_calibrate_fits_the_same_temperature_in_either_class_order_and_keeps_the
 def test_another_set_of_classes_is_still_refused_by_eval_and_calibrate(tiny_dfew, tmp_path, capsys):
     own, _ = _checkpoints(tmp_path)
     state = load_checkpoint(own)
-    renamed = ["anger" if c == "angry" else c for c in FER2013]  # AffectNet's name: not DFEW's class
-    save_checkpoint({**state, "classes": renamed}, tmp_path / "anger.pt")
+    renamed = ["contempt" if c == "angry" else c for c in FER2013]  # a class DFEW does not have
+    save_checkpoint({**state, "classes": renamed}, tmp_path / "other.pt")
     for argv in (
-        ["eval", str(tmp_path / "anger.pt"), "--data", str(tiny_dfew), "--out", str(tmp_path / "e")],
-        ["calibrate", str(tmp_path / "anger.pt"), "--data", str(tiny_dfew), "--split", "test"],
+        ["eval", str(tmp_path / "other.pt"), "--data", str(tiny_dfew), "--out", str(tmp_path / "e")],
+        ["calibrate", str(tmp_path / "other.pt"), "--data", str(tiny_dfew), "--split", "test"],
     ):
         assert main(argv) == 2
         line = _stderr_line(capsys)
         assert "the model predicts 7 classes" in line and "evaluate it on data with the same classes" in line
-    assert not (tmp_path / "e").exists() and not (tmp_path / "anger_calibrated.pt").exists()
+    assert not (tmp_path / "e").exists() and not (tmp_path / "other_calibrated.pt").exists()
 
 
 def test_an_image_model_on_clips_is_one_line_naming_the_checkpoint(tiny_dfew, tmp_path, capsys):
@@ -146,7 +148,8 @@ def test_an_image_model_on_clips_is_one_line_naming_the_checkpoint(tiny_dfew, tm
 def test_eval_checks_the_classes_of_the_data_it_reads_a_configs_test_format_too(tmp_path, capsys):
     """Found with U11: eval compared the model's classes with its training format's (FER+), not with the
     cross-dataset test set's its config names (data.test_format: affectnet, 'sad' at index 2 where FER+ has
-    'surprise'), and scored the AffectNet labels against the FER+-ordered outputs."""
+    'surprise'), and scored the AffectNet labels against the FER+-ordered outputs. AffectNet's classes are
+    FER+'s (its anger is FER+'s angry) in another order: scored with the outputs in AffectNet's order."""
     from softfer.data.synthetic.generate import generate_affectnet
 
     generate_affectnet(tmp_path / "affectnet", images=40, size=32, seed=0, workers=1)
@@ -158,9 +161,42 @@ def test_eval_checks_the_classes_of_the_data_it_reads_a_configs_test_format_too(
     model = create_model("fer_mini_xception", num_classes=7)
     state = {"model": model.state_dict(), "config": cfg.model_dump(mode="json"), "classes": classes}
     save_checkpoint(state, tmp_path / "model.pt")
-    assert main(["eval", str(tmp_path / "model.pt"), "--out", str(tmp_path / "e")]) == 2
-    line = _stderr_line(capsys)
-    assert (
-        "the affectnet data has ['neutral', 'happy', 'sad', 'surprise', 'fear', 'disgust', 'anger']" in line
-    )
-    assert not (tmp_path / "e").exists()
+    assert main(["eval", str(tmp_path / "model.pt"), "--out", str(tmp_path / "e")]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["model_classes"] == classes
+    assert list(metrics["per_class_recall"]) == [
+        "neutral",
+        "happy",
+        "sad",
+        "surprise",
+        "fear",
+        "disgust",
+        "anger",
+    ]
+
+
+def test_train_scores_a_cross_dataset_test_set_in_the_training_class_order(tmp_path):
+    """Found with U11: train (FER+ 7 classes, data.test_format affectnet) scored AffectNet's labels, whose
+    index 2 is sad, against the model's output 2, FER+'s surprise. Each test label must name the same class
+    after the move into FER+'s order (checked by name, by hand), with the records as read fingerprinted."""
+    from softfer.classes import AFFECTNET_CLASSES, FERPLUS_CLASSES
+    from softfer.data.formats.affectnet import read_affectnet
+    from softfer.data.synthetic.ferplus import generate_ferplus
+    from softfer.data.synthetic.generate import generate_affectnet
+    from softfer.engine.data import build_data
+
+    generate_ferplus(tmp_path / "ferplus", images=60, seed=0)
+    generate_affectnet(tmp_path / "affectnet", images=60, size=32, seed=0, workers=1)
+    data = {"format": "ferplus", "root": str(tmp_path / "ferplus"), "num_classes": 7, "size": 48}
+    data |= {"test_format": "affectnet", "test_root": str(tmp_path / "affectnet"), "val_fraction": 0.0}
+    cfg = ExperimentConfig.model_validate({"data": data, "model": {"name": "fer_mini_xception"}})
+    bundle = build_data(cfg)
+    as_read = {r.id: r.label for r in read_affectnet(tmp_path / "affectnet", split="val", num_classes=7)}
+    spelt = {"anger": "angry"}  # AffectNet's name of FER+'s angry
+    got = [(r.id, r.label) for r in bundle.test.records]
+    assert got and len(got) == len(as_read)
+    for rid, label in got:
+        assert FERPLUS_CLASSES[label] == spelt.get(
+            AFFECTNET_CLASSES[as_read[rid]], AFFECTNET_CLASSES[as_read[rid]]
+        )
+    assert any(as_read[rid] != label for rid, label in got)  # the orders differ for these labels
