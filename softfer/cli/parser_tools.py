@@ -157,7 +157,8 @@ def _add_labels_va(lsub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "--num-classes",
         type=int_range(2, 1000),
         help="number of classes (default: 8 for AffectNet's official lists, where codes 8-10 and, with 7, "
-        "contempt are not classes; otherwise the largest label + 1)",
+        "contempt are not classes; otherwise the number of --class-names, else the largest label + 1 up to "
+        "AffectNet's 8; a label outside the classes is refused naming its row)",
     )
     va.add_argument(
         "--class-names",
