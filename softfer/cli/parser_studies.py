@@ -21,7 +21,10 @@ def launch_options() -> argparse.ArgumentParser:
         "this machine, one GPU each (or the CPU cores shared); slurm: one SLURM job per run",
     )
     launch.add_argument(
-        "--jobs", type=int_range(1, 1024), help="local: runs at once (default: one per GPU, or 1 on CPU)"
+        "--jobs",
+        type=int_range(1, 1024),
+        help="local: runs at once (default: one per GPU, or 1 on CPU); each takes cores / N torch threads, "
+        "or --threads (OMP_NUM_THREADS) if fewer",
     )
     launch.add_argument(
         "--gpus-per-run",

@@ -70,8 +70,12 @@ def _merge(base: dict, top: dict) -> dict:
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if path.resolve() in seen:
         raise ValueError(f"{path}: circular 'base' chain")
-    try:
-        data = load_yaml(path.read_text()) or {}
+    try:  # UTF-8 whatever the locale says: a config reads the same on every machine
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:  # named here: a base deep in a chain is otherwise hard to find
+        raise ValueError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     except YamlRuleError as exc:
         raise ValueError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -122,7 +126,7 @@ def config_files(path: str | Path) -> list[Path]:
 
 def _base_of(path: Path) -> Path | None:
     try:
-        data = load_yaml(path.read_text())
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError):
         return None  # load_config reads the same file and says what is wrong with it
     base = data.get("base") if isinstance(data, dict) else None

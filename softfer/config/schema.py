@@ -7,10 +7,11 @@ the one place for checks that involve several keys.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 # the data section lives in its own module; its models are part of this schema (and importable from it)
 from softfer.config.data_section import AugmentConfig as AugmentConfig
@@ -24,6 +25,10 @@ from softfer.models.registry import option_bounds_text
 # schema); the caps live in softfer/limits.py, shared with the CLI.
 # A paper's number: a percentage, a fraction, an RMSE or a concordance correlation (down to -1).
 PaperNumber = Annotated[float, Field(ge=-1.0, le=100.0)]
+# WHY a bound: the name goes into every log line, jobs.json, folder names and SLURM's job name. A study names
+# its runs NAME-foldK-seedS (a run's config.yaml reads back with that name), so the suffix is not counted.
+NAME_CHARS = 200
+_STUDY_SUFFIX = re.compile(r"(-fold[0-9]{1,3})?(-seed[0-9]{1,10})?$")
 
 
 class ModelConfig(StrictModel):
@@ -221,7 +226,11 @@ class PaperReference(StrictModel):
 class ExperimentConfig(StrictModel):
     """One experiment."""
 
-    name: str = Field("experiment", description="Experiment name (logs, reports).")
+    name: str = Field(
+        "experiment",
+        description=f"Experiment name (logs, reports, folder and job names): one line, at most {NAME_CHARS} "
+        "characters (besides the -foldK-seedS a study adds to its runs' names).",
+    )
     data: DataConfig = Field(default_factory=DataConfig, description="Dataset and input pipeline.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="Network.")
     labels: LabelConfig = Field(default_factory=LabelConfig, description="Training targets.")
@@ -243,6 +252,17 @@ class ExperimentConfig(StrictModel):
         if not isinstance(other, ExperimentConfig):
             return NotImplemented
         return self.model_dump() == other.model_dump()
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits(cls, value: str) -> str:
+        own = value[: _STUDY_SUFFIX.search(value).start()]
+        if len(own) > NAME_CHARS:
+            raise ValueError(
+                f"{value[:40]!r}... is {len(own)} characters long; a name may have at most {NAME_CHARS}: "
+                "choose a shorter one"
+            )
+        return value
 
     @model_validator(mode="after")
     def _settings_that_fit_together(self) -> ExperimentConfig:

@@ -1,11 +1,13 @@
-"""The base of every config section: unknown keys refused, and one rule for every numeric key (a boolean,
-NaN or inf is refused before the range check, naming the key), present or future; and ``PathSetting``,
-the type of every path-valued setting (a leading ``~`` expanded)."""
+"""The base of every config section: unknown keys refused, one rule for every numeric key (a boolean,
+NaN or inf is refused before the range check, naming the key) and one for every text key (one line, no
+control character), present or future; and ``PathSetting``, the type of every path-valued setting (a
+leading ``~`` expanded)."""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import typing
 from typing import Annotated, Any, Literal
 
@@ -63,8 +65,33 @@ def _not_a_number(value: Any) -> str | None:
     return None
 
 
+# Unicode's control characters (category Cc: C0, DEL, C1) and its line and paragraph separators. WHY refused
+# in every text key: a line break in a config's name once became a command line of the sbatch script that
+# --launcher slurm submits (a quoted newline ends an `#SBATCH` comment line); names and paths also reach
+# log lines, jobs.json and folder names, and no setting needs one.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character (a line break, tab, escape, NUL...) in ``text``, or None."""
+    found = _CONTROL.search(text)
+    return found.group() if found else None
+
+
+def one_line_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a text setting (it holds a control character), or None."""
+    char = control_character(text)
+    if char is None:
+        return None
+    return (
+        f"holds the control character {char!r} at position {text.index(char)}: a text setting is one line "
+        "without control characters (line breaks, tabs); remove it"
+    )
+
+
 class StrictModel(BaseModel):
-    """A config section: unknown keys refused, and numbers are numbers (no booleans, NaN or inf)."""
+    """A config section: unknown keys refused, numbers are numbers (no booleans, NaN or inf), and text is
+    one line without control characters."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -79,4 +106,12 @@ class StrictModel(BaseModel):
             why = _not_a_number(value)
             if why:
                 raise ValueError(why)
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_is_one_line(cls, value: Any) -> Any:
+        why = one_line_problem(value) if isinstance(value, str) else None
+        if why:
+            raise ValueError(why)
         return value

@@ -2,8 +2,9 @@
 recorded in the study folder's jobs.json, waited for, and found again by a second call of the command.
 
 ``local``: ``--jobs`` runs at once on this machine, each on its own GPUs (``CUDA_VISIBLE_DEVICES`` per job)
-or, without GPUs, on its share of the CPU cores (torch threads = cores / jobs). ``slurm``: one sbatch job per
-run (one task, ``gpus_per_run`` GPUs; torchrun over them when more than one), all submitted at once.
+or, without GPUs, on its share of the CPU cores (torch threads = cores / jobs, or --threads if fewer).
+``slurm``: one sbatch job per run (one task, ``gpus_per_run`` GPUs; torchrun over them when more than
+one), all submitted at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from softfer.config.strict import control_character
 from softfer.io.console import LINE_EVERY_S, clock
+from softfer.io.outputs import safe_name
 from softfer.studies.launch import (
     ACTIVE_STATES,
     JOBS_FILE,
@@ -103,12 +106,14 @@ def cpu_cores() -> int:
 
 
 class LocalScheduler:
-    """``jobs`` slots on this machine, each with its GPUs (or none) and its share of the cores."""
+    """``jobs`` slots on this machine, each with its GPUs (or none) and cores / jobs torch threads, or this
+    process's threads if fewer (the CLI set them from ``--threads`` or ``OMP_NUM_THREADS``: apply_threads)."""
 
     kind = "local"
 
     def __init__(self, options: LaunchOptions, folder: Path):
         import submitit
+        import torch
 
         gpus = visible_gpus()
         per = options.gpus_per_run if options.gpus_per_run is not None else (1 if gpus else 0)
@@ -124,7 +129,7 @@ class LocalScheduler:
             )
         self.slots = [tuple(gpus[i * per : (i + 1) * per]) for i in range(jobs)]
         self.capacity = jobs
-        self.threads = max(1, cpu_cores() // jobs)
+        self.threads = max(1, min(torch.get_num_threads(), cpu_cores() // jobs))
         self.folder = folder
         self.executor = submitit.LocalExecutor(folder, max_num_timeout=options.max_requeues)
         log.info(
@@ -174,12 +179,14 @@ class SlurmScheduler:
             )
         self.options, self.folder = options, folder
         self.gpus = 1 if options.gpus_per_run is None else options.gpus_per_run
+        check_script_lines(params := sbatch_parameters(options, self.gpus), folder)  # before any file
         self.executor = submitit.SlurmExecutor(folder, max_num_timeout=options.max_requeues)
-        self.executor.update_parameters(**sbatch_parameters(options, self.gpus))
+        self.executor.update_parameters(**params)
         self.capacity = sys.maxsize  # the cluster queues them
 
     def submit(self, run: Run, slot: int) -> Any:
-        self.executor.update_parameters(job_name=f"softfer-{run.cfg.name}"[:120])
+        # safe_name: the name is a line of the sbatch script (the schema refuses line breaks in it too)
+        self.executor.update_parameters(job_name=safe_name(f"softfer-{run.cfg.name}")[:120])
         threads = self.options.cpus_per_run if self.gpus <= 1 else None
         return self.executor.submit(run_job(run, self.gpus, self.folder, threads))
 
@@ -220,6 +227,21 @@ def sbatch_parameters(options: LaunchOptions, gpus: int) -> dict[str, Any]:
     return params
 
 
+def check_script_lines(params: dict[str, Any], folder: Path) -> None:
+    """Refuse (ValueError naming it) a control character in an ``#SBATCH`` line of the job script: the study
+    folder (in the log paths) or an option. A quoted line break ends that comment line and the rest runs as a
+    command. ``setup`` is exempt: its lines are the user's own shell by design."""
+    texts = {f"--slurm {k}": str(v) for k, v in params.items() if k not in ("setup", "additional_parameters")}
+    texts.update({f"--slurm sbatch.{k}": f"{k}={v}" for k, v in params["additional_parameters"].items()})
+    for what, text in {"the study folder": str(folder.absolute()), **texts}.items():
+        char = control_character(text)
+        if char is not None:
+            raise ValueError(
+                f"{what} ({text[:60]!r}) holds the control character {char!r}, which would end its line of "
+                "the sbatch script; remove it"
+            )
+
+
 def _local_controller_alive(pid: int, folder: Path) -> bool:
     # A pid is reused by the system: it counts only while it is submitit's local controller of this folder.
     try:
@@ -233,6 +255,15 @@ def _local_controller_alive(pid: int, folder: Path) -> bool:
             return False
         return True
     return "submitit.local._local" in cmdline and str(folder) in cmdline
+
+
+def ended_state(scheduler: Any, job: Any, run_dir: Path) -> str:
+    """How a job ended, for jobs.json and messages: the scheduler's state, unless it claims success for a
+    run that has no metrics.json (submitit calls a local job whose worker was killed FINISHED)."""
+    state = str(scheduler.state(job))
+    if state.split()[:1] in (["FINISHED"], ["COMPLETED"]) and not (run_dir / "metrics.json").is_file():
+        return f"without its run (killed?; {scheduler.kind} state {state})"
+    return state
 
 
 class JobBoard:
@@ -308,7 +339,7 @@ class JobBoard:
                         del self.live[key]
                         self.ended[key] = job
                         entry = self.record["runs"].get(key) or {}
-                        entry.update(ended=time.time(), state=str(self.scheduler.state(job)))
+                        entry.update(ended=time.time(), state=ended_state(self.scheduler, job, Path(key)))
                         write_jobs(self.study_dir, self.record)
                 self._fill()
                 if self.live:
