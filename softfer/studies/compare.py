@@ -15,17 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from softfer.config import ExperimentConfig, dump_config, load_config
+from softfer.config.identity import REUSE_SAFE, config_hash
 from softfer.engine.data import config_inputs, evaluation_split
 from softfer.engine.evaluate import summary_scalars
-from softfer.engine.resume import evaluation_settings, plan_run
+from softfer.engine.resume import config_differences, evaluation_settings, plan_run
 from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.crossval import STUDY_FILE, check_folds, holds_study, write_study
-from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
+from softfer.studies.launch import JOBS_FILE, LOG_FOLDER, LaunchOptions, Run, execute, launch_outputs
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 log = logging.getLogger(__name__)
+# The comparison's own files beside its config folders, and every name a config folder may not take.
+SUMMARY_FILES = ("comparison.json", "comparison.md", "comparison.png", "runs.csv", STUDY_FILE)
+STUDY_NAMES = (*SUMMARY_FILES, JOBS_FILE, LOG_FOLDER)
 
 
 def grid_config(cfg: ExperimentConfig, fold: int, seed: int, base: Path) -> ExperimentConfig:
@@ -81,6 +85,46 @@ def check_comparable(configs: list[ExperimentConfig]) -> None:
                 "their paired differences would measure the settings, not the methods; give every config "
                 f"the same value (--set {differ[0]}=...)"
             )
+
+
+def check_grid(
+    configs: list[ExperimentConfig], folds: tuple[int, ...] | None, seeds: tuple[int, ...] | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The folds and seeds of every config: ``folds``/``seeds``, else the configs' own (which must agree).
+
+    Raises:
+        ValueError: a config named like one of the comparison's own files or folders (``STUDY_NAMES``), own
+            folds or seeds that differ without --folds/--seeds (each would be replaced), or two configs that
+            differ only in them (the grid sets both alike, so both would train the same runs).
+    """
+    reserved = {n.casefold(): n for n in STUDY_NAMES}  # casefold: one name on a case-blind file system
+    for c in configs:
+        if c.name.casefold() in reserved:
+            raise ValueError(
+                f"config name {c.name!r} is the name of the comparison's own {reserved[c.name.casefold()]}: "
+                "give the config another `name` (--set name=...)"
+            )
+    first: dict[str, ExperimentConfig] = {}
+    for c in configs:
+        same = first.setdefault(config_hash(grid_config(c, 1, 0, Path("."))), c)
+        if same is not c:
+            a, b = same.model_dump(mode="json"), c.model_dump(mode="json")
+            keys = [k for k, *_ in config_differences(a, b, REUSE_SAFE)]
+            raise ValueError(
+                f"{same.name} and {c.name} differ only in {', '.join(keys) or 'their name'}: a comparison "
+                "runs every config on the same folds and seeds, so both would train the same runs; to "
+                "compare seeds or folds, give one config --seeds 0,1,2 or --folds 1,2,3"
+            )
+    for key, given in (("data.fold", folds), ("run.seed", seeds)):
+        own = {c.name: c.data.fold if key == "data.fold" else c.run.seed for c in configs}
+        if given is None and len(set(own.values())) > 1:
+            values = ", ".join(f"{n} {v}" for n, v in own.items())
+            option = "--folds" if key == "data.fold" else "--seeds"
+            raise ValueError(
+                f"the configs' own {key} differ ({values}) and every config of a comparison runs on the same "
+                f"folds and seeds: give them with {option} (each config then runs on all)"
+            )
+    return folds or (configs[0].data.fold,), seeds or (configs[0].run.seed,)
 
 
 def plan_grid(
@@ -165,8 +209,8 @@ def compare_configs(
 
     Args:
         config_paths: two or more experiment configs (files or packaged names).
-        folds: the folds (default: the first config's ``data.fold``).
-        seeds: the seeds (default: the first config's ``run.seed``).
+        folds: the folds (default: the configs' ``data.fold``, which must then agree).
+        seeds: the seeds (default: the configs' ``run.seed``, which must then agree).
         out: the comparison folder: one sub-folder per config with its runs, and comparison.json, .md,
             .png and runs.csv.
         overrides: ``--set`` values applied to every config.
@@ -178,8 +222,7 @@ def compare_configs(
     """
     configs = [load_config(p, overrides) for p in config_paths]
     check_comparable(configs)
-    folds = folds or (configs[0].data.fold,)
-    seeds = seeds or (configs[0].run.seed,)
+    folds, seeds = check_grid(configs, folds, seeds)
     for c in configs:
         check_folds(c, folds)
     out = Path(out)
@@ -188,9 +231,8 @@ def compare_configs(
     # and seeds: a resumed or extended one), never another comparison's; nothing inside the data read
     folders = [confined(out, c.name, what="config name") for c in configs]
     own = overwrite or holds_study(out, "compare", configs, folds, seeds)
-    names = ("comparison.json", "comparison.md", "comparison.png", "runs.csv", STUDY_FILE)
     inputs = [p for p in config_paths if Path(p).is_file()] + [p for c in configs for p in config_inputs(c)]
-    own_files = [*(out / n for n in names), *(f / "config.yaml" for f in folders)]
+    own_files = [*(out / n for n in SUMMARY_FILES), *(f / "config.yaml" for f in folders)]
     own_files += launch_outputs(out, launch)
     check_outputs(own_files, inputs=inputs, overwrite=own)
     out.mkdir(parents=True, exist_ok=True)

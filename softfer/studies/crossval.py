@@ -52,32 +52,52 @@ def study_record(
     }
 
 
+def _stored_study(folder: Path) -> dict[str, Any] | None:
+    try:
+        stored = json.loads((Path(folder) / STUDY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing or unreadable: not this study's
+    return stored if isinstance(stored, dict) else None
+
+
 def holds_study(
     folder: Path, kind: str, configs: Sequence[ExperimentConfig], folds: Sequence[int], seeds: Sequence[int]
 ) -> bool:
     """Whether ``folder`` holds this study, whose own summary files a resumed study rewrites without
-    --overwrite (``softfer.io.outputs``): its ``STUDY_FILE`` names the same command and the same configs
-    (names and settings), and folds and seeds that are all among ``folds`` and ``seeds`` (the same study,
-    resumed or extended). Another comparison in the same folder (``compare a c`` after ``compare a b``)
-    is not, nor is a folder without the file."""
+    --overwrite (``softfer.io.outputs``): its ``STUDY_FILE`` names the same command and configs of the same
+    settings, and folds and seeds that are all among ``folds`` and ``seeds`` (the same study, resumed or
+    extended). Names are compared by the settings' hashes only: ``name`` is ``REUSE_SAFE`` (a row of two
+    paper tables shares one folder under two names). Another comparison in the same folder (``compare a c``
+    after ``compare a b``) is not, nor is a folder without the file."""
+    stored, want = _stored_study(folder), study_record(kind, configs, folds, seeds)
     try:
-        stored = json.loads((Path(folder) / STUDY_FILE).read_text(encoding="utf-8"))
-        want = study_record(kind, configs, folds, seeds)
         return (
-            stored["study"] == want["study"]
-            and stored["configs"] == want["configs"]
+            stored is not None
+            and stored["study"] == want["study"]
+            and sorted(stored["configs"].values()) == sorted(want["configs"].values())
             and set(stored["folds"]) <= set(want["folds"])
             and set(stored["seeds"]) <= set(want["seeds"])
         )
-    except (OSError, ValueError, TypeError, KeyError):
-        return False  # missing or unreadable: not this study's
+    except (TypeError, KeyError, AttributeError):
+        return False  # not as softfer writes it: not this study's
+
+
+def study_names(folder: Path) -> list[str]:
+    """Every config name that has used the study in ``folder`` (``STUDY_FILE``; [] without one)."""
+    stored = _stored_study(folder) or {}
+    names = stored.get("names") or list(stored.get("configs") or {})
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def write_study(
     folder: Path, kind: str, configs: Sequence[ExperimentConfig], folds: Sequence[int], seeds: Sequence[int]
 ) -> None:
-    """Mark ``folder`` as this study's (``STUDY_FILE``, read by ``holds_study``)."""
-    write_json_atomic(Path(folder) / STUDY_FILE, study_record(kind, configs, folds, seeds))
+    """Mark ``folder`` as this study's (``STUDY_FILE``, read by ``holds_study``), with every name that has
+    used it ("names": the same study under another name keeps the earlier ones)."""
+    record = study_record(kind, configs, folds, seeds)
+    earlier = study_names(folder) if holds_study(folder, kind, configs, folds, seeds) else []
+    record["names"] = list(dict.fromkeys([*earlier, *record["configs"]]))
+    write_json_atomic(Path(folder) / STUDY_FILE, record)
 
 
 def check_folds(cfg: ExperimentConfig, folds: tuple[int, ...]) -> None:
@@ -237,5 +257,7 @@ def finish_cv(
     base = Path(cfg.run.out_dir)
     summary = summarize({k: metrics[fold_config(cfg, k, base).run.out_dir] for k in folds})
     write_json_atomic(base / "summary.json", summary)
-    write_text_atomic(base / "summary.md", summary_markdown(cfg.name, summary) + "\n")
+    # a folder shared by rows of several tables (one experiment, several names) is titled with every name
+    names = " = ".join(study_names(base) or [cfg.name])
+    write_text_atomic(base / "summary.md", summary_markdown(names, summary) + "\n")
     return summary

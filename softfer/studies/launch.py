@@ -5,11 +5,11 @@ A study plans every run first (``engine.resume.plan_run``: reuse, resume, train 
 to ``execute`` and summarises only what ``execute`` returns, which is every run or nothing. With a launcher,
 ``execute`` submits the runs that need training, records their job ids in the study folder's jobs.json,
 waits (unless ``wait`` is off), then collects each run from its folder: a run counts only when its
-metrics.json carries the fingerprint of its config on the data as it is now (``check_reusable``). Runs that
-are missing raise ``StudyIncomplete`` (exit 1, naming each run and its job log), so a killed or failed job
-never yields a summary. A second call of the same command plans again: finished runs are reused, SLURM jobs
-that still run are waited for, runs whose job failed, was cancelled or pre-empted are submitted again and
-resume from their last.pt.
+metrics.json carries the fingerprint of its config on the data as it is now (``check_reusable``); reused and
+sequential runs too (``check_current_data``). Missing runs raise ``StudyIncomplete`` (exit 1, naming each
+run and its job log), so a killed or failed job never yields a summary. A second call of the same command
+plans again: finished runs are reused, SLURM jobs that still run are waited for, runs whose job failed, was
+cancelled or pre-empted are submitted again and resume from their last.pt.
 
 Each job is a ``RunJob`` (the run's config and plan). On SLURM pre-emption or time-out submitit calls its
 ``checkpoint``, which requeues it to plan again from the run folder: it resumes from last.pt.
@@ -31,6 +31,8 @@ from pydantic import Field, ValidationError, model_validator
 from softfer.config import ExperimentConfig, apply_overrides, dump_config, validate_config
 from softfer.config.strict import StrictModel
 from softfer.config.yaml_rules import YamlRuleError, load_yaml
+from softfer.data.fingerprint import data_changes, digest
+from softfer.engine.data import data_fingerprint_of
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import check_reusable, plan_run
 from softfer.engine.train import fit
@@ -176,15 +178,47 @@ def execute(
     """
     todo = [r for r in runs if r.plan != "reuse"]
     if options is None or options.launcher == "sequential" or not todo:
-        return _sequential(runs)
-    from softfer.studies.schedulers import JobBoard
+        metrics = _sequential(runs)
+    else:
+        from softfer.studies.schedulers import JobBoard
 
-    board = JobBoard(options, study_dir, study)
-    board.submit(todo)
-    if not options.wait:
-        raise StudyIncomplete(board.pending_lines(), failed=False)
-    board.wait()
-    return collect(runs, board)
+        board = JobBoard(options, study_dir, study)
+        board.submit(todo)
+        if not options.wait:
+            raise StudyIncomplete(board.pending_lines(), failed=False)
+        board.wait()
+        metrics = collect(runs, board)
+    check_current_data(runs, metrics)
+    return metrics
+
+
+def check_current_data(runs: list[Run], metrics: dict[str, dict[str, Any]]) -> None:
+    """Refuse to hand a study runs made on other data than there is now: every summary passes here.
+
+    A label fixed while a study trains (or a SLURM wait of days) would otherwise pair or average runs
+    scored on the old labels with runs scored on the new. The data fingerprint is read once per data
+    setting (a fold's runs share it), not once per run.
+
+    Raises:
+        ValueError: naming each run made on other data and what changed (which split: ids, labels, media).
+    """
+    current: dict[str, dict[str, Any]] = {}
+    stale = []
+    for run in runs:
+        stored = fp.get("data") if isinstance(fp := metrics[run.key].get("fingerprint"), dict) else None
+        key = json.dumps(run.cfg.data.model_dump(mode="json"), sort_keys=True)
+        if key not in current:
+            current[key] = data_fingerprint_of(run.cfg)
+        if not isinstance(stored, dict):
+            stale.append(f"{run.key}: its metrics.json records no data fingerprint")
+        elif changes := data_changes(stored, current[key]):
+            stale.append(f"{run.key}: {'; '.join(changes)}")
+    if stale:
+        raise ValueError(
+            f"{len(stale)} of {len(runs)} runs were made on other data than there is now (changed during the "
+            f"study?), so no summary was written: {' | '.join(stale)}; train them again on today's data "
+            "(the same command names each; --overwrite trains them again)"
+        )
 
 
 def _sequential(runs: list[Run]) -> dict[str, dict[str, Any]]:
@@ -213,7 +247,7 @@ def collect(runs: list[Run], board: Any) -> dict[str, dict[str, Any]]:
     for run in runs:
         run_dir = Path(run.key)
         try:
-            if run.plan != "reuse":  # reused runs were checked when planned, moments ago
+            if run.plan != "reuse":  # reused ones matched when planned; execute checks every run's data
                 check_reusable(run_dir, run.cfg)  # its config.yaml and metrics.json fingerprint match
             out[run.key] = read_metrics(run_dir / "metrics.json")
         except (ValueError, OSError) as exc:
@@ -358,7 +392,9 @@ def run_job(run: Run, gpus: int, log_folder: Path, threads: int | None) -> RunJo
     """The job of ``run``; a multi-GPU run's config is written as YAML beside the job logs for torchrun."""
     config_file = None
     if gpus > 1:
-        config_file = log_folder / f"{safe_name(run.cfg.name)}.yaml"
+        # named by the run folder too: names that sanitise alike ("a b", "a_b") get their own files
+        unique = digest(str(Path(run.key).resolve()))[:12]
+        config_file = log_folder / f"{safe_name(run.cfg.name)}-{unique}.yaml"
         dump_config(run.cfg, config_file)
         config_file = str(config_file)
     return RunJob(run.cfg.model_dump(mode="json"), run.plan, gpus, threads, config_file)

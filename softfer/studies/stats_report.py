@@ -13,6 +13,10 @@ from typing import Any
 from softfer.metric_table import COMPARED_METRICS, SHOWN_IN_TABLE, metric_range
 from softfer.stats import TEST_CHOICE, mean_ci, paired_comparison, sign_flip_test_name, verdict
 
+# What a test split's fingerprint says of its items (``data.fingerprint.split_fingerprint``); its "source"
+# (how the split was named) may differ between configs that read the same clips.
+TEST_DATA_PARTS = ("count", "ids", "labels", "media")
+
 
 def _values(rows: Sequence[dict[str, Any]], name: str, pairs: list[tuple[int, int]], metric: str) -> list:
     by_run = {(r["fold"], r["seed"]): r.get(metric) for r in rows if r["config"] == name}
@@ -57,6 +61,28 @@ def check_same_scoring(rows: Sequence[dict[str, Any]]) -> None:
             )
 
 
+def check_same_test_data(rows: Sequence[dict[str, Any]]) -> None:
+    """Refuse to pair runs of one fold whose metrics.json fingerprints record different test data (ids,
+    labels or media of the test split: labels fixed while the study ran); rows without one are not checked.
+
+    Raises:
+        ValueError: naming both runs (config, fold and seed) and what differs in the test split.
+    """
+    first: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for row in rows:
+        data = (row.get("fingerprint") or {}).get("data")
+        test = ((data.get("splits") or {}) if isinstance(data, dict) else {}).get("test")
+        if not isinstance(test, dict):
+            continue
+        seen = first.setdefault(row["fold"], (row, test))
+        if differ := [k for k in TEST_DATA_PARTS if test.get(k) != seen[1].get(k)]:
+            raise ValueError(
+                f"{_run(seen[0])} and {_run(row)} were scored on different test data (the test split: "
+                f"{', '.join(differ)} differ): their paired differences would compare test sets, not "
+                "methods; train the older runs again on today's data (--overwrite)"
+            )
+
+
 def _run(row: dict[str, Any]) -> str:
     return f"{row.get('config')} (fold {row.get('fold')}, seed {row.get('seed')})"
 
@@ -87,6 +113,7 @@ def summarize_comparison(
         if missing := [p for p in pairs if p not in have]:
             raise ValueError(f"{name}: no run for (fold, seed) {missing}")
     check_same_scoring(rows)
+    check_same_test_data(rows)
     summary: dict[str, Any] = {
         "configs": list(configs),
         "folds": list(folds),

@@ -331,7 +331,7 @@ def test_analyze_and_synth_and_demo_replace_nothing_without_overwrite(tmp_path, 
     assert "is not empty" in _stderr_line(capsys)
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "results.json").write_text("mine")
-    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) == 2
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2  # refused before its data is made
     assert "results.json: output already exists" in _stderr_line(capsys)
     assert (tmp_path / "demo" / "results.json").read_text() == "mine"
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["results.json"]
@@ -528,7 +528,8 @@ def test_a_config_name_too_long_for_a_folder_is_refused_before_anything_is_creat
     with pytest.raises(ValueError, match=r"config name .* is 300 bytes long.*120"):
         confined(tmp_path, "n" * 300, what="config name")
     (tmp_path / "a.yaml").write_text("base: demo/hard.yaml\nname: a\n")
-    (tmp_path / "b.yaml").write_text(f"base: demo/soft.yaml\nname: {'b' * 300}\n")
+    # 150 characters (within the schema's 200), 300 bytes in UTF-8: too long for a folder name
+    (tmp_path / "b.yaml").write_text(f"base: demo/soft.yaml\nname: {'é' * 150}\n", encoding="utf-8")
     out = tmp_path / "X"
     argv = ["compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), "--out", str(out)]
     assert main([*argv, "--set", f"data.root={tmp_path / 'no_data'}"]) == 2
