@@ -93,8 +93,16 @@ def _add_compare(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "wins.",
     )
     cmp.add_argument("configs", nargs="+", metavar="CONFIG", help=CONFIG_HELP)
-    cmp.add_argument("--folds", type=folds_type, help="comma-separated folds (default: the config's fold)")
-    cmp.add_argument("--seeds", type=seeds_type, help="comma-separated seeds (default: the config's seed)")
+    cmp.add_argument(
+        "--folds",
+        type=folds_type,
+        help="comma-separated folds (default: the configs' own data.fold, which must then agree)",
+    )
+    cmp.add_argument(
+        "--seeds",
+        type=seeds_type,
+        help="comma-separated seeds (default: the configs' own run.seed, which must then agree)",
+    )
     cmp.add_argument("--out", default="runs/compare", help="comparison folder (default runs/compare)")
     cmp.add_argument(
         "--overwrite",
