@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
 from pathlib import Path
 
@@ -38,6 +40,10 @@ HEADERS = {
     "js_to_votes": "JS(votes, pred)",
 }
 DEMO_CLIPS, DEMO_SIZE = 1000, 64
+QUICK_CLIPS, QUICK_SIZE = 150, 32
+# The --quick demo's own folder in OUT: its data, runs and files, in the layout of a full demo's, so that
+# the two share one OUT without either replacing (or --overwrite of either removing) the other's runs.
+QUICK_FOLDER = "quick"
 # The demo's own files in OUT (besides data/ and runs/)
 DEMO_FILES = (
     "montage.png",
@@ -61,15 +67,19 @@ def demo_reference_path() -> Path:
     return demo_config_dir() / "reference.json"
 
 
+def _settings(data_dir: Path, quick: bool, size: int) -> list[str]:
+    """The ``--set`` values that make the demo's runs of the packaged configs (``run.out_dir`` aside): the
+    closing ``softfer compare`` suggestion repeats them, so that it runs what the demo ran."""
+    return [f"data.root={data_dir}", *(["optim.epochs=1", f"data.size={size}"] if quick else [])]
+
+
 def _configs(out: Path, data_dir: Path, quick: bool, size: int) -> list[ExperimentConfig]:
     """The three regimes' configs, one run folder each in OUT/runs."""
-    configs = []
-    for regime in REGIMES:
-        overrides = [f"data.root={data_dir}", f"run.out_dir={out / 'runs' / regime}"]
-        if quick:
-            overrides += ["optim.epochs=1", f"data.size={size}"]
-        configs.append(load_config(demo_config_dir() / f"{regime}.yaml", overrides))
-    return configs
+    sets = _settings(data_dir, quick, size)
+    return [
+        load_config(demo_config_dir() / f"{regime}.yaml", [*sets, f"run.out_dir={out / 'runs' / regime}"])
+        for regime in REGIMES
+    ]
 
 
 def demo_launch(jobs: int | None) -> LaunchOptions | None:
@@ -95,18 +105,57 @@ def _check_outputs(
     this demo (its ``STUDY_FILE``: a rerun, whose own files are rewritten); other existing files are
     replaced, and other folders written into, only with ``overwrite``; the data folder is generated only
     into an empty or absent folder, with ``overwrite`` too (checked first: ``overwrite`` cannot help
-    there). Returns whether the data must be made."""
+    there). A quick demo's folder (``QUICK_FOLDER``) in OUT is its own, never written: it does not make OUT
+    another's. Returns whether the data must be made."""
     generate = not (data_dir / "Annotation" / "annotation.xlsx").exists()
     if generate:
         check_folder(data_dir, what="--out", staged=True)
     own = overwrite or holds_study(out, "demo", configs, (1,), (configs[0].run.seed,))
+    if not own and _holds_a_demo(out):
+        # the runs there are another demo's: say that --overwrite replaces them, not merely "outputs"
+        raise ValueError(
+            f"{out} holds a run of the demo with other settings (an earlier softfer's, or a --quick demo "
+            f"written there before quick demos moved to {out / QUICK_FOLDER}): --overwrite would replace its "
+            f"runs ({', '.join(f'runs/{r}' for r in REGIMES)}) and figures; choose a new or empty --out, or "
+            "pass --overwrite to replace them"
+        )
     check_outputs([*(out / n for n in (*DEMO_FILES, STUDY_FILE)), *launched], overwrite=own)
-    if not own and out.is_dir() and any(out.iterdir()):
+    if not own and _foreign_entries(out):
         raise ValueError(
             f"{out} is not empty and holds no earlier run of this demo: the demo would write its data, runs "
             "and figures among these files; choose a new or empty --out, or pass --overwrite to write there"
         )
     return generate
+
+
+def _holds_a_demo(folder: Path) -> bool:
+    """Whether ``folder`` holds a run of the demo (its ``STUDY_FILE`` says so), of any settings."""
+    try:
+        return json.loads((folder / STUDY_FILE).read_text(encoding="utf-8")).get("study") == "demo"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _foreign_entries(folder: Path) -> list[Path]:
+    """What ``folder`` holds besides a quick demo's own folder."""
+    if not folder.is_dir():
+        return []
+    quick = folder / QUICK_FOLDER
+    if quick.is_dir() and (_holds_a_demo(quick) or not any(quick.iterdir())):
+        return [p for p in folder.iterdir() if p != quick]
+    return list(folder.iterdir())
+
+
+def _check_quick_parent(root: Path, overwrite: bool) -> None:
+    """The quick demo writes ``root``/``QUICK_FOLDER``: ``root`` is new, empty, a demo's OUT (a full demo's
+    runs and files stand beside the quick one's, untouched) or, with ``overwrite``, any folder."""
+    if overwrite or _holds_a_demo(root) or not _foreign_entries(root):
+        return
+    raise ValueError(
+        f"{root} is not empty and holds no earlier run of this demo: the quick demo would write its data, "
+        f"runs and figures in {root / QUICK_FOLDER} among these files; choose a new or empty --out, or pass "
+        "--overwrite to write there"
+    )
 
 
 def run_demo(
@@ -115,19 +164,24 @@ def run_demo(
     """Create the data if absent, train the three regimes with one seed and budget, report and plot.
 
     A rerun reuses the data and the finished runs of the same configs; anything else in ``out`` that the
-    demo would replace (another run, files of the same names) is refused without ``overwrite``. ``jobs``
-    regimes train at once, each in its own process with its share of the cores (default: all three on a
-    machine without a GPU, one after another in this process with one; ``jobs=1``: one after another).
+    demo would replace (another run, files of the same names) is refused without ``overwrite``. ``quick``
+    (1 epoch, 150 clips of 32 px) writes the same layout into ``out``/``QUICK_FOLDER``, beside a full
+    demo's files and never over them. ``jobs`` regimes train at once, each in its own process with its
+    share of the cores (default: all three on a machine without a GPU, one after another in this process
+    with one; ``jobs=1``: one after another).
     """
 
     console = Console()
-    out = Path(out)
-    data_dir = out / ("data_quick" if quick else "data")
-    clips, size = (150, 32) if quick else (DEMO_CLIPS, DEMO_SIZE)
+    root = Path(out)
+    out = root / QUICK_FOLDER if quick else root
+    data_dir = out / "data"
+    clips, size = (QUICK_CLIPS, QUICK_SIZE) if quick else (DEMO_CLIPS, DEMO_SIZE)
     started = time.perf_counter()
     configs = _configs(out, data_dir, quick, size)
     reference = load_reference(demo_reference_path())  # an unreadable one is refused before any training
     launch = demo_launch(jobs)
+    if quick:
+        _check_quick_parent(root, overwrite)
     generate = _check_outputs(out, data_dir, configs, overwrite, launch_outputs(out, launch))
     out.mkdir(parents=True, exist_ok=True)
     write_study(out, "demo", configs, (1,), (configs[0].run.seed,))  # a rerun recognises its folder
@@ -154,7 +208,8 @@ def run_demo(
     # 32 epochs is short of convergence (docs/BENCHMARKS.md, 32 vs 96 epochs) unless a stored reference says
     # this budget is its own
     unsettled = reference is None or epochs < reference["epochs"]
-    _print_results(console, summary, data_dir, converged, epochs=epochs, unsettled=unsettled)
+    sets = _settings(data_dir, quick, size)
+    _print_results(console, summary, out, converged, epochs=epochs, unsettled=unsettled, sets=sets)
     _write_reports(out, summary, rows, results)
     console.print(
         f"wrote {out}/report.html (open it in a browser), results.json, comparison.md/.json/.png, "
@@ -207,13 +262,15 @@ def _plans(configs: list[ExperimentConfig], overwrite: bool) -> list[tuple[str, 
 def _print_results(
     console: Console,
     summary: dict,
-    data_dir: Path,
+    out: Path,
     converged: list[str],
     *,
     epochs: int | None = None,
     unsettled: bool = True,
+    sets: list[str] | None = None,
 ) -> None:
-    """The results table, the verdict on each difference, the command that can settle them and the
+    """The results table, the verdict on each difference, the command that can settle them (the demo's
+    configs with ``sets``, the demo's own settings, over folds and seeds, into OUT/compare) and the
     ``converged`` lines (``studies.converged.reference_lines``: the stored reference comparison)."""
     console.print(_table(summary, epochs, unsettled))
     console.print(
@@ -222,12 +279,22 @@ def _print_results(
     )
     for line in summary["verdicts"]:
         console.print(f"  - {line}")
-    console.print(
-        "  softfer compare demo/hard.yaml demo/soft.yaml demo/midas.yaml --folds 1,2,3,4,5 --seeds 0,1 "
-        f"--set data.root={data_dir}"
-    )
+    # one line however narrow the terminal: a command to copy
+    command = compare_command(out, sets or [f"data.root={out / 'data'}"])
+    console.print(command, markup=False, highlight=False, soft_wrap=True)
     for line in converged:
         console.print(line, markup=False, highlight=False)
+
+
+def compare_command(out: Path, sets: list[str]) -> str:
+    """``softfer compare`` of the demo's three configs over 5 folds and 2 seeds with the demo's ``sets``,
+    into OUT/compare (its own folder: the quick and the full demo's comparisons do not meet)."""
+    configs = " ".join(f"demo/{r}.yaml" for r in REGIMES)
+    settings = " ".join(f"--set {shlex.quote(s)}" for s in sets)
+    return (
+        f"  softfer compare {configs} --folds 1,2,3,4,5 --seeds 0,1 {settings} "
+        f"--out {shlex.quote(str(out / 'compare'))}"
+    )
 
 
 def _write_reports(out: Path, summary: dict, rows: list[dict], results: dict[str, dict[str, float]]) -> None:

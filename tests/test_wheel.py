@@ -61,8 +61,8 @@ def test_the_venv_imports_the_wheel_not_the_checkout(venv):
 
 @pytest.mark.slow
 def test_wheel_runs_the_quick_demo_from_another_directory(venv):
-    out_dir = venv.parent / "demo"
-    _run([str(venv / "bin" / "softfer"), "demo", "--quick", "--out", str(out_dir)], venv.parent)
+    out_dir = venv.parent / "demo" / "quick"  # the quick demo's own folder in OUT
+    _run([str(venv / "bin" / "softfer"), "demo", "--quick", "--out", str(venv.parent / "demo")], venv.parent)
     results = json.loads((out_dir / "results.json").read_text())
     assert sorted(results) == ["hard", "midas", "soft"]
     assert all(0.0 <= m["uar"] <= 1.0 for m in results.values())

@@ -1,11 +1,13 @@
 """The build step of a training run: everything ``fit`` needs, made and checked before the first step.
 
-What cannot be honoured fails here, before the run folder is touched: an unreadable checkpoint, a
-checkpoint of another run (settings, model or state that differ: ``engine.resume.check_resumable``), a
-run folder that already holds a run, a global batch that does not split over the processes or exceeds
-the training set, a mixing that cannot mix, a model whose input kind does not match the data, a VA loss
-without a VA head, a test set holding items the run trains on (``engine.data.check_test_not_trained_on``:
-`eval`'s rule, so that the run's own test score is never one on its training items).
+What cannot be honoured fails here, before the run folder is touched: a folder another process is
+training (its ``run.lock``: ``engine.lock``; rank 0 takes that lock for the run, ``fit`` releases it), an
+unreadable checkpoint, a checkpoint of another run (settings, model or state that differ:
+``engine.resume.check_resumable``), a run folder that already holds a run, a global batch that does not
+split over the processes or exceeds the training set, a mixing that cannot mix, a model whose input kind
+does not match the data, a VA loss without a VA head, a test set holding items the run trains on
+(``engine.data.check_test_not_trained_on``: `eval`'s rule, so that the run's own test score is never one
+on its training items).
 
 Then the run folder is prepared: temporaries of interrupted writes removed, a replaced earlier run's files
 removed (a new run with ``overwrite``: ``engine.outputs.remove_earlier_run``; a resume removes none),
@@ -26,6 +28,7 @@ from softfer.config import ExperimentConfig, dump_config
 from softfer.data.datasets import collate_items
 from softfer.engine.data import DataBundle, build_data, check_test_not_trained_on, config_inputs, trained_on
 from softfer.engine.environment import environment
+from softfer.engine.lock import RunLock, check_unlocked, take_run_lock
 from softfer.engine.logs import truncate_log
 from softfer.engine.losses import Criterion, class_weights
 from softfer.engine.mixer import Mixer, build_mixer
@@ -74,6 +77,13 @@ class Training:
     per_rank: int  # samples per process and step
     steps_per_epoch: int
     run_dir: Path
+    lock: RunLock | None = None  # rank 0's lock of run_dir (``engine.lock``)
+
+    def release(self) -> None:
+        """Release the run folder's lock (the run ended, or failed)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def train_loader(self) -> DataLoader:
         """This rank's batches of the current epoch, from the current step on (a resumed epoch skips
@@ -124,10 +134,36 @@ def build_training(
         ValueError: a setting that cannot be honoured (see the module docstring).
     """
     rank, world, device = setup_distributed(cfg.run.device)
+    if rank == 0:  # a folder another process trains is named as such before anything else is said of it
+        check_unlocked(Path(cfg.run.out_dir))
     saved = load_checkpoint(resume) if resume else None  # fails before anything is touched
     if saved is not None:
         check_resumable(saved, cfg, str(resume))
     run_dir, stale = _run_dir(cfg, resume, overwrite)
+    # one process trains a folder (rank 0 holds the lock for all ranks); fit releases it at the end
+    lock = take_run_lock(run_dir) if rank == 0 else None
+    try:
+        t = _build(cfg, saved, resume, overwrite, data, run_dir, stale, (rank, world, device))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    t.lock = lock
+    return t
+
+
+def _build(
+    cfg: ExperimentConfig,
+    saved: dict | None,
+    resume: str | None,
+    overwrite: bool,
+    data: DataBundle | None,
+    run_dir: Path,
+    stale: list[Path],
+    where: tuple[int, int, torch.device],
+) -> Training:
+    """``build_training`` after the checks of the folder, holding its lock: data, model, state, folder."""
+    rank, world, device = where
     seed_everything(cfg.run.seed, cfg.run.deterministic)
     data = data or build_data(cfg)
     check_test_not_trained_on(data, cfg)  # on the test items as scored (a smoke run's first few)

@@ -9,7 +9,8 @@ so that the run's config.yaml always says what ran.
 when the config it stored equals the one requested (up to ``REUSE_SAFE``) and its metrics.json carries the
 fingerprint of that run (``run_fingerprint``: the config's hash, the settings that change evaluation, the
 data's splits as hashes); they resume an unfinished one only when ``check_resumable`` allows it and its
-last.pt was trained on the same data.
+last.pt was trained on the same data. A folder another process is training (its ``run.lock``,
+``engine.lock``) is refused, never reused, resumed or overwritten.
 
 ``remove_stale_temporaries``: what an interrupted atomic write left behind in a run folder.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes
 from softfer.engine.data import config_inputs, data_fingerprint_of
 from softfer.engine.environment import git_commit
 from softfer.engine.evaluate import read_metrics
+from softfer.engine.lock import LOCK_FILE, describe_holder, holder_state, read_holder, refusal
 from softfer.engine.state import STATE_KEYS
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
@@ -236,6 +239,24 @@ def check_reusable(run_dir: Path, cfg: ExperimentConfig) -> None:
     check_fingerprint(read_metrics(metrics).get("fingerprint"), cfg, metrics, what="metrics.json")
 
 
+def check_not_training(run_dir: Path) -> None:
+    """Refuse to plan a run folder that another process is training (its ``run.lock``, ``engine.lock``):
+    its last.pt is no interrupted run's, and its config.yaml alone no run killed before its first
+    checkpoint. A SLURM job's lock is left to the launcher, which waits for that job (``studies.launch``);
+    any other process that would train the folder meanwhile is refused when it starts (``take_run_lock``).
+
+    Raises:
+        ValueError: naming the process that trains it.
+    """
+    holder = read_holder(run_dir / LOCK_FILE)
+    if holder is None or (state := holder_state(holder)) == "stale":
+        return
+    if holder.get("slurm_job") and holder["host"] != socket.gethostname():
+        log.info("%s: being trained by %s", run_dir, describe_holder(holder))
+        return
+    raise ValueError(refusal(run_dir, holder, state))
+
+
 def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_other: bool, hint: str) -> str:
     """How to obtain a finished run of ``cfg`` in ``run_dir``.
 
@@ -244,11 +265,13 @@ def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_o
     ``cfg`` (logged).
 
     Raises:
-        ValueError: what is there cannot be reused or resumed for ``cfg`` (``hint`` says what to do), or
-            ``run_dir`` lies inside the data it reads or is a file (``softfer.io.outputs``).
+        ValueError: what is there cannot be reused or resumed for ``cfg`` (``hint`` says what to do),
+            ``run_dir`` lies inside the data it reads or is a file (``softfer.io.outputs``), or another
+            process trains it (``check_not_training``).
     """
     # every study plans its runs here before any trains: no run folder inside the data (config_inputs)
     check_output(run_dir, inputs=config_inputs(cfg), overwrite=True, what="run.out_dir", kind="folder")
+    check_not_training(run_dir)  # outside the try below: replace_other never overwrites a live run
     if overwrite:
         return "overwrite"
     finished, last = run_dir / "metrics.json", run_dir / "last.pt"

@@ -108,6 +108,15 @@ def fit(
 ) -> dict[str, Any]:
     """Train a model per ``cfg``, evaluate it on the test split, write every output; returns test metrics."""
     t = build_training(cfg, resume=resume, overwrite=overwrite, data=data)
+    try:
+        return _train_and_test(t)
+    finally:
+        t.release()  # the run folder's lock (engine.lock): a finished or failed run holds none
+
+
+def _train_and_test(t: Training) -> dict[str, Any]:
+    """``fit``'s loop over a built run: epochs, checkpoints, then the test set and every output."""
+    cfg = t.cfg
     s, run, epochs = t.state, cfg.run, cfg.optim.epochs
     done = s.epoch * t.steps_per_epoch + s.step  # steps trained so far, for run.max_steps and the bar
     logs = RunLog(

@@ -6,6 +6,7 @@ an evaluation of a few test items: a check of the data, weights and settings bef
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
@@ -22,7 +23,7 @@ from softfer.engine.train import fit
 from softfer.io.outputs import check_outputs
 from softfer.metric_table import metric_range
 from softfer.stats import mean_ci
-from softfer.studies.crossval import finish_cv, holds_run, prepare_cv
+from softfer.studies.crossval import STUDY_FILE, check_folds, finish_cv, fold_config, holds_run, prepare_cv
 from softfer.studies.launch import LaunchOptions, Run, execute, holds_jobs, launch_outputs
 
 PERCENT_PAPERS = {"midas", "ferplus"}  # MIDAS and FER+ report percentages, the dual-domain paper fractions
@@ -123,24 +124,74 @@ def plan_table(
     """Every run of a table, planned before any trains; rows that share an experiment share its runs.
 
     A finished run is reused only when it was trained with its config up to its name and paper reference; a
-    run trained otherwise is refused, or trained again with ``overwrite``.
+    run trained otherwise is refused, or trained again with ``overwrite``. Which configs would share a
+    folder is settled for every config before any is planned (``check_shared_folders``): planning a DFEW
+    config writes its study files (``prepare_cv``), and a collision found after that was reported as files
+    "from before this run" that the same call had written. A refusal while planning removes the study
+    files the call wrote.
 
     Raises:
-        ValueError: two configs would train one run folder with different settings, or ``plan_run``'s.
+        ValueError: two configs would train one folder with different settings, or ``plan_run``'s.
     """
+    configs = [s for _, cfg in items for s in _seed_configs(cfg, seeds)]
+    check_shared_folders(configs, folds)
+    made = [p for p in _study_files(configs) if not p.exists()]
     runs: dict[str, Run] = {}
-    for _, cfg in items:
-        for scfg in _seed_configs(cfg, seeds):
+    try:
+        for scfg in configs:
             for run in _seed_runs(scfg, folds, overwrite):
-                first = runs.setdefault(run.key, run)
-                a, b = first.cfg.model_dump(mode="json"), run.cfg.model_dump(mode="json")
-                if first is not run and (differ := config_differences(a, b, REUSE_SAFE)):
-                    theirs = describe(differ, first.cfg.name, run.cfg.name)
-                    raise ValueError(
-                        f"{first.cfg.name} and {run.cfg.name} would train one folder {run.key} with other "
-                        f"settings ({theirs}): give one of them another run.out_dir"
-                    )
+                runs.setdefault(run.key, run)
+    except BaseException:
+        _remove_new(made)
+        raise
     return list(runs.values())
+
+
+def _folders(cfg: ExperimentConfig, folds: tuple[int, ...]) -> list[tuple[str, ExperimentConfig]]:
+    """(folder, config) of every run of one config and seed, and of its cv study folder, without writing."""
+    if not _has_folds(cfg):
+        return [(cfg.run.out_dir, cfg)]
+    check_folds(cfg, folds)
+    base = Path(cfg.run.out_dir)
+    return [(str(base), cfg), *((str(base / f"fold_{k}"), fold_config(cfg, k, base)) for k in folds)]
+
+
+def check_shared_folders(configs: list[ExperimentConfig], folds: tuple[int, ...]) -> None:
+    """Refuse two configs that would write one folder with different settings (up to ``REUSE_SAFE``), or
+    a cv study folder that is another config's run folder; nothing is read or written.
+
+    Raises:
+        ValueError: naming both configs, the folder and the settings that differ.
+    """
+    owners: dict[str, ExperimentConfig] = {}
+    for cfg in configs:
+        for folder, this in _folders(cfg, folds):
+            first = owners.setdefault(os.path.abspath(folder), this)  # runs/x/ and runs/x are one folder
+            if first is this:
+                continue
+            a, b = first.model_dump(mode="json"), this.model_dump(mode="json")
+            differ = config_differences(a, b, REUSE_SAFE)
+            if differ or _has_folds(first) != _has_folds(this):
+                theirs = describe(differ, first.name, this.name) if differ else "a cv study and a run"
+                raise ValueError(
+                    f"{first.name} and {this.name} would train one folder {folder} with other settings "
+                    f"({theirs}): give one of them another run.out_dir"
+                )
+
+
+def _study_files(configs: list[ExperimentConfig]) -> list[Path]:
+    """What ``prepare_cv`` writes while it plans the DFEW configs: config.yaml and the study file in each
+    study folder, then the folders themselves."""
+    bases = list(dict.fromkeys(Path(c.run.out_dir) for c in configs if _has_folds(c)))
+    deepest_first = sorted(bases, key=lambda b: len(b.absolute().parts), reverse=True)
+    return [*(b / n for b in bases for n in ("config.yaml", STUDY_FILE)), *deepest_first]
+
+
+def _remove_new(made: list[Path]) -> None:
+    """Remove what this call wrote while planning (``made``: files, then folders, absent before)."""
+    for path in made:
+        with contextlib.suppress(OSError):  # a folder holding other files stays
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def _one_seed(

@@ -125,12 +125,13 @@ def test_synth_into_the_current_folder_says_what_to_do(tmp_path, capsys, monkeyp
 
 def test_the_demo_refuses_a_non_empty_data_folder_before_anything_with_overwrite_too(tmp_path, capsys):
     out = tmp_path / "demo"
-    (out / "data_quick").mkdir(parents=True)
-    (out / "data_quick" / "mine.txt").write_text("x")
-    configs = _configs(out, out / "data_quick", True, 32)
-    with pytest.raises(ValueError, match=r"data_quick exists and is not empty.*choose another --out"):
-        _check_outputs(out, out / "data_quick", configs, True, [])
+    quick = out / "quick"  # the quick demo's own folder in OUT
+    (quick / "data").mkdir(parents=True)
+    (quick / "data" / "mine.txt").write_text("x")
+    configs = _configs(quick, quick / "data", True, 32)
+    with pytest.raises(ValueError, match=r"quick/data exists and is not empty.*choose another --out"):
+        _check_outputs(quick, quick / "data", configs, True, [])
     assert main(["demo", "--quick", "--out", str(out), "--overwrite"]) == 2
     err = _stderr_line(capsys)
-    assert "data_quick exists and is not empty" in err and "pass --overwrite" not in err
-    assert _listing(out) == ["data_quick", "data_quick/mine.txt"]
+    assert "quick/data exists and is not empty" in err and "pass --overwrite" not in err
+    assert _listing(out) == ["quick", "quick/data", "quick/data/mine.txt"]

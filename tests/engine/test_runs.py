@@ -105,24 +105,61 @@ def test_eval_analyze_and_cli_eval(tiny_dfew, tmp_path, caplog):
     assert "does not hash as recorded (softfer 0.0.1" in caplog.text
 
 
-def test_demo_quick(tmp_path):
+def test_demo_quick(tmp_path, monkeypatch, capsys):
     r = subprocess.run(
         [sys.executable, "-m", "softfer.cli", "demo", "--quick", "--out", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0, r.stderr
-    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    quick = tmp_path / "demo" / "quick"  # its own folder in OUT: a full demo's files stand beside it
+    results = json.loads((quick / "results.json").read_text())
     assert set(results) == {"hard", "soft", "midas"}
     assert "UAR" in r.stdout and "WAR" in r.stdout and "chance UAR = 0.143" in r.stdout
     _says_one_run_cannot_tell(r.stdout, results)
     for name in ("comparison.png", "coexisting_emotions.png", "montage.png"):
-        assert (tmp_path / "demo" / name).is_file()
-    assert (tmp_path / "demo" / "runs" / "midas" / "model.pt").is_file()
+        assert (quick / name).is_file()
+    assert (quick / "runs" / "midas" / "model.pt").is_file()
     # the page `softfer report` makes of the folder (README walk: "with a report", but none was written)
-    page = (tmp_path / "demo" / "report.html").read_text()
+    page = (quick / "report.html").read_text()
     assert "hard" in page and "midas" in page and f"{results['midas']['uar']:.4f}" in page
     assert "JS(votes, pred)" in r.stdout and "js_to_votes" in results["midas"]  # as comparison.md shows
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["quick"]
+    _suggests_a_compare_of_what_it_ran(r.stdout, quick)
+    # audit 8 F8: the full demo into the same OUT was refused ("output already exists", advising an
+    # --overwrite that would have removed the quick demo's runs); it now passes every check of its outputs
+    # and data (stopped where it would start writing: 10 minutes of training are not this test's)
+    from softfer import demo
+    from softfer.cli import main
+
+    before = {p: p.read_bytes() for p in sorted(quick.rglob("*")) if p.is_file()}
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "write_study", stop)
+    capsys.readouterr()
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 130
+    assert "already exists" not in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in sorted(quick.rglob("*")) if p.is_file()} == before
+
+
+def _suggests_a_compare_of_what_it_ran(stdout: str, quick) -> None:
+    """The demo's closing `softfer compare` runs the quick demo's own settings (1 epoch, 32 px, its data),
+    into its own folder: each config its --set values make hashes as the demo's run of it."""
+    import shlex
+
+    from softfer.engine.resume import run_fingerprint
+
+    line = next(x for x in stdout.splitlines() if x.strip().startswith("softfer compare"))
+    argv = shlex.split(line)
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    assert argv[argv.index("--out") + 1] == str(quick / "compare")
+    for regime in ("hard", "soft", "midas"):
+        assert f"demo/{regime}.yaml" in argv
+        suggested = load_config(f"demo/{regime}.yaml", sets)
+        ran = json.loads((quick / "runs" / regime / "metrics.json").read_text())["fingerprint"]
+        assert run_fingerprint(suggested, {})["config"] == ran["config"], regime
 
 
 def _says_one_run_cannot_tell(stdout: str, results: dict[str, dict[str, float]]) -> None:
