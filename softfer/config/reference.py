@@ -50,8 +50,9 @@ run: {{out_dir: runs/my-dfew-run}}
 Types below: a list of names means one of those values; `null` means the key may be left empty (YAML
 `null`); bounds (`>= 1`) are checked when the file is loaded; a `path` (a file or folder) may start with
 `~` for your home folder (`--set data.root=~/data`). Every text value (`str`, `path`) is one line: a
-control character (a line break, a tab) is refused, naming the key, since names and paths end up in
-folder names, log lines and the job scripts of `--launcher slurm`.
+control character (a line break, an escape; a tab is allowed) is refused, naming the key, since names and
+paths end up in folder names, log lines and the job scripts of `--launcher slurm` (`reference.note`, free
+text softfer only prints, may span lines).
 
 Values are read as YAML 1.2 reads them, in files and in `--set`: `yes`, `no`, `on`, `off`, `1:30` and
 `2024-01-01` are text (a true/false key still reads `yes` and `no`), and an integer with a leading zero

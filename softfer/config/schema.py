@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -221,6 +221,8 @@ class PaperReference(StrictModel):
         description="Metric name -> the paper's value (percentages for MIDAS, fractions for dual-domain).",
     )
     note: str = Field("", description="Printed under the table (e.g. where the paper's number comes from).")
+
+    free_text: ClassVar[frozenset[str]] = frozenset({"note"})  # may span lines (StrictModel)
 
 
 class ExperimentConfig(StrictModel):

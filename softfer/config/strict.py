@@ -9,7 +9,7 @@ import math
 import os
 import re
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
@@ -69,11 +69,12 @@ def _not_a_number(value: Any) -> str | None:
 # in every text key: a line break in a config's name once became a command line of the sbatch script that
 # --launcher slurm submits (a quoted newline ends an `#SBATCH` comment line); names and paths also reach
 # log lines, jobs.json and folder names, and no setting needs one.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A tab is allowed: it breaks no line (a path may hold one), and configs of earlier versions may.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def control_character(text: str) -> str | None:
-    """The first control character (a line break, tab, escape, NUL...) in ``text``, or None."""
+    """The first control character (a line break, escape, NUL...; not a tab) in ``text``, or None."""
     found = _CONTROL.search(text)
     return found.group() if found else None
 
@@ -85,7 +86,7 @@ def one_line_problem(text: str) -> str | None:
         return None
     return (
         f"holds the control character {char!r} at position {text.index(char)}: a text setting is one line "
-        "without control characters (line breaks, tabs); remove it"
+        "without control characters (line breaks, escapes); remove it"
     )
 
 
@@ -108,9 +109,15 @@ class StrictModel(BaseModel):
                 raise ValueError(why)
         return value
 
+    # Fields of free text that only softfer prints (a paper reference's note, which a folded YAML string
+    # `note: >` ends with a line break): they reach no script, file name or log line of a run.
+    free_text: ClassVar[frozenset[str]] = frozenset()
+
     @field_validator("*", mode="before")
     @classmethod
-    def _text_is_one_line(cls, value: Any) -> Any:
+    def _text_is_one_line(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.free_text:
+            return value
         why = one_line_problem(value) if isinstance(value, str) else None
         if why:
             raise ValueError(why)
