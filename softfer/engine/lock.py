@@ -17,6 +17,7 @@ planning (``engine.resume.plan_run``) makes.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -61,7 +62,8 @@ class RunLock:
             holder = None
         if holder is not None and holder.get("token") == self.token:
             self.path.unlink(missing_ok=True)
-        for folder in self.made:
+        made, self.made = self.made, ()  # a second release (at exit) touches no folder
+        for folder in made:
             try:
                 folder.rmdir()
             except OSError:  # holds the run's files (or another's): it stays, and so do its parents
@@ -165,10 +167,12 @@ def _slurm_job_active(job: str) -> bool | None:
 
 
 def holder_state(holder: dict[str, Any]) -> str:
-    """ "live", "stale" (its process provably no longer runs) or "unknown" (another machine's process that
-    cannot be asked)."""
+    """ "own" (this process holds it), "live", "stale" (its process provably no longer runs) or "unknown"
+    (another machine's process that cannot be asked)."""
     me = this_process()
     if holder["host"] == me["host"] and holder.get("boot") == me["boot"]:
+        if holder["pid"] == me["pid"] and holder.get("process_start") == me["process_start"]:
+            return "own"  # a script that builds a run twice without fit (benchmarks/device_check.py)
         if not _pid_alive(holder["pid"]):
             return "stale"
         start = holder.get("process_start")
@@ -219,6 +223,8 @@ def check_unlocked(run_dir: Path) -> dict[str, Any] | None:
     if holder is None:
         return None
     state = holder_state(holder)
+    if state == "own":
+        return None
     if state != "stale":
         raise ValueError(refusal(Path(run_dir), holder, state))
     return holder
@@ -237,11 +243,24 @@ def take_run_lock(run_dir: Path) -> RunLock:
     mine = this_process()
     for _ in range(_TRIES):
         if _link_new(path, mine):
-            return RunLock(path, mine["token"], made)
+            return _held(RunLock(path, mine["token"], made))
+        holder = read_holder(path)
+        if holder is not None and holder_state(holder) == "own":  # taken again by this process: shared
+            return _held(RunLock(path, holder["token"]))
         stale = check_unlocked(run_dir)
         if stale is not None:
             _break(path, stale)
     raise ValueError(f"{path}: other processes keep taking this run folder's lock; run the command again")
+
+
+_HELD: list[RunLock] = []  # released at exit too: a script that builds a run without fit leaves no lock
+
+
+def _held(lock: RunLock) -> RunLock:
+    if not _HELD:
+        atexit.register(lambda: [held.release() for held in _HELD])
+    _HELD.append(lock)
+    return lock
 
 
 def _link_new(path: Path, record: dict[str, Any]) -> bool:

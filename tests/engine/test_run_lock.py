@@ -200,10 +200,9 @@ def test_which_locks_are_stale(tmp_path, dead_pid, live_pid, monkeypatch):
     for state, want in states:
         (tmp_path / "state").write_text(state + "\n")
         assert holder_state({**other, "slurm_job": "12"}) == want, state
-    # a lock this process holds refuses a second taker; released, it is gone
+    # a lock this process holds is its own (a script may build one run twice); released, it is gone
     lock = take_run_lock(tmp_path / "b")
-    with pytest.raises(ValueError, match=rf"is being trained by process {os.getpid()} "):
-        take_run_lock(tmp_path / "b")
+    assert take_run_lock(tmp_path / "b").token == lock.token
     lock.release()
     assert not (tmp_path / "b" / "run.lock").exists()
 
@@ -227,3 +226,22 @@ def test_a_file_named_run_lock_that_softfer_did_not_write_is_never_replaced(tiny
     with pytest.raises(ValueError, match=r"run\.lock is not a lock softfer wrote"):
         fit(_cfg(tiny_dfew, run))
     assert (run / "run.lock").read_text() == "my notes"
+
+
+def test_a_process_may_build_one_run_twice_and_leaves_no_lock_at_exit(tmp_path):
+    """Review: build_training without fit (benchmarks/device_check.py builds one folder for several
+    variants) kept the lock, and the second build in the same process was refused naming itself."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pathlib import Path\n"
+        "from softfer.engine.lock import take_run_lock\n"
+        f"run = Path({str(tmp_path / 'run')!r})\n"
+        "first = take_run_lock(run)\n"
+        "second = take_run_lock(run)\n"
+        "assert (run / 'run.lock').is_file()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "run" / "run.lock").exists()  # (and the folder the lock made, left empty)
