@@ -190,7 +190,7 @@ def _gradcam_rows(
 ) -> list[tuple[np.ndarray, Cam, str, str]]:
     """(frames (T, H, W, 3) uint8, Grad-CAM, predicted class, true class) of ``count`` test items, from
     the run's own model.pt and test clips (``checked_gradcam_inputs``, else ValueError)."""
-    model, classes, data = checked_gradcam_inputs(run_dir, m)
+    model, classes, data_classes, data = checked_gradcam_inputs(run_dir, m)
     picks = np.linspace(0, len(data) - 1, min(count, len(data))).astype(int)
     rows = []
     for i in picks:
@@ -200,7 +200,8 @@ def _gradcam_rows(
         key = "clips" if "clips" in item else "images"
         cam = explain(model, item[key][None])  # uint8: Grad-CAM normalises with the model's own statistics
         frames = item[key] if key == "clips" else item[key][None]
-        rows.append((frames.permute(0, 2, 3, 1).numpy(), cam, classes[cam.cls], classes[int(item["label"])]))
+        true = data_classes[int(item["label"])]  # in the test data's order; the prediction in the model's
+        rows.append((frames.permute(0, 2, 3, 1).numpy(), cam, classes[cam.cls], true))
     if not rows:
         raise ValueError(f"{run_dir}: no readable test item to explain")
     return rows

@@ -23,7 +23,7 @@ import torch
 from softfer.config import ExperimentConfig
 from softfer.data.fingerprint import data_changes, data_fingerprint
 from softfer.data.records import Record
-from softfer.engine.data import build_data, read_records, split_source
+from softfer.engine.data import build_data, class_names, evaluation_split, read_records, split_source
 from softfer.engine.evaluate import PREDICTIONS_DIGEST, file_sha256
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.inference.loading import model_from_state
@@ -108,10 +108,11 @@ def _run_words(fingerprint: dict[str, Any]) -> str:
 
 def checked_gradcam_inputs(
     run_dir: Path, m: dict[str, Any] | None
-) -> tuple[torch.nn.Module, tuple[str, ...], Any]:
-    """(model, class names, test dataset) for Grad-CAM: model.pt when its fingerprint is metrics.json
-    ``m``'s (config and data), and the test split built now when it is the one the run scored (ids,
-    labels and media: Grad-CAM reads the pixels).
+) -> tuple[torch.nn.Module, tuple[str, ...], tuple[str, ...], Any]:
+    """(model, its class names, the test data's class names, test dataset) for Grad-CAM: model.pt when its
+    fingerprint is metrics.json ``m``'s (config and data), and the test split built now when it is the one
+    the run scored (ids, labels and media: Grad-CAM reads the pixels). The test labels are in the test
+    data's class order, which a cross-dataset test set may list otherwise than the model.
 
     Raises:
         ValueError: one line naming the file and what does not match (no model.pt, a model.pt of another
@@ -148,7 +149,8 @@ def checked_gradcam_inputs(
             f"{cfg.data.test_root or cfg.data.root}: the data changed since the run, so its test clips "
             f"are not the ones it scored: {'; '.join(changes)}"
         )
-    return model, classes, test.test
+    # the test labels are in the test data's class order (a cross-dataset set may list them otherwise)
+    return model, classes, class_names(evaluation_split(cfg.data)[0], cfg.data.num_classes), test.test
 
 
 def coexistence_labels(

@@ -200,3 +200,33 @@ def test_train_scores_a_cross_dataset_test_set_in_the_training_class_order(tmp_p
             AFFECTNET_CLASSES[as_read[rid]], AFFECTNET_CLASSES[as_read[rid]]
         )
     assert any(as_read[rid] != label for rid, label in got)  # the orders differ for these labels
+
+
+def test_gradcam_names_a_cross_dataset_test_items_true_class_in_its_own_order(tmp_path):
+    """Review: analyze's Grad-CAM rows named the true label of an AffectNet test face with the FER+ model's
+    class list (AffectNet's sad, label 2, captioned as FER+'s surprise)."""
+    from softfer.analysis.report import _gradcam_rows
+    from softfer.classes import AFFECTNET_CLASSES
+    from softfer.data.formats.affectnet import read_affectnet
+    from softfer.data.synthetic.ferplus import generate_ferplus
+    from softfer.data.synthetic.generate import generate_affectnet
+
+    generate_ferplus(tmp_path / "ferplus", images=60, seed=0)
+    generate_affectnet(tmp_path / "affectnet", images=60, size=32, seed=0, workers=1)
+    run = tmp_path / "run"
+    (tmp_path / "c.yaml").write_text(
+        f"""name: fer-on-affectnet
+data: {{format: ferplus, root: {tmp_path / "ferplus"}, num_classes: 7, size: 48, val_fraction: 0.0,
+        test_format: affectnet, test_root: {tmp_path / "affectnet"}}}
+model: {{name: fer_mini_xception}}
+labels: {{target: soft, mixing: none}}
+optim: {{epochs: 1, batch_size: 8}}
+run: {{out_dir: {run}}}
+"""
+    )
+    assert main(["train", str(tmp_path / "c.yaml")]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    read = read_affectnet(tmp_path / "affectnet", split="val", num_classes=7)
+    truth = [AFFECTNET_CLASSES[r.label] for r in read]
+    rows = _gradcam_rows(run, metrics, count=len(truth))
+    assert [r[3] for r in rows] == truth
