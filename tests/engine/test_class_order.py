@@ -230,3 +230,21 @@ run: {{out_dir: {run}}}
     truth = [AFFECTNET_CLASSES[r.label] for r in read]
     rows = _gradcam_rows(run, metrics, count=len(truth))
     assert [r[3] for r in rows] == truth
+
+
+def test_votes_and_soft_labels_move_with_their_class_by_hand():
+    """Review: the train-side test's AffectNet test set has no votes, so the votes' direction was untested.
+    FER+'s first 7 (neutral, happy, surprise, sad, angry, disgust, fear) into AffectNet's (neutral, happy,
+    sad, surprise, fear, disgust, anger): by hand, FER+ index 3 (sad) becomes 2, 2 (surprise) becomes 3."""
+    from pathlib import Path
+
+    from softfer.classes import AFFECTNET_CLASSES, FERPLUS_CLASSES
+    from softfer.data.records import Record
+    from softfer.data.relabel import in_training_order
+
+    votes = np.array([1, 0, 2, 5, 0, 0, 2])  # 5 for sad (FER+ index 3), 2 for surprise and for fear
+    rec = Record(id="a", path=Path("a.png"), label=3, votes=votes, soft=votes / votes.sum())
+    (moved,) = in_training_order([rec], FERPLUS_CLASSES[:7], AFFECTNET_CLASSES[:7], "test")
+    assert moved.label == 2 and AFFECTNET_CLASSES[moved.label] == "sad"
+    assert moved.votes.tolist() == [1, 0, 5, 2, 2, 0, 0]  # in AffectNet's order
+    np.testing.assert_allclose(moved.soft, np.array([1, 0, 5, 2, 2, 0, 0]) / 10)
