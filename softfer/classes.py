@@ -68,3 +68,18 @@ def class_order(have: tuple[str, ...] | list[str], want: tuple[str, ...] | list[
     if len(set(a)) != len(a) or sorted(a) != sorted(b):
         return None
     return [a.index(name) for name in b]
+
+
+def changed_order(
+    have: tuple[str, ...] | list[str], want: tuple[str, ...] | list[str], refusal: str
+) -> list[int] | None:
+    """``class_order(have, want)`` when it moves any class, None when ``have`` already is ``want`` (names
+    through ``CLASS_SYNONYMS``): the one step before records or a model's outputs are reordered.
+
+    Raises:
+        ValueError: ``refusal``, when ``have`` is not ``want``'s set of classes in any order.
+    """
+    order = class_order(have, want)
+    if order is None:
+        raise ValueError(refusal)
+    return None if order == sorted(order) else order

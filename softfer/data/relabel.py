@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from softfer.classes import class_order
+from softfer.classes import changed_order
 from softfer.data.records import Record
 
 log = logging.getLogger(__name__)
@@ -23,15 +23,15 @@ def in_training_order(
     scored against the wrong outputs. The records as read stay those of the data fingerprint.
 
     Raises:
-        ValueError: ``have`` is not ``want``'s set of classes in any order (``class_order``), naming both.
+        ValueError: ``have`` is not ``want``'s set of classes in any order (``changed_order``), naming both.
     """
-    order = class_order(have, want)  # for each training class, its index among the test data's
+    order = changed_order(  # for each training class, its index among the test data's
+        have,
+        want,
+        f"{source}: its classes {list(have)} are not the training data's {list(want)} in any order; "
+        "test on data with the training classes",
+    )
     if order is None:
-        raise ValueError(
-            f"{source}: its classes {list(have)} are not the training data's {list(want)} in any order; "
-            "test on data with the training classes"
-        )
-    if order == sorted(order):
         return records
     log.info("%s: classes %s taken in the training order %s", source, ", ".join(have), ", ".join(want))
     position = np.argsort(order)  # test data's class index -> training class index

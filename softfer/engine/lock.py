@@ -212,9 +212,13 @@ def refusal(run_dir: Path, holder: dict[str, Any], state: str) -> str:
     return line
 
 
-def check_unlocked(run_dir: Path) -> dict[str, Any] | None:
+def check_unlocked(run_dir: Path, *, slurm_elsewhere_ok: bool = False) -> dict[str, Any] | None:
     """Refuse a run folder that another process is training (its lock is live, or of a process that
     cannot be asked). Returns the record of a stale lock (None when there is none): the next run replaces it.
+
+    Args:
+        slurm_elsewhere_ok: let a lock of a SLURM job on another host pass (logged): a study's planning
+            leaves such a run to its launcher, which waits for that job (``studies.launch``).
 
     Raises:
         ValueError: naming the process (``refusal``), or a ``run.lock`` that is not softfer's.
@@ -225,9 +229,12 @@ def check_unlocked(run_dir: Path) -> dict[str, Any] | None:
     state = holder_state(holder)
     if state == "own":
         return None
-    if state != "stale":
-        raise ValueError(refusal(Path(run_dir), holder, state))
-    return holder
+    if state == "stale":
+        return holder
+    if slurm_elsewhere_ok and holder.get("slurm_job") and holder["host"] != socket.gethostname():
+        log.info("%s: being trained by %s", run_dir, describe_holder(holder))
+        return None
+    raise ValueError(refusal(Path(run_dir), holder, state))
 
 
 def take_run_lock(run_dir: Path) -> RunLock:
@@ -256,9 +263,14 @@ def take_run_lock(run_dir: Path) -> RunLock:
 _HELD: list[RunLock] = []  # released at exit too: a script that builds a run without fit leaves no lock
 
 
+def _release_held() -> None:
+    for held in _HELD:
+        held.release()
+
+
 def _held(lock: RunLock) -> RunLock:
     if not _HELD:
-        atexit.register(lambda: [held.release() for held in _HELD])
+        atexit.register(_release_held)
     _HELD.append(lock)
     return lock
 

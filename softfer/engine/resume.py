@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from softfer.data.fingerprint import FINGERPRINT_VERSION, data_changes
 from softfer.engine.data import config_inputs, data_fingerprint_of
 from softfer.engine.environment import git_commit
 from softfer.engine.evaluate import read_metrics
-from softfer.engine.lock import LOCK_FILE, describe_holder, holder_state, read_holder, refusal
+from softfer.engine.lock import check_unlocked
 from softfer.engine.state import STATE_KEYS
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
@@ -248,13 +247,7 @@ def check_not_training(run_dir: Path) -> None:
     Raises:
         ValueError: naming the process that trains it.
     """
-    holder = read_holder(run_dir / LOCK_FILE)
-    if holder is None or (state := holder_state(holder)) == "stale":
-        return
-    if holder.get("slurm_job") and holder["host"] != socket.gethostname():
-        log.info("%s: being trained by %s", run_dir, describe_holder(holder))
-        return
-    raise ValueError(refusal(run_dir, holder, state))
+    check_unlocked(run_dir, slurm_elsewhere_ok=True)
 
 
 def plan_run(run_dir: Path, cfg: ExperimentConfig, *, overwrite: bool, replace_other: bool, hint: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from softfer.classes import class_order
+from softfer.classes import changed_order
 from softfer.config import ExperimentConfig, apply_overrides, validate_config
 from softfer.data.fingerprint import items_trained_on
 from softfer.engine.data import (
@@ -159,13 +159,13 @@ def in_data_order(
         ValueError: the data's classes are another set (naming both).
     """
     wanted = class_names(fmt, cfg.data.num_classes)
-    order = class_order(classes, wanted)
+    order = changed_order(
+        classes,
+        wanted,
+        f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {fmt} data has "
+        f"{list(wanted)}; evaluate it on data with the same classes (in any order)",
+    )
     if order is None:
-        raise ValueError(
-            f"{checkpoint}: the model predicts {len(classes)} classes {list(classes)}, the {fmt} data has "
-            f"{list(wanted)}; evaluate it on data with the same classes (in any order)"
-        )
-    if order == sorted(order):
         return model, wanted
     log.info(
         "%s: the model's classes %s are the %s data's in another order: its outputs are taken in the "

@@ -245,3 +245,16 @@ def test_a_process_may_build_one_run_twice_and_leaves_no_lock_at_exit(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "run" / "run.lock").exists()  # (and the folder the lock made, left empty)
+
+
+def test_the_process_holding_a_runs_lock_may_plan_that_run(tiny_dfew, tmp_path):
+    """Last read: planning restated the lock check without the "own" state, so a process that had built a
+    run (holding its lock) and then planned the same folder was refused, naming itself."""
+    from softfer.engine.lock import take_run_lock
+
+    run = tmp_path / "run"
+    lock = take_run_lock(run)
+    try:
+        assert plan_run(run, _cfg(tiny_dfew, run), overwrite=False, replace_other=False, hint="") == "train"
+    finally:
+        lock.release()
