@@ -4,13 +4,19 @@ beside its own results (``softfer.studies.converged``): every run's compared met
 (budget, folds, seeds, each config's fingerprints, the data's fingerprint per fold, the data command, the
 date the last run finished, softfer's version).
 
-python benchmarks/demo_reference.py COMPARE_OUT [--out PATH] [--overwrite] [--data-command TEXT]
+python benchmarks/demo_reference.py COMPARE_OUT [--confirmed-by LONGER_OUT ...] [--out PATH] [--overwrite]
+    [--data-command TEXT]
 
 Default --out: the demo's packaged reference (softfer/configs/demo/reference.json). A study that is not
 finished (any config x fold x seed of its study.json without a finished, full-budget run) is refused, and
 so is an existing --out without --overwrite. Each run is checked as `softfer compare` checks a run it
 reuses (``check_reusable``: its config.yaml, and its metrics.json fingerprint against the data at the
 configs' data.root as they are now), so those data must be in place.
+
+--confirmed-by: finished compare folders of the same study at longer budgets (OUT/e160). The reference
+records their budgets when each repeats its UAR ranking and reverses none of its paired differences whose
+interval excludes 0 (uar, war, nll, ece; benchmarks/learning_curves.py's rule), and the demo then calls it
+converged; a longer budget that moves either is refused (store that budget's comparison instead).
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ from softfer.studies.converged import REFERENCE_VERSION, data_content, recipe_fi
 from softfer.studies.crossval import STUDY_FILE
 from softfer.studies.stats_report import summarize_comparison
 
+from learning_curves import difference_signs, ranking, sign_flips  # isort: skip  (benchmarks/ on sys.path)
+
 # How benchmarks/learning_curves.sh and the demo make their data (the demo checks the data by content)
 DATA_COMMAND = f"softfer synth dfew DATA --clips {DEMO_CLIPS} --size {DEMO_SIZE} --seed 0"
 FINISH = "run its softfer compare command again to finish it"
+CONFIRM_METRICS = ("uar", "war", "nll", "ece")  # learning_curves.py's default
 
 
 def read_study(folder: Path) -> tuple[dict[str, Any], list[ExperimentConfig]]:
@@ -127,6 +136,58 @@ def _fold_data(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return data
 
 
+def _summary(reference: dict[str, Any]) -> dict[str, Any]:
+    return summarize_comparison(
+        reference["rows"],
+        configs=list(reference["configs"]),
+        folds=reference["folds"],
+        seeds=reference["seeds"],
+        num_classes=reference["num_classes"],
+    )
+
+
+def confirmed_by(reference: dict[str, Any], longer: list[dict[str, Any]]) -> list[int]:
+    """The budgets of ``longer`` (``build_reference`` of the same study at more epochs) at which the
+    reference's UAR ranking repeats and none of its paired differences whose interval excludes 0 is
+    reversed (``learning_curves.sign_flips``, over the budgets in order).
+
+    Raises:
+        ValueError: a longer comparison of other configs, grid or data, one not longer, or one where the
+            ranking or a difference moved (naming it: store that budget's comparison instead).
+    """
+    longer = sorted(longer, key=lambda r: r["epochs"])
+    for other in longer:
+        where = f"{other['made_from']} ({other['epochs']} epochs)"
+        if other["epochs"] <= reference["epochs"]:
+            raise ValueError(f"{where} is not longer than the reference's {reference['epochs']} epochs")
+        for key in ("configs", "folds", "seeds", "data"):
+            theirs, ours = other[key], reference[key]
+            if key == "configs":  # each config's recipe (its settings but the budget), not its study hash
+                theirs, ours = ({n: c["recipe"] for n, c in x.items()} for x in (theirs, ours))
+            if theirs != ours:
+                raise ValueError(f"{where} is not the reference's study at another budget: its {key} differ")
+    summaries = [_summary(r) for r in (reference, *longer)]
+    ranks = [ranking(s) for s in summaries]
+    for other, rank in zip(longer, ranks[1:], strict=True):
+        if rank != ranks[0]:
+            raise ValueError(
+                f"{other['made_from']}: at {other['epochs']} epochs the UAR ranking is "
+                f"{' > '.join(rank)}, at {reference['epochs']} {' > '.join(ranks[0])}: the ranking still "
+                "moves; store the longer "
+                "budget's comparison instead"
+            )
+    flips = sign_flips([difference_signs(s, CONFIRM_METRICS) for s in summaries])
+    for other, moved in zip(longer, flips[1:], strict=True):
+        if moved:
+            said = ", ".join(f"{b} - {a} on {m}" for m, a, b in moved)
+            raise ValueError(
+                f"{other['made_from']}: at {other['epochs']} epochs a difference an earlier budget decided "
+                f"is reversed ({said}): the differences still move; store the longer budget's comparison "
+                "instead"
+            )
+    return [r["epochs"] for r in longer]
+
+
 def build_reference(folder: Path, data_command: str = DATA_COMMAND) -> dict[str, Any]:
     """The reference comparison of the finished compare folder ``folder`` (``studies.converged``).
 
@@ -163,6 +224,7 @@ def build_reference(folder: Path, data_command: str = DATA_COMMAND) -> dict[str,
         "data": _fold_data(folder, rows),
         "code": [json.loads(c) for c in sorted(codes)],
         "num_classes": num_classes,
+        "confirmed_by": [],  # write_reference fills it (confirmed_by)
         "made_from": str(folder),
         "rows": [
             {k: r[k] for k in ("config", "fold", "seed", *COMPARED_METRICS, "per_class_recall") if k in r}
@@ -172,17 +234,26 @@ def build_reference(folder: Path, data_command: str = DATA_COMMAND) -> dict[str,
 
 
 def write_reference(
-    folder: Path, out: Path | None = None, *, overwrite: bool = False, data_command: str = DATA_COMMAND
+    folder: Path,
+    out: Path | None = None,
+    *,
+    overwrite: bool = False,
+    data_command: str = DATA_COMMAND,
+    longer: tuple[Path, ...] = (),
 ) -> Path:
-    """Build the reference of ``folder`` and write it to ``out`` (default: the demo's packaged reference).
+    """Build the reference of ``folder``, confirmed by the compare folders ``longer`` (``confirmed_by``),
+    and write it to ``out`` (default: the demo's packaged reference).
 
     Raises:
-        ValueError: ``out`` exists and ``overwrite`` is not given, or lies inside ``folder`` (the output
-            rule, ``softfer.io.outputs``), checked before anything is read; or ``build_reference`` refuses.
+        ValueError: ``out`` exists and ``overwrite`` is not given, or lies inside ``folder`` or a ``longer``
+            folder (the output rule, ``softfer.io.outputs``), checked before anything is read; or
+            ``build_reference`` or ``confirmed_by`` refuses.
     """
     out = Path(out) if out is not None else demo_reference_path()
-    check_output(out, inputs=[folder], overwrite=overwrite, what="--out")
-    write_json_atomic(out, build_reference(folder, data_command))
+    check_output(out, inputs=[folder, *longer], overwrite=overwrite, what="--out")
+    reference = build_reference(folder, data_command)
+    reference["confirmed_by"] = confirmed_by(reference, [build_reference(f, data_command) for f in longer])
+    write_json_atomic(out, reference)
     return out
 
 
@@ -190,11 +261,25 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, help="a finished `softfer compare` folder of the demo's configs")
     p.add_argument("--out", type=Path, help=f"where to write the JSON (default {demo_reference_path()})")
+    p.add_argument(
+        "--confirmed-by",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="LONGER_OUT",
+        help="finished compare folders of the same study at longer budgets that must repeat its ranking",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--data-command", default=DATA_COMMAND, help=f"how the data were made ({DATA_COMMAND})")
     args = p.parse_args()
     try:
-        out = write_reference(args.folder, args.out, overwrite=args.overwrite, data_command=args.data_command)
+        out = write_reference(
+            args.folder,
+            args.out,
+            overwrite=args.overwrite,
+            data_command=args.data_command,
+            longer=tuple(args.confirmed_by),
+        )
     except ValueError as exc:
         p.exit(2, f"demo_reference.py: {exc}\n")
     print(f"wrote {out}")

@@ -133,18 +133,19 @@ def ranking_changes(ranks: Sequence[list[str]]) -> list[bool]:
     return [False, *(a != b for a, b in pairwise(ranks))]
 
 
-def ranking(budget: Budget, metric: str = "uar") -> list[str]:
-    """The configs by mean ``metric``, best first (the comparison's order on ties)."""
-    entry = budget.summary["metrics"][metric]
+def ranking(summary: dict[str, Any], metric: str = "uar") -> list[str]:
+    """The configs of a comparison summary by mean ``metric``, best first (the comparison's order on ties)."""
+    entry = summary["metrics"][metric]
     sign = 1 if entry["higher_is_better"] else -1
-    return sorted(budget.summary["configs"], key=lambda c: -sign * entry["per_config"][c]["mean"])
+    return sorted(summary["configs"], key=lambda c: -sign * entry["per_config"][c]["mean"])
 
 
-def difference_signs(budget: Budget, metrics: Sequence[str]) -> dict[Pair, int]:
-    """(metric, A, B) -> +1 / -1 where the interval of B - A excludes 0 above / below it, else 0."""
+def difference_signs(summary: dict[str, Any], metrics: Sequence[str]) -> dict[Pair, int]:
+    """(metric, A, B) -> +1 / -1 where the interval of B - A in a comparison summary excludes 0 above /
+    below it, else 0."""
     out = {}
     for m in metrics:
-        for p in budget.summary["metrics"][m]["pairs"]:
+        for p in summary["metrics"][m]["pairs"]:
             low, high = p["ci_low"], p["ci_high"]
             out[(m, p["a"], p["b"])] = 0 if low is None else (1 if low > 0 else -1 if high < 0 else 0)
     return out
@@ -174,7 +175,7 @@ def settling_lines(budgets: Sequence[Budget], metrics: Sequence[str]) -> list[st
     0 has, at a later budget, an interval excluding 0 on the other side (``sign_flips``)."""
     e = [b.epochs for b in budgets]
     given = f"within the budgets given ({', '.join(map(str, e))} epochs)"
-    ranks = [ranking(b) for b in budgets]
+    ranks = [ranking(b.summary) for b in budgets]
     if (i := settles_at(ranking_changes(ranks))) is None:
         lines = [f"- UAR ranking: does not settle {given}: it changes from {e[-2]} to {e[-1]} epochs."]
     else:
@@ -183,7 +184,7 @@ def settling_lines(budgets: Sequence[Budget], metrics: Sequence[str]) -> list[st
             f" repeats it ({' > '.join(ranks[i])})."
         ]
     level = round(100 * budgets[0].summary["confidence"])
-    flips = sign_flips([difference_signs(b, metrics) for b in budgets])
+    flips = sign_flips([difference_signs(b.summary, metrics) for b in budgets])
     if (j := settles_at([bool(f) for f in flips])) is None:
         lines.append(
             f"- Differences: do not settle {given}: at {e[-1]} epochs "
@@ -221,7 +222,7 @@ def curves_markdown(budgets: Sequence[Budget], metrics: Sequence[str]) -> str:
             cells = [_interval(**_mean(b, m, c)) for b in budgets]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += ["", "### UAR ranking at each budget", ""]
-    lines += [f"- {b.epochs} epochs: " + " > ".join(ranking(b)) for b in budgets]
+    lines += [f"- {b.epochs} epochs: " + " > ".join(ranking(b.summary)) for b in budgets]
     lines += ["", "### Each config's change between consecutive budgets"]
     for a, b in pairwise(budgets):
         lines += ["", *change_lines(a.values, b.values, (a.epochs, b.epochs), configs, pairs, list(metrics))]
