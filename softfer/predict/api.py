@@ -36,7 +36,7 @@ from softfer.io.video import prefetched_frames, stated_frames
 from softfer.limits import MAX_EVERY, MAX_FPS, MAX_SECONDS, MAX_THREADS, MAX_WINDOWS_PER_FRAME
 from softfer.models import spec_of
 from softfer.predict.identity import IDENTITY_KEY, media_identity
-from softfer.predict.pipeline import FrameSource, analyse, check_stride, rounded_up
+from softfer.predict.pipeline import FrameSource, analyse, check_stride, check_video_stride, rounded_up
 from softfer.predict.results import Prediction, frame_table, track_summary, window_table
 
 SYNTHETIC_NOTE = (
@@ -358,6 +358,8 @@ class Predictor:
         frames, photo, name = frames_of(source, fps)
         if isinstance(source, np.ndarray | torch.Tensor) and not photo:
             check_frame_rate(fps, len(source), self.stride)  # fps is set: frames_of refused frames without
+        elif not photo and isinstance(source, str | os.PathLike):
+            check_video_stride(Path(source), self.stride)  # before tracking, by the container's frame rate
         # the file's bytes, hashed before they are decoded: `softfer view` refuses any other file; pixels
         # given in memory have no file to name (null)
         identity = media_identity(name) if isinstance(source, str | os.PathLike) else None

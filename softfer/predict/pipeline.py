@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,38 @@ def check_stride(stride: float, frames: int, duration: float) -> None:
         f"{frames} frames over {duration:.3g} s are {spacing:.3g} s apart: no stride in (0, {MAX_SECONDS:g}] "
         f"makes {per}; check their frame rate or timestamps"
     )
+
+
+def _stated_rate(path: Path) -> float | None:
+    """The frame rate a video's container states (its average), read without decoding; None when it
+    states none, holds one frame or cannot be opened (decoding then says why)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0] if container.streams.video else None
+            rate = float(stream.average_rate or 0) if stream is not None and stream.frames != 1 else 0.0
+    except Exception:  # PyAV's InvalidDataError and friends: the reader names them when it decodes
+        return None
+    return rate if np.isfinite(rate) and rate > 0 else None
+
+
+def check_video_stride(path: Path, stride: float) -> None:
+    """Refuse ``stride`` for a video file before its faces are tracked (minutes, on a long video), by the
+    frame rate its container states (``check_stride``); ``windows`` checks it again on the decoded times.
+
+    Raises:
+        ValueError: naming the file, the stride's range for frames that far apart and the stated rate.
+    """
+    rate = _stated_rate(path)
+    # WHY the 5% margin: a container's stated (average) rate can differ from the decoded frames' spacing
+    # (no_face.mp4 states 23.67 fps, decodes at 24): a stride near the limit is left to the decoded times
+    if rate is None or stride * MAX_WINDOWS_PER_FRAME >= 0.95 / rate:
+        return
+    try:
+        check_stride(stride, 1, 1 / rate)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc} (its container states {rate:.4g} fps)") from None
 
 
 def windows(times: np.ndarray, window: float, stride: float) -> list[tuple[float, float]]:

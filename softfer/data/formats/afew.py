@@ -16,8 +16,11 @@ crops a model trains on, and the engine refuses them. Align the faces first with
     softfer preprocess AFEW AFEW_aligned --layout mirror    # AFEW_aligned/Val/Angry/<clip>/000001.jpg
 
 and read ``AFEW_aligned`` (clip ids stay ``<Class>/<clip>``; files beside the folders, such as the
-preprocess manifest and report, are ignored). The ``dfew`` layout renumbers clips and the ``folders``
-layout puts every clip in one ``frames/`` folder: both lose the class folders.
+preprocess manifest and report, are ignored). `softfer predict`'s own pictures and videos in a class
+folder (``NAME_annotated.mp4`` beside that run's ``NAME.json``: ``is_own_output``, the rule predict's and
+preprocess's listings use) are no clips: they are skipped and noted, as their pixels hold predict's
+drawings. The ``dfew`` layout renumbers clips and the ``folders`` layout puts every clip in one
+``frames/`` folder: both lose the class folders.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
 from softfer.data.records import ReadReport, Record, add_notes, attach_frames, check_unique, path_key
 from softfer.data.splits import check_disjoint
+from softfer.faces.predict_outputs import is_own_output  # one rule: predict's and preprocess's listings
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from softfer.io.tables import CLASS_SYNONYMS
 
@@ -77,21 +81,40 @@ def split_folder(root: Path, split: str | None) -> Path:
 
 
 def _clip_entries(class_dir: Path) -> list[Path]:
-    """Clip folders (hidden ones are unfinished preprocess output: skipped) and videos of a class folder."""
+    """Clip folders (hidden ones are unfinished preprocess output: skipped) and videos of a class folder;
+    predict's annotated copies (``is_own_output``) are no clips (``unread_entries`` notes them)."""
     return [
         e
         for e in sorted(class_dir.iterdir())
-        if (e.is_dir() and not e.name.startswith(".")) or e.suffix.lower() in VIDEO_SUFFIXES
+        if (e.is_dir() and not e.name.startswith("."))
+        or (e.suffix.lower() in VIDEO_SUFFIXES and not is_own_output(e))
+    ]
+
+
+def _own_outputs_note(class_dir: Path) -> list[str]:
+    """A note on `softfer predict`'s pictures and videos in a class folder (``is_own_output``), if any."""
+    own = [e.name for e in sorted(class_dir.iterdir()) if e.is_file() and is_own_output(e)]
+    if not own:
+        return []
+    return [
+        f"{class_dir}: {len(own)} file(s) skipped as `softfer predict`'s own outputs (first: {own[0]}), "
+        "not read as clips: their pixels hold predict's drawings; move predict's outputs out of the data"
     ]
 
 
 def unread_entries(root: Path, base: Path, found: list[Path]) -> list[str]:
     """Notes on media no clip holds, which reading would otherwise lose without a word: image files lying
-    directly in a class folder (a clip's frames moved up a level) and, in a copy with split folders, class
-    folders beside them (clips of no split)."""
+    directly in a class folder (a clip's frames moved up a level), `softfer predict`'s own outputs there
+    (skipped: ``_clip_entries``) and, in a copy with split folders, class folders beside them (clips of no
+    split)."""
     lines = []
     for class_dir in found:
-        loose = [e.name for e in sorted(class_dir.iterdir()) if e.suffix.lower() in IMAGE_SUFFIXES]
+        lines += _own_outputs_note(class_dir)
+        loose = [
+            e.name
+            for e in sorted(class_dir.iterdir())
+            if e.suffix.lower() in IMAGE_SUFFIXES and not is_own_output(e)
+        ]
         if loose:
             lines.append(
                 f"{class_dir}: {len(loose)} image file(s) directly in the class folder are in no clip folder "
@@ -145,8 +168,9 @@ def read_afew(
 
     Labels are in DFEW_CLASSES order. ``Record.is_video_file`` marks raw videos (see the module docstring).
 
-    Image files directly in a class folder, and class folders beside the split folders, are read by no
-    clip: they are noted in ``report.notes`` and logged (``unread_entries``; ``data inspect`` lists them).
+    Image files directly in a class folder, `softfer predict`'s own outputs there (``is_own_output``),
+    and class folders beside the split folders, are read by no clip: they are noted in ``report.notes``
+    and logged (``unread_entries``; ``data inspect`` lists them).
 
     Raises:
         ValueError: also for a folder beside the class folders that names no class (e.g. ``Angyr``), and

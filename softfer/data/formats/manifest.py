@@ -3,7 +3,9 @@
 Columns:
 
 - ``path`` (required): a frame folder, a video file or a still image, relative to the manifest's folder
-  and inside it (paths leading elsewhere need ``data.allow_outside_root: true``).
+  and inside it (paths leading elsewhere need ``data.allow_outside_root: true``). A path starting with
+  ``~`` is refused: no shell expands it here, and read literally it would name a folder ``~`` beside the
+  manifest (write ``./~`` for such a folder).
   All rows must be still images (read as images, e.g. MorphSet) or all clips; a mix is refused.
 - ``label``: a class index (0-based, in the order of ``classes``, DFEW's by default) or a class name; and/or
   one column per class (votes or probabilities, normalised to a soft label), headers matched tolerantly.
@@ -71,6 +73,20 @@ def _jsonl_table(path: Path) -> Table:
     header = sorted({k for o in objs for k in o})
     rows = [["" if o.get(k) is None else str(o.get(k)).strip() for k in header] for o in objs]
     return Table(path, header, rows, where)
+
+
+def _media_path(base: Path, text: str, where: str, allow_outside_root: bool) -> Path:
+    """A ``path`` cell joined to the manifest's folder ``base`` (``dataset_path``); ``~`` is refused."""
+    # WHY refused, not expanded: config paths expand ~ (config.strict.expand_home), but a row naming the
+    # home folder leaves the data root, and read literally ~/x.mp4 is a folder "~" beside the manifest,
+    # whose rows were then skipped as missing media, within data.max_skip, for what the user meant as home
+    if text.strip().startswith("~"):
+        raise ValueError(
+            f"{where}: path {text!r} starts with '~', which a manifest does not expand: paths are relative "
+            f"to the manifest's folder {base}; write it relative to that folder (or absolute, with "
+            "data.allow_outside_root: true), or './~...' for a folder really named so"
+        )
+    return dataset_path(base, text, root=base, where=where, allow_outside_root=allow_outside_root)
 
 
 def _manifest_label(text: str, classes: Sequence[str], where: str) -> int:
@@ -191,8 +207,9 @@ def read_manifest(
 ) -> list[Record]:
     """Records of a CSV/JSONL manifest, optionally filtered to one split and/or fold.
 
-    Paths leading outside the manifest's folder are refused unless ``allow_outside_root``; with
-    ``check_overlap`` a path in rows of paired splits (train and test or val) is refused.
+    Paths leading outside the manifest's folder are refused unless ``allow_outside_root``, and so are
+    paths starting with ``~`` (``_media_path``); with ``check_overlap`` a path in rows of paired splits
+    (train and test or val) is refused.
 
     Rows are all still images (``path`` an image file: loaded as images, see ``records_media_kind``) or
     all clips (frame folders or videos); a mix is refused. A requested split or fold that no row carries
@@ -222,7 +239,7 @@ def read_manifest(
     check_unique(ids, table.where, what="id" if "id" in get else "path")
     base = path.parent
     paths = [
-        dataset_path(base, r[get["path"]], root=base, where=w, allow_outside_root=allow_outside_root)
+        _media_path(base, r[get["path"]], w, allow_outside_root)
         for r, w in zip(table.rows, table.where, strict=True)
     ]
     records = [
