@@ -19,6 +19,14 @@ cv2.setNumThreads(1)
 from tests.faces.conftest import media  # noqa: E402, F401
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path_factory, monkeypatch):
+    """softfer's per-user cache folder (FER2013's faces as PNGs), one per test and outside its tmp_path (a
+    data root there): the suite never fills the tester's ~/.cache/softfer, and no test sees another's
+    cache (the media fixtures name their own folder)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture(scope="session")
 def tiny_dfew(tmp_path_factory):
     """A 60-clip synthetic DFEW-layout set at 32 px, shared by the tests that train."""

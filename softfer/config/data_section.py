@@ -135,7 +135,11 @@ class DataConfig(StrictModel):
         "that order, with a warning.",
     )
     cache_dir: PathSetting | None = Field(
-        None, description="Folder for a packed uint8 frame cache reused across epochs; null: no cache."
+        None,
+        description="Folder, outside the data, for a packed uint8 frame cache of clips reused across "
+        "epochs and for FER2013's faces as PNG files (FER+ read from fer2013.csv: `fer2013_png/`); null: no "
+        "frame cache, and the faces in the per-user cache folder ($XDG_CACHE_HOME/softfer, else "
+        "~/.cache/softfer).",
     )
     # WHY: decoding at a reduced scale is much faster and loses nothing once frames are resized to size.
     reduced_decode: bool = Field(

@@ -85,8 +85,8 @@ def config_inputs(cfg: ExperimentConfig) -> list[Path]:
 
 
 def check_cache_dir(cfg: ExperimentConfig) -> None:
-    """Refuse a ``data.cache_dir`` the frame cache cannot use: inside the data (its .npy files would join
-    the clips), onto an input file, or an existing file (``softfer.io.outputs``).
+    """Refuse a ``data.cache_dir`` the frame cache and the FER2013 face cache cannot use: inside the data
+    (their files would join the clips), onto an input file, or an existing file (``softfer.io.outputs``).
 
     Raises:
         ValueError: naming ``data.cache_dir`` and what to do.
@@ -131,6 +131,7 @@ def read_records(
         test=test,
         allow_outside_root=data.allow_outside_root,
         report=report,
+        cache_dir=data.cache_dir,  # FER+'s CSV layout writes its faces there (None: the per-user cache)
     )
     return entry.read(request)
 

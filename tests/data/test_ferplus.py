@@ -116,7 +116,8 @@ def test_both_layouts_give_the_votes_splits_and_faces(tmp_path, layout):
         for r in records:  # the pixels of the row the face came from, whichever layout holds them
             row = next(i for i, (_, name, _) in enumerate(ROWS) if name == r.id)
             np.testing.assert_array_equal(cv2.imread(str(r.path), cv2.IMREAD_UNCHANGED), face(row))
-            assert Path(os.path.abspath(r.path)).is_relative_to(os.path.abspath(root))
+            inside = Path(os.path.abspath(r.path)).is_relative_to(os.path.abspath(root))
+            assert inside == (layout == "folders")  # the CSV layout's faces are cached outside the data
         if split == "train":
             dropped = dict(DROPPED_TRAIN)
             if layout == "folders":  # the FER+ script writes no image for a row without a name
@@ -199,18 +200,20 @@ def test_the_faces_are_written_once_and_again_for_an_edited_file(tmp_path):
     (tmp_path / "fer2013.csv").write_text(text.replace("0 1 2 3", "9 1 2 3", 1))  # row 0's face edited
     edited = read_ferplus(tmp_path, split="train")[0].path
     assert edited.parent != first.parent and cv2.imread(str(edited), cv2.IMREAD_UNCHANGED)[0, 0] == 9
-    assert sorted(p.name for p in (tmp_path / CACHE_FOLDER).iterdir()) == sorted(
+    assert first.parent.parent.name == CACHE_FOLDER and not (tmp_path / "softfer_fer2013_png").exists()
+    assert sorted(p.name for p in first.parent.parent.iterdir()) == sorted(
         [first.parent.name, edited.parent.name]
     )
 
 
-def test_a_root_where_the_faces_cannot_be_written_is_an_error_naming_the_folder(tmp_path):
-    write_csv_layout(tmp_path)
-    (tmp_path / CACHE_FOLDER).write_text("a file where the cache folder goes")
+def test_a_cache_folder_where_the_faces_cannot_be_written_is_an_error_naming_it(tmp_path):
+    write_csv_layout(tmp_path / "data")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / CACHE_FOLDER).write_text("a file where the cache folder goes")
     with pytest.raises(
-        ValueError, match=rf"{CACHE_FOLDER}: cannot write the FER2013 faces .* writable folder"
+        ValueError, match=rf"cache/{CACHE_FOLDER} exists and is not a folder: choose another data.cache_dir"
     ):
-        read_ferplus(tmp_path, split="train")
+        read_ferplus(tmp_path / "data", split="train", cache_dir=tmp_path / "cache")
 
 
 def test_folder_layout_paths_boxes_missing_images_and_overlap(tmp_path):

@@ -42,6 +42,8 @@ class ReadRequest:
         check_overlap: refuse a copy whose training and evaluation split files share a clip
             (``check_disjoint``); ``data inspect`` turns it off to report the overlap instead. The
             reader functions take it as a keyword (default off); the ``FORMATS`` entries check by default.
+        cache_dir: ``data.cache_dir``, where a format that converts its media once writes them (FER+'s CSV
+            layout: its faces as PNG files); None: softfer's per-user cache folder. Never the data root.
     """
 
     root: str | Path
@@ -56,6 +58,7 @@ class ReadRequest:
     report: ReadReport | None = None
     allow_outside_root: bool = False
     check_overlap: bool = True
+    cache_dir: str | Path | None = None
 
 
 @dataclass(frozen=True)

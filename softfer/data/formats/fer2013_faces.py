@@ -1,10 +1,22 @@
-"""FER2013's faces (2,304 numbers in a CSV cell each) as PNG files, written once into the data root.
+"""FER2013's faces (2,304 numbers in a CSV cell each) as PNG files, written once into a cache folder.
 
-``face_cache(fer2013.csv, root)`` returns the folder ``root/softfer_fer2013_png/<hash>/`` holding row i's
-face as ``NNNNNN.png`` (i zero-based, six digits) and each row's ``Usage``. Why softfer does this rather than
-read pixels from the CSV in the loader: see ``softfer.data.formats.ferplus``. The folder is keyed by the
-bytes of the CSV, built under a temporary name without a sync per file and renamed into place when
-complete, so an interrupted build is never read and two processes building at once (DDP ranks) agree.
+``face_cache(fer2013.csv, root, cache_dir)`` returns the folder ``<cache>/fer2013_png/<hash>/`` holding row
+i's face as ``NNNNNN.png`` (i zero-based, six digits) and each row's ``Usage``. ``<cache>`` is
+``data.cache_dir`` when set, else softfer's per-user cache folder (``user_cache_dir``), and never lies in the
+data root: a dataset folder may be read-only, shared by a lab or hashed by other tools (the outputs rule).
+Why softfer converts at all rather than read pixels from the CSV in the loader: see
+``softfer.data.formats.ferplus``.
+
+The folder is keyed by the bytes of the CSV, built under a temporary name without a sync per file and
+renamed into place when complete, so an interrupted build is never read and two processes building at once
+(DDP ranks) agree. A complete folder that an earlier softfer wrote into the data root
+(``root/softfer_fer2013_png/<hash>/``) is read as it is, never written or removed: nobody pays the
+conversion twice, and runs trained on it keep the media signature their fingerprints recorded.
+
+Every PNG's modification time is set to one fixed instant (``FACE_MTIME_NS``): the data fingerprint's media
+signature (name, size, mtime of each file) of a cache rebuilt from the same fer2013.csv (another machine's
+cache folder, a cleared cache) is then the same, so a finished run stays reusable; editing a PNG still
+changes it.
 """
 
 from __future__ import annotations
@@ -21,14 +33,45 @@ import numpy as np
 
 from softfer.data.records import parse_int
 from softfer.io.files import remove_stale_staging, staged_folder
+from softfer.io.outputs import check_output
 from softfer.io.tables import iter_table_chunks
 
 FER_COLUMNS = ("emotion", "pixels", "Usage")
 FER_EMOTIONS = 7  # fer2013.csv's emotion codes 0..6 (angry ... neutral); checked, not used as labels
 SIDE = 48  # FER2013's faces are 48x48 grey
-CACHE_FOLDER = "softfer_fer2013_png"
+CACHE_FOLDER = "fer2013_png"  # below data.cache_dir or the per-user cache folder
+LEGACY_FOLDER = "softfer_fer2013_png"  # where softfer wrote them before, inside the data root: read only
+FACE_MTIME_NS = 1_451_606_400 * 10**9  # 2016-01-01 UTC, FER+'s year: any fixed instant does
 CHUNK_ROWS = 1000  # rows of fer2013.csv parsed at once (~9 MB of text), whatever the size of the file
 log = logging.getLogger(__name__)
+_ANNOUNCED: set[str] = set()  # what this process has said once: earlier versions' folders, a bad XDG value
+
+
+def user_cache_dir() -> Path:
+    """softfer's per-user cache folder: ``$XDG_CACHE_HOME/softfer``, else ``~/.cache/softfer``.
+
+    A relative ``XDG_CACHE_HOME`` is ignored (with a warning), as the XDG base directory specification says:
+    it would put the cache wherever a command happens to run.
+
+    Raises:
+        ValueError: when there is no home folder to put it in (set data.cache_dir or XDG_CACHE_HOME).
+    """
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "softfer"
+    if xdg and f"XDG_CACHE_HOME={xdg}" not in _ANNOUNCED:
+        _ANNOUNCED.add(f"XDG_CACHE_HOME={xdg}")
+        log.warning("XDG_CACHE_HOME=%s is not an absolute path: ignored, as the XDG specification says", xdg)
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no password entry (a bare container)
+        home = Path()
+    if not home.is_absolute():  # the cache would land wherever a command runs
+        raise ValueError(
+            "no home folder for softfer's cache of the FER2013 faces: set data.cache_dir, or XDG_CACHE_HOME "
+            "to an absolute path"
+        )
+    return home / ".cache" / "softfer"
 
 
 def _content_key(path: Path) -> str:
@@ -68,7 +111,8 @@ def _fer_rows(csv_path: Path) -> Iterator[tuple[str, list[str]]]:
 
 
 def _write_faces(csv_path: Path, staging: Path) -> list[str]:
-    """Every face of fer2013.csv as ``staging/NNNNNN.png`` (row order); returns each row's Usage."""
+    """Every face of fer2013.csv as ``staging/NNNNNN.png`` (row order, each dated ``FACE_MTIME_NS``);
+    returns each row's Usage."""
     import cv2  # here, not at import: the CLI's parser reads the format table without loading OpenCV
 
     usage = []
@@ -79,7 +123,9 @@ def _write_faces(csv_path: Path, staging: Path) -> list[str]:
         ok, png = cv2.imencode(".png", face_pixels(pixels, where))
         if not ok:
             raise ValueError(f"{where}: the face could not be encoded as PNG")
-        (staging / f"{i:06d}.png").write_bytes(png.tobytes())
+        path = staging / f"{i:06d}.png"
+        path.write_bytes(png.tobytes())
+        os.utime(path, ns=(FACE_MTIME_NS, FACE_MTIME_NS))  # a rebuilt cache: the same media signature
         usage.append(use)
     (staging / "index.json").write_text(json.dumps({"source": csv_path.name, "usage": usage}))
     return usage
@@ -97,29 +143,79 @@ def _cached_usage(folder: Path) -> list[str] | None:
     return usage
 
 
-_ADVICE = (
-    "copy fer2013.csv and fer2013new.csv into a writable folder, or read the folders the FER+ repository's "
-    "generate_training_data.py writes (docs/DATASETS.md)"
-)
+def _advice(option: str) -> str:
+    return (
+        f"set {option} to a writable folder outside the data, or read the folders the FER+ repository's "
+        "generate_training_data.py writes (docs/DATASETS.md)"
+    )
 
 
-def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
-    """(folder of the faces of fer2013.csv as PNGs, each row's Usage), built once (see the module text).
+def _cache_base(root: Path, cache_dir: str | Path | None) -> tuple[Path, str]:
+    """(the folder the face caches go in, the setting that chose it), refused inside the data root.
 
     Raises:
-        ValueError: naming fer2013.csv and the row of a bad cell, or the folder when it cannot be written.
+        ValueError: the folder lies inside ``root`` (or is it), or where a file is, naming the setting.
     """
-    base = root / CACHE_FOLDER
-    folder = base / _content_key(csv_path)
+    if cache_dir:
+        base, option = Path(cache_dir) / CACHE_FOLDER, "data.cache_dir"
+    else:
+        base, option = user_cache_dir() / CACHE_FOLDER, "data.cache_dir (or XDG_CACHE_HOME)"
+    check_output(base, inputs=[root], overwrite=True, what=option, kind="folder")
+    return base, option
+
+
+def _legacy_cache(root: Path, key: str) -> tuple[Path, list[str]] | None:
+    """The complete folder of ``key`` an earlier softfer wrote into the data root, logged once, or None."""
+    folder = root / LEGACY_FOLDER / key
+    usage = _cached_usage(folder)
+    if usage is None:
+        return None
+    if str(folder) not in _ANNOUNCED:
+        _ANNOUNCED.add(str(folder))
+        log.info(
+            "reading the FER2013 faces an earlier softfer wrote into the data root, %s, as they are (softfer "
+            "no longer writes there; runs trained on them stay reusable while the folder stays)",
+            folder,
+        )
+    return folder, usage
+
+
+def face_cache(csv_path: Path, root: Path, cache_dir: str | Path | None = None) -> tuple[Path, list[str]]:
+    """(folder of the faces of fer2013.csv as PNGs, each row's Usage), built once (see the module text).
+
+    Args:
+        csv_path: fer2013.csv.
+        root: the data root: an earlier version's complete cache there is read; nothing is written there.
+        cache_dir: ``data.cache_dir``; None: the per-user cache folder (``user_cache_dir``).
+
+    Raises:
+        ValueError: naming fer2013.csv and the row of a bad cell, or the folder when it cannot be written
+            or lies inside the data root.
+    """
+    root = Path(root)
+    key = _content_key(csv_path)
+    legacy = _legacy_cache(root, key)  # first: it writes nothing, and earlier runs' media stay theirs
+    if legacy is not None:
+        return legacy
+    base, option = _cache_base(root, cache_dir)
+    folder = base / key
     usage = _cached_usage(folder)
     if usage is not None:
         return folder, usage
+    return folder, _build(csv_path, folder, option)
+
+
+def _build(csv_path: Path, folder: Path, option: str) -> list[str]:
+    """Write the faces of ``csv_path`` into ``folder`` through a staging folder; returns each row's Usage
+    (another process's, when it renamed its complete copy into place first)."""
+    base = folder.parent
     try:
         base.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(base)  # of any content key: an older fer2013.csv's build killed midway too
     except OSError as exc:
         raise ValueError(
-            f"{base}: cannot write the FER2013 faces as PNG files there ({exc.strerror or exc}); {_ADVICE}"
+            f"{base}: cannot write the FER2013 faces as PNG files there ({exc.strerror or exc}); "
+            f"{_advice(option)}"
         ) from None
     log.info("%s: writing each face as a PNG into %s (once)", csv_path, folder)
     try:
@@ -128,14 +224,14 @@ def face_cache(csv_path: Path, root: Path) -> tuple[Path, list[str]]:
             theirs = _cached_usage(folder)
             if theirs is not None:  # another process (a DDP rank) finished the same folder first
                 shutil.rmtree(staging, ignore_errors=True)
-                return folder, theirs
+                return theirs
             shutil.rmtree(folder, ignore_errors=True)  # a damaged folder (no readable index)
             os.replace(staging, folder)
     except OSError as exc:
         theirs = _cached_usage(folder)
         if theirs is not None:  # another process renamed its complete copy in between
-            return folder, theirs
+            return theirs
         raise ValueError(
-            f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc}); {_ADVICE}"
+            f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc}); {_advice(option)}"
         ) from None
-    return folder, usage
+    return usage

@@ -24,12 +24,12 @@ writes no image for them) are left out. Every rule counts what it leaves out in 
 **Why the faces of the CSV layout become PNG files once.** FER2013 stores each face as 2,304 numbers in a
 CSV cell. Every other part of softfer (``ImageDataset``, ``data inspect --verify``, the data fingerprints,
 Grad-CAM, the predictions table) works on records that name an image file, so the reader writes each face
-once as a lossless PNG into ``ROOT/softfer_fer2013_png/<hash of fer2013.csv>/`` and returns records naming
-those files: nothing downstream needs a second kind of record, and the 287 MB CSV is parsed once instead of
-in every run and DataLoader worker. The folder is keyed by the bytes of ``fer2013.csv`` (an edited file
-gets its own folder), built under a temporary name and renamed into place when complete (an interrupted
-build is never read), and lies inside the data root (whose paths stay confined to it). A read-only root
-is an error naming the folder: copy the two CSV files somewhere writable, or use the folder layout.
+once as a lossless PNG into a cache folder outside the data (``data.cache_dir``, else the per-user cache:
+``softfer.data.formats.fer2013_faces``) and returns records naming those files: nothing downstream needs a
+second kind of record, and the 287 MB CSV is parsed once instead of in every run and DataLoader worker.
+The folder is keyed by the bytes of ``fer2013.csv`` (an edited file gets its own folder) and built under a
+temporary name, renamed into place when complete (an interrupted build is never read). Nothing is written
+into the data root; a complete folder an earlier softfer wrote there is read as it is.
 """
 
 from __future__ import annotations
@@ -210,8 +210,9 @@ def _check_row_name(name: str, i: int, where: str, fer_path: Path) -> None:
         )
 
 
-def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
-    """The faces of ``split`` from fer2013new.csv, their pixels from fer2013.csv (as cached PNGs)."""
+def _csv_rows(root: Path, split: str, report: ReadReport, cache_dir: str | Path | None) -> _Rows:
+    """The faces of ``split`` from fer2013new.csv, their pixels from fer2013.csv (as PNGs cached in
+    ``cache_dir``, None: the per-user cache folder)."""
     new_path = root / "fer2013new.csv"
     fer_path = fer2013_csv(root)
     if fer_path is None:
@@ -219,7 +220,7 @@ def _csv_rows(root: Path, split: str, report: ReadReport) -> _Rows:
     table = read_table(new_path, delimiter=",")
     cols = [table.column(c) for c in ("Usage", "Image name", *VOTE_COLUMNS)]
     votes = _votes(table, cols[2:], table.where)
-    folder, usage = face_cache(fer_path, root)
+    folder, usage = face_cache(fer_path, root, cache_dir)
     if len(usage) != len(table.rows):
         raise ValueError(
             f"{new_path} has {len(table.rows)} rows and {fer_path} {len(usage)}: FER+ labels row i of "
@@ -324,8 +325,12 @@ def read_ferplus(
     report: ReadReport | None = None,
     allow_outside_root: bool = False,
     check_overlap: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> list[Record]:
     """Records of one FER+ split (``FERPLUS_SPLITS``) in either layout (the folders win when both exist).
+
+    ``cache_dir``: where the CSV layout's faces are written as PNGs (``data.cache_dir``; None: the per-user
+    cache folder); never the data root.
 
     Raises:
         ValueError: naming the file and row of a bad cell, a Usage that differs between fer2013.csv and
@@ -345,7 +350,7 @@ def read_ferplus(
             _check_folder_overlap(base, split, rows)
         source = str(_label_csv(base, split))
     elif (root / "fer2013new.csv").is_file():
-        rows, source = _csv_rows(root, split, report), str(root / "fer2013new.csv")
+        rows, source = _csv_rows(root, split, report, cache_dir), str(root / "fer2013new.csv")
     else:
         raise ValueError(
             f"{root}: no FER+ data: expected fer2013new.csv beside FER2013's fer2013.csv, or the folders "
@@ -366,6 +371,7 @@ def _read(request: ReadRequest) -> list[Record]:
         report=request.report,
         allow_outside_root=request.allow_outside_root,
         check_overlap=request.check_overlap,
+        cache_dir=request.cache_dir,
     )
 
 
