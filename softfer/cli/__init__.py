@@ -4,6 +4,7 @@ the one place that turns errors into one line and an exit code.
 Exit codes: 0 success; 1 a failure while running (unreadable media beyond the skip cap, a full disk, a
 torch error, inputs that failed in ``preprocess``/``predict``/``data inspect --verify``); 2 a usage error
 (arguments, a config value, a dataset or label file that cannot be read as asked). 130 when interrupted.
+Under torchrun a usage error is printed by the first process of each machine only (``_said_by_another_rank``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as exc:
         if getattr(args, "debug", False):
             raise
-        print(error_line(exc), file=sys.stderr)
+        if not _said_by_another_rank(exc):
+            print(error_line(exc), file=sys.stderr)
         return exit_code(exc)
     return int(code or 0)
+
+
+def _said_by_another_rank(exc: BaseException) -> bool:
+    """Whether this process is one of several that torchrun started on this machine, other than its first
+    (LOCAL_RANK > 0), and ``exc`` is a usage error: every process reads the same command line, config and
+    files, so the first one's line says it, once per machine instead of once per process. Other errors (a
+    GPU this process lacks) are printed by every process that meets them."""
+    env = os.environ
+    try:
+        local, world = int(env.get("LOCAL_RANK", "0")), int(env.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return False  # softfer's own check of these variables says what is wrong, on every process
+    return world > 1 and 0 < local < world and "RANK" in env and exit_code(exc) == USAGE

@@ -100,37 +100,54 @@ def _check_synth_outputs(a: argparse.Namespace) -> None:
 
 
 def cmd_synth_dfew(a: argparse.Namespace) -> None:
-    from softfer.data.synthetic.cli import synth_dfew
+    from softfer.data.synthetic.cli import synth_dfew, terminate_as_interrupt
 
     _check_synth_outputs(a)
-
-    synth_dfew(
-        a.out, clips=a.clips, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
-    )
+    with terminate_as_interrupt():  # a SIGTERM removes the partial set, as Ctrl-C does
+        synth_dfew(
+            a.out,
+            clips=a.clips,
+            size=a.size,
+            seed=a.seed,
+            workers=a.workers,
+            stats=a.stats,
+            montage=a.montage,
+        )
 
 
 def cmd_synth_affectnet(a: argparse.Namespace) -> None:
-    from softfer.data.synthetic.cli import synth_affectnet
+    from softfer.data.synthetic.cli import synth_affectnet, terminate_as_interrupt
 
     _check_synth_outputs(a)
-
-    synth_affectnet(
-        a.out, images=a.images, size=a.size, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
-    )
+    with terminate_as_interrupt():
+        synth_affectnet(
+            a.out,
+            images=a.images,
+            size=a.size,
+            seed=a.seed,
+            workers=a.workers,
+            stats=a.stats,
+            montage=a.montage,
+        )
 
 
 def cmd_synth_ferplus(a: argparse.Namespace) -> None:
-    from softfer.data.synthetic.cli import synth_ferplus
+    from softfer.data.synthetic.cli import synth_ferplus, terminate_as_interrupt
 
     _check_synth_outputs(a)
-    synth_ferplus(a.out, images=a.images, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage)
+    with terminate_as_interrupt():
+        synth_ferplus(
+            a.out, images=a.images, seed=a.seed, workers=a.workers, stats=a.stats, montage=a.montage
+        )
 
 
 def cmd_synth_all(a: argparse.Namespace) -> None:
+    from softfer.data.synthetic.cli import terminate_as_interrupt
     from softfer.data.synthetic.layouts import build_smoke_tree
 
     _check_synth_outputs(a)
-    paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
+    with terminate_as_interrupt():
+        paths = build_smoke_tree(a.out, size=a.size, seed=a.seed)
     for name, path in paths.items():
         print(f"{name}: {path}")
     sets = f"--set data.size={a.size} --set data.num_workers=0 --set run.amp=none"  # as the README's
@@ -309,8 +326,7 @@ def cmd_preprocess(a: argparse.Namespace) -> int | None:
         f"{r['frames_dropped']} frames without a face dropped, {len(r['no_face'])} videos without a face, "
         f"{len(r['failed'])} failed"
     )
-    for f in r["failed"]:
-        print(f"  failed: {f['error']}")  # the error names the video (preprocess_videos)
+    # each failed video was logged as an error (stderr, kept by --quiet) and is in the report: not again
     print(f"manifest and report in {a.out}")
     return 1 if r["failed"] else None
 
@@ -331,11 +347,9 @@ def cmd_predict(a: argparse.Namespace) -> int | None:
     results = predict_media(
         a.media, predictor, a.out, overwrite=a.overwrite, annotate=a.annotate, html=a.html
     )
-    for r in results:
-        if "error" in r:
-            print(f"{r['media']}: failed: {r['error']}")
-            continue
-        print(f"{r['media']}: {r['faces']} face(s), {r['frames']} frame(s) -> {', '.join(r['outputs'])}")
+    for r in results:  # a failed file was logged as an error (stderr, kept by --quiet): not printed again
+        if "error" not in r:
+            print(f"{r['media']}: {r['faces']} face(s), {r['frames']} frame(s) -> {', '.join(r['outputs'])}")
     print(f"model: {predictor.note}")
     failed = sum("error" in r for r in results)
     if failed:

@@ -1,5 +1,6 @@
 """The base of every config section: unknown keys refused, one rule for every numeric key (a boolean,
-NaN or inf is refused before the range check, naming the key) and one for every text key (one line, no
+NaN or inf is refused before the range check, naming the key), one for every true/false key (a number is
+refused, naming the key) and one for every text key (one line, no
 control character), present or future; and ``PathSetting``, the type of every path-valued setting (a
 leading ``~`` expanded)."""
 
@@ -65,6 +66,26 @@ def _not_a_number(value: Any) -> str | None:
     return None
 
 
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def _not_a_boolean(value: Any) -> str | None:
+    """Why ``value`` (a true/false key's value, or an element of it) is no boolean here, or None."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    else:
+        items = list(enumerate(value)) if isinstance(value, (tuple, list)) else []
+    for at, element in items:
+        why = _not_a_boolean(element)
+        if why:
+            return f"item {at!r}: {why}"
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    # "1" in quotes is still a number (lax mode reads it as true); yes/no/on/off stay booleans
+    if number or (isinstance(value, str) and _DECIMAL.fullmatch(value.strip())):
+        return f"{value!r} is a number, not a boolean: give true or false"
+    return None
+
+
 # Unicode's control characters (category Cc: C0, DEL, C1) and its line and paragraph separators. WHY refused
 # in every text key: a line break in a config's name once became a command line of the sbatch script that
 # --launcher slurm submits (a quoted newline ends an `#SBATCH` comment line); names and paths also reach
@@ -91,8 +112,8 @@ def one_line_problem(text: str) -> str | None:
 
 
 class StrictModel(BaseModel):
-    """A config section: unknown keys refused, numbers are numbers (no booleans, NaN or inf), and text is
-    one line without control characters."""
+    """A config section: unknown keys refused, numbers are numbers (no booleans, NaN or inf), booleans are
+    booleans (no numbers), and text is one line without control characters."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -105,6 +126,12 @@ class StrictModel(BaseModel):
         kinds = _number_types(field.annotation) if field is not None else set()
         if kinds & {int, float} and bool not in kinds:
             why = _not_a_number(value)
+            if why:
+                raise ValueError(why)
+        # WHY the converse: lax mode also reads 1 (or 0.5, or "1") as true, so reduced_decode: 1 decoded
+        # reduced; a number for a true/false key is refused as a boolean for a number key is
+        if kinds == {bool}:
+            why = _not_a_boolean(value)
             if why:
                 raise ValueError(why)
         return value

@@ -23,7 +23,8 @@ from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.crossval import STUDY_FILE, check_folds, holds_study, write_study
-from softfer.studies.launch import JOBS_FILE, LOG_FOLDER, LaunchOptions, Run, execute, launch_outputs
+from softfer.studies.job_records import JOBS_FILE
+from softfer.studies.launch import LOG_FOLDER, LaunchOptions, Run, execute, launch_outputs
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 log = logging.getLogger(__name__)

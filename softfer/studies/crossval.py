@@ -82,6 +82,30 @@ def holds_study(
         return False  # not as softfer writes it: not this study's
 
 
+def part_of_study(folder: Path, cfg: ExperimentConfig, folds: Sequence[int]) -> bool:
+    """Whether ``folds`` of ``cfg`` are a part of the cv study in ``folder`` rather than the study itself:
+    its ``STUDY_FILE`` records ``cfg``'s settings and seed (as ``holds_study`` compares them) with folds
+    that ``folds`` do not all cover (``--folds 1`` after ``--folds 1,2,3``)."""
+    stored = _stored_study(folder) or {}
+    try:
+        others = set(stored.get("folds") or ()) - set(folds)
+    except TypeError:
+        return False  # not as softfer writes it: not this study's
+    return bool(others) and holds_study(folder, "cv", [cfg], sorted({*folds, *others}), (cfg.run.seed,))
+
+
+def summary_files(folder: Path, folds: Sequence[int], part: bool) -> list[Path]:
+    """summary.json and summary.md of a study, or of a ``part`` of its folds summary_folds_1_2.json and .md
+    (named by the folds: summaries of two parts, or of a part and the whole, never replace each other)."""
+    stem = "summary_folds_" + "_".join(map(str, sorted(set(folds)))) if part else "summary"
+    return [Path(folder) / f"{stem}.json", Path(folder) / f"{stem}.md"]
+
+
+def part_summaries(folder: Path) -> list[Path]:
+    """The summaries of parts of the study in ``folder`` (``summary_files``) that are there."""
+    return sorted(p for p in Path(folder).glob("summary_folds_*") if p.suffix in (".json", ".md"))
+
+
 def study_names(folder: Path) -> list[str]:
     """Every config name that has used the study in ``folder`` (``STUDY_FILE``; [] without one)."""
     stored = _stored_study(folder) or {}
@@ -226,7 +250,12 @@ def prepare_cv(
     replace_other: bool = False,
     launch: LaunchOptions | None = None,
 ) -> list[Run]:
-    """Plan every fold of ``cfg`` (``plan_run``), check the study's outputs and write its config.yaml."""
+    """Plan every fold of ``cfg`` (``plan_run``), check the study's outputs and write its config.yaml.
+
+    Folds that are a part of the study already in ``cfg.run.out_dir`` (``part_of_study``: the same settings,
+    other folds too) reuse its finished runs and leave its files as they are: only the part's own summary
+    is written (``summary_files``). ``overwrite`` makes them the whole study again, trained anew.
+    """
     check_folds(cfg, folds)
     base = Path(cfg.run.out_dir)
     hint = "pass --overwrite to train every fold again, or use another run.out_dir"
@@ -236,14 +265,27 @@ def prepare_cv(
         for c in configs
     ]
     seeds = (cfg.run.seed,)
+    if not (overwrite or replace_other) and part_of_study(base, cfg, folds):
+        # its own files only: the study's config.yaml, study file and summary stay those of all its folds
+        part = [*summary_files(base, folds, True), *launch_outputs(base, launch)]
+        check_outputs(part, inputs=config_inputs(cfg), overwrite=True, what="run.out_dir")
+        return runs
     same_study = holds_study(base, "cv", [cfg], folds, seeds)
     own = overwrite or replace_other or same_study
-    summary_files = [base / n for n in ("config.yaml", STUDY_FILE, "summary.json", "summary.md")]
-    outputs = [*summary_files, *launch_outputs(base, launch)]
+    # summaries of parts of an earlier study: refused as any file of it, removed once this one replaces it
+    parts = part_summaries(base) if overwrite or not same_study else []
+    study_files = [base / n for n in ("config.yaml", STUDY_FILE)] + summary_files(base, folds, False)
+    outputs = [*study_files, *parts, *launch_outputs(base, launch)]
     inputs = config_inputs(cfg)
     if same_study:  # relaunched from the study's own config.yaml (the same settings): rewritten as it was
         inputs = [p for p in inputs if p.resolve() != (base / "config.yaml").resolve()]
     check_outputs(outputs, inputs=inputs, overwrite=own, what="run.out_dir")
+    for path in parts:
+        path.unlink()
+    if parts:
+        log.warning(
+            "removed the summaries of parts of the earlier study: %s", ", ".join(p.name for p in parts)
+        )
     base.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, base / "config.yaml")
     write_study(base, "cv", [cfg], folds, seeds)
@@ -253,11 +295,16 @@ def prepare_cv(
 def finish_cv(
     cfg: ExperimentConfig, folds: tuple[int, ...], metrics: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """Summarise the folds' ``metrics`` (keyed by run folder, ``Run.key``); write summary.json and .md."""
+    """Summarise the folds' ``metrics`` (keyed by run folder, ``Run.key``); write summary.json and .md, or
+    those of a part of the study (``summary_files``)."""
     base = Path(cfg.run.out_dir)
     summary = summarize({k: metrics[fold_config(cfg, k, base).run.out_dir] for k in folds})
-    write_json_atomic(base / "summary.json", summary)
+    part = part_of_study(base, cfg, folds)
+    json_file, md_file = summary_files(base, folds, part)
+    if part:  # the study's own summary.json stays that of all its folds: say where this one went
+        log.info("folds %s are a part of the study in %s: summary in %s", sorted(folds), base, json_file.name)
+    write_json_atomic(json_file, summary)
     # a folder shared by rows of several tables (one experiment, several names) is titled with every name
     names = " = ".join(study_names(base) or [cfg.name])
-    write_text_atomic(base / "summary.md", summary_markdown(names, summary) + "\n")
+    write_text_atomic(md_file, summary_markdown(names, summary) + "\n")
     return summary

@@ -21,9 +21,10 @@ import dataclasses
 import json
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -35,13 +36,12 @@ from softfer.data.fingerprint import data_changes, digest
 from softfer.engine.data import data_fingerprint_of
 from softfer.engine.evaluate import read_metrics
 from softfer.engine.resume import check_reusable, plan_run
-from softfer.engine.train import fit
-from softfer.io.files import write_json_atomic
+from softfer.engine.train import fit, per_rank_batch
 from softfer.io.outputs import safe_name
+from softfer.studies.job_records import JOBS_FILE, validation_problems
 
 log = logging.getLogger(__name__)
 
-JOBS_FILE = "jobs.json"  # the study's job records, beside its summary
 LOG_FOLDER = "jobs"  # submitit's folder: one submission script, pickle and log pair per job
 # SLURM states in which a job may still train its run: a second call waits for it instead of submitting again.
 ACTIVE_STATES = frozenset(
@@ -127,7 +127,7 @@ def launch_options(
     try:
         return LaunchOptions.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(f"{source}: invalid launch settings:\n  {_problems(exc)}") from None
+        raise ValueError(f"{source}: invalid launch settings:\n  {validation_problems(exc)}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +182,8 @@ def execute(
     else:
         from softfer.studies.schedulers import JobBoard
 
+        for run in todo:  # an uneven batch is refused before any job starts, not by each torchrun process
+            per_rank_batch(run.cfg.optim.batch_size, options.gpus_per_run or 1)
         board = JobBoard(options, study_dir, study)
         board.submit(todo)
         if not options.wait:
@@ -260,76 +262,6 @@ def collect(runs: list[Run], board: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-# A job id as submitit records it: a SLURM job number, or the process id of a local job's controller (the
-# local launcher reads it back as an integer).
-JobId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
-Seconds = Annotated[float, Field(ge=0, le=1e11)]  # a time.time() stamp
-
-
-class JobEntry(StrictModel):
-    """One run's record in jobs.json, as ``schedulers.JobBoard`` writes it."""
-
-    name: str
-    job_id: JobId
-    plan: Literal["train", "resume", "overwrite", "auto"]
-    gpus: list[Annotated[int, Field(ge=0, le=1023)]] | None
-    submitted: Seconds
-    ended: Seconds | None
-    state: str
-    log: str
-    earlier_jobs: list[JobId]
-
-
-class JobsRecord(StrictModel):
-    """A study folder's jobs.json: which study and launcher, and each run folder's job."""
-
-    study: str
-    launcher: Literal["local", "slurm"]
-    runs: dict[str, JobEntry]
-
-
-def read_jobs(study_dir: Path) -> dict[str, Any]:
-    """The study folder's jobs.json ({"study", "launcher", "runs": {run folder: record}}), empty if none.
-
-    Raises:
-        ValueError: the file is no JSON or not as softfer writes it, naming the file and each bad field.
-    """
-    path = study_dir / JOBS_FILE
-    if not path.is_file():
-        return {"runs": {}}
-    again = "move it away to start the record anew"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a jobs record ({exc}); {again}") from None
-    try:  # field by field: a job id the local launcher reads as a number, the states it shows
-        return JobsRecord.model_validate(data).model_dump()
-    except ValidationError as exc:
-        raise ValueError(f"{path}: not a jobs record:\n  {_problems(exc)}\n{again}") from None
-
-
-def _problems(exc: ValidationError) -> str:
-    """pydantic's errors, one per line, each as ``dotted.field: message``."""
-    lines = []
-    for e in exc.errors():
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg)
-    return "\n  ".join(lines)
-
-
-def write_jobs(study_dir: Path, record: dict[str, Any]) -> None:
-    """jobs.json, written atomically: a killed study leaves the old record or the new one."""
-    write_json_atomic(study_dir / JOBS_FILE, record)
-
-
-def holds_jobs(study_dir: Path, study: str) -> bool:
-    """Whether ``study_dir``'s jobs.json is the record of ``study`` (its own files, rewritten on a resume)."""
-    try:
-        return read_jobs(study_dir).get("study") == study
-    except ValueError:
-        return False
-
-
 @dataclasses.dataclass(frozen=True)
 class RunJob:
     """One run as a submitit job: train, resume or overwrite it in its folder as planned.
@@ -359,8 +291,6 @@ class RunJob:
             return str(run_dir)
         resume = str(run_dir / "last.pt") if plan == "resume" else None
         if self.gpus > 1:
-            import subprocess
-
             subprocess.run(self.torchrun_command(resume, plan == "overwrite"), check=True)
             return str(run_dir)
         if self.threads:

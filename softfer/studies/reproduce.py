@@ -24,7 +24,8 @@ from softfer.io.outputs import check_outputs
 from softfer.metric_table import metric_range
 from softfer.stats import mean_ci
 from softfer.studies.crossval import STUDY_FILE, check_folds, finish_cv, fold_config, holds_run, prepare_cv
-from softfer.studies.launch import LaunchOptions, Run, execute, holds_jobs, launch_outputs
+from softfer.studies.job_records import holds_jobs
+from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
 
 PERCENT_PAPERS = {"midas", "ferplus"}  # MIDAS and FER+ report percentages, the dual-domain paper fractions
 SMOKE_STEPS = 2

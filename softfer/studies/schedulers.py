@@ -21,17 +21,15 @@ from typing import Any
 from softfer.config.strict import control_character
 from softfer.io.console import LINE_EVERY_S, clock
 from softfer.io.outputs import safe_name
+from softfer.studies.job_records import JOBS_FILE, read_jobs, write_jobs
 from softfer.studies.launch import (
     ACTIVE_STATES,
-    JOBS_FILE,
     LOCAL_TIMEOUT_MIN,
     LOG_FOLDER,
     POLL_S,
     LaunchOptions,
     Run,
-    read_jobs,
     run_job,
-    write_jobs,
 )
 
 log = logging.getLogger(__name__)

@@ -404,7 +404,7 @@ def _job_record(tmp_path: Path, **entry) -> dict:
     ],
 )
 def test_a_jobs_record_is_checked_field_by_field_naming_the_file_and_field(tmp_path, entry, field, said):
-    from softfer.studies.launch import holds_jobs, read_jobs, write_jobs
+    from softfer.studies.job_records import holds_jobs, read_jobs, write_jobs
 
     good = _job_record(tmp_path)
     write_jobs(tmp_path, good)

@@ -181,10 +181,10 @@ def test_preprocess_exits_1_when_a_video_failed(tmp_path, media, capsys):
     src.mkdir()
     (src / "bad.mp4").write_bytes(b"\x00" * 4096)
     assert main(["preprocess", str(src), str(tmp_path / "out")]) == 1
-    printed = capsys.readouterr().out
-    assert "1 failed" in printed and "bad.mp4" in printed
-    failed = next(line for line in printed.splitlines() if "failed:" in line)
-    assert failed.count("bad.mp4") == 1, failed  # README walk: the path was said twice
+    printed = capsys.readouterr()
+    assert "1 failed" in printed.out and "bad.mp4" not in printed.out  # said once: the error on stderr
+    failed = printed.err[printed.err.index("ERROR") :]
+    assert " ".join(failed.split()).count("bad.mp4") == 1, failed  # README walk: the path was said twice
 
 
 def test_bars_inside_bars_share_one_display_on_a_terminal(tmp_path, monkeypatch):

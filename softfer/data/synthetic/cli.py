@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +47,27 @@ def check_synth_outputs(out: str | Path, montage: str | Path | None, *, overwrit
             f"{', '.join('.' + f for f in sorted(formats) if f != 'png')})"
         )
     check_output(montage, overwrite=overwrite, what="--montage", fills=[out])
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM (``timeout``, ``kill``, a scheduler's stop) ends the command as Ctrl-C does:
+    a KeyboardInterrupt, on which the staging folder of this process is removed (``staged_folder``) and
+    the command exits 130. Without it the process died at once and left ``.OUT.PID.partial`` behind (it
+    may hold gigabytes), removed only by a later run an hour on."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live there only
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _progress(total: int, what: str) -> Progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -103,11 +104,56 @@ def _run(fn: Callable, jobs: list, workers: int, progress: Callable[[int], None]
     # spawn: workers must not inherit a parent's threads (torch, BLAS) through fork.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         results = []
-        for rec in pool.map(fn, jobs, chunksize=chunk):
-            results.append(rec)
-            if progress:
-                progress(1)
+        try:
+            for rec in pool.map(fn, jobs, chunksize=chunk):
+                results.append(rec)
+                if progress:
+                    progress(1)
+        except BaseException:
+            _stop_workers(pool)
+            raise
     return results
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    # Ctrl-C or SIGTERM of this process alone (not its process group): without this the pool would render
+    # every queued clip before the error goes on, and workers still rendering would write into the staging
+    # folder while it is removed, leaving it behind.
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join(10)
+
+
+def check_free_space(folder: Path, files: int, size: int, quality: int, what: str) -> None:
+    """Refuse a set that cannot fit on the disk of ``folder`` (a new folder of this process) before it is
+    rendered: ``files`` JPEG files of ``size`` x ``size`` pixels need at least ``files`` times what one flat
+    frame at JPEG ``quality`` (the lowest the renderer draws) takes on this file system, the smallest a
+    rendered frame can be; real frames take several times more, so only a set clearly too large is refused.
+
+    Raises:
+        ValueError: naming ``what``, the lower bound and the free space.
+    """
+    probe = folder / "softfer_space_probe.jpg"
+    probe.write_bytes(encode_jpeg(np.full((size, size, 3), 128, np.uint8), quality))
+    try:  # the blocks the file system gives one such file (4 KiB on ext4); its bytes where it packs them
+        stat = probe.stat()
+        per_file = max(stat.st_size, getattr(stat, "st_blocks", 0) * 512)
+    finally:
+        probe.unlink()
+    need, free = files * per_file, shutil.disk_usage(folder).free
+    if need > free:
+        raise ValueError(
+            f"{what} needs at least {_amount(need)} ({files} frames of at least {per_file} bytes on this "
+            f"file system), but {folder.parent} has {_amount(free)} free: ask for fewer, or write "
+            "OUT to a larger disk"
+        )
+
+
+def _amount(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def write_xlsx(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -191,6 +237,7 @@ def generate_dfew(
     out = Path(out)
     cfg = replace(cfg or SynthConfig(), size=size)
     with staging(out) as tmp:
+        check_free_space(tmp, clips * cfg.min_frames, size, min(cfg.jpeg_quality), f"--clips {clips}")
         frames_dir = tmp / "Clip" / "clip_224x224"
         jobs = [(i, seed, cfg, str(frames_dir)) for i in range(1, clips + 1)]
         records = _run(_render_clip, jobs, workers, progress)
@@ -294,6 +341,7 @@ def generate_affectnet(
     )
     with staging(out) as tmp:
         total = images + 2 * non_class_rows
+        check_free_space(tmp, total, size, min(cfg.jpeg_quality), f"--images {images}")
         jobs = [(i, seed, cfg, str(tmp / "Manually_Annotated_Images")) for i in range(total)]
         records = _run(_render_image, jobs, workers, progress)
         labels = np.array([int(r.votes.argmax()) for r in records[:images]])  # one annotator, as in AffectNet

@@ -1,0 +1,72 @@
+"""Usage errors under torchrun are said once, and a batch torchrun's processes cannot share is refused before
+any job is submitted (audit 8, U6).
+
+`torchrun --nproc-per-node 2 -m softfer.cli train CONFIG --set optim.batch_size=7` printed softfer's line once
+per process. torchrun's own report and exit status (1 for any failed process) are torchrun's: the process
+that says it exits 2, as the CLI does for usage errors, and torchrun's report names that exit code.
+"""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from softfer.cli import main
+from softfer.config import load_config
+from softfer.studies.launch import LaunchOptions, Run, execute
+from tests.engine.conftest import tiny_config
+
+
+def _ranks(monkeypatch, local: int, rank: int, world: int) -> None:
+    for name, value in (("LOCAL_RANK", local), ("RANK", rank), ("WORLD_SIZE", world)):
+        monkeypatch.setenv(name, str(value))
+
+
+def test_a_usage_error_is_said_by_the_first_process_of_the_machine_only(monkeypatch, capsys):
+    _ranks(monkeypatch, 1, 1, 2)
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert capsys.readouterr().err == ""  # process 0 says it
+    _ranks(monkeypatch, 0, 0, 2)
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert capsys.readouterr().err.count("softfer: error: ") == 1
+    _ranks(monkeypatch, 0, 2, 4)  # the first process of a second machine says it there
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert "optim.lr: true is a boolean" in capsys.readouterr().err
+
+
+def test_other_errors_are_said_by_every_process(monkeypatch, capsys):
+    def fit(cfg, resume=None, overwrite=False):
+        raise RuntimeError("CUDA error: invalid device ordinal")  # this process's own GPU
+
+    monkeypatch.setattr("softfer.engine.train.fit", fit)
+    _ranks(monkeypatch, 1, 1, 2)
+    assert main(["train", "demo/hard.yaml"]) == 1
+    assert "invalid device ordinal" in capsys.readouterr().err
+
+
+def test_a_broken_torchrun_environment_is_said_by_every_process(monkeypatch, capsys):
+    monkeypatch.setenv("LOCAL_RANK", "x")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert "softfer: error: " in capsys.readouterr().err
+
+
+def test_a_study_refuses_a_batch_its_torchrun_processes_cannot_share_before_submitting(tiny_dfew, tmp_path):
+    cfg = load_config("demo/hard.yaml", tiny_config(tiny_dfew, tmp_path / "run", **{"optim.batch_size": 7}))
+    options = LaunchOptions(launcher="slurm", gpus_per_run=2)  # no SLURM here: refused before it is asked
+    with pytest.raises(ValueError, match=r"optim.batch_size=7 is the global batch .* over the 2 processes"):
+        execute([Run(cfg, "train")], options, tmp_path, study="cv x")
+    assert not (tmp_path / "jobs").exists() and not (tmp_path / "jobs.json").exists()
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not installed")
+def test_torchrun_on_two_cpu_processes_prints_the_usage_error_once(tiny_dfew, tmp_path):
+    sets = tiny_config(tiny_dfew, tmp_path / "run", **{"optim.batch_size": 7, "run.device": "cpu"})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    cmd += ["-m", "softfer.cli", "train", "demo/hard.yaml", *(a for s in sets for a in ("--set", s))]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    out = done.stdout + done.stderr
+    assert out.count("softfer: error: optim.batch_size=7 is the global batch") == 1, out
+    assert "exitcode  : 2" in out  # the process that said it exited as a usage error
