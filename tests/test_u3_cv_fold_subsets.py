@@ -72,12 +72,22 @@ def test_a_part_of_other_settings_is_refused_and_writes_nothing(tiny_dfew, study
     assert _snapshot(study) == before
 
 
+def test_folds_the_study_never_had_are_no_part_of_it_and_are_refused(tiny_dfew, study, capsys):
+    # review: --folds 3 after --folds 1,2 trained fold 3 into the study while study.json kept listing 1,2
+    before = _snapshot(study)
+    assert _cv(tiny_dfew, study, "3") == 2
+    assert _cv(tiny_dfew, study, "2,3") == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert _snapshot(study) == before and not (study / "fold_3").exists()
+
+
 def test_overwrite_makes_the_part_the_whole_study_and_removes_the_earlier_parts(tiny_dfew, study):
     assert (study / "summary_folds_1.json").is_file()
+    (study / "summary_folds_notes.md").write_text("mine")  # a user's file of a like name stays
     fold_1 = (study / "fold_1" / "metrics.json").stat().st_mtime_ns
     assert _cv(tiny_dfew, study, "1", "--overwrite") == 0
     assert (study / "fold_1" / "metrics.json").stat().st_mtime_ns != fold_1  # trained again, as asked
     assert json.loads((study / "study.json").read_text())["folds"] == [1]
     assert json.loads((study / "summary.json").read_text())["folds"] == [1]
     # the parts summarised runs that were replaced: none stands beside the new study
-    assert not list(study.glob("summary_folds_*"))
+    assert [p.name for p in study.glob("summary_folds_*")] == ["summary_folds_notes.md"]

@@ -45,6 +45,18 @@ def test_other_errors_are_said_by_every_process(monkeypatch, capsys):
     assert "invalid device ordinal" in capsys.readouterr().err
 
 
+def test_a_usage_error_after_the_process_group_started_is_said_by_every_process(monkeypatch, capsys):
+    # review: an error only this process meets (its own build of the face cache) was said by nobody
+    def fit(cfg, resume=None, overwrite=False):
+        raise ValueError("/cache/fer2013_png: cannot write the FER2013 faces as PNG files there")
+
+    monkeypatch.setattr("softfer.engine.train.fit", fit)
+    monkeypatch.setattr("torch.distributed.is_initialized", lambda: True)
+    _ranks(monkeypatch, 1, 1, 2)
+    assert main(["train", "demo/hard.yaml"]) == 2
+    assert "cannot write the FER2013 faces" in capsys.readouterr().err
+
+
 def test_a_broken_torchrun_environment_is_said_by_every_process(monkeypatch, capsys):
     monkeypatch.setenv("LOCAL_RANK", "x")
     monkeypatch.setenv("WORLD_SIZE", "2")

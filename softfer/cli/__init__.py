@@ -4,7 +4,8 @@ the one place that turns errors into one line and an exit code.
 Exit codes: 0 success; 1 a failure while running (unreadable media beyond the skip cap, a full disk, a
 torch error, inputs that failed in ``preprocess``/``predict``/``data inspect --verify``); 2 a usage error
 (arguments, a config value, a dataset or label file that cannot be read as asked). 130 when interrupted.
-Under torchrun a usage error is printed by the first process of each machine only (``_said_by_another_rank``).
+Under torchrun a usage error met before the processes meet (a config value, a batch that does not divide:
+the same in every process) is printed by the first process of each machine only (``_said_by_another_rank``).
 """
 
 from __future__ import annotations
@@ -106,9 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _said_by_another_rank(exc: BaseException) -> bool:
     """Whether this process is one of several that torchrun started on this machine, other than its first
-    (LOCAL_RANK > 0), and ``exc`` is a usage error: every process reads the same command line, config and
-    files, so the first one's line says it, once per machine instead of once per process. Other errors (a
-    GPU this process lacks) are printed by every process that meets them."""
+    (LOCAL_RANK > 0), and ``exc`` is a usage error raised before the process group started: until then every
+    process reads the same command line, config and files, so the first one's line says it, once per
+    machine instead of once per process. Later errors (one process's face cache, its GPU) are printed by
+    every process that meets them: one process's error is never left unsaid."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return False
     env = os.environ
     try:
         local, world = int(env.get("LOCAL_RANK", "0")), int(env.get("WORLD_SIZE", "1"))

@@ -334,13 +334,23 @@ def dataset_path(base: Path, text: str, *, root: Path, where: str, allow_outside
     or an absolute path elsewhere is refused, while a link the user placed inside the root is followed.
 
     Raises:
-        ValueError: naming the row, the path and the root, for an empty path, a NUL byte, or a path outside
+        ValueError: naming the row, the path and the root, for an empty path, a NUL byte, a path starting
+            with ``~`` (not expanded: a folder named so is ``./~``), or a path outside
             ``root`` without ``allow_outside_root`` (the config's ``data.allow_outside_root``).
     """
     if not text.strip():
         raise ValueError(f"{where}: empty path")
     if "\x00" in text:
         raise ValueError(f"{where}: path {text!r} contains a NUL byte")
+    if text.strip().startswith("~"):
+        # WHY refused, not expanded: config paths expand ~ (config.strict), but a row naming the home folder
+        # leaves the data root, and read literally ~/x.mp4 is a folder "~" beside the file, whose rows were
+        # then skipped as missing media, within data.max_skip, for what the user meant as home
+        raise ValueError(
+            f"{where}: path {text!r} starts with '~', which a dataset file does not expand: its paths are "
+            f"relative to {base}; write it relative to that folder (or absolute, with "
+            "data.allow_outside_root: true), or './~...' for a folder really named so"
+        )
     path = base / text  # an absolute ``text`` replaces ``base``
     if not allow_outside_root:
         full, top = _lexical_key(path), _lexical_key(root)

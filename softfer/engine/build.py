@@ -39,7 +39,7 @@ from softfer.engine.resume import (
     remove_stale_temporaries,
     run_fingerprint,
 )
-from softfer.engine.runtime import EpochSampler, seed_everything, setup_distributed
+from softfer.engine.runtime import EpochSampler, process_ranks, seed_everything, setup_distributed
 from softfer.engine.state import TrainState
 from softfer.inference.checkpoint import load_checkpoint, save_checkpoint
 from softfer.io.files import write_json_atomic
@@ -133,6 +133,7 @@ def build_training(
     Raises:
         ValueError: a setting that cannot be honoured (see the module docstring).
     """
+    per_rank_batch(cfg.optim.batch_size, process_ranks()[1])  # before the processes meet: said alike by all
     rank, world, device = setup_distributed(cfg.run.device)
     if rank == 0:  # a folder another process trains is named as such before anything else is said of it
         check_unlocked(Path(cfg.run.out_dir))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,16 +83,20 @@ def holds_study(
         return False  # not as softfer writes it: not this study's
 
 
+PART_SUMMARY = re.compile(r"summary_folds_[0-9]+(?:_[0-9]+)*\.(?:json|md)")  # summary_files' names only
+
+
 def part_of_study(folder: Path, cfg: ExperimentConfig, folds: Sequence[int]) -> bool:
     """Whether ``folds`` of ``cfg`` are a part of the cv study in ``folder`` rather than the study itself:
     its ``STUDY_FILE`` records ``cfg``'s settings and seed (as ``holds_study`` compares them) with folds
     that ``folds`` do not all cover (``--folds 1`` after ``--folds 1,2,3``)."""
     stored = _stored_study(folder) or {}
     try:
-        others = set(stored.get("folds") or ()) - set(folds)
+        recorded = set(stored.get("folds") or ())
     except TypeError:
         return False  # not as softfer writes it: not this study's
-    return bool(others) and holds_study(folder, "cv", [cfg], sorted({*folds, *others}), (cfg.run.seed,))
+    # a strict subset only: folds the study never had (--folds 4,5 after 1,2,3) are no part of it
+    return set(folds) < recorded and holds_study(folder, "cv", [cfg], sorted(recorded), (cfg.run.seed,))
 
 
 def summary_files(folder: Path, folds: Sequence[int], part: bool) -> list[Path]:
@@ -103,7 +108,7 @@ def summary_files(folder: Path, folds: Sequence[int], part: bool) -> list[Path]:
 
 def part_summaries(folder: Path) -> list[Path]:
     """The summaries of parts of the study in ``folder`` (``summary_files``) that are there."""
-    return sorted(p for p in Path(folder).glob("summary_folds_*") if p.suffix in (".json", ".md"))
+    return sorted(p for p in Path(folder).glob("summary_folds_*") if PART_SUMMARY.fullmatch(p.name))
 
 
 def study_names(folder: Path) -> list[str]:

@@ -196,3 +196,31 @@ def test_eval_finds_the_training_items_of_a_run_made_on_the_earlier_cache(data, 
     assert items_trained_on(stored_items, "ferplus", moved) == [r.id for r in moved]
     now = data_fingerprint("ferplus", {"train": ("train", moved)})
     assert data_changes(stored, now) == ["the train split (train): media changed"]
+
+
+def test_an_edit_of_fer2013_csv_that_keeps_every_png_size_is_a_media_change(data):
+    """Review: with one fixed time for every face, a pixel corrected in fer2013.csv whose PNG kept its size
+    left the fingerprint as it was, so runs trained on the old faces were reused."""
+    import csv
+
+    before = data_fingerprint("ferplus", {"train": ("train", read_ferplus(data, split="train"))})
+    rows = list(csv.reader((data / "fer2013.csv").open(newline="")))
+    first = face(0)
+    size = len(cv2.imencode(".png", first)[1])
+    for k in range(first.size):  # a pixel whose change keeps the PNG's size (found, not assumed)
+        edited = first.copy()
+        edited.flat[k] = (int(edited.flat[k]) + 1) % 256
+        if len(cv2.imencode(".png", edited)[1]) == size:
+            break
+    else:
+        pytest.skip("no one-pixel edit of this face keeps its PNG size")
+    pixels = rows[1][1].split()
+    pixels[k] = str(edited.flat[k])
+    rows[1][1] = " ".join(pixels)
+    with (data / "fer2013.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    records = read_ferplus(data, split="train")
+    np.testing.assert_array_equal(cv2.imread(str(records[0].path), cv2.IMREAD_UNCHANGED), edited)
+    assert records[0].path.stat().st_size == size  # what the signature's sizes alone would have missed
+    after = data_fingerprint("ferplus", {"train": ("train", records)})
+    assert data_changes(before, after) == ["the train split (train): media changed"]

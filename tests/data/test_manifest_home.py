@@ -20,9 +20,9 @@ def test_a_manifest_path_starting_with_a_tilde_is_refused_naming_file_and_row(tm
         read_manifest(manifest, max_skip=0.9)  # a skip within max_skip is what went unseen before
     msg = str(err.value)  # the CSV reader strips cells: " ~/x.mp4" is shown as read
     assert msg.startswith(
-        f"{file_place(manifest)}:line 3: path {text.strip()!r} starts with '~', which a manifest does not"
+        f"{file_place(manifest)}:line 3: path {text.strip()!r} starts with '~', which a dataset file does not"
     )
-    assert f"relative to the manifest's folder {tmp_path}" in msg and "'./~...'" in msg
+    assert f"relative to {tmp_path};" in msg and "'./~...'" in msg
 
 
 def test_a_tilde_in_a_jsonl_manifest_is_refused_with_allow_outside_root_too(tmp_path):
@@ -40,3 +40,13 @@ def test_a_folder_really_named_tilde_is_read_as_dot_slash_tilde(tmp_path):
     records = read_manifest(manifest, max_skip=0)
     assert [r.path for r in records] == [tmp_path / "~" / "a", tmp_path / "b~"]
     assert [len(r.frames) for r in records] == [2, 2]
+
+
+def test_every_dataset_file_refuses_a_path_starting_with_a_tilde(tmp_path):
+    """Review: the refusal sat in the manifest reader only; a Former-DFER list row ``~/x`` was still read as
+    a folder named ``~`` and skipped as missing. It now lives in the one path check all readers use."""
+    from softfer.data.records import dataset_path
+
+    with pytest.raises(ValueError, match=r"list\.txt:line 2: path '~/clip' starts with '~'"):
+        dataset_path(tmp_path, "~/clip", root=tmp_path, where="list.txt:line 2")
+    assert dataset_path(tmp_path, "./~/clip", root=tmp_path, where="x") == tmp_path / "~" / "clip"

@@ -13,10 +13,11 @@ renamed into place when complete, so an interrupted build is never read and two 
 (``root/softfer_fer2013_png/<hash>/``) is read as it is, never written or removed: nobody pays the
 conversion twice, and runs trained on it keep the media signature their fingerprints recorded.
 
-Every PNG's modification time is set to one fixed instant (``FACE_MTIME_NS``): the data fingerprint's media
+Every PNG's modification time is set from the content key (``face_time_ns``): the data fingerprint's media
 signature (name, size, mtime of each file) of a cache rebuilt from the same fer2013.csv (another machine's
-cache folder, a cleared cache) is then the same, so a finished run stays reusable; editing a PNG still
-changes it.
+cache folder, a cleared cache) is then the same, so a finished run stays reusable, while an edited
+fer2013.csv (one pixel: the PNG's size often stays) dates every face anew, so the runs trained on the old
+faces are not reused; editing a PNG still changes it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ FER_EMOTIONS = 7  # fer2013.csv's emotion codes 0..6 (angry ... neutral); checke
 SIDE = 48  # FER2013's faces are 48x48 grey
 CACHE_FOLDER = "fer2013_png"  # below data.cache_dir or the per-user cache folder
 LEGACY_FOLDER = "softfer_fer2013_png"  # where softfer wrote them before, inside the data root: read only
-FACE_MTIME_NS = 1_451_606_400 * 10**9  # 2016-01-01 UTC, FER+'s year: any fixed instant does
+_FACE_EPOCH_S = 1_451_606_400  # 2016-01-01 UTC, FER+'s year
+_FACE_SPAN_S = 10 * 365 * 86_400  # the faces' times lie within ten years of it
 CHUNK_ROWS = 1000  # rows of fer2013.csv parsed at once (~9 MB of text), whatever the size of the file
 log = logging.getLogger(__name__)
 _ANNOUNCED: set[str] = set()  # what this process has said once: earlier versions' folders, a bad XDG value
@@ -110,12 +112,18 @@ def _fer_rows(csv_path: Path) -> Iterator[tuple[str, list[str]]]:
             yield where, [cells[c] for c in cols]
 
 
-def _write_faces(csv_path: Path, staging: Path) -> list[str]:
-    """Every face of fer2013.csv as ``staging/NNNNNN.png`` (row order, each dated ``FACE_MTIME_NS``);
+def face_time_ns(key: str) -> int:
+    """The modification time of every face PNG of the fer2013.csv whose content key is ``key``: the same
+    for a rebuild of the same file, another for any edit of it (the module text says why)."""
+    return (_FACE_EPOCH_S + int(key[:12], 16) % _FACE_SPAN_S) * 10**9
+
+
+def _write_faces(csv_path: Path, staging: Path, key: str) -> list[str]:
+    """Every face of fer2013.csv as ``staging/NNNNNN.png`` (row order, each dated ``face_time_ns(key)``);
     returns each row's Usage."""
     import cv2  # here, not at import: the CLI's parser reads the format table without loading OpenCV
 
-    usage = []
+    usage, when = [], face_time_ns(key)
     for i, (where, (emotion_text, pixels, use)) in enumerate(_fer_rows(csv_path)):
         emotion = parse_int(emotion_text, where, "emotion")
         if not 0 <= emotion < FER_EMOTIONS:
@@ -125,7 +133,7 @@ def _write_faces(csv_path: Path, staging: Path) -> list[str]:
             raise ValueError(f"{where}: the face could not be encoded as PNG")
         path = staging / f"{i:06d}.png"
         path.write_bytes(png.tobytes())
-        os.utime(path, ns=(FACE_MTIME_NS, FACE_MTIME_NS))  # a rebuilt cache: the same media signature
+        os.utime(path, ns=(when, when))  # a rebuilt cache: the same media signature
         usage.append(use)
     (staging / "index.json").write_text(json.dumps({"source": csv_path.name, "usage": usage}))
     return usage
@@ -220,7 +228,7 @@ def _build(csv_path: Path, folder: Path, option: str) -> list[str]:
     log.info("%s: writing each face as a PNG into %s (once)", csv_path, folder)
     try:
         with staged_folder(folder, clean=False) as staging:
-            usage = _write_faces(csv_path, staging)
+            usage = _write_faces(csv_path, staging, folder.name)
             theirs = _cached_usage(folder)
             if theirs is not None:  # another process (a DDP rank) finished the same folder first
                 shutil.rmtree(staging, ignore_errors=True)

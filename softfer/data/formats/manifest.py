@@ -75,20 +75,6 @@ def _jsonl_table(path: Path) -> Table:
     return Table(path, header, rows, where)
 
 
-def _media_path(base: Path, text: str, where: str, allow_outside_root: bool) -> Path:
-    """A ``path`` cell joined to the manifest's folder ``base`` (``dataset_path``); ``~`` is refused."""
-    # WHY refused, not expanded: config paths expand ~ (config.strict.expand_home), but a row naming the
-    # home folder leaves the data root, and read literally ~/x.mp4 is a folder "~" beside the manifest,
-    # whose rows were then skipped as missing media, within data.max_skip, for what the user meant as home
-    if text.strip().startswith("~"):
-        raise ValueError(
-            f"{where}: path {text!r} starts with '~', which a manifest does not expand: paths are relative "
-            f"to the manifest's folder {base}; write it relative to that folder (or absolute, with "
-            "data.allow_outside_root: true), or './~...' for a folder really named so"
-        )
-    return dataset_path(base, text, root=base, where=where, allow_outside_root=allow_outside_root)
-
-
 def _manifest_label(text: str, classes: Sequence[str], where: str) -> int:
     """A label cell: a class index (0-based, in ``classes`` order) or a class name."""
     key = class_key(text)
@@ -208,7 +194,7 @@ def read_manifest(
     """Records of a CSV/JSONL manifest, optionally filtered to one split and/or fold.
 
     Paths leading outside the manifest's folder are refused unless ``allow_outside_root``, and so are
-    paths starting with ``~`` (``_media_path``); with ``check_overlap`` a path in rows of paired splits
+    paths starting with ``~`` (``dataset_path``); with ``check_overlap`` a path in rows of paired splits
     (train and test or val) is refused.
 
     Rows are all still images (``path`` an image file: loaded as images, see ``records_media_kind``) or
@@ -239,7 +225,7 @@ def read_manifest(
     check_unique(ids, table.where, what="id" if "id" in get else "path")
     base = path.parent
     paths = [
-        _media_path(base, r[get["path"]], w, allow_outside_root)
+        dataset_path(base, r[get["path"]], root=base, where=w, allow_outside_root=allow_outside_root)
         for r, w in zip(table.rows, table.where, strict=True)
     ]
     records = [
