@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from softfer.config.schema import ExperimentConfig
+from softfer.config.strict import error_lines
 from softfer.config.yaml_rules import YamlRuleError, dump_yaml, load_yaml
 from softfer.io.files import write_text_atomic
 
@@ -185,11 +186,7 @@ def validate_config(data: dict, source: str = "config") -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(_drop_retired(data, source))
     except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{'.'.join(str(p) for p in e['loc'])}: {msg}" if e["loc"] else msg)
-        raise ValueError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise ValueError(f"{source}: invalid configuration:\n  " + "\n  ".join(error_lines(exc))) from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

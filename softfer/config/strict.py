@@ -12,7 +12,7 @@ import re
 import typing
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 
 def expand_home(value: str) -> str:
@@ -109,6 +109,15 @@ def one_line_problem(text: str) -> str | None:
         f"holds the control character {char!r} at position {text.index(char)}: a text setting is one line "
         "without control characters (line breaks, escapes); remove it"
     )
+
+
+def error_lines(exc: ValidationError) -> list[str]:
+    """pydantic's errors of a settings file or record, one per problem: ``dotted.field: message``."""
+    lines = []
+    for e in exc.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg)
+    return lines
 
 
 class StrictModel(BaseModel):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, ValidationError
 
 from softfer.config import ExperimentConfig
-from softfer.config.strict import StrictModel
+from softfer.config.strict import StrictModel, error_lines
 from softfer.data.fingerprint import data_changes
 from softfer.data.formats import MAX_FOLD
 from softfer.engine.evaluate import metric_problem
@@ -184,9 +184,7 @@ def load_reference(path: Path) -> dict[str, Any] | None:
         reference = ReferenceFile.model_validate(reference).model_dump()
         problems = _row_problems(reference)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-        ]
+        problems = error_lines(exc)
     if problems:
         more = f"\n  ... ({len(problems) - 10} more)" if len(problems) > 10 else ""
         shown = "\n  ".join(problems[:10])

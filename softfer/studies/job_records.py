@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from softfer.config.strict import StrictModel
+from softfer.config.strict import StrictModel, error_lines
 from softfer.io.files import write_json_atomic
 
 JOBS_FILE = "jobs.json"  # the study's job records, beside its summary
@@ -63,12 +63,8 @@ def read_jobs(study_dir: Path) -> dict[str, Any]:
 
 
 def validation_problems(exc: ValidationError) -> str:
-    """pydantic's errors, one per line, each as ``dotted.field: message``."""
-    lines = []
-    for e in exc.errors():
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg)
-    return "\n  ".join(lines)
+    """pydantic's errors, one per line, each as ``dotted.field: message`` (``error_lines``)."""
+    return "\n  ".join(error_lines(exc))
 
 
 def write_jobs(study_dir: Path, record: dict[str, Any]) -> None:
