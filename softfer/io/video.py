@@ -196,6 +196,21 @@ def stated_frames(path: str | Path) -> int | None:
         container.close()
 
 
+def stated_rate(path: str | Path) -> float | None:
+    """The average frame rate the container states, read without decoding (``predict`` checks its
+    ``--stride`` by it before tracking); None when it states none, holds one frame, or cannot be opened as a
+    video (decoding then says why: a still image named as a video too)."""
+    try:
+        container, stream = _open(path)
+    except VideoError:
+        return None
+    try:
+        rate = float(stream.average_rate or 0)
+        return rate if stream.frames != 1 and np.isfinite(rate) and rate > 0 else None
+    finally:
+        container.close()
+
+
 def _decode(path: str | Path, report: DecodeReport, strict: bool) -> Iterator[tuple[float, object]]:
     """(time, PyAV frame) of every frame, one packet at a time so that a bad packet is counted, not
     fatal; ``strict`` raises VideoError instead (at a failed packet, or at the end when truncated)."""

@@ -21,7 +21,7 @@ import torch
 from softfer.faces.align import align_face, box_crop
 from softfer.faces.multitrack import Track, Tracking
 from softfer.inference.batch import forward, frames_input, probabilities
-from softfer.io.video import Keep
+from softfer.io.video import Keep, stated_rate
 from softfer.limits import MAX_SECONDS, MAX_WINDOWS_PER_FRAME
 from softfer.models import spec_of
 
@@ -98,20 +98,6 @@ def check_stride(stride: float, frames: int, duration: float) -> None:
     )
 
 
-def _stated_rate(path: Path) -> float | None:
-    """The frame rate a video's container states (its average), read without decoding; None when it
-    states none, holds one frame or cannot be opened (decoding then says why)."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0] if container.streams.video else None
-            rate = float(stream.average_rate or 0) if stream is not None and stream.frames != 1 else 0.0
-    except Exception:  # PyAV's InvalidDataError and friends: the reader names them when it decodes
-        return None
-    return rate if np.isfinite(rate) and rate > 0 else None
-
-
 def check_video_stride(path: Path, stride: float) -> None:
     """Refuse ``stride`` for a video file before its faces are tracked (minutes, on a long video), by the
     frame rate its container states (``check_stride``); ``windows`` checks it again on the decoded times.
@@ -119,7 +105,7 @@ def check_video_stride(path: Path, stride: float) -> None:
     Raises:
         ValueError: naming the file, the stride's range for frames that far apart and the stated rate.
     """
-    rate = _stated_rate(path)
+    rate = stated_rate(path)  # the one video reader's header, not a second opening of the file
     # WHY the 5% margin: a container's stated (average) rate can differ from the decoded frames' spacing
     # (no_face.mp4 states 23.67 fps, decodes at 24): a stride near the limit is left to the decoded times
     if rate is None or stride * MAX_WINDOWS_PER_FRAME >= 0.95 / rate:

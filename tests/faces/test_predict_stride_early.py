@@ -59,3 +59,21 @@ def test_a_file_the_header_says_nothing_of_is_left_to_the_decoded_times(tmp_path
     one = _video(tmp_path / "one.mp4", frames=1)
     check_video_stride(one, 1e-9)  # one frame: no spacing, any stride makes one window
     assert windows(np.zeros(1), 0.5, 1e-9) == [(0.0, 0.0)]
+
+
+def test_a_still_image_named_as_a_video_is_named_as_such_whatever_the_stride(tmp_path, monkeypatch):
+    # review: the early check opened the file itself, so a JPEG named .mp4 got the stride's error before
+    # the media gate's; it now reads the header through the one video reader, which refuses the still
+    import cv2
+    import numpy as np
+
+    fake = tmp_path / "still.mp4"
+    _, jpeg = cv2.imencode(".jpg", np.full((32, 32, 3), 128, np.uint8))
+    fake.write_bytes(jpeg.tobytes())
+    from softfer.io.video import VideoError, stated_rate, video_info
+
+    with pytest.raises(Tracked):  # past the stride check: on to the decoder (stubbed here) ...
+        _predictor(1e-9, monkeypatch).predict(fake)
+    assert stated_rate(fake) is None
+    with pytest.raises(VideoError, match="is a still image"):  # ... which names what the file is
+        video_info(fake)
