@@ -111,12 +111,15 @@ def _said_by_another_rank(exc: BaseException) -> bool:
     process reads the same command line, config and files, so the first one's line says it, once per
     machine instead of once per process. Later errors (one process's face cache, its GPU) are printed by
     every process that meets them: one process's error is never left unsaid."""
+    if "RANK" not in os.environ or exit_code(exc) != USAGE:  # not under torchrun: torch is not imported
+        return False
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
         return False
-    env = os.environ
+    from softfer.engine.runtime import process_ranks  # the one reading of torchrun's variables
+
     try:
-        local, world = int(env.get("LOCAL_RANK", "0")), int(env.get("WORLD_SIZE", "1"))
+        _, world, local = process_ranks()
     except ValueError:
-        return False  # softfer's own check of these variables says what is wrong, on every process
-    return world > 1 and 0 < local < world and "RANK" in env and exit_code(exc) == USAGE
+        return False  # a broken torchrun environment: every process says what is wrong
+    return world > 1 and 0 < local < world

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import typing
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
@@ -42,18 +43,27 @@ def _number_types(annotation: Any) -> set[type]:
     return found
 
 
-def _not_a_number(value: Any) -> str | None:
-    """Why ``value`` (a number key's value, or an element of it) is no number here, or None."""
-    if isinstance(value, bool):
-        return f"{str(value).lower()} is a boolean, not a number: give a number"
+def _element_problem(value: Any, check: Callable[[Any], str | None]) -> str | None:
+    """``check``'s complaint about the first element of a list, tuple or mapping ``value`` that has one,
+    naming the element; None for any other value."""
     if isinstance(value, dict):
         items = list(value.items())
     else:
         items = list(enumerate(value)) if isinstance(value, (tuple, list)) else []
     for at, element in items:
-        why = _not_a_number(element)
+        why = check(element)
         if why:
             return f"item {at!r}: {why}"
+    return None
+
+
+def _not_a_number(value: Any) -> str | None:
+    """Why ``value`` (a number key's value, or an element of it) is no number here, or None."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} is a boolean, not a number: give a number"
+    why = _element_problem(value, _not_a_number)
+    if why:
+        return why
     if isinstance(value, str):
         try:
             value = float(value)
@@ -71,14 +81,9 @@ _DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 def _not_a_boolean(value: Any) -> str | None:
     """Why ``value`` (a true/false key's value, or an element of it) is no boolean here, or None."""
-    if isinstance(value, dict):
-        items = list(value.items())
-    else:
-        items = list(enumerate(value)) if isinstance(value, (tuple, list)) else []
-    for at, element in items:
-        why = _not_a_boolean(element)
-        if why:
-            return f"item {at!r}: {why}"
+    why = _element_problem(value, _not_a_boolean)
+    if why:
+        return why
     number = not isinstance(value, bool) and isinstance(value, (int, float))
     # "1" in quotes is still a number (lax mode reads it as true); yes/no/on/off stay booleans
     if number or (isinstance(value, str) and _DECIMAL.fullmatch(value.strip())):
