@@ -227,7 +227,9 @@ def run_demo(
 def _prepare_data(
     console: Console, out: Path, data_dir: Path, clips: int, size: int, *, generate: bool
 ) -> None:
-    """Generate the synthetic DFEW-layout set (and OUT/montage.png), or say that the existing one is used."""
+    """Generate the synthetic DFEW-layout set (and OUT/montage.png), or say that the existing one is used.
+    SIGTERM while generating ends the demo as Ctrl-C does (``synthetic.generate.terminate_as_interrupt``,
+    held by the set's staging and the montage's write): exit 130, no partial set left."""
     if not generate:
         console.print(f"[bold]1/3[/] using the synthetic DFEW-layout set at {data_dir}")
         return

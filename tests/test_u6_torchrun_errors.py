@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from softfer import cli
 from softfer.cli import main
 from softfer.config import load_config
 from softfer.studies.launch import LaunchOptions, Run, execute
@@ -24,6 +25,7 @@ def _ranks(monkeypatch, local: int, rank: int, world: int) -> None:
 
 
 def test_a_usage_error_is_said_by_the_first_process_of_the_machine_only(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "SILENT_WAIT_S", 0.0)  # no torchrun here to end the silent process
     _ranks(monkeypatch, 1, 1, 2)
     assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
     assert capsys.readouterr().err == ""  # process 0 says it
@@ -82,3 +84,35 @@ def test_torchrun_on_two_cpu_processes_prints_the_usage_error_once(tiny_dfew, tm
     out = done.stdout + done.stderr
     assert out.count("softfer: error: optim.batch_size=7 is the global batch") == 1, out
     assert "exitcode  : 2" in out  # the process that said it exited as a usage error
+
+
+def test_a_silent_process_waits_for_the_first_to_speak(monkeypatch):
+    slept = []
+    monkeypatch.setattr("softfer.cli.time.sleep", slept.append)
+    _ranks(monkeypatch, 1, 1, 2)
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert slept == [cli.SILENT_WAIT_S]
+    _ranks(monkeypatch, 0, 0, 2)  # the first process says it and exits at once
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert slept == [cli.SILENT_WAIT_S]
+
+
+SLOW_FIRST = """import os, sys, time
+if os.environ["LOCAL_RANK"] == "0":
+    time.sleep(8)  # the first process reaches the error last
+from softfer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not installed")
+def test_the_usage_error_is_said_when_the_first_process_meets_it_last(tiny_dfew, tmp_path):
+    # a silent process exiting first had torchrun stop the first one before its line (1 in 4 under load)
+    script = tmp_path / "slow_first.py"
+    script.write_text(SLOW_FIRST)
+    sets = tiny_config(tiny_dfew, tmp_path / "run", **{"optim.batch_size": 7, "run.device": "cpu"})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script)]
+    cmd += ["train", "demo/hard.yaml", *(a for s in sets for a in ("--set", s))]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    out = done.stdout + done.stderr
+    assert out.count("softfer: error: optim.batch_size=7 is the global batch") == 1, out

@@ -5,7 +5,8 @@ Exit codes: 0 success; 1 a failure while running (unreadable media beyond the sk
 torch error, inputs that failed in ``preprocess``/``predict``/``data inspect --verify``); 2 a usage error
 (arguments, a config value, a dataset or label file that cannot be read as asked). 130 when interrupted.
 Under torchrun a usage error met before the processes meet (a config value, a batch that does not divide:
-the same in every process) is printed by the first process of each machine only (``_said_by_another_rank``).
+the same in every process) and a Ctrl-C (torchrun passes it to each process) are printed by the first
+process of each machine only (``_said_by_another_rank``); every process still exits with its code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 
@@ -29,6 +31,7 @@ USAGE = 2
 FAILURE = 1
 INTERRUPTED = 130
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
+SILENT_WAIT_S = 30.0  # how long a silent torchrun process waits to be ended once the first one has spoken
 
 
 def exit_code(exc: BaseException) -> int:
@@ -101,20 +104,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if not _said_by_another_rank(exc):
             print(error_line(exc), file=sys.stderr)
+        elif not isinstance(exc, KeyboardInterrupt):
+            _let_the_first_process_speak()
         return exit_code(exc)
     return int(code or 0)
 
 
 def _said_by_another_rank(exc: BaseException) -> bool:
     """Whether this process is one of several that torchrun started on this machine, other than its first
-    (LOCAL_RANK > 0), and ``exc`` is a usage error raised before the process group started: until then every
-    process reads the same command line, config and files, so the first one's line says it, once per
-    machine instead of once per process. Later errors (one process's face cache, its GPU) are printed by
-    every process that meets them: one process's error is never left unsaid."""
-    if "RANK" not in os.environ or exit_code(exc) != USAGE:  # not under torchrun: torch is not imported
-        return False
+    (LOCAL_RANK > 0), and ``exc`` is one the first process meets too, so that its line says it, once per
+    machine instead of once per process:
+
+    - a usage error raised before the process group started: until then every process reads the same
+      command line, config and files. Later errors (one process's face cache, its GPU) are printed by every
+      process that meets them: one process's error is never left unsaid;
+    - a Ctrl-C (KeyboardInterrupt), whenever it comes: torchrun passes the SIGINT it gets on to every
+      process it started (each in a session of its own, which the terminal does not signal).
+    """
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    if "RANK" not in os.environ or not (interrupted or exit_code(exc) == USAGE):
+        return False  # not under torchrun (torch is not imported), or an error of this process's own
     dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
+    if not interrupted and dist is not None and dist.is_available() and dist.is_initialized():
         return False
     from softfer.engine.runtime import process_ranks  # the one reading of torchrun's variables
 
@@ -123,3 +134,11 @@ def _said_by_another_rank(exc: BaseException) -> bool:
     except ValueError:
         return False  # a broken torchrun environment: every process says what is wrong
     return world > 1 and 0 < local < world
+
+
+def _let_the_first_process_speak() -> None:
+    """Wait, up to ``SILENT_WAIT_S``, before a silent process exits on a usage error. torchrun ends every
+    process as soon as one fails: a silent one exiting first had the first process stopped before it printed
+    its line (the error went unsaid, 1 in 4 times on 2 busy cores). The first process meets the same error,
+    says it and exits; torchrun then ends this one."""
+    time.sleep(SILENT_WAIT_S)

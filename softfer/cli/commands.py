@@ -302,6 +302,7 @@ def cmd_analyze(a: argparse.Namespace) -> None:
 
 
 def cmd_data_inspect(a: argparse.Namespace) -> int | None:
+    from softfer.config.strict import expand_home
     from softfer.data.inspect import run_inspection
 
     found = run_inspection(
@@ -311,6 +312,7 @@ def cmd_data_inspect(a: argparse.Namespace) -> int | None:
         affectnet_stats=a.affectnet_stats,
         allow_outside_root=a.allow_outside_root,
         soft_labels=a.soft_labels,
+        cache_dir=expand_home(a.cache_dir) if a.cache_dir else None,  # as data.cache_dir reads ~ (no shell)
     )
     print(found.text)
     return 1 if found.problems else None  # a script can stop on a dataset with problems

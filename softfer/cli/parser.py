@@ -221,7 +221,15 @@ def _add_data_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         help="a vote table read beside the data (as data.soft_labels; ferv39k: ROOT/ferv39k_plus_votes.csv "
         "when it is there)",
     )
-    # its report is the answer (it writes nothing): printed with --quiet too (softfer.cli printed_as_asked)
+    di.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="ferplus from fer2013.csv: write FER2013's faces as PNG files into DIR/fer2013_png/, as "
+        "data.cache_dir does (a run with the same data.cache_dir reuses them); outside the data; default: "
+        "$XDG_CACHE_HOME/softfer, else ~/.cache/softfer",
+    )
+    # its report is the answer (it writes no output, only the face cache): printed with --quiet too
+    # (softfer.cli printed_as_asked)
     di.set_defaults(func=c.cmd_data_inspect, prints_result=True)
 
     pre = sub.add_parser(

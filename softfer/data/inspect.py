@@ -13,6 +13,10 @@ Besides counts, the report checks what would silently change a result:
 - with ``verify``, every image is decoded with the loader's decoder, counting what libjpeg warns about
   (``softfer.io.images.verify_images``), and every video is decoded whole, comparing its frames with the
   container's count (``softfer.io.video.video_info``).
+
+FER+ read from fer2013.csv has its faces written once as PNG files into a cache (``fer2013_faces``):
+``cache_dir`` (``--cache-dir``) means what ``data.cache_dir`` means to ``train``, refused by the same rule
+(never onto or inside an input, never a file), so the cache inspect builds is the one a run reuses.
 """
 
 from __future__ import annotations
@@ -24,17 +28,21 @@ from pathlib import Path
 import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
+from softfer.data.formats.fer2013_faces import cache_setting
+from softfer.data.formats.ferplus import folders_root
 from softfer.data.formats.ferv39k import PLUS_VOTES_NAME
 from softfer.data.records import ReadReport, Record, image_region, is_regular_file, path_key
 from softfer.data.splits import paired_splits, split_role
 from softfer.io.console import progress
 from softfer.io.errors import MediaError
 from softfer.io.images import read_bytes, verify_images
+from softfer.io.outputs import check_output
 from softfer.io.video import VideoError, video_info
 
 # Above this share of items whose label disagrees with their vote argmax, `data inspect` warns loudly.
 LABEL_VOTE_THRESHOLD = 0.10
 MIN_CLASS_ITEMS = 5  # a class is named as pointing elsewhere only with at least this many voted items
+CACHE_OPTION = "--cache-dir"  # data inspect's name of data.cache_dir, in its errors and advice
 
 
 @dataclass
@@ -65,6 +73,38 @@ def soft_labels_for(fmt: str, root: str, given: str | None) -> tuple[str | None,
     return None, [f"soft labels (FERV39k-Plus): none ({PLUS_VOTES_NAME} is not in the root)"]
 
 
+def _check_cache_dir(fmt: str, cache_dir: str | None, inputs: list[str | None]) -> None:
+    """Refuse a ``--cache-dir`` by ``train``'s rule for ``data.cache_dir`` (``engine.data.check_cache_dir``:
+    the output rule, ``check_output``), and for a format that writes no cache here: only FER+'s faces from
+    fer2013.csv are (the frame cache of clips is filled by training).
+
+    Raises:
+        ValueError: naming ``--cache-dir`` and what to do.
+    """
+    if not cache_dir:  # as data.cache_dir: empty is unset (the per-user cache folder)
+        return
+    if fmt != "ferplus":
+        raise ValueError(
+            f"{CACHE_OPTION} {cache_dir}: data inspect writes a cache for the ferplus format only (FER2013's "
+            "faces from fer2013.csv as PNG files); leave the option out"
+        )
+    given = [p for p in inputs if p]
+    check_output(cache_dir, inputs=given, overwrite=True, what=CACHE_OPTION, kind="folder")
+
+
+def _face_lines(fmt: str, root: str, cache_dir: str | None, splits: list[_Split]) -> list[str]:
+    """Where FER+'s faces from fer2013.csv were read: their PNG cache, which a run whose ``data.cache_dir``
+    is this ``--cache-dir`` reuses; the FER+ folders' layout needs none."""
+    if fmt != "ferplus":
+        return []
+    if folders_root(Path(root)) is not None:
+        return (
+            [f"{CACHE_OPTION}: not used (the FER+ folders hold the faces as PNG files)"] if cache_dir else []
+        )
+    folders = sorted({str(r.path.parent) for s in splits for r in s.records})
+    return [f"FER2013's faces (fer2013.csv) as PNG files in {', '.join(folders)}"] if folders else []
+
+
 def _splits(
     fmt: str,
     root: str,
@@ -72,13 +112,15 @@ def _splits(
     affectnet_stats: str | None = None,
     allow_outside_root: bool = False,
     soft_labels: str | None = None,
+    cache_dir: str | None = None,
 ) -> list[_Split]:
     """Every fold and split the copy at ``root`` holds, read through ``FORMATS[fmt]``: leniently
     (``max_skip=1``), so inspect reports every problem instead of stopping at the first, without the
     readers' overlap refusal (inspect reports the overlap), and accepting raw videos, which describe the
-    copy (training refuses them)."""
+    copy (training refuses them). ``cache_dir`` is ``data.cache_dir`` (FER+'s faces from fer2013.csv)."""
     entry = get_format(fmt)
     entry.check_root(root)  # before any reader: a file given for a folder is named as such
+    _check_cache_dir(fmt, cache_dir, [root, affectnet_stats, soft_labels])
     out = []
     for fold in entry.folds or (None,):
         for split in entry.present_splits(root):
@@ -95,8 +137,10 @@ def _splits(
                 report=rep,
                 allow_outside_root=allow_outside_root,
                 check_overlap=False,
+                cache_dir=cache_dir,
             )
-            out.append(_Split(fold, split or "all", entry.read(request), rep))
+            with cache_setting(CACHE_OPTION):  # the face cache's advice names this command's option
+                out.append(_Split(fold, split or "all", entry.read(request), rep))
     return out
 
 
@@ -249,6 +293,7 @@ def inspect_dataset(
     affectnet_stats: str | None = None,
     allow_outside_root: bool = False,
     soft_labels: str | None = None,
+    cache_dir: str | None = None,
 ) -> str:
     """The text report of :func:`run_inspection` (same arguments)."""
     return run_inspection(
@@ -258,6 +303,7 @@ def inspect_dataset(
         affectnet_stats=affectnet_stats,
         allow_outside_root=allow_outside_root,
         soft_labels=soft_labels,
+        cache_dir=cache_dir,
     ).text
 
 
@@ -269,6 +315,7 @@ def run_inspection(
     affectnet_stats: str | None = None,
     allow_outside_root: bool = False,
     soft_labels: str | None = None,
+    cache_dir: str | None = None,
 ) -> Inspection:
     """Counts per split/fold/class, split overlap, labels against votes, vote ambiguity, missing and
     (``verify``) unreadable files.
@@ -276,7 +323,8 @@ def run_inspection(
     ``fmt`` is a name of ``FORMATS``; ``affectnet_stats`` is AffectNet's VA statistics file, which Aff-Wild's
     class labels are derived from (needed for ``affwild`` only); ``allow_outside_root`` accepts dataset
     paths leading outside ``root`` (``data.allow_outside_root``); ``soft_labels`` is a FERV39k-Plus vote
-    table (``data.soft_labels``; default: ``ferv39k_plus_votes.csv`` in a FERV39k root, ``soft_labels_for``).
+    table (``data.soft_labels``; default: ``ferv39k_plus_votes.csv`` in a FERV39k root, ``soft_labels_for``);
+    ``cache_dir`` is ``data.cache_dir`` for FER+'s faces from fer2013.csv, named ``--cache-dir`` in errors.
     """
     classes = get_format(fmt).classes
     soft_labels, soft_lines = soft_labels_for(fmt, root, soft_labels)
@@ -289,7 +337,9 @@ def run_inspection(
         affectnet_stats=affectnet_stats,
         allow_outside_root=allow_outside_root,
         soft_labels=soft_labels,
+        cache_dir=cache_dir,
     )
+    lines += _face_lines(fmt, root, cache_dir, splits)
     for s in splits:
         lines.append(_count_line(s.title, s.records, classes))
         if s.name == "all" and any(r.split for r in s.records):  # a manifest: its rows name their splits

@@ -36,7 +36,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "run.lock"
-# SLURM states in which a job may still run (as studies.launch.ACTIVE_STATES; the engine imports no studies)
+# SLURM states in which a job may still run (studies.launch.ACTIVE_STATES is this set)
 SLURM_ACTIVE = frozenset(
     "PENDING RUNNING REQUEUED REQUEUE_HOLD REQUEUE_FED CONFIGURING COMPLETING RESIZING SUSPENDED SIGNALING "
     "STAGE_OUT STOPPED READY".split()

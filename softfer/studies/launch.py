@@ -35,6 +35,7 @@ from softfer.config.yaml_rules import YamlRuleError, load_yaml
 from softfer.data.fingerprint import data_changes, digest
 from softfer.engine.data import data_fingerprint_of
 from softfer.engine.evaluate import read_metrics
+from softfer.engine.lock import SLURM_ACTIVE
 from softfer.engine.resume import check_reusable, plan_run
 from softfer.engine.train import fit, per_rank_batch
 from softfer.io.outputs import safe_name
@@ -43,11 +44,9 @@ from softfer.studies.job_records import JOBS_FILE, validation_problems
 log = logging.getLogger(__name__)
 
 LOG_FOLDER = "jobs"  # submitit's folder: one submission script, pickle and log pair per job
-# SLURM states in which a job may still train its run: a second call waits for it instead of submitting again.
-ACTIVE_STATES = frozenset(
-    "PENDING RUNNING REQUEUED REQUEUE_HOLD REQUEUE_FED CONFIGURING COMPLETING RESIZING SUSPENDED SIGNALING "
-    "STAGE_OUT STOPPED READY".split()
-)
+# SLURM states in which a job may still train its run: a second call waits for it instead of submitting again
+# (the run lock's own list: a lock of such a job is not stale).
+ACTIVE_STATES = SLURM_ACTIVE
 POLL_S = {"local": 1.0, "slurm": 30.0}  # how often a waiting study looks at its jobs
 LOCAL_TIMEOUT_MIN = 60 * 24 * 365  # submitit's local jobs end after 2 minutes unless told otherwise
 _LAUNCH_ONLY = ("launcher", "jobs", "gpus_per_run", "wait")

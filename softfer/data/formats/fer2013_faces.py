@@ -18,6 +18,10 @@ signature (name, size, mtime of each file) of a cache rebuilt from the same fer2
 cache folder, a cleared cache) is then the same, so a finished run stays reusable, while an edited
 fer2013.csv (one pixel: the PNG's size often stays) dates every face anew, so the runs trained on the old
 faces are not reused; editing a PNG still changes it.
+
+Errors and advice name the setting that chose ``<cache>`` as the running command spells it:
+``data.cache_dir``, or within ``cache_setting("--cache-dir")`` that option (``data inspect``, whose reads
+reach ``face_cache`` through the format table, which carries no such name).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +53,18 @@ _FACE_SPAN_S = 10 * 365 * 86_400  # the faces' times lie within ten years of it
 CHUNK_ROWS = 1000  # rows of fer2013.csv parsed at once (~9 MB of text), whatever the size of the file
 log = logging.getLogger(__name__)
 _ANNOUNCED: set[str] = set()  # what this process has said once: earlier versions' folders, a bad XDG value
+_SETTING: ContextVar[str] = ContextVar("fer2013_cache_setting", default="data.cache_dir")
+
+
+@contextmanager
+def cache_setting(name: str) -> Iterator[None]:
+    """Within the block, errors and advice name ``name`` (``--cache-dir``) as the setting that chooses the
+    cache folder, instead of ``data.cache_dir``: the option of the command that is running."""
+    token = _SETTING.set(name)
+    try:
+        yield
+    finally:
+        _SETTING.reset(token)
 
 
 def user_cache_dir() -> Path:
@@ -56,7 +74,8 @@ def user_cache_dir() -> Path:
     it would put the cache wherever a command happens to run.
 
     Raises:
-        ValueError: when there is no home folder to put it in (set data.cache_dir or XDG_CACHE_HOME).
+        ValueError: when there is no home folder to put it in (set data.cache_dir, or the option
+            ``cache_setting`` names, or XDG_CACHE_HOME).
     """
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     if xdg and os.path.isabs(xdg):
@@ -70,8 +89,8 @@ def user_cache_dir() -> Path:
         home = Path()
     if not home.is_absolute():  # the cache would land wherever a command runs
         raise ValueError(
-            "no home folder for softfer's cache of the FER2013 faces: set data.cache_dir, or XDG_CACHE_HOME "
-            "to an absolute path"
+            f"no home folder for softfer's cache of the FER2013 faces: set {_SETTING.get()}, or "
+            "XDG_CACHE_HOME to an absolute path"
         )
     return home / ".cache" / "softfer"
 
@@ -165,9 +184,9 @@ def _cache_base(root: Path, cache_dir: str | Path | None) -> tuple[Path, str]:
         ValueError: the folder lies inside ``root`` (or is it), or where a file is, naming the setting.
     """
     if cache_dir:
-        base, option = Path(cache_dir) / CACHE_FOLDER, "data.cache_dir"
+        base, option = Path(cache_dir) / CACHE_FOLDER, _SETTING.get()
     else:
-        base, option = user_cache_dir() / CACHE_FOLDER, "data.cache_dir (or XDG_CACHE_HOME)"
+        base, option = user_cache_dir() / CACHE_FOLDER, f"{_SETTING.get()} (or XDG_CACHE_HOME)"
     check_output(base, inputs=[root], overwrite=True, what=option, kind="folder")
     return base, option
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES, FERPLUS_CLASSES
 from softfer.data.label_files import agreement_report
 from softfer.data.synthetic.ferplus import generate_ferplus
-from softfer.data.synthetic.generate import ClipRecord, generate_affectnet, generate_dfew
+from softfer.data.synthetic.generate import (
+    ClipRecord,
+    generate_affectnet,
+    generate_dfew,
+    terminate_as_interrupt,  # the commands' too: they hold it around the whole command
+)
 from softfer.data.synthetic.model import SynthConfig, is_single_labelled
 from softfer.io.console import bars_allowed, console
 from softfer.io.files import atomic_write
@@ -47,27 +48,6 @@ def check_synth_outputs(out: str | Path, montage: str | Path | None, *, overwrit
             f"{', '.join('.' + f for f in sorted(formats) if f != 'png')})"
         )
     check_output(montage, overwrite=overwrite, what="--montage", fills=[out])
-
-
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Inside the block SIGTERM (``timeout``, ``kill``, a scheduler's stop) ends the command as Ctrl-C does:
-    a KeyboardInterrupt, on which the staging folder of this process is removed (``staged_folder``) and
-    the command exits 130. Without it the process died at once and left ``.OUT.PID.partial`` behind (it
-    may hold gigabytes), removed only by a later run an hour on."""
-    if threading.current_thread() is not threading.main_thread():  # signal handlers live there only
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _progress(total: int, what: str) -> Progress:
@@ -141,11 +121,15 @@ def save_montage(
     png: str | Path,
     captions: list[list[str]] | None = None,
 ) -> None:
-    """Save ``montage_figure`` to ``png``."""
+    """Save ``montage_figure`` to ``png``; SIGTERM removes the partial file as Ctrl-C does (as the set's
+    staging does: the demo's and any caller's data step is covered whole)."""
     import matplotlib.pyplot as plt
 
     fig = montage_figure(images, titles, captions)
-    with atomic_write(png, "wb") as f:  # the format matplotlib chooses by the name, which is checked
+    with (
+        terminate_as_interrupt(),
+        atomic_write(png, "wb") as f,
+    ):  # the format matplotlib chooses by the name, which is checked
         fig.savefig(f, dpi=110, format=Path(png).suffix.lstrip(".").lower())
     plt.close(fig)
 

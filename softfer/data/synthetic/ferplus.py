@@ -29,7 +29,7 @@ import numpy as np
 from softfer.classes import FERPLUS_CLASSES
 from softfer.data.formats.ferplus import FOLDERS, USAGE, VOTE_COLUMNS
 from softfer.data.provenance import GROUND_TRUTH
-from softfer.data.synthetic.generate import _folds, _run, staging
+from softfer.data.synthetic.generate import _folds, _run, require_space, staging
 from softfer.data.synthetic.model import SynthConfig, sample_clip
 from softfer.data.synthetic.render import render_frame, sample_identity, sample_scene
 from softfer.io.files import atomic_write
@@ -136,6 +136,13 @@ def _write_truth(path: Path, faces: list[Face], names: list[str]) -> None:
     write_csv(path, header, rows)
 
 
+def min_bytes(rows: int) -> int:
+    """A lower bound of the bytes a set of ``rows`` writes: the pixel column of fer2013.csv alone, at least a
+    digit and a separator (a space, or the comma after the last) per pixel and row. The PNGs, the vote
+    tables and the ground truth come on top; rows that are not a face have no PNG, so none is counted."""
+    return rows * 2 * SIDE * SIDE
+
+
 def generate_ferplus(
     out: str | Path,
     *,
@@ -146,19 +153,23 @@ def generate_ferplus(
 ) -> list[Face]:
     """Write a synthetic FER+ set of ``images`` rows in both layouts (module text); returns its faces.
 
+    ``out`` and the free space are checked first (``min_bytes``), before any face is listed or rendered.
+
     Raises:
-        ValueError: ``out`` exists and is not empty, or fewer than 10 rows are asked for.
+        ValueError: ``out`` exists and is not empty, fewer than 10 rows are asked for, or they cannot fit.
     """
     if images < 10:
         raise ValueError(f"a FER+ set needs at least 10 rows (one in ten per evaluation split), got {images}")
     out = Path(out)
     cfg = SynthConfig(classes=FERPLUS_CLASSES, priors=FERPLUS_PRIORS, annotators=10, size=RENDER_SIZE)
-    faces = _run(_render_face, [(i, seed, cfg) for i in range(images)], workers, progress)
-    majority = np.array([int(f.votes.argmax()) for f in faces])
-    fold = _folds(majority, seed, k=10)
-    usage = [SPLIT_USAGE["val" if k == 0 else "test" if k == 1 else "train"] for k in fold]
-    names = [f"fer{f.index:07d}.png" if f.is_face else "" for f in faces]
     with staging(out) as tmp:
+        detail = f"{images} rows of fer2013.csv of at least {min_bytes(1)} bytes"
+        require_space(tmp, min_bytes(images), f"--images {images}", detail)
+        faces = _run(_render_face, [(i, seed, cfg) for i in range(images)], workers, progress)
+        majority = np.array([int(f.votes.argmax()) for f in faces])
+        fold = _folds(majority, seed, k=10)
+        usage = [SPLIT_USAGE["val" if k == 0 else "test" if k == 1 else "train"] for k in fold]
+        names = [f"fer{f.index:07d}.png" if f.is_face else "" for f in faces]
         _write_csv_layout(tmp, faces, usage, names)
         _write_folder_layout(tmp / "images", faces, usage, names)
         _write_truth(tmp / GROUND_TRUTH, faces, names)

@@ -2,7 +2,8 @@
 
 Each clip/image is rendered by a worker process from an RNG seeded with (seed, index), so the output is
 byte-identical for a given seed whatever the number of workers. Files are written into a temporary
-folder that is renamed into place at the end, so an interrupted run never looks complete.
+folder that is renamed into place at the end, so an interrupted run never looks complete; Ctrl-C or SIGTERM
+removes it (``staging``, ``terminate_as_interrupt``), whoever calls the writers.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import io
 import logging
 import os
 import shutil
+import signal
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +104,7 @@ def _run(fn: Callable, jobs: list, workers: int, progress: Callable[[int], None]
                 progress(1)
         return results
     chunk = max(1, len(jobs) // (workers * 8))
+    others = set(active_children())  # children of this process before the pool's: not the pool's to stop
     # spawn: workers must not inherit a parent's threads (torch, BLAS) through fork.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         results = []
@@ -110,21 +114,44 @@ def _run(fn: Callable, jobs: list, workers: int, progress: Callable[[int], None]
                 if progress:
                     progress(1)
         except BaseException:
-            _stop_workers(pool)
+            _stop_workers(pool, others)
             raise
     return results
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    # Ctrl-C or SIGTERM of this process alone (not its process group): without this the pool would render
-    # every queued clip before the error goes on, and workers still rendering would write into the staging
-    # folder while it is removed, leaving it behind.
-    workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+def _stop_workers(pool: ProcessPoolExecutor, others: set) -> None:
+    """Cancel the queued jobs of ``pool`` and stop its workers (this process's children but ``others``)."""
+    # Ctrl-C or SIGTERM of this process alone (not its group): else the pool renders every queued clip first,
+    # and workers still rendering write into the staging folder while it is removed. Its worker table is
+    # private (3.14 adds terminate_workers); a multiprocessing Pool's imap waits for ever on a dead worker.
     pool.shutdown(wait=False, cancel_futures=True)
+    workers = [proc for proc in active_children() if proc not in others]
     for proc in workers:
         proc.terminate()
     for proc in workers:
         proc.join(10)
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM (``timeout``, ``kill``, a scheduler's stop) ends the command as Ctrl-C does:
+    a KeyboardInterrupt, on which the staging folder of this process is removed (``staged_folder``) and
+    the command exits 130, not die at once leaving ``.OUT.PID.partial``. ``staging`` holds it, so every
+    writer here has it. Only the default (die) is replaced: a handler the program set is its own."""
+    main = threading.current_thread() is threading.main_thread()  # where signal handlers live
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:  # SIGTERM ignored, or handled
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def check_free_space(folder: Path, files: int, size: int, quality: int, what: str) -> None:
@@ -143,12 +170,19 @@ def check_free_space(folder: Path, files: int, size: int, quality: int, what: st
         per_file = max(stat.st_size, getattr(stat, "st_blocks", 0) * 512)
     finally:
         probe.unlink()
-    need, free = files * per_file, shutil.disk_usage(folder).free
+    require_space(
+        folder, files * per_file, what, f"{files} frames of at least {per_file} bytes on this file system"
+    )
+
+
+def require_space(folder: Path, need: int, what: str, detail: str) -> None:
+    """Raise a ValueError naming ``what`` when its files, at least ``need`` bytes (``detail`` says of what),
+    cannot fit on the disk of ``folder``: before any job is listed or rendered."""
+    free = shutil.disk_usage(folder).free
     if need > free:
         raise ValueError(
-            f"{what} needs at least {_amount(need)} ({files} frames of at least {per_file} bytes on this "
-            f"file system), but {folder.parent} has {_amount(free)} free: ask for fewer, or write "
-            "OUT to a larger disk"
+            f"{what} needs at least {_amount(need)} ({detail}), but {folder.parent} has {_amount(free)} "
+            "free: ask for fewer, or write OUT to a larger disk"
         )
 
 
@@ -209,7 +243,7 @@ def staging(out: Path) -> Iterator[Path]:
     check_folder(out, staged=True)
     final = out.resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
-    with staged_folder(final) as tmp:
+    with terminate_as_interrupt(), staged_folder(final) as tmp:  # SIGTERM removes it too, whoever calls
         yield tmp
         try:
             if final.is_dir() and not any(final.iterdir()):
@@ -285,22 +319,12 @@ def _write_dfew_truth(root: Path, records: list[ClipRecord], single: np.ndarray,
     """The generator's ground truth per clip (mixture, apex, valence/arousal, fold) and per frame."""
     gt_header = ["video_name", "primary", "primary_name", *(f"w_{c}" for c in DFEW_CLASSES)]
     gt_header += ["apex", "num_frames", "valence", "arousal", "single_labeled", "fold"]
-    write_csv(
-        root / GROUND_TRUTH,
-        gt_header,
-        (
-            [f"{r.index:05d}", r.primary, DFEW_CLASSES[r.primary], *(f"{w:.4f}" for w in r.mixture)]
-            + [
-                f"{r.apex:.4f}",
-                r.num_frames,
-                f"{r.va[0]:.4f}",
-                f"{r.va[1]:.4f}",
-                int(single[i]),
-                int(fold[i]) + 1,
-            ]
-            for i, r in enumerate(records)
-        ),
+    rows = (
+        [f"{r.index:05d}", r.primary, DFEW_CLASSES[r.primary], *(f"{w:.4f}" for w in r.mixture)]
+        + [f"{r.apex:.4f}", r.num_frames, *(f"{v:.4f}" for v in r.va), int(single[i]), int(fold[i]) + 1]
+        for i, r in enumerate(records)
     )
+    write_csv(root / GROUND_TRUTH, gt_header, rows)
     write_csv(
         root / FRAME_VA,
         ["video_name", "frame", "valence", "arousal"],
