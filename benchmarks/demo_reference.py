@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,9 @@ from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_output, confined
 from softfer.metric_table import COMPARED_METRICS
 from softfer.studies.compare import grid_config
-from softfer.studies.converged import REFERENCE_VERSION, data_content, recipe_fingerprint
+from softfer.studies.converged import REFERENCE_VERSION, data_content, epochs_text, recipe_fingerprint
 from softfer.studies.crossval import STUDY_FILE
-from softfer.studies.stats_report import summarize_comparison
+from softfer.studies.stats_report import cut_short, summarize_comparison
 
 from learning_curves import difference_signs, ranking, sign_flips  # isort: skip  (benchmarks/ on sys.path)
 
@@ -97,8 +98,8 @@ def read_runs(folder: Path, study: dict[str, Any], configs: list[ExperimentConfi
                     missing.append(f"{cfg.name} fold {f} seed {s}")
                     continue
                 metrics = read_metrics(run_dir / "metrics.json")
-                if metrics.get("cut_short"):  # finished, but not the full budget: check_reusable allows it
-                    missing.append(f"{cfg.name} fold {f} seed {s} (cut short: {metrics['cut_short']})")
+                if cut := cut_short(metrics):  # finished, not the full budget: check_reusable allows it
+                    missing.append(f"{cfg.name} fold {f} seed {s} (cut short: {cut})")
                     continue
                 try:
                     check_reusable(run_dir, run)
@@ -152,14 +153,21 @@ def confirmed_by(reference: dict[str, Any], longer: list[dict[str, Any]]) -> lis
     reversed (``learning_curves.sign_flips``, over the budgets in order).
 
     Raises:
-        ValueError: a longer comparison of other configs, grid or data, one not longer, or one where the
-            ranking or a difference moved (naming it: store that budget's comparison instead).
+        ValueError: a longer comparison of other configs, grid or data, one not longer, two of one budget
+            (a folder given twice, or a copy), or one where the ranking or a difference moved (naming it:
+            store that budget's comparison instead).
     """
     longer = sorted(longer, key=lambda r: r["epochs"])
+    for a, b in pairwise(longer):
+        if a["epochs"] == b["epochs"]:  # one budget counted twice would read as two confirmations
+            raise ValueError(
+                f"{a['made_from']} and {b['made_from']} are both {epochs_text(a['epochs'])}: give each "
+                "longer budget once"
+            )
     for other in longer:
-        where = f"{other['made_from']} ({other['epochs']} epochs)"
+        where = f"{other['made_from']} ({epochs_text(other['epochs'])})"
         if other["epochs"] <= reference["epochs"]:
-            raise ValueError(f"{where} is not longer than the reference's {reference['epochs']} epochs")
+            raise ValueError(f"{where} is not longer than the reference's {epochs_text(reference['epochs'])}")
         for key in ("configs", "folds", "seeds", "data"):
             theirs, ours = other[key], reference[key]
             if key == "configs":  # each config's recipe (its settings but the budget), not its study hash
@@ -171,7 +179,7 @@ def confirmed_by(reference: dict[str, Any], longer: list[dict[str, Any]]) -> lis
     for other, rank in zip(longer, ranks[1:], strict=True):
         if rank != ranks[0]:
             raise ValueError(
-                f"{other['made_from']}: at {other['epochs']} epochs the UAR ranking is "
+                f"{other['made_from']}: at {epochs_text(other['epochs'])} the UAR ranking is "
                 f"{' > '.join(rank)}, at {reference['epochs']} {' > '.join(ranks[0])}: the ranking still "
                 "moves; store the longer "
                 "budget's comparison instead"
@@ -181,9 +189,9 @@ def confirmed_by(reference: dict[str, Any], longer: list[dict[str, Any]]) -> lis
         if moved:
             said = ", ".join(f"{b} - {a} on {m}" for m, a, b in moved)
             raise ValueError(
-                f"{other['made_from']}: at {other['epochs']} epochs a difference an earlier budget decided "
-                f"is reversed ({said}): the differences still move; store the longer budget's comparison "
-                "instead"
+                f"{other['made_from']}: at {epochs_text(other['epochs'])} a difference an earlier budget "
+                f"decided is reversed ({said}): the differences still move; store the longer budget's "
+                "comparison instead"
             )
     return [r["epochs"] for r in longer]
 

@@ -6,79 +6,36 @@ ranking and the differences stop moving) and a figure (one panel per metric, a l
 interval as a band).
 
 python benchmarks/learning_curves.py OUT/e32 OUT/e64 OUT/e96 [--metrics uar,war,nll,ece] [--png F] [--md F]
+    [--overwrite]
+
+--png and --md follow softfer's output rule (softfer.io.outputs): never onto or inside a budget folder, and
+an existing file only with --overwrite, checked before anything is read. Runs cut short of their configured
+epochs (run.max_steps, run.time_budget_s: metrics.json ``cut_short``) are refused: their budget is not the
+one their config.yaml says.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from itertools import combinations, pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
-from budget_table import change_lines, read_runs
+from budget_read import READ_FILES, Budget, read_budget
+from budget_table import change_lines
 from matplotlib.figure import Figure
 
 from softfer.config.identity import REUSE_SAFE
 from softfer.engine.resume import config_differences, describe
 from softfer.io.files import atomic_write, write_text_atomic
+from softfer.io.outputs import check_outputs
+from softfer.studies.converged import epochs_text
 
 # What may differ between the budgets' runs: where they live and how they were computed (REUSE_SAFE), and
 # the budget itself.
 BUDGET_FREE = (*REUSE_SAFE, "optim.epochs")
-Run = tuple[str, int, int]  # (config, fold, seed)
 Pair = tuple[str, str, str]  # (metric, config A, config B)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """One comparison folder: its epochs, comparison.json, runs.csv values, and per run its config.yaml and
-    the data fingerprint of its metrics.json."""
-
-    folder: Path
-    epochs: int
-    summary: dict[str, Any]
-    values: dict[Run, dict[str, float]]
-    settings: dict[Run, dict[str, Any]]
-    data: dict[Run, Any]
-
-    @property
-    def pairs(self) -> list[tuple[int, int]]:
-        return [(f, s) for f in self.summary["folds"] for s in self.summary["seeds"]]
-
-
-def _read(path: Path, parse: Callable[[str], Any]) -> Any:
-    try:
-        return parse(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
-        raise ValueError(
-            f"{path}: cannot read it ({why}): is the comparison finished? run its softfer compare command "
-            "again to finish it"
-        ) from exc
-
-
-def read_budget(folder: Path) -> Budget:
-    """A finished `softfer compare` folder (its runs in ``<config>/fold_<k>_seed_<s>``, the layout of
-    ``studies.compare.grid_config``), with the budget its runs' own config.yaml files were trained for.
-
-    Raises:
-        ValueError: a file is missing, or the runs of the folder were trained for different budgets.
-    """
-    summary = _read(folder / "comparison.json", json.loads)
-    runs = [(c, f, s) for f in summary["folds"] for s in summary["seeds"] for c in summary["configs"]]
-    settings, data = {}, {}
-    for c, f, s in runs:
-        run_dir = folder / c / f"fold_{f}_seed_{s}"
-        settings[(c, f, s)] = _read(run_dir / "config.yaml", yaml.safe_load)
-        data[(c, f, s)] = (_read(run_dir / "metrics.json", json.loads).get("fingerprint") or {}).get("data")
-    budgets = {settings[r]["optim"]["epochs"] for r in runs}
-    if len(budgets) != 1:
-        raise ValueError(f"{folder}: its runs were trained for different budgets {sorted(budgets)} epochs")
-    return Budget(folder, budgets.pop(), summary, read_runs(folder), settings, data)
 
 
 def check_same_study(budgets: Sequence[Budget]) -> None:
@@ -90,7 +47,9 @@ def check_same_study(budgets: Sequence[Budget]) -> None:
     """
     for a, b in combinations(budgets, 2):
         if a.epochs == b.epochs:
-            raise ValueError(f"{a.folder} and {b.folder} are both {a.epochs} epochs: give each budget once")
+            raise ValueError(
+                f"{a.folder} and {b.folder} are both {epochs_text(a.epochs)}: give each budget once"
+            )
     first = budgets[0]
     for b in budgets[1:]:
         for key in ("configs", "folds", "seeds"):
@@ -180,20 +139,20 @@ def settling_lines(budgets: Sequence[Budget], metrics: Sequence[str]) -> list[st
         lines = [f"- UAR ranking: does not settle {given}: it changes from {e[-2]} to {e[-1]} epochs."]
     else:
         lines = [
-            f"- UAR ranking: settles at {e[i]} epochs: every later budget ({', '.join(map(str, e[i + 1 :]))})"
-            f" repeats it ({' > '.join(ranks[i])})."
+            f"- UAR ranking: settles at {epochs_text(e[i])}: every later budget "
+            f"({', '.join(map(str, e[i + 1 :]))}) repeats it ({' > '.join(ranks[i])})."
         ]
     level = round(100 * budgets[0].summary["confidence"])
     flips = sign_flips([difference_signs(b.summary, metrics) for b in budgets])
     if (j := settles_at([bool(f) for f in flips])) is None:
         lines.append(
-            f"- Differences: do not settle {given}: at {e[-1]} epochs "
+            f"- Differences: do not settle {given}: at {epochs_text(e[-1])} "
             + ", ".join(f"{b} - {a} on {m}" for m, a, b in flips[-1])
             + f" excludes 0 on the other side than its last {level}% interval that excluded 0."
         )
     else:
         lines.append(
-            f"- Differences: settle at {e[j]} epochs: from there on, no paired difference between two "
+            f"- Differences: settle at {epochs_text(e[j])}: from there on, no paired difference between two "
             f"configs ({', '.join(metrics)}) whose {level}% interval excludes 0 changes sign at a later "
             "budget."
         )
@@ -208,7 +167,7 @@ def curves_markdown(budgets: Sequence[Budget], metrics: Sequence[str]) -> str:
         f"## Learning curves: {len(configs)} configs at {', '.join(map(str, e))} epochs, "
         f"{first.summary['grid']} ({len(pairs)} paired runs per config and budget)",
         "",
-        "Folders: " + ", ".join(f"{b.folder} ({b.epochs} epochs)" for b in budgets) + ".",
+        "Folders: " + ", ".join(f"{b.folder} ({epochs_text(b.epochs)})" for b in budgets) + ".",
         "",
         "### Where the ranking stops moving",
         "",
@@ -217,12 +176,12 @@ def curves_markdown(budgets: Sequence[Budget], metrics: Sequence[str]) -> str:
         f"### Mean over the runs [{level}% t interval] at each budget",
     ]
     for m in metrics:
-        lines += ["", f"| {m} | " + " | ".join(f"{x} epochs" for x in e) + " |", "|---" * (len(e) + 1) + "|"]
+        lines += ["", f"| {m} | " + " | ".join(map(epochs_text, e)) + " |", "|---" * (len(e) + 1) + "|"]
         for c in configs:
             cells = [_interval(**_mean(b, m, c)) for b in budgets]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += ["", "### UAR ranking at each budget", ""]
-    lines += [f"- {b.epochs} epochs: " + " > ".join(ranking(b.summary)) for b in budgets]
+    lines += [f"- {epochs_text(b.epochs)}: " + " > ".join(ranking(b.summary)) for b in budgets]
     lines += ["", "### Each config's change between consecutive budgets"]
     for a, b in pairwise(budgets):
         lines += ["", *change_lines(a.values, b.values, (a.epochs, b.epochs), configs, pairs, list(metrics))]
@@ -233,7 +192,7 @@ def curves_markdown(budgets: Sequence[Budget], metrics: Sequence[str]) -> str:
     for m in metrics:
         lines += [
             "",
-            f"| {m}: B - A | " + " | ".join(f"{x} epochs" for x in e) + " |",
+            f"| {m}: B - A | " + " | ".join(map(epochs_text, e)) + " |",
             "|---" * (len(e) + 1) + "|",
         ]
         for a, b in combinations(configs, 2):
@@ -241,7 +200,9 @@ def curves_markdown(budgets: Sequence[Budget], metrics: Sequence[str]) -> str:
             lines.append(f"| {b} - {a} | " + " | ".join(cells) + " |")
         lines += ["", f"In words ({m}):", ""]
         lines += [
-            f"- {x.epochs} epochs: {p['verdict']}" for x in budgets for p in x.summary["metrics"][m]["pairs"]
+            f"- {epochs_text(x.epochs)}: {p['verdict']}"
+            for x in budgets
+            for p in x.summary["metrics"][m]["pairs"]
         ]
     return "\n".join(lines)
 
@@ -282,12 +243,39 @@ def curves_figure(budgets: Sequence[Budget], metrics: Sequence[str]) -> Figure:
     return fig
 
 
+def check_curve_outputs(folders: Sequence[Path], png: Path | None, md: Path | None, overwrite: bool) -> None:
+    """softfer's output rule (``softfer.io.outputs``) for --png and --md: never onto or inside a budget
+    folder (nor onto a link to its comparison.json or runs.csv), never over an existing file without
+    ``overwrite``, a figure named .png.
+
+    Raises:
+        ValueError: naming the file and the option.
+    """
+    outs = [(path, option) for path, option in ((md, "--md"), (png, "--png")) if path is not None]
+    inputs = [*folders, *(Path(f) / name for f in folders for name in READ_FILES)]
+    check_outputs(
+        [path for path, _ in outs],
+        inputs=inputs,
+        overwrite=overwrite,
+        what=[option for _, option in outs],
+        kind="file",
+        suffix=[".png" if option == "--png" else None for _, option in outs],
+    )
+
+
 def learning_curves(
-    folders: Sequence[Path], metrics: Sequence[str], *, png: Path | None = None, md: Path | None = None
+    folders: Sequence[Path],
+    metrics: Sequence[str],
+    *,
+    png: Path | None = None,
+    md: Path | None = None,
+    overwrite: bool = False,
 ) -> str:
-    """Read, check and sort the budgets; return the Markdown, written to ``md`` and drawn to ``png``."""
+    """Check the outputs (``check_curve_outputs``), then read, check and sort the budgets; return the
+    Markdown, written to ``md`` and drawn to ``png``."""
     if len(folders) < 2:
         raise ValueError("learning curves need two or more comparison folders, one per budget")
+    check_curve_outputs(folders, png, md, overwrite)
     budgets = sorted((read_budget(Path(f)) for f in folders), key=lambda b: b.epochs)
     check_same_study(budgets)
     if missing := [m for m in metrics if m not in budgets[0].summary["metrics"]]:
@@ -307,9 +295,13 @@ def main() -> None:
     p.add_argument("--metrics", default="uar,war,nll,ece", help="comma-separated (default uar,war,nll,ece)")
     p.add_argument("--png", type=Path, help="write the figure here")
     p.add_argument("--md", type=Path, help="write the Markdown here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --png or --md file")
     args = p.parse_args()
     try:
-        print(learning_curves(args.folders, args.metrics.split(","), png=args.png, md=args.md))
+        text = learning_curves(
+            args.folders, args.metrics.split(","), png=args.png, md=args.md, overwrite=args.overwrite
+        )
+        print(text)
     except ValueError as exc:
         p.exit(2, f"learning_curves.py: {exc}\n")
 

@@ -33,4 +33,6 @@ for E in $EPOCHS; do
   echo "$E epochs, 5 folds x 2 seeds: $(($(date +%s) - start)) s (reused runs take none)"
   folders+=("$OUT/e$E")
 done
-nice -n 19 python "$HERE/learning_curves.py" "${folders[@]}" --png "$OUT/curves.png" --md "$OUT/curves.md"
+# --overwrite: curves.png and curves.md are this script's own outputs, rewritten by every call
+nice -n 19 python "$HERE/learning_curves.py" "${folders[@]}" --png "$OUT/curves.png" --md "$OUT/curves.md" \
+  --overwrite

@@ -36,7 +36,7 @@ def fake_compare(out: Path, epochs: int, uar: dict[str, float], folds=(1, 2), se
             for c in configs:
                 run, k = grid_config(c, f, s, out), (2 * (f - 1) + i) % len(OFFSET)
                 u = uar[c.name] + OFFSET[k] + JITTER[c.name][k] / 1000
-                metrics = {"uar": u, "war": u + 0.1, "nll": 2 - u, "ece": 0.3 - u / 2}
+                metrics = {"uar": u, "war": u + 0.1, "nll": 2 - u, "ece": 0.5 - u / 2}
                 data = {
                     "format": "dfew",
                     "splits": {"test": {"ids": f"fold{f}"}, "train": {"ids": f"fold{f}"}},

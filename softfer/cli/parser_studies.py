@@ -77,7 +77,8 @@ def _add_cv(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
     cv.add_argument(
         "--overwrite",
         action="store_true",
-        help="train every fold again (folds trained with other settings are refused without it)",
+        help="train the given --folds again, which become the whole study (folds trained with other "
+        "settings are refused without it)",
     )
     cv.set_defaults(func=c.cmd_cv)
 

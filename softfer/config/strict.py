@@ -1,8 +1,8 @@
 """The base of every config section: unknown keys refused, one rule for every numeric key (a boolean,
-NaN or inf is refused before the range check, naming the key), one for every true/false key (a number is
-refused, naming the key) and one for every text key (one line, no
-control character), present or future; and ``PathSetting``, the type of every path-valued setting (a
-leading ``~`` expanded)."""
+NaN or inf is refused before the range check, naming the key), one for every true/false key (a number, or
+a word other than true/false/yes/no/on/off, is refused, naming the key) and one for every text key (one
+line, no control character), present or future; and ``PathSetting``, the type of every path-valued setting
+(a leading ``~`` expanded)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ def _not_a_number(value: Any) -> str | None:
 
 
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# The words a true/false key reads, in any case (docs/CONFIG.md). WHY a list: pydantic's lax mode also reads
+# t, f, y, n, so a typo (model.compile=t, or N for "no" where "N" was not meant) silently set a switch.
+BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off")
 
 
 def _not_a_boolean(value: Any) -> str | None:
@@ -88,6 +91,8 @@ def _not_a_boolean(value: Any) -> str | None:
     # "1" in quotes is still a number (lax mode reads it as true); yes/no/on/off stay booleans
     if number or (isinstance(value, str) and _DECIMAL.fullmatch(value.strip())):
         return f"{value!r} is a number, not a boolean: give true or false"
+    if isinstance(value, str) and value.strip().lower() not in BOOLEAN_WORDS:
+        return f"{value!r} is not a boolean: give one of {', '.join(BOOLEAN_WORDS)}"
     return None
 
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from softfer.io.capture import captured_fd, write_all
 from softfer.io.errors import MediaError
+from softfer.io.files import VIDEO_SUFFIXES
 from softfer.io.media_gate import exif_orientation, orient, rgb8
 
 __all__ = [
@@ -73,7 +74,7 @@ def image_size(data: bytes, path: str | Path) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
     except Exception as exc:
-        raise MediaError(f"{path}: corrupt or unreadable image header ({exc})") from exc
+        raise _unreadable(data, path, f"corrupt or unreadable image header ({exc})") from exc
     return height, width
 
 
@@ -108,12 +109,41 @@ def decode_image(data: bytes, path: str | Path, reduction: int = 1, *, oriented:
         if img is not None and img.ndim == 3 and img.shape[2] in (3, 4):
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
     if img is None:  # OpenCV reports truncated or unreadable files as None
-        raise MediaError(f"{path}: corrupt or unreadable image")
+        raise _unreadable(data, path, "corrupt or unreadable image")
     try:
         img = rgb8(img, str(path))
     except ValueError as exc:
         raise MediaError(str(exc)) from exc
     return orient(img, exif_orientation(data)) if oriented else img
+
+
+def _unreadable(data: bytes, path: str | Path, problem: str) -> MediaError:
+    """The error for a file that does not decode as an image: ``problem``, unless it is a video, which
+    is said (the converse of io.video's "a still image named as a video")."""
+    video = _video_format(data)
+    if video:
+        return MediaError(
+            f"{path}: a video ({video}) named as an image: give it a video suffix "
+            f"({', '.join(VIDEO_SUFFIXES)})"
+        )
+    return MediaError(f"{path}: {problem}")
+
+
+def _video_format(data: bytes) -> str | None:
+    """The container FFmpeg reads a video frame from in ``data`` (its long name: "QuickTime / MOV"), or
+    None: a file OpenCV cannot decode is named a video only when a frame of it decodes as one."""
+    import av  # here: only a file that failed to decode as an image pays for it
+
+    from softfer.io.video import _still_image  # the converse case's rule (here: io.video imports this)
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.video or _still_image(container):
+                return None
+            next(container.decode(video=0))
+            return container.format.long_name or container.format.name
+    except Exception:  # PyAV's errors, StopIteration (no frame): bytes that are no video
+        return None
 
 
 # libjpeg's warnings that mean lost pixels; bytes after the last scan ("before marker 0xd9", the end

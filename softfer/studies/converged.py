@@ -10,12 +10,13 @@ and compares nothing (the identity guarantee, docs/RELIABILITY.md).
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 
 from softfer.config import ExperimentConfig
 from softfer.config.strict import StrictModel, error_lines
@@ -63,6 +64,20 @@ def data_content(fingerprint: Any) -> dict[str, Any] | None:
         return None
     splits = {n: {k: v for k, v in s.items() if k != "media"} for n, s in fingerprint["splits"].items()}
     return {"format": fingerprint.get("format"), "splits": splits}
+
+
+def _calendar_date(text: str) -> str:
+    """``text`` when it is a date of the calendar (2026-13-45 matches the pattern but is none)."""
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError as exc:  # pydantic names the field
+        raise ValueError(f"{text!r} is no date of the calendar ({exc}): give YYYY-MM-DD") from None
+    return text
+
+
+def epochs_text(epochs: int) -> str:
+    """``1 epoch``, ``96 epochs``."""
+    return f"{epochs} epoch{'s' * (epochs != 1)}"
 
 
 Fold = Annotated[int, Field(ge=1, le=MAX_FOLD)]
@@ -113,7 +128,7 @@ class ReferenceFile(StrictModel):
     epochs: int = Field(ge=1, le=MAX_EPOCHS)
     folds: list[Fold] = Field(min_length=1)
     seeds: list[Seed] = Field(min_length=1)
-    date: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    date: Annotated[str, AfterValidator(_calendar_date)] = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     configs: dict[str, ConfigRecord] = Field(min_length=1)
     data: dict[str, FoldData]
     num_classes: int = Field(ge=2, le=1000)
@@ -134,9 +149,14 @@ def _row_problems(reference: dict[str, Any]) -> list[str]:
     twice or missing, an unknown key, a compared metric outside its ``value_range`` or UAR (which ranks the
     configs) absent."""
     folds, seeds, configs = reference["folds"], reference["seeds"], reference["configs"]
-    out = [f"{k}: {v} given twice" for k, v in (("folds", folds), ("seeds", seeds)) if len(set(v)) < len(v)]
-    if shorter := [e for e in reference["confirmed_by"] if e <= reference["epochs"]]:
-        out.append(f"confirmed_by: {shorter} not longer than its {reference['epochs']} epochs")
+    longer = reference["confirmed_by"]
+    out = [
+        f"{k}: {v} given twice"
+        for k, v in (("folds", folds), ("seeds", seeds), ("confirmed_by", longer))
+        if len(set(v)) < len(v)
+    ]
+    if shorter := [e for e in longer if e <= reference["epochs"]]:
+        out.append(f"confirmed_by: {shorter} not longer than its {epochs_text(reference['epochs'])}")
     if set(reference["data"]) != {str(f) for f in folds}:
         out.append(f"data: holds folds {sorted(reference['data'])}, the grid folds {folds}")
     seen: set[tuple[str, int, int]] = set()
@@ -176,7 +196,8 @@ def load_reference(path: Path) -> dict[str, Any] | None:
         reference = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: unreadable reference comparison ({exc}); {fix}") from exc
-    if not isinstance(reference, dict) or reference.get("version") != REFERENCE_VERSION:
+    version = reference.get("version") if isinstance(reference, dict) else None
+    if isinstance(version, bool) or version != REFERENCE_VERSION:  # true == 1 in Python
         raise ValueError(f"{path}: not a reference comparison of version {REFERENCE_VERSION}; {fix}")
     if missing := [k for k in REFERENCE_KEYS if k not in reference]:
         raise ValueError(f"{path}: the reference comparison lacks {missing}; {fix}")
@@ -263,14 +284,14 @@ def reference_lines(
         data: the data fingerprint of the demo's runs (their metrics.json ``fingerprint.data``).
     """
     epochs = next(iter(configs.values())).optim.epochs
-    trained = f"{epochs} epoch{'s' * (epochs != 1)}"
+    trained = epochs_text(epochs)
     if reference is None:
         return [
             f"Not the converged answer: these runs train {trained}, and the comparison at a converged "
             f"budget over folds and seeds is not measured yet: {HOW_TO_MEASURE}."
         ]
     grid = f"folds {','.join(map(str, reference['folds']))} x seeds {','.join(map(str, reference['seeds']))}"
-    made = f"{reference['epochs']} epochs, {grid}, measured {reference['date']}"
+    made = f"{epochs_text(reference['epochs'])}, {grid}, measured {reference['date']}"
     if longer := reference["confirmed_by"]:
         made += f"; the same UAR ranking, no difference reversed, at {', '.join(map(str, longer))} epochs"
     else:
@@ -290,9 +311,9 @@ def reference_lines(
         same = "ranks them the same way" if ours == uar_order(ref) else "ranks them differently"
         lines.append(
             f"This demo's ranking at {trained} ({' > '.join(ours)}, one run each) is not the converged one: "
-            f"the reference trained {reference['epochs']} epochs, and {same}."
+            f"the reference trained {epochs_text(reference['epochs'])}, and {same}."
             if reference["confirmed_by"]
             else f"This demo's ranking at {trained} ({' > '.join(ours)}, one run each) is short of the "
-            f"reference's {reference['epochs']} epochs, which {same}."
+            f"reference's {epochs_text(reference['epochs'])}, which {same}."
         )
     return lines

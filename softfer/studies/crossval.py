@@ -18,7 +18,7 @@ from softfer.engine.data import config_inputs
 from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import config_differences, plan_run, run_fingerprint
 from softfer.io.files import write_json_atomic, write_text_atomic
-from softfer.io.outputs import check_outputs
+from softfer.io.outputs import check_outputs, json_holding
 from softfer.metric_table import SUMMARY_KEYS, metric_range
 from softfer.stats import mean_ci
 from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
@@ -86,17 +86,42 @@ def holds_study(
 PART_SUMMARY = re.compile(r"summary_folds_[0-9]+(?:_[0-9]+)*\.(?:json|md)")  # summary_files' names only
 
 
+def recorded_folds(folder: Path) -> list[int]:
+    """The folds of the cv study in ``folder`` (its ``STUDY_FILE``); [] without one, or for a record
+    not as softfer writes it."""
+    stored = _stored_study(folder) or {}
+    folds = stored.get("folds") if stored.get("study") == "cv" else None
+    if not isinstance(folds, list) or not all(type(k) is int for k in folds):  # bool is no fold
+        return []
+    return sorted(set(folds))
+
+
 def part_of_study(folder: Path, cfg: ExperimentConfig, folds: Sequence[int]) -> bool:
     """Whether ``folds`` of ``cfg`` are a part of the cv study in ``folder`` rather than the study itself:
     its ``STUDY_FILE`` records ``cfg``'s settings and seed (as ``holds_study`` compares them) with folds
     that ``folds`` do not all cover (``--folds 1`` after ``--folds 1,2,3``)."""
-    stored = _stored_study(folder) or {}
-    try:
-        recorded = set(stored.get("folds") or ())
-    except TypeError:
-        return False  # not as softfer writes it: not this study's
+    recorded = recorded_folds(folder)
     # a strict subset only: folds the study never had (--folds 4,5 after 1,2,3) are no part of it
-    return set(folds) < recorded and holds_study(folder, "cv", [cfg], sorted(recorded), (cfg.run.seed,))
+    return set(folds) < set(recorded) and holds_study(folder, "cv", [cfg], recorded, (cfg.run.seed,))
+
+
+def _fold_list(folds: Sequence[int]) -> str:
+    return ",".join(map(str, sorted(set(folds))))  # as --folds takes them
+
+
+def retrain_advice(folder: Path, folds: Sequence[int]) -> str:
+    """What to pass to train the cv study in ``folder`` again with other settings. ``--overwrite`` makes
+    the requested ``folds`` the whole study: where the study holds folds beyond them (``--folds 1`` after
+    ``--folds 1,2,3``), the advice names them all, not a call that would shrink the study to ``folds``."""
+    recorded = recorded_folds(folder)
+    if set(recorded) <= set(folds):
+        return "pass --overwrite to train every fold again, or use another run.out_dir"
+    return (
+        f"the study in {folder} holds folds {_fold_list(recorded)}: pass --folds "
+        f"{_fold_list([*recorded, *folds])} --overwrite to train all of them with these settings "
+        f"(--overwrite with --folds {_fold_list(folds)} alone leaves a study of those folds only), or use "
+        "another run.out_dir"
+    )
 
 
 def summary_files(folder: Path, folds: Sequence[int], part: bool) -> list[Path]:
@@ -109,6 +134,47 @@ def summary_files(folder: Path, folds: Sequence[int], part: bool) -> list[Path]:
 def part_summaries(folder: Path) -> list[Path]:
     """The summaries of parts of the study in ``folder`` (``summary_files``) that are there."""
     return sorted(p for p in Path(folder).glob("summary_folds_*") if PART_SUMMARY.fullmatch(p.name))
+
+
+_SUMMARY_JSON = json_holding("folds", "metrics", "per_class_recall")  # what summarize writes
+
+
+def _own_part_json(json_file: Path, folds: list[int]) -> bool:
+    # a JSON object of summarize's keys whose "folds" are the ones its name gives
+    try:
+        return _SUMMARY_JSON(json_file) and json.loads(json_file.read_text("utf-8"))["folds"] == folds
+    except (OSError, ValueError):
+        return False
+
+
+def _own_part_md(md_file: Path, folds: list[int]) -> bool:
+    # a Markdown file that begins with summary_markdown's title of those folds
+    try:
+        with md_file.open(encoding="utf-8") as f:
+            title = f.readline().rstrip("\n")
+    except (OSError, ValueError):  # missing, a folder, unreadable, not UTF-8: not softfer's
+        return False
+    return title.startswith("## ") and title.endswith(f": {len(folds)}-fold cross-validation (folds {folds})")
+
+
+def check_part_summaries(folder: Path, folds: Sequence[int]) -> None:
+    """Refuse to replace files at a part's summary names (``summary_files``) that softfer did not write
+    there: a part summary is rewritten without --overwrite, so only one that reads as the summary of the
+    same folds (``_own_part_json``, ``_own_part_md``) is replaced, and the .md only beside such a .json.
+
+    Raises:
+        ValueError: naming the file that is not a part summary, and what to do.
+    """
+    json_file, md_file = summary_files(folder, folds, True)
+    want = sorted(set(folds))
+    own_json = _own_part_json(json_file, want)
+    for path, own in ((json_file, own_json), (md_file, own_json and _own_part_md(md_file, want))):
+        if (path.exists() or path.is_symlink()) and not own:
+            raise ValueError(
+                f"{path} exists and does not read as the summary softfer writes of folds "
+                f"{_fold_list(folds)}: it is not replaced; move it away to summarise this part there, or "
+                "use another run.out_dir"
+            )
 
 
 def study_names(folder: Path) -> list[str]:
@@ -263,7 +329,7 @@ def prepare_cv(
     """
     check_folds(cfg, folds)
     base = Path(cfg.run.out_dir)
-    hint = "pass --overwrite to train every fold again, or use another run.out_dir"
+    hint = retrain_advice(base, folds)
     configs = [fold_config(cfg, k, base) for k in folds]
     runs = [
         Run(c, plan_run(Path(c.run.out_dir), c, overwrite=overwrite, replace_other=replace_other, hint=hint))
@@ -274,6 +340,7 @@ def prepare_cv(
         # its own files only: the study's config.yaml, study file and summary stay those of all its folds
         part = [*summary_files(base, folds, True), *launch_outputs(base, launch)]
         check_outputs(part, inputs=config_inputs(cfg), overwrite=True, what="run.out_dir")
+        check_part_summaries(base, folds)  # rewritten without --overwrite: only softfer's own
         return runs
     same_study = holds_study(base, "cv", [cfg], folds, seeds)
     own = overwrite or replace_other or same_study

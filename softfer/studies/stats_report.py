@@ -87,6 +87,28 @@ def _run(row: dict[str, Any]) -> str:
     return f"{row.get('config')} (fold {row.get('fold')}, seed {row.get('seed')})"
 
 
+def cut_short(metrics: dict[str, Any]) -> str | None:
+    """What stopped a finished run before the epochs its config.yaml says, in words ("run.max_steps=2"),
+    from its metrics.json ``cut_short`` (written when run.max_steps or run.time_budget_s ended training);
+    None when it trained its full budget. The one rule of every reader that labels runs by their epochs."""
+    cut = metrics.get("cut_short")
+    if not cut:
+        return None
+    if isinstance(cut, dict):
+        return ", ".join(f"run.{k}={v}" for k, v in cut.items())
+    return str(cut)  # an older or hand-edited record: still cut short, shown as it is
+
+
+def cut_short_runs(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """``config fold F seed S (run.max_steps=2)`` for every row (config, fold, seed and its metrics.json
+    values) whose run was cut short (``cut_short``)."""
+    return [
+        f"{r.get('config')} fold {r.get('fold')} seed {r.get('seed')} ({cut})"
+        for r in rows
+        if (cut := cut_short(r))
+    ]
+
+
 def summarize_comparison(
     rows: Sequence[dict[str, Any]],
     *,
@@ -105,7 +127,7 @@ def summarize_comparison(
         {"configs", "folds", "seeds", "grid" (in words), "pairs_of_runs", "confidence", "chance", "test"
         and "test_choice" (which paired test, and why), "metrics": {metric: {"higher_is_better",
         "per_config": {name: mean_ci}, "pairs": [...]}}, "per_class_recall": {name: {class: mean}},
-        "verdicts": the UAR verdicts in words}.
+        "verdicts": the UAR verdicts in words, "cut_short": the runs cut short (``cut_short_runs``)}.
     """
     pairs = [(f, s) for f in folds for s in seeds]
     for name in configs:
@@ -144,6 +166,7 @@ def summarize_comparison(
     summary["group_clips"] = group_clips(rows, configs[0], pairs)
     uar = summary["metrics"].get("uar")
     summary["verdicts"] = [p["verdict"] for p in uar["pairs"]] if uar else []
+    summary["cut_short"] = cut_short_runs(rows)
     return summary
 
 
@@ -191,6 +214,20 @@ def _recall_lines(recall: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _cut_short_note(summary: dict[str, Any]) -> list[str]:
+    """One line naming the runs cut short (else the table reads as a full-budget comparison), or none."""
+    cut = summary.get("cut_short")  # comparison.json files older than the field lack it
+    if not cut:
+        return []
+    runs = len(summary["pairs_of_runs"]) * len(summary["configs"])
+    more = ", ..." if len(cut) > 3 else ""
+    return [
+        f"Not a full-budget comparison: {len(cut)} of the {runs} runs stopped before their configured "
+        f"epochs ({', '.join(cut[:3])}{more}).",
+        "",
+    ]
+
+
 def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> str:
     """The comparison as Markdown: what was run, per-config means with intervals, paired differences."""
     n = len(summary["pairs_of_runs"])
@@ -199,6 +236,7 @@ def comparison_markdown(summary: dict[str, Any], title: str = "Comparison") -> s
     lines = [
         f"## {title}: {len(summary['configs'])} configs, {n} paired run(s) each ({summary['grid']})",
         "",
+        *_cut_short_note(summary),
         f"Each value: mean over the {n} run(s) [{level}% t interval]. {summary['pairing']}. "
         f"Chance UAR = {summary['chance']['uar']:.4f}.",
         "",

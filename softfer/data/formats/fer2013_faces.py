@@ -19,6 +19,13 @@ cache folder, a cleared cache) is then the same, so a finished run stays reusabl
 fer2013.csv (one pixel: the PNG's size often stays) dates every face anew, so the runs trained on the old
 faces are not reused; editing a PNG still changes it.
 
+The cache is softfer's own, so a damaged one is softfer's to mend, not the user's data to blame: each time a
+folder is opened it is checked complete by one listing (every row's face there, not empty, of the size its
+build wrote when ``index.json`` records the sizes; no PNG decoded) and an incomplete one (a cache cleaner, a
+partial copy) is built again, staged as the first build, with a warning saying why. An earlier softfer's
+folder in the data root found incomplete is left as it is (the data folder is an input) and the faces are
+read from (or built in) the cache folder instead.
+
 Errors and advice name the setting that chose ``<cache>`` as the running command spells it:
 ``data.cache_dir``, or within ``cache_setting("--cache-dir")`` that option (``data inspect``, whose reads
 reach ``face_cache`` through the format table, which carries no such name).
@@ -142,7 +149,7 @@ def _write_faces(csv_path: Path, staging: Path, key: str) -> list[str]:
     returns each row's Usage."""
     import cv2  # here, not at import: the CLI's parser reads the format table without loading OpenCV
 
-    usage, when = [], face_time_ns(key)
+    usage, sizes, when = [], [], face_time_ns(key)
     for i, (where, (emotion_text, pixels, use)) in enumerate(_fer_rows(csv_path)):
         emotion = parse_int(emotion_text, where, "emotion")
         if not 0 <= emotion < FER_EMOTIONS:
@@ -154,20 +161,75 @@ def _write_faces(csv_path: Path, staging: Path, key: str) -> list[str]:
         path.write_bytes(png.tobytes())
         os.utime(path, ns=(when, when))  # a rebuilt cache: the same media signature
         usage.append(use)
-    (staging / "index.json").write_text(json.dumps({"source": csv_path.name, "usage": usage}))
+        sizes.append(len(png))  # what the completeness check compares (``_lacking``)
+    index = {"source": csv_path.name, "usage": usage, "sizes": sizes}
+    (staging / "index.json").write_text(json.dumps(index))
     return usage
 
 
-def _cached_usage(folder: Path) -> list[str] | None:
-    """The per-row Usage of a complete cache folder, or None when there is none (or it is damaged)."""
+def _index(folder: Path) -> tuple[list[str], list[int] | None] | None:
+    """(each row's Usage, each face PNG's size when the index records it) from ``folder/index.json``, or
+    None when there is none or it is damaged. Caches built before the sizes were recorded have none."""
     try:
         index = json.loads((folder / "index.json").read_text())
-        usage = index["usage"]
-    except (OSError, ValueError, KeyError, TypeError):
+        usage, sizes = index["usage"], index.get("sizes")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
         return None
-    return usage
+    if sizes is not None and (
+        not isinstance(sizes, list)
+        or len(sizes) != len(usage)
+        or not all(type(n) is int and n > 0 for n in sizes)
+    ):
+        return None
+    return usage, sizes
+
+
+def _lacking(folder: Path, sizes: list[int] | None, count: int) -> list[str]:
+    """The face names of rows 0..count-1 that ``folder`` lacks: missing, not a file, empty, or of another
+    size than its build wrote (when ``sizes`` are known). One listing; no PNG is opened."""
+    held: dict[str, int] = {}
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.name.endswith(".png") and entry.is_file():
+                        held[entry.name] = entry.stat().st_size
+                except OSError:  # removed while listed: lacking
+                    continue
+    except OSError:
+        pass  # unlistable: every face lacking, and the rebuild says why it cannot write there
+    lacking = []
+    for i in range(count):
+        name = f"{i:06d}.png"
+        size = held.get(name, 0)
+        if not size or (sizes is not None and size != sizes[i]):
+            lacking.append(name)
+    return lacking
+
+
+def _complete(folder: Path) -> tuple[list[str] | None, str | None]:
+    """(each row's Usage, None) for a complete cache folder; (None, why) for an incomplete one; (None,
+    None) when there is none."""
+    if not os.path.lexists(folder):
+        return None, None
+    index = _index(folder)
+    if index is None:
+        return None, "no readable index.json"
+    usage, sizes = index
+    lacking = _lacking(folder, sizes, len(usage))
+    if lacking:
+        return None, (
+            f"{len(lacking)} of {len(usage)} faces missing, empty or not of the size written "
+            f"(first: {lacking[0]})"
+        )
+    return usage, None
+
+
+def _cached_usage(folder: Path) -> list[str] | None:
+    """The per-row Usage of a complete cache folder, or None when there is none (or it is incomplete)."""
+    return _complete(folder)[0]
 
 
 def _advice(option: str) -> str:
@@ -194,8 +256,17 @@ def _cache_base(root: Path, cache_dir: str | Path | None) -> tuple[Path, str]:
 def _legacy_cache(root: Path, key: str) -> tuple[Path, list[str]] | None:
     """The complete folder of ``key`` an earlier softfer wrote into the data root, logged once, or None."""
     folder = root / LEGACY_FOLDER / key
-    usage = _cached_usage(folder)
+    usage, why = _complete(folder)
     if usage is None:
+        if why and f"incomplete {folder}" not in _ANNOUNCED:
+            _ANNOUNCED.add(f"incomplete {folder}")
+            log.warning(
+                "%s: the FER2013 faces an earlier softfer wrote into the data root are incomplete (%s): "
+                "left as they are (softfer writes nothing into the data) and read from softfer's cache "
+                "instead",
+                folder,
+                why,
+            )
         return None
     if str(folder) not in _ANNOUNCED:
         _ANNOUNCED.add(str(folder))
@@ -226,9 +297,13 @@ def face_cache(csv_path: Path, root: Path, cache_dir: str | Path | None = None) 
         return legacy
     base, option = _cache_base(root, cache_dir)
     folder = base / key
-    usage = _cached_usage(folder)
+    usage, why = _complete(folder)
     if usage is not None:
         return folder, usage
+    if why:  # softfer's own files, not the user's data: mended, not reported as unusable media
+        log.warning(
+            "%s: softfer's cache of the FER2013 faces is incomplete (%s): writing it again", folder, why
+        )
     return folder, _build(csv_path, folder, option)
 
 
@@ -252,8 +327,7 @@ def _build(csv_path: Path, folder: Path, option: str) -> list[str]:
             if theirs is not None:  # another process (a DDP rank) finished the same folder first
                 shutil.rmtree(staging, ignore_errors=True)
                 return theirs
-            shutil.rmtree(folder, ignore_errors=True)  # a damaged folder (no readable index)
-            os.replace(staging, folder)
+            _replace(staging, folder)
     except OSError as exc:
         theirs = _cached_usage(folder)
         if theirs is not None:  # another process renamed its complete copy in between
@@ -262,3 +336,21 @@ def _build(csv_path: Path, folder: Path, option: str) -> list[str]:
             f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc}); {_advice(option)}"
         ) from None
     return usage
+
+
+def _replace(staging: Path, folder: Path) -> None:
+    """Rename the complete ``staging`` to ``folder``, an incomplete ``folder`` first moved aside and removed
+    after: a reader finds neither for two renames, not for the removal of a tree of 36,000 files."""
+    # a staging name (``staging_path``'s form), so remove_stale_staging clears one a killed process left
+    aside = folder.with_name(f".{folder.name}-incomplete.{os.getpid()}.partial")
+    shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.replace(folder, aside)
+    except FileNotFoundError:  # none there, or another process moved it aside first
+        pass
+    try:
+        os.replace(staging, folder)
+    finally:
+        if os.path.islink(aside):  # a link someone put at the folder's name: the link goes, not its target
+            os.unlink(aside)
+        shutil.rmtree(aside, ignore_errors=True)
