@@ -20,8 +20,11 @@ from softfer.cli import commands, main
 
 TORCHRUN = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
 # A `softfer data inspect` whose work waits for the signal, after saying on stdout that it has started.
+# SIGINT is set to Python's own handler first: a non-interactive shell starts its background jobs (a CI script
+# run with `&`) with SIGINT ignored, and Python keeps an ignored SIGINT ignored; a terminal's command has it.
 WAITING = """
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from softfer.cli import commands, main
 
 def wait(args):
