@@ -18,7 +18,7 @@ import pytest
 
 from softfer.cli import commands, main
 
-TORCHRUN = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
+TORCHRUN = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID")
 # A `softfer data inspect` whose work waits for the signal, after saying on stdout that it has started.
 # SIGINT is set to Python's own handler first: a non-interactive shell starts its background jobs (a CI script
 # run with `&`) with SIGINT ignored, and Python keeps an ignored SIGINT ignored; a terminal's command has it.
@@ -43,6 +43,7 @@ def _environment(ranks: tuple[int, int, int] | None) -> dict[str, str]:
     if ranks is not None:
         local, rank, world = ranks
         env |= {"LOCAL_RANK": str(local), "RANK": str(rank), "WORLD_SIZE": str(world)}
+        env["TORCHELASTIC_RUN_ID"] = "test-run"  # as torchrun marks the processes it starts
     return env
 
 
@@ -93,6 +94,7 @@ def test_ctrl_c_after_the_process_group_started_is_still_said_once_per_machine(m
 
     monkeypatch.setattr(commands, "cmd_models_list", interrupted)
     monkeypatch.setattr("torch.distributed.is_initialized", lambda: True)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test-run")
     for name, value in (("LOCAL_RANK", "1"), ("RANK", "1"), ("WORLD_SIZE", "2")):
         monkeypatch.setenv(name, value)
     assert main(["models", "list"]) == 130
@@ -108,6 +110,7 @@ def test_ctrl_c_in_a_broken_torchrun_environment_is_said_by_every_process(monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(commands, "cmd_models_list", interrupted)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test-run")
     for name, value in (("LOCAL_RANK", "x"), ("RANK", "1"), ("WORLD_SIZE", "2")):
         monkeypatch.setenv(name, value)
     assert main(["models", "list"]) == 130

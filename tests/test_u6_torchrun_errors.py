@@ -20,6 +20,8 @@ from tests.engine.conftest import tiny_config
 
 
 def _ranks(monkeypatch, local: int, rank: int, world: int) -> None:
+    """The variables torchrun sets for a process it starts (its run id marks it as torchrun's)."""
+    monkeypatch.setenv(cli.TORCHRUN_MARK, "test-run")
     for name, value in (("LOCAL_RANK", local), ("RANK", rank), ("WORLD_SIZE", world)):
         monkeypatch.setenv(name, str(value))
 
@@ -59,7 +61,20 @@ def test_a_usage_error_after_the_process_group_started_is_said_by_every_process(
     assert "cannot write the FER2013 faces" in capsys.readouterr().err
 
 
+def test_ranks_left_in_a_shell_without_torchrun_neither_silence_nor_wait(monkeypatch, capsys):
+    # review 9: RANK/WORLD_SIZE/LOCAL_RANK set by hand made a usage error go unsaid after a 30 s wait
+    slept = []
+    monkeypatch.setattr("softfer.cli.time.sleep", slept.append)
+    for name, value in (("LOCAL_RANK", "1"), ("RANK", "1"), ("WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(cli.TORCHRUN_MARK, raising=False)
+    assert main(["train", "demo/hard.yaml", "--set", "optim.lr=true"]) == 2
+    assert "optim.lr: true is a boolean" in capsys.readouterr().err
+    assert slept == []
+
+
 def test_a_broken_torchrun_environment_is_said_by_every_process(monkeypatch, capsys):
+    monkeypatch.setenv(cli.TORCHRUN_MARK, "test-run")
     monkeypatch.setenv("LOCAL_RANK", "x")
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")

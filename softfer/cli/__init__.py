@@ -6,7 +6,8 @@ torch error, inputs that failed in ``preprocess``/``predict``/``data inspect --v
 (arguments, a config value, a dataset or label file that cannot be read as asked). 130 when interrupted.
 Under torchrun a usage error met before the processes meet (a config value, a batch that does not divide:
 the same in every process) and a Ctrl-C (torchrun passes it to each process) are printed by the first
-process of each machine only (``_said_by_another_rank``); every process still exits with its code.
+process of each machine only (``_said_by_another_rank``; torchrun is told by ``TORCHRUN_MARK``, not by RANK,
+which a shell may hold); every process exits with its code unless torchrun ends it first.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ USAGE = 2
 FAILURE = 1
 INTERRUPTED = 130
 BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
+# set by torchrun for the processes it starts, never by hand: RANK and WORLD_SIZE left over in a shell must
+# not silence a process that nobody else speaks for (nor make it wait for a torchrun that is not there)
+TORCHRUN_MARK = "TORCHELASTIC_RUN_ID"
 SILENT_WAIT_S = 30.0  # how long a silent torchrun process waits to be ended once the first one has spoken
 
 
@@ -122,7 +126,7 @@ def _said_by_another_rank(exc: BaseException) -> bool:
       process it started (each in a session of its own, which the terminal does not signal).
     """
     interrupted = isinstance(exc, KeyboardInterrupt)
-    if "RANK" not in os.environ or not (interrupted or exit_code(exc) == USAGE):
+    if TORCHRUN_MARK not in os.environ or not (interrupted or exit_code(exc) == USAGE):
         return False  # not under torchrun (torch is not imported), or an error of this process's own
     dist = sys.modules.get("torch.distributed")
     if not interrupted and dist is not None and dist.is_available() and dist.is_initialized():
