@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -125,11 +126,12 @@ def _stop_workers(pool: ProcessPoolExecutor, others: set) -> None:
     # and workers still rendering write into the staging folder while it is removed. Its worker table is
     # private (3.14 adds terminate_workers); a multiprocessing Pool's imap waits for ever on a dead worker.
     pool.shutdown(wait=False, cancel_futures=True)
-    workers = [proc for proc in active_children() if proc not in others]
-    for proc in workers:
-        proc.terminate()
-    for proc in workers:
-        proc.join(10)
+    deadline = time.monotonic() + 10  # again until none is left: the pool may start one while it shuts down
+    while (workers := [p for p in active_children() if p not in others]) and time.monotonic() < deadline:
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.join(1)
 
 
 @contextmanager
