@@ -154,7 +154,7 @@ def _own_part_md(md_file: Path, folds: list[int]) -> bool:
             title = f.readline().rstrip("\n")
     except (OSError, ValueError):  # missing, a folder, unreadable, not UTF-8: not softfer's
         return False
-    return title.startswith("## ") and title.endswith(f": {len(folds)}-fold cross-validation (folds {folds})")
+    return title.startswith("## ") and title.endswith(f": {_title_tail(folds)}")
 
 
 def check_part_summaries(folder: Path, folds: Sequence[int]) -> None:
@@ -267,10 +267,15 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def _title_tail(folds: list[int]) -> str:
+    # the summary title after the config's name: written by summary_markdown, recognised by _own_part_md
+    return f"{len(folds)}-fold cross-validation (folds {folds})"
+
+
 def summary_markdown(name: str, summary: dict[str, Any]) -> str:
     """The cross-validation summary as a Markdown table."""
     lines = [
-        f"## {name}: {len(summary['folds'])}-fold cross-validation (folds {summary['folds']})",
+        f"## {name}: {_title_tail(summary['folds'])}",
         "",
         "| metric | mean +- sample std | 95% t interval of the mean |",
         "|---|---|---|",
