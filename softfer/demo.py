@@ -24,7 +24,7 @@ from softfer.plots.compare import paired_runs_png
 from softfer.studies.compare import run_grid
 from softfer.studies.converged import load_reference, reference_lines
 from softfer.studies.crossval import STUDY_FILE, holds_study, write_study
-from softfer.studies.launch import LaunchOptions, launch_outputs
+from softfer.studies.launch import LaunchOptions, check_launch_outputs
 from softfer.studies.schedulers import visible_gpus
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
@@ -99,7 +99,7 @@ def demo_launch(jobs: int | None) -> LaunchOptions | None:
 
 
 def _check_outputs(
-    out: Path, data_dir: Path, configs: list[ExperimentConfig], overwrite: bool, launched: list[Path]
+    out: Path, data_dir: Path, configs: list[ExperimentConfig], overwrite: bool, launch: LaunchOptions
 ) -> bool:
     """The output rule (``softfer.io.outputs``) before anything runs: OUT is new, empty or an earlier run of
     this demo (its ``STUDY_FILE``: a rerun, whose own files are rewritten); other existing files are
@@ -119,7 +119,8 @@ def _check_outputs(
             f"runs ({', '.join(f'runs/{r}' for r in REGIMES)}) and figures; choose a new or empty --out, or "
             "pass --overwrite to replace them"
         )
-    check_outputs([*(out / n for n in (*DEMO_FILES, STUDY_FILE)), *launched], overwrite=own)
+    check_outputs([*(out / n for n in (*DEMO_FILES, STUDY_FILE))], overwrite=own)
+    check_launch_outputs(out, launch, ["demo"], overwrite=overwrite)  # jobs.json, jobs/: the demo's own only
     if not own and _foreign_entries(out):
         raise ValueError(
             f"{out} is not empty and holds no earlier run of this demo: the demo would write its data, runs "
@@ -182,7 +183,7 @@ def run_demo(
     launch = demo_launch(jobs)
     if quick:
         _check_quick_parent(root, overwrite)
-    generate = _check_outputs(out, data_dir, configs, overwrite, launch_outputs(out, launch))
+    generate = _check_outputs(out, data_dir, configs, overwrite, launch)
     out.mkdir(parents=True, exist_ok=True)
     write_study(out, "demo", configs, (1,), (configs[0].run.seed,))  # a rerun recognises its folder
     _prepare_data(console, out, data_dir, clips, size, generate=generate)

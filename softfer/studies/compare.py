@@ -24,7 +24,7 @@ from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.crossval import STUDY_FILE, check_folds, holds_study, write_study
 from softfer.studies.job_records import JOBS_FILE
-from softfer.studies.launch import LOG_FOLDER, LaunchOptions, Run, execute, launch_outputs
+from softfer.studies.launch import LOG_FOLDER, LaunchOptions, Run, check_launch_outputs, execute
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
 log = logging.getLogger(__name__)
@@ -234,15 +234,15 @@ def compare_configs(
     own = overwrite or holds_study(out, "compare", configs, folds, seeds)
     inputs = [p for p in config_paths if Path(p).is_file()] + [p for c in configs for p in config_inputs(c)]
     own_files = [*(out / n for n in SUMMARY_FILES), *(f / "config.yaml" for f in folders)]
-    own_files += launch_outputs(out, launch)
     check_outputs(own_files, inputs=inputs, overwrite=own)
+    study = "compare " + ", ".join(c.name for c in configs)
+    # jobs.json and jobs/ replaced only where they are this comparison's (a user's there: with --overwrite)
+    check_launch_outputs(out, launch, [study], inputs=inputs, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     for f, c in zip(folders, configs, strict=True):
         dump_config(c, f / "config.yaml")
     write_study(out, "compare", configs, folds, seeds)
-    metrics = execute(
-        [run for _, run in plans], launch, out, study="compare " + ", ".join(c.name for c in configs)
-    )
+    metrics = execute([run for _, run in plans], launch, out, study=study)
     rows = grid_rows(plans, metrics)
     summary = summarize_comparison(
         rows,

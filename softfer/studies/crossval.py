@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,17 @@ from softfer.engine.data import config_inputs
 from softfer.engine.evaluate import summary_scalars
 from softfer.engine.resume import config_differences, plan_run, run_fingerprint
 from softfer.io.files import write_json_atomic, write_text_atomic
-from softfer.io.outputs import check_outputs, json_holding
+from softfer.io.outputs import check_outputs
 from softfer.metric_table import SUMMARY_KEYS, metric_range
 from softfer.stats import mean_ci
-from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
+from softfer.studies.cv_parts import (
+    check_part_summaries,
+    fold_list,
+    part_summaries,
+    summary_files,
+    title_tail,
+)
+from softfer.studies.launch import LaunchOptions, Run, check_launch_outputs, execute
 
 log = logging.getLogger(__name__)
 # The mark of a study folder (cv, compare, demo): which study wrote its summary files.
@@ -83,9 +89,6 @@ def holds_study(
         return False  # not as softfer writes it: not this study's
 
 
-PART_SUMMARY = re.compile(r"summary_folds_[0-9]+(?:_[0-9]+)*\.(?:json|md)")  # summary_files' names only
-
-
 def recorded_folds(folder: Path) -> list[int]:
     """The folds of the cv study in ``folder`` (its ``STUDY_FILE``); [] without one, or for a record
     not as softfer writes it."""
@@ -105,10 +108,6 @@ def part_of_study(folder: Path, cfg: ExperimentConfig, folds: Sequence[int]) -> 
     return set(folds) < set(recorded) and holds_study(folder, "cv", [cfg], recorded, (cfg.run.seed,))
 
 
-def _fold_list(folds: Sequence[int]) -> str:
-    return ",".join(map(str, sorted(set(folds))))  # as --folds takes them
-
-
 def retrain_advice(folder: Path, folds: Sequence[int]) -> str:
     """What to pass to train the cv study in ``folder`` again with other settings. ``--overwrite`` makes
     the requested ``folds`` the whole study: where the study holds folds beyond them (``--folds 1`` after
@@ -117,64 +116,40 @@ def retrain_advice(folder: Path, folds: Sequence[int]) -> str:
     if set(recorded) <= set(folds):
         return "pass --overwrite to train every fold again, or use another run.out_dir"
     return (
-        f"the study in {folder} holds folds {_fold_list(recorded)}: pass --folds "
-        f"{_fold_list([*recorded, *folds])} --overwrite to train all of them with these settings "
-        f"(--overwrite with --folds {_fold_list(folds)} alone leaves a study of those folds only), or use "
+        f"the study in {folder} holds folds {fold_list(recorded)}: pass --folds "
+        f"{fold_list([*recorded, *folds])} --overwrite to train all of them with these settings "
+        f"(--overwrite with --folds {fold_list(folds)} alone leaves a study of those folds only), or use "
         "another run.out_dir"
     )
 
 
-def summary_files(folder: Path, folds: Sequence[int], part: bool) -> list[Path]:
-    """summary.json and summary.md of a study, or of a ``part`` of its folds summary_folds_1_2.json and .md
-    (named by the folds: summaries of two parts, or of a part and the whole, never replace each other)."""
-    stem = "summary_folds_" + "_".join(map(str, sorted(set(folds)))) if part else "summary"
-    return [Path(folder) / f"{stem}.json", Path(folder) / f"{stem}.md"]
+def extend_advice(folder: Path, cfg: ExperimentConfig, folds: Sequence[int]) -> str | None:
+    """Why ``folds`` of ``cfg`` that are neither the cv study in ``folder`` nor a part of it (``--folds 3``
+    after ``--folds 1,2``) are refused there, and what to pass; None where the study's folds are all among
+    ``folds`` (``--overwrite``, the outputs check's advice, then trains them all)."""
+    recorded = recorded_folds(folder)
+    if set(recorded) <= set(folds):
+        return None
+    if not holds_study(folder, "cv", [cfg], recorded, (cfg.run.seed,)):
+        return retrain_advice(folder, folds)
+    had, given, every = fold_list(recorded), fold_list(folds), fold_list([*recorded, *folds])
+    # not extended unasked: --folds names the folds of the summary written, whatever the folder held
+    return (
+        f"the study in {folder} holds folds {had} of these settings, and --folds {given} is neither all of "
+        f"them nor a part: pass --folds {every} to extend it (folds {had} reused, the others trained, the "
+        f"summary made over all), or use another run.out_dir; --overwrite with --folds {given} would make "
+        f"folds {given} alone the study, trained anew, its summary of folds {had} replaced"
+    )
 
 
-def part_summaries(folder: Path) -> list[Path]:
-    """The summaries of parts of the study in ``folder`` (``summary_files``) that are there."""
-    return sorted(p for p in Path(folder).glob("summary_folds_*") if PART_SUMMARY.fullmatch(p.name))
+def _jobs_study(name: str) -> str:
+    return f"cv {name}"  # how jobs.json names the study (``execute``'s ``study``)
 
 
-_SUMMARY_JSON = json_holding("folds", "metrics", "per_class_recall")  # what summarize writes
-
-
-def _own_part_json(json_file: Path, folds: list[int]) -> bool:
-    # a JSON object of summarize's keys whose "folds" are the ones its name gives
-    try:
-        return _SUMMARY_JSON(json_file) and json.loads(json_file.read_text("utf-8"))["folds"] == folds
-    except (OSError, ValueError):
-        return False
-
-
-def _own_part_md(md_file: Path, folds: list[int]) -> bool:
-    # a Markdown file that begins with summary_markdown's title of those folds
-    try:
-        with md_file.open(encoding="utf-8") as f:
-            title = f.readline().rstrip("\n")
-    except (OSError, ValueError):  # missing, a folder, unreadable, not UTF-8: not softfer's
-        return False
-    return title.startswith("## ") and title.endswith(f": {_title_tail(folds)}")
-
-
-def check_part_summaries(folder: Path, folds: Sequence[int]) -> None:
-    """Refuse to replace files at a part's summary names (``summary_files``) that softfer did not write
-    there: a part summary is rewritten without --overwrite, so only one that reads as the summary of the
-    same folds (``_own_part_json``, ``_own_part_md``) is replaced, and the .md only beside such a .json.
-
-    Raises:
-        ValueError: naming the file that is not a part summary, and what to do.
-    """
-    json_file, md_file = summary_files(folder, folds, True)
-    want = sorted(set(folds))
-    own_json = _own_part_json(json_file, want)
-    for path, own in ((json_file, own_json), (md_file, own_json and _own_part_md(md_file, want))):
-        if (path.exists() or path.is_symlink()) and not own:
-            raise ValueError(
-                f"{path} exists and does not read as the summary softfer writes of folds "
-                f"{_fold_list(folds)}: it is not replaced; move it away to summarise this part there, or "
-                "use another run.out_dir"
-            )
+def jobs_studies(folder: Path, cfg: ExperimentConfig) -> list[str]:
+    """The names under which jobs.json in ``folder`` records this cv study's jobs (``_jobs_study``): of
+    ``cfg``'s name and of every name the study has had (``study_names``)."""
+    return [_jobs_study(n) for n in dict.fromkeys([*study_names(folder), cfg.name])]
 
 
 def study_names(folder: Path) -> list[str]:
@@ -267,15 +242,10 @@ def summarize(per_fold: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def _title_tail(folds: list[int]) -> str:
-    # the summary title after the config's name: written by summary_markdown, recognised by _own_part_md
-    return f"{len(folds)}-fold cross-validation (folds {folds})"
-
-
 def summary_markdown(name: str, summary: dict[str, Any]) -> str:
     """The cross-validation summary as a Markdown table."""
     lines = [
-        f"## {name}: {_title_tail(summary['folds'])}",
+        f"## {name}: {title_tail(summary['folds'])}",
         "",
         "| metric | mean +- sample std | 95% t interval of the mean |",
         "|---|---|---|",
@@ -314,7 +284,7 @@ def cross_validate(
         StudyIncomplete: a launched fold did not finish (or still runs): no summary is written.
     """
     runs = prepare_cv(cfg, folds, overwrite=overwrite, replace_other=replace_other, launch=launch)
-    metrics = execute(runs, launch, Path(cfg.run.out_dir), study=f"cv {cfg.name}")
+    metrics = execute(runs, launch, Path(cfg.run.out_dir), study=_jobs_study(cfg.name))
     return finish_cv(cfg, folds, metrics)
 
 
@@ -330,7 +300,9 @@ def prepare_cv(
 
     Folds that are a part of the study already in ``cfg.run.out_dir`` (``part_of_study``: the same settings,
     other folds too) reuse its finished runs and leave its files as they are: only the part's own summary
-    is written (``summary_files``). ``overwrite`` makes them the whole study again, trained anew.
+    is written (``summary_files``). ``overwrite`` makes them the whole study again, trained anew. Folds beyond
+    the study there are refused naming those that extend it (``extend_advice``); launcher files are checked
+    by ``check_launch_outputs``.
     """
     check_folds(cfg, folds)
     base = Path(cfg.run.out_dir)
@@ -343,20 +315,25 @@ def prepare_cv(
     seeds = (cfg.run.seed,)
     if not (overwrite or replace_other) and part_of_study(base, cfg, folds):
         # its own files only: the study's config.yaml, study file and summary stay those of all its folds
-        part = [*summary_files(base, folds, True), *launch_outputs(base, launch)]
+        part = summary_files(base, folds, True)
         check_outputs(part, inputs=config_inputs(cfg), overwrite=True, what="run.out_dir")
         check_part_summaries(base, folds)  # rewritten without --overwrite: only softfer's own
+        check_launch_outputs(base, launch, jobs_studies(base, cfg), inputs=config_inputs(cfg))
         return runs
     same_study = holds_study(base, "cv", [cfg], folds, seeds)
     own = overwrite or replace_other or same_study
+    if not own and (advice := extend_advice(base, cfg, folds)):
+        raise ValueError(advice)  # the outputs check's --overwrite would shrink the study to these folds
     # summaries of parts of an earlier study: refused as any file of it, removed once this one replaces it
     parts = part_summaries(base) if overwrite or not same_study else []
     study_files = [base / n for n in ("config.yaml", STUDY_FILE)] + summary_files(base, folds, False)
-    outputs = [*study_files, *parts, *launch_outputs(base, launch)]
     inputs = config_inputs(cfg)
     if same_study:  # relaunched from the study's own config.yaml (the same settings): rewritten as it was
         inputs = [p for p in inputs if p.resolve() != (base / "config.yaml").resolve()]
-    check_outputs(outputs, inputs=inputs, overwrite=own, what="run.out_dir")
+    check_outputs([*study_files, *parts], inputs=inputs, overwrite=own, what="run.out_dir")
+    # jobs.json and jobs/ only where they are this study's own, as in a part: a user's only with --overwrite
+    jobs_own = overwrite or replace_other
+    check_launch_outputs(base, launch, jobs_studies(base, cfg), inputs=inputs, overwrite=jobs_own)
     for path in parts:
         path.unlink()
     if parts:

@@ -78,3 +78,18 @@ def holds_jobs(study_dir: Path, study: str) -> bool:
         return read_jobs(study_dir).get("study") == study
     except ValueError:
         return False
+
+
+def start_jobs(study_dir: Path, study: str, launcher: str) -> dict[str, Any]:
+    """The jobs record of ``study`` as a launcher starts: the one in ``study_dir`` (its earlier jobs), or a
+    new one where the file there is no jobs record (``check_launch_outputs`` let it be replaced: --overwrite),
+    written at once so that the log folder never holds files without the record that makes it this study's
+    (a kill before the first job is recorded)."""
+    try:
+        record = read_jobs(study_dir)
+    except ValueError:
+        record = {"runs": {}}
+    record.update(study=study, launcher=launcher)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    write_jobs(study_dir, record)
+    return record

@@ -23,6 +23,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +39,8 @@ from softfer.engine.evaluate import read_metrics
 from softfer.engine.lock import SLURM_ACTIVE
 from softfer.engine.resume import check_reusable, plan_run
 from softfer.engine.train import fit, per_rank_batch
-from softfer.io.outputs import safe_name
-from softfer.studies.job_records import JOBS_FILE, validation_problems
+from softfer.io.outputs import check_outputs, safe_name
+from softfer.studies.job_records import JOBS_FILE, holds_jobs, validation_problems
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,46 @@ def launch_outputs(study_dir: Path, options: LaunchOptions | None) -> list[Path]
     if options is None or options.launcher == "sequential":
         return []
     return [study_dir / JOBS_FILE, study_dir / LOG_FOLDER]
+
+
+def check_launch_outputs(
+    study_dir: Path,
+    options: LaunchOptions | None,
+    studies: Sequence[str],
+    *,
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
+) -> None:
+    """Check a launcher's files in the study folder (``launch_outputs``) before anything is written: neither
+    is an input, jobs.json is a file and jobs/ a folder, and an existing one is replaced without
+    ``overwrite`` only where it is softfer's own of this study: jobs.json a jobs record (``read_jobs``) of
+    one of ``studies`` (the ``study`` given to ``execute``), jobs/ a folder beside such a record, or empty.
+
+    Raises:
+        ValueError: naming the file that is not this study's, and what to do.
+    """
+    paths = launch_outputs(study_dir, options)
+    if not paths:
+        return
+    check_outputs(paths, inputs=inputs, overwrite=True, what="run.out_dir")  # never onto an input
+    jobs_file, log_folder = paths
+    record = any(holds_jobs(study_dir, s) for s in studies)
+    try:
+        empty = log_folder.is_dir() and not any(log_folder.iterdir())
+    except OSError:
+        empty = False  # unreadable: not known to hold nothing
+    for path, kind, own, what in (
+        (jobs_file, jobs_file.is_file(), record, "softfer's record of this study's jobs"),
+        (log_folder, log_folder.is_dir(), record or empty, "softfer's folder of this study's job logs"),
+    ):
+        if (path.exists() or path.is_symlink()) and not (kind and (own or overwrite)):
+            # a folder for a file (or the reverse) is not replaced with --overwrite either: it would be lost
+            either = "" if kind else ", --overwrite or not"
+            raise ValueError(
+                f"{path}: output already exists and is not {what}, so it is not replaced{either}; "
+                "move it away to launch the runs there, or use --launcher sequential (no job files) or "
+                "another run.out_dir"
+            )
 
 
 def execute(

@@ -20,12 +20,10 @@ from softfer.data.formats import get_format
 from softfer.engine.data import build_data
 from softfer.engine.resume import config_differences, describe, plan_run
 from softfer.engine.train import fit
-from softfer.io.outputs import check_outputs
 from softfer.metric_table import metric_range
 from softfer.stats import mean_ci
 from softfer.studies.crossval import STUDY_FILE, check_folds, finish_cv, fold_config, holds_run, prepare_cv
-from softfer.studies.job_records import holds_jobs
-from softfer.studies.launch import LaunchOptions, Run, execute, launch_outputs
+from softfer.studies.launch import LaunchOptions, Run, check_launch_outputs, execute
 
 PERCENT_PAPERS = {"midas", "ferplus"}  # MIDAS and FER+ report percentages, the dual-domain paper fractions
 SMOKE_STEPS = 2
@@ -244,8 +242,7 @@ def _launched(runs: list[Run], table: str, launch: LaunchOptions | None, overwri
     if launch is not None and launch.launcher != "sequential" and runs:
         parents = [str(Path(r.key).resolve().parent) for r in runs]
         folder = Path(os.path.commonpath(parents)) / f"reproduce-{table}"
-        own = overwrite or holds_jobs(folder, study)
-        check_outputs(launch_outputs(folder, launch), overwrite=own, what="run.out_dir")
+        check_launch_outputs(folder, launch, [study], overwrite=overwrite)
     return execute(runs, launch, folder, study=study)
 
 

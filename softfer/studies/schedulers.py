@@ -21,7 +21,7 @@ from typing import Any
 from softfer.config.strict import control_character
 from softfer.io.console import LINE_EVERY_S, clock
 from softfer.io.outputs import safe_name
-from softfer.studies.job_records import JOBS_FILE, read_jobs, write_jobs
+from softfer.studies.job_records import JOBS_FILE, start_jobs, write_jobs
 from softfer.studies.launch import (
     ACTIVE_STATES,
     LOCAL_TIMEOUT_MIN,
@@ -272,9 +272,8 @@ class JobBoard:
         self.folder = study_dir / LOG_FOLDER
         scheduler = LocalScheduler if options.launcher == "local" else SlurmScheduler
         self.scheduler = scheduler(options, self.folder)  # refused here before anything is written
+        self.record = start_jobs(study_dir, study, options.launcher)  # before jobs/ holds anything
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.record = read_jobs(study_dir)
-        self.record.update(study=study, launcher=options.launcher)
         self.queue: list[Run] = []
         self.live: dict[str, tuple[Any, int | None]] = {}  # run key -> (job, slot) of jobs still at work
         self.ended: dict[str, Any] = {}  # run key -> job of this call that ended
