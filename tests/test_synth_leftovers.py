@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from softfer.cli import main
-from softfer.data.synthetic import ferplus, generate
+from softfer.data.synthetic import ferplus, generate, space
 from softfer.data.synthetic.ferplus import generate_ferplus
 from softfer.data.synthetic.generate import staging
 
@@ -173,7 +173,7 @@ def test_an_interrupt_stops_running_workers_through_public_api(tmp_path, monkeyp
 
 
 def _free(monkeypatch, free: int) -> list[int]:
-    monkeypatch.setattr(generate.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, free))
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, free))
     rendered: list[int] = []
     monkeypatch.setattr(ferplus, "_run", lambda fn, jobs, *a: rendered.append(len(jobs)) or [])
     return rendered
@@ -208,6 +208,6 @@ def test_ferplus_checks_its_folder_before_rendering(tmp_path, monkeypatch):
 
 def test_a_ferplus_set_that_fits_is_written(tmp_path, monkeypatch):
     # 20 rows need 92,160 bytes of fer2013.csv text at least: 10 MB free is enough
-    monkeypatch.setattr(generate.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, 10**7))
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, 10**7))
     faces = generate_ferplus(tmp_path / "fer", images=20)
     assert len(faces) == 20 and (tmp_path / "fer" / "fer2013.csv").stat().st_size >= 20 * 4608

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from softfer.cli import main
-from softfer.data.synthetic import generate
+from softfer.data.synthetic import generate, space
 from softfer.data.synthetic.generate import generate_affectnet, generate_dfew
 
 
@@ -62,7 +62,7 @@ def test_sigterm_ends_synth_as_ctrl_c_does_and_leaves_no_staging_folder(tmp_path
 
 def test_a_set_larger_than_the_free_space_is_refused_before_rendering(tmp_path, monkeypatch, capsys):
     free = 1_000_000
-    monkeypatch.setattr(generate.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, free))
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, free))
     rendered = []
     monkeypatch.setattr(generate, "_run", lambda *a, **k: rendered.append(1) or [])
     assert main(["synth", "dfew", str(tmp_path / "set"), "--clips", "1000", "--size", "32"]) == 2
@@ -77,7 +77,7 @@ def test_a_set_larger_than_the_free_space_is_refused_before_rendering(tmp_path, 
 
 def test_a_set_that_fits_is_rendered(tmp_path, monkeypatch):
     # 12 frames x 5 clips need at most a few hundred KB: 10 MB free is enough
-    monkeypatch.setattr(generate.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, 10**7))
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 0, 10**7))
     records = generate_dfew(tmp_path / "set", clips=5, size=32, workers=1)
     assert len(records) == 5 and (tmp_path / "set" / "Clip").is_dir()
     assert not list((tmp_path / "set").rglob("softfer_space_probe*"))  # the probe is gone

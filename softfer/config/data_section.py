@@ -159,9 +159,9 @@ class DataConfig(StrictModel):
         ge=0.0,
         le=1.0,
         description="Share of items with unreadable or missing media tolerated, per reading of the files "
-        "and per epoch (0: none). Training replaces an unreadable item by the next readable one (history "
-        "`replaced`); evaluation leaves it out (metrics.json `skipped`, count and ids); over the cap the "
-        "run fails naming the items.",
+        "and per epoch, in whole items rounded down (0: none; 0.01: none in a set of under 100). Training "
+        "replaces an unreadable item by the next readable one (history `replaced`); evaluation leaves it "
+        "out (metrics.json `skipped`, count and ids); over the cap the run fails naming the items.",
     )
     # WHY off by default: a path in a dataset file is data, and `../../etc/passwd` must not be read.
     allow_outside_root: bool = Field(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
-from softfer.data.formats.fer2013_faces import cache_setting
+from softfer.data.formats.fer2013_faces import cache_setting, face_cache_advice
 from softfer.data.formats.ferplus import folders_root
 from softfer.data.formats.ferv39k import PLUS_VOTES_NAME
 from softfer.data.records import ReadReport, Record, image_region, is_regular_file, path_key
@@ -252,9 +252,16 @@ def _verify(records: dict[str, Record]) -> list[str]:
         except VideoError as exc:
             problems.append(f"unreadable or truncated video: {exc}")
     checked = dict(verify_images(progress(images, description="verify images")))
-    problems += [f"unreadable or damaged image: {p} ({why})" for p, why in checked.items()]
+    problems += [_damaged(p, why) for p, why in checked.items()]
     stills = [r for r in records.values() if not r.frames and not r.is_video_file and r.path not in checked]
     return problems + _still_image_problems(stills)
+
+
+def _damaged(path: Path, why: str) -> str:
+    """A file that failed to decode: the dataset's, or a face of softfer's FER2013 cache (whose folder to
+    delete is said, as training says it: the cache is softfer's to write again, not the data's fault)."""
+    advice = face_cache_advice(path)
+    return f"unreadable or damaged image: {path} ({why})" + (f"; {advice}" if advice else "")
 
 
 def _still_image_problems(records: list[Record]) -> list[str]:

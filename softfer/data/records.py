@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softfer.faces.predict_outputs import is_own_output  # one rule: predict's and preprocess's listings
 from softfer.io.errors import MediaError
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -139,12 +140,16 @@ def frame_order(name: str) -> tuple:
     return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
 
 
-def frame_index(folder: Path, special: list[str] | None = None) -> tuple[str, ...]:
+def frame_index(
+    folder: Path, special: list[str] | None = None, own: list[str] | None = None
+) -> tuple[str, ...]:
     """Image file names of a frame folder in temporal order (``frame_order``; empty if the folder is
-    missing).
+    missing): the one listing of a frame folder that every reader uses.
 
     Only regular files (or links to them) count: opening a FIFO named like a frame would block the loader
-    forever. The names of such special files are appended to ``special`` when it is given.
+    forever. The names of such special files are appended to ``special`` when it is given. `softfer
+    predict`'s own pictures (``is_own_output``: a timeline or annotated copy beside its ``NAME.json``) are
+    never frames, as their pixels hold predict's drawings: their names are appended to ``own`` when given.
     """
     names = []
     try:
@@ -152,13 +157,41 @@ def frame_index(folder: Path, special: list[str] | None = None) -> tuple[str, ..
             for entry in it:
                 if not entry.name.lower().endswith(IMAGE_SUFFIXES):
                     continue
-                if is_regular_file(entry.path):
+                if not is_regular_file(entry.path):
+                    if special is not None and not os.path.isdir(entry.path):
+                        special.append(entry.name)
+                elif is_own_output(entry.path):
+                    if own is not None:
+                        own.append(entry.name)
+                else:
                     names.append(entry.name)
-                elif special is not None and not os.path.isdir(entry.path):
-                    special.append(entry.name)
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return ()
+    if own is not None:
+        own.sort(key=frame_order)
     return tuple(sorted(names, key=frame_order))
+
+
+def holds_only_own_outputs(folder: Path) -> bool:
+    """Whether ``folder`` holds `softfer predict`'s own pictures but no frame (what ``predict --out``
+    writes): no clip, though a reader finding clips by their folders would take it for one."""
+    own: list[str] = []
+    return not frame_index(folder, own=own) and bool(own)
+
+
+def frame_folder_notes(item: str, special: list[str], own: list[str]) -> list[str]:
+    """Notes on what a frame folder's listing (``frame_index``) left out: special files, predict's outputs."""
+    lines = []
+    if special:
+        lines.append(
+            f"{item}: {len(special)} special file(s) ignored, not regular ({', '.join(special[:3])})"
+        )
+    if own:
+        lines.append(
+            f"{item}: {len(own)} file(s) left out as `softfer predict`'s own outputs, not frames (first: "
+            f"{own[0]}): their pixels hold predict's drawings; move predict's outputs out of the data"
+        )
+    return lines
 
 
 def _has_media(r: Record, report: ReadReport) -> bool:
@@ -170,15 +203,18 @@ def _has_media(r: Record, report: ReadReport) -> bool:
         missing = not os.path.lexists(r.path)
         report.skipped.append(f"{r.id}: {kind} {'missing' if missing else 'not a regular file'} ({r.path})")
         return False
+    own: list[str] = []
     if not r.frames:
         special: list[str] = []
-        r.frames = frame_index(r.path, special)
-        if special:
-            shown = ", ".join(special[:3])
-            report.notes.append(f"{r.id}: {len(special)} special file(s) ignored, not regular ({shown})")
+        r.frames = frame_index(r.path, special, own)
+        # predict's outputs in a folder with no frame are named once, by the skip below
+        report.notes.extend(frame_folder_notes(r.id, special, own if r.frames else []))
     if r.frames:
         return True
-    reason = "frame folder missing" if not os.path.isdir(r.path) else "frame folder empty"
+    if own:
+        reason = f"frame folder holds no frame, only `softfer predict`'s own outputs (first: {own[0]})"
+    else:
+        reason = "frame folder missing" if not os.path.isdir(r.path) else "frame folder empty"
     report.skipped.append(f"{r.id}: {reason} ({r.path})")
     return False
 

@@ -134,11 +134,12 @@ def _video_format(data: bytes) -> str | None:
     None: a file OpenCV cannot decode is named a video only when a frame of it decodes as one."""
     import av  # here: only a file that failed to decode as an image pays for it
 
-    from softfer.io.video import _still_image  # the converse case's rule (here: io.video imports this)
+    # here, not at the top: io.video imports this module (MediaError)
+    from softfer.io.video import opened_as_still_image
 
     try:
         with av.open(io.BytesIO(data)) as container:
-            if not container.streams.video or _still_image(container):
+            if not container.streams.video or opened_as_still_image(container):
                 return None
             next(container.decode(video=0))
             return container.format.long_name or container.format.name

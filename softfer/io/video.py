@@ -120,7 +120,7 @@ def _open(path: str | Path):
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: has no video stream")
-    still = _still_image(container)
+    still = opened_as_still_image(container)
     if still:
         container.close()
         raise VideoError(
@@ -132,9 +132,10 @@ def _open(path: str | Path):
     return container, stream
 
 
-def _still_image(container) -> str | None:
+def opened_as_still_image(container) -> str | None:
     """The image format FFmpeg opened a file with (jpeg, png, ...; its image demuxers: image2, image2pipe,
-    <format>_pipe), or None for a video container."""
+    <format>_pipe), or None for a video container: the one rule of both mistakes, a still image named as a
+    video (here) and a video named as an image (``softfer.io.images``)."""
     name = container.format.name
     if name in ("image2", "image2pipe") or name.endswith("_pipe"):
         return name.removesuffix("_pipe")
@@ -148,7 +149,7 @@ def still_image_format(path: str | Path) -> str | None:
 
     try:
         with av.open(str(path)) as container:
-            return _still_image(container)
+            return opened_as_still_image(container)
     except (av.error.FFmpegError, OSError):
         return None
 

@@ -85,14 +85,22 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 ROW_KEYS = frozenset({"config", "fold", "seed", "per_class_recall", *COMPARED_METRICS})
 
 
-class ConfigRecord(StrictModel):
+class RecordModel(StrictModel):
+    """A part of the reference file: ``StrictModel``'s rules, and strict types: the file is softfer's own
+    record, so a number written as text ("96" epochs, "0.5" a recall) is refused naming the field, never
+    converted (pydantic's lax mode read it as the number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ConfigRecord(RecordModel):
     """A config of the reference: its hash in the study's study.json and its ``recipe_fingerprint``."""
 
     study: str
     recipe: str
 
 
-class SplitRecord(StrictModel):
+class SplitRecord(RecordModel):
     """One split of a fold's data as ``data_content`` keeps it (its media hash left out)."""
 
     source: str
@@ -101,18 +109,18 @@ class SplitRecord(StrictModel):
     labels: str
 
 
-class FoldData(StrictModel):
+class FoldData(RecordModel):
     """The data a fold's runs read (``data_content``)."""
 
     format: str
     splits: dict[str, SplitRecord] = Field(min_length=1)
 
 
-class RowRecord(StrictModel):
+class RowRecord(RecordModel):
     """One run of the reference: config, fold, seed, per-class recalls and, as further keys, its compared
     metrics (``COMPARED_METRICS``; ``_row_problems`` checks them against the metric table)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     config: str
     fold: Fold
@@ -120,7 +128,7 @@ class RowRecord(StrictModel):
     per_class_recall: dict[str, Annotated[float, Field(ge=0, le=1)] | None] | None = None
 
 
-class ReferenceFile(StrictModel):
+class ReferenceFile(RecordModel):
     """A stored reference comparison as benchmarks/demo_reference.py writes it; ``rows`` are checked by
     ``_row_problems``."""
 
@@ -178,6 +186,18 @@ def _row_problems(reference: dict[str, Any]) -> list[str]:
     return out
 
 
+def _record_problems(exc: ValidationError) -> list[str]:
+    """pydantic's errors of a reference file, one per field (``error_lines``), a number given as text said
+    as such rather than as pydantic's "Input should be a valid integer"."""
+    lines = error_lines(exc)
+    for i, e in enumerate(exc.errors()):
+        if e["type"] in ("int_type", "float_type") and isinstance(e["input"], str):
+            kind = "an integer" if e["type"] == "int_type" else "a number"
+            where = ".".join(map(str, e["loc"]))
+            lines[i] = f"{where}: {json.dumps(e['input'])} is text, not {kind} (a number has no quotes)"
+    return lines
+
+
 def load_reference(path: Path) -> dict[str, Any] | None:
     """The reference comparison stored at ``path``, or None when none is there.
 
@@ -201,11 +221,11 @@ def load_reference(path: Path) -> dict[str, Any] | None:
         raise ValueError(f"{path}: not a reference comparison of version {REFERENCE_VERSION}; {fix}")
     if missing := [k for k in REFERENCE_KEYS if k not in reference]:
         raise ValueError(f"{path}: the reference comparison lacks {missing}; {fix}")
-    try:  # the checked values, as the types say (a fold "1" pairs with fold 1 in the comparison)
+    try:
         reference = ReferenceFile.model_validate(reference).model_dump()
         problems = _row_problems(reference)
     except ValidationError as exc:
-        problems = error_lines(exc)
+        problems = _record_problems(exc)
     if problems:
         more = f"\n  ... ({len(problems) - 10} more)" if len(problems) > 10 else ""
         shown = "\n  ".join(problems[:10])

@@ -18,9 +18,11 @@ crops a model trains on, and the engine refuses them. Align the faces first with
 and read ``AFEW_aligned`` (clip ids stay ``<Class>/<clip>``; files beside the folders, such as the
 preprocess manifest and report, are ignored). `softfer predict`'s own pictures and videos in a class
 folder (``NAME_annotated.mp4`` beside that run's ``NAME.json``: ``is_own_output``, the rule predict's and
-preprocess's listings use) are no clips: they are skipped and noted, as their pixels hold predict's
-drawings. The ``dfew`` layout renumbers clips and the ``folders`` layout puts every clip in one
-``frames/`` folder: both lose the class folders.
+preprocess's listings use) are no clips, nor is a folder holding nothing but predict's outputs (what
+``predict --out Val/Angry/pred`` writes): they are skipped and noted, as their pixels hold predict's
+drawings. In a clip folder they are no frames (``records.frame_index``, every reader's rule). The
+``dfew`` layout renumbers clips and the ``folders`` layout puts every clip in one ``frames/`` folder:
+both lose the class folders.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ from pathlib import Path
 
 from softfer.classes import DFEW_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import ReadReport, Record, add_notes, attach_frames, check_unique, path_key
+from softfer.data.records import (
+    ReadReport,
+    Record,
+    add_notes,
+    attach_frames,
+    check_unique,
+    holds_only_own_outputs,
+    path_key,
+)
 from softfer.data.splits import check_disjoint
 from softfer.faces.predict_outputs import is_own_output  # one rule: predict's and preprocess's listings
 from softfer.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -80,33 +90,46 @@ def split_folder(root: Path, split: str | None) -> Path:
     )
 
 
+def _is_clip_folder(entry: Path) -> bool:
+    # hidden folders are unfinished preprocess output; a folder of predict's outputs only (``predict --out
+    # Val/Angry/pred``) holds no frame of a clip
+    return entry.is_dir() and not entry.name.startswith(".") and not holds_only_own_outputs(entry)
+
+
 def _clip_entries(class_dir: Path) -> list[Path]:
-    """Clip folders (hidden ones are unfinished preprocess output: skipped) and videos of a class folder;
-    predict's annotated copies (``is_own_output``) are no clips (``unread_entries`` notes them)."""
+    """Clip folders and videos of a class folder; predict's annotated copies and folders holding only
+    predict's outputs (``is_own_output``) are no clips (``unread_entries`` notes them)."""
     return [
         e
         for e in sorted(class_dir.iterdir())
-        if (e.is_dir() and not e.name.startswith("."))
-        or (e.suffix.lower() in VIDEO_SUFFIXES and not is_own_output(e))
+        if _is_clip_folder(e) or (e.suffix.lower() in VIDEO_SUFFIXES and not is_own_output(e))
     ]
 
 
 def _own_outputs_note(class_dir: Path) -> list[str]:
-    """A note on `softfer predict`'s pictures and videos in a class folder (``is_own_output``), if any."""
+    """Notes on `softfer predict`'s pictures and videos in a class folder (``is_own_output``), and on
+    folders there holding nothing but predict's outputs, if any."""
+    lines = []
     own = [e.name for e in sorted(class_dir.iterdir()) if e.is_file() and is_own_output(e)]
-    if not own:
-        return []
-    return [
-        f"{class_dir}: {len(own)} file(s) skipped as `softfer predict`'s own outputs (first: {own[0]}), "
-        "not read as clips: their pixels hold predict's drawings; move predict's outputs out of the data"
-    ]
+    if own:
+        lines.append(
+            f"{class_dir}: {len(own)} file(s) skipped as `softfer predict`'s own outputs (first: {own[0]}), "
+            "not read as clips: their pixels hold predict's drawings; move predict's outputs out of the data"
+        )
+    for d in sorted(class_dir.iterdir()):
+        if d.is_dir() and not d.name.startswith(".") and holds_only_own_outputs(d):
+            lines.append(
+                f"{d}: a folder holding no frame, only `softfer predict`'s own outputs, is no clip and is "
+                "not read; move predict's outputs out of the data"
+            )
+    return lines
 
 
 def unread_entries(root: Path, base: Path, found: list[Path]) -> list[str]:
     """Notes on media no clip holds, which reading would otherwise lose without a word: image files lying
     directly in a class folder (a clip's frames moved up a level), `softfer predict`'s own outputs there
-    (skipped: ``_clip_entries``) and, in a copy with split folders, class folders beside them (clips of no
-    split)."""
+    or in a folder of their own (skipped: ``_clip_entries``) and, in a copy with split folders, class
+    folders beside them (clips of no split)."""
     lines = []
     for class_dir in found:
         lines += _own_outputs_note(class_dir)
@@ -168,9 +191,9 @@ def read_afew(
 
     Labels are in DFEW_CLASSES order. ``Record.is_video_file`` marks raw videos (see the module docstring).
 
-    Image files directly in a class folder, `softfer predict`'s own outputs there (``is_own_output``),
-    and class folders beside the split folders, are read by no clip: they are noted in ``report.notes``
-    and logged (``unread_entries``; ``data inspect`` lists them).
+    Image files directly in a class folder, `softfer predict`'s own outputs there (``is_own_output``)
+    or in a folder of their own, and class folders beside the split folders, are read by no clip: they
+    are noted in ``report.notes`` and logged (``unread_entries``; ``data inspect`` lists them).
 
     Raises:
         ValueError: also for a folder beside the class folders that names no class (e.g. ``Angyr``), and

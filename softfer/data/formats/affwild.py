@@ -24,7 +24,7 @@ import numpy as np
 
 from softfer.classes import AFFECTNET_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.records import Record, check_split, frame_index
+from softfer.data.records import ReadReport, Record, add_notes, check_split, frame_folder_notes, frame_index
 from softfer.io.tables import read_text
 from softfer.labels.affect import AffectStats, check_stats_classes, gmm_labels
 
@@ -97,14 +97,22 @@ def affwild_videos(root: str | Path, split: str, *, test_share: float = 0.2, see
 
 
 def read_affwild(
-    root: str | Path, stats: AffectStats, *, split: str = "train", test_share: float = 0.2, seed: int = 0
+    root: str | Path,
+    stats: AffectStats,
+    *,
+    split: str = "train",
+    test_share: float = 0.2,
+    seed: int = 0,
+    report: ReadReport | None = None,
 ) -> list[Record]:
     """Per-frame Aff-Wild records with VA and GMM-derived class labels.
 
     ``split`` is one of ``AFFWILD_SPLITS``; the split is by video (``affwild_videos``), so no video has
-    frames in both.
+    frames in both. `softfer predict`'s own pictures in a frame folder are no frames (``frame_index``):
+    they are noted in ``report.notes`` and logged.
     """
     root = Path(root)
+    report = report if report is not None else ReadReport()
     videos = affwild_videos(root, split, test_share=test_share, seed=seed)
     val_dir, aro_dir = root / "annotations" / "valence", root / "annotations" / "arousal"
     records = []
@@ -113,7 +121,9 @@ def read_affwild(
         a = _read_values(aro_dir / f"{video}.txt", "arousal")
         if len(v) != len(a):
             raise ValueError(f"{video}: {len(v)} valence values but {len(a)} arousal values")
-        frames = frame_index(root / "frames" / video)
+        own: list[str] = []
+        frames = frame_index(root / "frames" / video, own=own)
+        add_notes(report, frame_folder_notes(video, [], own), str(root))
         if len(frames) != len(v):
             raise ValueError(f"{video}: {len(frames)} frames but {len(v)} annotated values")
         va = np.stack([v, a], axis=1)
@@ -145,7 +155,13 @@ def _read(request: ReadRequest) -> list[Record]:
     whose = f"Aff-Wild's classes (AffectNet's first data.num_classes={request.num_classes})"
     names = AFFECTNET_CLASSES[: request.num_classes]
     stats = check_stats_classes(stats, names, str(request.affectnet_stats), whose)
-    return read_affwild(request.root, stats, split=request.split, seed=0)  # type: ignore[arg-type]
+    return read_affwild(
+        request.root,
+        stats,
+        split=request.split,  # type: ignore[arg-type]  # None is refused by the split check
+        seed=0,
+        report=request.report,
+    )
 
 
 FORMAT = DatasetFormat(

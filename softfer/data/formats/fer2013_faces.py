@@ -22,9 +22,12 @@ faces are not reused; editing a PNG still changes it.
 The cache is softfer's own, so a damaged one is softfer's to mend, not the user's data to blame: each time a
 folder is opened it is checked complete by one listing (every row's face there, not empty, of the size its
 build wrote when ``index.json`` records the sizes; no PNG decoded) and an incomplete one (a cache cleaner, a
-partial copy) is built again, staged as the first build, with a warning saying why. An earlier softfer's
-folder in the data root found incomplete is left as it is (the data folder is an input) and the faces are
-read from (or built in) the cache folder instead.
+partial copy, an index.json that does not parse or lists a Usage FER2013 has not) is built again, staged
+as the first build, with a warning saying why. The index's Usage list is never trusted over fer2013.csv:
+when it disagrees with FER+'s fer2013new.csv, fer2013.csv itself is read (``verify_face_cache``) before the
+user's files are blamed, and a cache that says otherwise than the file it was written from is built again
+in the same way. An earlier softfer's folder in the data root found incomplete or wrong is left as it is
+(the data folder is an input) and the faces are read from (or built in) the cache folder instead.
 
 Errors and advice name the setting that chose ``<cache>`` as the running command spells it:
 ``data.cache_dir``, or within ``cache_setting("--cache-dir")`` that option (``data inspect``, whose reads
@@ -37,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softfer.data.formats.fer2013_index import FER_USAGES, cached_usage, complete_cache
 from softfer.data.records import parse_int
 from softfer.io.files import remove_stale_staging, staged_folder
 from softfer.io.outputs import check_output
@@ -58,6 +63,8 @@ LEGACY_FOLDER = "softfer_fer2013_png"  # where softfer wrote them before, inside
 _FACE_EPOCH_S = 1_451_606_400  # 2016-01-01 UTC, FER+'s year
 _FACE_SPAN_S = 10 * 365 * 86_400  # the faces' times lie within ten years of it
 CHUNK_ROWS = 1000  # rows of fer2013.csv parsed at once (~9 MB of text), whatever the size of the file
+_FACE_FILE = re.compile(r"[0-9]{6}\.png")  # a face: NNNNNN.png in <key>/
+_FACE_KEY = re.compile(r"[0-9a-f]{16}")  # ``_content_key``
 log = logging.getLogger(__name__)
 _ANNOUNCED: set[str] = set()  # what this process has said once: earlier versions' folders, a bad XDG value
 _SETTING: ContextVar[str] = ContextVar("fer2013_cache_setting", default="data.cache_dir")
@@ -154,6 +161,7 @@ def _write_faces(csv_path: Path, staging: Path, key: str) -> list[str]:
         emotion = parse_int(emotion_text, where, "emotion")
         if not 0 <= emotion < FER_EMOTIONS:
             raise ValueError(f"{where}: emotion {emotion} outside 0..{FER_EMOTIONS - 1}")
+        _check_usage(use, where)  # an index holds only these: any other Usage in it is damage
         ok, png = cv2.imencode(".png", face_pixels(pixels, where))
         if not ok:
             raise ValueError(f"{where}: the face could not be encoded as PNG")
@@ -167,69 +175,41 @@ def _write_faces(csv_path: Path, staging: Path, key: str) -> list[str]:
     return usage
 
 
-def _index(folder: Path) -> tuple[list[str], list[int] | None] | None:
-    """(each row's Usage, each face PNG's size when the index records it) from ``folder/index.json``, or
-    None when there is none or it is damaged. Caches built before the sizes were recorded have none."""
-    try:
-        index = json.loads((folder / "index.json").read_text())
-        usage, sizes = index["usage"], index.get("sizes")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+def _check_usage(use: str, where: str) -> None:
+    if use not in FER_USAGES:
+        raise ValueError(f"{where}: Usage {use!r} is not one of {', '.join(FER_USAGES)}")
+
+
+def csv_usage(csv_path: Path) -> list[str]:
+    """Each row's Usage, read from fer2013.csv itself (every row parsed, as a build does; no PNG written)."""
+    usage = []
+    for where, (_, _, use) in _fer_rows(csv_path):
+        _check_usage(use, where)
+        usage.append(use)
+    return usage
+
+
+def face_cache_advice(path: Path) -> str | None:
+    """What to do about an unreadable ``path`` that is a face of a FER2013 face cache softfer wrote (its
+    ``<key>/NNNNNN.png`` beside index.json, or an earlier softfer's in the data root), or None for any other
+    file: one wording for the loader's warning, the epoch's summary and ``data inspect --verify``."""
+    # WHY: the completeness check compares sizes only, so bytes damaged in place (bit rot) are met by a
+    # decode, and the file is softfer's to write again, not the dataset's to blame.
+    folder = path.parent
+    kind = {CACHE_FOLDER: "cache", LEGACY_FOLDER: "earlier"}.get(folder.parent.name)
+    if not (kind and _FACE_FILE.fullmatch(path.name) and _FACE_KEY.fullmatch(folder.name)):
         return None
-    if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
+    if not (folder / "index.json").is_file():
         return None
-    if sizes is not None and (
-        not isinstance(sizes, list)
-        or len(sizes) != len(usage)
-        or not all(type(n) is int and n > 0 for n in sizes)
-    ):
-        return None
-    return usage, sizes
-
-
-def _lacking(folder: Path, sizes: list[int] | None, count: int) -> list[str]:
-    """The face names of rows 0..count-1 that ``folder`` lacks: missing, not a file, empty, or of another
-    size than its build wrote (when ``sizes`` are known). One listing; no PNG is opened."""
-    held: dict[str, int] = {}
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                try:
-                    if entry.name.endswith(".png") and entry.is_file():
-                        held[entry.name] = entry.stat().st_size
-                except OSError:  # removed while listed: lacking
-                    continue
-    except OSError:
-        pass  # unlistable: every face lacking, and the rebuild says why it cannot write there
-    lacking = []
-    for i in range(count):
-        name = f"{i:06d}.png"
-        size = held.get(name, 0)
-        if not size or (sizes is not None and size != sizes[i]):
-            lacking.append(name)
-    return lacking
-
-
-def _complete(folder: Path) -> tuple[list[str] | None, str | None]:
-    """(each row's Usage, None) for a complete cache folder; (None, why) for an incomplete one; (None,
-    None) when there is none."""
-    if not os.path.lexists(folder):
-        return None, None
-    index = _index(folder)
-    if index is None:
-        return None, "no readable index.json"
-    usage, sizes = index
-    lacking = _lacking(folder, sizes, len(usage))
-    if lacking:
-        return None, (
-            f"{len(lacking)} of {len(usage)} faces missing, empty or not of the size written "
-            f"(first: {lacking[0]})"
+    if kind == "earlier":
+        return (
+            f"it is a face an earlier softfer wrote from fer2013.csv into the data root, not a file of the "
+            f"dataset: delete {folder} and softfer writes the faces again, into its own cache"
         )
-    return usage, None
-
-
-def _cached_usage(folder: Path) -> list[str] | None:
-    """The per-row Usage of a complete cache folder, or None when there is none (or it is incomplete)."""
-    return _complete(folder)[0]
+    return (
+        f"it is a face of softfer's cache of the FER2013 faces, written from fer2013.csv, not a file of the "
+        f"dataset: delete {folder} and softfer writes it again"
+    )
 
 
 def _advice(option: str) -> str:
@@ -256,7 +236,7 @@ def _cache_base(root: Path, cache_dir: str | Path | None) -> tuple[Path, str]:
 def _legacy_cache(root: Path, key: str) -> tuple[Path, list[str]] | None:
     """The complete folder of ``key`` an earlier softfer wrote into the data root, logged once, or None."""
     folder = root / LEGACY_FOLDER / key
-    usage, why = _complete(folder)
+    usage, why = complete_cache(folder)
     if usage is None:
         if why and f"incomplete {folder}" not in _ANNOUNCED:
             _ANNOUNCED.add(f"incomplete {folder}")
@@ -297,7 +277,7 @@ def face_cache(csv_path: Path, root: Path, cache_dir: str | Path | None = None) 
         return legacy
     base, option = _cache_base(root, cache_dir)
     folder = base / key
-    usage, why = _complete(folder)
+    usage, why = complete_cache(folder)
     if usage is not None:
         return folder, usage
     if why:  # softfer's own files, not the user's data: mended, not reported as unusable media
@@ -307,9 +287,40 @@ def face_cache(csv_path: Path, root: Path, cache_dir: str | Path | None = None) 
     return folder, _build(csv_path, folder, option)
 
 
-def _build(csv_path: Path, folder: Path, option: str) -> list[str]:
-    """Write the faces of ``csv_path`` into ``folder`` through a staging folder; returns each row's Usage
-    (another process's, when it renamed its complete copy into place first)."""
+def verify_face_cache(
+    csv_path: Path, root: Path, cache_dir: str | Path | None, folder: Path, cached: list[str]
+) -> tuple[Path, list[str]]:
+    """(folder, each row's Usage) once ``face_cache``'s answer (``folder``, ``cached``) disagrees with
+    FER+'s fer2013new.csv: ``cached`` when fer2013.csv itself says the same (the user's files disagree);
+    else the cache is softfer's damage (an edited index.json), built again with a warning, as an
+    incomplete one is (an earlier softfer's folder in the data root: left as it is, the cache used)."""
+    usage = csv_usage(csv_path)
+    if usage == cached:
+        return folder, cached
+    if len(usage) != len(cached):
+        why = f"{len(cached)} rows in its index.json, {len(usage)} in the file"
+    else:
+        i = next(i for i, (a, b) in enumerate(zip(cached, usage, strict=True)) if a != b)
+        why = f"row {i + 1}'s Usage {cached[i]!r} in its index.json, {usage[i]!r} in the file"
+    base, option = _cache_base(root, cache_dir)
+    own = base / folder.name  # the same folder, or softfer's cache in place of an earlier one in the root
+    then = (
+        "writing it again from the file"
+        if own == folder
+        else f"left as it is (delete it); the faces are read from {own}"
+    )
+    log.warning(
+        "%s: softfer's cache of the FER2013 faces disagrees with %s (%s): %s", folder, csv_path, why, then
+    )
+    if own != folder and cached_usage(own) == usage:
+        return own, usage
+    return own, _build(csv_path, own, option, expect=usage)
+
+
+def _build(csv_path: Path, folder: Path, option: str, expect: list[str] | None = None) -> list[str]:
+    """Write the faces of ``csv_path`` into ``folder`` through a staging folder; returns each row's Usage.
+    A complete copy another process renamed into place first is taken when its Usage is the file's
+    (``expect``: the file's, read before; None: unknown until written)."""
     base = folder.parent
     try:
         base.mkdir(parents=True, exist_ok=True)
@@ -320,17 +331,19 @@ def _build(csv_path: Path, folder: Path, option: str) -> list[str]:
             f"{_advice(option)}"
         ) from None
     log.info("%s: writing each face as a PNG into %s (once)", csv_path, folder)
+    usage = expect
     try:
         with staged_folder(folder, clean=False) as staging:
             usage = _write_faces(csv_path, staging, folder.name)
-            theirs = _cached_usage(folder)
-            if theirs is not None:  # another process (a DDP rank) finished the same folder first
+            # another process (a DDP rank) finished the same folder first; one that says otherwise than
+            # the file (``verify_face_cache``'s) is replaced
+            if cached_usage(folder) == usage:
                 shutil.rmtree(staging, ignore_errors=True)
-                return theirs
+                return usage
             _replace(staging, folder)
     except OSError as exc:
-        theirs = _cached_usage(folder)
-        if theirs is not None:  # another process renamed its complete copy in between
+        theirs = cached_usage(folder)
+        if theirs is not None and (usage is None or theirs == usage):  # another process's copy, renamed in
             return theirs
         raise ValueError(
             f"{folder}: cannot write the FER2013 faces ({exc.strerror or exc}); {_advice(option)}"

@@ -43,7 +43,7 @@ import numpy as np
 
 from softfer.classes import FERPLUS_CLASSES
 from softfer.data.formats.base import DatasetFormat, ReadRequest
-from softfer.data.formats.fer2013_faces import face_cache
+from softfer.data.formats.fer2013_faces import face_cache, verify_face_cache
 from softfer.data.records import (
     ReadReport,
     Record,
@@ -221,6 +221,10 @@ def _csv_rows(root: Path, split: str, report: ReadReport, cache_dir: str | Path 
     cols = [table.column(c) for c in ("Usage", "Image name", *VOTE_COLUMNS)]
     votes = _votes(table, cols[2:], table.where)
     folder, usage = face_cache(fer_path, root, cache_dir)
+    if [row[cols[0]] for row in table.rows] != usage:
+        # WHY: ``usage`` is softfer's cache's record of fer2013.csv: the file itself is read before the
+        # user's files are said to disagree, and a cache that misquotes it is written again
+        folder, usage = verify_face_cache(fer_path, root, cache_dir, folder, usage)
     if len(usage) != len(table.rows):
         raise ValueError(
             f"{new_path} has {len(table.rows)} rows and {fer_path} {len(usage)}: FER+ labels row i of "

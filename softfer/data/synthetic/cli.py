@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from softfer.classes import AFFECTNET_CLASSES, DFEW_CLASSES, FERPLUS_CLASSES
 from softfer.data.label_files import agreement_report
-from softfer.data.synthetic.ferplus import generate_ferplus
+from softfer.data.synthetic.ferplus import generate_ferplus, render_faces
 from softfer.data.synthetic.generate import (
     ClipRecord,
     generate_affectnet,
@@ -226,13 +226,14 @@ def synth_ferplus(
         f"{Path(out) / 'images'} (FER2013Train/Valid/Test) in {seconds:.1f} s"
     )
     names = (*FERPLUS_CLASSES, "unknown", "NF")
-    top = np.array([int(f.votes.argmax()) for f in faces])
+    top = faces.majority
     if stats:
         counts = np.bincount(top, minlength=len(names))
         print("majority vote counts: " + ", ".join(f"{c}={n}" for c, n in zip(names, counts, strict=True)))
     if montage:
         picks = np.linspace(0, len(faces) - 1, min(48, len(faces))).astype(int).tolist()
         rows = [picks[k : k + 8] for k in range(0, len(picks), 8)]
-        grid = [[np.repeat(faces[i].pixels[..., None], 3, axis=2) for i in row] for row in rows]
+        drawn = dict(zip(picks, render_faces(picks, seed), strict=True))  # the set keeps no pixels
+        grid = [[np.repeat(drawn[i].pixels[..., None], 3, axis=2) for i in row] for row in rows]
         save_montage(grid, [""] * len(grid), montage, [[names[top[i]] for i in row] for row in rows])
         print(f"montage: {montage}")

@@ -19,7 +19,8 @@ Usage is stratified by majority class: 1 in 10 faces PublicTest (``val``), 1 in 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,11 @@ import numpy as np
 from softfer.classes import FERPLUS_CLASSES
 from softfer.data.formats.ferplus import FOLDERS, USAGE, VOTE_COLUMNS
 from softfer.data.provenance import GROUND_TRUTH
-from softfer.data.synthetic.generate import _folds, _run, require_space, staging
+from softfer.data.synthetic.generate import _folds, _run, iter_run, staging
 from softfer.data.synthetic.model import SynthConfig, sample_clip
 from softfer.data.synthetic.render import render_frame, sample_identity, sample_scene
+from softfer.data.synthetic.space import require_space
 from softfer.io.files import atomic_write
-from softfer.io.tables import write_csv
 
 RENDER_SIZE = 96  # rendered at twice FER2013's size, then area-averaged to 48 px
 SIDE = 48
@@ -45,6 +46,9 @@ NOT_A_FACE, UNCLEAR, ONE_UNKNOWN = 0.03, 0.05, 0.12  # shares of rows (cumulativ
 # FER2013 has no contempt, such faces get neutral.
 FER2013_CODE = {"angry": 0, "disgust": 1, "fear": 2, "happy": 3, "sad": 4, "surprise": 5, "neutral": 6}
 SPLIT_USAGE = {split: usage for usage, split in USAGE.items()}
+# Faces rendered and written at a time: all that memory holds of pixels and rows, whatever --images (a set
+# held whole took about 12 KB a row: 12 GB for a million).
+CHUNK_FACES = 1000
 
 
 @dataclass
@@ -80,13 +84,26 @@ def _votes(class_votes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
     return votes, True
 
 
-def _render_face(job: tuple[int, int, SynthConfig]) -> Face:
+def _draw(job: tuple[int, int, SynthConfig]) -> tuple:
+    """A face's random draws before its rendering: (rng, clip spec, identity, scene, votes, is a face)."""
     index, seed, cfg = job
     rng = np.random.default_rng([seed, index, 48])
     spec = sample_clip(cfg, rng, still=True)
     ident = sample_identity(rng)
     scene = sample_scene(cfg.size, rng, occlusion_rate=cfg.occlusion_rate, jpeg=cfg.jpeg_quality)
     votes, is_face = _votes(spec.votes, rng)
+    return rng, spec, ident, scene, votes, is_face
+
+
+def _majority(job: tuple[int, int, SynthConfig]) -> int:
+    """The vote column holding a face's majority (Usage is stratified by it), drawn without rendering the
+    face (a twentieth of its cost)."""
+    return int(_draw(job)[4].argmax())
+
+
+def _render_face(job: tuple[int, int, SynthConfig]) -> Face:
+    index = job[0]
+    rng, spec, ident, scene, votes, is_face = _draw(job)
     if is_face:
         bgr, _ = render_frame(spec.controls[0], ident, scene, 0.5, rng)
     else:  # FER2013's non-faces are web images without a face: the background alone
@@ -100,40 +117,43 @@ def _box_cell() -> str:
     return f"(0, 0, {SIDE}, {SIDE})"
 
 
-def _write_csv_layout(tmp: Path, faces: list[Face], usage: list[str], names: list[str]) -> None:
-    fer_rows, new_rows = [], []
-    for face, use, name in zip(faces, usage, names, strict=True):
-        top = FERPLUS_CLASSES[int(face.votes[:8].argmax())]
-        fer_rows.append([FER2013_CODE.get(top, 6), " ".join(map(str, face.pixels.ravel())), use])
-        new_rows.append([use, name, *map(int, face.votes)])
-    write_csv(tmp / "fer2013.csv", ["emotion", "pixels", "Usage"], fer_rows)
-    write_csv(tmp / "fer2013new.csv", ["Usage", "Image name", *VOTE_COLUMNS], new_rows)
+TRUTH_HEADER = ["row", "image_name", "primary", "primary_name", *(f"w_{c}" for c in FERPLUS_CLASSES), "apex"]
 
 
-def _write_folder_layout(tmp: Path, faces: list[Face], usage: list[str], names: list[str]) -> None:
-    labels: dict[str, list[list[object]]] = {split: [] for split in FOLDERS}
-    for face, use, name in zip(faces, usage, names, strict=True):
-        if not name:  # the FER+ script writes no image for a row without a name
-            continue
-        split = USAGE[use]
-        folder = tmp / FOLDERS[split]
-        folder.mkdir(parents=True, exist_ok=True)
-        ok, png = cv2.imencode(".png", face.pixels)
-        assert ok
-        (folder / name).write_bytes(png.tobytes())
-        labels[split].append([name, _box_cell(), *map(int, face.votes)])
-    for split, rows in labels.items():
-        with atomic_write(tmp / FOLDERS[split] / "label.csv", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows(rows)  # no header, as the repository's files
+def _write_faces(tmp: Path, faces: Iterator[Face], usage: Callable[[int], str]) -> None:
+    """Both layouts' files, each face written as it comes (its row of every table, its PNG) and dropped:
+    memory holds the faces of one chunk (``CHUNK_FACES``), not the set."""
+    images = tmp / "images"
+    with ExitStack() as files:
 
+        def table(path: Path, header: list[str] | None = None):  # csv.writer's rows, LF, as write_csv's
+            rows = csv.writer(files.enter_context(atomic_write(path, newline="")), lineterminator="\n")
+            if header:
+                rows.writerow(header)
+            return rows
 
-def _write_truth(path: Path, faces: list[Face], names: list[str]) -> None:
-    header = ["row", "image_name", "primary", "primary_name", *(f"w_{c}" for c in FERPLUS_CLASSES), "apex"]
-    rows = (
-        [f.index, n, f.primary, FERPLUS_CLASSES[f.primary], *(f"{w:.4f}" for w in f.mixture), f"{f.apex:.4f}"]
-        for f, n in zip(faces, names, strict=True)
-    )
-    write_csv(path, header, rows)
+        fer = table(tmp / "fer2013.csv", ["emotion", "pixels", "Usage"])
+        new = table(tmp / "fer2013new.csv", ["Usage", "Image name", *VOTE_COLUMNS])
+        truths = [table(tmp / GROUND_TRUTH, TRUTH_HEADER), table(images / GROUND_TRUTH, TRUTH_HEADER)]
+        # no header, as the repository's files; every split's, an empty one too
+        labels = {split: table(images / folder / "label.csv") for split, folder in FOLDERS.items()}
+        for face in faces:
+            use, votes = usage(face.index), [int(v) for v in face.votes]
+            name = f"fer{face.index:07d}.png" if face.is_face else ""
+            top = FERPLUS_CLASSES[int(face.votes[:8].argmax())]
+            fer.writerow([FER2013_CODE.get(top, 6), " ".join(map(str, face.pixels.ravel())), use])
+            new.writerow([use, name, *votes])
+            for truth in truths:
+                truth.writerow(
+                    [face.index, name, face.primary, FERPLUS_CLASSES[face.primary]]
+                    + [*(f"{w:.4f}" for w in face.mixture), f"{face.apex:.4f}"]
+                )
+            if name:  # the FER+ script writes no image for a row without a name
+                split = USAGE[use]
+                ok, png = cv2.imencode(".png", face.pixels)
+                assert ok
+                (images / FOLDERS[split] / name).write_bytes(png.tobytes())
+                labels[split].writerow([name, _box_cell(), *votes])
 
 
 def min_bytes(rows: int) -> int:
@@ -143,6 +163,27 @@ def min_bytes(rows: int) -> int:
     return rows * 2 * SIDE * SIDE
 
 
+@dataclass
+class FerplusSet:
+    """What ``generate_ferplus`` wrote, without its pixels (they are in its files: ``render_faces`` draws
+    any face again): per row, the vote column holding its majority (8 classes, unknown, NF)."""
+
+    majority: np.ndarray
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.majority)
+
+
+def _config() -> SynthConfig:
+    return SynthConfig(classes=FERPLUS_CLASSES, priors=FERPLUS_PRIORS, annotators=10, size=RENDER_SIZE)
+
+
+def render_faces(rows: Iterable[int], seed: int) -> list[Face]:
+    """The faces of ``rows`` of the set ``generate_ferplus`` writes with ``seed``, as it rendered them."""
+    return [_render_face((i, seed, _config())) for i in rows]
+
+
 def generate_ferplus(
     out: str | Path,
     *,
@@ -150,10 +191,12 @@ def generate_ferplus(
     seed: int = 0,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
-) -> list[Face]:
-    """Write a synthetic FER+ set of ``images`` rows in both layouts (module text); returns its faces.
+) -> FerplusSet:
+    """Write a synthetic FER+ set of ``images`` rows in both layouts (module text).
 
     ``out`` and the free space are checked first (``min_bytes``), before any face is listed or rendered.
+    Memory stays bounded whatever ``images``: a first pass draws each face's votes only (Usage is stratified
+    over the whole set), then the faces are rendered and written ``CHUNK_FACES`` at a time.
 
     Raises:
         ValueError: ``out`` exists and is not empty, fewer than 10 rows are asked for, or they cannot fit.
@@ -161,17 +204,18 @@ def generate_ferplus(
     if images < 10:
         raise ValueError(f"a FER+ set needs at least 10 rows (one in ten per evaluation split), got {images}")
     out = Path(out)
-    cfg = SynthConfig(classes=FERPLUS_CLASSES, priors=FERPLUS_PRIORS, annotators=10, size=RENDER_SIZE)
+    cfg = _config()
     with staging(out) as tmp:
         detail = f"{images} rows of fer2013.csv of at least {min_bytes(1)} bytes"
         require_space(tmp, min_bytes(images), f"--images {images}", detail)
-        faces = _run(_render_face, [(i, seed, cfg) for i in range(images)], workers, progress)
-        majority = np.array([int(f.votes.argmax()) for f in faces])
+        jobs = ((i, seed, cfg) for i in range(images))  # drawn as the workers take them, never listed
+        majority = np.array(_run(_majority, jobs, workers, None, CHUNK_FACES), dtype=np.int64)
         fold = _folds(majority, seed, k=10)
-        usage = [SPLIT_USAGE["val" if k == 0 else "test" if k == 1 else "train"] for k in fold]
-        names = [f"fer{f.index:07d}.png" if f.is_face else "" for f in faces]
-        _write_csv_layout(tmp, faces, usage, names)
-        _write_folder_layout(tmp / "images", faces, usage, names)
-        _write_truth(tmp / GROUND_TRUTH, faces, names)
-        _write_truth(tmp / "images" / GROUND_TRUTH, faces, names)
-    return faces
+
+        def usage(i: int) -> str:
+            return SPLIT_USAGE["val" if fold[i] == 0 else "test" if fold[i] == 1 else "train"]
+
+        jobs = ((i, seed, cfg) for i in range(images))
+        with closing(iter_run(_render_face, jobs, workers, progress, CHUNK_FACES)) as faces:
+            _write_faces(tmp, faces, usage)
+    return FerplusSet(majority, seed)

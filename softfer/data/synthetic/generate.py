@@ -11,16 +11,16 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
 from multiprocessing import active_children, get_context
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from softfer.data.provenance import GROUND_TRUTH
 from softfer.data.synthetic.landmarks import landmarks68
 from softfer.data.synthetic.model import AFFECTNET_PRIORS, SynthConfig, is_single_labelled, sample_clip
 from softfer.data.synthetic.render import encode_jpeg, render_frame, sample_identity, sample_scene
+from softfer.data.synthetic.space import check_free_space
 from softfer.io.files import staged_folder
 from softfer.io.outputs import check_folder
 from softfer.io.tables import write_csv
@@ -95,29 +96,39 @@ def _render_image(job: tuple[int, int, SynthConfig, str]) -> ClipRecord:
     )
 
 
-def _run(fn: Callable, jobs: list, workers: int, progress: Callable[[int], None] | None) -> list[ClipRecord]:
+def _run(
+    fn: Callable, jobs: Iterable, workers: int, progress: Callable[[int], None] | None, window: int = 0
+) -> list:
+    """``fn`` of every job, in order; ``window`` jobs handed to the workers at a time (0: all, a list)."""
+    return list(iter_run(fn, jobs, workers, progress, window or max(1, len(jobs))))  # type: ignore[arg-type]
+
+
+def iter_run(
+    fn: Callable, jobs: Iterable, workers: int, progress: Callable[[int], None] | None, window: int
+) -> Iterator:
+    """``fn`` of each job, in order, the jobs drawn and handed to the workers ``window`` at a time: a writer
+    that consumes the results as they come holds at most a window of them, however many jobs there are.
+    Close it (``contextlib.closing``) when the consumer can fail: that stops the workers at once."""
     workers = workers or os.cpu_count() or 1
+    jobs = iter(jobs)
     if workers == 1:
-        results = []
         for job in jobs:
-            results.append(fn(job))
+            yield fn(job)
             if progress:
                 progress(1)
-        return results
-    chunk = max(1, len(jobs) // (workers * 8))
+        return
     others = set(active_children())  # children of this process before the pool's: not the pool's to stop
     # spawn: workers must not inherit a parent's threads (torch, BLAS) through fork.
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        results = []
         try:
-            for rec in pool.map(fn, jobs, chunksize=chunk):
-                results.append(rec)
-                if progress:
-                    progress(1)
-        except BaseException:
+            while batch := list(islice(jobs, window)):
+                for rec in pool.map(fn, batch, chunksize=max(1, len(batch) // (workers * 8))):
+                    yield rec
+                    if progress:
+                        progress(1)
+        except BaseException:  # an interrupt, or the consumer's own failure (GeneratorExit on close)
             _stop_workers(pool, others)
             raise
-    return results
 
 
 def _stop_workers(pool: ProcessPoolExecutor, others: set) -> None:
@@ -154,42 +165,6 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def check_free_space(folder: Path, files: int, size: int, quality: int, what: str) -> None:
-    """Refuse a set that cannot fit on the disk of ``folder`` (a new folder of this process) before it is
-    rendered: ``files`` JPEG files of ``size`` x ``size`` pixels need at least ``files`` times what one flat
-    frame at JPEG ``quality`` (the lowest the renderer draws) takes on this file system, the smallest a
-    rendered frame can be; real frames take several times more, so only a set clearly too large is refused.
-
-    Raises:
-        ValueError: naming ``what``, the lower bound and the free space.
-    """
-    probe = folder / "softfer_space_probe.jpg"
-    probe.write_bytes(encode_jpeg(np.full((size, size, 3), 128, np.uint8), quality))
-    try:  # the blocks the file system gives one such file (4 KiB on ext4); its bytes where it packs them
-        stat = probe.stat()
-        per_file = max(stat.st_size, getattr(stat, "st_blocks", 0) * 512)
-    finally:
-        probe.unlink()
-    require_space(
-        folder, files * per_file, what, f"{files} frames of at least {per_file} bytes on this file system"
-    )
-
-
-def require_space(folder: Path, need: int, what: str, detail: str) -> None:
-    """Raise a ValueError naming ``what`` when its files, at least ``need`` bytes (``detail`` says of what),
-    cannot fit on the disk of ``folder``: before any job is listed or rendered."""
-    free = shutil.disk_usage(folder).free
-    if need > free:
-        raise ValueError(
-            f"{what} needs at least {_amount(need)} ({detail}), but {folder.parent} has {_amount(free)} "
-            "free: ask for fewer, or write OUT to a larger disk"
-        )
-
-
-def _amount(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def write_xlsx(path: Path, header: list[str], rows: list[list[object]]) -> None:
