@@ -13,10 +13,11 @@ so is an existing --out without --overwrite. Each run is checked as `softfer com
 reuses (``check_reusable``: its config.yaml, and its metrics.json fingerprint against the data at the
 configs' data.root as they are now), so those data must be in place.
 
---confirmed-by: finished compare folders of the same study at longer budgets (OUT/e160). The reference
-records their budgets when each repeats its UAR ranking and reverses none of its paired differences whose
-interval excludes 0 (uar, war, nll, ece; benchmarks/learning_curves.py's rule), and the demo then calls it
-converged; a longer budget that moves either is refused (store that budget's comparison instead).
+--confirmed-by (once or more: every folder given counts): finished compare folders of the same study at
+longer budgets (OUT/e160). The reference records their budgets when each repeats its UAR ranking and
+reverses none of its paired differences whose interval excludes 0 (uar, war, nll, ece;
+benchmarks/learning_curves.py's rule), and the demo then calls it converged; a longer budget that moves
+either is refused (store that budget's comparison instead).
 """
 
 from __future__ import annotations
@@ -267,9 +268,11 @@ def main() -> None:
         "--confirmed-by",
         type=Path,
         nargs="+",
+        action="extend",  # WHY: the default "store" kept only the last of --confirmed-by A --confirmed-by B
         default=[],
         metavar="LONGER_OUT",
-        help="finished compare folders of the same study at longer budgets that must repeat its ranking",
+        help="finished compare folders of the same study at longer budgets that must repeat its ranking "
+        "(given once or more: every folder counts)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--data-command", default=DATA_COMMAND, help=f"how the data were made ({DATA_COMMAND})")

@@ -275,6 +275,9 @@ def learning_curves(
     Markdown, written to ``md`` and drawn to ``png``."""
     if len(folders) < 2:
         raise ValueError("learning curves need two or more comparison folders, one per budget")
+    if twice := sorted({m for m in metrics if list(metrics).count(m) > 1}):
+        # WHY: a metric given twice drew its panel and its sections twice, with no word
+        raise ValueError(f"--metrics names {', '.join(twice)} more than once: give each metric once")
     check_curve_outputs(folders, png, md, overwrite)
     budgets = sorted((read_budget(Path(f)) for f in folders), key=lambda b: b.epochs)
     check_same_study(budgets)

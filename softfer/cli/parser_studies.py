@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from softfer.cli import commands as c
-from softfer.cli.parser_tools import CONFIG_HELP, folds_type, int_range, seeds_type
+from softfer.cli.parser_tools import CONFIG_HELP, PathArgument, folds_type, int_range, seeds_type
 from softfer.data.formats import FORMATS
 
 
@@ -46,7 +46,10 @@ def launch_options() -> argparse.ArgumentParser:
         "sbatch.OPTION (any sbatch option), max_requeues, signal_delay_s",
     )
     launch.add_argument(
-        "--launch-config", metavar="FILE", help="a YAML file whose `launch:` section holds these settings"
+        "--launch-config",
+        action=PathArgument,
+        metavar="FILE",
+        help="a YAML file whose `launch:` section holds these settings",
     )
     return launch
 
@@ -65,9 +68,10 @@ def _add_cv(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         parents=[parents["overrides"], parents["common"], parents["launch"], parents["threads"]],
         help="k-fold cross-validation of a config; mean +- std of every metric",
     )
-    cv.add_argument("config", help=CONFIG_HELP)
+    cv.add_argument("config", action=PathArgument, help=CONFIG_HELP)
     cv.add_argument(
         "--out",
+        action=PathArgument,
         help="study folder: the folds in OUT/fold_K, the summary in OUT (default: the config's run.out_dir; "
         "the same as --set run.out_dir=OUT)",
     )
@@ -93,7 +97,7 @@ def _add_compare(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "paired difference with its interval, a sign-flip permutation test (exact up to 16 runs) and the "
         "wins.",
     )
-    cmp.add_argument("configs", nargs="+", metavar="CONFIG", help=CONFIG_HELP)
+    cmp.add_argument("configs", action=PathArgument, nargs="+", metavar="CONFIG", help=CONFIG_HELP)
     cmp.add_argument(
         "--folds",
         type=folds_type,
@@ -104,7 +108,9 @@ def _add_compare(sub, parents: dict[str, argparse.ArgumentParser]) -> None:
         type=seeds_type,
         help="comma-separated seeds (default: the configs' own run.seed, which must then agree)",
     )
-    cmp.add_argument("--out", default="runs/compare", help="comparison folder (default runs/compare)")
+    cmp.add_argument(
+        "--out", action=PathArgument, default="runs/compare", help="comparison folder (default runs/compare)"
+    )
     cmp.add_argument(
         "--overwrite",
         action="store_true",
@@ -157,14 +163,20 @@ def add_calibrate_command(sub, parents: dict[str, argparse.ArgumentParser]) -> N
         "<stem>_calibrated<suffix> beside it), the report beside that (.json). predict, eval and "
         "softfer.Predictor apply the calibration and say so.",
     )
-    cal.add_argument("checkpoint", help="RUN/model.pt, a run folder, or a .safetensors checkpoint")
-    cal.add_argument("--data", help="root of held-out clips (default: the run's validation split)")
+    cal.add_argument(
+        "checkpoint", action=PathArgument, help="RUN/model.pt, a run folder, or a .safetensors checkpoint"
+    )
+    cal.add_argument(
+        "--data", action=PathArgument, help="root of held-out clips (default: the run's validation split)"
+    )
     cal.add_argument(
         "--format", choices=sorted(FORMATS), help="format of the --data clips (default: the model's)"
     )
     cal.add_argument("--split", help="split of the held-out clips (e.g. a fold's test split)")
     cal.add_argument(
-        "--out", help="the calibrated checkpoint (default: <stem>_calibrated<suffix> beside the input)"
+        "--out",
+        action=PathArgument,
+        help="the calibrated checkpoint (default: <stem>_calibrated<suffix> beside the input)",
     )
     cal.add_argument(
         "--bins",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
+from typing import Any
 
 from softfer.cli import commands as c
 from softfer.data.formats import MAX_FOLD
@@ -48,20 +50,47 @@ def float_range(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[str
     return parse
 
 
+# ASCII digits only, comma-separated, each item spaced or not: int() also read "1,,2" as 1,2, "01" as 1 and
+# Arabic-Indic digits ("١") as 1.
+_INT_LIST = re.compile(r" *(?:0|[1-9][0-9]*) *(?:, *(?:0|[1-9][0-9]*) *)*")
+
+
 def distinct_ints(lo: int, hi: int, what: str) -> Callable[[str], tuple[int, ...]]:
     """argparse type: comma-separated distinct integers in [lo, hi] ("1,2,3"); ``what`` names them."""
 
     def parse(text: str) -> tuple[int, ...]:
-        try:
-            values = tuple(int(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
-        if not values or min(values) < lo or max(values) > hi or len(set(values)) != len(values):
+        if not _INT_LIST.fullmatch(text):
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {what} (ASCII digits 0-9, no leading zero, no empty item: "
+                f"e.g. 1,2,3), got {text!r}"
+            )
+        values = tuple(int(v) for v in text.split(","))
+        if min(values) < lo or max(values) > hi or len(set(values)) != len(values):
             raise argparse.ArgumentTypeError(f"expected distinct {what} in [{lo}, {hi}], got {text!r}")
         return values
 
     parse.lo, parse.hi, parse.lo_open = lo, hi, False  # type: ignore[attr-defined]
     return parse
+
+
+class PathArgument(argparse.Action):
+    """argparse action of every option or positional that names a file or folder: a blank name (empty or
+    spaces only) is a usage error naming the option; the value is kept as given (a str)."""
+
+    # WHY an action and not a type: `--cache-dir ' '` wrote the cache into a folder named ' ', and every
+    # path-valued option takes the same check in one place (a type would read as a numeric option to
+    # tests/robustness/test_settings_bounds.py, which walks the parser's types).
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        for value in values if isinstance(values, list) else [values]:
+            if not str(value).strip():
+                raise argparse.ArgumentError(self, f"a blank path ({value!r}): give a file or folder name")
+        setattr(namespace, self.dest, values)
 
 
 SEED = int_range(0, MAX_SEED)
@@ -95,8 +124,8 @@ def _add_labels_votes(lsub, parents: dict[str, argparse.ArgumentParser]) -> None
         "unknown or NF, or whole numbers under another header) is refused until --classes, --other-votes "
         "or --ignore-columns says how to treat it.",
     )
-    votes.add_argument("file", help="CSV or XLSX file with one row per clip")
-    votes.add_argument("--out", required=True, help="output CSV")
+    votes.add_argument("file", action=PathArgument, help="CSV or XLSX file with one row per clip")
+    votes.add_argument("--out", action=PathArgument, required=True, help="output CSV")
     votes.add_argument(
         "--column", action="append", metavar="CLASS=COLUMN", help="map a class to a differently named column"
     )
@@ -137,7 +166,7 @@ def _add_labels_va(lsub, parents: dict[str, argparse.ArgumentParser]) -> None:
         "labels from VA (dual-domain paper eq. 2 or 3) and fuse them with the one-hot class labels (eq. 4). "
         "Needs columns valence, arousal and label/expression/class. -2 marks missing VA.",
     )
-    va.add_argument("file", help="CSV or XLSX file")
+    va.add_argument("file", action=PathArgument, help="CSV or XLSX file")
     va.add_argument(
         "--method",
         choices=["gmm", "euclid"],
@@ -165,10 +194,12 @@ def _add_labels_va(lsub, parents: dict[str, argparse.ArgumentParser]) -> None:
         help="comma-separated names of classes 0..K-1 for the output columns (default: AffectNet's order)",
     )
     va.add_argument(
-        "--stats", help="JSON statistics from a training set (--save-stats) instead of fitting on FILE"
+        "--stats",
+        action=PathArgument,
+        help="JSON statistics from a training set (--save-stats) instead of fitting on FILE",
     )
-    va.add_argument("--save-stats", help="write the fitted statistics to this JSON file")
-    va.add_argument("--out", required=True, help="output CSV")
+    va.add_argument("--save-stats", action=PathArgument, help="write the fitted statistics to this JSON file")
+    va.add_argument("--out", action=PathArgument, required=True, help="output CSV")
     va.set_defaults(func=c.cmd_labels_va)
 
 
@@ -177,12 +208,14 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
     ssub = synth.add_subparsers(dest="synth_command", required=True, metavar="LAYOUT")
     common = argparse.ArgumentParser(add_help=False, parents=[parents["common"], parents["overwrite"]])
     common.add_argument(
-        "out", help="output folder, new or empty (--overwrite replaces only an existing --montage file)"
+        "out",
+        action=PathArgument,
+        help="output folder, new or empty (--overwrite replaces only an existing --montage file)",
     )
     common.add_argument("--seed", type=SEED, default=0)
     common.add_argument("--workers", type=int_range(0, 256), default=0, help="processes (default: all cores)")
     common.add_argument("--stats", action="store_true", help="print class counts and vote statistics")
-    common.add_argument("--montage", metavar="PNG", help="save a grid of sample frames")
+    common.add_argument("--montage", action=PathArgument, metavar="PNG", help="save a grid of sample frames")
     sd = ssub.add_parser(
         "dfew", parents=[common], help="video clips in the DFEW release layout, with annotator votes"
     )
@@ -209,7 +242,11 @@ def add_synth_commands(sub, parents: dict[str, argparse.ArgumentParser]) -> None
         help="small trees of every dataset layout the paper configs read (DFEW, FERV39k(-Plus), AFEW, "
         "AffectNet, Aff-Wild, MorphSet, FER+) + weight files: run `softfer reproduce TABLE --smoke` in OUT",
     )
-    sl.add_argument("out", help="output folder, new or empty (data/ and weights/ are written below it)")
+    sl.add_argument(
+        "out",
+        action=PathArgument,
+        help="output folder, new or empty (data/ and weights/ are written below it)",
+    )
     sl.add_argument("--size", type=int_range(16, 1024), default=32, help="frame size in pixels (default 32)")
     sl.add_argument("--seed", type=SEED, default=0)
     sl.set_defaults(func=c.cmd_synth_all)

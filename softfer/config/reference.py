@@ -57,7 +57,9 @@ text softfer only prints, may span lines).
 Values are read as YAML 1.2 reads them, in files and in `--set`: `yes`, `no`, `on`, `off`, `1:30` and
 `2024-01-01` are text (a true/false key still reads them: it takes `true`, `false`, `yes`, `no`, `on`
 and `off`, in any case, and refuses anything else, naming the key: a number, or a letter such as `t` or
-`n`, which pydantic would read as a boolean), and an integer with a leading zero
+`n`, which pydantic would read as a boolean); a number key takes a number as written, and refuses text,
+naming the key: a quoted number (`optim.lr=" 5"`, `epochs: "2"`) or YAML 1.1's `1_000` (text in YAML 1.2)
+is never converted (write `5`, `2`, `1000`). An integer with a leading zero
 (`010`: octal 8 in YAML 1.1, 10 in YAML 1.2) is refused: write `10`, or `0o10` for octal. A key given
 twice in one mapping is an error naming both lines. A mapping given to `--set` merges into the section
 as a `base` does: `--set 'data={{root: /data/DFEW, fold: 2}}'` changes those two keys only.

@@ -1,11 +1,13 @@
 """The base of every config section: unknown keys refused, one rule for every numeric key (a boolean,
-NaN or inf is refused before the range check, naming the key), one for every true/false key (a number, or
+NaN, inf or a number written as text is refused before the range check, naming the key), one for every
+true/false key (a number, or
 a word other than true/false/yes/no/on/off, is refused, naming the key) and one for every text key (one
 line, no control character), present or future; and ``PathSetting``, the type of every path-valued setting
 (a leading ``~`` expanded)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -13,7 +15,15 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 
 def expand_home(value: str) -> str:
@@ -43,6 +53,19 @@ def _number_types(annotation: Any) -> set[type]:
     return found
 
 
+def _accepts_text(annotation: Any) -> bool:
+    """Whether ``annotation`` takes text anywhere a value may stand (``str``, or a ``Literal`` of words);
+    a mapping's keys do not count, and sections (models) are not entered."""
+    if annotation is str:
+        return True
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Literal:
+        return any(isinstance(a, str) for a in args)
+    if typing.get_origin(annotation) is dict:
+        args = args[1:]
+    return any(_accepts_text(a) for a in args)
+
+
 def _element_problem(value: Any, check: Callable[[Any], str | None]) -> str | None:
     """``check``'s complaint about the first element of a list, tuple or mapping ``value`` that has one,
     naming the element; None for any other value."""
@@ -57,11 +80,40 @@ def _element_problem(value: Any, check: Callable[[Any], str | None]) -> str | No
     return None
 
 
-def _not_a_number(value: Any) -> str | None:
-    """Why ``value`` (a number key's value, or an element of it) is no number here, or None."""
+# pydantic's lax reading of a text as a number: what it would convert is what is refused below.
+_LAX_FLOAT = TypeAdapter(float)
+
+
+def _number_as_text(value: str) -> str | None:
+    """Why the text ``value`` is refused for a number key, or None where another rule refuses it (nan and
+    inf have their own message; pydantic's says what a number looks like)."""
+    try:
+        number = _LAX_FLOAT.validate_python(value)
+    except ValidationError:
+        return None
+    if not math.isfinite(number):
+        return None
+    plain = value.strip().replace("_", "")
+    if re.fullmatch(r"[-+]?[0-9]+", plain):
+        plain = str(int(plain))  # "010": write 10 (010 itself is refused as ambiguous)
+    # quoted as JSON (double quotes): the way it was written in a YAML or JSON file
+    return (
+        f"{json.dumps(value)} is text, not a number (a number has no quotes, spaces or underscores): "
+        f"write {plain}"
+    )
+
+
+def _not_a_number(value: Any, text_ok: bool = False) -> str | None:
+    """Why ``value`` (a number key's value, or an element of it) is no number here, or None; text is
+    refused unless ``text_ok`` (the key also takes text)."""
     if isinstance(value, bool):
         return f"{str(value).lower()} is a boolean, not a number: give a number"
-    why = _element_problem(value, _not_a_number)
+    why = _element_problem(value, lambda v: _not_a_number(v, text_ok))
+    if why:
+        return why
+    # WHY: lax mode read " 5" as 5 and "1_000" (plain 1_000 too: YAML 1.2 reads it as text) as 1000, so a
+    # quoted or YAML 1.1 number silently became a setting; a number for a boolean is refused alike
+    why = _number_as_text(value) if isinstance(value, str) and not text_ok else None
     if why:
         return why
     if isinstance(value, str):
@@ -131,8 +183,8 @@ def error_lines(exc: ValidationError) -> list[str]:
 
 
 class StrictModel(BaseModel):
-    """A config section: unknown keys refused, numbers are numbers (no booleans, NaN or inf), booleans are
-    booleans (no numbers), and text is one line without control characters."""
+    """A config section: unknown keys refused, numbers are numbers (no booleans, NaN, inf or text),
+    booleans are booleans (no numbers), and text is one line without control characters."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -144,7 +196,9 @@ class StrictModel(BaseModel):
         field = cls.model_fields.get(info.field_name or "")
         kinds = _number_types(field.annotation) if field is not None else set()
         if kinds & {int, float} and bool not in kinds:
-            why = _not_a_number(value)
+            # text where a number belongs: a strict model (softfer's own records) refuses it itself
+            annotation = field.annotation if field is not None else None
+            why = _not_a_number(value, bool(cls.model_config.get("strict")) or _accepts_text(annotation))
             if why:
                 raise ValueError(why)
         # WHY the converse: lax mode also reads 1 (or 0.5, or "1") as true, so reduced_decode: 1 decoded

@@ -3,10 +3,10 @@ the YAML 1.2 core schema reads them, duplicate keys refused, and an integer with
 
 WHY not ``yaml.safe_load``: PyYAML reads YAML 1.1, where ``010`` is octal 8, ``yes``/``no``/``on``/``off``
 are booleans, ``1_000`` is 1000, ``1:30`` is 90 (base 60) and ``2024-01-01`` a date, and where a key given
-twice silently keeps the last value. YAML 1.2 (and JSON) read ``yes`` and ``1:30`` as the strings typed;
-a number or boolean setting still reads them as before (its validation parses ``"yes"`` as true and
-``"1_000"`` as 1000), so the change only stops a string setting from being refused or a value from changing
-meaning. ``010`` is refused rather than read as 10: softfer (PyYAML) read it as 8 until now, so a file
+twice silently keeps the last value. YAML 1.2 (and JSON) read ``yes``, ``1_000`` and ``1:30`` as the
+strings typed; a boolean setting still reads ``yes`` as true (``strict.BOOLEAN_WORDS``), and a number
+setting refuses ``1_000`` naming the key (text where a number belongs: ``strict``), never reading it as
+1000. ``010`` is refused rather than read as 10: softfer (PyYAML) read it as 8 until now, so a file
 that trained seed 8 would otherwise silently train seed 10.
 """
 

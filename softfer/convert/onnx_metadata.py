@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, ValidationError
 
-from softfer.config import validate_config
 from softfer.config.identity import check_own_config
 from softfer.inference.calibration import Calibration
 from softfer.inference.checkpoint import StoredModel, check_entries, stored_problems
+from softfer.inference.loading import stored_config
 from softfer.models.spec import ModelSpec
 
 INPUT_NAME = "input"
@@ -60,7 +60,7 @@ def read_metadata(session: Any, path: Path) -> dict[str, Any]:
         _Input.model_validate(meta["input"])
     except ValidationError as exc:
         raise ValueError(f"{path}: metadata {stored_problems(exc, 'softfer.input')}") from None
-    cfg = validate_config(meta["config"], str(path))
+    cfg = stored_config(meta, path)
     check_own_config(meta, cfg, path, made="it was exported with", advice="edited after export?")
     Calibration.from_state(meta, path, name=f"{META_PREFIX}calibration")
     _check_input(meta, cfg.data.segments * cfg.data.frames_per_segment, session, path)

@@ -3,16 +3,49 @@ the same model with its class outputs in another order (a dataset that lists the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from softfer import __version__
 from softfer.config import ExperimentConfig, validate_config
 from softfer.config.identity import check_own_config
 from softfer.inference.checkpoint import load_checkpoint
 from softfer.models import create_model
+
+# pydantic's word for a key the schema lacks, and the model registry's for an option the model lacks: what
+# a config written by a later softfer holds.
+_UNKNOWN_SETTING = ("Extra inputs are not permitted", "not an option of")
+
+
+def stored_config(state: Mapping[str, Any], source: str | Path) -> ExperimentConfig:
+    """The config a checkpoint (or an exported model's metadata) stores, validated.
+
+    Raises:
+        ValueError: naming ``source`` and every bad key (``validate_config``); when a key is one this
+            softfer does not know, also the softfer version that made the checkpoint, where it records one.
+    """
+    try:
+        return validate_config(state["config"], str(source))
+    except ValueError as exc:
+        if not any(word in str(exc) for word in _UNKNOWN_SETTING):
+            raise
+        fingerprint = state.get("fingerprint")
+        code = fingerprint.get("code") if isinstance(fingerprint, dict) else None
+        made = code.get("softfer") if isinstance(code, dict) else None
+        if made == __version__:
+            raise  # this version made it: the setting came with an edit, not with a later version
+        # WHY: "Extra inputs are not permitted" alone reads as a damaged file, not as a version mismatch
+        if isinstance(made, str):
+            said = f"the checkpoint was made by softfer {made}, this is softfer {__version__}: use {made}"
+        else:
+            said = (
+                f"made by another softfer version? (the checkpoint records none; this is softfer "
+                f"{__version__}): use the version that made it"
+            )
+        raise ValueError(f"{exc}\n  a setting this softfer does not know: {said}") from None
 
 
 def model_from_state(
@@ -25,7 +58,7 @@ def model_from_state(
             the checkpoint's fingerprint records (edited after training: ``check_own_config``), or
             weights of another model.
     """
-    cfg = validate_config(state["config"], str(source))
+    cfg = stored_config(state, source)
     check_own_config(state, cfg, source)
     classes = tuple(state.get("classes") or ())
     model = create_model(cfg.model.name, num_classes=len(classes), **cfg.model.options)
