@@ -16,12 +16,20 @@ from softfer.limits import MAX_SEED
 # attributes (lo, hi, lo_open) for that test.
 
 
+def _ascii_number(text: str) -> str:
+    """``text`` if it is written with ASCII characters and no underscore, else a ValueError: Python's int()
+    and float() also read "1_0" as 10 and other scripts' digits ("١") as numbers."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(text)
+    return text
+
+
 def int_range(lo: int, hi: int) -> Callable[[str], int]:
     """argparse type: an integer in [lo, hi]."""
 
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = int(_ascii_number(text))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer in [{lo}, {hi}], got {text!r}") from None
         if not lo <= value <= hi:
@@ -38,7 +46,7 @@ def float_range(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[str
 
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = float(_ascii_number(text))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number in {span}, got {text!r}") from None
         # WHY written so: every comparison with nan is false, so nan fails here too.

@@ -79,6 +79,9 @@ def collate_items(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.T
     return batch
 
 
+SKIP_ADVICE = "fix or remove those files (data inspect --verify lists them), or raise data.max_skip"
+
+
 def max_unreadable(max_skip: float, n: int) -> int:
     """The most unreadable records an epoch (or an evaluation) of ``n`` records may meet: ``max_skip`` of
     ``n``, rounded down (at the default 0.01, none of fewer than 100).
@@ -180,7 +183,7 @@ class _LabelledDataset(Dataset):
         raise MediaError(
             f"{tries} unreadable items in a row from {self.records[index].id}, more than the "
             f"{self.max_unreadable} allowed per epoch (data.max_skip={self.max_skip} of {n} records, rounded "
-            f"down); last: {last}"
+            f"down); last: {last}; {SKIP_ADVICE}"
         ) from last
 
     def _item(self, item: dict[str, torch.Tensor], i: int, requested: int, readable: bool):

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from softfer import metrics
+from softfer.data.datasets import SKIP_ADVICE
 from softfer.inference.batch import batch_input, forward, probabilities
 from softfer.inference.batch import model_input as model_input  # re-exported: older callers import it here
 from softfer.io.console import progress as bar
@@ -89,7 +90,7 @@ def _check_unreadable(parts: dict[str, list[np.ndarray]], cap: int, dataset: Any
         names = [records[i].id for i in bad[:5]] if records is not None else [str(i) for i in bad[:5]]
         raise MediaError(
             f"evaluation: {len(bad)} unreadable items, more than the {cap} data.max_skip allows; first: "
-            f"{', '.join(names)} (the log names each file)"
+            f"{', '.join(names)} (the log names each file); {SKIP_ADVICE}"
         )
 
 
@@ -103,7 +104,7 @@ def unreadable_record(indices: np.ndarray, ids: list[str], cap: int, what: str) 
     if len(names) > cap:
         raise MediaError(
             f"{what}: {len(names)} of {len(ids)} items unreadable, more than the {cap} data.max_skip "
-            f"allows; first: {', '.join(names[:5])}"
+            f"allows; first: {', '.join(names[:5])}; {SKIP_ADVICE}"
         )
     return {"count": len(names), "ids": names}
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from softfer import metrics
 from softfer.config import ExperimentConfig
-from softfer.data.datasets import unreadable_indices
+from softfer.data.datasets import SKIP_ADVICE, unreadable_indices
 from softfer.data.formats.fer2013_faces import face_cache_advice
 from softfer.engine.build import Training, build_training, per_rank_batch, train_loader
 from softfer.engine.data import DataBundle
@@ -187,7 +187,8 @@ def note_unreadable(batch: dict[str, torch.Tensor], dataset: Any, found: list[in
         names = ", ".join(dataset.records[i].id for i in found[:5])
         raise MediaError(
             f"{len(found)} unreadable training items in one epoch, more than the {dataset.max_unreadable} "
-            f"data.max_skip={dataset.max_skip} allows; first: {names} (the log names each file)"
+            f"data.max_skip={dataset.max_skip} allows; first: {names} (the log names each file); "
+            f"{SKIP_ADVICE}"
         )
 
 

@@ -23,7 +23,7 @@ from softfer.io.files import write_json_atomic, write_text_atomic
 from softfer.io.outputs import check_outputs, confined
 from softfer.plots.compare import paired_runs_png
 from softfer.studies.crossval import STUDY_FILE, check_folds, holds_study, write_study
-from softfer.studies.job_records import JOBS_FILE
+from softfer.studies.job_records import JOBS_FILE, read_jobs
 from softfer.studies.launch import LOG_FOLDER, LaunchOptions, Run, check_launch_outputs, execute
 from softfer.studies.stats_report import comparison_markdown, summarize_comparison
 
@@ -196,6 +196,16 @@ def runs_csv(rows: list[dict[str, Any]], metrics: list[str]) -> str:
     return buf.getvalue()
 
 
+def _recorded_compare(out: Path) -> list[str]:
+    """The study jobs.json in ``out`` names, where it is a comparison's record (``holds_study`` has said
+    the folder holds this comparison: the same runs, whatever the configs' order or names)."""
+    try:
+        name = read_jobs(out).get("study")
+    except ValueError:
+        return []
+    return [name] if isinstance(name, str) and name.startswith("compare ") else []
+
+
 def compare_configs(
     config_paths: list[str],
     *,
@@ -236,8 +246,10 @@ def compare_configs(
     own_files = [*(out / n for n in SUMMARY_FILES), *(f / "config.yaml" for f in folders)]
     check_outputs(own_files, inputs=inputs, overwrite=own)
     study = "compare " + ", ".join(c.name for c in configs)
-    # jobs.json and jobs/ replaced only where they are this comparison's (a user's there: with --overwrite)
-    check_launch_outputs(out, launch, [study], inputs=inputs, overwrite=overwrite)
+    # jobs.json and jobs/ replaced only where they are this comparison's (a user's there: with --overwrite);
+    # the folder's comparison under its recorded name too (its configs in another order, or renamed)
+    studies = [study, *(_recorded_compare(out) if own else [])]
+    check_launch_outputs(out, launch, studies, inputs=inputs, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     for f, c in zip(folders, configs, strict=True):
         dump_config(c, f / "config.yaml")

@@ -41,6 +41,8 @@ def _own_part(path: Path) -> bool:
     # the folds its name gives, then the same reading as check_part_summaries: the .md only beside its .json
     folds = sorted({int(f) for f in path.stem.removeprefix("summary_folds_").split("_")})
     json_file, md_file = summary_files(path.parent, folds, True)
+    if path not in (json_file, md_file):
+        return False  # summary_folds_2_1.json, _01_2.md: names softfer never writes
     own_json = not path.is_symlink() and _own_part_json(json_file, folds)
     return own_json if path == json_file else own_json and _own_part_md(md_file, folds)
 
