@@ -106,8 +106,16 @@ def check_full_budget(folder: Path, runs: list[tuple[str, int, int]]) -> None:
     refuse_cut_short(folder, rows)
 
 
+def check_metric_names(metrics: list[str]) -> None:
+    """Refuse a metric given twice (its rows or panels came out twice, with no word): one rule for both
+    budget scripts."""
+    if twice := sorted({m for m in metrics if list(metrics).count(m) > 1}):
+        raise ValueError(f"--metrics names {', '.join(twice)} more than once: give each metric once")
+
+
 def budget_markdown(short: Path, long: Path, metrics: list[str]) -> str:
     """The two Markdown tables: per-budget means, then each config's paired change with the budget."""
+    check_metric_names(metrics)
     a, b = read_runs(short), read_runs(long)
     shared = [k for k in a if k in b]  # runs.csv order: the comparison's configs in the order given
     if not shared:

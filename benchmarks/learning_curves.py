@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from budget_read import READ_FILES, Budget, read_budget
-from budget_table import change_lines
+from budget_table import change_lines, check_metric_names
 from matplotlib.figure import Figure
 
 from softfer.config.identity import REUSE_SAFE
@@ -275,9 +275,7 @@ def learning_curves(
     Markdown, written to ``md`` and drawn to ``png``."""
     if len(folders) < 2:
         raise ValueError("learning curves need two or more comparison folders, one per budget")
-    if twice := sorted({m for m in metrics if list(metrics).count(m) > 1}):
-        # WHY: a metric given twice drew its panel and its sections twice, with no word
-        raise ValueError(f"--metrics names {', '.join(twice)} more than once: give each metric once")
+    check_metric_names(metrics)
     check_curve_outputs(folders, png, md, overwrite)
     budgets = sorted((read_budget(Path(f)) for f in folders), key=lambda b: b.epochs)
     check_same_study(budgets)

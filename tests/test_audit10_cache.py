@@ -24,19 +24,15 @@ from softfer.data.formats.ferplus import read_ferplus
 from softfer.data.inspect import run_inspection
 from softfer.engine.train import _record_unreadable
 from tests.data.test_fer2013_cache_location import check_faces, folder_of, legacy_cache, snapshot
-from tests.data.test_ferplus import ROWS, write_csv_layout, write_folder_layout
+from tests.data.test_ferplus import ROWS, write_folder_layout
 
 LOGGER = "softfer.data.formats.fer2013_faces"
 SPLITS = ("train", "val", "test")
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    """A FER+ root in the CSV layout; the per-user cache in tmp_path (never the tester's own)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    write_csv_layout(tmp_path / "FERPlus")
-    return tmp_path / "FERPlus"
+def root(ferplus_csv_root) -> Path:
+    return ferplus_csv_root
 
 
 def read_all(root: Path, **kw) -> dict[str, list]:

@@ -43,3 +43,16 @@ def test_a_metric_given_twice_is_refused(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 2
     assert "learning_curves.py: --metrics names nll more than once" in capsys.readouterr().err
     assert "| uar | 8 epochs | 16 epochs |" in lc.learning_curves([a, b], ["uar", "war"])  # each once: read
+
+
+def test_budget_table_refuses_a_metric_given_twice_too(monkeypatch, capsys):
+    # the same rule as learning_curves (budget_table.check_metric_names), before any folder is read
+    import budget_table as bt
+
+    with pytest.raises(ValueError, match=r"--metrics names war more than once: give each metric once"):
+        bt.budget_markdown(Path("nowhere-short"), Path("nowhere-long"), ["war", "uar", "war"])
+    monkeypatch.setattr(sys, "argv", ["budget_table.py", "a", "b", "--metrics", "uar,uar"])
+    with pytest.raises(SystemExit) as exit_:
+        bt.main()
+    assert exit_.value.code == 2
+    assert "budget_table.py: --metrics names uar more than once" in capsys.readouterr().err

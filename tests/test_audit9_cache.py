@@ -17,18 +17,14 @@ import pytest
 from softfer.data.fingerprint import data_changes, data_fingerprint
 from softfer.data.formats.ferplus import read_ferplus
 from tests.data.test_fer2013_cache_location import check_faces, folder_of, legacy_cache, snapshot
-from tests.data.test_ferplus import face, write_csv_layout
+from tests.data.test_ferplus import face
 
 LOGGER = "softfer.data.formats.fer2013_faces"
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    """A FER+ root in the CSV layout; the per-user cache in tmp_path (never the tester's own)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    write_csv_layout(tmp_path / "FERPlus")
-    return tmp_path / "FERPlus"
+def root(ferplus_csv_root) -> Path:
+    return ferplus_csv_root
 
 
 def read_train(root: Path):

@@ -17,6 +17,7 @@ import pytest
 
 from softfer.cli import main
 from tests.engine.conftest import tiny_config
+from tests.test_u3_cv_fold_subsets import _snapshot  # every file with its time and bytes
 
 LOCAL = ["--launcher", "local", "--jobs", "1", "--gpus-per-run", "0"]
 USERS_RECORD = {"study": "my own notes", "launcher": "local", "runs": {}}  # a valid jobs record, not cv's
@@ -26,15 +27,6 @@ def _cv(data: Path, out: Path, folds: str, *extra: str, lr: float = 0.002) -> in
     over = {"optim.epochs": 1, "optim.lr": lr, "data.segments": 2}
     sets = [a for s in tiny_config(data, out, **over) for a in ("--set", s)]
     return main(["cv", "demo/hard.yaml", "--folds", folds, *sets, "--quiet", *extra])
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file under ``folder`` (TensorBoard's aside) with its modification time and bytes."""
-    return {
-        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and "tensorboard" not in p.parts
-    }
 
 
 @pytest.fixture(scope="module")

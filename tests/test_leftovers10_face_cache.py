@@ -14,18 +14,14 @@ import pytest
 from softfer.data.datasets import ImageDataset
 from softfer.data.formats.ferplus import read_ferplus
 from tests.data.test_fer2013_cache_location import check_faces, folder_of, legacy_cache
-from tests.data.test_ferplus import write_csv_layout, write_folder_layout
+from tests.data.test_ferplus import write_folder_layout
 
 LOGGER = "softfer.data.datasets"
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch) -> Path:
-    """A FER+ root in the CSV layout; the per-user cache in tmp_path (never the tester's own)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    write_csv_layout(tmp_path / "FERPlus")
-    return tmp_path / "FERPlus"
+def root(ferplus_csv_root) -> Path:
+    return ferplus_csv_root
 
 
 def garble(path: Path) -> None:
