@@ -32,6 +32,7 @@ from softfer.engine.evaluate import read_metrics
 from softfer.engine.lock import check_unlocked
 from softfer.engine.state import STATE_KEYS
 from softfer.inference.checkpoint import load_checkpoint
+from softfer.inference.loading import unknown_setting_note
 from softfer.io.files import remove_stale_temporaries as remove_stale_temporaries
 from softfer.io.outputs import check_output
 
@@ -139,13 +140,13 @@ def check_fingerprint(stored: Any, cfg: ExperimentConfig, where: str | Path, *, 
         log.info("%s was made by softfer %s; this is %s", where, stored.get("code"), current["code"])
 
 
-def _normalised(data: dict[str, Any], source: str) -> dict[str, Any]:
-    # The stored config as today's schema reads it (defaults of keys added since filled in); as stored
-    # when today's schema refuses it (the comparison then names what changed).
+def _normalised(data: dict[str, Any], source: str) -> tuple[dict[str, Any], ValueError | None]:
+    # The stored config as today's schema reads it (defaults of keys added since filled in); as stored,
+    # with the schema's refusal, when today's schema refuses it (the comparison then names what changed).
     try:
-        return validate_config(data, source).model_dump(mode="json")
-    except ValueError:
-        return data
+        return validate_config(data, source).model_dump(mode="json"), None
+    except ValueError as exc:
+        return data, exc
 
 
 def check_resumable(saved: dict[str, Any], cfg: ExperimentConfig, path: str | Path) -> None:
@@ -164,7 +165,7 @@ def check_resumable(saved: dict[str, Any], cfg: ExperimentConfig, path: str | Pa
         )
     if missing:
         raise ValueError(f"{path}: not a softfer training checkpoint (missing {', '.join(missing)})")
-    stored = _normalised(saved["config"], str(path))
+    stored, refused = _normalised(saved["config"], str(path))
     differences = config_differences(stored, cfg.model_dump(mode="json"), RESUME_SAFE)
     epochs = [d for d in differences if d[0] == "optim.epochs"]
     if epochs and _epochs_may_change(cfg, int(saved["epoch"])):
@@ -184,6 +185,8 @@ def check_resumable(saved: dict[str, Any], cfg: ExperimentConfig, path: str | Pa
                 f"and not below the {saved['epoch']} epochs trained: the {cfg.optim.schedule} schedule "
                 "spans optim.epochs, so the epochs already trained followed another schedule)"
             )
+        if refused is not None and (said := unknown_setting_note(saved, refused)):
+            why += f" (a setting this softfer does not know: {said})"
         raise ValueError(
             f"{path} was trained with other settings: {describe(differences, 'checkpoint')}{why}; resume "
             "with the checkpoint's settings (its run folder's config.yaml) or start a new run in another "

@@ -30,22 +30,30 @@ def stored_config(state: Mapping[str, Any], source: str | Path) -> ExperimentCon
     try:
         return validate_config(state["config"], str(source))
     except ValueError as exc:
-        if not any(word in str(exc) for word in _UNKNOWN_SETTING):
+        said = unknown_setting_note(state, exc)
+        if said is None:
             raise
-        fingerprint = state.get("fingerprint")
-        code = fingerprint.get("code") if isinstance(fingerprint, dict) else None
-        made = code.get("softfer") if isinstance(code, dict) else None
-        if made == __version__:
-            raise  # this version made it: the setting came with an edit, not with a later version
-        # WHY: "Extra inputs are not permitted" alone reads as a damaged file, not as a version mismatch
-        if isinstance(made, str):
-            said = f"the checkpoint was made by softfer {made}, this is softfer {__version__}: use {made}"
-        else:
-            said = (
-                f"made by another softfer version? (the checkpoint records none; this is softfer "
-                f"{__version__}): use the version that made it"
-            )
         raise ValueError(f"{exc}\n  a setting this softfer does not know: {said}") from None
+
+
+def unknown_setting_note(state: Mapping[str, Any], exc: ValueError) -> str | None:
+    """Which softfer made the checkpoint ``state`` and which to use, where its config was refused (``exc``)
+    for a setting this softfer does not know; None for any other refusal, or where this very version
+    made it (the setting then came with an edit, not with a later version)."""
+    if not any(word in str(exc) for word in _UNKNOWN_SETTING):
+        return None
+    fingerprint = state.get("fingerprint")
+    code = fingerprint.get("code") if isinstance(fingerprint, dict) else None
+    made = code.get("softfer") if isinstance(code, dict) else None
+    if made == __version__:
+        return None
+    # WHY: "Extra inputs are not permitted" alone reads as a damaged file, not as a version mismatch
+    if isinstance(made, str):
+        return f"the checkpoint was made by softfer {made}, this is softfer {__version__}: use {made}"
+    return (
+        f"made by another softfer version? (the checkpoint records none; this is softfer {__version__}): "
+        "use the version that made it"
+    )
 
 
 def model_from_state(
