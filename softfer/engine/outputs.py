@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from softfer.config import ExperimentConfig
 from softfer.data.datasets import collate_items
 from softfer.data.formats import FORMATS
+from softfer.data.formats.fer2013_faces import first_face_cache_advice
 from softfer.engine.data import DataBundle, trained_on
 from softfer.engine.evaluate import (
     PREDICTIONS_DIGEST,
@@ -115,10 +116,12 @@ def evaluate_and_write(
         pred["unreadable"], ids, cap, f"{cfg.data.test_format or cfg.data.format} test"
     )
     if skipped["count"]:
+        left_out = [data.test.records[int(i)] for i in sorted(set(pred["unreadable"].tolist()))]
         log.warning(
-            "%d unreadable test items left out of the metrics: %s",
+            "%d unreadable test items left out of the metrics: %s%s",
             skipped["count"],
             ", ".join(skipped["ids"]),
+            first_face_cache_advice(left_out),  # the folder to delete where they are softfer's cache
         )
     if save_model:
         write_model(model, data, cfg, run_dir)

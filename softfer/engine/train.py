@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from softfer import metrics
 from softfer.config import ExperimentConfig
 from softfer.data.datasets import SKIP_ADVICE, unreadable_indices
-from softfer.data.formats.fer2013_faces import face_cache_advice
+from softfer.data.formats.fer2013_faces import first_face_cache_advice
 from softfer.engine.build import Training, build_training, per_rank_batch, train_loader
 from softfer.engine.data import DataBundle
 from softfer.engine.evaluate import predict
@@ -281,7 +281,7 @@ def _record_unreadable(record: dict[str, Any], key: str, found: list[int], datas
     what = "training items replaced by others" if key == "replaced" else "validation items left out"
     # the summary is what a user reads: when the items are softfer's FER2013 face cache, it says which
     # folder to delete, as each item's warning does (one folder per run: the first such item's)
-    hint = next((f"; {r.id}: {a}" for r in records if (a := face_cache_advice(r.path))), "")
+    hint = first_face_cache_advice(records)
     log.warning("epoch %d: %d unreadable %s: %s%s", record["epoch"], len(ids), what, ", ".join(ids), hint)
 
 

@@ -42,10 +42,11 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,6 +188,13 @@ def csv_usage(csv_path: Path) -> list[str]:
         _check_usage(use, where)
         usage.append(use)
     return usage
+
+
+def first_face_cache_advice(records: Iterable[Any]) -> str:
+    """``"; ID: advice"`` (``face_cache_advice``) for the first of ``records`` (each with ``id`` and ``path``)
+    that is a face of softfer's FER2013 cache, else "": for a summary of unreadable items, which says the
+    folder to delete as each item's warning does (one folder per run)."""
+    return next((f"; {r.id}: {a}" for r in records if (a := face_cache_advice(r.path))), "")
 
 
 def face_cache_advice(path: Path) -> str | None:
