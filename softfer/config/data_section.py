@@ -80,8 +80,8 @@ class DataConfig(StrictModel):
     )
     soft_labels: PathSetting | None = Field(
         None,
-        description="A vote/probability table (CSV) joined by clip, e.g. FERV39k-Plus soft labels for "
-        "FERV39k clips; null: the dataset's own labels.",
+        description="A vote/probability table (CSV or XLSX) joined by clip, e.g. FERV39k-Plus soft labels "
+        "for FERV39k clips; null: the dataset's own labels.",
     )
     segments: int = Field(8, ge=1, le=256, description="TSN segments sampled per clip.")
     frames_per_segment: int = Field(

@@ -213,12 +213,13 @@ class RunConfig(StrictModel):
 class PaperReference(StrictModel):
     """The paper's reported numbers for this experiment, printed by `softfer reproduce` beside ours."""
 
-    paper: str = Field("", description='Paper key, "midas" or "dual-domain".')
+    paper: str = Field("", description='Paper key: "midas", "dual-domain" or "ferplus".')
     table: str = Field("", description='Table number ("1".."7") or a name (e.g. "ferv39k-plus").')
     row: str = Field("", description="The table row.")
     metrics: dict[str, PaperNumber] = Field(
         default_factory=dict,
-        description="Metric name -> the paper's value (percentages for MIDAS, fractions for dual-domain).",
+        description="Metric name -> the paper's value (percentages for MIDAS and FER+, fractions for "
+        "dual-domain).",
     )
     note: str = Field("", description="Printed under the table (e.g. where the paper's number comes from).")
 

@@ -295,7 +295,7 @@ FERPLUS_DEMO = {
 }
 FERPLUS_DEMO_COMMENT = (
     "A CPU demonstration recipe, not the paper's (base_ferplus_demo.yaml says what differs); it trains\n"
-    "on `softfer synth ferplus softfer_demo/ferplus --images 2000` in a few minutes on 2 cores."
+    "on `softfer synth ferplus softfer_ferplus/data --images 2000` in a few minutes on 2 cores."
 )
 
 
@@ -318,7 +318,7 @@ def ferplus() -> None:
             "base": "base_ferplus_demo.yaml",
             "name": f"ferplus-{stem}",
             "labels": dict(labels),
-            "run": {"out_dir": f"softfer_demo/runs/ferplus_{stem}"},
+            "run": {"out_dir": f"softfer_ferplus/runs/ferplus_{stem}"},
         }
         write(HERE / "ferplus" / f"{stem}.yaml", cfg, FERPLUS_DEMO_COMMENT)
 

@@ -1,4 +1,5 @@
-"""Training: ``train_one_epoch`` (the step loop, which reads no config) and ``fit`` (a whole run).
+"""Training: ``train_steps`` (the step loop, which reads no config; ``train_one_epoch`` wraps it and
+averages its losses) and ``fit`` (a whole run).
 
 ``fit`` builds the run (``engine.build``: everything that can fail fails there), trains epoch by epoch
 with checkpoints that resume exactly (``engine.state.TrainState``), then evaluates the final model on the

@@ -52,8 +52,9 @@ class ModelSpec:
         trunk: attribute holding the pretrained trunk (weights load into it).
         cam_layer: dotted path of the module Grad-CAM explains (the last convolutional stage).
         crop: the face crop the model was trained on, for `softfer predict`: "aligned" (softfer's 5-point
-            similarity alignment, as `softfer preprocess` writes) or "box" (the detector's box, made
-            square and widened by ``box_margin`` of its side on each side).
+            similarity alignment, as `softfer preprocess` writes) or "box" (the detector's box widened
+            by ``box_margin`` of its width and height on each side, resized to a square as it is: no
+            aspect correction; ``faces.align.box_crop``).
         box_margin: the margin of "box" crops.
         name: the registered name, filled in by ``register_model``.
     """

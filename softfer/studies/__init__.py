@@ -1,2 +1,2 @@
-"""Studies over many training runs, clients of ``softfer.engine.fit``: cross-validation (``cv``),
+"""Studies over many training runs, clients of ``softfer.engine.train.fit``: cross-validation (``cv``),
 comparisons with paired statistics (``compare``) and the papers' tables (``reproduce``)."""

@@ -383,7 +383,7 @@ def test_the_demo_recipes_ship_with_the_cpu_settings_and_stay_out_of_the_paper_t
         10,
     )
     assert (soft.data.augment.affine_degrees, soft.data.num_workers, soft.data.size) == (0, 0, 48)
-    assert (soft.data.format, soft.data.root, soft.data.num_classes) == ("ferplus", "softfer_demo/ferplus", 8)
+    assert (soft.data.format, soft.data.root, soft.data.num_classes) == ("ferplus", "softfer_ferplus/data", 8)
     assert (soft.reference.table, soft.reference.metrics) == ("", {})
     labels = {stem: (c.labels.target, c.labels.mixing) for stem, c in demo.items()}
     assert labels == {
@@ -395,7 +395,7 @@ def test_the_demo_recipes_ship_with_the_cpu_settings_and_stay_out_of_the_paper_t
         same = cfg.model_dump(exclude={"name", "labels", "run"}) == soft.model_dump(
             exclude={"name", "labels", "run"}
         )
-        assert same and cfg.run.out_dir == f"softfer_demo/runs/ferplus_{stem}"
+        assert same and cfg.run.out_dir == f"softfer_ferplus/runs/ferplus_{stem}"
         assert "not the paper's" in (packaged_configs() / "ferplus" / f"{stem}.yaml").read_text()
     # the paper's configs keep the paper's recipe
     paper = load_config("ferplus/ferplus_vgg13_soft.yaml")
