@@ -8,10 +8,15 @@ import torch
 
 from softfer import __version__
 from softfer.engine.train import fit
-from tests.robustness.test_engine_resume import _cfg, _one_line_error, finished, tiny_dfew_module  # noqa: F401
+from tests.robustness import test_engine_resume as resume_tests
+from tests.robustness.test_engine_resume import _cfg, _one_line_error
+
+# the finished one-epoch run and its data, shared with the resume tests
+finished = resume_tests.finished
+tiny_dfew_module = resume_tests.tiny_dfew_module
 
 
-def _newer(finished, tmp_path, made: str | None):  # noqa: F811
+def _newer(finished, tmp_path, made: str | None):
     saved = torch.load(finished / "last.pt", weights_only=True)
     saved["config"]["optim"]["lookahead_steps"] = 5  # a setting of a later softfer
     if made is None:
@@ -28,7 +33,7 @@ def test_resume_from_a_newer_softfers_checkpoint_names_the_versions(
     tiny_dfew_module,
     finished,
     tmp_path,
-    made,  # noqa: F811
+    made,
 ):
     path = _newer(finished, tmp_path, made)
     cfg = _cfg(tiny_dfew_module, tmp_path / "run", **{"optim.epochs": 1})
@@ -41,7 +46,7 @@ def test_resume_from_a_newer_softfers_checkpoint_names_the_versions(
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
-def test_a_setting_unknown_to_this_very_version_is_an_edit(tiny_dfew_module, finished, tmp_path):  # noqa: F811
+def test_a_setting_unknown_to_this_very_version_is_an_edit(tiny_dfew_module, finished, tmp_path):
     path = _newer(finished, tmp_path, __version__)
     cfg = _cfg(tiny_dfew_module, tmp_path / "run", **{"optim.epochs": 1})
     message = _one_line_error(lambda: fit(cfg, resume=str(path)))
