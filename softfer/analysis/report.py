@@ -180,6 +180,20 @@ def _voted_rows(pred_path: Path, run_dir: Path, n: int) -> np.ndarray:
     return np.full(n, counted is not None and counted > 0 and counted == scored, dtype=bool)
 
 
+def _what_folder(folder: Path) -> str:
+    # a study or predict folder is named as such, with what to analyse instead (the wrong kind of path)
+    for name, kind in (("summary.json", "a cross-validation"), ("comparison.json", "a comparison")):
+        if (folder / name).is_file():
+            runs = sorted(
+                p.parent for pattern in ("*/", "*/*/") for p in folder.glob(pattern + "predictions.csv")
+            )
+            first = f", e.g. softfer analyze {runs[0]}" if runs else ""
+            return (
+                f"it is {kind} study: analyze one of its runs{first}; softfer report {folder} shows the study"
+            )
+    return "is it a finished softfer run?"
+
+
 def _run_metrics(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "metrics.json"
     return read_metrics(path) if path.is_file() else None
@@ -300,7 +314,7 @@ def analyze_run(run_dir: str | Path, *, gradcam: bool = True, overwrite: bool = 
         raise ValueError(f"{run_dir}: a file; analyze takes the run folder: softfer analyze {run_dir.parent}")
     pred_path = run_dir / "predictions.csv"
     if not pred_path.is_file():
-        raise ValueError(f"{run_dir}: no predictions.csv; is it a finished softfer run?")
+        raise ValueError(f"{run_dir}: no predictions.csv; {_what_folder(run_dir)}")
     out = run_dir / "analysis"
     m = _run_metrics(run_dir)
     cfg = _run_config(run_dir, m)

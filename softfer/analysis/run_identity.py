@@ -47,13 +47,12 @@ def check_predictions_digest(path: Path, m: dict[str, Any] | None) -> None:
     """
     recorded = (m or {}).get(PREDICTIONS_DIGEST)
     if recorded is None:
-        log.warning(
-            "%s: %s records no %s (written by an earlier softfer): that this predictions.csv is the one "
-            "the run wrote cannot be checked",
-            path,
-            "metrics.json" if m else "no metrics.json",
-            PREDICTIONS_DIGEST,
+        why = (
+            f"metrics.json records no {PREDICTIONS_DIGEST} (written by an earlier softfer)"
+            if m
+            else "there is no metrics.json beside it (deleted, or the run did not finish)"
         )
+        log.warning("%s: %s: that this predictions.csv is the one the run wrote cannot be checked", path, why)
         return
     if file_sha256(path) != recorded:
         raise ValueError(
@@ -87,6 +86,8 @@ def checked_training_records(
     they are the ones the run trained on (the same ids and labels); else (None, why not, in words)."""
     stored = _stored(m)
     splits = (stored or {}).get("data", {}).get("splits")
+    if m is None:
+        return None, "there is no metrics.json, whose fingerprint shows the training split the run read"
     if not isinstance(splits, dict) or not isinstance(splits.get("train"), dict):
         return None, "metrics.json records no fingerprint of the training split (an earlier softfer)"
     d = cfg.data
