@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from softfer.config.schema import ExperimentConfig
 from softfer.config.strict import error_lines
-from softfer.config.yaml_rules import YamlRuleError, dump_yaml, load_yaml
+from softfer.config.yaml_rules import YamlRuleError, dump_yaml, load_yaml, yaml_error_place
 from softfer.io.files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     except YamlRuleError as exc:
         raise ValueError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+        raise ValueError(f"{path}: invalid YAML{yaml_error_place(exc)}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config must be a mapping")
     base = data.pop("base", None)

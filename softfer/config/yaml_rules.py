@@ -118,3 +118,12 @@ def load_yaml(text: str) -> Any:
 def dump_yaml(data: Any) -> str:
     """``data`` as YAML (block style, keys in order) that ``load_yaml`` reads back unchanged."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
+
+
+def yaml_error_place(exc: yaml.YAMLError) -> str:
+    """ " at line L, column C: why" for a YAML syntax error: one line (PyYAML's own text spans lines, with a
+    caret drawing)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {problem}"

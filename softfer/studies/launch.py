@@ -32,7 +32,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from softfer.config import ExperimentConfig, apply_overrides, dump_config, validate_config
 from softfer.config.strict import StrictModel
-from softfer.config.yaml_rules import YamlRuleError, load_yaml
+from softfer.config.yaml_rules import YamlRuleError, load_yaml, yaml_error_place
 from softfer.data.fingerprint import data_changes, digest
 from softfer.engine.data import data_fingerprint_of
 from softfer.engine.evaluate import read_metrics
@@ -112,7 +112,9 @@ def launch_options(
             text = load_yaml(Path(config_file).read_text(encoding="utf-8")) or {}
         except YamlRuleError as exc:
             raise ValueError(f"--launch-config {config_file}: {exc}") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--launch-config {config_file}: invalid YAML{yaml_error_place(exc)}") from None
+        except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"--launch-config {config_file}: cannot be read as YAML ({exc})") from None
         data = text.get("launch") if isinstance(text, dict) else None
         if not isinstance(data, dict):
