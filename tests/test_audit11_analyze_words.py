@@ -35,7 +35,8 @@ def test_a_study_folder_is_named_as_one_with_a_run_to_analyse(tmp_path, kind):
 
 def test_a_plain_folder_keeps_its_question(tmp_path):
     (tmp_path / "x").mkdir()
-    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'x'}: no predictions.csv; is it a finished")):
+    said = f"{tmp_path / 'x'}: no predictions.csv; is it a finished"
+    with pytest.raises(ValueError, match=re.escape(said)):
         analyze_run(tmp_path / "x", gradcam=False)
 
 

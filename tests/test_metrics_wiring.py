@@ -130,6 +130,9 @@ def _written(tmp_path, model) -> tuple[Path, dict]:
         # another JSON written over it (found by audit: a calibration report; `report` showed no scores)
         (lambda m: (m.clear(), m.update(temperature=1.3)), "malformed: no uar, war"),
         (lambda m: m.pop("war"), "malformed: no war"),
+        # audit 11 L17: a score edited within its range showed as the run's (report, cv, compare)
+        (lambda m: m.update(uar=0.9), "inconsistent: uar = 0.9, the mean of per_class_recall is "),
+        (lambda m: m.update(war=0.9), "inconsistent: war = 0.9, the confusion matrix gives "),
     ],
 )
 def test_a_metric_value_softfer_never_writes_is_refused_naming_the_file_and_key(model, tmp_path, edit, said):
@@ -147,7 +150,9 @@ def test_nll_and_the_divergences_have_no_upper_bound_and_nulls_mean_not_measured
     path, written = _written(tmp_path, model)
     written.update(nll=40.0, soft_cross_entropy=1e6, kl_to_votes=1e6, num_va_samples=0)
     written["clear_vs_ambiguous"]["clear"].update(count=0, accuracy=None, uar=None)  # an empty group
-    written["per_class_recall"]["b"] = None  # a class the test set lacks
+    written["per_class_recall"]["b"] = None  # a class the test set lacks: uar is the others' mean
+    recalls = [v for v in written["per_class_recall"].values() if v is not None]
+    written["uar"] = sum(recalls) / len(recalls)
     path.write_text(json.dumps(written))
     assert read_metrics(path)["nll"] == 40.0
     path.write_text(json.dumps({**written, "clear_vs_ambiguous": None, "kl_to_votes": None}))  # no votes

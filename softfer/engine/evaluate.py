@@ -219,7 +219,10 @@ def _group(groups: Any, name: str) -> dict[str, Any]:
 # 2 + 1e-7 (more with many classes); the slack is far below any difference a metric is read for.
 RANGE_SLACK = 1e-5
 # The kinds of problem metric_value_problems names, in the order it lists them.
-PROBLEM_KINDS = ("not a number", "out of range", "not a count", "malformed")
+PROBLEM_KINDS = ("not a number", "out of range", "not a count", "malformed", "inconsistent")
+# uar and war as written are the mean of the per-class recalls and the confusion matrix's trace share, to
+# the last bits (JSON keeps floats exactly; the slack allows only for another summing order)
+DERIVED_TOLERANCE = 1e-9
 REQUIRED_METRICS = ("uar", "war")
 COUNT_KEYS = ("num_samples", "num_vote_samples", "num_va_samples")
 
@@ -309,7 +312,27 @@ def metric_value_problems(report: dict[str, Any]) -> list[str]:
         bad.append(_count_problem("skipped.count", skipped.get("count")))
     bad += _group_problems(report.get("clear_vs_ambiguous"))
     bad += _table_problems(report)
+    if not any(bad):  # the tables are well formed: the scores must be theirs
+        bad += _derived_problems(report)
     return [b for kind in PROBLEM_KINDS for b in bad if b and b.startswith(kind)]
+
+
+def _derived_problems(report: dict[str, Any]) -> list[str | None]:
+    """uar that is not the mean of the per-class recalls, war not the confusion matrix's diagonal share
+    (a number edited by hand within its range: a page or a comparison would show it as the run's)."""
+    out: list[str | None] = []
+    recall = [v for v in (report.get("per_class_recall") or {}).values() if v is not None]
+    if recall and isinstance(report.get("uar"), (int, float)):
+        mean = math.fsum(recall) / len(recall)
+        if abs(report["uar"] - mean) > DERIVED_TOLERANCE:
+            out.append(f"inconsistent: uar = {report['uar']!r}, the mean of per_class_recall is {mean!r}")
+    matrix = report.get("confusion_matrix")
+    total = sum(map(sum, matrix)) if matrix else 0
+    if total and isinstance(report.get("war"), (int, float)):
+        share = sum(matrix[i][i] for i in range(len(matrix))) / total
+        if abs(report["war"] - share) > DERIVED_TOLERANCE:
+            out.append(f"inconsistent: war = {report['war']!r}, the confusion matrix gives {share!r}")
+    return out
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
