@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from softfer.data.formats import ReadRequest, get_format
+from softfer.data.formats.base import check_inputs
 from softfer.data.formats.fer2013_faces import cache_setting, face_cache_advice
 from softfer.data.formats.ferplus import folders_root
 from softfer.data.formats.ferv39k import PLUS_VOTES_NAME
@@ -43,6 +44,8 @@ from softfer.io.video import VideoError, video_info
 LABEL_VOTE_THRESHOLD = 0.10
 MIN_CLASS_ITEMS = 5  # a class is named as pointing elsewhere only with at least this many voted items
 CACHE_OPTION = "--cache-dir"  # data inspect's name of data.cache_dir, in its errors and advice
+# data inspect's names of the optional inputs (``OPTIONAL_INPUTS``), in the refusals of ``check_inputs``
+INPUT_OPTIONS = {"soft_labels": "--soft-labels", "affectnet_stats": "--affectnet-stats"}
 
 
 @dataclass
@@ -60,10 +63,10 @@ class _Split:
 def soft_labels_for(fmt: str, root: str, given: str | None) -> tuple[str | None, list[str]]:
     """The FERV39k-Plus vote table to read with a FERV39k copy, and a report line saying which: ``given``,
     else ``ROOT/ferv39k_plus_votes.csv`` when it is there (inspect must check what `train` reads with
-    ``data.soft_labels``); None for other formats."""
+    ``data.soft_labels``); None for other formats, which refuse a ``given`` one as `train` does
+    (``check_inputs``)."""
+    check_inputs(get_format(fmt), {"soft_labels": given}, names=INPUT_OPTIONS)
     if fmt != "ferv39k":
-        if given:
-            raise ValueError(f"soft labels {given}: only the ferv39k format reads a FERV39k-Plus vote table")
         return None, []
     if given:
         return given, [f"soft labels (FERV39k-Plus): {given}"]
@@ -334,6 +337,8 @@ def run_inspection(
     ``cache_dir`` is ``data.cache_dir`` for FER+'s faces from fer2013.csv, named ``--cache-dir`` in errors.
     """
     classes = get_format(fmt).classes
+    # refused as `train` refuses data.soft_labels and data.affectnet_stats, named by this command's options
+    check_inputs(get_format(fmt), {"affectnet_stats": affectnet_stats}, names=INPUT_OPTIONS)
     soft_labels, soft_lines = soft_labels_for(fmt, root, soft_labels)
     lines = [f"{fmt} dataset at {root}", *soft_lines]
     all_records: dict[str, Record] = {}

@@ -83,7 +83,7 @@ def _held_out_config(cfg: ExperimentConfig, ckpt: Path, data: dict[str, Any]) ->
     """The config of the items to fit on: the --data items' (``held_out_config``), else the run's own
     (its validation split), refused when it held none out."""
     if _given(data):
-        return held_out_config(cfg, **data)
+        return held_out_config(cfg, **data, command="calibrate")
     check_held_out_overrides(data["overrides"], "calibrate")
     cfg = validate_config(apply_overrides(cfg.model_dump(mode="json"), data["overrides"]), "calibrate")
     if cfg.data.val_fraction <= 0:
@@ -373,4 +373,21 @@ def _check_calibrate_outputs(cfg: ExperimentConfig, ckpt: Path, out: Path, overw
         kind="file",
         ours=lambda p: p != report_path or own_report(p),
     )
+    # --overwrite replaces a calibrated copy, never a run's last.pt or best.pt (its optimiser and RNG state:
+    # the resume checkpoint) nor another model: the file must hold the entry this command adds
+    if out.exists() and not _is_calibrated_copy(out):
+        raise ValueError(
+            f"{out} exists and is not a calibrated copy `softfer calibrate` wrote (no calibration entry: a "
+            "training checkpoint, a model or another file): it is not replaced, --overwrite or not; choose "
+            "another --out"
+        )
     return report_path
+
+
+def _is_calibrated_copy(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint holding a ``calibration`` entry (read by the project's loader, which
+    runs no pickled code); a file it cannot read is not."""
+    try:
+        return load_checkpoint(path).get("calibration") is not None
+    except ValueError:
+        return False

@@ -21,9 +21,7 @@ from softfer.data.relabel import in_training_order
 from softfer.data.transforms import eval_transform, train_transform
 from softfer.engine.targets import training_targets
 from softfer.io.outputs import check_output
-from softfer.labels.affect import (
-    one_hot,
-)
+from softfer.labels.affect import one_hot
 from softfer.labels.noise import flip_labels
 from softfer.labels.votes import split_clear_mixed
 
@@ -70,18 +68,31 @@ def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
 
 
 def config_inputs(cfg: ExperimentConfig) -> list[Path]:
-    """The files and folders ``cfg`` makes a command read: the config files it was read from (with its
-    ``base`` chain), ``data.root`` (a manifest: its file), ``data.test_root``, ``data.soft_labels``,
-    ``data.affectnet_stats`` and a local ``model.pretrained``.
-
-    Every command that writes passes them to the output rule (``softfer.io.outputs``) as inputs, so that no
-    output lands onto or inside the data (a run folder in a clip folder would become frames of the clip).
-    """
+    """The files and folders ``cfg`` makes a command read: its config files (with the ``base`` chain),
+    ``data.root`` (a manifest: its file), ``data.test_root``, the media a manifest or list names
+    (``listed_media``), ``data.soft_labels``, ``data.affectnet_stats``, a local ``model.pretrained``. Every
+    command that writes passes them to the output rule (``softfer.io.outputs``) as inputs: no output lands
+    onto or inside the data (a run folder in a clip folder would become frames of the clip)."""
     d = cfg.data
     pretrained = cfg.model.pretrained if cfg.model.pretrained != "hub" else None
     named = (d.root, d.test_root, d.soft_labels, d.affectnet_stats, pretrained)
     # an empty setting is no path (Path("") is the working folder)
-    return [*cfg.source_files, *(Path(p) for p in named if p)]
+    return [*cfg.source_files, *(Path(p) for p in named if p), *listed_media(d)]
+
+
+def listed_media(d: DataConfig) -> list[Path]:
+    """The media the lists ``d`` reads name, for formats whose root lists media by path (their entry's
+    ``listed_media``: a manifest's clip folders, not its folder; Former-DFER rows, which may lead outside
+    the root). A list that cannot be read names none (reading the data then refuses it, naming the file)."""
+    found: dict[Path, None] = {}
+    for fmt, root in dict.fromkeys([(d.format, d.root), (d.test_format or d.format, d.test_root or d.root)]):
+        lister = get_format(fmt).listed_media
+        if root and lister is not None:
+            try:
+                found.update(dict.fromkeys(lister(Path(root))))
+            except (OSError, ValueError):
+                continue
+    return list(found)
 
 
 def check_cache_dir(cfg: ExperimentConfig) -> None:

@@ -174,4 +174,5 @@ FORMAT = DatasetFormat(
     description="Aff-Wild: per-frame valence/arousal, labels from AffectNet's GMM (data.affectnet_stats)",
     borrows_va_stats=True,  # dual-domain 5.1: AffectNet's p(y|x)_GMM for each VA annotation
     class_counts=(7, 8),
+    reads=("affectnet_stats",),  # the labels are AffectNet's GMM posteriors of each frame's VA
 )

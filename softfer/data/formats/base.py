@@ -19,6 +19,13 @@ Media = Literal["clip", "image", "any"]
 MEDIA: tuple[str, ...] = ("clip", "image", "any")
 RootKind = Literal["folder", "file", "any"]
 
+# The optional inputs a ``ReadRequest`` carries beside the data: (the setting that gives each, what it is).
+# A format reads those its entry names in ``DatasetFormat.reads``; ``check_inputs`` refuses the others.
+OPTIONAL_INPUTS: dict[str, tuple[str, str]] = {
+    "soft_labels": ("data.soft_labels", "a FERV39k-Plus vote table"),
+    "affectnet_stats": ("data.affectnet_stats", "AffectNet's VA statistics"),
+}
+
 
 @dataclass(frozen=True)
 class ReadRequest:
@@ -31,7 +38,7 @@ class ReadRequest:
         fold: the fold of formats that come in folds (DFEW's 1..5); ignored by the others.
         num_classes: the classes the model predicts (AffectNet: 7 or 8).
         max_skip: the largest share of records whose media may be missing before the read fails.
-        soft_labels: a FERV39k-Plus vote table joined by clip path (FERV39k only).
+        soft_labels: a FERV39k-Plus vote table joined by clip path (FERV39k only: ``DatasetFormat.reads``).
         affectnet_stats: AffectNet's VA statistics file (JSON) Aff-Wild's labels are derived from.
         test: the records are evaluated, not trained on (AffectNet then keeps its VA-only code-8 images).
         allow_raw_videos: accept AFEW's raw (unaligned) videos instead of refusing them; only for
@@ -88,6 +95,13 @@ class DatasetFormat:
             (Former-DFER: a folder of lists, or one list); ``check_root`` refuses the other kind.
         class_counts: the ``data.num_classes`` values ``read`` supports, each the first so many of
             ``classes`` (AffectNet: 7 leaves contempt out, or 8); empty: all of ``classes`` only.
+        listed_media: for a format whose root is a list naming media by path (a manifest, Former-DFER's
+            lists, which may lead outside the root): the media paths the lists of ``root`` name, from
+            their rows only (no media read; ValueError for a list that cannot be read). They are inputs
+            of the output rule (``engine.data.config_inputs``); None: everything lies under the root.
+        reads: the optional inputs of ``OPTIONAL_INPUTS`` the reader reads (FERV39k: ``soft_labels``,
+            Aff-Wild: ``affectnet_stats``). ``read`` checks every request first (``check_inputs``): one
+            this format does not read is refused rather than left unread, one it reads must be a file.
     """
 
     name: str
@@ -103,6 +117,8 @@ class DatasetFormat:
     borrows_va_stats: bool = False
     root_kind: RootKind = "folder"
     class_counts: tuple[int, ...] = ()
+    reads: tuple[str, ...] = ()
+    listed_media: Callable[[Path], list[Path]] | None = None
 
     def __post_init__(self) -> None:
         # A malformed entry fails when softfer is imported, not halfway through a run.
@@ -124,6 +140,10 @@ class DatasetFormat:
                     f"format {self.name}: default_test_split {self.default_test_split!r} is not one of "
                     f"its splits {self.splits}"
                 )
+        unknown = set(self.reads) - set(OPTIONAL_INPUTS)
+        if unknown:
+            raise ValueError(f"format {self.name}: reads {sorted(unknown)}, not in {list(OPTIONAL_INPUTS)}")
+        object.__setattr__(self, "read", _CheckedRead(self, self.read))
 
     def class_names(self, num_classes: int) -> tuple[str, ...]:
         """The first ``num_classes`` names of the vocabulary (AffectNet's 7 classes drop contempt).
@@ -163,3 +183,60 @@ class DatasetFormat:
         if self.splits_present is not None:
             return self.splits_present(Path(root))
         return self.splits if self.splits is not None else (None,)
+
+
+class _CheckedRead:
+    """A format's reader behind ``check_inputs``: every caller of ``FORMATS[...].read`` (train, eval,
+    calibrate, cv, compare, ``data inspect``) gets the check. A class rather than a closure, so that an
+    entry still pickles; ``replace`` of an entry does not wrap its reader twice."""
+
+    def __init__(self, entry: DatasetFormat, read: Callable[[ReadRequest], list[Record]]) -> None:
+        self.entry = entry
+        self.reader = read.reader if isinstance(read, _CheckedRead) else read
+
+    def __call__(self, request: ReadRequest) -> list[Record]:
+        given = {key: getattr(request, key) for key in OPTIONAL_INPUTS}
+        check_inputs(self.entry, given, test=request.test)
+        return self.reader(request)
+
+
+def readers_of(key: str) -> list[str]:
+    """The names of the formats of ``FORMATS`` whose entry reads the optional input ``key``."""
+    from softfer.data.formats import FORMATS  # the table imports this module: looked up when refusing
+
+    return [name for name, entry in FORMATS.items() if key in entry.reads]
+
+
+def check_inputs(
+    entry: DatasetFormat, given: dict[str, object], *, test: bool = False, names: dict[str, str] | None = None
+) -> None:
+    """Refuse an optional input (``OPTIONAL_INPUTS``) given to a format whose entry does not read it: the
+    run would record a table or statistics that change nothing. One it reads must be a file.
+
+    ``test``: the read is of evaluation data, which may be a cross-dataset test set (``data.test_format``)
+    given the training format's inputs too; an input its format does not read is then left aside (the
+    training read, or ``held_out_config`` for eval and calibrate, has checked it). ``names``: the options
+    that gave the inputs where they are not the config's settings (``data inspect``'s ``--soft-labels``).
+
+    Raises:
+        ValueError: naming the setting, its value, the format and the formats that read it.
+    """
+    for key, value in given.items():
+        if value is None or value == "":  # as in the config: empty is unset
+            continue
+        setting, what = OPTIONAL_INPUTS[key]
+        said = f"{(names or {}).get(key, setting)} {value}"
+        if key in entry.reads:
+            if not Path(str(value)).is_file():
+                raise ValueError(f"{said}: no such file (the {entry.name} format reads {what} from it)")
+        elif not test:
+            readers = readers_of(key)
+            one = len(readers) == 1
+            which = (
+                f"only the {' and '.join(readers)} format{'' if one else 's'} read{'s' if one else ''}"
+                if readers
+                else "no format reads"
+            )
+            raise ValueError(
+                f"{said}: the {entry.name} format does not read it ({which} {what}); leave it out"
+            )

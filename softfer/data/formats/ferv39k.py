@@ -204,4 +204,5 @@ FORMAT = DatasetFormat(
     media="clip",
     default_test_split="test",
     description="FERV39k (All_scenes lists): face-crop frame folders; FERV39k-Plus votes: data.soft_labels",
+    reads=("soft_labels",),  # the FERV39k-Plus votes, joined by clip path
 )

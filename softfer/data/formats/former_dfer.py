@@ -134,6 +134,13 @@ def present(root: Path) -> tuple[str | None, ...]:
     return tuple(sorted(p.stem for p in root.glob("*.txt"))) or (None,)
 
 
+def listed_frame_folders(root: Path) -> list[Path]:
+    """The frame folders the lists of ``root`` (a folder of lists, or one list) name, from their rows only
+    (a row may lead outside the root: ``data.allow_outside_root``, a link)."""
+    lists = sorted(root.glob("*.txt")) if root.is_dir() else [root]
+    return [path.parent / row[0] for path in lists for row in _list_rows(path, path.parent)[0].rows]
+
+
 def _read(request: ReadRequest) -> list[Record]:
     return read_former_dfer_list(
         list_file(request.root, request.split),
@@ -153,4 +160,5 @@ FORMAT = DatasetFormat(
     description="Former-DFER lists (<frame_dir> <num_frames> <label>): ROOT/<split>.txt, DFEW class order",
     splits_present=present,
     root_kind="any",
+    listed_media=listed_frame_folders,
 )

@@ -75,6 +75,32 @@ def _jsonl_table(path: Path) -> Table:
     return Table(path, header, rows, where)
 
 
+def _manifest_table(path: Path) -> Table:
+    """The table of a CSV/JSONL manifest, refused without a ``path`` column."""
+    table = _jsonl_table(path) if path.suffix.lower() in (".jsonl", ".json") else read_table(path)
+    if not table.has_column("path"):
+        raise ValueError(f"{path}: a manifest needs a 'path' column; columns are {table.header}")
+    return table
+
+
+def manifest_media(path: str | Path) -> list[Path]:
+    """The media paths the rows of the manifest at ``path`` name (clip folders, videos, images), joined to
+    its folder as ``read_manifest`` joins them, without reading any media (no frame listing).
+
+    They are inputs of the output rule (``engine.data.config_inputs``): the manifest's folder is not (runs
+    and evaluations sit beside a manifest), but an output inside a clip folder it names became frames of
+    that clip. Rows the reader refuses (an empty path, a NUL byte, a leading ``~``) name no media here.
+
+    Raises:
+        ValueError: the file is no readable manifest (as ``read_manifest`` says).
+    """
+    path = Path(path)
+    table = _manifest_table(path)
+    column = table.column("path")
+    texts = [row[column] for row in table.rows]
+    return [path.parent / t for t in texts if t.strip() and "\x00" not in t and not t.strip().startswith("~")]
+
+
 def _manifest_label(text: str, classes: Sequence[str], where: str) -> int:
     """A label cell: a class index (0-based, in ``classes`` order) or a class name."""
     key = class_key(text)
@@ -202,9 +228,7 @@ def read_manifest(
     raises, naming those present.
     """
     path = Path(path)
-    table = _jsonl_table(path) if path.suffix.lower() in (".jsonl", ".json") else read_table(path)
-    if not table.has_column("path"):
-        raise ValueError(f"{path}: a manifest needs a 'path' column; columns are {table.header}")
+    table = _manifest_table(path)
     matched = match_class_columns(table, classes)
     if matched and len(matched) < len(classes):
         missing = [c for c in classes if c not in matched]
@@ -261,4 +285,5 @@ FORMAT = DatasetFormat(
     media="any",
     description="a CSV/JSONL manifest (path; label or class columns; optional VA, fold, split)",
     root_kind="file",
+    listed_media=manifest_media,
 )
