@@ -320,8 +320,12 @@ def cmd_data_inspect(a: argparse.Namespace) -> int | None:
 
 def cmd_preprocess(a: argparse.Namespace) -> int | None:
     from softfer.faces.preprocess import FaceOptions, preprocess_videos
+    from softfer.inference.device import resolve_device
 
-    opts = FaceOptions(size=a.size, every=a.every, device=a.device)
+    # the check predict and run.device use: a usage error (exit 2) before anything is written, not
+    # torch's RuntimeError at the first frame; "auto" as the device it picks
+    device = str(resolve_device(a.device, "--device"))
+    opts = FaceOptions(size=a.size, every=a.every, device=device)
     r = preprocess_videos(a.input, a.out, layout=a.layout, options=opts, overwrite=a.overwrite)
     print(
         f"{r['videos']} videos: {r['clips_written']} clips written, {r['frames_with_face']} aligned frames, "

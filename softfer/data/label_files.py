@@ -14,7 +14,7 @@ from softfer.data.formats.affwild import read_affect_stats
 from softfer.data.records import check_unique, parse_int
 from softfer.io.files import write_json_atomic
 from softfer.io.outputs import check_output, check_outputs
-from softfer.io.tables import Table, parse_numbers, read_table, write_csv
+from softfer.io.tables import Table, check_no_formulas, parse_numbers, read_table, write_csv
 from softfer.labels.affect import (
     AffectStats,
     check_stats_classes,
@@ -128,6 +128,7 @@ def votes_to_labels(
     for clip, w in zip(ids, where, strict=True):
         if not clip:  # an output row without an id joins to no clip
             raise ValueError(f"{w}: no clip id in column {table.header[id_idx]!r}")  # type: ignore[index]
+    check_no_formulas(ids, where, what="clip id")  # the output is made to be opened in a spreadsheet
     # The rule of the dataset readers: one row per clip (a second row would give one clip two labels).
     check_unique([_id_key(i) for i in ids], where)
     header = ["id", *(f"votes_{c}" for c in classes), *(f"soft_{c}" for c in classes)]
@@ -310,6 +311,9 @@ def va_to_labels(
     """
     if method not in ("gmm", "euclid"):
         raise ValueError(f"method must be 'gmm' or 'euclid', got {method!r}")
+    if not squared and method != "euclid":  # accepted without a word, it changed nothing (audit 11)
+        msg = "--unsquared (squared=False) applies to --method euclid only; drop it or pass --method euclid"
+        raise ValueError(msg)
     _check_class_names(class_names)
     _check_va_outputs(path, out, stats_path, save_stats, overwrite)
     t = _read_va_table(path, num_classes, class_names)

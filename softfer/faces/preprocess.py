@@ -23,11 +23,13 @@ from softfer.faces.detect import FaceDetector
 from softfer.faces.predict_outputs import is_own_output
 from softfer.faces.preprocess_manifest import (
     MANIFEST_COLUMNS,
-    dfew_numbers,
     earlier_clips,
+    earlier_names,
     earlier_rows,
     frames_only,
+    frames_root_of,
     kept_rows,
+    layout_rows,
     video_key,
 )
 from softfer.faces.track import FaceTrack, track_main_face
@@ -43,6 +45,8 @@ from softfer.io.outputs import check_outputs, safe_name
 from softfer.io.video import iter_frames, still_image_format
 
 log = logging.getLogger(__name__)
+
+NOT_VIDEOS = "preprocess reads videos; predict reads photos"  # said of a folder's other files
 
 
 @dataclass
@@ -91,11 +95,17 @@ def check_video(path: Path) -> None:
 
 
 def list_videos(src: Path) -> list[Path]:
-    """The video files of a folder (sorted), or the file itself.
+    """The video files of a folder (sorted), or the file itself (``list_inputs``)."""
+    return list_inputs(src)[0]
+
+
+def list_inputs(src: Path) -> tuple[list[Path], list[Path]]:
+    """(the video files of a folder, its other files: photos, labels, ...), sorted; or the file itself.
 
     In a folder, `predict`'s annotated copies (``NAME_annotated.mp4`` beside that run's ``NAME.json``,
     ``is_own_output``: the rule predict's own listing uses) are skipped and the skip is logged: their
     pixels hold predict's boxes and emotion text, and aligned they would be a second, drawn-over clip.
+    The other files are left to the caller to count and say (``preprocess_videos``).
     """
     if src.is_file():
         if src.suffix.lower() not in VIDEO_SUFFIXES:
@@ -104,17 +114,20 @@ def list_videos(src: Path) -> list[Path]:
                 "or a folder of videos"
             )
         check_video(src)
-        return [src]
+        return [src], []
     if not src.is_dir():
         raise ValueError(f"{src}: no such file or folder")
-    videos = sorted(p for p in src.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    found = sorted(src.rglob("*"))
+    videos = [p for p in found if p.suffix.lower() in VIDEO_SUFFIXES]
+    others = [p for p in found if p.suffix.lower() not in VIDEO_SUFFIXES and p.is_file()]
     own = [p for p in videos if is_own_output(p)]
     if own:
         log.info("%s: %d file(s) skipped as predict's own outputs (first: %s)", src, len(own), own[0])
         videos = [p for p in videos if p not in own]
     if not videos:
-        raise ValueError(f"{src}: no video files ({', '.join(VIDEO_SUFFIXES)})")
-    return videos
+        more = f"; {len(others)} other file(s) not read: {NOT_VIDEOS}" if others else ""
+        raise ValueError(f"{src}: no video files ({', '.join(VIDEO_SUFFIXES)}){more}")
+    return videos, others
 
 
 def _check_out_folder(out: Path) -> None:
@@ -134,43 +147,55 @@ LAYOUTS = ("dfew", "folders", "mirror")
 
 
 def clip_names(
-    src: Path, videos: list[Path], layout: str, numbers: tuple[dict[Path, int], int] | None = None
+    src: Path, videos: list[Path], layout: str, earlier: tuple[dict[Path, str], set[str]] | None = None
 ) -> list[str]:
     """The clip folder of each video below the frames root: unique and safe, in the order of ``videos``.
 
-    "dfew" numbers the clips (00001, 00002, ...): a video that ``numbers`` (resolved video -> number, the
-    highest number used; an earlier run's manifest, ``dfew_numbers``) lists keeps its number, and the
-    others are numbered after the highest, so a clip number never passes to another video. "folders"
-    flattens the video's path below ``src`` without its suffix (``a/b/x.mp4`` -> ``a__b__x``); "mirror"
-    keeps the folders (``a/b/x``). Every part is restricted to letters, digits and ``._-`` (others become
-    ``_``), never starts with a dot and is never empty, so a name cannot reach outside the frames root.
-    Names that still coincide (``x.mp4`` and ``x.avi``, or names equal once sanitised, or equal but for
-    case) get ``-2``, ``-3``, ... in order, as does a mirror clip whose folder would hold another clip
-    (``a/b.mp4`` beside ``a/b/x.mp4``).
+    A video that ``earlier`` (video -> its clip id, every id an earlier run's manifest holds:
+    ``earlier_names``) lists keeps its id, in every layout; the others get ids that no earlier row holds,
+    so an id never passes to another video. "dfew" numbers the clips (00001, 00002, ...; new videos after
+    the highest number). "folders" flattens the video's path below ``src`` without its suffix
+    (``a/b/x.mp4`` -> ``a__b__x``); "mirror" keeps the folders (``a/b/x``). Every part is restricted to
+    letters, digits and ``._-`` (others become ``_``), never starts with a dot and is never empty, so a
+    name cannot reach outside the frames root. Names that still coincide (``x.mp4`` and ``x.avi``, names
+    equal once sanitised or but for case, or a name an earlier row holds) get ``-2``, ``-3``, ... in
+    sorted order, as does a mirror clip whose folder would hold another clip (``a/b.mp4`` beside
+    ``a/b/x.mp4``) or lie inside one.
     """
-    names: list[str] = []
-    used: set[str] = set()
-    holding: set[str] = set()  # the folders that hold a clip folder
-    known, last = numbers or ({}, 0)
+    known, taken = earlier or ({}, set())
+    names = {v: known[video_key(v)] for v in videos if video_key(v) in known}
+    used = {n.lower() for n in taken}  # case-insensitive file systems would merge them too
+    holding = {p.as_posix() for n in used for p in Path(n).parents}  # the folders that hold a clip folder
+    last = max((int(n) for n in taken), default=0) if layout == "dfew" else 0
     for video in videos:
+        if video in names:
+            continue
         if layout == "dfew":
-            n = known.get(video_key(video))
-            if n is None:
-                n = last = last + 1
-            base = f"{n:05d}"
-        else:
-            rel = Path(video.name) if video == src else video.relative_to(src)
-            stem = rel.name[: -len(rel.suffix)] if rel.suffix else rel.name
-            parts = [safe_name(p) for p in (*rel.parent.parts, stem)]
-            base = "__".join(parts) if layout == "folders" else "/".join(parts)
-        name, k = base, 2
-        # case-insensitive file systems would merge them too; the sorted order puts a/b/x.mp4 before a/b.mp4
-        while name.lower() in used or name.lower() in holding:
-            name, k = f"{base}-{k}", k + 1
+            last += 1
+            names[video] = f"{last:05d}"
+            continue
+        rel = Path(video.name) if video == src else video.relative_to(src)
+        stem = rel.name[: -len(rel.suffix)] if rel.suffix else rel.name
+        parts = [safe_name(p) for p in (*rel.parent.parts, stem)]
+        name = _free_name(parts if layout == "mirror" else ["__".join(parts)], used, holding)
         used.add(name.lower())
         holding.update(p.as_posix() for p in Path(name.lower()).parents)
-        names.append(name)
-    return names
+        names[video] = name
+    return [names[v] for v in videos]
+
+
+def _free_name(parts: list[str], used: set[str], holding: set[str]) -> str:
+    """``parts`` joined, each part given ``-2``, ``-3``, ... until no folder on the way is a clip
+    (``used``) and the clip folder itself is neither a clip nor holds one (``holding``)."""
+    parts = list(parts)
+    for depth, base in enumerate(parts):
+        k = 2
+        while True:
+            prefix = "/".join(parts[: depth + 1]).lower()
+            if prefix not in used and (depth < len(parts) - 1 or prefix not in holding):
+                break
+            parts[depth], k = f"{base}-{k}", k + 1
+    return "/".join(parts)
 
 
 def _inside(root: Path, target: Path) -> Path:
@@ -242,13 +267,14 @@ def preprocess_videos(
 ) -> dict:
     """Align the main face of every video; returns the report (also written to OUT/preprocess_report.json).
 
-    Layouts: "dfew" (OUT/Clip/clip_SxS/00001/00001_00001.jpg, numbered in sorted order; a rerun into
-    the same OUT keeps every video's number from OUT/manifest.csv and numbers new videos after the
-    highest, ``clip_names``), "folders"
+    Layouts: "dfew" (OUT/Clip/clip_SxS/00001/00001_00001.jpg, numbered in sorted order), "folders"
     (OUT/frames/<path below SRC flattened, a__b__x>/000001.jpg), "mirror" (OUT/<path of the video below
     SRC, without its suffix>/000001.jpg: keeps a dataset's own folder structure, e.g. AFEW's
-    Val/Angry/<clip>/). Names are made safe and unique (``clip_names``); the manifest's ``source`` column
-    gives each clip's video. A video that fails is listed in ``failed`` and the others are written.
+    Val/Angry/<clip>/). Names are made safe and unique (``clip_names``); a rerun into the same OUT keeps
+    every video's clip id from OUT/manifest.csv, in every layout, and gives new videos ids no earlier row
+    holds (``earlier_names``). The manifest's ``source`` column gives each clip's video. A video that
+    fails is listed in ``failed`` and the others are written; a folder's other files (photos) are
+    counted in ``files_skipped`` and said once.
 
     Before any video is read, every output is checked (``softfer.io.outputs``): nothing is written inside
     ``src``; an existing clip folder, manifest or report is refused without ``overwrite``, and with it only
@@ -261,24 +287,23 @@ def preprocess_videos(
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     src = Path(src)
-    videos = list_videos(src)
+    videos, others = list_inputs(src)
     _check_out_folder(out)
-    frames_root = {"dfew": out / "Clip" / f"clip_{opts.size}x{opts.size}", "folders": out / "frames"}.get(
-        layout, out
-    )
-    # without --overwrite an earlier manifest is refused below; with it, its clips keep their numbers
+    frames_root = frames_root_of(out, layout, opts.size)
+    # without --overwrite an earlier manifest is refused below; with it, its videos keep their clip ids
     earlier = earlier_rows(out) if overwrite else []
-    numbers = dfew_numbers(out, earlier) if layout == "dfew" else None
-    names = clip_names(src, videos, layout, numbers)
+    ours = layout_rows(earlier, layout)
+    names = clip_names(src, videos, layout, earlier_names(out, ours, layout))
     finals = [_inside(frames_root, frames_root / n) for n in names]
     summary = [out / "manifest.csv", out / "preprocess_report.json"]
     check_outputs([*finals, *summary], inputs=[src], overwrite=overwrite, what="OUT")
     _check_clip_folders(finals, overwrite, out, earlier_clips(out, earlier))
-    report: dict = {"videos": len(videos), "no_face": [], "failed": []}
+    if others:  # said once: a photo in a folder of videos is otherwise dropped without a word
+        log.warning("%s: %d file(s) skipped: %s (first: %s)", src, len(others), NOT_VIDEOS, others[0])
+    report: dict = {"videos": len(videos), "files_skipped": len(others), "no_face": [], "failed": []}
     rows = _write_clips(list(zip(videos, names, finals, strict=True)), opts, layout, frames_root, report)
     written = [[(frames_root.relative_to(out) / r[0]).as_posix(), *r] for r in rows if r[3] > 0]
-    mine = {video_key(v) for v in videos}
-    kept = kept_rows(out, earlier, {(out / r[0]).resolve() for r in written}, mine, frames_root)
+    kept = kept_rows(out, ours, {(out / r[0]).resolve() for r in written}, frames_root)
     report["earlier_clips_kept"] = len(kept)
     with atomic_write(out / "manifest.csv", newline="") as f:
         w = csv.writer(f)

@@ -63,6 +63,16 @@ def _lines(f: TextIO, path: Path) -> Iterator[str]:
         yield line
 
 
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter of a text table from its first 4 KiB: "," where there is one, else a tab, else ";"
+    when the first line holds one (Excel's "CSV" in locales with a decimal comma, whose numbers may hold
+    the commas), else " " (runs of whitespace)."""
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    if ";" in first and "," not in first and "\t" not in first:
+        return ";"
+    return "," if "," in sample else ("\t" if "\t" in sample else " ")
+
+
 def text_rows(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every record of a text table, read as they are taken."""
     encoding = text_encoding(path)
@@ -71,7 +81,7 @@ def text_rows(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str
             if delimiter is None:
                 sample = f.read(4096)
                 f.seek(0)
-                delimiter = "," if "," in sample else ("\t" if "\t" in sample else " ")
+                delimiter = sniff_delimiter(sample)
             if delimiter == " ":
                 for lineno, line in enumerate(_lines(f, path), start=1):
                     yield lineno, line.split()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,6 +315,26 @@ def find_class_columns(
     if len(set(out)) != len(out):
         raise ValueError(f"{table.path}: the column map gives one column to two classes ({column_map})")
     return out
+
+
+# A cell a spreadsheet opening a CSV reads as a formula: = + - @ first; a number such as -3 is none.
+_FORMULA_START = ("=", "+", "-", "@")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def check_no_formulas(cells: Sequence[str], where: Sequence[str], *, what: str) -> None:
+    """Refuse a text cell a spreadsheet would run as a formula (``=cmd|' /C calc'!A0``) when it opens a
+    CSV that ``write_csv`` wrote, which writes cells as they are; ``where[i]`` names cell i's input row.
+
+    Raises:
+        ValueError: naming the first such cell's row.
+    """
+    for cell, place in zip(cells, where, strict=True):
+        if cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+            raise ValueError(
+                f"{place}: {what} {cell[:40]!r} begins with {cell[0]!r}, which a spreadsheet opening the "
+                f"output reads as a formula; rename it (no {what} may begin with = + - @ unless a number)"
+            )
 
 
 def write_csv(path: str | Path, header: Iterable[str], rows: Iterable[Iterable[object]]) -> None:

@@ -115,8 +115,11 @@ def _open(path: str | Path):
     try:
         container = av.open(str(path))
     except Exception as exc:  # PyAV raises InvalidDataError and friends
-        # PyAV's message ends with the path again: its reason alone (strerror) where it has one
-        raise VideoError(f"{path}: not a readable video ({getattr(exc, 'strerror', None) or exc})") from exc
+        # PyAV's message ends with the path again: its reason alone (strerror) where it has one; for an
+        # empty file FFmpeg's "Invalid data found" does not say what is wrong
+        why = getattr(exc, "strerror", None) or exc
+        reason = ": an empty file (0 bytes)" if _empty(path) else f" ({why})"
+        raise VideoError(f"{path}: not a readable video{reason}") from exc
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: has no video stream")
@@ -130,6 +133,13 @@ def _open(path: str | Path):
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def opened_as_still_image(container) -> str | None:

@@ -100,8 +100,9 @@ def select_vote_columns(
 
     Raises:
         ValueError: for a class without its column (``find_class_columns``), a named column the table
-            lacks or given two roles, or a column that may hold votes outside every list (see
-            ``_unread_vote_columns``), naming the columns and the options that say how to treat them.
+            lacks or given two roles (the id column ``id_index`` included), or a column that may hold
+            votes outside every list (see ``_unread_vote_columns``), naming the columns and the options
+            that say how to treat them.
     """
     cols = find_class_columns(table, classes, column_map=column_map)
     other = _named_columns(table, other_votes, "--other-votes")
@@ -115,6 +116,12 @@ def select_vote_columns(
                     "give each column one role"
                 )
             roles[i] = role
+    # an id column read as votes too wrote vote counts as the clip ids and dropped the real ids (audit 11)
+    if id_index is not None and id_index in roles:
+        raise ValueError(
+            f"{table.path}: column {table.header[id_index]!r} is given as {roles[id_index]} and as the clip "
+            "ids (--id-column, or an id column found by its name); give each column one role"
+        )
     skip = set(roles) | ({id_index} if id_index is not None else set())
     unread = _unread_vote_columns(table, classes, skip)
     if unread:

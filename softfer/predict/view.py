@@ -13,9 +13,10 @@ What is embedded (docs/OUTPUTS.md, "Viewer page"):
 - predict's JSON, as data: Jinja2's ``tojson`` escapes ``<``, ``>``, ``&`` and ``'``, so no value of it
   (a file name, a class name) can end the script element or become markup.
 
-What is refused: a JSON not as predict writes it (``softfer.predict.result_json``), and media that are not
-the file predicted (``softfer.predict.identity``: size and SHA-256 as recorded, then pixel size and frame
-count as the frames are re-encoded).
+What is refused: a JSON not as predict writes it (``softfer.predict.result_json``; its rows' times are
+checked against the media's frames here), and media that are not the file predicted
+(``softfer.predict.identity``: size and SHA-256 as recorded, then pixel size and frame count as the frames
+are re-encoded).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from softfer.io.outputs import check_output
 from softfer.io.video import iter_frames
 from softfer.predict.colours import COLOURS, ink, track_colours
 from softfer.predict.identity import check_media_identity
-from softfer.predict.result_json import read_result
+from softfer.predict.result_json import check_times, read_result
 
 PREVIEW_SIDE = 640  # the embedded video's long side in pixels: ~1-2 MB per minute at CRF 28
 PHOTO_SIDE = 1600
@@ -59,7 +60,8 @@ def _even(n: float) -> int:
 
 
 def video_preview(video: Path, size: tuple[int, int]) -> tuple[bytes, list[float]]:
-    """(H.264 MP4 bytes, each frame's time from the first frame) of ``video`` decoded as predict decodes it.
+    """(H.264 MP4 bytes, each frame's time as decoded) of ``video`` decoded as predict decodes it: the
+    times are predict's (the first not always 0); the MP4 plays each frame at its time from the first.
 
     ``size`` is predict's (height, width); frames of another size mean another video (ValueError).
     """
@@ -88,7 +90,7 @@ def video_preview(video: Path, size: tuple[int, int]) -> tuple[bytes, list[float
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    return buf.getvalue(), [t - times[0] for t in times] if times else []
+    return buf.getvalue(), times
 
 
 def photo_preview(photo: Path, size: tuple[int, int]) -> bytes:
@@ -106,8 +108,9 @@ def photo_preview(photo: Path, size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-def render_page(result: dict[str, Any], media: Path) -> str:
-    """The page's HTML for predict's ``result`` (its JSON form) and the media file it was made from."""
+def render_page(result: dict[str, Any], media: Path, result_path: str | Path = "the result") -> str:
+    """The page's HTML for predict's ``result`` (its JSON form, read from ``result_path``) and the media
+    file it was made from, whose frames' times the result's rows must hold (``check_times``)."""
     meta = result["meta"]
     size = (int(meta["size"][0]), int(meta["size"][1]))
     if meta.get("photo"):
@@ -121,6 +124,8 @@ def render_page(result: dict[str, Any], media: Path) -> str:
                 "that was predicted"
             )
         uri = "data:video/mp4;base64," + base64.b64encode(mp4).decode("ascii")
+    check_times(result, times, result_path)  # before the page's clock, which counts from the first frame
+    times = [t - times[0] for t in times]
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     view = {"frame_times": times, "duration": times[-1] + step, "height": size[0], "width": size[1]}
     # the annotated video's colours: faces on screen together differ, each track keeps one
@@ -152,10 +157,12 @@ def find_media(result_path: Path, meta: dict[str, Any], media: str | Path | None
     return path
 
 
-def write_page(result: dict[str, Any], media: Path, out: Path) -> Path:
-    """Write the page of predict's ``result`` (its JSON form) for ``media`` to ``out`` (atomically);
-    the caller has checked ``out`` against the output rule."""
-    write_text_atomic(out, render_page(result, media))
+def write_page(
+    result: dict[str, Any], media: Path, out: Path, result_path: str | Path = "the result"
+) -> Path:
+    """Write the page of predict's ``result`` (its JSON form, from ``result_path``) for ``media`` to ``out``
+    (atomically); the caller has checked ``out`` against the output rule."""
+    write_text_atomic(out, render_page(result, media, result_path))
     return out
 
 
@@ -175,7 +182,8 @@ def write_view(
         overwrite: replace an existing page (never the JSON or the media).
 
     Raises:
-        ValueError: the JSON is not predict's (``softfer.predict.result_json``), the media is missing or
+        ValueError: the JSON is not predict's (``softfer.predict.result_json``; a row's time not its
+            frame's in the media, ``check_times``), the media is missing or
             is not the one predicted (its size and SHA-256 differ from ``meta.media_identity``, or its pixel
             size or frame count from the result's), or ``out`` may not be written (``softfer.io.outputs``).
     """
@@ -185,4 +193,4 @@ def write_view(
     source = find_media(result, data["meta"], media)
     check_media_identity(result, data["meta"], source)
     check_output(path, inputs=[result, source], overwrite=overwrite, suffix=".html")
-    return write_page(data, source, path)
+    return write_page(data, source, path, result)

@@ -176,9 +176,12 @@ def test_view_refuses_a_result_whose_rows_predict_did_not_write(done, tmp_path, 
 def test_unclassified_rows_and_predicts_own_results_pass(done, tmp_path):
     """null in every p_ column: a face seen but not classified, kept; predict's own files pass as they are."""
 
-    def unclassified(result):
+    def unclassified(result):  # as predict writes such a row, and the summary of its face (one frame)
         row = result["frames"][0]
         row.update({k: None for k in row if k.startswith("p_")})
+        row.update({"entropy": None, "top": None, "margin": None, "state": "no_face", "second": None})
+        [face] = [f for f in result["summary"] if f["track"] == row["track"]]
+        face.update({k: None for k in face if k.startswith(("p_", "share_"))})
 
     path = _edit(done, tmp_path, unclassified)
     assert read_result(path)["frames"][0]["p_happy"] is None
