@@ -81,8 +81,8 @@ class DataConfig(StrictModel):
     soft_labels: PathSetting | None = Field(
         None,
         description="A vote/probability table (CSV or XLSX) joined by clip: FERV39k-Plus soft labels for "
-        "FERV39k clips, read by format ferv39k only (every other format refuses it: it would change "
-        "nothing); null: the dataset's own labels.",
+        "FERV39k clips, read by format ferv39k only, as data.format or data.test_format (refused where "
+        "neither is ferv39k: it would change nothing); null: the dataset's own labels.",
     )
     segments: int = Field(8, ge=1, le=256, description="TSN segments sampled per clip.")
     frames_per_segment: int = Field(
@@ -131,7 +131,8 @@ class DataConfig(StrictModel):
     affectnet_stats: PathSetting | None = Field(
         None,
         description="JSON of AffectNet VA statistics (`softfer labels va --save-stats`) that Aff-Wild "
-        "labels are derived from; required for format affwild, refused by every other format. Statistics "
+        "labels are derived from; required for format affwild (data.format or data.test_format), refused "
+        "where neither is affwild. Statistics "
         "whose recorded class names are not AffectNet's first `data.num_classes`, in order, are refused; a "
         "file without names is taken in that order, with a warning.",
     )

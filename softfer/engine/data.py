@@ -19,8 +19,9 @@ from softfer.data.provenance import is_synthetic
 from softfer.data.records import ReadReport, Record, records_media_kind
 from softfer.data.relabel import in_training_order
 from softfer.data.transforms import eval_transform, train_transform
+from softfer.engine.inputs import check_cache_dir, inputs_for
+from softfer.engine.inputs import config_inputs as config_inputs  # where the commands import it from
 from softfer.engine.targets import training_targets
-from softfer.io.outputs import check_output
 from softfer.labels.affect import one_hot
 from softfer.labels.noise import flip_labels
 from softfer.labels.votes import split_clear_mixed
@@ -67,46 +68,6 @@ def class_names(fmt: str, num_classes: int) -> tuple[str, ...]:
     return get_format(fmt).class_names(num_classes)
 
 
-def config_inputs(cfg: ExperimentConfig) -> list[Path]:
-    """The files and folders ``cfg`` makes a command read: its config files (with the ``base`` chain),
-    ``data.root`` (a manifest: its file), ``data.test_root``, the media a manifest or list names
-    (``listed_media``), ``data.soft_labels``, ``data.affectnet_stats``, a local ``model.pretrained``. Every
-    command that writes passes them to the output rule (``softfer.io.outputs``) as inputs: no output lands
-    onto or inside the data (a run folder in a clip folder would become frames of the clip)."""
-    d = cfg.data
-    pretrained = cfg.model.pretrained if cfg.model.pretrained != "hub" else None
-    named = (d.root, d.test_root, d.soft_labels, d.affectnet_stats, pretrained)
-    # an empty setting is no path (Path("") is the working folder)
-    return [*cfg.source_files, *(Path(p) for p in named if p), *listed_media(d)]
-
-
-def listed_media(d: DataConfig) -> list[Path]:
-    """The media the lists ``d`` reads name, for formats whose root lists media by path (their entry's
-    ``listed_media``: a manifest's clip folders, not its folder; Former-DFER rows, which may lead outside
-    the root). A list that cannot be read names none (reading the data then refuses it, naming the file)."""
-    found: dict[Path, None] = {}
-    for fmt, root in dict.fromkeys([(d.format, d.root), (d.test_format or d.format, d.test_root or d.root)]):
-        lister = get_format(fmt).listed_media
-        if root and lister is not None:
-            try:
-                found.update(dict.fromkeys(lister(Path(root))))
-            except (OSError, ValueError):
-                continue
-    return list(found)
-
-
-def check_cache_dir(cfg: ExperimentConfig) -> None:
-    """Refuse a ``data.cache_dir`` the frame cache and the FER2013 face cache cannot use: inside the data
-    (their files would join the clips), onto an input file, or an existing file (``softfer.io.outputs``).
-
-    Raises:
-        ValueError: naming ``data.cache_dir`` and what to do.
-    """
-    if cfg.data.cache_dir:
-        inputs = config_inputs(cfg)
-        check_output(cfg.data.cache_dir, inputs=inputs, overwrite=True, what="data.cache_dir", kind="folder")
-
-
 def read_records(
     data: DataConfig,
     split: str,
@@ -137,8 +98,7 @@ def read_records(
         fold=data.fold,
         num_classes=data.num_classes,
         max_skip=data.max_skip,
-        soft_labels=data.soft_labels,
-        affectnet_stats=data.affectnet_stats,
+        **inputs_for(data, entry),
         test=test,
         allow_outside_root=data.allow_outside_root,
         report=report,

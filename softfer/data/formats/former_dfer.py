@@ -137,8 +137,14 @@ def present(root: Path) -> tuple[str | None, ...]:
 def listed_frame_folders(root: Path) -> list[Path]:
     """The frame folders the lists of ``root`` (a folder of lists, or one list) name, from their rows only
     (a row may lead outside the root: ``data.allow_outside_root``, a link)."""
-    lists = sorted(root.glob("*.txt")) if root.is_dir() else [root]
-    return [path.parent / row[0] for path in lists for row in _list_rows(path, path.parent)[0].rows]
+    found = []
+    for path in sorted(root.glob("*.txt")) if root.is_dir() else [root]:
+        try:  # another text file beside the lists (a README) names no media; the lists still do
+            table = _list_rows(path, path.parent)[0]
+        except ValueError:
+            continue
+        found += [path.parent / row[0] for row in table.rows]
+    return found
 
 
 def _read(request: ReadRequest) -> list[Record]:
