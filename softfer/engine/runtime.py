@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -92,8 +93,20 @@ def setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+        if backend == "gloo":
+            # WHY: a gloo group left to interpreter shutdown may abort the process ("terminate called
+            # without an active exception", exit -6) after its work is done; destroying it is local to
+            # the process. NCCL's destroy must be collective (it may hang after another rank failed).
+            atexit.register(close_process_group)
     return rank, world, device
+
+
+def close_process_group() -> None:
+    """Destroy this process's torch.distributed group, if one is open (at exit, while Python is whole)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
